@@ -1,0 +1,738 @@
+/*
+ * recio.c - the compact stored form of a normalized record (see recio.h for
+ * the format).
+ *
+ * Encoding runs once per event at load time and may take its time (it checks
+ * UTF-8 so the text column never refuses a row).  Decoding runs for every
+ * record of every report, so it is one forward pass with no allocation per
+ * field: all strings of a record go into one arena block, which is big enough
+ * by construction (an escape is never shorter decoded than encoded, and each
+ * string's NUL takes the place of the separator that ended it).  Every read
+ * is bounds-checked against the end, so any input fails cleanly.
+ */
+#include "recio.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ================================================================ encoder */
+
+static int put_u64(aod_buf *b, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return aod_buf_add(b, tmp + i, sizeof tmp - i);
+}
+
+static int put_i64(aod_buf *b, int64_t v)
+{
+    if (v < 0) {
+        if (aod_buf_addc(b, '-'))
+            return -1;
+        return put_u64(b, (uint64_t)0 - (uint64_t)v);
+    }
+    return put_u64(b, (uint64_t)v);
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid:
+ * no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+
+    if (c >= 0xC2 && c <= 0xDF)
+        return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+            return 0;
+        if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F))
+            return 0;
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+            return 0;
+        if ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] > 0x8F))
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+static int put_escaped(aod_buf *b, const char *str, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0, run = 0, u;
+    char esc[4];
+
+    while (i < n) {
+        unsigned char c = s[i];
+
+        if (c >= 0x20 && c < 0x7F && c != '\\') {
+            i++;
+            continue;
+        }
+        if (c >= 0x80 && (u = utf8_len(s + i, n - i)) != 0) {
+            i += u;
+            continue;
+        }
+        if (aod_buf_add(b, s + run, i - run))
+            return -1;
+        esc[0] = '\\';
+        switch (c) {
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        default:
+            esc[1] = 'x';
+            esc[2] = hex[c >> 4];
+            esc[3] = hex[c & 15];
+            break;
+        }
+        if (aod_buf_add(b, esc, esc[1] == 'x' ? 4 : 2))
+            return -1;
+        i++;
+        run = i;
+    }
+    return aod_buf_add(b, s + run, n - run);
+}
+
+/* A string field preceded by its TAB. */
+static int put_str(aod_buf *b, const char *s)
+{
+    if (aod_buf_addc(b, '\t'))
+        return -1;
+    if (!s)
+        return aod_buf_add(b, "\\N", 2);
+    return put_escaped(b, s, strlen(s));
+}
+
+static int put_num(aod_buf *b, int64_t v)
+{
+    return aod_buf_addc(b, '\t') || put_i64(b, v) ? -1 : 0;
+}
+
+static int put_ref(aod_buf *b, const aod_ref *r)
+{
+    return put_str(b, r->reference) || put_str(b, r->type) || put_str(b, r->id_system) ||
+                   put_str(b, r->id_value) || put_str(b, r->display)
+               ? -1
+               : 0;
+}
+
+static int put_coding(aod_buf *b, const aod_coding *c)
+{
+    return put_str(b, c->system) || put_str(b, c->code) || put_str(b, c->display) ? -1 : 0;
+}
+
+static int put_codings(aod_buf *b, const aod_codings *list)
+{
+    size_t i;
+
+    if (put_num(b, (int64_t)list->n))
+        return -1;
+    for (i = 0; i < list->n; i++)
+        if (put_coding(b, &list->v[i]))
+            return -1;
+    return 0;
+}
+
+static int put_strs(aod_buf *b, const char *const *v, size_t n)
+{
+    size_t i;
+
+    if (put_num(b, (int64_t)n))
+        return -1;
+    for (i = 0; i < n; i++)
+        if (put_str(b, v[i]))
+            return -1;
+    return 0;
+}
+
+static int put_action(aod_buf *b, char action)
+{
+    if (aod_buf_addc(b, '\t'))
+        return -1;
+    return action ? put_escaped(b, &action, 1) : 0;
+}
+
+static int tri(int v)
+{
+    return v > 0 ? 1 : v < 0 ? -1 : 0;
+}
+
+static int put_agent(aod_buf *b, const aod_agent *a)
+{
+    return aod_buf_addc(b, 'A') || put_ref(b, &a->who) || put_str(b, a->name) ||
+                   put_str(b, a->alt_id) || put_codings(b, &a->type) || put_codings(b, &a->role) ||
+                   put_num(b, tri(a->requestor)) || put_str(b, a->network) ||
+                   put_str(b, a->location) || put_codings(b, &a->purpose) ||
+                   put_strs(b, a->policy, a->n_policy) || aod_buf_addc(b, '\n')
+               ? -1
+               : 0;
+}
+
+static int put_entity(aod_buf *b, const aod_entity *e)
+{
+    return aod_buf_addc(b, 'E') || put_ref(b, &e->what) || put_coding(b, &e->type) ||
+                   put_coding(b, &e->role) || put_str(b, e->name) || put_str(b, e->description) ||
+                   put_codings(b, &e->security) || put_num(b, e->has_query ? 1 : 0) ||
+                   aod_buf_addc(b, '\n')
+               ? -1
+               : 0;
+}
+
+int aod_recio_encode(const aod_record *r, aod_buf *out, aod_error *err)
+{
+    size_t i;
+
+    if (aod_buf_adds(out, AOD_RECIO_VERSION "\nR") || put_str(out, r->id) ||
+        put_num(out, (int64_t)r->version) || put_num(out, r->recorded) ||
+        put_num(out, r->when_start) || put_num(out, r->when_end) || put_action(out, r->action) ||
+        put_str(out, r->outcome) || put_str(out, r->outcome_text) || put_str(out, r->severity) ||
+        put_str(out, r->x_request_id) || put_str(out, r->site) || put_ref(out, &r->observer) ||
+        put_codings(out, &r->type) || put_codings(out, &r->subtype) ||
+        put_codings(out, &r->purpose) || put_codings(out, &r->source_type) ||
+        put_num(out, (int64_t)r->n_agents) || put_num(out, (int64_t)r->n_entities) ||
+        put_strs(out, r->patient_keys, r->n_patient_keys) || aod_buf_addc(out, '\n'))
+        goto nomem;
+    for (i = 0; i < r->n_agents; i++)
+        if (put_agent(out, &r->agents[i]))
+            goto nomem;
+    for (i = 0; i < r->n_entities; i++)
+        if (put_entity(out, &r->entities[i]))
+            goto nomem;
+    return 0;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory encoding a record");
+    return -1;
+}
+
+/* ================================================================ decoder */
+
+/* Fewest encoded bytes one list element can take: a bound on counts before
+ * anything is allocated for them, so garbage cannot ask for gigabytes. */
+#define MIN_CODING 3
+#define MIN_STRING 1
+#define MIN_AGENT  20
+#define MIN_ENTITY 18
+
+typedef struct reader {
+    const char *start, *p, *end;
+    char *sp;     /* next free byte of the record's string block */
+    char *sp_end; /* one past its last byte */
+    char sep;     /* the separator that ended the last field */
+    aod_record *r;
+    aod_error *err;
+} reader;
+
+static int fail(reader *d, const char *field, const char *what)
+{
+    aod_error_set(d->err, AOD_ERR_INPUT, NULL, 0, field, "%s at byte %zu of the stored record",
+                  what, d->start ? (size_t)(d->p - d->start) : (size_t)0);
+    return -1;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int get_str(reader *d, const char **out, const char *field)
+{
+    const char *p = d->p, *end = d->end;
+    char *o = d->sp, *first = d->sp;
+    int hi, lo;
+
+    if (d->sep != '\t')
+        return fail(d, field, "line ends early");
+    /* Holds by construction (see the top of the file); checked once per
+     * field so the loop below needs no bound of its own on the output. */
+    if (end - p > d->sp_end - o)
+        return fail(d, field, "internal: string block too small");
+    if (end - p >= 3 && p[0] == '\\' && p[1] == 'N' && (p[2] == '\t' || p[2] == '\n')) {
+        *out = NULL;
+        d->sep = p[2];
+        d->p = p + 3;
+        return 0;
+    }
+    while (p < end) {
+        char c = *p;
+
+        if (c == '\t' || c == '\n')
+            break;
+        if (c != '\\') {
+            *o++ = c;
+            p++;
+            continue;
+        }
+        if (end - p < 2) {
+            d->p = p;
+            return fail(d, field, "cut short inside an escape");
+        }
+        switch (p[1]) {
+        case '\\':
+            *o++ = '\\';
+            break;
+        case 't':
+            *o++ = '\t';
+            break;
+        case 'n':
+            *o++ = '\n';
+            break;
+        case 'r':
+            *o++ = '\r';
+            break;
+        case 'x':
+            if (end - p < 4 || (hi = hexval(p[2])) < 0 || (lo = hexval(p[3])) < 0 ||
+                (hi | lo) == 0) {
+                d->p = p;
+                return fail(d, field, "bad \\x escape");
+            }
+            *o++ = (char)(hi << 4 | lo);
+            p += 2;
+            break;
+        default:
+            d->p = p;
+            return fail(d, field, "unknown escape");
+        }
+        p += 2;
+    }
+    if (p == end) {
+        d->p = p;
+        return fail(d, field, "cut short");
+    }
+    *o++ = '\0';
+    *out = first;
+    d->sp = o;
+    d->sep = *p;
+    d->p = p + 1;
+    return 0;
+}
+
+static int get_i64(reader *d, int64_t *out, const char *field)
+{
+    const char *p = d->p, *end = d->end;
+    int neg = 0;
+    uint64_t v = 0, limit;
+
+    if (d->sep != '\t')
+        return fail(d, field, "line ends early");
+    if (p < end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    if (p == end || *p < '0' || *p > '9')
+        return fail(d, field, "not a number");
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        unsigned digit = (unsigned)(*p - '0');
+        if (v > (limit - digit) / 10)
+            return fail(d, field, "number out of range");
+        v = v * 10 + digit;
+    }
+    if (p == end || (*p != '\t' && *p != '\n')) {
+        d->p = p;
+        return fail(d, field, p == end ? "cut short" : "not a number");
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    d->sep = *p;
+    d->p = p + 1;
+    return 0;
+}
+
+static int get_range(reader *d, int64_t *out, int64_t lo, int64_t hi, const char *field)
+{
+    if (get_i64(d, out, field))
+        return -1;
+    if (*out < lo || *out > hi)
+        return fail(d, field, "value out of range");
+    return 0;
+}
+
+static int get_count(reader *d, size_t *n, size_t min_bytes, const char *field)
+{
+    int64_t v;
+
+    if (get_i64(d, &v, field))
+        return -1;
+    if (v < 0 || (uint64_t)v > (uint64_t)(d->end - d->p) / min_bytes)
+        return fail(d, field, "count does not fit the record");
+    *n = (size_t)v;
+    return 0;
+}
+
+static void *get_array(reader *d, size_t n, size_t elem, const char *field)
+{
+    void *p;
+
+    if (n == 0)
+        return NULL;
+    p = aod_record_alloc(d->r, n * elem);
+    if (!p)
+        aod_error_set(d->err, AOD_ERR_NOMEM, NULL, 0, field, "out of memory decoding a record");
+    return p;
+}
+
+static int get_ref(reader *d, aod_ref *r, const char *f_ref, const char *f_type, const char *f_sys,
+                   const char *f_val, const char *f_disp)
+{
+    return get_str(d, &r->reference, f_ref) || get_str(d, &r->type, f_type) ||
+                   get_str(d, &r->id_system, f_sys) || get_str(d, &r->id_value, f_val) ||
+                   get_str(d, &r->display, f_disp)
+               ? -1
+               : 0;
+}
+
+static int get_coding(reader *d, aod_coding *c, const char *field)
+{
+    return get_str(d, &c->system, field) || get_str(d, &c->code, field) ||
+                   get_str(d, &c->display, field)
+               ? -1
+               : 0;
+}
+
+static int get_codings(reader *d, aod_codings *list, const char *field)
+{
+    size_t i, n;
+
+    if (get_count(d, &n, MIN_CODING, field))
+        return -1;
+    if (n && !(list->v = get_array(d, n, sizeof *list->v, field)))
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (get_coding(d, &list->v[i], field))
+            return -1;
+        list->n++;
+    }
+    return 0;
+}
+
+static int get_strs(reader *d, const char ***v, size_t *count, const char *field)
+{
+    size_t i, n;
+
+    if (get_count(d, &n, MIN_STRING, field))
+        return -1;
+    if (n && !(*v = get_array(d, n, sizeof **v, field)))
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (get_str(d, &(*v)[i], field))
+            return -1;
+        ++*count;
+    }
+    return 0;
+}
+
+static int begin_line(reader *d, char tag, const char *field)
+{
+    if (d->end - d->p < 2 || d->p[0] != tag || d->p[1] != '\t')
+        return fail(d, field, "line missing or mistagged");
+    d->p += 2;
+    d->sep = '\t';
+    return 0;
+}
+
+static int end_line(reader *d, const char *field)
+{
+    if (d->sep != '\n')
+        return fail(d, field, "extra fields at end of line");
+    return 0;
+}
+
+static int get_agent(reader *d, aod_agent *a)
+{
+    int64_t req;
+
+    if (begin_line(d, 'A', "agent") ||
+        get_ref(d, &a->who, "agent.who.reference", "agent.who.type", "agent.who.identifier.system",
+                "agent.who.identifier.value", "agent.who.display") ||
+        get_str(d, &a->name, "agent.name") || get_str(d, &a->alt_id, "agent.altId") ||
+        get_codings(d, &a->type, "agent.type") || get_codings(d, &a->role, "agent.role") ||
+        get_range(d, &req, -1, 1, "agent.requestor"))
+        return -1;
+    a->requestor = (int)req;
+    if (get_str(d, &a->network, "agent.network") || get_str(d, &a->location, "agent.location") ||
+        get_codings(d, &a->purpose, "agent.purpose") ||
+        get_strs(d, &a->policy, &a->n_policy, "agent.policy") || end_line(d, "agent"))
+        return -1;
+    return 0;
+}
+
+static int get_entity(reader *d, aod_entity *e)
+{
+    int64_t q;
+
+    if (begin_line(d, 'E', "entity") ||
+        get_ref(d, &e->what, "entity.what.reference", "entity.what.type",
+                "entity.what.identifier.system", "entity.what.identifier.value",
+                "entity.what.display") ||
+        get_coding(d, &e->type, "entity.type") || get_coding(d, &e->role, "entity.role") ||
+        get_str(d, &e->name, "entity.name") || get_str(d, &e->description, "entity.description") ||
+        get_codings(d, &e->security, "entity.securityLabel") ||
+        get_range(d, &q, 0, 1, "entity.has_query") || end_line(d, "entity"))
+        return -1;
+    e->has_query = (int)q;
+    return 0;
+}
+
+int aod_recio_decode(const char *text, size_t len, aod_record *r, aod_error *err)
+{
+    static const char head[] = AOD_RECIO_VERSION "\n";
+    int64_t row_id = r->row_id, v;
+    const char *action;
+    size_t i, n_agents, n_entities;
+    reader d;
+
+    aod_record_clear(r);
+    r->row_id = row_id;
+    if (!text || len >= SIZE_MAX / 2)
+        len = 0;
+    d.start = d.p = text;
+    d.end = text ? text + len : text;
+    d.sep = '\t';
+    d.r = r;
+    d.err = err;
+    if (len < sizeof head - 1 || memcmp(text, head, sizeof head - 1) != 0)
+        return fail(&d, "version", "not an aod1 record");
+    d.p += sizeof head - 1;
+    d.sp = aod_record_alloc(r, len + 1);
+    if (!d.sp) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory decoding a record");
+        return -1;
+    }
+    d.sp_end = d.sp + len + 1;
+
+    if (begin_line(&d, 'R', "record") || get_str(&d, &r->id, "id") || get_i64(&d, &v, "version"))
+        return -1;
+    if (v != AOD_FHIR_UNKNOWN && v != AOD_FHIR_R4 && v != AOD_FHIR_R5 && v != AOD_FHIR_R6)
+        return fail(&d, "version", "unknown FHIR version");
+    r->version = (aod_fhir_version)v;
+    if (get_i64(&d, &r->recorded, "recorded") || get_i64(&d, &r->when_start, "when_start") ||
+        get_i64(&d, &r->when_end, "when_end") || get_str(&d, &action, "action"))
+        return -1;
+    if (!action || (action[0] && action[1]))
+        return fail(&d, "action", "action is not one byte");
+    r->action = action[0];
+    if (get_str(&d, &r->outcome, "outcome") || get_str(&d, &r->outcome_text, "outcome_text") ||
+        get_str(&d, &r->severity, "severity") || get_str(&d, &r->x_request_id, "x_request_id") ||
+        get_str(&d, &r->site, "source.site") ||
+        get_ref(&d, &r->observer, "source.observer.reference", "source.observer.type",
+                "source.observer.identifier.system", "source.observer.identifier.value",
+                "source.observer.display") ||
+        get_codings(&d, &r->type, "type") || get_codings(&d, &r->subtype, "subtype") ||
+        get_codings(&d, &r->purpose, "purpose") ||
+        get_codings(&d, &r->source_type, "source.type") ||
+        get_count(&d, &n_agents, MIN_AGENT, "n_agents") ||
+        get_count(&d, &n_entities, MIN_ENTITY, "n_entities") ||
+        get_strs(&d, &r->patient_keys, &r->n_patient_keys, "patient_keys") ||
+        end_line(&d, "record"))
+        return -1;
+
+    if (n_agents && !(r->agents = get_array(&d, n_agents, sizeof *r->agents, "agent")))
+        return -1;
+    for (i = 0; i < n_agents; i++) {
+        if (get_agent(&d, &r->agents[i]))
+            return -1;
+        r->n_agents++;
+    }
+    if (n_entities && !(r->entities = get_array(&d, n_entities, sizeof *r->entities, "entity")))
+        return -1;
+    for (i = 0; i < n_entities; i++) {
+        if (get_entity(&d, &r->entities[i]))
+            return -1;
+        r->n_entities++;
+    }
+    if (d.p != d.end)
+        return fail(&d, "record", "trailing bytes after the last line");
+    return 0;
+}
+
+/* =================================================================== dump */
+
+static int dump_quoted(aod_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    char esc[4] = {'\\', 'x', 0, 0};
+
+    if (!s)
+        return aod_buf_add(b, "null", 4);
+    if (aod_buf_addc(b, '"'))
+        return -1;
+    for (; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            esc[1] = (char)*p;
+            if (aod_buf_add(b, esc, 2))
+                return -1;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            esc[1] = 'x';
+            esc[2] = hex[*p >> 4];
+            esc[3] = hex[*p & 15];
+            if (aod_buf_add(b, esc, 4))
+                return -1;
+        } else if (aod_buf_addc(b, (char)*p)) {
+            return -1;
+        }
+    }
+    return aod_buf_addc(b, '"');
+}
+
+static int dump_str(aod_buf *b, const char *prefix, const char *name, const char *s)
+{
+    if (!s)
+        return 0;
+    return aod_buf_printf(b, "%s%s: ", prefix, name) || dump_quoted(b, s) || aod_buf_addc(b, '\n')
+               ? -1
+               : 0;
+}
+
+static int dump_coding_value(aod_buf *b, const aod_coding *c)
+{
+    return dump_quoted(b, c->system) || aod_buf_addc(b, ' ') || dump_quoted(b, c->code) ||
+                   aod_buf_addc(b, ' ') || dump_quoted(b, c->display) || aod_buf_addc(b, '\n')
+               ? -1
+               : 0;
+}
+
+static int dump_coding(aod_buf *b, const char *prefix, const char *name, const aod_coding *c)
+{
+    if (!c->system && !c->code && !c->display)
+        return 0;
+    return aod_buf_printf(b, "%s%s: ", prefix, name) || dump_coding_value(b, c) ? -1 : 0;
+}
+
+static int dump_codings(aod_buf *b, const char *prefix, const char *name, const aod_codings *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        if (aod_buf_printf(b, "%s%s[%zu]: ", prefix, name, i) || dump_coding_value(b, &l->v[i]))
+            return -1;
+    return 0;
+}
+
+static int dump_ref(aod_buf *b, const char *prefix, const aod_ref *r)
+{
+    return dump_str(b, prefix, ".reference", r->reference) ||
+                   dump_str(b, prefix, ".type", r->type) ||
+                   dump_str(b, prefix, ".identifier.system", r->id_system) ||
+                   dump_str(b, prefix, ".identifier.value", r->id_value) ||
+                   dump_str(b, prefix, ".display", r->display)
+               ? -1
+               : 0;
+}
+
+static int dump_time(aod_buf *b, const char *name, int64_t ms)
+{
+    char t[64];
+
+    return aod_buf_printf(b, "%s: %s\n", name, aod_time_format_utc(ms, t, sizeof t));
+}
+
+static int dump_agent(aod_buf *b, size_t i, const aod_agent *a)
+{
+    char p[48], who[64];
+    size_t k;
+
+    snprintf(p, sizeof p, "agent[%zu]", i);
+    snprintf(who, sizeof who, "%s.who", p);
+    if (dump_ref(b, who, &a->who) || dump_str(b, p, ".name", a->name) ||
+        dump_str(b, p, ".altId", a->alt_id) || dump_codings(b, p, ".type", &a->type) ||
+        dump_codings(b, p, ".role", &a->role))
+        return -1;
+    if (a->requestor >= 0 &&
+        aod_buf_printf(b, "%s.requestor: %s\n", p, a->requestor ? "true" : "false"))
+        return -1;
+    if (dump_str(b, p, ".network", a->network) || dump_str(b, p, ".location", a->location) ||
+        dump_codings(b, p, ".purpose", &a->purpose))
+        return -1;
+    for (k = 0; k < a->n_policy; k++)
+        if (aod_buf_printf(b, "%s.policy[%zu]: ", p, k) || dump_quoted(b, a->policy[k]) ||
+            aod_buf_addc(b, '\n'))
+            return -1;
+    return 0;
+}
+
+static int dump_entity(aod_buf *b, size_t i, const aod_entity *e)
+{
+    char p[48], what[64];
+
+    snprintf(p, sizeof p, "entity[%zu]", i);
+    snprintf(what, sizeof what, "%s.what", p);
+    if (dump_ref(b, what, &e->what) || dump_coding(b, p, ".type", &e->type) ||
+        dump_coding(b, p, ".role", &e->role) || dump_str(b, p, ".name", e->name) ||
+        dump_str(b, p, ".description", e->description) ||
+        dump_codings(b, p, ".securityLabel", &e->security))
+        return -1;
+    if (e->has_query && aod_buf_printf(b, "%s.query: present\n", p))
+        return -1;
+    return 0;
+}
+
+int aod_recio_dump(const aod_record *r, aod_buf *out, aod_error *err)
+{
+    size_t i;
+
+    if (dump_str(out, "", "id", r->id) ||
+        aod_buf_printf(out, "version: %s\n", aod_fhir_version_name(r->version)) ||
+        dump_time(out, "recorded", r->recorded) || dump_time(out, "when_start", r->when_start) ||
+        dump_time(out, "when_end", r->when_end))
+        goto nomem;
+    if (r->action) {
+        char a[2] = {r->action, '\0'};
+        if (dump_str(out, "", "action", a))
+            goto nomem;
+    }
+    if (dump_str(out, "", "outcome", r->outcome) ||
+        dump_str(out, "", "outcome_text", r->outcome_text) ||
+        dump_codings(out, "", "type", &r->type) || dump_codings(out, "", "subtype", &r->subtype) ||
+        dump_codings(out, "", "purpose", &r->purpose) ||
+        dump_str(out, "", "severity", r->severity) ||
+        dump_ref(out, "source.observer", &r->observer) ||
+        dump_str(out, "", "source.site", r->site) ||
+        dump_codings(out, "", "source.type", &r->source_type) ||
+        dump_str(out, "", "x_request_id", r->x_request_id) ||
+        aod_buf_printf(out, "agents: %zu\n", r->n_agents))
+        goto nomem;
+    for (i = 0; i < r->n_agents; i++)
+        if (dump_agent(out, i, &r->agents[i]))
+            goto nomem;
+    if (aod_buf_printf(out, "entities: %zu\n", r->n_entities))
+        goto nomem;
+    for (i = 0; i < r->n_entities; i++)
+        if (dump_entity(out, i, &r->entities[i]))
+            goto nomem;
+    if (aod_buf_printf(out, "patient_keys: %zu\n", r->n_patient_keys))
+        goto nomem;
+    for (i = 0; i < r->n_patient_keys; i++)
+        if (aod_buf_printf(out, "patient_key[%zu]: ", i) || dump_quoted(out, r->patient_keys[i]) ||
+            aod_buf_addc(out, '\n'))
+            goto nomem;
+    return 0;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory dumping a record");
+    return -1;
+}
