@@ -204,7 +204,7 @@ static int scan_byte(aod_jsonscan *s, char c, aod_error *err)
         if (put(s, c, err) != 0)
             return -1;
         if (c == '\n')
-            return fail(s, err, "line break inside a JSON string");
+            return fail(s, err, "invalid JSON: unterminated string (a line break inside a string)");
         if (s->escape) {
             s->escape = 0;
         } else if (c == '\\') {

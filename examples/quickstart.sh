@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# quickstart.sh - the main job on the example data, from nothing:
+# install Debian's packages, build aodreport, start a private PostgreSQL
+# (its own directory, unix socket only), create the store, load the example
+# audit events, and write the example patient's reports into ./out.
+#
+#   bash examples/quickstart.sh          do all of it (again: it reuses what is there)
+#   bash examples/quickstart.sh stop     stop the private server
+#
+# Afterwards, to use the same store yourself:
+#   export PGHOST=$AOD_DEMO_DIR PGUSER=postgres PGDATABASE=aodreport
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+# The server's directory must be reachable by the postgres user, which a
+# checkout under /root is not; so it lives outside the tree.
+DEMO=${AOD_DEMO_DIR:-/var/tmp/aodreport-demo-$(id -u)}
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n -r | head -n 1; }
+
+if [ "${1:-}" = stop ]; then
+    as_pg "$(pg_bin)/pg_ctl" -D "$DEMO/data" -w stop
+    exit 0
+fi
+
+if [ "$(id -u)" = 0 ] && [ -z "${AOD_SKIP_INSTALL:-}" ]; then
+    echo "== installing Debian packages"
+    bash tests/install-deps.sh
+fi
+
+echo "== building"
+[ -x configure ] || autoreconf -fi >/dev/null
+[ -f Makefile ] || ./configure -q
+make -j"$(nproc)" >/dev/null
+
+PGBIN=$(pg_bin)
+if [ ! -f "$DEMO/data/PG_VERSION" ]; then
+    echo "== creating a private PostgreSQL in $DEMO"
+    mkdir -p "$DEMO"
+    chmod 700 "$DEMO"
+    [ "$(id -u)" = 0 ] && chown postgres "$DEMO"
+    as_pg "$PGBIN/initdb" -D "$DEMO/data" -U postgres --auth=peer --auth-local=trust \
+        -E UTF8 --locale=C.UTF-8 >"$DEMO/initdb.log"
+fi
+if ! as_pg "$PGBIN/pg_ctl" -D "$DEMO/data" status >/dev/null 2>&1; then
+    echo "== starting it (unix socket in $DEMO, no TCP)"
+    as_pg "$PGBIN/pg_ctl" -D "$DEMO/data" -l "$DEMO/server.log" -w \
+        -o "-k $DEMO -c listen_addresses=''" start >/dev/null
+fi
+# root may not enter a 700 directory of postgres's for the socket: open it up
+# just enough to reach the socket.
+chmod 711 "$DEMO"
+export PGHOST=$DEMO PGUSER=postgres PGDATABASE=aodreport
+unset PGPORT PGSERVICE
+as_pg "$PGBIN/psql" -h "$DEMO" -U postgres -d postgres -XtAq \
+    -c "SELECT 1 FROM pg_database WHERE datname = 'aodreport'" | grep -q 1 ||
+    as_pg "$PGBIN/createdb" -h "$DEMO" -U postgres aodreport
+
+echo "== creating the store"
+./aodreport init
+
+echo "== generating and loading the example audit events"
+python3 examples/generate.py -o "$DEMO/example-events.ndjson"
+./aodreport load "$DEMO/example-events.ndjson"
+
+mkdir -p out
+if ./aodreport --help | grep -q '^  report'; then
+    echo "== writing the example patient's reports into ./out"
+    P=Patient/example-1
+    ./aodreport report --patient "$P" --now 2026-11-01T00:00:00Z --format csv -o out/example-1-disclosures.csv
+    ./aodreport report --patient "$P" --now 2026-11-01T00:00:00Z --mode access --format csv -o out/example-1-access.csv
+    ls -l out
+else
+    echo "== loaded; per patient:"
+    as_pg "$PGBIN/psql" -h "$DEMO" -U postgres -d aodreport -X \
+        -c "SELECT patient_key, count(*) AS events, min(recorded)::date AS first, max(recorded)::date AS last
+            FROM aod.event_patient GROUP BY 1 ORDER BY 2 DESC"
+fi
+echo "== done.  The server keeps running; stop it with: bash examples/quickstart.sh stop"

@@ -1,0 +1,68 @@
+/*
+ * main.c - the aodreport program: run the CLI, map its outcome to an exit
+ * code.  Exit codes live here and in doc/aodreport.1, nowhere else.
+ */
+#include <stdio.h>
+
+#include "cli.h"
+#include "error.h"
+
+enum exit_code {
+    EXIT_OK = 0,
+    EXIT_FAILURE_GENERIC = 1,
+    EXIT_USAGE = 2,      /* bad command line */
+    EXIT_INPUT = 3,      /* bad input data: a file not loaded, a bad request row */
+    EXIT_DB_CONNECT = 4, /* the database could not be reached */
+    EXIT_DB = 5,         /* the database refused a statement */
+    EXIT_IO = 6,         /* a file could not be read or written */
+    EXIT_POLICY = 7,     /* the policy file is invalid */
+    EXIT_NOMEM = 8,      /* out of memory or a size limit */
+    EXIT_INTERNAL = 70   /* a bug */
+};
+
+static int exit_code(aod_errcode code)
+{
+    switch (code) {
+    case AOD_OK:
+        return EXIT_OK;
+    case AOD_ERR_USAGE:
+        return EXIT_USAGE;
+    case AOD_ERR_INPUT:
+        return EXIT_INPUT;
+    case AOD_ERR_DB_CONNECT:
+        return EXIT_DB_CONNECT;
+    case AOD_ERR_DB:
+        return EXIT_DB;
+    case AOD_ERR_IO:
+        return EXIT_IO;
+    case AOD_ERR_POLICY:
+        return EXIT_POLICY;
+    case AOD_ERR_NOMEM:
+        return EXIT_NOMEM;
+    case AOD_ERR_INTERNAL:
+        return EXIT_INTERNAL;
+    }
+    return EXIT_FAILURE_GENERIC;
+}
+
+int main(int argc, char **argv)
+{
+    aod_error err;
+    int rc;
+
+    aod_error_init(&err);
+    rc = aod_cli_run(argc, argv, &err);
+    /* A failed write to stdout (a full disk, a closed pipe) is an error too. */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        aod_error_set(&err, AOD_ERR_IO, "<stdout>", 0, NULL, "write error");
+        rc = -1;
+    }
+    if (rc != 0) {
+        char msg[1024];
+        fprintf(stderr, "aodreport: %s\n", aod_error_format(&err, msg, sizeof msg));
+        if (err.code == AOD_ERR_USAGE)
+            fprintf(stderr, "Try 'aodreport --help'.\n");
+        return exit_code(err.code == AOD_OK ? AOD_ERR_INTERNAL : err.code);
+    }
+    return EXIT_OK;
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# test_load.sh - `aodreport init` and `aodreport load` against a real
+# PostgreSQL: good files in each shape, each kind of bad file (message, exit
+# code, nothing stored), loading twice, and events without a patient.
+. "$(dirname "$0")/lib.sh"
+pg_start
+D="$top_srcdir/tests/data/load"
+
+count() { psql_q "SELECT count(*) FROM aod.audit_event $1"; }
+
+# --- init
+ok "init creates the store" run 0 "${AOD[@]}" init
+ok "init says what it did" contains "$OUT" "applied 1 migration"
+ok "init again changes nothing" run 0 "${AOD[@]}" init
+ok "init again says so" contains "$OUT" "up to date"
+ok "schema version recorded once" equals "$(psql_q 'SELECT count(*) FROM aod.schema_version')" 1
+
+# --- a password on the command line is refused before connecting
+ok "password in --db refused" run 2 "${AOD[@]}" load --db "host=$PGHOST password=secret" "$D/good-r4.ndjson"
+ok "password refusal explains" contains "$ERR" "pgpass"
+
+# --- good files
+ok "load NDJSON" run 0 "${AOD[@]}" load "$D/good-r4.ndjson"
+ok "NDJSON counts" contains "$OUT" "3 events read, 3 stored, 0 already present, 1 without patient"
+ok "load Bundle (R5 + R4)" run 0 "${AOD[@]}" load "$D/good-bundle.json"
+ok "Bundle counts" contains "$OUT" "3 events read, 3 stored, 0 already present, 1 without patient"
+ok "six events stored" equals "$(count '')" 6
+ok "versions detected" equals "$(psql_q "SELECT string_agg(fhir_version, ',' ORDER BY fhir_version) FROM aod.audit_event")" "R4,R4,R4,R4,R5,R5"
+ok "patient keys extracted (R4 entity, R5 patient)" equals \
+    "$(psql_q "SELECT string_agg(patient_key || '@' || to_char(recorded AT TIME ZONE 'UTC', 'MM-DD HH24:MI'), ' ' ORDER BY patient_key, recorded) FROM aod.event_patient")" \
+    "Patient/a@01-02 10:00 Patient/a@02-01 08:00 Patient/a@02-03 08:00 Patient/b@01-02 09:00"
+ok "events without patient are stored" equals "$(count "WHERE patient_keys = '{}'")" 2
+ok "where it came from is kept" equals "$(psql_q "SELECT count(DISTINCT loaded_from) FROM aod.audit_event")" 2
+
+# --- idempotent
+ok "load the same file again" run 0 "${AOD[@]}" load "$D/good-r4.ndjson"
+ok "second load stores nothing" contains "$OUT" "3 events read, 0 stored, 3 already present"
+ok "still six events" equals "$(count '')" 6
+ok "no duplicate report rows" equals "$(psql_q 'SELECT count(*) FROM aod.event_patient')" 4
+ok "standard input works, idempotent too" run 0 "${AOD[@]}" load - <"$D/good-bundle.json"
+ok "stdin counts" contains "$OUT" "<stdin>: 3 events read, 0 stored, 3 already present"
+
+# --- bad files: message names file, line, reason; exit 3; nothing of the file stored
+bad() { # bad FILE EXPECTED-MESSAGE
+    local f="$D/$1"
+    ok "$1 rejected with status 3" run 3 "${AOD[@]}" load "$f"
+    ok "$1 message" contains "$ERR" "$2"
+    ok "$1 nothing stored" equals "$(count "WHERE loaded_from = '$f'")" 0
+}
+bad bad-json.ndjson "bad-json.ndjson:3: invalid JSON"
+bad bad-utf8.ndjson "bad-utf8.ndjson:2: invalid UTF-8"
+bad not-auditevent.ndjson "not-auditevent.ndjson:2: resourceType: not an AuditEvent (resourceType Patient)"
+bad no-recorded.ndjson "no-recorded.ndjson:3: recorded"
+bad bundle-bad-entry.json "bundle-bad-entry.json:133: entry 2: Bundle.entry.resource: not an AuditEvent (resourceType Patient)"
+ok "missing file" run 6 "${AOD[@]}" load "$D/no-such-file.ndjson"
+ok "missing file message" contains "$ERR" "no-such-file.ndjson: cannot open"
+
+# --- one bad file among good ones: the others load, the exit code says so
+cp "$D/good-r4.ndjson" "$PGTMP/fresh.ndjson"
+sed -i 's/load-r4-/fresh-/g' "$PGTMP/fresh.ndjson"
+ok "mixed run exits 3" run 3 "${AOD[@]}" load "$D/bad-json.ndjson" "$PGTMP/fresh.ndjson"
+ok "the good file was loaded" contains "$OUT" "fresh.ndjson: 3 events read, 3 stored"
+ok "the summary counts the failure" contains "$ERR" "1 of 2 files not loaded"
+
+# --- a store that was never initialised
+as_pg "$PGBIN/createdb" -h "$PGTMP" -U postgres empty
+ok "load on an empty database asks for init" run 5 "${AOD[@]}" load --db "dbname=empty" "$D/good-r4.ndjson"
+ok "init hint" contains "$ERR" "aodreport init"
+
+# --- an unreachable database
+ok "unreachable database" run 4 "${AOD[@]}" init --db "host=$PGTMP/nowhere"
+ok "unreachable message" contains "$ERR" "cannot connect"
+
+# --- usage
+ok "no file is a usage error" run 2 "${AOD[@]}" load
+ok "unknown command" run 2 "${AOD[@]}" frobnicate
+
+finish
