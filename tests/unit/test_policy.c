@@ -257,7 +257,7 @@ static void test_hipaa_default(void **state)
     assert_true(rule_index(p, "no-purpose-export") < rule_index(p, "no-purpose-internal"));
 
     assert_int_equal(p->classification.unmatched, AOD_VERDICT_REPORTABLE);
-    assert_int_equal(p->classification.agent_policy, AOD_AGENT_POLICY_ANY);
+    assert_int_equal(p->classification.agent_policy, AOD_AGENT_POLICY_IGNORE);
     assert_int_equal(p->classification.consent_entity, 1);
 
     assert_string_equal(p->modes.disclosures_lookback.text, "P6Y");
