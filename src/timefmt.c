@@ -1,0 +1,81 @@
+/* timefmt.c - local times in the policy's zone (see timefmt.h). */
+#include "timefmt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+int aod_timefmt_set_zone(const char *zone, aod_error *err)
+{
+    char path[512];
+    struct stat sb;
+
+    if (!zone || !*zone || strcmp(zone, "UTC") == 0) {
+        setenv("TZ", "UTC0", 1);
+        tzset();
+        return 0;
+    }
+    /* glibc silently falls back to UTC for an unknown zone: check first. */
+    snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", zone);
+    if (strstr(zone, "..") || zone[0] == '/' || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        aod_error_set(err, AOD_ERR_POLICY, NULL, 0, "time-zone", "unknown time zone '%s'", zone);
+        return -1;
+    }
+    setenv("TZ", zone, 1);
+    tzset();
+    return 0;
+}
+
+static int local(int64_t ms, struct tm *tm)
+{
+    time_t t = (time_t)(ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000));
+    return localtime_r(&t, tm) ? 0 : -1;
+}
+
+char *aod_timefmt_datetime(int64_t ms, char *out, size_t size)
+{
+    struct tm tm;
+    long off;
+
+    if (local(ms, &tm) != 0) {
+        snprintf(out, size, "?");
+        return out;
+    }
+    off = tm.tm_gmtoff;
+    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+',
+             labs(off) / 3600, (labs(off) % 3600) / 60);
+    return out;
+}
+
+char *aod_timefmt_date(int64_t ms, char *out, size_t size)
+{
+    struct tm tm;
+
+    if (local(ms, &tm) != 0)
+        snprintf(out, size, "?");
+    else
+        snprintf(out, size, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    return out;
+}
+
+char *aod_timefmt_time(int64_t ms, char *out, size_t size)
+{
+    struct tm tm;
+
+    if (local(ms, &tm) != 0)
+        snprintf(out, size, "?");
+    else
+        snprintf(out, size, "%02d:%02d", tm.tm_hour, tm.tm_min);
+    return out;
+}
+
+int64_t aod_timefmt_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
