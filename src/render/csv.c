@@ -1,0 +1,382 @@
+/*
+ * csv.c - the CSV renderer (see csv.h; the columns are in doc/csv.md).
+ *
+ * Render stage.  The only file that knows the CSV dialect.  Rows go out as
+ * entries arrive; per-row scratch lives in buffers the sink reuses, so a
+ * 100,000-line report costs no more memory than a 10-line one.
+ */
+#include "csv.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "timefmt.h"
+
+/* The columns, in their stable order.  privacy: only for the privacy-office
+ * audience (they say how the tool decided, not what happened). */
+enum {
+    COL_WHEN,
+    COL_WHEN_END,
+    COL_WHO,
+    COL_ROLE,
+    COL_ORGANISATION,
+    COL_RECIPIENT_ADDRESS,
+    COL_ACTION,
+    COL_ACTION_CODE,
+    COL_DATA,
+    COL_DATA_KINDS,
+    COL_WHERE,
+    COL_WHY,
+    COL_PURPOSE_CODE,
+    COL_OUTCOME,
+    COL_COUNT,
+    COL_FIRST_DATE,
+    COL_LAST_DATE,
+    COL_CLASS, /* from here on: privacy office only */
+    COL_EXCLUSION,
+    COL_RULE,
+    COL_FLAGS,
+    COL_GROUP,
+    COL_RECORD_IDS,
+    COL_N
+};
+
+#define FIRST_PRIVACY_COL COL_CLASS
+
+static const char *const column_names[COL_N] = {
+    "when",         "when_end",    "who",   "role",       "organisation", "recipient_address",
+    "action",       "action_code", "data",  "data_kinds", "where",        "why",
+    "purpose_code", "outcome",     "count", "first_date", "last_date",    "class",
+    "exclusion",    "rule",        "flags", "group",      "record_ids"};
+
+/* Flag names in the flags column, in bit order. */
+static const struct {
+    unsigned bit;
+    const char *name;
+} flag_names[] = {
+    {AOD_ENTRY_SUMMARY, "summary"},
+    {AOD_ENTRY_SESSION, "session"},
+    {AOD_ENTRY_PURPOSE_UNKNOWN, "purpose-unknown"},
+    {AOD_ENTRY_SUSPENDED, "suspended"},
+    {AOD_ENTRY_FAILED, "failed"},
+    {AOD_ENTRY_SELF_AUDIT, "self-audit"},
+};
+
+#define MAX_KINDS 32 /* distinct kinds of data put into words per row */
+
+typedef struct csv_sink {
+    aod_sink base; /* first: the sink functions get an aod_sink * */
+    FILE *out;
+    aod_csv_options opts;
+    const aod_text *text;
+    aod_mask *mask;
+    int begun;
+    int privacy;                     /* the privacy-office columns are written */
+    aod_buf data, kinds, flags, ids; /* per-row scratch, reused */
+} csv_sink;
+
+/* ------------------------------------------------------------------ cells */
+
+static int put(FILE *out, const char *s, size_t n)
+{
+    return n == 0 || fwrite(s, 1, n, out) == n ? 0 : -1;
+}
+
+int aod_csv_write_cell(FILE *out, const char *value, char delimiter, int last)
+{
+    const char *v = value ? value : "";
+    const char *p;
+    int quote;
+
+    /* A spreadsheet evaluates a cell that starts like a formula (= + - @),
+     * and some strip a leading TAB or CR first: the apostrophe makes it
+     * text.  The apostrophe is data now; doc/csv.md says so. */
+    int neutralise =
+        v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@' || v[0] == '\t' || v[0] == '\r';
+
+    if (!delimiter)
+        delimiter = ',';
+    quote = strchr(v, '"') || strchr(v, '\r') || strchr(v, '\n') || strchr(v, delimiter);
+    if (quote && putc('"', out) == EOF)
+        return -1;
+    if (neutralise && putc('\'', out) == EOF)
+        return -1;
+    if (quote) {
+        while ((p = strchr(v, '"')) != NULL) {
+            if (put(out, v, (size_t)(p - v + 1)) != 0 || putc('"', out) == EOF)
+                return -1;
+            v = p + 1;
+        }
+    }
+    if (put(out, v, strlen(v)) != 0)
+        return -1;
+    if (quote && putc('"', out) == EOF)
+        return -1;
+    if (last)
+        return put(out, "\r\n", 2);
+    return putc(delimiter, out) == EOF ? -1 : 0;
+}
+
+/* ------------------------------------------------------------ row values */
+
+static int has(const char *s)
+{
+    return s && *s;
+}
+
+/* "Observation,DiagnosticReport" -> the kinds, space separated, into kinds
+ * and their words, "; " separated and each once, into words.  A kind too
+ * long to be a resource type is listed but not put into words. */
+static int data_kinds(csv_sink *s, const char *list, aod_buf *kinds, aod_buf *words)
+{
+    const char *seen[MAX_KINDS];
+    size_t n_seen = 0, i;
+    const char *p = list;
+    char kind[128];
+
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len;
+        const char *w;
+
+        if (!end)
+            end = p + strlen(p);
+        while (p < end && *p == ' ')
+            p++;
+        len = (size_t)(end - p);
+        while (len > 0 && p[len - 1] == ' ')
+            len--;
+        if (len > 0 &&
+            ((kinds->len && aod_buf_addc(kinds, ' ') != 0) || aod_buf_add(kinds, p, len) != 0))
+            return -1;
+        if (len > 0 && len < sizeof kind) {
+            memcpy(kind, p, len);
+            kind[len] = '\0';
+            w = aod_text_code(s->text, "resource", kind, NULL);
+            for (i = 0; i < n_seen && strcmp(seen[i], w) != 0; i++)
+                ;
+            if (i == n_seen && n_seen < MAX_KINDS) {
+                seen[n_seen++] = w;
+                if ((words->len && aod_buf_adds(words, "; ") != 0) || aod_buf_adds(words, w) != 0)
+                    return -1;
+            }
+        }
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+static int flags(aod_buf *b, unsigned f)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof flag_names / sizeof flag_names[0]; i++) {
+        if (!(f & flag_names[i].bit))
+            continue;
+        if ((b->len && aod_buf_addc(b, ' ') != 0) || aod_buf_adds(b, flag_names[i].name) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int record_ids(aod_buf *b, const int64_t *ids, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (aod_buf_printf(b, i ? " %" PRId64 : "%" PRId64, ids[i]) != 0)
+            return -1;
+    return 0;
+}
+
+/* The words for what was done: the subtype's when the templates know it
+ * ("shared outside our organisation" for disclose), else the action's. */
+static const char *action_words(const csv_sink *s, const aod_entry *e, const char *letter)
+{
+    if (has(e->subtype_code)) {
+        const char *w = aod_text_code(s->text, "subtype", e->subtype_code, NULL);
+        if (w != e->subtype_code) /* the code itself comes back when no words exist */
+            return w;
+    }
+    return aod_text_code(s->text, "action", letter, NULL);
+}
+
+/* -------------------------------------------------------------- the sink */
+
+static int write_error(aod_error *err)
+{
+    aod_error_set(err, AOD_ERR_IO, NULL, 0, NULL, "writing the CSV failed: %s",
+                  strerror(errno ? errno : EIO));
+    return -1;
+}
+
+static int csv_begin(aod_sink *base, const aod_report_info *info, aod_error *err)
+{
+    csv_sink *s = (csv_sink *)base;
+    int n, i;
+
+    if (s->begun) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "csv", "begin() called twice");
+        return -1;
+    }
+    s->begun = 1;
+    s->privacy = info && info->audience == AOD_AUDIENCE_PRIVACY_OFFICE;
+    n = s->privacy ? COL_N : FIRST_PRIVACY_COL;
+    errno = 0;
+    if (s->opts.bom && put(s->out, "\xEF\xBB\xBF", 3) != 0)
+        return write_error(err);
+    for (i = 0; i < n; i++)
+        if (aod_csv_write_cell(s->out, column_names[i], s->opts.delimiter, i == n - 1) != 0)
+            return write_error(err);
+    return 0;
+}
+
+static int csv_entry(aod_sink *base, const aod_entry *in, aod_error *err)
+{
+    csv_sink *s = (csv_sink *)base;
+    const char *cell[COL_N];
+    char when[32], when_end[32], first[32], last[32], count[24], group[24], letter[2];
+    aod_entry copy;
+    const aod_entry *e = in;
+    int n, i;
+
+    if (!s->begun) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "csv", "entry() before begin()");
+        return -1;
+    }
+    if (!e->shown_name) {
+        if (!s->mask) {
+            aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "csv",
+                          "an unmasked entry reached the CSV renderer");
+            return -1;
+        }
+        copy = *in;
+        if (aod_mask_apply(s->mask, &copy, err) != 0)
+            return -1;
+        e = &copy;
+    }
+    aod_buf_reset(&s->data);
+    aod_buf_reset(&s->kinds);
+    aod_buf_reset(&s->flags);
+    aod_buf_reset(&s->ids);
+    if (has(e->data_kinds) && data_kinds(s, e->data_kinds, &s->kinds, &s->data) != 0)
+        goto nomem;
+    letter[0] = e->action;
+    letter[1] = '\0';
+
+    cell[COL_WHEN] = aod_timefmt_datetime(e->when_start, when, sizeof when);
+    cell[COL_WHEN_END] = e->when_end != e->when_start
+                             ? aod_timefmt_datetime(e->when_end, when_end, sizeof when_end)
+                             : NULL;
+    cell[COL_WHO] = e->shown_name;
+    cell[COL_ROLE] = e->shown_role;
+    cell[COL_ORGANISATION] = e->shown_organisation;
+    cell[COL_RECIPIENT_ADDRESS] = e->shown_address;
+    cell[COL_ACTION] = action_words(s, e, letter);
+    cell[COL_ACTION_CODE] = letter;
+    cell[COL_DATA] = has(e->data) ? e->data : aod_buf_str(&s->data);
+    cell[COL_DATA_KINDS] = aod_buf_str(&s->kinds);
+    cell[COL_WHERE] = e->where;
+    cell[COL_WHY] = has(e->purpose_code) || has(e->purpose_display)
+                        ? aod_text_code(s->text, "purpose", e->purpose_code, e->purpose_display)
+                        : NULL;
+    cell[COL_PURPOSE_CODE] = e->purpose_code;
+    cell[COL_OUTCOME] =
+        has(e->outcome) ? aod_text_code(s->text, "outcome", e->outcome, NULL) : NULL;
+    snprintf(count, sizeof count, "%ld", e->count);
+    cell[COL_COUNT] = count;
+    cell[COL_FIRST_DATE] = aod_timefmt_datetime(e->first, first, sizeof first);
+    cell[COL_LAST_DATE] = aod_timefmt_datetime(e->last, last, sizeof last);
+    n = FIRST_PRIVACY_COL;
+    if (s->privacy) {
+        if (flags(&s->flags, e->flags) != 0 ||
+            record_ids(&s->ids, e->record_ids, e->n_record_ids) != 0)
+            goto nomem;
+        cell[COL_CLASS] = aod_class_name(e->cls);
+        cell[COL_EXCLUSION] = aod_policy_exclusion_key(e->exclusion);
+        cell[COL_RULE] = e->rule_id;
+        cell[COL_FLAGS] = aod_buf_str(&s->flags);
+        if (e->group > 0)
+            snprintf(group, sizeof group, "%ld", e->group);
+        else
+            group[0] = '\0';
+        cell[COL_GROUP] = group;
+        cell[COL_RECORD_IDS] = aod_buf_str(&s->ids);
+        n = COL_N;
+    }
+    errno = 0;
+    for (i = 0; i < n; i++)
+        if (aod_csv_write_cell(s->out, cell[i], s->opts.delimiter, i == n - 1) != 0)
+            return write_error(err);
+    return 0;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "csv", "out of memory");
+    return -1;
+}
+
+static int csv_end(aod_sink *base, const aod_report_summary *sum, aod_error *err)
+{
+    csv_sink *s = (csv_sink *)base;
+
+    (void)sum; /* the CSV has no trailer: the counts are in the other outputs */
+    if (!s->begun) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "csv", "end() before begin()");
+        return -1;
+    }
+    errno = 0;
+    if (fflush(s->out) != 0 || ferror(s->out))
+        return write_error(err);
+    return 0;
+}
+
+static void csv_free(aod_sink *base)
+{
+    csv_sink *s = (csv_sink *)base;
+
+    if (!s)
+        return;
+    aod_buf_free(&s->data);
+    aod_buf_free(&s->kinds);
+    aod_buf_free(&s->flags);
+    aod_buf_free(&s->ids);
+    free(s);
+}
+
+aod_sink *aod_csv_sink_new(FILE *out, const aod_csv_options *opts, const aod_text *text,
+                           aod_mask *mask_or_NULL, aod_error *err)
+{
+    csv_sink *s;
+    char delimiter = opts && opts->delimiter ? opts->delimiter : ',';
+
+    if (!out || !text) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "csv", "no output or no templates");
+        return NULL;
+    }
+    if (delimiter != ',' && delimiter != ';' && delimiter != '\t') {
+        aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "delimiter",
+                      "the CSV delimiter must be ',', ';' or a tab");
+        return NULL;
+    }
+    s = calloc(1, sizeof *s);
+    if (!s) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return NULL;
+    }
+    s->base.begin = csv_begin;
+    s->base.entry = csv_entry;
+    s->base.end = csv_end;
+    s->base.free = csv_free;
+    s->out = out;
+    s->opts.bom = opts ? opts->bom : 0;
+    s->opts.delimiter = delimiter;
+    s->text = text;
+    s->mask = mask_or_NULL;
+    aod_buf_init(&s->data, 1024 * 1024);
+    aod_buf_init(&s->kinds, 1024 * 1024);
+    aod_buf_init(&s->flags, 4096);
+    aod_buf_init(&s->ids, 64 * 1024 * 1024);
+    return &s->base;
+}

@@ -1,0 +1,48 @@
+/*
+ * csv.h - the CSV renderer: one row per report line, for analysts and for
+ * patients who ask for a machine-readable copy.
+ *
+ * The dialect is RFC 4180 in UTF-8: CRLF line ends, a header row, a cell
+ * quoted with "" when it holds the delimiter, a quote, CR or LF (quotes
+ * doubled inside).  A cell that a spreadsheet would read as a formula (it
+ * starts with = + - @ TAB or CR) gets a leading apostrophe.  The columns,
+ * their order and their meaning are fixed and documented in doc/csv.md.
+ *
+ * The sink streams: each entry becomes a row when it arrives and nothing is
+ * kept, so memory does not grow with the report.
+ */
+#ifndef AOD_CSV_H
+#define AOD_CSV_H
+
+#include <stdio.h>
+
+#include "error.h"
+#include "mask.h"
+#include "render/text.h"
+#include "report.h"
+
+typedef struct aod_csv_options {
+    int bom;        /* 1: start with a UTF-8 byte order mark (for Excel) */
+    char delimiter; /* ',' (also when 0), ';' or '\t' */
+} aod_csv_options;
+
+/* A new CSV sink writing to out (borrowed; the sink neither flushes it at
+ * free nor closes it).  opts (borrowed, copied; NULL: no BOM, ',') and
+ * text (borrowed, required: the words for codes) must stay valid while the
+ * sink is used; so must mask_or_NULL (borrowed), which, when given, is
+ * applied to a copy of each entry that arrives unmasked (shown_name NULL).
+ * Without a mask an unmasked entry is refused (AOD_ERR_INTERNAL), so a
+ * wiring mistake cannot leak names.  The columns depend on the audience
+ * given to begin().  Returns a new sink (free it through its free member),
+ * or NULL with err set: AOD_ERR_USAGE for a delimiter other than ',' ';'
+ * TAB, AOD_ERR_INTERNAL for a NULL out or text, AOD_ERR_NOMEM. */
+aod_sink *aod_csv_sink_new(FILE *out, const aod_csv_options *opts, const aod_text *text,
+                           aod_mask *mask_or_NULL, aod_error *err);
+
+/* Writes one cell: value (borrowed; NULL writes an empty cell), neutralised
+ * with a leading "'" when it starts with = + - @ TAB or CR, quoted when it
+ * holds the delimiter, '"', CR or LF; then the delimiter, or CRLF when last
+ * is non-zero.  Returns 0, or -1 when writing failed (errno tells why). */
+int aod_csv_write_cell(FILE *out, const char *value, char delimiter, int last);
+
+#endif
