@@ -20,6 +20,8 @@
 #define ENTITY_TYPE      "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 #define BALP_ENTITY_TYPE "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType"
 #define LIFECYCLE        "http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle"
+/* the same code system under its older FHIR-core address, still in use */
+#define LIFECYCLE_CORE   "http://hl7.org/fhir/iso-21089-lifecycle"
 #define RESOURCE_TYPES   "http://hl7.org/fhir/resource-types"
 #define SCT              "http://snomed.info/sct"
 
@@ -812,12 +814,10 @@ static void fill_data(ctx *c, aod_entry *out)
             continue;
         entity_kind(e, kind, sizeof kind);
         kinds_add(kinds, sizeof kinds, kind);
-        /* kind is overwritten by the next entity: intern at once. */
+        /* Only a recorded description or name is "data"; a bare resource
+         * type stays in data_kinds, which renderers put into words. */
         if (!data)
-            data = intern(c, e->description ? e->description
-                             : e->name      ? e->name
-                             : kind[0]      ? kind
-                                            : NULL);
+            data = intern(c, e->description ? e->description : e->name);
         if (!data_ref)
             data_ref = e->what.reference;
     }
@@ -911,7 +911,8 @@ static int is_export_like(const aod_record *r)
     if (codings_have(&r->type, DCM, DCM_IMPORT))
         return 0;
     return codings_have(&r->type, DCM, DCM_EXPORT) ||
-           codings_have(&r->subtype, LIFECYCLE, "disclose");
+           codings_have(&r->subtype, LIFECYCLE, "disclose") ||
+           codings_have(&r->subtype, LIFECYCLE_CORE, "disclose");
 }
 
 static aod_class verdict_class(aod_verdict v)

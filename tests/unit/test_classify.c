@@ -430,7 +430,8 @@ static void test_r5_disclosure(void **state)
     assert_string_equal(f->e.who.name, "State Immunization Registry");
     assert_int_equal(f->e.who.cls, AOD_ACTOR_EXTERNAL_ORGANISATION);
     assert_null(f->e.subtype_code); /* text only */
-    assert_string_equal(f->e.data, "Immunization");
+    assert_null(f->e.data); /* a bare type is not a description */
+    assert_string_equal(f->e.data_kinds, "Immunization");
     assert_null(f->e.actor_key); /* nobody asked: a push */
 }
 
