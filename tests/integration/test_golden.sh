@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# test_golden.sh - the golden cases, end to end through a real PostgreSQL.
+#
+# Each directory tests/data/cases/<case>/ holds:
+#   events.ndjson or events.json   the AuditEvents to load
+#   policy.xml                     optional; the built-in policy otherwise
+#   args                           report options, one argument per line
+#   expected.csv                   the report the program must write
+#   expected-explain.csv           optional: the explain view
+#   expected-privacy.csv           optional: the privacy-office copy
+# Adding a case is adding a directory.  AOD_UPDATE_GOLDEN=1 rewrites the
+# expected files from the program's output (review the diff before
+# committing it).
+. "$(dirname "$0")/lib.sh"
+pg_start
+CASES="$top_srcdir/tests/data/cases"
+
+compare() { # compare ACTUAL EXPECTED-FILE
+    if [ -n "${AOD_UPDATE_GOLDEN:-}" ]; then
+        cp "$1" "$2"
+        return 0
+    fi
+    diff -u "$2" "$1" >&2
+}
+
+n=0
+for dir in "$CASES"/*/; do
+    dir=${dir%/}
+    name=$(basename "$dir")
+    n=$((n + 1))
+    db="golden_$n"
+    as_pg "$PGBIN/createdb" -h "$PGTMP" -U postgres "$db"
+    args=()
+    [ -f "$dir/args" ] && mapfile -t args < <(grep -v '^#' "$dir/args" | sed '/^$/d')
+    [ -f "$dir/policy.xml" ] && args+=(--policy "$dir/policy.xml")
+    events=$(ls "$dir"/events.* | head -n 1)
+    ok "$name: init" run 0 "${AOD[@]}" init --db "dbname=$db"
+    ok "$name: load" run 0 "${AOD[@]}" load --db "dbname=$db" "$events"
+    for kind in expected expected-privacy expected-explain; do
+        [ -f "$dir/$kind.csv" ] || continue
+        out="$PGTMP/$name-$kind.csv"
+        extra=()
+        cmd=report
+        case $kind in
+        expected-privacy) extra=(--audience privacy-office) ;;
+        expected-explain) cmd=explain ;;
+        esac
+        ok "$name: $cmd ${extra[*]}" run 0 "${AOD[@]}" "$cmd" --db "dbname=$db" "${args[@]}" "${extra[@]}" -o "$out"
+        ok "$name: $kind.csv matches" compare "$out" "$dir/$kind.csv"
+    done
+done
+ok "at least one golden case ran" test "$n" -gt 0
+finish
