@@ -22,6 +22,10 @@ if [ -z "${AOD_SKIP_INSTALL:-}" ]; then
     [ "$flavour" = --valgrind ] && pkgs+=(valgrind)
     bash tests/install-deps.sh "${pkgs[@]}"
 fi
+# The FHIR validators the Bundle tests use (versions pinned in tests/package.json).
+if [ -z "${AOD_SKIP_INSTALL:-}" ] || [ ! -d tests/node_modules ]; then
+    (cd tests && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
 [ -x configure ] || autoreconf -fi
 rm -rf "$builddir"
 mkdir "$builddir"

@@ -17,3 +17,8 @@ apt-get install -y -qq --no-install-recommends \
     libpq-dev libjansson-dev libhpdf-dev libxml2-dev libxml2-utils libcmocka-dev \
     postgresql-15 fonts-dejavu-core python3 \
     poppler-utils qpdf "$@" >/dev/null
+# The Bundle validators run on Node.js (20.19 or later); the machine image
+# ships it.  Fall back to Debian's packages only where it is missing.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi

@@ -1,0 +1,1933 @@
+/*
+ * bundle.c - the FHIR R4 Document Bundle renderer (see bundle.h; the
+ * document is described element by element in doc/bundle.md).
+ *
+ * Render stage.  The only file that knows FHIR's document shape.  Lines are
+ * kept until end(); there the document is built as jansson values, one
+ * resource at a time, with object keys inserted in R4 element order, and
+ * each resource is written out and freed before the next is built.  The
+ * same values feed both writers: jansson writes the JSON, and a small walk
+ * turns them into FHIR XML through libxml2's xmlTextWriter (values in value
+ * attributes, extension urls as attributes, the narrative div as XHTML).
+ * So the two formats cannot drift apart, and the XML keeps R4's order
+ * because the JSON was built in it.
+ *
+ * Narratives (text.div) are XHTML built with an xmlTextWriter into a
+ * memory buffer: libxml2 does every escape.  Every string taken from the
+ * audit data is cleaned first (invalid UTF-8 and control characters
+ * replaced, ends trimmed) because XML 1.0 cannot carry control characters
+ * and FHIR forbids empty or whitespace-only values.
+ */
+#include "bundle.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <libxml/xmlwriter.h>
+
+#include "buf.h"
+#include "record.h"
+#include "sha256.h"
+#include "timefmt.h"
+
+/* libxml2 takes const xmlChar *: a cast that keeps const (-Wcast-qual). */
+#define CX (const xmlChar *)
+
+#define FHIR_NS  "http://hl7.org/fhir"
+#define XHTML_NS "http://www.w3.org/1999/xhtml"
+
+#define SYS_URI             "urn:ietf:rfc:3986"
+#define SYS_DCM             "http://dicom.nema.org/resources/ontology/DCM"
+#define SYS_EVENT_TYPE      "http://terminology.hl7.org/CodeSystem/audit-event-type"
+#define SYS_RESTFUL         "http://hl7.org/fhir/restful-interaction"
+#define SYS_LIFECYCLE       "http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle"
+#define SYS_ENTITY_TYPE     "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+#define SYS_OBJECT_ROLE     "http://terminology.hl7.org/CodeSystem/object-role"
+#define SYS_RESOURCE_TYPES  "http://hl7.org/fhir/resource-types"
+#define SYS_CONFIDENTIALITY "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+#define SYS_INTEGRITY       "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+#define SYS_EMPTY_REASON    "http://terminology.hl7.org/CodeSystem/list-empty-reason"
+#define SYS_LIST_ORDER      "http://terminology.hl7.org/CodeSystem/list-order"
+
+/* The document lists disclosures of health information and the people who
+ * saw it: restricted, whatever the audience (doc/bundle.md says why). */
+#define CONFIDENTIALITY         "R"
+#define CONFIDENTIALITY_DISPLAY "restricted"
+
+#define JSON_FLAGS (JSON_INDENT(1) | JSON_PRESERVE_ORDER)
+#define UUID_LEN   37 /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" and its NUL */
+#define MAX_KINDS  32 /* distinct kinds of data described per line */
+
+/* ------------------------------------------------------------- sections */
+
+enum {
+    SEC_SUMMARY,
+    SEC_LIST, /* the disclosures (disclosures mode) or the accesses (access mode) */
+    SEC_SUMMARISED,
+    SEC_FAILED,
+    SEC_WITHHELD,
+    SEC_EXCLUSIONS,
+    SEC_COMPLETENESS,
+    SEC_N
+};
+
+/* Narrative table columns. */
+enum {
+    COL_DATE,
+    COL_WHEN,
+    COL_WHO,
+    COL_RECIPIENT,
+    COL_ROLE,
+    COL_ORG,
+    COL_ADDRESS,
+    COL_ACTION,
+    COL_DATA,
+    COL_PURPOSE,
+    COL_OUTCOME,
+    COL_FIRST,
+    COL_LAST,
+    COL_COUNT,
+    COL_N,
+    COL_END = -1
+};
+
+static const char *const col_keys[COL_N] = {
+    "bundle.col.date", "bundle.col.when",         "bundle.col.who",     "bundle.col.recipient",
+    "bundle.col.role", "bundle.col.organisation", "bundle.col.address", "bundle.col.action",
+    "bundle.col.data", "bundle.col.purpose",      "bundle.col.outcome", "bundle.col.first",
+    "bundle.col.last", "bundle.col.count"};
+
+static const int cols_disclosures[] = {COL_DATE, COL_RECIPIENT, COL_ADDRESS,
+                                       COL_DATA, COL_PURPOSE,   COL_END};
+static const int cols_summarised[] = {COL_RECIPIENT, COL_ADDRESS, COL_DATA,  COL_PURPOSE,
+                                      COL_FIRST,     COL_LAST,    COL_COUNT, COL_END};
+static const int cols_accesses[] = {COL_WHEN, COL_WHO,     COL_ROLE,  COL_ORG, COL_ACTION,
+                                    COL_DATA, COL_PURPOSE, COL_COUNT, COL_END};
+static const int cols_accesses_flagged[] = {COL_WHEN,   COL_WHO,  COL_ROLE,    COL_ORG,
+                                            COL_ACTION, COL_DATA, COL_PURPOSE, COL_OUTCOME,
+                                            COL_COUNT,  COL_END};
+static const int cols_failed[] = {COL_WHEN, COL_WHO,     COL_ROLE,    COL_ORG, COL_ACTION,
+                                  COL_DATA, COL_PURPOSE, COL_OUTCOME, COL_END};
+/* One AuditEvent's own narrative: label / value rows, empty ones left out. */
+static const int rows_disclosure[] = {COL_DATE,    COL_RECIPIENT, COL_ROLE,    COL_ORG,
+                                      COL_ADDRESS, COL_DATA,      COL_PURPOSE, COL_FIRST,
+                                      COL_LAST,    COL_COUNT,     COL_END};
+static const int rows_access[] = {COL_WHEN, COL_WHO,     COL_ROLE,    COL_ORG,   COL_ACTION,
+                                  COL_DATA, COL_PURPOSE, COL_OUTCOME, COL_COUNT, COL_END};
+
+/* Report flags, as extension codes, in bit order. */
+static const struct {
+    unsigned bit;
+    const char *code;
+} flag_codes[] = {
+    {AOD_ENTRY_SUMMARY, "summary"},
+    {AOD_ENTRY_SESSION, "session"},
+    {AOD_ENTRY_PURPOSE_UNKNOWN, "purpose-unknown"},
+    {AOD_ENTRY_SUSPENDED, "suspended"},
+    {AOD_ENTRY_FAILED, "failed"},
+    {AOD_ENTRY_SELF_AUDIT, "self-audit"},
+};
+
+/* ----------------------------------------------------------------- state */
+
+typedef struct line {
+    aod_entry e;  /* strings borrowed from the report's pool */
+    int64_t *ids; /* owned copy of e.record_ids */
+    int section;
+    char uuid[UUID_LEN];
+} line;
+
+typedef struct bundle_sink {
+    aod_sink base; /* first: the sink functions get an aod_sink * */
+    FILE *out;
+    aod_bundle_format fmt;
+    const aod_text *text;
+    int begun, ended;
+    aod_report_info info; /* copy; its pointers are borrowed */
+    const aod_policy *policy;
+    const aod_report_summary *sum;
+    int privacy;
+    unsigned char seed[AOD_SHA256_DIGEST_LEN];
+    char uuid_composition[UUID_LEN], uuid_patient[UUID_LEN], uuid_org[UUID_LEN];
+    char bundle_id[UUID_LEN + 9]; /* "urn:uuid:" + uuid */
+    line *lines;
+    size_t n_lines, cap_lines;
+    size_t n_in[SEC_N];
+    int any_masked, any_pseudo;
+    int nomem;            /* building a value ran out of memory */
+    aod_buf clean;        /* a cleaned string, reused */
+    aod_buf words;        /* an expanded template, reused */
+    aod_buf cell;         /* a narrative cell, reused */
+    xmlBufferPtr xbuf;    /* a narrative div, reused */
+    xmlTextWriterPtr xml; /* the XML document writer (XML output only) */
+    size_t n_written;     /* entries written */
+} bundle_sink;
+
+/* ------------------------------------------------------------- cleaning */
+
+enum { CLEAN_TEXT, CLEAN_CODE, CLEAN_URI };
+
+/* Length of the valid UTF-8 sequence at s (n bytes left) and its code
+ * point in *cp; 0 when invalid (overlong, surrogate, past U+10FFFF). */
+static size_t utf8_seq(const unsigned char *s, size_t n, unsigned long *cp)
+{
+    unsigned c = s[0];
+    size_t len, i;
+    unsigned long v;
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        v = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        v = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        v = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && v < 0x800) || (len == 4 && (v < 0x10000 || v > 0x10FFFF)) ||
+        (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    *cp = v;
+    return len;
+}
+
+static int is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/*
+ * A string from the audit data made fit for FHIR and XML 1.0, into s->clean:
+ * invalid UTF-8, U+FFFE/U+FFFF and control characters other than TAB, LF
+ * and CR become U+FFFD (a control character becomes a space); the ends are
+ * trimmed.  CLEAN_CODE also folds each run of white space into one space
+ * (FHIR code: no leading, trailing or double spaces); CLEAN_URI gives NULL
+ * for a value with white space inside (not a URI).  Returns the cleaned string
+ * (borrowed from s->clean until the next call) or NULL when nothing is left
+ * (or out of memory, with s->nomem set).
+ */
+static const char *clean(bundle_sink *s, const char *in, int mode)
+{
+    const unsigned char *p = (const unsigned char *)in;
+    size_t n, i = 0;
+    int space = 0;
+    const char *out;
+    size_t len;
+
+    if (!in)
+        return NULL;
+    n = strlen(in);
+    aod_buf_reset(&s->clean);
+    while (i < n) {
+        unsigned long cp;
+        size_t k = utf8_seq(p + i, n - i, &cp);
+        int ws;
+
+        if (k == 0) {
+            if (aod_buf_adds(&s->clean, "\xEF\xBF\xBD") != 0)
+                goto nomem;
+            i++;
+            space = 0;
+            continue;
+        }
+        ws = cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp < 0x20;
+        if (mode == CLEAN_CODE && ws) {
+            if (!space && aod_buf_addc(&s->clean, ' ') != 0)
+                goto nomem;
+            space = 1;
+        } else if (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') {
+            if (aod_buf_addc(&s->clean, ' ') != 0)
+                goto nomem;
+        } else if (cp == 0xFFFE || cp == 0xFFFF) {
+            if (aod_buf_adds(&s->clean, "\xEF\xBF\xBD") != 0)
+                goto nomem;
+            space = 0;
+        } else {
+            if (aod_buf_add(&s->clean, p + i, k) != 0)
+                goto nomem;
+            space = 0;
+        }
+        i += k;
+    }
+    out = aod_buf_str(&s->clean);
+    len = s->clean.len;
+    while (len > 0 && is_ws(out[len - 1]))
+        len--;
+    s->clean.data[len] = '\0';
+    s->clean.len = len;
+    while (*out && is_ws(*out))
+        out++;
+    if (mode == CLEAN_URI && strpbrk(out, " \t\n\r"))
+        return NULL; /* white space inside: not a URI */
+    return *out ? out : NULL;
+nomem:
+    s->nomem = 1;
+    return NULL;
+}
+
+static int has(const char *str)
+{
+    return str && *str;
+}
+
+/* ------------------------------------------------------------ templates */
+
+/* The words for key; the key itself when the templates lack it (a test
+ * checks that none is missing, so a reader never sees one). */
+static const char *words(const bundle_sink *s, const char *key)
+{
+    const char *w = aod_text_get(s->text, key);
+
+    return w ? w : key;
+}
+
+/* The template key expanded with vars, into s->words (borrowed until the
+ * next call); NULL with s->nomem set when out of memory. */
+static const char *expand(bundle_sink *s, const char *key, const char *const *vars)
+{
+    aod_error ignored;
+
+    aod_error_init(&ignored);
+    aod_buf_reset(&s->words);
+    if (aod_text_expand(&s->words, words(s, key), vars, &ignored) != 0) {
+        s->nomem = 1;
+        return NULL;
+    }
+    return aod_buf_str(&s->words);
+}
+
+/* ---------------------------------------------------------- identifiers */
+
+static void hash_str(aod_sha256_ctx *h, const char *str)
+{
+    char len[24];
+    size_t n = str ? strlen(str) : 0;
+
+    /* Length-prefixed, so ("ab", "c") and ("a", "bc") hash apart. */
+    snprintf(len, sizeof len, "%zu:", n);
+    aod_sha256_update(h, len, strlen(len));
+    aod_sha256_update(h, str ? str : "", n);
+}
+
+static void hash_int(aod_sha256_ctx *h, int64_t v)
+{
+    char num[24];
+
+    snprintf(num, sizeof num, "%" PRId64, v);
+    hash_str(h, num);
+}
+
+/* A name-based UUID: SHA-256 of the seed, kind and n, cut to 128 bits with
+ * the version (5) and RFC 4122 variant bits set, as version-5 UUIDs do with
+ * SHA-1. */
+static void make_uuid(const bundle_sink *s, const char *kind, int64_t n, int64_t group,
+                      char out[UUID_LEN])
+{
+    aod_sha256_ctx h;
+    unsigned char d[AOD_SHA256_DIGEST_LEN];
+    char hex[AOD_SHA256_HEX_LEN];
+
+    aod_sha256_init(&h);
+    aod_sha256_update(&h, s->seed, sizeof s->seed);
+    hash_str(&h, kind);
+    hash_int(&h, n);
+    hash_int(&h, group);
+    aod_sha256_final(&h, d);
+    d[6] = (unsigned char)((d[6] & 0x0F) | 0x50);
+    d[8] = (unsigned char)((d[8] & 0x3F) | 0x80);
+    aod_sha256_hex(d, 16, hex);
+    snprintf(out, UUID_LEN, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
+             hex + 20);
+}
+
+/* The seed: everything that makes this document what it is. */
+static void make_seed(bundle_sink *s)
+{
+    const aod_report_info *in = &s->info;
+    aod_sha256_ctx h;
+    size_t i;
+
+    aod_sha256_init(&h);
+    hash_str(&h, "aodreport FHIR document 1");
+    hash_str(&h, in->mode == AOD_MODE_ACCESS ? "access" : "disclosures");
+    hash_str(&h, aod_policy_audience_name(in->audience));
+    hash_str(&h, in->lang);
+    hash_int(&h, (int64_t)in->n_patient_keys);
+    for (i = 0; i < in->n_patient_keys; i++)
+        hash_str(&h, in->patient_keys[i]);
+    hash_str(&h, in->patient_name);
+    hash_int(&h, in->from);
+    hash_int(&h, in->to);
+    hash_int(&h, in->now);
+    hash_int(&h, in->requested);
+    hash_str(&h, s->policy->name);
+    hash_str(&h, s->policy->organisation.name);
+    aod_sha256_final(&h, s->seed);
+}
+
+static void urn(const char *uuid, char out[UUID_LEN + 9])
+{
+    snprintf(out, UUID_LEN + 9, "urn:uuid:%s", uuid);
+}
+
+/* ---------------------------------------------------------- JSON values */
+
+/* Each builder returns a new value, or NULL when there is nothing to say or
+ * when out of memory (then s->nomem is set and the document is abandoned). */
+
+static json_t *oom(bundle_sink *s)
+{
+    s->nomem = 1;
+    return NULL;
+}
+
+static json_t *jobj(bundle_sink *s)
+{
+    json_t *o = json_object();
+
+    return o ? o : oom(s);
+}
+
+static json_t *jarr(bundle_sink *s)
+{
+    json_t *a = json_array();
+
+    return a ? a : oom(s);
+}
+
+/* A string value, cleaned; NULL when absent. */
+static json_t *jstr(bundle_sink *s, const char *raw, int mode)
+{
+    const char *c = clean(s, raw, mode);
+    json_t *v;
+
+    if (!c)
+        return NULL;
+    v = json_string(c);
+    return v ? v : oom(s);
+}
+
+/* A string the program made itself (codes, URIs, times): no cleaning. */
+static json_t *jlit(bundle_sink *s, const char *str)
+{
+    json_t *v = json_string(str);
+
+    return v ? v : oom(s);
+}
+
+static json_t *jint(bundle_sink *s, long n)
+{
+    json_t *v = json_integer(n > INT32_MAX ? INT32_MAX : n); /* FHIR integer is 32-bit */
+
+    return v ? v : oom(s);
+}
+
+static int is_empty(const json_t *v)
+{
+    return (json_is_object(v) && json_object_size(v) == 0) ||
+           (json_is_array(v) && json_array_size(v) == 0);
+}
+
+/* Sets key of o to v (stolen).  A NULL, empty object or empty array is
+ * left out: FHIR JSON has no null and no empty values. */
+static void put(bundle_sink *s, json_t *o, const char *key, json_t *v)
+{
+    if (!v)
+        return;
+    if (!o || is_empty(v)) {
+        json_decref(v);
+        return;
+    }
+    if (json_object_set_new(o, key, v) != 0)
+        s->nomem = 1;
+}
+
+/* Appends v (stolen) to a, with the same rules as put(). */
+static void push(bundle_sink *s, json_t *a, json_t *v)
+{
+    if (!v)
+        return;
+    if (!a || is_empty(v)) {
+        json_decref(v);
+        return;
+    }
+    if (json_array_append_new(a, v) != 0)
+        s->nomem = 1;
+}
+
+static void put_lit(bundle_sink *s, json_t *o, const char *key, const char *str)
+{
+    if (str)
+        put(s, o, key, jlit(s, str));
+}
+
+static void put_str(bundle_sink *s, json_t *o, const char *key, const char *raw, int mode)
+{
+    put(s, o, key, jstr(s, raw, mode));
+}
+
+static json_t *coding(bundle_sink *s, const char *system, const char *code, const char *display)
+{
+    json_t *c = jobj(s);
+
+    put_str(s, c, "system", system, CLEAN_URI);
+    put_str(s, c, "code", code, CLEAN_CODE);
+    put_str(s, c, "display", display, CLEAN_TEXT);
+    return c;
+}
+
+/* A CodeableConcept of one coding and a text. */
+static json_t *concept(bundle_sink *s, const char *system, const char *code, const char *display,
+                       const char *text)
+{
+    json_t *cc = jobj(s), *codings = jarr(s);
+
+    if (has(code))
+        push(s, codings, coding(s, system, code, display));
+    put(s, cc, "coding", codings);
+    put_str(s, cc, "text", text, CLEAN_TEXT);
+    return cc;
+}
+
+static json_t *reference(bundle_sink *s, const char *uuid, const char *display)
+{
+    json_t *r = jobj(s);
+    char u[UUID_LEN + 9];
+
+    if (uuid) {
+        urn(uuid, u);
+        put_lit(s, r, "reference", u);
+    }
+    put_str(s, r, "display", display, CLEAN_TEXT);
+    return r;
+}
+
+static json_t *instant(bundle_sink *s, int64_t ms)
+{
+    char t[32];
+
+    return jlit(s, aod_time_format_utc(ms, t, sizeof t));
+}
+
+static json_t *period(bundle_sink *s, int64_t start, int64_t end)
+{
+    json_t *p = jobj(s);
+
+    if (end < start)
+        end = start;
+    put(s, p, "start", instant(s, start));
+    put(s, p, "end", instant(s, end));
+    return p;
+}
+
+static json_t *extension(bundle_sink *s, const char *url, const char *type, json_t *value)
+{
+    json_t *x;
+
+    if (!value)
+        return NULL;
+    x = jobj(s);
+    put_lit(s, x, "url", url);
+    put(s, x, type, value);
+    return x;
+}
+
+static json_t *security(bundle_sink *s, int masked, int pseudo)
+{
+    json_t *a = jarr(s);
+
+    push(s, a, coding(s, SYS_CONFIDENTIALITY, CONFIDENTIALITY, CONFIDENTIALITY_DISPLAY));
+    if (masked)
+        push(s, a, coding(s, SYS_INTEGRITY, "MASKED", "masked"));
+    if (pseudo)
+        push(s, a, coding(s, SYS_INTEGRITY, "PSEUDED", "pseudonymized"));
+    return a;
+}
+
+/* --------------------------------------------------------- XHTML narrative */
+
+typedef struct xhtml {
+    xmlTextWriterPtr w;
+    int bad;
+} xhtml;
+
+static void xh_check(xhtml *x, int rc)
+{
+    if (rc < 0)
+        x->bad = 1;
+}
+
+static void xh_open(bundle_sink *s, xhtml *x)
+{
+    xmlBufferEmpty(s->xbuf);
+    x->bad = 0;
+    x->w = xmlNewTextWriterMemory(s->xbuf, 0);
+    if (!x->w) {
+        x->bad = 1;
+        return;
+    }
+    xh_check(x, xmlTextWriterStartElement(x->w, CX "div"));
+    xh_check(x, xmlTextWriterWriteAttribute(x->w, CX "xmlns", CX XHTML_NS));
+}
+
+static void xh_start(xhtml *x, const char *el)
+{
+    if (x->w)
+        xh_check(x, xmlTextWriterStartElement(x->w, CX el));
+}
+
+static void xh_end(xhtml *x)
+{
+    /* <td></td>, never <td/>: some HTML renderers misread the short form. */
+    if (x->w)
+        xh_check(x, xmlTextWriterFullEndElement(x->w));
+}
+
+/* Text (cleaned; libxml2 escapes it). */
+static void xh_text(bundle_sink *s, xhtml *x, const char *raw)
+{
+    const char *c = clean(s, raw, CLEAN_TEXT);
+
+    if (c && x->w)
+        xh_check(x, xmlTextWriterWriteString(x->w, CX c));
+}
+
+static void xh_el(bundle_sink *s, xhtml *x, const char *el, const char *raw)
+{
+    xh_start(x, el);
+    xh_text(s, x, raw);
+    xh_end(x);
+}
+
+/* Ends the div and returns {"status": "generated", "div": ...}. */
+static json_t *xh_close(bundle_sink *s, xhtml *x)
+{
+    json_t *n;
+
+    if (x->w) {
+        xh_end(x);
+        xh_check(x, xmlTextWriterFlush(x->w));
+        xmlFreeTextWriter(x->w);
+        x->w = NULL;
+    }
+    if (x->bad)
+        return oom(s);
+    n = jobj(s);
+    put_lit(s, n, "status", "generated");
+    put(s, n, "div", jlit(s, (const char *)xmlBufferContent(s->xbuf)));
+    return n;
+}
+
+/* ------------------------------------------------------------ line words */
+
+static int is_disclosure(const aod_entry *e)
+{
+    return e->cls == AOD_CLASS_DISCLOSURE || e->cls == AOD_CLASS_EXCLUDED;
+}
+
+/* "2025-01-02 05:00" in the policy's zone, into out. */
+static const char *date_time(int64_t ms, char *out, size_t size)
+{
+    char d[16], t[8];
+
+    snprintf(out, size, "%s %s", aod_timefmt_date(ms, d, sizeof d),
+             aod_timefmt_time(ms, t, sizeof t));
+    return out;
+}
+
+/* A point, or "{from} to {to}" for a range, into s->cell. */
+static const char *when_words(bundle_sink *s, int64_t a, int64_t b, int with_time)
+{
+    char x[40], y[40];
+    const char *vars[5];
+    const char *r;
+
+    if (with_time) {
+        date_time(a, x, sizeof x);
+        date_time(b, y, sizeof y);
+    } else {
+        aod_timefmt_date(a, x, sizeof x);
+        aod_timefmt_date(b, y, sizeof y);
+    }
+    if (b <= a || strcmp(x, y) == 0) {
+        aod_buf_reset(&s->cell);
+        if (aod_buf_adds(&s->cell, x) != 0)
+            s->nomem = 1;
+        return aod_buf_str(&s->cell);
+    }
+    vars[0] = "from";
+    vars[1] = x;
+    vars[2] = "to";
+    vars[3] = y;
+    vars[4] = NULL;
+    r = expand(s, "bundle.range", vars);
+    aod_buf_reset(&s->cell);
+    if (r && aod_buf_adds(&s->cell, r) != 0)
+        s->nomem = 1;
+    return aod_buf_str(&s->cell);
+}
+
+/* The kinds of data of a line, one by one ("Observation,DiagnosticReport"):
+ * calls fn for each distinct kind. */
+typedef void (*kind_fn)(bundle_sink *s, void *ctx, const char *kind);
+
+static void each_kind(bundle_sink *s, const char *list, kind_fn fn, void *ctx)
+{
+    char seen[MAX_KINDS][64];
+    size_t n_seen = 0, i;
+    const char *p = list;
+
+    while (p && *p) {
+        const char *end = strchr(p, ',');
+        size_t len;
+
+        if (!end)
+            end = p + strlen(p);
+        while (p < end && *p == ' ')
+            p++;
+        len = (size_t)(end - p);
+        while (len > 0 && p[len - 1] == ' ')
+            len--;
+        if (len > 0 && len < sizeof seen[0] && n_seen < MAX_KINDS) {
+            memcpy(seen[n_seen], p, len);
+            seen[n_seen][len] = '\0';
+            for (i = 0; i < n_seen && strcmp(seen[i], seen[n_seen]) != 0; i++)
+                ;
+            if (i == n_seen)
+                fn(s, ctx, seen[n_seen++]);
+        }
+        p = *end ? end + 1 : end;
+    }
+}
+
+static void kind_words(bundle_sink *s, void *ctx, const char *kind)
+{
+    aod_buf *b = ctx;
+    const char *w = aod_text_code(s->text, "resource", kind, NULL);
+
+    /* Two kinds may share words ("clinical documents"): say them once. */
+    if (b->len && strstr(aod_buf_str(b), w))
+        return;
+    if ((b->len && aod_buf_adds(b, "; ") != 0) || aod_buf_adds(b, w) != 0)
+        s->nomem = 1;
+}
+
+/* What was done: the subtype's words when the templates have them, else
+ * the action's (as the CSV says it). */
+static const char *action_words(const bundle_sink *s, const aod_entry *e)
+{
+    char key[16];
+
+    if (has(e->subtype_code)) {
+        const char *w = aod_text_code(s->text, "subtype", e->subtype_code, NULL);
+        if (w != e->subtype_code) /* the code itself comes back when no words exist */
+            return w;
+    }
+    if (!e->action)
+        return NULL;
+    snprintf(key, sizeof key, "action.%c", e->action);
+    return aod_text_get(s->text, key);
+}
+
+static const char *purpose_words(const bundle_sink *s, const aod_entry *e)
+{
+    if (has(e->purpose_code) || has(e->purpose_display))
+        return aod_text_code(s->text, "purpose", e->purpose_code, e->purpose_display);
+    if (e->flags & AOD_ENTRY_PURPOSE_UNKNOWN)
+        return words(s, "bundle.purpose-unknown");
+    return NULL;
+}
+
+/* The value of one column for a line (borrowed: from the line, the
+ * templates or s->cell, until the next call); NULL when empty. */
+static const char *cell(bundle_sink *s, const aod_entry *e, int col)
+{
+    switch (col) {
+    case COL_DATE:
+        return when_words(s, e->when_start, e->when_end, 0);
+    case COL_WHEN:
+        if (e->flags & (AOD_ENTRY_SESSION | AOD_ENTRY_SUMMARY))
+            return when_words(s, e->first, e->last, 1);
+        return when_words(s, e->when_start, e->when_end, 1);
+    case COL_WHO:
+    case COL_RECIPIENT:
+        return e->shown_name;
+    case COL_ROLE:
+        return e->shown_role;
+    case COL_ORG:
+        /* Said once: the organisation tier already names it as the who. */
+        return has(e->shown_name) && has(e->shown_organisation) &&
+                       strcmp(e->shown_name, e->shown_organisation) == 0
+                   ? NULL
+                   : e->shown_organisation;
+    case COL_ADDRESS:
+        return e->shown_address;
+    case COL_ACTION:
+        return action_words(s, e);
+    case COL_DATA:
+        if (has(e->data))
+            return e->data;
+        aod_buf_reset(&s->cell);
+        each_kind(s, e->data_kinds, kind_words, &s->cell);
+        return s->cell.len ? aod_buf_str(&s->cell) : NULL;
+    case COL_PURPOSE:
+        return purpose_words(s, e);
+    case COL_OUTCOME:
+        if (!has(e->outcome) && !(e->flags & AOD_ENTRY_FAILED))
+            return NULL;
+        return has(e->outcome) ? aod_text_code(s->text, "outcome", e->outcome, NULL)
+                               : words(s, "bundle.failed");
+    case COL_FIRST:
+        return (e->flags & AOD_ENTRY_SUMMARY) ? when_words(s, e->first, e->first, 0) : NULL;
+    case COL_LAST:
+        return (e->flags & AOD_ENTRY_SUMMARY) ? when_words(s, e->last, e->last, 0) : NULL;
+    case COL_COUNT:
+        aod_buf_reset(&s->cell);
+        if (aod_buf_printf(&s->cell, "%ld", e->count > 0 ? e->count : 1) != 0)
+            s->nomem = 1;
+        return aod_buf_str(&s->cell);
+    default:
+        return NULL;
+    }
+}
+
+/* ------------------------------------------------------------- AuditEvent */
+
+static const char *const restful_codes[] = {"read",
+                                            "vread",
+                                            "update",
+                                            "patch",
+                                            "delete",
+                                            "create",
+                                            "history",
+                                            "history-instance",
+                                            "history-type",
+                                            "history-system",
+                                            "search",
+                                            "search-type",
+                                            "search-system",
+                                            "search-compartment",
+                                            "capabilities",
+                                            "transaction",
+                                            "batch",
+                                            "operation",
+                                            NULL};
+
+static const char *const lifecycle_codes[] = {
+    "access",       "disclose",   "transmit", "receive",    "export",  "import",
+    "extract",      "originate",  "amend",    "archive",    "destroy", "deidentify",
+    "pseudonymize", "reidentify", "merge",    "unmerge",    "link",    "unlink",
+    "report",       "verify",     "hold",     "unhold",     "attest",  "add-legal",
+    "remove-legal", "decrypt",    "encrypt",  "reactivate", "restore", "translate",
+    "transform",    "deactivate", NULL};
+
+static int in_list(const char *const *list, const char *code)
+{
+    for (; *list; list++)
+        if (strcmp(*list, code) == 0)
+            return 1;
+    return 0;
+}
+
+static json_t *event_type(bundle_sink *s, const aod_entry *e)
+{
+    const char *c = e->type_code;
+
+    if (!has(c)) {
+        /* No type recorded: say what the line is, in DICOM's terms. */
+        return is_disclosure(e) ? coding(s, SYS_DCM, "110106", "Export")
+                                : coding(s, SYS_DCM, "110110", "Patient Record");
+    }
+    if (strlen(c) == 6 && strncmp(c, "1101", 4) == 0 && strspn(c, "0123456789") == 6)
+        return coding(s, SYS_DCM, c, NULL);
+    if (strcmp(c, "rest") == 0)
+        return coding(s, SYS_EVENT_TYPE, c, NULL);
+    return coding(s, NULL, c, NULL);
+}
+
+static json_t *event_subtype(bundle_sink *s, const aod_entry *e)
+{
+    const char *c = e->subtype_code;
+    json_t *a;
+
+    if (!has(c))
+        return NULL;
+    a = jarr(s);
+    if (in_list(restful_codes, c))
+        push(s, a, coding(s, SYS_RESTFUL, c, NULL));
+    else if (in_list(lifecycle_codes, c))
+        push(s, a, coding(s, SYS_LIFECYCLE, c, NULL));
+    else
+        push(s, a, coding(s, NULL, c, NULL));
+    return a;
+}
+
+/* The actor as the reader may see it: the masked fields, nothing else. */
+static json_t *shown_agent(bundle_sink *s, const aod_entry *e, int disclosure)
+{
+    json_t *a = jobj(s), *ext = jarr(s), *roles = jarr(s);
+
+    push(s, ext,
+         extension(s, AOD_BUNDLE_EXT_SHOWN_ORG, "valueString",
+                   jstr(s, e->shown_organisation, CLEAN_TEXT)));
+    push(s, ext,
+         extension(s, AOD_BUNDLE_EXT_SHOWN_ADDR, "valueString",
+                   jstr(s, e->shown_address, CLEAN_TEXT)));
+    put(s, a, "extension", ext);
+    if (disclosure)
+        put(s, a, "type", concept(s, SYS_DCM, "110152", "Destination Role ID", NULL));
+    push(s, roles, concept(s, NULL, NULL, NULL, e->shown_role));
+    put(s, a, "role", roles);
+    put(s, a, "who", reference(s, NULL, e->shown_name));
+    put(s, a, "requestor", json_boolean(!disclosure));
+    return a;
+}
+
+static void data_entity(bundle_sink *s, void *ctx, const char *kind)
+{
+    json_t *list = ctx, *ent = jobj(s);
+
+    put(s, ent, "type", coding(s, SYS_RESOURCE_TYPES, kind, NULL));
+    put(s, ent, "role", coding(s, SYS_OBJECT_ROLE, "4", "Domain Resource"));
+    put_str(s, ent, "description", aod_text_code(s->text, "resource", kind, NULL), CLEAN_TEXT);
+    push(s, list, ent);
+}
+
+static json_t *entities(bundle_sink *s, const aod_entry *e)
+{
+    json_t *a = jarr(s), *pat = jobj(s);
+
+    put(s, pat, "what", reference(s, s->uuid_patient, NULL));
+    put(s, pat, "type", coding(s, SYS_ENTITY_TYPE, "1", "Person"));
+    put(s, pat, "role", coding(s, SYS_OBJECT_ROLE, "1", "Patient"));
+    push(s, a, pat);
+    if (has(e->data)) {
+        json_t *d = jobj(s);
+        put(s, d, "role", coding(s, SYS_OBJECT_ROLE, "4", "Domain Resource"));
+        put_str(s, d, "description", e->data, CLEAN_TEXT);
+        push(s, a, d);
+    }
+    each_kind(s, e->data_kinds, data_entity, a);
+    return a;
+}
+
+static json_t *event_extensions(bundle_sink *s, const aod_entry *e)
+{
+    json_t *a = jarr(s);
+    size_t i;
+
+    if (e->raw_count > 0)
+        push(s, a, extension(s, AOD_BUNDLE_EXT_RAW_COUNT, "valueInteger", jint(s, e->raw_count)));
+    if (e->count > 0)
+        push(s, a, extension(s, AOD_BUNDLE_EXT_EVENT_COUNT, "valueInteger", jint(s, e->count)));
+    for (i = 0; i < sizeof flag_codes / sizeof flag_codes[0]; i++)
+        if (e->flags & flag_codes[i].bit)
+            push(s, a, extension(s, AOD_BUNDLE_EXT_FLAG, "valueCode", jlit(s, flag_codes[i].code)));
+    if (!s->privacy)
+        return a;
+    /* How the tool decided: for the privacy office only. */
+    push(s, a, extension(s, AOD_BUNDLE_EXT_CLASS, "valueCode", jlit(s, aod_class_name(e->cls))));
+    if (e->cls == AOD_CLASS_EXCLUDED && e->exclusion != AOD_EXCL_NONE)
+        push(s, a,
+             extension(s, AOD_BUNDLE_EXT_EXCLUSION, "valueCode",
+                       jlit(s, aod_policy_exclusion_key(e->exclusion))));
+    push(s, a, extension(s, AOD_BUNDLE_EXT_RULE, "valueString", jstr(s, e->rule_id, CLEAN_TEXT)));
+    if (e->group > 0)
+        push(s, a, extension(s, AOD_BUNDLE_EXT_GROUP, "valueInteger", jint(s, e->group)));
+    if (e->n_record_ids > 0) {
+        aod_buf_reset(&s->cell);
+        for (i = 0; i < e->n_record_ids; i++)
+            if (aod_buf_printf(&s->cell, i ? " %" PRId64 : "%" PRId64, e->record_ids[i]) != 0)
+                s->nomem = 1;
+        push(
+            s, a,
+            extension(s, AOD_BUNDLE_EXT_RECORD_IDS, "valueString", jlit(s, aod_buf_str(&s->cell))));
+    }
+    return a;
+}
+
+static json_t *event_narrative(bundle_sink *s, const aod_entry *e)
+{
+    const int *rows = is_disclosure(e) ? rows_disclosure : rows_access;
+    xhtml x;
+
+    xh_open(s, &x);
+    xh_start(&x, "table");
+    xh_start(&x, "tbody");
+    for (; *rows != COL_END; rows++) {
+        const char *v;
+        if (*rows == COL_COUNT && e->count <= 1)
+            continue;
+        v = cell(s, e, *rows);
+        if (!clean(s, v, CLEAN_TEXT))
+            continue;
+        xh_start(&x, "tr");
+        xh_el(s, &x, "th", words(s, col_keys[*rows]));
+        xh_el(s, &x, "td", cell(s, e, *rows));
+        xh_end(&x);
+    }
+    xh_end(&x);
+    xh_end(&x);
+    return xh_close(s, &x);
+}
+
+static json_t *audit_event(bundle_sink *s, const line *l)
+{
+    const aod_entry *e = &l->e;
+    json_t *r = jobj(s), *meta = jobj(s), *agents = jarr(s), *src = jobj(s);
+    int disclosure = is_disclosure(e);
+    int ranged = (e->flags & (AOD_ENTRY_SUMMARY | AOD_ENTRY_SESSION)) != 0;
+    char action[2];
+
+    put_lit(s, r, "resourceType", "AuditEvent");
+    put(s, meta, "security",
+        security(s, e->tier >= AOD_TIER_ROLE_UNIT, e->tier == AOD_TIER_PSEUDONYM));
+    put(s, r, "meta", meta);
+    put(s, r, "text", event_narrative(s, e));
+    put(s, r, "extension", event_extensions(s, e));
+    put(s, r, "type", event_type(s, e));
+    put(s, r, "subtype", event_subtype(s, e));
+    if (e->action && strchr("CRUDE", e->action)) {
+        action[0] = e->action;
+        action[1] = '\0';
+        put_lit(s, r, "action", action);
+    }
+    put(s, r, "period",
+        ranged ? period(s, e->first, e->last) : period(s, e->when_start, e->when_end));
+    put(s, r, "recorded", instant(s, e->recorded > 0 ? e->recorded : e->when_start));
+    if (has(e->outcome) && (strcmp(e->outcome, "0") == 0 || strcmp(e->outcome, "4") == 0 ||
+                            strcmp(e->outcome, "8") == 0 || strcmp(e->outcome, "12") == 0))
+        put_lit(s, r, "outcome", e->outcome);
+    if (has(e->purpose_code) || has(e->purpose_display)) {
+        json_t *p = jarr(s);
+        push(s, p,
+             concept(s, e->purpose_system, e->purpose_code, e->purpose_display,
+                     purpose_words(s, e)));
+        put(s, r, "purposeOfEvent", p);
+    }
+    if (disclosure) {
+        /* The covered entity disclosed; the recipient received (the shape
+         * of HL7's disclosure example). */
+        json_t *src_agent = jobj(s);
+        put(s, src_agent, "type", concept(s, SYS_DCM, "110153", "Source Role ID", NULL));
+        put(s, src_agent, "who", reference(s, s->uuid_org, s->policy->organisation.name));
+        put(s, src_agent, "requestor", json_true());
+        push(s, agents, src_agent);
+    }
+    push(s, agents, shown_agent(s, e, disclosure));
+    put(s, r, "agent", agents);
+    put_str(s, src, "site", e->where, CLEAN_TEXT);
+    put(s, src, "observer", reference(s, s->uuid_org, s->policy->organisation.name));
+    put(s, r, "source", src);
+    put(s, r, "entity", entities(s, e));
+    return r;
+}
+
+/* ------------------------------------------------ Patient, Organization */
+
+/* Appends str (may be NULL after a failed expand) to s->cell. */
+static void cell_add(bundle_sink *s, const char *sep, const char *str)
+{
+    if (!str)
+        return;
+    if ((s->cell.len && aod_buf_adds(&s->cell, sep) != 0) || aod_buf_adds(&s->cell, str) != 0)
+        s->nomem = 1;
+}
+
+/* "Questions about this report: {office}" and the ways to reach it. */
+static void contact_narrative(bundle_sink *s, xhtml *x)
+{
+    const aod_policy *p = s->policy;
+
+    if (!has(p->organisation.privacy_name))
+        return;
+    aod_buf_reset(&s->cell);
+    cell_add(s, " ",
+             expand(s, "bundle.contact",
+                    (const char *const[]){"office", p->organisation.privacy_name, NULL}));
+    if (has(p->organisation.privacy_phone))
+        cell_add(s, " ",
+                 expand(s, "bundle.contact.phone",
+                        (const char *const[]){"phone", p->organisation.privacy_phone, NULL}));
+    if (has(p->organisation.privacy_email))
+        cell_add(s, " ",
+                 expand(s, "bundle.contact.email",
+                        (const char *const[]){"email", p->organisation.privacy_email, NULL}));
+    xh_el(s, x, "p", aod_buf_str(&s->cell));
+}
+
+static json_t *patient_identifier(bundle_sink *s, const char *key)
+{
+    json_t *id = jobj(s);
+    const char *bar = strchr(key, '|');
+
+    if (bar) {
+        /* "system|value": the system is cleaned in a copy of its own. */
+        char *sys = malloc((size_t)(bar - key) + 1);
+        if (!sys) {
+            json_decref(id);
+            return oom(s);
+        }
+        memcpy(sys, key, (size_t)(bar - key));
+        sys[bar - key] = '\0';
+        put_str(s, id, "system", sys, CLEAN_URI);
+        free(sys);
+        put_str(s, id, "value", bar + 1, CLEAN_TEXT);
+    } else {
+        /* "Patient/123": a reference as the audited server knows it. */
+        put_lit(s, id, "system", AOD_BUNDLE_NS_AUDITED_REF);
+        put_str(s, id, "value", key, CLEAN_TEXT);
+    }
+    if (!json_object_get(id, "value")) {
+        json_decref(id);
+        return NULL;
+    }
+    return id;
+}
+
+static const char *patient_words(const bundle_sink *s)
+{
+    if (has(s->info.patient_name))
+        return s->info.patient_name;
+    if (s->info.n_patient_keys > 0)
+        return s->info.patient_keys[0];
+    return words(s, "bundle.patient.unknown");
+}
+
+static json_t *patient(bundle_sink *s)
+{
+    json_t *r = jobj(s), *ids = jarr(s), *names = jarr(s), *name = jobj(s);
+    xhtml x;
+    size_t i;
+
+    put_lit(s, r, "resourceType", "Patient");
+    xh_open(s, &x);
+    xh_el(s, &x, "p",
+          expand(s, "bundle.patient.narrative",
+                 (const char *const[]){"patient", patient_words(s), NULL}));
+    if (s->info.n_patient_keys > 0) {
+        xh_start(&x, "ul");
+        for (i = 0; i < s->info.n_patient_keys; i++)
+            xh_el(s, &x, "li", s->info.patient_keys[i]);
+        xh_end(&x);
+    }
+    put(s, r, "text", xh_close(s, &x));
+    for (i = 0; i < s->info.n_patient_keys; i++)
+        push(s, ids, patient_identifier(s, s->info.patient_keys[i]));
+    put(s, r, "identifier", ids);
+    put_str(s, name, "text", s->info.patient_name, CLEAN_TEXT);
+    push(s, names, name);
+    put(s, r, "name", names);
+    return r;
+}
+
+static json_t *contact_point(bundle_sink *s, const char *system, const char *value)
+{
+    json_t *c;
+
+    if (!has(value))
+        return NULL;
+    c = jobj(s);
+    put_lit(s, c, "system", system);
+    put_str(s, c, "value", value, CLEAN_TEXT);
+    if (!json_object_get(c, "value")) {
+        json_decref(c);
+        return NULL;
+    }
+    return c;
+}
+
+static json_t *organization(bundle_sink *s)
+{
+    const aod_policy *p = s->policy;
+    json_t *r = jobj(s), *ids = jarr(s), *addrs = jarr(s), *addr = jobj(s), *lines = jarr(s);
+    json_t *contacts = jarr(s), *contact = jobj(s), *cname = jobj(s), *telecom = jarr(s);
+    xhtml x;
+    size_t i;
+
+    put_lit(s, r, "resourceType", "Organization");
+    xh_open(s, &x);
+    xh_el(s, &x, "p", p->organisation.name);
+    for (i = 0; i < p->organisation.n_address; i++)
+        xh_el(s, &x, "p", p->organisation.address[i]);
+    contact_narrative(s, &x);
+    put(s, r, "text", xh_close(s, &x));
+    for (i = 0; i < p->organisation.n_identifiers; i++) {
+        json_t *id = jobj(s);
+        put_str(s, id, "system", p->organisation.identifiers[i].system, CLEAN_URI);
+        put_str(s, id, "value", p->organisation.identifiers[i].value, CLEAN_TEXT);
+        if (json_object_get(id, "value"))
+            push(s, ids, id);
+        else
+            json_decref(id);
+    }
+    put(s, r, "identifier", ids);
+    put_str(s, r, "name", p->organisation.name, CLEAN_TEXT);
+    for (i = 0; i < p->organisation.n_address; i++)
+        push(s, lines, jstr(s, p->organisation.address[i], CLEAN_TEXT));
+    put(s, addr, "line", lines);
+    push(s, addrs, addr);
+    put(s, r, "address", addrs);
+    put_str(s, cname, "text", p->organisation.privacy_name, CLEAN_TEXT);
+    put(s, contact, "name", cname);
+    push(s, telecom, contact_point(s, "phone", p->organisation.privacy_phone));
+    push(s, telecom, contact_point(s, "email", p->organisation.privacy_email));
+    put(s, contact, "telecom", telecom);
+    push(s, contacts, contact);
+    put(s, r, "contact", contacts);
+    return r;
+}
+
+/* ------------------------------------------------------------ Composition */
+
+static const char *title(const bundle_sink *s)
+{
+    return words(s, s->info.mode == AOD_MODE_ACCESS ? "bundle.title.access"
+                                                    : "bundle.title.disclosures");
+}
+
+static const char *num(char *buf, size_t size, long n)
+{
+    snprintf(buf, size, "%ld", n);
+    return buf;
+}
+
+static int section_present(const bundle_sink *s, int sec)
+{
+    switch (sec) {
+    case SEC_SUMMARISED:
+        return s->info.mode == AOD_MODE_DISCLOSURES && s->policy->summarize.enabled;
+    case SEC_FAILED:
+        return s->info.mode == AOD_MODE_ACCESS &&
+               s->policy->modes.access_failed == AOD_FAILED_SEPARATE;
+    case SEC_WITHHELD:
+        return s->privacy && s->n_in[SEC_WITHHELD] > 0;
+    default:
+        return 1;
+    }
+}
+
+static const char *section_code(const bundle_sink *s, int sec)
+{
+    static const char *const codes[SEC_N] = {
+        "summary",         "disclosures",          "summarised-disclosures",
+        "failed-attempts", "withheld-disclosures", "exclusions",
+        "completeness"};
+
+    if (sec == SEC_LIST && s->info.mode == AOD_MODE_ACCESS)
+        return "accesses";
+    return codes[sec];
+}
+
+static const char *section_title(const bundle_sink *s, int sec)
+{
+    static const char *const keys[SEC_N] = {
+        "bundle.section.summary",     "bundle.section.disclosures", "bundle.section.summarised",
+        "bundle.section.failed",      "bundle.section.withheld",    "bundle.section.exclusions",
+        "bundle.section.completeness"};
+
+    if (sec == SEC_LIST && s->info.mode == AOD_MODE_ACCESS)
+        return words(s, "bundle.section.accesses");
+    return words(s, keys[sec]);
+}
+
+static const int *section_cols(const bundle_sink *s, int sec)
+{
+    switch (sec) {
+    case SEC_SUMMARISED:
+        return cols_summarised;
+    case SEC_FAILED:
+        return cols_failed;
+    case SEC_WITHHELD:
+        return cols_disclosures;
+    default:
+        if (s->info.mode == AOD_MODE_DISCLOSURES)
+            return cols_disclosures;
+        return s->policy->modes.access_failed == AOD_FAILED_FLAG ? cols_accesses_flagged
+                                                                 : cols_accesses;
+    }
+}
+
+static const char *empty_key(const bundle_sink *s, int sec)
+{
+    switch (sec) {
+    case SEC_SUMMARISED:
+        return "bundle.empty.summarised";
+    case SEC_FAILED:
+        return "bundle.empty.failed";
+    default:
+        return s->info.mode == AOD_MODE_ACCESS ? "bundle.empty.accesses"
+                                               : "bundle.empty.disclosures";
+    }
+}
+
+/* A table of the lines in section sec, or the sentence for an empty one. */
+static void lines_narrative(bundle_sink *s, xhtml *x, int sec)
+{
+    const int *cols = section_cols(s, sec), *c;
+    size_t i;
+
+    if (sec == SEC_WITHHELD)
+        xh_el(s, x, "p", words(s, "bundle.withheld.intro"));
+    if (s->n_in[sec] == 0) {
+        xh_el(s, x, "p", words(s, empty_key(s, sec)));
+        return;
+    }
+    xh_start(x, "table");
+    xh_start(x, "thead");
+    xh_start(x, "tr");
+    for (c = cols; *c != COL_END; c++)
+        xh_el(s, x, "th", words(s, col_keys[*c]));
+    xh_end(x);
+    xh_end(x);
+    xh_start(x, "tbody");
+    for (i = 0; i < s->n_lines; i++) {
+        if (s->lines[i].section != sec)
+            continue;
+        xh_start(x, "tr");
+        for (c = cols; *c != COL_END; c++)
+            xh_el(s, x, "td", cell(s, &s->lines[i].e, *c));
+        xh_end(x);
+    }
+    xh_end(x);
+    xh_end(x);
+}
+
+static void li_count(bundle_sink *s, xhtml *x, const char *key, long n)
+{
+    char b[24];
+
+    xh_el(s, x, "li", expand(s, key, (const char *const[]){"n", num(b, sizeof b, n), NULL}));
+}
+
+static void summary_narrative(bundle_sink *s, xhtml *x)
+{
+    const aod_report_summary *sum = s->sum;
+    const aod_policy *p = s->policy;
+    char from[16], to[16], now[40], b[24], c[24];
+
+    aod_timefmt_date(s->info.from, from, sizeof from);
+    aod_timefmt_date(s->info.to > s->info.from ? s->info.to - 1 : s->info.from, to, sizeof to);
+    date_time(s->info.now, now, sizeof now);
+    xh_el(s, x, "p",
+          expand(s, "bundle.summary.intro",
+                 (const char *const[]){"title", title(s), "patient", patient_words(s), "from", from,
+                                       "to", to, "now", now, "organisation", p->organisation.name,
+                                       NULL}));
+    xh_start(x, "ul");
+    if (s->info.mode == AOD_MODE_DISCLOSURES) {
+        li_count(s, x, "bundle.summary.disclosures", (long)s->n_in[SEC_LIST]);
+        if (section_present(s, SEC_SUMMARISED))
+            xh_el(s, x, "li",
+                  expand(s, "bundle.summary.summarised",
+                         (const char *const[]){"n", num(b, sizeof b, sum->summarised), "lines",
+                                               num(c, sizeof c, (long)s->n_in[SEC_SUMMARISED]),
+                                               NULL}));
+        if (s->privacy && sum->suspended > 0)
+            li_count(s, x, "bundle.summary.withheld", sum->suspended);
+    } else {
+        li_count(s, x, "bundle.summary.accesses", (long)s->n_in[SEC_LIST]);
+        if (section_present(s, SEC_FAILED))
+            li_count(s, x, "bundle.summary.failed", (long)s->n_in[SEC_FAILED]);
+    }
+    li_count(s, x, "bundle.summary.lines", (long)s->n_lines);
+    li_count(s, x, "bundle.summary.events", sum->events);
+    li_count(s, x, "bundle.summary.records", sum->records_read);
+    xh_end(x);
+    if (s->any_masked || s->any_pseudo)
+        xh_el(s, x, "p", words(s, "bundle.masking"));
+    contact_narrative(s, x);
+}
+
+static void exclusions_narrative(bundle_sink *s, xhtml *x)
+{
+    const aod_report_summary *sum = s->sum;
+    char key[32], b[24];
+    int i;
+
+    if (s->info.mode == AOD_MODE_DISCLOSURES) {
+        xh_el(s, x, "p", words(s, "bundle.exclusions.intro"));
+        xh_start(x, "ul");
+        for (i = AOD_EXCL_I; i <= AOD_EXCL_IX; i++) {
+            const char *w;
+            snprintf(key, sizeof key, "exclusion.%s", aod_policy_exclusion_key((aod_exclusion)i));
+            w = words(s, key);
+            if (s->privacy)
+                w = expand(s, "bundle.exclusions.count",
+                           (const char *const[]){"text", w, "n",
+                                                 num(b, sizeof b, sum->by_exclusion[i]), NULL});
+            xh_el(s, x, "li", w);
+        }
+        xh_end(x);
+        xh_el(s, x, "p", words(s, "bundle.exclusions.internal"));
+        xh_el(s, x, "p", words(s, "bundle.exclusions.failed"));
+    } else {
+        xh_el(s, x, "p", words(s, "bundle.access.scope"));
+        xh_el(s, x, "p",
+              words(s, s->policy->modes.access_failed == AOD_FAILED_OMIT
+                           ? "bundle.access.failed-omitted"
+                       : s->policy->modes.access_failed == AOD_FAILED_SEPARATE
+                           ? "bundle.access.failed-separate"
+                           : "bundle.access.failed-flagged"));
+    }
+    xh_el(s, x, "p", words(s, "bundle.scope.period"));
+}
+
+static void completeness_narrative(bundle_sink *s, xhtml *x)
+{
+    const aod_report_summary *sum = s->sum;
+    char from[16], to[16], now[40], req[16], a[24], b[24];
+    size_t i;
+
+    aod_timefmt_date(s->info.from, from, sizeof from);
+    aod_timefmt_date(s->info.to > s->info.from ? s->info.to - 1 : s->info.from, to, sizeof to);
+    date_time(s->info.now, now, sizeof now);
+    xh_el(s, x, "p",
+          expand(s, "bundle.completeness.period",
+                 (const char *const[]){"from", from, "to", to, "now", now, NULL}));
+    if (s->info.requested > 0)
+        xh_el(s, x, "p",
+              expand(s, "bundle.completeness.requested",
+                     (const char *const[]){
+                         "date", aod_timefmt_date(s->info.requested, req, sizeof req), NULL}));
+    xh_el(s, x, "p",
+          expand(s, "bundle.completeness.records",
+                 (const char *const[]){"records", num(a, sizeof a, sum->records_read), "events",
+                                       num(b, sizeof b, sum->events), NULL}));
+    if (sum->records_unreadable > 0) {
+        xh_el(s, x, "p",
+              expand(s, "bundle.completeness.unreadable",
+                     (const char *const[]){"n", num(a, sizeof a, sum->records_unreadable), NULL}));
+        if (s->privacy && sum->n_unreadable_ids > 0) {
+            aod_buf_reset(&s->cell);
+            for (i = 0; i < sum->n_unreadable_ids && i < 16; i++)
+                if (aod_buf_printf(&s->cell, i ? ", %" PRId64 : "%" PRId64,
+                                   sum->unreadable_ids[i]) != 0)
+                    s->nomem = 1;
+            xh_el(s, x, "p",
+                  expand(s, "bundle.completeness.unreadable-ids",
+                         (const char *const[]){"ids", aod_buf_str(&s->cell), NULL}));
+        }
+    }
+    if (s->privacy) {
+        if (sum->suspended > 0)
+            xh_el(s, x, "p",
+                  expand(s, "bundle.completeness.suspended",
+                         (const char *const[]){"n", num(a, sizeof a, sum->suspended), NULL}));
+        xh_el(
+            s, x, "p",
+            expand(s, "bundle.completeness.policy",
+                   (const char *const[]){"policy", s->policy->name ? s->policy->name : "", NULL}));
+        xh_el(s, x, "p",
+              expand(s, "bundle.completeness.audience",
+                     (const char *const[]){"audience",
+                                           aod_text_code(s->text, "audience",
+                                                         aod_policy_audience_name(s->info.audience),
+                                                         NULL),
+                                           NULL}));
+    }
+}
+
+static json_t *section(bundle_sink *s, int sec)
+{
+    json_t *j = jobj(s), *codings = jarr(s), *code = jobj(s), *refs = jarr(s);
+    int listing =
+        sec == SEC_LIST || sec == SEC_SUMMARISED || sec == SEC_FAILED || sec == SEC_WITHHELD;
+    xhtml x;
+    size_t i;
+    char u[UUID_LEN + 9];
+
+    put_str(s, j, "title", section_title(s, sec), CLEAN_TEXT);
+    push(s, codings, coding(s, AOD_BUNDLE_CS_SECTION, section_code(s, sec), NULL));
+    put(s, code, "coding", codings);
+    put(s, j, "code", code);
+    xh_open(s, &x);
+    switch (sec) {
+    case SEC_SUMMARY:
+        summary_narrative(s, &x);
+        break;
+    case SEC_EXCLUSIONS:
+        exclusions_narrative(s, &x);
+        break;
+    case SEC_COMPLETENESS:
+        completeness_narrative(s, &x);
+        break;
+    default:
+        lines_narrative(s, &x, sec);
+        break;
+    }
+    put(s, j, "text", xh_close(s, &x));
+    if (listing && sec != SEC_SUMMARISED && s->n_in[sec] > 0)
+        put(s, j, "orderedBy",
+            concept(s, SYS_LIST_ORDER, "event-date", "Sorted by Event Date", NULL));
+    for (i = 0; i < s->n_lines; i++) {
+        json_t *r;
+        if (s->lines[i].section != sec)
+            continue;
+        r = jobj(s);
+        urn(s->lines[i].uuid, u);
+        put_lit(s, r, "reference", u);
+        push(s, refs, r);
+    }
+    put(s, j, "entry", refs);
+    /* cmp-2: an empty reason only for a listing with nothing in it. */
+    if (listing && s->n_in[sec] == 0)
+        put(s, j, "emptyReason", concept(s, SYS_EMPTY_REASON, "nilknown", "Nil Known", NULL));
+    return j;
+}
+
+static json_t *composition(bundle_sink *s)
+{
+    json_t *r = jobj(s), *authors = jarr(s), *events = jarr(s), *ev = jobj(s), *sections = jarr(s),
+           *type = jobj(s), *codings = jarr(s);
+    int access = s->info.mode == AOD_MODE_ACCESS;
+    char from[16], to[16];
+    xhtml x;
+    int sec;
+
+    put_lit(s, r, "resourceType", "Composition");
+    aod_timefmt_date(s->info.from, from, sizeof from);
+    aod_timefmt_date(s->info.to > s->info.from ? s->info.to - 1 : s->info.from, to, sizeof to);
+    xh_open(s, &x);
+    xh_el(s, &x, "p", title(s));
+    xh_el(s, &x, "p",
+          expand(s, "bundle.composition.narrative",
+                 (const char *const[]){"patient", patient_words(s), "from", from, "to", to,
+                                       "organisation", s->policy->organisation.name, NULL}));
+    put(s, r, "text", xh_close(s, &x));
+    put_lit(s, r, "status", "final");
+    push(s, codings,
+         coding(s, AOD_BUNDLE_CS_REPORT_TYPE,
+                access ? "access-report" : "accounting-of-disclosures",
+                access ? "Access Report" : "Accounting of Disclosures"));
+    put(s, type, "coding", codings);
+    put_str(s, type, "text", title(s), CLEAN_TEXT);
+    put(s, r, "type", type);
+    put(s, r, "subject", reference(s, s->uuid_patient, s->info.patient_name));
+    put(s, r, "date", instant(s, s->info.now));
+    push(s, authors, reference(s, s->uuid_org, s->policy->organisation.name));
+    put(s, r, "author", authors);
+    put_str(s, r, "title", title(s), CLEAN_TEXT);
+    put_lit(s, r, "confidentiality", CONFIDENTIALITY);
+    put(s, r, "custodian", reference(s, s->uuid_org, s->policy->organisation.name));
+    /* The period covered: [from, to) as an inclusive FHIR Period. */
+    put(s, ev, "period",
+        period(s, s->info.from, s->info.to > s->info.from ? s->info.to - 1 : s->info.from));
+    push(s, events, ev);
+    put(s, r, "event", events);
+    for (sec = 0; sec < SEC_N; sec++)
+        if (section_present(s, sec))
+            push(s, sections, section(s, sec));
+    put(s, r, "section", sections);
+    return r;
+}
+
+static json_t *bundle_head(bundle_sink *s)
+{
+    json_t *b = jobj(s), *meta = jobj(s), *id = jobj(s);
+
+    put_lit(s, b, "resourceType", "Bundle");
+    put(s, meta, "security", security(s, s->any_masked, s->any_pseudo));
+    put(s, b, "meta", meta);
+    put_lit(s, id, "system", SYS_URI);
+    put_lit(s, id, "value", s->bundle_id);
+    put(s, b, "identifier", id);
+    put_lit(s, b, "type", "document");
+    put(s, b, "timestamp", instant(s, s->info.now));
+    return b;
+}
+
+static json_t *entry(bundle_sink *s, const char *uuid, json_t *resource)
+{
+    json_t *e;
+    char u[UUID_LEN + 9];
+
+    if (!resource)
+        return oom(s);
+    e = jobj(s);
+    urn(uuid, u);
+    put_lit(s, e, "fullUrl", u);
+    put(s, e, "resource", resource);
+    return e;
+}
+
+/* --------------------------------------------------------------- writers */
+
+typedef struct indent_ctx {
+    FILE *out;
+    int failed;
+} indent_ctx;
+
+/* jansson's output of one entry, shifted two spaces right: a newline in
+ * jansson's output is always layout (strings escape theirs), so the entry
+ * lands where a dump of the whole document would have put it. */
+static int indent_cb(const char *buffer, size_t size, void *data)
+{
+    indent_ctx *c = data;
+    const char *p = buffer, *end = buffer + size;
+
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p + 1) : (size_t)(end - p);
+        if (fwrite(p, 1, n, c->out) != n || (nl && fwrite("  ", 1, 2, c->out) != 2)) {
+            c->failed = 1;
+            return -1;
+        }
+        p += n;
+    }
+    return 0;
+}
+
+static int xml_value(xmlTextWriterPtr w, const char *name, json_t *v);
+
+/* A primitive: <name value="..."/>. */
+static int xml_prim(xmlTextWriterPtr w, const char *name, const char *value)
+{
+    if (xmlTextWriterStartElement(w, CX name) < 0 ||
+        xmlTextWriterWriteAttribute(w, CX "value", CX value) < 0 || xmlTextWriterEndElement(w) < 0)
+        return -1;
+    return 0;
+}
+
+/* The children of a FHIR object, in its key order (R4's, as built). */
+static int xml_children(xmlTextWriterPtr w, json_t *o, int skip_url)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(o, k, v)
+    {
+        if (strcmp(k, "resourceType") == 0 || (skip_url && strcmp(k, "url") == 0))
+            continue;
+        if (xml_value(w, k, v) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int xml_value(xmlTextWriterPtr w, const char *name, json_t *v)
+{
+    char nb[32];
+    size_t i;
+
+    if (json_is_array(v)) {
+        for (i = 0; i < json_array_size(v); i++)
+            if (xml_value(w, name, json_array_get(v, i)) != 0)
+                return -1;
+        return 0;
+    }
+    if (json_is_object(v)) {
+        json_t *rt = json_object_get(v, "resourceType");
+        int ext = strcmp(name, "extension") == 0 || strcmp(name, "modifierExtension") == 0;
+        if (xmlTextWriterStartElement(w, CX name) < 0)
+            return -1;
+        if (rt) { /* a resource inside <resource>: named by its type */
+            if (xmlTextWriterStartElement(w, CX json_string_value(rt)) < 0 ||
+                xml_children(w, v, 0) != 0 || xmlTextWriterEndElement(w) < 0)
+                return -1;
+        } else {
+            if (ext && xmlTextWriterWriteAttribute(
+                           w, CX "url", CX json_string_value(json_object_get(v, "url"))) < 0)
+                return -1;
+            if (xml_children(w, v, ext) != 0)
+                return -1;
+        }
+        return xmlTextWriterEndElement(w) < 0 ? -1 : 0;
+    }
+    if (strcmp(name, "div") == 0 && json_is_string(v)) {
+        /* XHTML that libxml2 wrote for us (xh_close): well-formed, its own
+         * namespace declared on the div. */
+        return xmlTextWriterWriteRaw(w, CX json_string_value(v)) < 0 ? -1 : 0;
+    }
+    if (json_is_string(v))
+        return xml_prim(w, name, json_string_value(v));
+    if (json_is_integer(v))
+        snprintf(nb, sizeof nb, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_boolean(v))
+        snprintf(nb, sizeof nb, "%s", json_is_true(v) ? "true" : "false");
+    else
+        return -1; /* the builders make no reals and no nulls */
+    return xml_prim(w, name, nb);
+}
+
+static int write_error(aod_error *err)
+{
+    aod_error_set(err, AOD_ERR_IO, NULL, 0, NULL, "writing the FHIR document failed: %s",
+                  strerror(errno ? errno : EIO));
+    return -1;
+}
+
+/* Writes the Bundle's own elements and opens its entry list. */
+static int write_head(bundle_sink *s, json_t *head, aod_error *err)
+{
+    if (s->fmt == AOD_BUNDLE_JSON) {
+        char *txt = json_dumps(head, JSON_FLAGS);
+        size_t n = txt ? strlen(txt) : 0;
+        int rc = 0;
+
+        if (!txt) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "bundle", "out of memory");
+            return -1;
+        }
+        /* The head ends "\n}": the entry list goes before that brace. */
+        if (n < 2 || fwrite(txt, 1, n - 2, s->out) != n - 2 ||
+            fputs(",\n \"entry\": [", s->out) == EOF)
+            rc = write_error(err);
+        free(txt);
+        return rc;
+    }
+    {
+        /* Flushes into out at the end, never closes it. */
+        xmlOutputBufferPtr ob = xmlOutputBufferCreateFile(s->out, NULL);
+        s->xml = ob ? xmlNewTextWriter(ob) : NULL;
+        if (ob && !s->xml)
+            xmlOutputBufferClose(ob);
+    }
+    if (!s->xml) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "bundle", "cannot start the XML writer");
+        return -1;
+    }
+    if (xmlTextWriterSetIndent(s->xml, 1) < 0 || xmlTextWriterSetIndentString(s->xml, CX " ") < 0 ||
+        xmlTextWriterStartDocument(s->xml, "1.0", "UTF-8", NULL) < 0 ||
+        xmlTextWriterStartElement(s->xml, CX "Bundle") < 0 ||
+        xmlTextWriterWriteAttribute(s->xml, CX "xmlns", CX FHIR_NS) < 0 ||
+        xml_children(s->xml, head, 0) != 0)
+        return write_error(err);
+    return 0;
+}
+
+/* Writes one entry (stolen). */
+static int write_entry(bundle_sink *s, json_t *e, aod_error *err)
+{
+    int rc = 0;
+
+    if (!e || s->nomem) {
+        json_decref(e);
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "bundle", "out of memory");
+        return -1;
+    }
+    if (s->fmt == AOD_BUNDLE_JSON) {
+        indent_ctx c = {s->out, 0};
+        if (fputs(s->n_written ? ",\n  " : "\n  ", s->out) == EOF ||
+            json_dump_callback(e, indent_cb, &c, JSON_FLAGS) != 0 || c.failed)
+            rc = write_error(err);
+    } else if (xml_value(s->xml, "entry", e) != 0) {
+        rc = write_error(err);
+    }
+    s->n_written++;
+    json_decref(e);
+    return rc;
+}
+
+static int write_tail(bundle_sink *s, aod_error *err)
+{
+    if (s->fmt == AOD_BUNDLE_JSON) {
+        if (fputs("\n ]\n}\n", s->out) == EOF)
+            return write_error(err);
+    } else {
+        int rc = xmlTextWriterEndDocument(s->xml);
+        xmlFreeTextWriter(s->xml); /* flushes; the FILE stays open */
+        s->xml = NULL;
+        if (rc < 0)
+            return write_error(err);
+    }
+    errno = 0;
+    if (fflush(s->out) != 0 || ferror(s->out))
+        return write_error(err);
+    return 0;
+}
+
+/* -------------------------------------------------------------- the sink */
+
+static int bundle_begin(aod_sink *base, const aod_report_info *info, aod_error *err)
+{
+    bundle_sink *s = (bundle_sink *)base;
+    char u[UUID_LEN];
+
+    if (s->begun) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "bundle", "begin() called twice");
+        return -1;
+    }
+    if (!info || !info->policy) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "bundle", "no report info or no policy");
+        return -1;
+    }
+    s->begun = 1;
+    s->info = *info;
+    s->policy = info->policy;
+    s->privacy = info->audience == AOD_AUDIENCE_PRIVACY_OFFICE;
+    make_seed(s);
+    make_uuid(s, "Bundle", 0, 0, u);
+    urn(u, s->bundle_id);
+    return 0;
+}
+
+static int section_of(const bundle_sink *s, const aod_entry *e)
+{
+    if (e->flags & AOD_ENTRY_SUSPENDED)
+        return SEC_WITHHELD;
+    if (s->info.mode == AOD_MODE_DISCLOSURES)
+        return (e->flags & AOD_ENTRY_SUMMARY) && section_present(s, SEC_SUMMARISED) ? SEC_SUMMARISED
+                                                                                    : SEC_LIST;
+    if ((e->cls == AOD_CLASS_FAILED || (e->flags & AOD_ENTRY_FAILED)) &&
+        section_present(s, SEC_FAILED))
+        return SEC_FAILED;
+    return SEC_LIST;
+}
+
+static int bundle_entry(aod_sink *base, const aod_entry *e, aod_error *err)
+{
+    bundle_sink *s = (bundle_sink *)base;
+    line *l;
+
+    if (!s->begun || s->ended) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "bundle",
+                      "entry() outside begin() ... end()");
+        return -1;
+    }
+    if (!e->shown_name) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "bundle",
+                      "an unmasked entry reached the FHIR document renderer");
+        return -1;
+    }
+    if (s->n_lines == s->cap_lines) {
+        size_t cap = s->cap_lines ? s->cap_lines * 2 : 64;
+        line *grown = realloc(s->lines, cap * sizeof *grown);
+        if (!grown)
+            goto nomem;
+        s->lines = grown;
+        s->cap_lines = cap;
+    }
+    l = &s->lines[s->n_lines];
+    memset(l, 0, sizeof *l);
+    l->e = *e;
+    if (e->n_record_ids > 0) {
+        l->ids = malloc(e->n_record_ids * sizeof *l->ids);
+        if (!l->ids)
+            goto nomem;
+        memcpy(l->ids, e->record_ids, e->n_record_ids * sizeof *l->ids);
+    }
+    l->e.record_ids = l->ids;
+    l->section = section_of(s, e);
+    make_uuid(s, "AuditEvent", (int64_t)s->n_lines + 1, e->group, l->uuid);
+    s->n_in[l->section]++;
+    if (e->tier == AOD_TIER_PSEUDONYM)
+        s->any_pseudo = 1;
+    else if (e->tier >= AOD_TIER_ROLE_UNIT)
+        s->any_masked = 1;
+    s->n_lines++;
+    return 0;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "bundle", "out of memory keeping report lines");
+    return -1;
+}
+
+static int bundle_end(aod_sink *base, const aod_report_summary *sum, aod_error *err)
+{
+    bundle_sink *s = (bundle_sink *)base;
+    aod_report_summary none;
+    size_t i;
+
+    if (!s->begun || s->ended) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "bundle", "end() before begin() or twice");
+        return -1;
+    }
+    s->ended = 1;
+    if (!sum) {
+        memset(&none, 0, sizeof none);
+        sum = &none;
+    }
+    s->sum = sum;
+    make_uuid(s, "Composition", 0, 0, s->uuid_composition);
+    make_uuid(s, "Patient", 0, 0, s->uuid_patient);
+    make_uuid(s, "Organization", 0, 0, s->uuid_org);
+    {
+        json_t *head = bundle_head(s);
+        int rc;
+        if (!head || s->nomem) {
+            json_decref(head);
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "bundle", "out of memory");
+            return -1;
+        }
+        rc = write_head(s, head, err);
+        json_decref(head);
+        if (rc != 0)
+            return -1;
+    }
+    if (write_entry(s, entry(s, s->uuid_composition, composition(s)), err) != 0 ||
+        write_entry(s, entry(s, s->uuid_patient, patient(s)), err) != 0 ||
+        write_entry(s, entry(s, s->uuid_org, organization(s)), err) != 0)
+        return -1;
+    for (i = 0; i < s->n_lines; i++)
+        if (write_entry(s, entry(s, s->lines[i].uuid, audit_event(s, &s->lines[i])), err) != 0)
+            return -1;
+    return write_tail(s, err);
+}
+
+static void bundle_free(aod_sink *base)
+{
+    bundle_sink *s = (bundle_sink *)base;
+    size_t i;
+
+    if (!s)
+        return;
+    if (s->xml)
+        xmlFreeTextWriter(s->xml);
+    for (i = 0; i < s->n_lines; i++)
+        free(s->lines[i].ids);
+    free(s->lines);
+    aod_buf_free(&s->clean);
+    aod_buf_free(&s->words);
+    aod_buf_free(&s->cell);
+    if (s->xbuf)
+        xmlBufferFree(s->xbuf);
+    free(s);
+}
+
+aod_sink *aod_bundle_sink_new(FILE *out, aod_bundle_format fmt, const aod_text *text,
+                              aod_error *err)
+{
+    bundle_sink *s;
+
+    if (!out || !text || (fmt != AOD_BUNDLE_JSON && fmt != AOD_BUNDLE_XML)) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "bundle",
+                      "no output, no templates or an unknown format");
+        return NULL;
+    }
+    s = calloc(1, sizeof *s);
+    if (!s || !(s->xbuf = xmlBufferCreate())) {
+        free(s);
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return NULL;
+    }
+    s->base.begin = bundle_begin;
+    s->base.entry = bundle_entry;
+    s->base.end = bundle_end;
+    s->base.free = bundle_free;
+    s->out = out;
+    s->fmt = fmt;
+    s->text = text;
+    aod_buf_init(&s->clean, 64 * 1024 * 1024);
+    aod_buf_init(&s->words, 64 * 1024 * 1024);
+    aod_buf_init(&s->cell, 64 * 1024 * 1024);
+    return &s->base;
+}

@@ -1,0 +1,74 @@
+/*
+ * bundle.h - the FHIR R4 (4.0.1) Document Bundle renderer: the report as a
+ * FHIR document, in JSON or in XML.
+ *
+ * The document (doc/bundle.md gives it element by element):
+ *
+ *   Bundle (type document, identifier, timestamp, meta.security)
+ *     Composition   first: status final, type (report-type code system),
+ *                   subject, date, author, title, confidentiality,
+ *                   event.period = the period covered, one section per part
+ *                   of the report, each with a readable XHTML narrative
+ *     Patient       from the report's patient keys (and name when given)
+ *     Organization  the covered entity, from the policy
+ *     AuditEvent    one per report line, crafted from the masked line: who as
+ *                   the reader may see it, the data described, never copied
+ *
+ * Every entry has a urn:uuid: fullUrl derived with SHA-256 from the
+ * report's inputs, so the same inputs give a byte-identical document.  JSON
+ * and XML are written from one in-memory model (jansson values built in R4
+ * element order), so both carry the same content; the XML follows the R4
+ * element order and the narratives are built with libxml2's xmlTextWriter.
+ *
+ * The sink keeps the lines until end() (the Composition needs the counts
+ * and the whole list first) and writes everything there, one AuditEvent at
+ * a time, so the output is never held whole in memory.
+ */
+#ifndef AOD_BUNDLE_H
+#define AOD_BUNDLE_H
+
+#include <stdio.h>
+
+#include "error.h"
+#include "render/text.h"
+#include "report.h"
+
+typedef enum aod_bundle_format {
+    AOD_BUNDLE_JSON = 0, /* FHIR JSON, UTF-8, one-space indent */
+    AOD_BUNDLE_XML       /* FHIR XML (namespace http://hl7.org/fhir), UTF-8 */
+} aod_bundle_format;
+
+/* The canonical URIs this project defines (doc/bundle.md documents each).
+ * They are part of the output format: never change one. */
+#define AOD_BUNDLE_CS_REPORT_TYPE  "urn:aodreport:fhir:CodeSystem:report-type"
+#define AOD_BUNDLE_CS_SECTION      "urn:aodreport:fhir:CodeSystem:report-section"
+#define AOD_BUNDLE_NS_AUDITED_REF  "urn:aodreport:fhir:NamingSystem:audited-reference"
+#define AOD_BUNDLE_EXT_PREFIX      "urn:aodreport:fhir:StructureDefinition:"
+#define AOD_BUNDLE_EXT_RAW_COUNT   AOD_BUNDLE_EXT_PREFIX "raw-record-count"
+#define AOD_BUNDLE_EXT_EVENT_COUNT AOD_BUNDLE_EXT_PREFIX "event-count"
+#define AOD_BUNDLE_EXT_FLAG        AOD_BUNDLE_EXT_PREFIX "report-flag"
+#define AOD_BUNDLE_EXT_SHOWN_ORG   AOD_BUNDLE_EXT_PREFIX "shown-organisation"
+#define AOD_BUNDLE_EXT_SHOWN_ADDR  AOD_BUNDLE_EXT_PREFIX "shown-address"
+#define AOD_BUNDLE_EXT_CLASS       AOD_BUNDLE_EXT_PREFIX "classification"
+#define AOD_BUNDLE_EXT_EXCLUSION   AOD_BUNDLE_EXT_PREFIX "exclusion"
+#define AOD_BUNDLE_EXT_RULE        AOD_BUNDLE_EXT_PREFIX "rule"
+#define AOD_BUNDLE_EXT_GROUP       AOD_BUNDLE_EXT_PREFIX "dedup-group"
+#define AOD_BUNDLE_EXT_RECORD_IDS  AOD_BUNDLE_EXT_PREFIX "source-record-ids"
+
+/* A new Bundle sink writing the document to out (borrowed; written only in
+ * end(), flushed there, never closed) in format fmt.  text (borrowed,
+ * required) gives the words and must outlive the sink.  Entries must arrive
+ * masked (shown_name set): an unmasked entry is refused with
+ * AOD_ERR_INTERNAL, so a wiring mistake cannot leak a name.  The report
+ * info given to begin() (and its policy, patient keys and strings) and the
+ * entries' strings are borrowed until end() returns; each entry's
+ * record_ids are copied.  Returns a new sink (free it through its free
+ * member), or NULL with err set: AOD_ERR_INTERNAL for a NULL out or text
+ * or an unknown format, AOD_ERR_NOMEM.
+ *
+ * The sink's end() fails with AOD_ERR_IO when writing fails, AOD_ERR_NOMEM
+ * when out of memory, AOD_ERR_INTERNAL when called out of order. */
+aod_sink *aod_bundle_sink_new(FILE *out, aod_bundle_format fmt, const aod_text *text,
+                              aod_error *err);
+
+#endif
