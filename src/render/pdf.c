@@ -1,0 +1,2129 @@
+/*
+ * pdf.c - the PDF renderer (see pdf.h).
+ *
+ * Render stage.  The only file that knows libharu.  Table pages are drawn as
+ * lines arrive, so the sink keeps one row at a time; the letter needs the
+ * final counts, so end() draws it and inserts its pages in front of the
+ * table, then draws every footer (the page count is known only then), then
+ * writes the file.  libharu keeps each page's content in memory until the
+ * file is written: memory grows with pages, never with audit records.
+ *
+ * Text is measured here, from the font's advance widths (libharu applies no
+ * kerning), so that wrapping is exact: a line is never wider than its box.
+ * libharu reports errors through a handler; the handler only remembers the
+ * first one, and the drawing code checks for it after each step.
+ */
+#include "pdf.h"
+
+#include <errno.h>
+#include <hpdf.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "timefmt.h"
+
+#ifndef AOD_FONT_FILE
+#define AOD_FONT_FILE "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+#endif
+#ifndef AOD_FONT_BOLD_FILE
+#define AOD_FONT_BOLD_FILE "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+#endif
+#ifndef PACKAGE_STRING
+#define PACKAGE_STRING "aodreport"
+#endif
+
+/* ------------------------------------------------------------- geometry
+ * Points (1/72 inch).  US Letter: the letter portrait, the table landscape
+ * (seven columns need the width). */
+#define PAGE_SHORT 612.0
+#define PAGE_LONG  792.0
+
+#define LETTER_MARGIN_X 64.0
+#define LETTER_TOP      60.0 /* from the top edge to the letterhead's first baseline */
+#define TABLE_MARGIN_X  36.0
+#define HEADER_BASELINE 34.0 /* running header, from the top edge */
+#define HEADER_RULE     41.0
+#define CONTENT_TOP     54.0 /* where content starts below the running header */
+#define FOOTER_RULE     40.0 /* from the bottom edge */
+#define FOOTER_BASELINE 28.0
+#define CONTENT_BOTTOM  52.0 /* nothing is drawn below this */
+
+#define BODY_SIZE  10.0
+#define BODY_LEAD  14.2
+#define SMALL_SIZE 8.5
+#define CELL_SIZE  8.0
+#define CELL_LEAD  10.0
+#define CELL_PAD_X 4.0
+#define CELL_PAD_Y 4.0
+#define FOOT_SIZE  7.5
+
+/* The table's columns. */
+enum { COL_WHEN, COL_WHO, COL_WHAT, COL_WHERE, COL_WHY, COL_ACTION, COL_COUNT, NCOL };
+
+/* Widths in points; each row sums to the table width (792 - 2 * 36). */
+static const double col_width[2][NCOL] = {
+    {70, 150, 134, 92, 106, 80, 88}, /* disclosures */
+    {82, 146, 128, 90, 100, 86, 88}, /* access: date and time */
+};
+
+typedef struct rgb {
+    float r, g, b;
+} rgb;
+
+static const rgb INK = {0.11f, 0.12f, 0.14f};
+static const rgb MUTED = {0.38f, 0.40f, 0.44f};
+static const rgb ACCENT = {0.07f, 0.29f, 0.44f};
+static const rgb RULE = {0.80f, 0.82f, 0.85f};
+static const rgb HEAD_BG = {0.90f, 0.93f, 0.96f};
+static const rgb BOX_BG = {0.955f, 0.965f, 0.975f};
+
+/* ---------------------------------------------------------------- state */
+
+enum { FACE_REGULAR, FACE_BOLD, N_FACES };
+
+#define WIDTH_CACHE 0x800 /* code points whose widths are cached: Latin, Greek, Cyrillic */
+
+typedef struct face {
+    HPDF_Font font;
+    int stroke;                 /* bold drawn by stroking the regular face */
+    int16_t width[WIDTH_CACHE]; /* advance widths in 1/1000 em; -1 not yet known */
+} face;
+
+/* One wrapped line: a slice of a text buffer and how to draw it. */
+enum { STYLE_NORMAL, STYLE_MUTED, STYLE_BOLD };
+
+typedef struct span {
+    size_t off, len;
+    int style;
+} span;
+
+typedef struct spans {
+    span *v;
+    size_t n, cap;
+} spans;
+
+/* A table row laid out: its text, and each cell's lines as slices of it. */
+typedef struct rowbuf {
+    aod_buf text;
+    spans cell[NCOL];
+} rowbuf;
+
+#define N_SAY 8 /* scratch buffers for phrases built from templates */
+
+/* Where the letter is drawn: a cursor on its current page. */
+typedef struct flow {
+    HPDF_Page page;
+    double x, w; /* left edge and width of the text column */
+    double y;    /* top of the next line */
+} flow;
+
+typedef struct pdf_sink {
+    aod_sink base; /* first: the sink functions get an aod_sink * */
+    FILE *out;
+    const aod_text *text;
+    char *font_file;
+    char *bold_file; /* NULL: no bold face */
+
+    aod_report_info info; /* copied; its pointers are borrowed */
+    int begun, ended, failed, privacy, access;
+    const char *title; /* borrowed from text */
+
+    HPDF_Doc doc;
+    HPDF_STATUS hpdf_no, hpdf_detail; /* the first libharu error */
+    int nomem;                        /* a scratch buffer could not grow */
+    face faces[N_FACES];
+
+    /* The open text object (see text_begin): what is already set in it, so
+     * a row's lines share one BT..ET and repeat no operator. */
+    HPDF_Page tpage; /* NULL: none open */
+    int tface;       /* -1: none set */
+    double tsize;
+    rgb tcolor;
+
+    /* Table pages in order, then the letter's. */
+    HPDF_Page *pages;
+    size_t n_pages, cap_pages;
+    HPDF_Page *letter;
+    size_t n_letter, cap_letter;
+
+    /* The table being drawn. */
+    double col_x[NCOL], col_w[NCOL];
+    HPDF_Page page; /* current table page, NULL before the first row */
+    double y;       /* top of the next row */
+    int page_rows;  /* rows (or parts of rows) on the current page */
+    int section;    /* 0 the main table, 1 unsuccessful attempts */
+    int titled;     /* the section's title is drawn */
+    long rows;      /* lines drawn */
+
+    /* Unsuccessful attempts kept for their own section (policy "separate"). */
+    aod_entry *held;
+    size_t n_held, cap_held;
+
+    /* Scratch, reused: nothing here grows with the report. */
+    rowbuf body, head; /* the row being drawn; the header row */
+    aod_buf kinds;     /* kinds of data in words */
+    aod_buf para;      /* a letter paragraph, and its lines: */
+    spans lines;
+    aod_buf one;     /* a string drawn on one line */
+    aod_buf scratch; /* the NUL-terminated copy libharu draws */
+    aod_buf say[N_SAY];
+} pdf_sink;
+
+/* ------------------------------------------------------------ failures */
+
+static void HPDF_STDCALL on_hpdf_error(HPDF_STATUS no, HPDF_STATUS detail, void *user)
+{
+    pdf_sink *s = user;
+
+    if (s && !s->hpdf_no) {
+        s->hpdf_no = no;
+        s->hpdf_detail = detail;
+    }
+}
+
+/* Turns a remembered failure into err; returns -1 when there was one. */
+static int check(pdf_sink *s, const char *doing, aod_error *err)
+{
+    if (s->nomem) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "pdf", "out of memory while %s", doing);
+        s->failed = 1;
+        return -1;
+    }
+    if (s->hpdf_no) {
+        aod_errcode code = AOD_ERR_INTERNAL;
+        if (s->hpdf_no == HPDF_FAILD_TO_ALLOC_MEM)
+            code = AOD_ERR_NOMEM;
+        else if (s->hpdf_no == HPDF_FILE_OPEN_ERROR || s->hpdf_no == HPDF_FILE_IO_ERROR ||
+                 (s->hpdf_no >= HPDF_TTF_CANNOT_EMBEDDING_FONT &&
+                  s->hpdf_no <= HPDF_TTF_MISSING_TABLE) ||
+                 s->hpdf_no == HPDF_INVALID_FONTDEF_DATA || s->hpdf_no == HPDF_INVALID_TTC_FILE ||
+                 s->hpdf_no == HPDF_INVALID_TTC_INDEX)
+            code = AOD_ERR_IO;
+        aod_error_set(err, code, NULL, 0, "pdf", "libharu error 0x%04X (detail %u) while %s",
+                      (unsigned)s->hpdf_no, (unsigned)s->hpdf_detail, doing);
+        s->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static void *grow_array(void *v, size_t *cap, size_t size)
+{
+    size_t n = *cap ? *cap * 2 : 64;
+    void *p = n <= SIZE_MAX / size ? realloc(v, n * size) : NULL;
+
+    if (p)
+        *cap = n;
+    return p;
+}
+
+static int spans_push(pdf_sink *s, spans *l, size_t off, size_t len, int style)
+{
+    if (l->n == l->cap) {
+        span *v = grow_array(l->v, &l->cap, sizeof *v);
+        if (!v) {
+            s->nomem = 1;
+            return -1;
+        }
+        l->v = v;
+    }
+    l->v[l->n].off = off;
+    l->v[l->n].len = len;
+    l->v[l->n].style = style;
+    l->n++;
+    return 0;
+}
+
+static int has(const char *str)
+{
+    return str && *str;
+}
+
+static char *dup_str(const char *str)
+{
+    size_t n = strlen(str) + 1;
+    char *p = malloc(n);
+
+    if (p)
+        memcpy(p, str, n);
+    return p;
+}
+
+/* ---------------------------------------------------------------- UTF-8 */
+
+/* Length of the valid UTF-8 sequence at p (NUL-terminated), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *p)
+{
+    unsigned c = p[0];
+    size_t n, i;
+    uint32_t cp;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    for (i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) /* also stops at the NUL */
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* The code point at *p in text already made clean (valid, BMP only). */
+static uint32_t utf8_next(const char **p)
+{
+    const unsigned char *u = (const unsigned char *)*p;
+
+    if (u[0] < 0x80) {
+        *p += 1;
+        return u[0];
+    }
+    if (u[0] < 0xE0) {
+        *p += 2;
+        return ((uint32_t)(u[0] & 0x1F) << 6) | (u[1] & 0x3F);
+    }
+    *p += 3;
+    return ((uint32_t)(u[0] & 0x0F) << 12) | ((uint32_t)(u[1] & 0x3F) << 6) | (u[2] & 0x3F);
+}
+
+#define REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
+
+/* Appends in to out, made fit to draw: runs of white space and control
+ * characters become one space, the ends are trimmed, and what the font
+ * machinery cannot take (invalid UTF-8, code points past U+FFFF, which
+ * libharu's 16-bit Unicode type cannot carry) becomes U+FFFD, so nothing is
+ * dropped without a trace. */
+static int append_clean(pdf_sink *s, aod_buf *out, const char *in)
+{
+    const unsigned char *p = (const unsigned char *)in;
+    size_t start = out->len;
+    int space = 0;
+
+    while (*p) {
+        size_t n = utf8_seq(p);
+        const void *add = p;
+        size_t add_len = n;
+
+        if (n == 1 && (*p <= 0x20 || *p == 0x7F)) {
+            space = 1;
+            p++;
+            continue;
+        }
+        if (n == 2 && p[0] == 0xC2 && p[1] < 0xA0) { /* C1 controls */
+            space = 1;
+            p += 2;
+            continue;
+        }
+        if (n == 0 || n == 4) {
+            add = REPLACEMENT;
+            add_len = 3;
+            n = n ? n : 1;
+        }
+        if (space && out->len > start && aod_buf_addc(out, ' ') != 0)
+            goto nomem;
+        space = 0;
+        if (aod_buf_add(out, add, add_len) != 0)
+            goto nomem;
+        p += n;
+    }
+    return 0;
+nomem:
+    s->nomem = 1;
+    return -1;
+}
+
+/* ------------------------------------------------------------ measuring */
+
+static int glyph_width(pdf_sink *s, int f, uint32_t cp)
+{
+    face *fc = &s->faces[f];
+    int w;
+
+    if (cp < WIDTH_CACHE && fc->width[cp] >= 0)
+        return fc->width[cp];
+    w = HPDF_Font_GetUnicodeWidth(fc->font, (HPDF_UNICODE)cp);
+    if (w < 0)
+        w = 0;
+    if (cp < WIDTH_CACHE)
+        fc->width[cp] = (int16_t)(w > INT16_MAX ? INT16_MAX : w);
+    return w;
+}
+
+/* Width in points of the n bytes of clean text at p. */
+static double text_width(pdf_sink *s, int f, const char *p, size_t n, double size)
+{
+    const char *end = p + n;
+    long units = 0;
+
+    while (p < end)
+        units += glyph_width(s, f, utf8_next(&p));
+    return (double)units * size / 1000.0;
+}
+
+/* Wraps the clean text at buf[off, off + len) into lines no wider than
+ * width, appended to out: by words where it can, and a word wider than a
+ * whole line is broken between characters, so nothing is cut off. */
+static int wrap(pdf_sink *s, const char *buf, size_t off, size_t len, int f, double size,
+                double width, int style, spans *out)
+{
+    size_t i = off, end = off + len, ls = off, le = off;
+    double lw = 0, sw = glyph_width(s, f, ' ') * size / 1000.0;
+    int have = 0;
+
+    while (i < end) {
+        size_t j = i;
+        double ww;
+
+        while (j < end && buf[j] != ' ')
+            j++;
+        ww = text_width(s, f, buf + i, j - i, size);
+        if (have && lw + sw + ww <= width) {
+            lw += sw + ww;
+            le = j;
+        } else {
+            if (have && spans_push(s, out, ls, le - ls, style) != 0)
+                return -1;
+            have = 0;
+            if (ww <= width) {
+                ls = i;
+                le = j;
+                lw = ww;
+                have = 1;
+            } else {
+                size_t k = i;
+                while (k < j) {
+                    size_t m = k;
+                    double cw = 0;
+                    while (m < j) {
+                        const char *q = buf + m;
+                        double gw = glyph_width(s, f, utf8_next(&q)) * size / 1000.0;
+                        if (m > k && cw + gw > width)
+                            break;
+                        cw += gw;
+                        m = (size_t)(q - buf);
+                    }
+                    if (m < j) {
+                        if (spans_push(s, out, k, m - k, style) != 0)
+                            return -1;
+                    } else {
+                        ls = k;
+                        le = m;
+                        lw = cw;
+                        have = 1;
+                    }
+                    k = m;
+                }
+            }
+        }
+        i = j + 1;
+    }
+    if (have && spans_push(s, out, ls, le - ls, style) != 0)
+        return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------- drawing */
+
+static int face_of(int style)
+{
+    return style == STYLE_BOLD ? FACE_BOLD : FACE_REGULAR;
+}
+
+static rgb color_of(int style)
+{
+    return style == STYLE_MUTED ? MUTED : INK;
+}
+
+/* Opens a text object on pg; the lines drawn until text_end() share it. */
+static void text_begin(pdf_sink *s, HPDF_Page pg)
+{
+    HPDF_Page_BeginText(pg);
+    s->tpage = pg;
+    s->tface = -1;
+    s->tsize = 0;
+}
+
+static void text_end(pdf_sink *s)
+{
+    if (!s->tpage)
+        return;
+    if (s->tface >= 0 && s->faces[s->tface].stroke)
+        HPDF_Page_SetTextRenderingMode(s->tpage, HPDF_FILL);
+    HPDF_Page_EndText(s->tpage);
+    s->tpage = NULL;
+}
+
+/* Draws the n bytes of clean text at p with its baseline at (x, y), in the
+ * open text object. */
+static void text_line(pdf_sink *s, int f, double size, rgb c, double x, double y, const char *p,
+                      size_t n)
+{
+    HPDF_Page pg = s->tpage;
+    const face *fc = &s->faces[f];
+    int restyle = s->tface != f || s->tsize != size || s->tcolor.r != c.r || s->tcolor.g != c.g ||
+                  s->tcolor.b != c.b;
+
+    if (n == 0 || s->nomem || s->hpdf_no || !pg)
+        return;
+    aod_buf_reset(&s->scratch);
+    if (aod_buf_add(&s->scratch, p, n) != 0) {
+        s->nomem = 1;
+        return;
+    }
+    if (restyle) {
+        if (s->tcolor.r != c.r || s->tcolor.g != c.g || s->tcolor.b != c.b || s->tface < 0)
+            HPDF_Page_SetRGBFill(pg, c.r, c.g, c.b);
+        if (s->tface != f || s->tsize != size)
+            HPDF_Page_SetFontAndSize(pg, fc->font, (HPDF_REAL)size);
+        if (fc->stroke) { /* bold by stroking: the outline in the fill's colour */
+            HPDF_Page_SetRGBStroke(pg, c.r, c.g, c.b);
+            HPDF_Page_SetLineWidth(pg, (HPDF_REAL)(size * 0.045));
+        }
+        if (s->tface < 0 || fc->stroke != s->faces[s->tface].stroke)
+            HPDF_Page_SetTextRenderingMode(pg, fc->stroke ? HPDF_FILL_THEN_STROKE : HPDF_FILL);
+        s->tface = f;
+        s->tsize = size;
+        s->tcolor = c;
+    }
+    HPDF_Page_TextOut(pg, (HPDF_REAL)x, (HPDF_REAL)y, aod_buf_str(&s->scratch));
+}
+
+/* One line in a text object of its own. */
+static void draw_text(pdf_sink *s, HPDF_Page pg, int f, double size, rgb c, double x, double y,
+                      const char *p, size_t n)
+{
+    if (n == 0)
+        return;
+    text_begin(s, pg);
+    text_line(s, f, size, c, x, y, p, n);
+    text_end(s);
+}
+
+/* Draws a string (not yet clean) on one line; returns its width. */
+static double draw_str(pdf_sink *s, HPDF_Page pg, int f, double size, rgb c, double x, double y,
+                       const char *str)
+{
+    double w;
+
+    aod_buf_reset(&s->one);
+    if (append_clean(s, &s->one, str) != 0)
+        return 0;
+    w = text_width(s, f, aod_buf_str(&s->one), s->one.len, size);
+    draw_text(s, pg, f, size, c, x, y, aod_buf_str(&s->one), s->one.len);
+    return w;
+}
+
+/* The same, ending at x (right aligned). */
+static void draw_str_right(pdf_sink *s, HPDF_Page pg, int f, double size, rgb c, double x, double y,
+                           const char *str)
+{
+    double w;
+
+    aod_buf_reset(&s->one);
+    if (append_clean(s, &s->one, str) != 0)
+        return;
+    w = text_width(s, f, aod_buf_str(&s->one), s->one.len, size);
+    draw_text(s, pg, f, size, c, x - w, y, aod_buf_str(&s->one), s->one.len);
+}
+
+static void fill_rect(HPDF_Page pg, rgb c, double x, double y, double w, double h)
+{
+    HPDF_Page_SetRGBFill(pg, c.r, c.g, c.b);
+    HPDF_Page_Rectangle(pg, (HPDF_REAL)x, (HPDF_REAL)y, (HPDF_REAL)w, (HPDF_REAL)h);
+    HPDF_Page_Fill(pg);
+}
+
+static void hline(HPDF_Page pg, rgb c, double width, double x0, double x1, double y)
+{
+    HPDF_Page_SetRGBStroke(pg, c.r, c.g, c.b);
+    HPDF_Page_SetLineWidth(pg, (HPDF_REAL)width);
+    HPDF_Page_MoveTo(pg, (HPDF_REAL)x0, (HPDF_REAL)y);
+    HPDF_Page_LineTo(pg, (HPDF_REAL)x1, (HPDF_REAL)y);
+    HPDF_Page_Stroke(pg);
+}
+
+/* ------------------------------------------------------------ templates */
+
+/* The words for key; the key itself when no template has it, so a missing
+ * template shows instead of vanishing. */
+static const char *T(const pdf_sink *s, const char *key)
+{
+    const char *v = aod_text_get(s->text, key);
+
+    return v ? v : key;
+}
+
+/* Expands key's words with vars into scratch buffer slot; "" when out of
+ * memory (remembered, and reported by the next check()). */
+static const char *say(pdf_sink *s, int slot, const char *key, const char *const *vars)
+{
+    static const char *const none[] = {NULL};
+    aod_error ignored;
+
+    aod_buf_reset(&s->say[slot]);
+    aod_error_init(&ignored);
+    if (aod_text_expand(&s->say[slot], T(s, key), vars ? vars : none, &ignored) != 0) {
+        s->nomem = 1;
+        return "";
+    }
+    return aod_buf_str(&s->say[slot]);
+}
+
+/* n with the language's digit grouping ("1,204"), into out. */
+static const char *fmt_num(const pdf_sink *s, long n, char *out, size_t size)
+{
+    const char *sep = T(s, "letter.number-group");
+    char digits[24];
+    size_t nd, i, o = 0, seplen = strlen(sep);
+
+    snprintf(digits, sizeof digits, "%ld", n < 0 ? -n : n);
+    nd = strlen(digits);
+    if (n < 0 && o + 1 < size)
+        out[o++] = '-';
+    for (i = 0; i < nd && o + 1 < size; i++) {
+        out[o++] = digits[i];
+        if (i + 1 < nd && (nd - i - 1) % 3 == 0 && o + seplen < size) {
+            memcpy(out + o, sep, seplen);
+            o += seplen;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* The phrase base.one or base.other for n ("5 disclosures") into slot. */
+static const char *count_phrase(pdf_sink *s, int slot, const char *base, long n)
+{
+    char key[96], num[48];
+    const char *vars[3];
+
+    snprintf(key, sizeof key, "%s.%s", base, n == 1 ? "one" : "other");
+    vars[0] = "n";
+    vars[1] = fmt_num(s, n, num, sizeof num);
+    vars[2] = NULL;
+    return say(s, slot, key, vars);
+}
+
+/* ------------------------------------------------------------------ dates */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    int64_t era, yoe, doy;
+
+    if (m <= 2)
+        y--;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    int64_t era, doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+/* The calendar day of ms in the report's zone, as days since the epoch. */
+static int64_t local_days(int64_t ms)
+{
+    char iso[32];
+    int y = 1970, m = 1, d = 1;
+
+    aod_timefmt_date(ms, iso, sizeof iso);
+    if (sscanf(iso, "%d-%d-%d", &y, &m, &d) != 3)
+        return 0;
+    return days_from_civil(y, m, d);
+}
+
+/* "March 14, 2025" (the language's long form) into slot. */
+static const char *long_date_days(pdf_sink *s, int slot, int64_t days)
+{
+    char key[32], day[16], year[24];
+    const char *vars[7];
+    int64_t y;
+    int m, d;
+
+    civil_from_days(days, &y, &m, &d);
+    snprintf(key, sizeof key, "letter.month.%d", m);
+    snprintf(day, sizeof day, "%d", d);
+    snprintf(year, sizeof year, "%" PRId64, y);
+    vars[0] = "month";
+    vars[1] = T(s, key);
+    vars[2] = "day";
+    vars[3] = day;
+    vars[4] = "year";
+    vars[5] = year;
+    vars[6] = NULL;
+    return say(s, slot, "letter.date", vars);
+}
+
+static const char *long_date(pdf_sink *s, int slot, int64_t ms)
+{
+    return long_date_days(s, slot, local_days(ms));
+}
+
+/* The last day of the period: "to" is exclusive. */
+static int64_t period_last_ms(const aod_report_info *info)
+{
+    return info->to > info->from ? info->to - 1 : info->to;
+}
+
+/* -------------------------------------------------------------- pages */
+
+static int push_page(pdf_sink *s, HPDF_Page **v, size_t *n, size_t *cap, HPDF_Page pg)
+{
+    if (*n == *cap) {
+        HPDF_Page *p = grow_array(*v, cap, sizeof *p);
+        if (!p) {
+            s->nomem = 1;
+            return -1;
+        }
+        *v = p;
+    }
+    (*v)[(*n)++] = pg;
+    return 0;
+}
+
+static const char *patient_name(const pdf_sink *s)
+{
+    return s->info.patient_name && *s->info.patient_name ? s->info.patient_name
+                                                         : T(s, "letter.patient-unknown");
+}
+
+/* The organisation on the left, the report's title and the patient on the
+ * right, over a rule: on every page but the letter's first.  When both do
+ * not fit, the title gives way (the patient's name stays). */
+static void running_header(pdf_sink *s, HPDF_Page pg, double margin)
+{
+    double w = HPDF_Page_GetWidth(pg), h = HPDF_Page_GetHeight(pg), left = 0, right;
+    const char *org = s->info.policy->organisation.name;
+    aod_buf *b = &s->say[7];
+
+    if (has(org))
+        left = draw_str(s, pg, FACE_BOLD, SMALL_SIZE, ACCENT, margin, h - HEADER_BASELINE, org);
+    aod_buf_reset(b);
+    if (aod_buf_adds(b, s->title) != 0 || aod_buf_adds(b, " \xC2\xB7 ") != 0 ||
+        aod_buf_adds(b, patient_name(s)) != 0) {
+        s->nomem = 1;
+        return;
+    }
+    right = text_width(s, FACE_REGULAR, aod_buf_str(b), b->len, SMALL_SIZE);
+    draw_str_right(s, pg, FACE_REGULAR, SMALL_SIZE, MUTED, w - margin, h - HEADER_BASELINE,
+                   left + 16 + right <= w - 2 * margin ? aod_buf_str(b) : patient_name(s));
+    hline(pg, RULE, 0.6, margin, w - margin, h - HEADER_RULE);
+}
+
+static void footer(pdf_sink *s, HPDF_Page pg, size_t no, size_t total, const char *date)
+{
+    double w = HPDF_Page_GetWidth(pg);
+    double margin = w > PAGE_SHORT ? TABLE_MARGIN_X : LETTER_MARGIN_X;
+    char a[24], b[24];
+    const char *vars[5];
+    const char *conf = T(s, "letter.footer.confidential");
+    double cw;
+
+    hline(pg, RULE, 0.6, margin, w - margin, FOOTER_RULE);
+    vars[0] = "date";
+    vars[1] = date;
+    vars[2] = NULL;
+    draw_str(s, pg, FACE_REGULAR, FOOT_SIZE, MUTED, margin, FOOTER_BASELINE,
+             say(s, 1, "letter.footer.generated", vars));
+    aod_buf_reset(&s->one);
+    if (append_clean(s, &s->one, conf) == 0) {
+        cw = text_width(s, FACE_REGULAR, aod_buf_str(&s->one), s->one.len, FOOT_SIZE);
+        draw_text(s, pg, FACE_REGULAR, FOOT_SIZE, MUTED, (w - cw) / 2, FOOTER_BASELINE,
+                  aod_buf_str(&s->one), s->one.len);
+    }
+    snprintf(a, sizeof a, "%zu", no);
+    snprintf(b, sizeof b, "%zu", total);
+    vars[0] = "page";
+    vars[1] = a;
+    vars[2] = "pages";
+    vars[3] = b;
+    vars[4] = NULL;
+    draw_str_right(s, pg, FACE_REGULAR, FOOT_SIZE, INK, w - margin, FOOTER_BASELINE,
+                   say(s, 2, "letter.footer.page", vars));
+}
+
+/* ---------------------------------------------------------------- table */
+
+static const char *const col_key[NCOL] = {
+    "letter.col.when", NULL /* by mode */,  "letter.col.what", "letter.col.where",
+    "letter.col.why",  "letter.col.action", "letter.col.count"};
+
+static const char *col_label(const pdf_sink *s, int c)
+{
+    if (c == COL_WHO)
+        return T(s, s->access ? "letter.col.who.access" : "letter.col.who.disclosures");
+    return T(s, col_key[c]);
+}
+
+static void row_reset(rowbuf *r)
+{
+    int c;
+
+    aod_buf_reset(&r->text);
+    for (c = 0; c < NCOL; c++)
+        r->cell[c].n = 0;
+}
+
+/* Appends str (made clean) to the row's text, wrapped into cell c. */
+static int cell_add(pdf_sink *s, rowbuf *r, int c, const char *str, int style)
+{
+    size_t off = r->text.len;
+
+    if (!str || !*str)
+        return 0;
+    if (append_clean(s, &r->text, str) != 0)
+        return -1;
+    if (r->text.len == off)
+        return 0;
+    return wrap(s, r->text.data, off, r->text.len - off, face_of(style), CELL_SIZE,
+                s->col_w[c] - 2 * CELL_PAD_X, style, &r->cell[c]);
+}
+
+static size_t row_lines(const rowbuf *r)
+{
+    size_t n = 1;
+    int c;
+
+    for (c = 0; c < NCOL; c++)
+        if (r->cell[c].n > n)
+            n = r->cell[c].n;
+    return n;
+}
+
+static double row_height(size_t lines)
+{
+    return 2 * CELL_PAD_Y + (double)(lines - 1) * CELL_LEAD + CELL_SIZE;
+}
+
+static double table_right(const pdf_sink *s)
+{
+    return s->col_x[NCOL - 1] + s->col_w[NCOL - 1];
+}
+
+/* Draws lines [a, b) of every cell of r in a row whose top is at top. */
+static void draw_cells(pdf_sink *s, const rowbuf *r, double top, size_t a, size_t b)
+{
+    int c;
+    size_t i;
+
+    text_begin(s, s->page);
+    for (c = 0; c < NCOL; c++) {
+        for (i = a; i < b && i < r->cell[c].n; i++) {
+            const span *sp = &r->cell[c].v[i];
+            double base = top - CELL_PAD_Y - 0.78 * CELL_SIZE - (double)(i - a) * CELL_LEAD;
+            text_line(s, face_of(sp->style), CELL_SIZE, color_of(sp->style),
+                      s->col_x[c] + CELL_PAD_X, base, r->text.data + sp->off, sp->len);
+        }
+    }
+    text_end(s);
+}
+
+static double page_top(HPDF_Page pg)
+{
+    return HPDF_Page_GetHeight(pg) - CONTENT_TOP;
+}
+
+/* The header row: labels wrapped like any row, on a tinted band. */
+static void header_row(pdf_sink *s)
+{
+    rowbuf *r = &s->head;
+    double h;
+    int c;
+
+    if (r->text.len == 0) { /* laid out once, drawn on every page */
+        for (c = 0; c < NCOL; c++)
+            if (cell_add(s, r, c, col_label(s, c), STYLE_BOLD) != 0)
+                return;
+    }
+    h = row_height(row_lines(r));
+    fill_rect(s->page, HEAD_BG, s->col_x[0], s->y - h, table_right(s) - s->col_x[0], h);
+    draw_cells(s, r, s->y, 0, row_lines(r));
+    hline(s->page, ACCENT, 0.8, s->col_x[0], table_right(s), s->y - h);
+    s->y -= h;
+}
+
+static const char *section_title(const pdf_sink *s)
+{
+    if (s->section == 1)
+        return T(s, "letter.table.failed");
+    return T(s, s->access ? "letter.table.access" : "letter.table.disclosures");
+}
+
+/* A new landscape page with the running header, the section's title when
+ * the section starts here, and the header row. */
+static int table_page(pdf_sink *s)
+{
+    HPDF_Page pg = HPDF_AddPage(s->doc);
+
+    if (!pg)
+        return -1;
+    HPDF_Page_SetSize(pg, HPDF_PAGE_SIZE_LETTER, HPDF_PAGE_LANDSCAPE);
+    if (push_page(s, &s->pages, &s->n_pages, &s->cap_pages, pg) != 0)
+        return -1;
+    s->page = pg;
+    s->page_rows = 0;
+    running_header(s, pg, TABLE_MARGIN_X);
+    s->y = page_top(pg);
+    if (!s->titled) {
+        const char *vars[5];
+        double w;
+        vars[0] = "from";
+        vars[1] = long_date(s, 3, s->info.from);
+        vars[2] = "to";
+        vars[3] = long_date(s, 4, period_last_ms(&s->info));
+        vars[4] = NULL;
+        w = draw_str(s, pg, FACE_BOLD, 12, ACCENT, TABLE_MARGIN_X, s->y - 12, section_title(s));
+        draw_str(s, pg, FACE_REGULAR, 9, MUTED, TABLE_MARGIN_X + w + 10, s->y - 12,
+                 say(s, 5, "letter.fact.period-value", vars));
+        s->y -= 24;
+        s->titled = 1;
+    }
+    header_row(s);
+    return s->nomem || s->hpdf_no ? -1 : 0;
+}
+
+/* Draws the row laid out in s->body: on this page when it fits, else on a
+ * new one.  Only a row taller than a whole page is split, and its rest
+ * continues under the header row of the next page. */
+static int place_row(pdf_sink *s)
+{
+    size_t n = row_lines(&s->body), a = 0;
+
+    while (a < n) {
+        size_t fit, b;
+        double room;
+
+        if (!s->page && table_page(s) != 0)
+            return -1;
+        room = s->y - CONTENT_BOTTOM - 2 * CELL_PAD_Y - CELL_SIZE;
+        fit = room < 0 ? 0 : (size_t)(room / CELL_LEAD) + 1;
+        if (fit < n - a && (s->page_rows > 0 || fit == 0)) {
+            s->page = NULL; /* a fresh page holds more of it */
+            continue;
+        }
+        b = a + fit < n ? a + fit : n;
+        draw_cells(s, &s->body, s->y, a, b);
+        s->y -= row_height(b - a);
+        hline(s->page, RULE, 0.4, s->col_x[0], table_right(s), s->y);
+        s->page_rows++;
+        a = b;
+        if (a < n)
+            s->page = NULL;
+    }
+    return s->nomem || s->hpdf_no ? -1 : 0;
+}
+
+#define MAX_KINDS 32 /* distinct kinds of data put into words per row */
+
+/* "Observation,DiagnosticReport" -> "test results and observations;
+ * diagnostic reports" (each phrase once) into s->kinds. */
+static int kinds_words(pdf_sink *s, const char *list)
+{
+    const char *seen[MAX_KINDS];
+    size_t n_seen = 0, i;
+    const char *p = list;
+    char kind[128];
+
+    aod_buf_reset(&s->kinds);
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len;
+        if (!end)
+            end = p + strlen(p);
+        while (p < end && *p == ' ')
+            p++;
+        len = (size_t)(end - p);
+        while (len > 0 && p[len - 1] == ' ')
+            len--;
+        if (len > 0 && len < sizeof kind) {
+            const char *w;
+            int dup = 0;
+            memcpy(kind, p, len);
+            kind[len] = '\0';
+            w = aod_text_code(s->text, "resource", kind, NULL);
+            if (w == kind) /* no words for it: the type as recorded */
+                w = NULL;
+            for (i = 0; w && i < n_seen && !dup; i++)
+                dup = strcmp(seen[i], w) == 0;
+            if (w && !dup && n_seen < MAX_KINDS)
+                seen[n_seen++] = w;
+            if (!dup &&
+                (((s->kinds.len && aod_buf_adds(&s->kinds, "; ") != 0) ||
+                  (w ? aod_buf_adds(&s->kinds, w) : aod_buf_add(&s->kinds, p, len)) != 0))) {
+                s->nomem = 1;
+                return -1;
+            }
+        }
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+/* When, as the mode shows it: a date, or a date and time for access. */
+static const char *when_text(pdf_sink *s, int slot, int64_t ms)
+{
+    char d[16], t[8];
+
+    aod_buf_reset(&s->say[slot]);
+    aod_timefmt_date(ms, d, sizeof d);
+    if (aod_buf_adds(&s->say[slot], d) != 0)
+        goto nomem;
+    if (s->access) {
+        aod_timefmt_time(ms, t, sizeof t);
+        if (aod_buf_printf(&s->say[slot], " %s", t) != 0)
+            goto nomem;
+    }
+    return aod_buf_str(&s->say[slot]);
+nomem:
+    s->nomem = 1;
+    return "";
+}
+
+static const char *when_range(pdf_sink *s, int64_t a, int64_t b)
+{
+    const char *vars[5];
+    char da[16], db[16], t[8];
+
+    when_text(s, 3, a);
+    aod_timefmt_date(a, da, sizeof da);
+    aod_timefmt_date(b, db, sizeof db);
+    if (strcmp(da, db) == 0) {
+        if (!s->access || b == a)
+            return aod_buf_str(&s->say[3]);
+        aod_buf_reset(&s->say[4]);
+        aod_timefmt_time(b, t, sizeof t);
+        if (aod_buf_adds(&s->say[4], t) != 0)
+            s->nomem = 1;
+    } else {
+        when_text(s, 4, b);
+    }
+    vars[0] = "start";
+    vars[1] = aod_buf_str(&s->say[3]);
+    vars[2] = "end";
+    vars[3] = aod_buf_str(&s->say[4]);
+    vars[4] = NULL;
+    return say(s, 5, "letter.range", vars);
+}
+
+/* The words for what was done: the subtype's when the templates know it,
+ * else the action's (as the CSV). */
+static const char *action_words(const pdf_sink *s, const aod_entry *e)
+{
+    char letter[2];
+    const char *w;
+
+    if (has(e->subtype_code)) {
+        w = aod_text_code(s->text, "subtype", e->subtype_code, NULL);
+        if (w != e->subtype_code)
+            return w;
+    }
+    if (!e->action)
+        return has(e->subtype_code) ? e->subtype_code : NULL;
+    letter[0] = e->action;
+    letter[1] = '\0';
+    w = aod_text_code(s->text, "action", letter, NULL);
+    return w == letter ? NULL : w; /* never hand back the local buffer */
+}
+
+static const char *flag_words(const pdf_sink *s, const char *key)
+{
+    const char *w = aod_text_get(s->text, key);
+
+    return w ? w : key + 5; /* "flag.failed" -> "failed" */
+}
+
+/* Lays out one line of the report in the cells and draws it. */
+static int render_entry(pdf_sink *s, const aod_entry *e)
+{
+    const char *vars[7];
+    char num[48];
+    const char *nr = T(s, "letter.not-recorded");
+    const char *w;
+    rowbuf *r = &s->body;
+
+    row_reset(r);
+
+    /* When */
+    if (cell_add(s, r, COL_WHEN, when_range(s, e->when_start, e->when_end), STYLE_NORMAL) != 0)
+        return -1;
+
+    /* Who: the name as masked, then role and organisation, then address. */
+    if (cell_add(s, r, COL_WHO, e->shown_name, STYLE_NORMAL) != 0)
+        return -1;
+    aod_buf_reset(&s->say[0]);
+    if (has(e->shown_role) && strcmp(e->shown_role, e->shown_name) != 0 &&
+        aod_buf_adds(&s->say[0], e->shown_role) != 0)
+        goto nomem;
+    if (has(e->shown_organisation) && strcmp(e->shown_organisation, e->shown_name) != 0 &&
+        ((s->say[0].len && aod_buf_adds(&s->say[0], ", ") != 0) ||
+         aod_buf_adds(&s->say[0], e->shown_organisation) != 0))
+        goto nomem;
+    if (cell_add(s, r, COL_WHO, aod_buf_str(&s->say[0]), STYLE_MUTED) != 0 ||
+        cell_add(s, r, COL_WHO, e->shown_address, STYLE_MUTED) != 0)
+        return -1;
+
+    /* What */
+    if (has(e->data)) {
+        w = e->data;
+    } else if (has(e->data_kinds)) {
+        if (kinds_words(s, e->data_kinds) != 0)
+            return -1;
+        w = aod_buf_str(&s->kinds);
+    } else {
+        w = NULL;
+    }
+    if (cell_add(s, r, COL_WHAT, has(w) ? w : nr, has(w) ? STYLE_NORMAL : STYLE_MUTED) != 0)
+        return -1;
+
+    /* Where from */
+    if (cell_add(s, r, COL_WHERE, has(e->where) ? e->where : nr,
+                 has(e->where) ? STYLE_NORMAL : STYLE_MUTED) != 0)
+        return -1;
+
+    /* Why */
+    if (has(e->purpose_code) || has(e->purpose_display)) {
+        if (cell_add(s, r, COL_WHY,
+                     aod_text_code(s->text, "purpose", e->purpose_code, e->purpose_display),
+                     STYLE_NORMAL) != 0)
+            return -1;
+    } else if (cell_add(s, r, COL_WHY, flag_words(s, "flag.purpose-unknown"), STYLE_MUTED) != 0) {
+        return -1;
+    }
+
+    /* What was done, and what the reader should know about the line. */
+    w = action_words(s, e);
+    if (cell_add(s, r, COL_ACTION, w ? w : nr, w ? STYLE_NORMAL : STYLE_MUTED) != 0)
+        return -1;
+    if (((e->flags & AOD_ENTRY_FAILED) || e->cls == AOD_CLASS_FAILED) &&
+        cell_add(s, r, COL_ACTION, flag_words(s, "flag.failed"), STYLE_MUTED) != 0)
+        return -1;
+    if ((e->flags & AOD_ENTRY_SUSPENDED) && s->privacy &&
+        cell_add(s, r, COL_ACTION, flag_words(s, "flag.suspended"), STYLE_MUTED) != 0)
+        return -1;
+    if ((e->flags & AOD_ENTRY_SELF_AUDIT) &&
+        cell_add(s, r, COL_ACTION, flag_words(s, "flag.self-audit"), STYLE_MUTED) != 0)
+        return -1;
+
+    /* How many */
+    vars[0] = "count";
+    vars[2] = "first";
+    vars[4] = "last";
+    vars[6] = NULL;
+    if (e->flags & AOD_ENTRY_SUMMARY) {
+        vars[1] = count_phrase(s, 1, "letter.n.disclosures", e->count);
+        vars[3] = when_text(s, 2, e->first);
+        vars[5] = when_text(s, 3, e->last);
+        w = say(s, 4, "letter.count.summary", vars);
+    } else if (e->flags & AOD_ENTRY_SESSION) {
+        vars[1] = count_phrase(s, 1, s->access ? "letter.n.accesses" : "letter.n.events", e->count);
+        vars[3] = when_text(s, 2, e->first);
+        vars[5] = when_text(s, 3, e->last);
+        w = say(s, 4, "letter.count.session", vars);
+    } else if (e->count > 1) {
+        vars[1] = count_phrase(s, 1, "letter.n.events", e->count);
+        vars[2] = NULL;
+        w = say(s, 4, "letter.count.times", vars);
+    } else {
+        w = fmt_num(s, e->count > 0 ? e->count : 1, num, sizeof num);
+    }
+    if (cell_add(s, r, COL_COUNT, w, STYLE_NORMAL) != 0)
+        return -1;
+    if (s->nomem)
+        return -1;
+    if (place_row(s) != 0)
+        return -1;
+    s->rows++;
+    return 0;
+nomem:
+    s->nomem = 1;
+    return -1;
+}
+
+/* --------------------------------------------------------------- letter */
+
+#define LETTER_W (PAGE_SHORT - 2 * LETTER_MARGIN_X)
+
+/* A new portrait page for the letter, in front of the table. */
+static int letter_page(pdf_sink *s, flow *fl)
+{
+    HPDF_Page pg = s->n_pages ? HPDF_InsertPage(s->doc, s->pages[0]) : HPDF_AddPage(s->doc);
+
+    if (!pg)
+        return -1;
+    HPDF_Page_SetSize(pg, HPDF_PAGE_SIZE_LETTER, HPDF_PAGE_PORTRAIT);
+    if (push_page(s, &s->letter, &s->n_letter, &s->cap_letter, pg) != 0)
+        return -1;
+    fl->page = pg;
+    fl->x = LETTER_MARGIN_X;
+    fl->w = LETTER_W;
+    fl->y = page_top(pg);
+    if (s->n_letter > 1)
+        running_header(s, pg, LETTER_MARGIN_X);
+    return 0;
+}
+
+/* Makes room for h points, on a new page when this one is full. */
+static int need(pdf_sink *s, flow *fl, double h)
+{
+    if (fl->y - h >= CONTENT_BOTTOM)
+        return 0;
+    return letter_page(s, fl);
+}
+
+/* A paragraph: wrapped, each line placed (pages break between lines). */
+static int para(pdf_sink *s, flow *fl, const char *str, int style, double size, double lead, rgb c,
+                double indent)
+{
+    size_t i;
+
+    if (!has(str))
+        return 0;
+    s->lines.n = 0;
+    aod_buf_reset(&s->para);
+    if (append_clean(s, &s->para, str) != 0 || wrap(s, s->para.data, 0, s->para.len, face_of(style),
+                                                    size, fl->w - indent, style, &s->lines) != 0)
+        return -1;
+    for (i = 0; i < s->lines.n; i++) {
+        const span *sp = &s->lines.v[i];
+        if (need(s, fl, lead) != 0)
+            return -1;
+        draw_text(s, fl->page, face_of(style), size, c, fl->x + indent, fl->y - size,
+                  s->para.data + sp->off, sp->len);
+        fl->y -= lead;
+    }
+    return s->nomem || s->hpdf_no ? -1 : 0;
+}
+
+static int body(pdf_sink *s, flow *fl, const char *str)
+{
+    if (!has(str))
+        return 0;
+    if (para(s, fl, str, STYLE_NORMAL, BODY_SIZE, BODY_LEAD, INK, 0) != 0)
+        return -1;
+    fl->y -= 5;
+    return 0;
+}
+
+static int heading(pdf_sink *s, flow *fl, const char *str)
+{
+    if (need(s, fl, 10 + 18 + 3 * BODY_LEAD) != 0)
+        return -1;
+    fl->y -= 10;
+    if (para(s, fl, str, STYLE_BOLD, 11.5, 17, ACCENT, 0) != 0)
+        return -1;
+    fl->y -= 2;
+    return 0;
+}
+
+/* A bullet, its text hanging; an optional muted note after it. */
+static int bullet(pdf_sink *s, flow *fl, const char *str, const char *note)
+{
+    double top;
+    HPDF_Page pg;
+
+    if (need(s, fl, BODY_LEAD) != 0)
+        return -1;
+    top = fl->y;
+    pg = fl->page;
+    /* The bullet first, so text extraction reads it before its text. */
+    draw_str(s, pg, FACE_REGULAR, BODY_SIZE, ACCENT, fl->x + 5, top - BODY_SIZE, "\xE2\x80\xA2");
+    if (para(s, fl, str, STYLE_NORMAL, BODY_SIZE, BODY_LEAD, INK, 16) != 0)
+        return -1;
+    if (has(note) && para(s, fl, note, STYLE_MUTED, 9, 12.5, MUTED, 16) != 0)
+        return -1;
+    fl->y -= 2;
+    return 0;
+}
+
+/* The letterhead: the organisation on the left, the privacy office on the
+ * right, a rule under both. */
+static int letterhead(pdf_sink *s, flow *fl)
+{
+    const aod_policy *p = s->info.policy;
+    double left_w = fl->w * 0.58, right_x = fl->x + fl->w, y = fl->y, ly, ry;
+    size_t i;
+    flow f = *fl;
+
+    /* Left column: organisation name and address. */
+    f.w = left_w;
+    f.y = y + 4;
+    if (para(s, &f, p->organisation.name, STYLE_BOLD, 17, 21, ACCENT, 0) != 0)
+        return -1;
+    f.y -= 2;
+    for (i = 0; i < p->organisation.n_address; i++)
+        if (para(s, &f, p->organisation.address[i], STYLE_NORMAL, 9, 12, MUTED, 0) != 0)
+            return -1;
+    ly = f.y;
+
+    /* Right column: the privacy office, right aligned. */
+    ry = y - 9;
+    if (has(p->organisation.privacy_name)) {
+        draw_str_right(s, fl->page, FACE_BOLD, 9, INK, right_x, ry, p->organisation.privacy_name);
+        ry -= 12;
+    }
+    if (has(p->organisation.privacy_phone)) {
+        aod_buf_reset(&s->say[0]);
+        if (aod_buf_printf(&s->say[0], "%s: %s", T(s, "letter.fact.phone"),
+                           p->organisation.privacy_phone) != 0)
+            goto nomem;
+        draw_str_right(s, fl->page, FACE_REGULAR, 9, MUTED, right_x, ry, aod_buf_str(&s->say[0]));
+        ry -= 12;
+    }
+    if (has(p->organisation.privacy_email)) {
+        aod_buf_reset(&s->say[0]);
+        if (aod_buf_printf(&s->say[0], "%s: %s", T(s, "letter.fact.email"),
+                           p->organisation.privacy_email) != 0)
+            goto nomem;
+        draw_str_right(s, fl->page, FACE_REGULAR, 9, MUTED, right_x, ry, aod_buf_str(&s->say[0]));
+        ry -= 12;
+    }
+    fl->y = (ly < ry + 9 ? ly : ry + 9) - 8;
+    hline(fl->page, ACCENT, 1.2, fl->x, fl->x + fl->w, fl->y);
+    fl->y -= 18;
+    return 0;
+nomem:
+    s->nomem = 1;
+    return -1;
+}
+
+/* "value (system)" for "system|value"; other keys as they are. */
+static int add_keys(pdf_sink *s, aod_buf *b)
+{
+    size_t i;
+
+    for (i = 0; i < s->info.n_patient_keys; i++) {
+        const char *k = s->info.patient_keys[i], *bar = strchr(k, '|');
+        if (i && aod_buf_adds(b, ", ") != 0)
+            return -1;
+        if (!bar) {
+            if (aod_buf_adds(b, k) != 0)
+                return -1;
+        } else if (bar == k) {
+            if (aod_buf_adds(b, bar + 1) != 0)
+                return -1;
+        } else if (aod_buf_printf(b, "%s (%.*s)", bar + 1, (int)(bar - k), k) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+#define MAX_FACTS    8
+#define FACT_LABEL_W 138.0
+
+typedef struct fact {
+    const char *label; /* key */
+    aod_buf value;
+} fact;
+
+/* The facts of the request in a tinted box: a muted label, its value
+ * wrapped beside it. */
+static int facts_box(pdf_sink *s, flow *fl, const fact *facts, size_t n)
+{
+    const double pad = 10, lead = 13.5, gap = 3;
+    size_t first[MAX_FACTS + 1], i, j;
+    double h = 2 * pad - gap, top, y;
+
+    /* Wrap every value first, to know the box's height. */
+    aod_buf_reset(&s->para);
+    s->lines.n = 0;
+    for (i = 0; i < n; i++) {
+        size_t off = s->para.len;
+        first[i] = s->lines.n;
+        if (append_clean(s, &s->para, aod_buf_str(&facts[i].value)) != 0 ||
+            wrap(s, s->para.data, off, s->para.len - off, FACE_REGULAR, BODY_SIZE,
+                 fl->w - 2 * pad - FACT_LABEL_W, STYLE_NORMAL, &s->lines) != 0)
+            return -1;
+        if (s->lines.n == first[i] && spans_push(s, &s->lines, off, 0, STYLE_NORMAL) != 0)
+            return -1;
+        h += (double)(s->lines.n - first[i]) * lead + gap;
+    }
+    first[n] = s->lines.n;
+    if (need(s, fl, h) != 0)
+        return -1;
+    top = fl->y;
+    fill_rect(fl->page, BOX_BG, fl->x, top - h, fl->w, h);
+    fill_rect(fl->page, ACCENT, fl->x, top - h, 2.5, h);
+    y = top - pad;
+    for (i = 0; i < n; i++) {
+        draw_str(s, fl->page, FACE_REGULAR, 9, MUTED, fl->x + pad + 4, y - BODY_SIZE,
+                 T(s, facts[i].label));
+        for (j = first[i]; j < first[i + 1]; j++) {
+            const span *sp = &s->lines.v[j];
+            draw_text(s, fl->page, FACE_REGULAR, BODY_SIZE, INK, fl->x + pad + FACT_LABEL_W,
+                      y - BODY_SIZE, s->para.data + sp->off, sp->len);
+            y -= lead;
+        }
+        y -= gap;
+    }
+    fl->y = top - h - 14;
+    return s->nomem || s->hpdf_no ? -1 : 0;
+}
+
+static void fact_set(fact *f, const char *label, const char *value, int *nomem)
+{
+    f->label = label;
+    aod_buf_reset(&f->value);
+    if (value && aod_buf_adds(&f->value, value) != 0)
+        *nomem = 1;
+}
+
+/* What the letter's sections share. */
+typedef struct letter {
+    flow fl;
+    const aod_report_summary *sum;
+    const aod_policy *p;
+    const char *org;
+    char from[96], to[96]; /* the period, as long dates */
+} letter;
+
+/* Top of page 1: letterhead, the privacy office's banner, date, title and
+ * the facts of the request. */
+static int letter_top(pdf_sink *s, letter *L)
+{
+    const aod_report_info *in = &s->info;
+    flow *fl = &L->fl;
+    fact facts[MAX_FACTS];
+    const char *vars[5];
+    size_t nf = 0, i;
+    int nomem = 0, rc = -1;
+
+    for (i = 0; i < MAX_FACTS; i++)
+        aod_buf_init(&facts[i].value, 64 * 1024);
+    if (letter_page(s, fl) != 0)
+        goto done;
+    fl->y = HPDF_Page_GetHeight(fl->page) - LETTER_TOP + 16;
+    if (letterhead(s, fl) != 0)
+        goto done;
+    if (s->privacy) {
+        const double h = 24;
+        fill_rect(fl->page, (rgb){0.99f, 0.95f, 0.88f}, fl->x, fl->y - h + 6, fl->w, h);
+        fill_rect(fl->page, (rgb){0.80f, 0.45f, 0.05f}, fl->x, fl->y - h + 6, 2.5, h);
+        draw_str(s, fl->page, FACE_BOLD, 9, (rgb){0.45f, 0.25f, 0.02f}, fl->x + 12, fl->y - 10,
+                 T(s, "letter.privacy-copy"));
+        fl->y -= h + 8;
+    }
+    draw_str(s, fl->page, FACE_REGULAR, BODY_SIZE, INK, fl->x, fl->y - BODY_SIZE,
+             long_date(s, 0, in->now));
+    fl->y -= 30;
+    if (para(s, fl, s->title, STYLE_BOLD, 15, 19, INK, 0) != 0)
+        goto done;
+    fl->y -= 8;
+
+    fact_set(&facts[nf++], "letter.fact.patient", patient_name(s), &nomem);
+    facts[nf].label =
+        in->n_patient_keys == 1 ? "letter.fact.identifier.one" : "letter.fact.identifier.other";
+    if (add_keys(s, &facts[nf++].value) != 0)
+        nomem = 1;
+    if (in->requested) {
+        fact_set(&facts[nf++], "letter.fact.requested", long_date(s, 0, in->requested), &nomem);
+    }
+    if (in->requested && s->privacy) {
+        /* 45 CFR 164.528(c): 60 days, extended once by at most 30 when
+         * the patient is told in writing within the 60. */
+        int64_t day = local_days(in->requested);
+        char due[96];
+        snprintf(due, sizeof due, "%s", long_date_days(s, 0, day + 60));
+        vars[0] = "date";
+        vars[1] = due;
+        vars[2] = "due";
+        vars[3] = due;
+        vars[4] = NULL;
+        fact_set(&facts[nf++], "letter.fact.due", say(s, 1, "letter.fact.due-value", vars), &nomem);
+        vars[1] = long_date_days(s, 0, day + 90);
+        fact_set(&facts[nf++], "letter.fact.extension",
+                 say(s, 1, "letter.fact.extension-value", vars), &nomem);
+    }
+    vars[0] = "from";
+    vars[1] = L->from;
+    vars[2] = "to";
+    vars[3] = L->to;
+    vars[4] = NULL;
+    fact_set(&facts[nf++], "letter.fact.period", say(s, 1, "letter.fact.period-value", vars),
+             &nomem);
+    fact_set(&facts[nf++], "letter.fact.zone",
+             has(L->p->presentation.time_zone) ? L->p->presentation.time_zone : "UTC", &nomem);
+    if (nomem) {
+        s->nomem = 1;
+        goto done;
+    }
+    rc = facts_box(s, fl, facts, nf);
+done:
+    for (i = 0; i < MAX_FACTS; i++)
+        aod_buf_free(&facts[i].value);
+    return rc;
+}
+
+/* Greeting, what the report is, and what it leaves out. */
+static int letter_scope(pdf_sink *s, letter *L)
+{
+    const aod_report_info *in = &s->info;
+    flow *fl = &L->fl;
+    const char *vars[7];
+    int i;
+
+    if (has(in->patient_name)) {
+        vars[0] = "name";
+        vars[1] = in->patient_name;
+        vars[2] = NULL;
+        if (body(s, fl, say(s, 0, "letter.greeting", vars)) != 0)
+            return -1;
+    } else if (body(s, fl, T(s, "letter.greeting-unnamed")) != 0) {
+        return -1;
+    }
+    vars[0] = "organisation";
+    vars[1] = L->org;
+    vars[2] = "from";
+    vars[3] = L->from;
+    vars[4] = "to";
+    vars[5] = L->to;
+    vars[6] = NULL;
+    if (body(s, fl,
+             say(s, 0, s->access ? "letter.intro.access" : "letter.intro.disclosures", vars)) !=
+            0 ||
+        body(s, fl, T(s, s->access ? "letter.explain.access" : "letter.explain.disclosures")) != 0)
+        return -1;
+    if (s->access && body(s, fl, T(s, "letter.explain.masking")) != 0)
+        return -1;
+    if (!s->access && L->sum->summarised > 0 && body(s, fl, T(s, "letter.explain.summary")) != 0)
+        return -1;
+
+    if (heading(s, fl, T(s, "letter.heading.left-out")) != 0)
+        return -1;
+    if (s->access)
+        return body(s, fl, T(s, "letter.left-out.access"));
+    if (body(s, fl, T(s, "letter.left-out.intro")) != 0)
+        return -1;
+    /* Every exclusion of 164.528(a)(1), in plain words; the privacy office
+     * sees how many events each one took out. */
+    for (i = AOD_EXCL_I; i <= AOD_EXCL_IX; i++) {
+        const char *key = aod_policy_exclusion_key((aod_exclusion)i);
+        const char *note =
+            s->privacy ? count_phrase(s, 2, "letter.left-out.count", L->sum->by_exclusion[i])
+                       : NULL;
+        if (bullet(s, fl, aod_text_code(s->text, "exclusion", key, NULL), note) != 0)
+            return -1;
+    }
+    fl->y -= 4;
+    return body(s, fl, T(s, "letter.left-out.internal"));
+}
+
+/* The counts.  The patient's copy never counts suspended disclosures
+ * (164.528(a)(2)): telling would defeat the suspension. */
+static int letter_found(pdf_sink *s, letter *L)
+{
+    const aod_report_summary *sum = L->sum;
+    aod_buf *b = &s->say[6];
+    const char *vars[5];
+    long listed = 0, other;
+
+    if (heading(s, &L->fl, T(s, "letter.heading.found")) != 0)
+        return -1;
+    vars[0] = "records";
+    vars[1] = count_phrase(s, 1, "letter.n.records", sum->records_read);
+    vars[2] = "events";
+    vars[3] = count_phrase(s, 2, "letter.n.events", sum->events);
+    vars[4] = NULL;
+    aod_buf_reset(b);
+    if (aod_buf_adds(b, say(s, 0, "letter.found.read", vars)) != 0)
+        goto nomem;
+    if (!s->access) {
+        listed = sum->by_class[AOD_CLASS_DISCLOSURE] - (s->privacy ? 0 : sum->suspended);
+        if (listed < 0)
+            listed = 0;
+        other = sum->events - listed;
+        vars[0] = "listed";
+        vars[1] = count_phrase(s, 1, "letter.n.disclosures", listed);
+        vars[2] = "listed-verb";
+        vars[3] = T(s, listed == 1 ? "letter.found.disclosures-verb.one"
+                                   : "letter.found.disclosures-verb.other");
+        vars[4] = NULL;
+        if (aod_buf_addc(b, ' ') != 0 ||
+            aod_buf_adds(b, say(s, 0, "letter.found.disclosures", vars)) != 0)
+            goto nomem;
+        if (other > 0) {
+            vars[0] = "other";
+            vars[1] = count_phrase(s, 1, "letter.n.events", other);
+            vars[2] = NULL;
+            if (aod_buf_addc(b, ' ') != 0 ||
+                aod_buf_adds(b, say(s, 0, "letter.found.other", vars)) != 0)
+                goto nomem;
+        }
+    }
+    /* The table's lines: what the reader can count in it. */
+    vars[0] = "lines";
+    vars[1] = count_phrase(s, 1, "letter.n.lines", s->rows);
+    vars[2] = NULL;
+    if (s->rows > 0 && (s->access || sum->summarised > 0 || s->rows != listed) &&
+        (aod_buf_addc(b, ' ') != 0 ||
+         aod_buf_adds(b, say(s, 0,
+                             s->access || sum->summarised == 0 ? "letter.found.access"
+                                                               : "letter.found.summarised",
+                             vars)) != 0))
+        goto nomem;
+    if (body(s, &L->fl, aod_buf_str(b)) != 0)
+        return -1;
+    return body(s, &L->fl,
+                T(s, s->rows > 0 ? "letter.found.table"
+                     : s->access ? "letter.found.none.access"
+                                 : "letter.found.none.disclosures"));
+nomem:
+    s->nomem = 1;
+    return -1;
+}
+
+/* What was searched, what could not be read, what was left out. */
+static int letter_complete(pdf_sink *s, letter *L)
+{
+    const aod_report_summary *sum = L->sum;
+    flow *fl = &L->fl;
+    aod_buf *b = &s->say[6];
+    const char *vars[7];
+    char num[48];
+    size_t i;
+
+    if (heading(s, fl, T(s, "letter.heading.complete")) != 0)
+        return -1;
+    aod_buf_reset(b);
+    if (add_keys(s, b) != 0)
+        goto nomem;
+    vars[0] = "keys";
+    vars[1] = aod_buf_str(b);
+    vars[2] = "from";
+    vars[3] = L->from;
+    vars[4] = "to";
+    vars[5] = L->to;
+    vars[6] = NULL;
+    if (body(s, fl, say(s, 0, "letter.complete.searched", vars)) != 0)
+        return -1;
+    if (sum->records_unreadable <= 0) {
+        if (body(s, fl, T(s, "letter.complete.all-read")) != 0)
+            return -1;
+    } else {
+        if (body(s, fl,
+                 count_phrase(s, 0, "letter.complete.unreadable", sum->records_unreadable)) != 0)
+            return -1;
+        if (s->privacy && sum->n_unreadable_ids > 0) {
+            size_t n = sum->n_unreadable_ids < 16 ? sum->n_unreadable_ids : 16;
+            long more = sum->records_unreadable - (long)n;
+            const char *more_vars[3];
+            aod_buf_reset(b);
+            for (i = 0; i < n; i++)
+                if (aod_buf_printf(b, i ? ", %" PRId64 : "%" PRId64, sum->unreadable_ids[i]) != 0)
+                    goto nomem;
+            more_vars[0] = "n";
+            more_vars[1] = fmt_num(s, more, num, sizeof num);
+            more_vars[2] = NULL;
+            vars[0] = "ids";
+            vars[1] = aod_buf_str(b);
+            vars[2] = "more";
+            vars[3] = more > 0 ? say(s, 1, "letter.complete.unreadable-more", more_vars) : "";
+            vars[4] = NULL;
+            if (body(s, fl, say(s, 0, "letter.complete.unreadable-ids", vars)) != 0)
+                return -1;
+        }
+    }
+    if (s->access) {
+        aod_failed_mode m = L->p->modes.access_failed;
+        if (body(s, fl,
+                 T(s, m == AOD_FAILED_OMIT       ? "letter.complete.failed.omit"
+                      : m == AOD_FAILED_SEPARATE ? "letter.complete.failed.separate"
+                                                 : "letter.complete.failed.flag")) != 0)
+            return -1;
+        if (s->privacy) {
+            vars[0] = "n";
+            vars[1] = count_phrase(s, 1, "letter.n.events", sum->by_class[AOD_CLASS_FAILED]);
+            vars[2] = NULL;
+            if (body(s, fl, say(s, 0, "letter.complete.failed.count", vars)) != 0)
+                return -1;
+        }
+    }
+    return body(s, fl, T(s, "letter.complete.recorded"));
+nomem:
+    s->nomem = 1;
+    return -1;
+}
+
+/* Rights, whom to ask, and the signature. */
+static int letter_close(pdf_sink *s, letter *L)
+{
+    flow *fl = &L->fl;
+    aod_buf *b = &s->say[6];
+    const char *parts[3], *vars[3];
+    size_t i;
+
+    if (heading(s, fl, T(s, "letter.heading.rights")) != 0 ||
+        body(s, fl, T(s, s->access ? "letter.rights.access" : "letter.rights.free")) != 0)
+        return -1;
+    /* The contact: the office, its phone and email, as a list (no guess at
+     * an article for a name the site chose). */
+    parts[0] = has(L->p->organisation.privacy_name) ? L->p->organisation.privacy_name : L->org;
+    parts[1] = L->p->organisation.privacy_phone;
+    parts[2] = L->p->organisation.privacy_email;
+    aod_buf_reset(b);
+    for (i = 0; i < 3; i++) {
+        if (has(parts[i]) &&
+            ((b->len && aod_buf_adds(b, ", ") != 0) || aod_buf_adds(b, parts[i]) != 0)) {
+            s->nomem = 1;
+            return -1;
+        }
+    }
+    vars[0] = "contact";
+    vars[1] = aod_buf_str(b);
+    vars[2] = NULL;
+    if (b->len && body(s, fl, say(s, 0, "letter.contact", vars)) != 0)
+        return -1;
+    if (need(s, fl, 4 * BODY_LEAD + 20) != 0)
+        return -1;
+    fl->y -= 6;
+    if (body(s, fl, T(s, "letter.closing")) != 0)
+        return -1;
+    fl->y -= 10;
+    if (para(s, fl, parts[0], STYLE_BOLD, BODY_SIZE, BODY_LEAD, INK, 0) != 0)
+        return -1;
+    if (parts[0] != L->org && para(s, fl, L->org, STYLE_NORMAL, BODY_SIZE, BODY_LEAD, INK, 0) != 0)
+        return -1;
+    return 0;
+}
+
+/* The privacy-office copy's own section: how the events were classified,
+ * what was withheld or summarised, the policy and its warnings. */
+static int letter_office(pdf_sink *s, letter *L)
+{
+    const aod_report_summary *sum = L->sum;
+    flow *fl = &L->fl;
+    const char *vars[5];
+    size_t i;
+
+    if (heading(s, fl, T(s, "letter.heading.office")) != 0 ||
+        body(s, fl, T(s, "letter.office.by-class")) != 0)
+        return -1;
+    for (i = 0; i < AOD_CLASS_COUNT; i++) {
+        vars[0] = "class";
+        vars[1] = aod_text_code(s->text, "class", aod_class_name((aod_class)i), NULL);
+        vars[2] = "n";
+        vars[3] = count_phrase(s, 1, "letter.n.events", sum->by_class[i]);
+        vars[4] = NULL;
+        if (bullet(s, fl, say(s, 0, "letter.office.class-count", vars), NULL) != 0)
+            return -1;
+    }
+    fl->y -= 4;
+    if (!s->access && sum->suspended > 0 &&
+        body(s, fl, count_phrase(s, 0, "letter.office.suspended", sum->suspended)) != 0)
+        return -1;
+    if (!s->access && sum->summarised > 0 &&
+        body(s, fl, count_phrase(s, 0, "letter.office.summarised", sum->summarised)) != 0)
+        return -1;
+    if (has(L->p->name)) {
+        vars[0] = "policy";
+        vars[1] = L->p->name;
+        vars[2] = NULL;
+        if (body(s, fl, say(s, 0, "letter.office.policy", vars)) != 0)
+            return -1;
+    }
+    for (i = 0; i < L->p->n_warnings; i++) {
+        vars[0] = "text";
+        vars[1] = L->p->warnings[i].text;
+        vars[2] = NULL;
+        if (body(s, fl, say(s, 0, "letter.office.warning", vars)) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The letter, on pages inserted in front of the table. */
+static int draw_letter(pdf_sink *s, const aod_report_summary *sum_or_NULL)
+{
+    static const aod_report_summary zero;
+    letter L;
+
+    memset(&L, 0, sizeof L);
+    L.sum = sum_or_NULL ? sum_or_NULL : &zero;
+    L.p = s->info.policy;
+    L.org = has(L.p->organisation.name) ? L.p->organisation.name : "";
+    snprintf(L.from, sizeof L.from, "%s", long_date(s, 0, s->info.from));
+    snprintf(L.to, sizeof L.to, "%s", long_date(s, 0, period_last_ms(&s->info)));
+    if (letter_top(s, &L) != 0 || letter_scope(s, &L) != 0 || letter_found(s, &L) != 0 ||
+        letter_complete(s, &L) != 0 || letter_close(s, &L) != 0 ||
+        (s->privacy && letter_office(s, &L) != 0))
+        return -1;
+    return s->nomem || s->hpdf_no ? -1 : 0;
+}
+
+/* ------------------------------------------------------------- the file */
+
+/* "2025-01-02T05:00:00-05:00" -> an HPDF_Date. */
+static HPDF_Date pdf_date(int64_t ms)
+{
+    char iso[40];
+    HPDF_Date d;
+    int y = 1970, mo = 1, da = 1, h = 0, mi = 0, se = 0, oh = 0, om = 0;
+    char sign = '+';
+
+    memset(&d, 0, sizeof d);
+    aod_timefmt_datetime(ms, iso, sizeof iso);
+    if (sscanf(iso, "%d-%d-%dT%d:%d:%d%c%d:%d", &y, &mo, &da, &h, &mi, &se, &sign, &oh, &om) != 9) {
+        y = 1970;
+        mo = da = 1;
+        h = mi = se = oh = om = 0;
+        sign = '+';
+    }
+    d.year = y;
+    d.month = mo;
+    d.day = da;
+    d.hour = h;
+    d.minutes = mi;
+    d.seconds = se > 59 ? 59 : se;
+    d.ind = oh == 0 && om == 0 ? 'Z' : sign;
+    d.off_hour = oh;
+    d.off_minutes = om;
+    return d;
+}
+
+static int write_out(pdf_sink *s, aod_error *err)
+{
+    HPDF_BYTE buf[16384];
+
+    if (HPDF_SaveToStream(s->doc) != HPDF_OK || s->hpdf_no) {
+        if (check(s, "writing the PDF", err) == 0)
+            aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "pdf", "libharu could not save");
+        return -1;
+    }
+    HPDF_ResetStream(s->doc);
+    errno = 0;
+    for (;;) {
+        HPDF_UINT32 n = sizeof buf;
+        HPDF_STATUS st = HPDF_ReadFromStream(s->doc, buf, &n);
+        if (n > 0 && fwrite(buf, 1, n, s->out) != n) {
+            aod_error_set(err, AOD_ERR_IO, NULL, 0, "pdf", "writing the PDF failed: %s",
+                          strerror(errno ? errno : EIO));
+            return -1;
+        }
+        if (st == HPDF_STREAM_EOF || n == 0)
+            break;
+        if (st != HPDF_OK) {
+            check(s, "writing the PDF", err);
+            return -1;
+        }
+    }
+    if (fflush(s->out) != 0 || ferror(s->out)) {
+        aod_error_set(err, AOD_ERR_IO, NULL, 0, "pdf", "writing the PDF failed: %s",
+                      strerror(errno ? errno : EIO));
+        return -1;
+    }
+    return 0;
+}
+
+/* -------------------------------------------------------------- the sink */
+
+static int load_face(pdf_sink *s, int f, const char *path)
+{
+    const char *name = HPDF_LoadTTFontFromFile(s->doc, path, HPDF_TRUE);
+
+    if (!name)
+        return -1;
+    s->faces[f].font = HPDF_GetFont(s->doc, name, "UTF-8");
+    return s->faces[f].font ? 0 : -1;
+}
+
+/* A font libharu could not load: the error names the file and libharu's
+ * error number (a font it cannot read or embed is AOD_ERR_IO). */
+static int font_failed(pdf_sink *s, const char *path, aod_error *err)
+{
+    char doing[300];
+
+    if (!s->hpdf_no)
+        s->hpdf_no = HPDF_INVALID_FONTDEF_DATA; /* no number given: say what we know */
+    snprintf(doing, sizeof doing, "loading the font %.256s", path);
+    check(s, doing, err);
+    aod_error_where(err, path, 0, -1);
+    return -1;
+}
+
+static int pdf_begin(aod_sink *base, const aod_report_info *info, aod_error *err)
+{
+    pdf_sink *s = (pdf_sink *)base;
+    int m;
+
+    if (s->begun || s->failed) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "pdf", "begin() called twice");
+        return -1;
+    }
+    s->begun = 1;
+    if (!info || !info->policy) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "pdf", "no report info or no policy");
+        s->failed = 1;
+        return -1;
+    }
+    s->info = *info;
+    s->access = info->mode == AOD_MODE_ACCESS;
+    s->privacy = info->audience == AOD_AUDIENCE_PRIVACY_OFFICE;
+    s->title = T(s, s->access ? "letter.title.access" : "letter.title.disclosures");
+    for (m = 0; m < NCOL; m++) {
+        s->col_w[m] = col_width[s->access][m];
+        s->col_x[m] = m ? s->col_x[m - 1] + s->col_w[m - 1] : TABLE_MARGIN_X;
+    }
+
+    s->doc = HPDF_NewEx(on_hpdf_error, NULL, NULL, 0, s);
+    if (!s->doc) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "pdf", "libharu could not start a document");
+        s->failed = 1;
+        return -1;
+    }
+    /* UTF-8 before anything takes text: the document info too. */
+    HPDF_UseUTFEncodings(s->doc);
+    HPDF_SetCurrentEncoder(s->doc, "UTF-8");
+    HPDF_SetCompressionMode(s->doc, HPDF_COMP_ALL);
+    if (check(s, "setting up the document", err) != 0)
+        return -1;
+    if (load_face(s, FACE_REGULAR, s->font_file) != 0 || s->hpdf_no)
+        return font_failed(s, s->font_file, err);
+    if (s->bold_file) {
+        if (load_face(s, FACE_BOLD, s->bold_file) != 0 || s->hpdf_no)
+            return font_failed(s, s->bold_file, err);
+    } else {
+        s->faces[FACE_BOLD].font = s->faces[FACE_REGULAR].font;
+        s->faces[FACE_BOLD].stroke = 1;
+    }
+    return 0;
+}
+
+static int pdf_entry(aod_sink *base, const aod_entry *e, aod_error *err)
+{
+    pdf_sink *s = (pdf_sink *)base;
+
+    if (!s->begun || s->ended || s->failed) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "pdf", "entry() %s",
+                      !s->begun  ? "before begin()"
+                      : s->ended ? "after end()"
+                                 : "after a failure");
+        return -1;
+    }
+    if (!e || !e->shown_name) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "pdf",
+                      "an unmasked entry reached the PDF renderer");
+        s->failed = 1;
+        return -1;
+    }
+    if (s->access && s->info.policy->modes.access_failed == AOD_FAILED_SEPARATE &&
+        ((e->flags & AOD_ENTRY_FAILED) || e->cls == AOD_CLASS_FAILED)) {
+        /* Kept for their own section; the strings are the report's. */
+        if (s->n_held == s->cap_held) {
+            aod_entry *v = grow_array(s->held, &s->cap_held, sizeof *v);
+            if (!v) {
+                aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "pdf", "out of memory");
+                s->failed = 1;
+                return -1;
+            }
+            s->held = v;
+        }
+        s->held[s->n_held] = *e;
+        s->held[s->n_held].record_ids = NULL;
+        s->held[s->n_held].n_record_ids = 0;
+        s->n_held++;
+        return 0;
+    }
+    if (render_entry(s, e) != 0) {
+        check(s, "drawing a line of the table", err);
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "pdf", "drawing a line of the table failed");
+        s->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int pdf_end(aod_sink *base, const aod_report_summary *sum, aod_error *err)
+{
+    pdf_sink *s = (pdf_sink *)base;
+    const char *date;
+    char when[96];
+    size_t i, total;
+    HPDF_Date d;
+    const char *vars[5];
+
+    if (!s->begun || s->ended || s->failed) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "pdf", "end() %s",
+                      !s->begun  ? "before begin()"
+                      : s->ended ? "called twice"
+                                 : "after a failure");
+        return -1;
+    }
+    s->ended = 1;
+    if (s->n_held > 0) {
+        s->section = 1;
+        s->titled = 0;
+        s->page = NULL;
+        for (i = 0; i < s->n_held; i++)
+            if (render_entry(s, &s->held[i]) != 0)
+                goto fail;
+    }
+    if (draw_letter(s, sum) != 0)
+        goto fail;
+
+    /* Footers, now that the pages are counted: letter first, then table. */
+    snprintf(when, sizeof when, "%s", long_date(s, 0, s->info.now));
+    date = when;
+    total = s->n_letter + s->n_pages;
+    for (i = 0; i < total; i++)
+        footer(s, i < s->n_letter ? s->letter[i] : s->pages[i - s->n_letter], i + 1, total, date);
+    if (check(s, "drawing the footers", err) != 0)
+        return -1;
+
+    /* The document info: fixed dates, so the same report is the same file. */
+    vars[0] = "from";
+    vars[1] = long_date(s, 3, s->info.from);
+    vars[2] = "to";
+    vars[3] = long_date(s, 4, period_last_ms(&s->info));
+    vars[4] = NULL;
+    HPDF_SetInfoAttr(s->doc, HPDF_INFO_TITLE, s->title);
+    if (has(s->info.policy->organisation.name))
+        HPDF_SetInfoAttr(s->doc, HPDF_INFO_AUTHOR, s->info.policy->organisation.name);
+    HPDF_SetInfoAttr(s->doc, HPDF_INFO_SUBJECT, say(s, 0, "letter.subject", vars));
+    HPDF_SetInfoAttr(s->doc, HPDF_INFO_CREATOR, PACKAGE_STRING);
+    d = pdf_date(s->info.now);
+    HPDF_SetInfoDateAttr(s->doc, HPDF_INFO_CREATION_DATE, d);
+    HPDF_SetInfoDateAttr(s->doc, HPDF_INFO_MOD_DATE, d);
+    if (check(s, "setting the document info", err) != 0)
+        return -1;
+    if (write_out(s, err) != 0) {
+        s->failed = 1;
+        return -1;
+    }
+    /* The pages are written: give their memory back now, not at free(). */
+    HPDF_Free(s->doc);
+    s->doc = NULL;
+    return 0;
+fail:
+    check(s, "drawing the report", err);
+    aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "pdf", "drawing the report failed");
+    s->failed = 1;
+    return -1;
+}
+
+static void pdf_free(aod_sink *base)
+{
+    pdf_sink *s = (pdf_sink *)base;
+    int i;
+
+    if (!s)
+        return;
+    if (s->doc)
+        HPDF_Free(s->doc);
+    free(s->font_file);
+    free(s->bold_file);
+    free(s->pages);
+    free(s->letter);
+    free(s->held);
+    aod_buf_free(&s->body.text);
+    aod_buf_free(&s->head.text);
+    aod_buf_free(&s->kinds);
+    aod_buf_free(&s->para);
+    aod_buf_free(&s->one);
+    aod_buf_free(&s->scratch);
+    for (i = 0; i < N_SAY; i++)
+        aod_buf_free(&s->say[i]);
+    for (i = 0; i < NCOL; i++) {
+        free(s->body.cell[i].v);
+        free(s->head.cell[i].v);
+    }
+    free(s->lines.v);
+    free(s);
+}
+
+static int readable(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+
+    if (!f)
+        return 0;
+    fclose(f);
+    return 1;
+}
+
+aod_sink *aod_pdf_sink_new(FILE *out, const aod_pdf_options *opts_or_NULL, const aod_text *text,
+                           aod_error *err)
+{
+    pdf_sink *s;
+    const char *font =
+        opts_or_NULL && opts_or_NULL->font_file ? opts_or_NULL->font_file : AOD_FONT_FILE;
+    const char *bold = opts_or_NULL ? opts_or_NULL->bold_font_file : NULL;
+    int i;
+
+    if (!out || !text) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "pdf", "no output or no templates");
+        return NULL;
+    }
+    /* Check the fonts now, before any records are read. */
+    if (!readable(font)) {
+        aod_error_set(err, AOD_ERR_IO, font, 0, "font", "cannot open the font file: %s",
+                      strerror(errno));
+        return NULL;
+    }
+    if (!bold) /* the default bold face is optional */
+        bold = readable(AOD_FONT_BOLD_FILE) ? AOD_FONT_BOLD_FILE : "";
+    else if (*bold && !readable(bold)) {
+        aod_error_set(err, AOD_ERR_IO, bold, 0, "font", "cannot open the font file: %s",
+                      strerror(errno));
+        return NULL;
+    }
+    s = calloc(1, sizeof *s);
+    if (!s)
+        goto nomem;
+    s->base.begin = pdf_begin;
+    s->base.entry = pdf_entry;
+    s->base.end = pdf_end;
+    s->base.free = pdf_free;
+    s->out = out;
+    s->text = text;
+    aod_buf_init(&s->body.text, 16 * 1024 * 1024);
+    aod_buf_init(&s->head.text, 64 * 1024);
+    aod_buf_init(&s->kinds, 1024 * 1024);
+    aod_buf_init(&s->para, 16 * 1024 * 1024);
+    aod_buf_init(&s->one, 1024 * 1024);
+    aod_buf_init(&s->scratch, 16 * 1024 * 1024);
+    for (i = 0; i < N_SAY; i++)
+        aod_buf_init(&s->say[i], 16 * 1024 * 1024);
+    for (i = 0; i < N_FACES; i++)
+        memset(s->faces[i].width, 0xFF, sizeof s->faces[i].width); /* -1: unknown */
+    s->font_file = dup_str(font);
+    s->bold_file = *bold ? dup_str(bold) : NULL;
+    if (!s->font_file || (*bold && !s->bold_file)) {
+        pdf_free(&s->base);
+        goto nomem;
+    }
+    return &s->base;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "pdf", "out of memory");
+    return NULL;
+}
