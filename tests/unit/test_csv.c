@@ -254,7 +254,7 @@ static void test_patient_rows(void **state)
         "test results and observations,Observation,EHR East,treatment,TREAT,completed,1,"
         "2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00\r\n"
         "2025-01-02T05:00:00-05:00,2025-06-30T19:59:59-04:00,\"State Registry, \"\"Central\"\"\",,,"
-        "\"1 Main St\nCapital City\",shared outside our organisation,E,"
+        "\"1 Main St\nCapital City\",shared outside our organization,E,"
         "clinical documents; test results and observations,"
         "DocumentReference Composition Observation,,,,completed,3,"
         "2025-01-02T05:00:00-05:00,2025-06-30T19:59:59-04:00\r\n");
@@ -280,7 +280,7 @@ static void test_privacy_rows(void **state)
         "2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00,"
         "internal,,other-internal,,1,\r\n"
         "2025-01-02T05:00:00-05:00,2025-06-30T19:59:59-04:00,\"State Registry, \"\"Central\"\"\",,,"
-        "\"1 Main St\nCapital City\",shared outside our organisation,E,"
+        "\"1 Main St\nCapital City\",shared outside our organization,E,"
         "clinical documents; test results and observations,"
         "DocumentReference Composition Observation,,,,completed,3,"
         "2025-01-02T05:00:00-05:00,2025-06-30T19:59:59-04:00,"

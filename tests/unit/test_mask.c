@@ -446,7 +446,7 @@ static void test_disclosure_recipient_named(void **state)
     e.cls = AOD_CLASS_DISCLOSURE;
     e.who.cls = AOD_ACTOR_EXTERNAL_PERSON;
     e = masked(f, e, AOD_TIER_ORGANISATION, AOD_MODE_DISCLOSURES);
-    expect(&e, "a person outside our organisation", NULL, NULL, NULL, AOD_TIER_FULL_NAME);
+    expect(&e, "a person outside our organization", NULL, NULL, NULL, AOD_TIER_FULL_NAME);
 }
 
 static void test_privacy_office(void **state)

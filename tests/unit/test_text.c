@@ -171,7 +171,7 @@ static void test_english_words(void **state)
                         "for your treatment, payment for your care, or our health care "
                         "operations");
     assert_string_equal(aod_text_code(t, "subtype", "disclose", NULL),
-                        "shared outside our organisation");
+                        "shared outside our organization");
     assert_string_equal(aod_text_get(t, "actor.workforce-of"), "a staff member of {organisation}");
     aod_text_free(t);
 }
