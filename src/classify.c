@@ -21,9 +21,9 @@
 #define BALP_ENTITY_TYPE "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType"
 #define LIFECYCLE        "http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle"
 /* the same code system under its older FHIR-core address, still in use */
-#define LIFECYCLE_CORE   "http://hl7.org/fhir/iso-21089-lifecycle"
-#define RESOURCE_TYPES   "http://hl7.org/fhir/resource-types"
-#define SCT              "http://snomed.info/sct"
+#define LIFECYCLE_CORE "http://hl7.org/fhir/iso-21089-lifecycle"
+#define RESOURCE_TYPES "http://hl7.org/fhir/resource-types"
+#define SCT            "http://snomed.info/sct"
 
 #define DCM_EXPORT      "110106"
 #define DCM_IMPORT      "110107"

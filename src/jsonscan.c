@@ -14,7 +14,7 @@
 
 #include "buf.h"
 
-#define MAX_DEPTH 512
+#define MAX_DEPTH         512
 #define DEFAULT_MAX_PIECE ((size_t)64 * 1024 * 1024)
 
 struct aod_jsonscan {
@@ -25,13 +25,13 @@ struct aod_jsonscan {
     int failed;
 
     long line;
-    long offset;           /* bytes seen, to skip a leading BOM */
+    long offset; /* bytes seen, to skip a leading BOM */
     int depth;
     char stack[MAX_DEPTH]; /* '{' or '[' per open level */
     int in_string;
     int escape;
 
-    aod_buf doc;   /* the current top-level value (entries left out) */
+    aod_buf doc; /* the current top-level value (entries left out) */
     long doc_line;
     long doc_count;
     int doc_had_entries;
@@ -43,15 +43,14 @@ struct aod_jsonscan {
     size_t key_len;
     int key_is_entry;
 
-    int in_entries;  /* inside the top-level "entry" array */
-    int in_element;  /* inside one element of it */
+    int in_entries; /* inside the top-level "entry" array */
+    int in_element; /* inside one element of it */
     aod_buf elem;
     long elem_line;
     long elem_count;
 };
 
-aod_jsonscan *aod_jsonscan_new(const char *source, size_t max_piece, aod_jsonscan_fn fn,
-                               void *ctx)
+aod_jsonscan *aod_jsonscan_new(const char *source, size_t max_piece, aod_jsonscan_fn fn, void *ctx)
 {
     aod_jsonscan *s = calloc(1, sizeof *s);
 
@@ -191,7 +190,8 @@ static int close_bracket(aod_jsonscan *s, char c, aod_error *err)
     }
     if (s->depth == 0) {
         long n = s->doc_had_entries ? s->elem_count : s->doc_count;
-        aod_jsonscan_kind kind = s->doc_had_entries ? AOD_JSONSCAN_CONTAINER : AOD_JSONSCAN_DOCUMENT;
+        aod_jsonscan_kind kind =
+            s->doc_had_entries ? AOD_JSONSCAN_CONTAINER : AOD_JSONSCAN_DOCUMENT;
         s->doc_count++;
         return emit(s, kind, &s->doc, s->doc_line, n, err);
     }

@@ -43,8 +43,7 @@ typedef struct aod_jsonscan aod_jsonscan;
 
 /* New scanner reporting errors against source (copied).  NULL when out of
  * memory.  max_piece caps one piece in bytes (0: 64 MiB). */
-aod_jsonscan *aod_jsonscan_new(const char *source, size_t max_piece, aod_jsonscan_fn fn,
-                               void *ctx);
+aod_jsonscan *aod_jsonscan_new(const char *source, size_t max_piece, aod_jsonscan_fn fn, void *ctx);
 
 /* Frees the scanner; accepts NULL. */
 void aod_jsonscan_free(aod_jsonscan *s);

@@ -52,45 +52,45 @@ typedef struct aod_ref {
 
 typedef struct aod_agent {
     aod_ref who;
-    const char *name;    /* R4 agent.name (a person's name, as recorded) */
-    const char *alt_id;  /* R4 agent.altId */
-    aod_codings type;    /* agent.type codings (DCM 110152/110153, IRCP, ...) */
-    aod_codings role;    /* agent.role codings */
-    int requestor;       /* 1 yes, 0 no, -1 not recorded */
-    const char *network; /* network.address / networkString / networkUri / networkReference */
+    const char *name;     /* R4 agent.name (a person's name, as recorded) */
+    const char *alt_id;   /* R4 agent.altId */
+    aod_codings type;     /* agent.type codings (DCM 110152/110153, IRCP, ...) */
+    aod_codings role;     /* agent.role codings */
+    int requestor;        /* 1 yes, 0 no, -1 not recorded */
+    const char *network;  /* network.address / networkString / networkUri / networkReference */
     const char *location; /* agent.location reference */
-    aod_codings purpose; /* R4 purposeOfUse, R5/R6 agent.authorization */
-    const char **policy; /* agent.policy URIs */
+    aod_codings purpose;  /* R4 purposeOfUse, R5/R6 agent.authorization */
+    const char **policy;  /* agent.policy URIs */
     size_t n_policy;
 } aod_agent;
 
 typedef struct aod_entity {
     aod_ref what;
-    aod_coding type;      /* R4 entity.type (audit-entity-type / resource type) */
-    aod_coding role;      /* entity.role (object-role), first coding */
-    const char *name;     /* R4 entity.name */
+    aod_coding type;         /* R4 entity.type (audit-entity-type / resource type) */
+    aod_coding role;         /* entity.role (object-role), first coding */
+    const char *name;        /* R4 entity.name */
     const char *description; /* R4 entity.description; R5 detail of type "description" */
-    aod_codings security; /* entity.securityLabel */
-    int has_query;        /* 1 when entity.query was present (its payload is never kept) */
+    aod_codings security;    /* entity.securityLabel */
+    int has_query;           /* 1 when entity.query was present (its payload is never kept) */
 } aod_entity;
 
 typedef struct aod_record {
-    int64_t row_id;          /* the store's row id; 0 when not from the store */
-    const char *id;          /* AuditEvent.id, may be NULL */
+    int64_t row_id; /* the store's row id; 0 when not from the store */
+    const char *id; /* AuditEvent.id, may be NULL */
     aod_fhir_version version;
 
     /* Times are milliseconds since 1970-01-01T00:00:00Z. */
-    int64_t recorded;        /* AuditEvent.recorded (required) */
-    int64_t when_start;      /* period.start / occurredPeriod.start / occurredDateTime, else recorded */
-    int64_t when_end;        /* period.end / occurredPeriod.end, else == when_start */
+    int64_t recorded;   /* AuditEvent.recorded (required) */
+    int64_t when_start; /* period.start / occurredPeriod.start / occurredDateTime, else recorded */
+    int64_t when_end;   /* period.end / occurredPeriod.end, else == when_start */
 
-    char action;             /* 'C' 'R' 'U' 'D' 'E', or 0 when not recorded */
-    const char *outcome;     /* "0" "4" "8" "12" (or another code); NULL when not recorded */
+    char action;              /* 'C' 'R' 'U' 'D' 'E', or 0 when not recorded */
+    const char *outcome;      /* "0" "4" "8" "12" (or another code); NULL when not recorded */
     const char *outcome_text; /* R4 outcomeDesc, R5 outcome.detail text */
-    aod_codings type;        /* R4 type, R5 category, R6 type */
-    aod_codings subtype;     /* R4 subtype, R5 code, R6 subtype */
-    aod_codings purpose;     /* R4 purposeOfEvent, R5/R6 authorization */
-    const char *severity;    /* R5/R6 severity */
+    aod_codings type;         /* R4 type, R5 category, R6 type */
+    aod_codings subtype;      /* R4 subtype, R5 code, R6 subtype */
+    aod_codings purpose;      /* R4 purposeOfEvent, R5/R6 authorization */
+    const char *severity;     /* R5/R6 severity */
 
     aod_ref observer;        /* source.observer: who recorded the event */
     const char *site;        /* source.site (R4 string, R5 Location reference or display) */

@@ -54,10 +54,10 @@ typedef struct trace {
     const char *rule;
     long group;
     long group_records;
-    long line;             /* report line it ended up in, 0 if none */
-    const char *fate;      /* why it is not in the report (pool string) */
+    long line;        /* report line it ended up in, 0 if none */
+    const char *fate; /* why it is not in the report (pool string) */
     const char *shown;
-    int tier;              /* -1 when not masked */
+    int tier; /* -1 when not masked */
 } trace;
 
 struct aod_report {
@@ -77,7 +77,7 @@ struct aod_report {
     aod_csv_options explain_opts;
     trace *traces;
     size_t n_traces, cap_traces;
-    size_t *index;  /* open addressing: record_id -> trace index + 1 */
+    size_t *index; /* open addressing: record_id -> trace index + 1 */
     size_t n_index;
 };
 
@@ -238,9 +238,10 @@ static int on_event(void *ctx, const aod_entry *in, aod_error *err)
     }
     if (r->info->mode == AOD_MODE_DISCLOSURES) {
         if (e.cls != AOD_CLASS_DISCLOSURE) {
-            trace_fate(r, &e, e.cls == AOD_CLASS_EXCLUDED ? "excluded from the accounting"
-                              : e.cls == AOD_CLASS_FAILED ? "failed attempt"
-                                                          : "internal use, not a disclosure");
+            trace_fate(r, &e,
+                       e.cls == AOD_CLASS_EXCLUDED ? "excluded from the accounting"
+                       : e.cls == AOD_CLASS_FAILED ? "failed attempt"
+                                                   : "internal use, not a disclosure");
             return 0;
         }
         if (r->summarize)
@@ -343,10 +344,12 @@ int aod_report_push_norm(aod_report *r, int64_t record_id, const char *norm, siz
             return -1;
         r->sum.records_read++;
         r->sum.records_unreadable++;
-        if (r->sum.n_unreadable_ids < sizeof r->sum.unreadable_ids / sizeof r->sum.unreadable_ids[0])
+        if (r->sum.n_unreadable_ids <
+            sizeof r->sum.unreadable_ids / sizeof r->sum.unreadable_ids[0])
             r->sum.unreadable_ids[r->sum.n_unreadable_ids++] = record_id;
-        fprintf(stderr, "aodreport: warning: stored event %lld could not be read and is left out "
-                        "(counted in the report): %s\n",
+        fprintf(stderr,
+                "aodreport: warning: stored event %lld could not be read and is left out "
+                "(counted in the report): %s\n",
                 (long long)record_id, aod_error_format(&derr, msg, sizeof msg));
         return 0;
     }
@@ -356,9 +359,9 @@ int aod_report_push_norm(aod_report *r, int64_t record_id, const char *norm, siz
 
 static int write_explain(aod_report *r, aod_error *err)
 {
-    static const char *const head[] = {"record_id", "fhir_id",   "recorded",   "class",
-                                       "exclusion", "rule",      "dedup_group", "group_records",
-                                       "report_line", "fate",    "shown_as",   "mask_tier"};
+    static const char *const head[] = {"record_id",   "fhir_id", "recorded",    "class",
+                                       "exclusion",   "rule",    "dedup_group", "group_records",
+                                       "report_line", "fate",    "shown_as",    "mask_tier"};
     FILE *out = r->explain;
     char d = r->explain_opts.delimiter;
     size_t i, k;
@@ -384,8 +387,10 @@ static int write_explain(aod_report *r, aod_error *err)
         aod_csv_write_cell(out, t->group ? group : "", d, 0);
         aod_csv_write_cell(out, t->group ? grec : "", d, 0);
         aod_csv_write_cell(out, t->line ? line : "", d, 0);
-        aod_csv_write_cell(out, t->line ? (t->group_records > 1 ? "in the report, merged" : "in the report")
-                                        : (t->fate ? t->fate : "not shown"),
+        aod_csv_write_cell(out,
+                           t->line
+                               ? (t->group_records > 1 ? "in the report, merged" : "in the report")
+                               : (t->fate ? t->fate : "not shown"),
                            d, 0);
         aod_csv_write_cell(out, t->shown ? t->shown : "", d, 0);
         aod_csv_write_cell(out, t->tier >= 0 ? aod_policy_tier_name((aod_mask_tier)t->tier) : "", d,
