@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 /* ================================================================ encoder */
 
 static int put_u64(aod_buf *b, uint64_t v)
@@ -40,31 +42,6 @@ static int put_i64(aod_buf *b, int64_t v)
     return put_u64(b, (uint64_t)v);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid:
- * no overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-
-    if (c >= 0xC2 && c <= 0xDF)
-        return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-            return 0;
-        if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F))
-            return 0;
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        if ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] > 0x8F))
-            return 0;
-        return 4;
-    }
-    return 0;
-}
-
 static int put_escaped(aod_buf *b, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -79,7 +56,7 @@ static int put_escaped(aod_buf *b, const char *str, size_t n)
             i++;
             continue;
         }
-        if (c >= 0x80 && (u = utf8_len(s + i, n - i)) != 0) {
+        if (c >= 0x80 && (u = aod_utf8_decode(s + i, n - i, NULL)) != 0) {
             i += u;
             continue;
         }

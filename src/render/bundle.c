@@ -33,6 +33,7 @@
 #include "buf.h"
 #include "record.h"
 #include "sha256.h"
+#include "utf8.h"
 #include "timefmt.h"
 
 /* libxml2 takes const xmlChar *: a cast that keeps const (-Wcast-qual). */
@@ -172,44 +173,6 @@ typedef struct bundle_sink {
 
 enum { CLEAN_TEXT, CLEAN_CODE, CLEAN_URI };
 
-/* Length of the valid UTF-8 sequence at s (n bytes left) and its code
- * point in *cp; 0 when invalid (overlong, surrogate, past U+10FFFF). */
-static size_t utf8_seq(const unsigned char *s, size_t n, unsigned long *cp)
-{
-    unsigned c = s[0];
-    size_t len, i;
-    unsigned long v;
-
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        v = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        v = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        v = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && v < 0x800) || (len == 4 && (v < 0x10000 || v > 0x10FFFF)) ||
-        (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    *cp = v;
-    return len;
-}
-
 static int is_ws(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -238,8 +201,8 @@ static const char *clean(bundle_sink *s, const char *in, int mode)
     n = strlen(in);
     aod_buf_reset(&s->clean);
     while (i < n) {
-        unsigned long cp;
-        size_t k = utf8_seq(p + i, n - i, &cp);
+        uint32_t cp;
+        size_t k = aod_utf8_decode(p + i, n - i, &cp);
         int ws;
 
         if (k == 0) {

@@ -24,6 +24,7 @@
 
 #include "buf.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 #ifndef AOD_FONT_FILE
 #define AOD_FONT_FILE "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -254,38 +255,6 @@ static char *dup_str(const char *str)
 
 /* ---------------------------------------------------------------- UTF-8 */
 
-/* Length of the valid UTF-8 sequence at p (NUL-terminated), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p)
-{
-    unsigned c = p[0];
-    size_t n, i;
-    uint32_t cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    for (i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80) /* also stops at the NUL */
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
 /* The code point at *p in text already made clean (valid, BMP only). */
 static uint32_t utf8_next(const char **p)
 {
@@ -317,7 +286,7 @@ static int append_clean(pdf_sink *s, aod_buf *out, const char *in)
     int space = 0;
 
     while (*p) {
-        size_t n = utf8_seq(p);
+        size_t n = aod_utf8_decode(p, 4, NULL); /* NUL-terminated: a NUL ends a sequence */
         const void *add = p;
         size_t add_len = n;
 

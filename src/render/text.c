@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "embedded.h"
+#include "utf8.h"
 
 #ifndef AOD_DATADIR
 #define AOD_DATADIR "/usr/local/share/aodreport"
@@ -150,41 +151,6 @@ static int put(aod_text *t, const char *key, const char *value, int layer, const
 
 /* ---------------------------------------------------------------- parsing */
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 when invalid
- * (overlong forms, surrogates and values past U+10FFFF are invalid). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len, i;
-    unsigned long cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 static int is_space(char c)
 {
     return c == ' ' || c == '\t';
@@ -207,7 +173,7 @@ static int parse(aod_text *t, char *data, size_t len, int layer, const char *sou
     size_t i;
 
     for (i = 0; i < len;) {
-        size_t n = utf8_len((const unsigned char *)data + i, len - i);
+        size_t n = aod_utf8_decode((const unsigned char *)data + i, len - i, NULL);
         if (n == 0 || data[i] == '\0') {
             long l = 1;
             size_t k;
