@@ -64,16 +64,20 @@ python3 examples/generate.py -o "$DEMO/example-events.ndjson"
 ./aodreport load "$DEMO/example-events.ndjson"
 
 mkdir -p out
-if ./aodreport --help | grep -q '^  report'; then
-    echo "== writing the example patient's reports into ./out"
-    P=Patient/example-1
-    ./aodreport report --patient "$P" --now 2026-11-01T00:00:00Z --format csv -o out/example-1-disclosures.csv
-    ./aodreport report --patient "$P" --now 2026-11-01T00:00:00Z --mode access --format csv -o out/example-1-access.csv
-    ls -l out
-else
-    echo "== loaded; per patient:"
-    as_pg "$PGBIN/psql" -h "$DEMO" -U postgres -d aodreport -X \
-        -c "SELECT patient_key, count(*) AS events, min(recorded)::date AS first, max(recorded)::date AS last
-            FROM aod.event_patient GROUP BY 1 ORDER BY 2 DESC"
-fi
+echo "== writing the example patient's reports into ./out"
+# The example patient is known by a reference and two identifiers; naming
+# all three finds every event (some disclosures name only the SSN).
+P=(--patient Patient/example-1 --patient 'http://hospital.example.org/mrn|1000001'
+   --patient 'urn:oid:2.16.840.1.113883.4.1|999-00-0001')
+COMMON=("${P[@]}" --now 2026-11-01T00:00:00Z --requested 2026-10-20
+        --patient-name "José Müller-Ødegård")
+for mode in disclosures access; do
+    ./aodreport report "${COMMON[@]}" --mode "$mode" --format csv -o "out/example-1-$mode.csv"
+    ./aodreport report "${COMMON[@]}" --mode "$mode" --format pdf -o "out/example-1-$mode.pdf"
+    ./aodreport report "${COMMON[@]}" --mode "$mode" --format bundle-json -o "out/example-1-$mode.json"
+    ./aodreport report "${COMMON[@]}" --mode "$mode" --format bundle-xml -o "out/example-1-$mode.xml"
+done
+./aodreport report "${COMMON[@]}" --audience privacy-office --format csv -o out/example-1-disclosures-privacy-office.csv
+./aodreport explain "${COMMON[@]}" -o out/example-1-explain.csv
+ls -l out
 echo "== done.  The server keeps running; stop it with: bash examples/quickstart.sh stop"

@@ -25,7 +25,9 @@ GRANT INSERT ON aod.audit_event, aod.event_patient TO aod_reader;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA aod TO aod_reader;
 
 -- The loader inserts and reads (to skip what is already stored); it never
--- updates or deletes.  It needs TEMP for its staging table.
+-- updates or deletes.  It reserves event ids from the sequence (USAGE) and
+-- COPYs straight into the tables; it needs no staging table any more, so
+-- TEMP below is for older versions and for ad-hoc work.
 GRANT SELECT, INSERT ON aod.audit_event, aod.event_patient TO aod_loader;
 GRANT SELECT ON aod.schema_version TO aod_loader;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA aod TO aod_loader;

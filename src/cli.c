@@ -10,22 +10,23 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "config.h"
+#include "batch.h"
 #include "buf.h"
-#include "embedded.h"
 #include "load.h"
 #include "normalize.h"
-#include "outfile.h"
 #include "policy.h"
 #include "record.h"
 #include "render/csv.h"
 #include "render/text.h"
 #include "report.h"
+#include "run.h"
 #include "store.h"
 #include "timefmt.h"
 
@@ -38,7 +39,8 @@ typedef struct command {
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-static int usage_error(aod_error *err, const char *where, const char *fmt, ...)
+static int
+usage_error(aod_error *err, const char *where, const char *fmt, ...)
 {
     char msg[400];
     va_list ap;
@@ -194,7 +196,8 @@ static int cmd_load(int argc, char **argv, aod_error *err)
         }
         if (!quiet)
             printf("%s: %ld events read, %ld stored, %ld already present, %ld without patient\n",
-                   strcmp(argv[i], "-") == 0 ? "<stdin>" : argv[i], one.read, one.stored, one.already, one.without_patient);
+                   strcmp(argv[i], "-") == 0 ? "<stdin>" : argv[i], one.read, one.stored,
+                   one.already, one.without_patient);
         total.read += one.read;
         total.stored += one.stored;
         total.already += one.already;
@@ -216,7 +219,6 @@ static int cmd_load(int argc, char **argv, aod_error *err)
     return 0;
 }
 
-
 /* ---------------------------------------------------------- report, explain */
 
 #define MAX_KEYS 32
@@ -228,6 +230,8 @@ typedef struct report_opts {
     const char *from, *to, *now, *requested;
     const char *mode, *audience, *policy, *format, *output, *lang, *templates;
     const char *patient_name;
+    const char *font;
+    const char *operator_name;
     int csv_bom;
     char csv_delimiter;
 } report_opts;
@@ -257,14 +261,23 @@ static void report_help(const char *cmd)
            "  --patient-name N   the patient's name, for the letter\n"
            "  --requested DATE   when the request was received\n");
     if (!explain)
-        printf("  --format FORMAT    csv (default)\n");
+        printf("  --format FORMAT    csv (default), pdf (a letter and table for the patient),\n"
+               "                     bundle-json or bundle-xml (a FHIR R4 Document Bundle)\n"
+               "  --font FILE        TrueType font for the PDF (default: DejaVu Sans)\n");
     printf("  -o, --output FILE  write here (default: standard output); written to a\n"
            "                     temporary file and renamed when complete, mode 0600\n"
            "  --csv-bom          start CSV output with a UTF-8 byte order mark (Excel)\n"
            "  --csv-delimiter C  ',' (default), ';' or 'tab'\n"
            "  --templates DIR    templates directory (default: installed / built in)\n"
+           "  --operator NAME    who runs the report, for the self-audit record (default: the\n"
+           "                     OS user and the database user)\n"
            "  --db CONNINFO      libpq connection string (default: the PG* environment)\n"
-           "  -h, --help         show this help\n");
+           "  -h, --help         show this help\n"
+           "\n"
+           "Every %s is recorded in the store as an AuditEvent (the privacy office\n"
+           "reading the access log); if that record cannot be written, no output is\n"
+           "written either.\n",
+           explain ? "explain view" : "report");
 }
 
 static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts *o, int *help,
@@ -286,6 +299,8 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
                                          {"requested", required_argument, NULL, 'r'},
                                          {"csv-bom", no_argument, NULL, 'B'},
                                          {"csv-delimiter", required_argument, NULL, 'D'},
+                                         {"font", required_argument, NULL, 'U'},
+                                         {"operator", required_argument, NULL, 'O'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -295,25 +310,59 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
     *help = 0;
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': o->db = optarg; break;
+        case 'd':
+            o->db = optarg;
+            break;
         case 'p':
             if (o->n_keys == MAX_KEYS)
                 return usage_error(err, cmd, "too many --patient keys");
             o->keys[o->n_keys++] = optarg;
             break;
-        case 'f': o->from = optarg; break;
-        case 't': o->to = optarg; break;
-        case 'm': o->mode = optarg; break;
-        case 'a': o->audience = optarg; break;
-        case 'P': o->policy = optarg; break;
-        case 'F': o->format = optarg; break;
-        case 'o': o->output = optarg; break;
-        case 'n': o->now = optarg; break;
-        case 'l': o->lang = optarg; break;
-        case 'T': o->templates = optarg; break;
-        case 'N': o->patient_name = optarg; break;
-        case 'r': o->requested = optarg; break;
-        case 'B': o->csv_bom = 1; break;
+        case 'f':
+            o->from = optarg;
+            break;
+        case 't':
+            o->to = optarg;
+            break;
+        case 'm':
+            o->mode = optarg;
+            break;
+        case 'a':
+            o->audience = optarg;
+            break;
+        case 'P':
+            o->policy = optarg;
+            break;
+        case 'F':
+            o->format = optarg;
+            break;
+        case 'o':
+            o->output = optarg;
+            break;
+        case 'n':
+            o->now = optarg;
+            break;
+        case 'l':
+            o->lang = optarg;
+            break;
+        case 'T':
+            o->templates = optarg;
+            break;
+        case 'N':
+            o->patient_name = optarg;
+            break;
+        case 'r':
+            o->requested = optarg;
+            break;
+        case 'B':
+            o->csv_bom = 1;
+            break;
+        case 'U':
+            o->font = optarg;
+            break;
+        case 'O':
+            o->operator_name = optarg;
+            break;
         case 'D':
             if (strcmp(optarg, ",") == 0 || strcmp(optarg, ";") == 0)
                 o->csv_delimiter = optarg[0];
@@ -336,102 +385,12 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
     return 0;
 }
 
-/* A date alone means that whole day in the policy's zone (the zone must be
- * set); a full timestamp means itself. */
-static int parse_when(const char *opt, const char *s, int end_of_day, int64_t *ms, aod_error *err)
+/* SIGINT / SIGTERM during a report: stop, leave no temporary file. */
+static volatile sig_atomic_t report_stop;
+
+static void on_report_signal(int sig)
 {
-    int y, m, d, n = 0;
-
-    if (sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) == 3 && s[n] == '\0' && n == 10) {
-        struct tm tm;
-        time_t t;
-        int64_t check;
-        memset(&tm, 0, sizeof tm);
-        tm.tm_year = y - 1900;
-        tm.tm_mon = m - 1;
-        tm.tm_mday = d + (end_of_day ? 1 : 0);
-        tm.tm_isdst = -1;
-        t = mktime(&tm);
-        /* mktime normalises 2025-02-30 to March: reject what changed. */
-        if (t == (time_t)-1 || aod_time_parse(s, &check) != 0) {
-            aod_error_set(err, AOD_ERR_USAGE, opt, 0, NULL, "'%s' is not a valid date", s);
-            return -1;
-        }
-        *ms = (int64_t)t * 1000;
-        return 0;
-    }
-    if (aod_time_parse(s, ms) != 0) {
-        aod_error_set(err, AOD_ERR_USAGE, opt, 0, NULL,
-                      "'%s' is not a date (YYYY-MM-DD) or timestamp (YYYY-MM-DDThh:mm:ssZ)", s);
-        return -1;
-    }
-    return 0;
-}
-
-static aod_policy *load_policy(const char *path, aod_error *err)
-{
-    const aod_embedded_file *xsd = aod_embedded_find("data/policy.xsd");
-    aod_policy *p = NULL;
-    aod_buf xml;
-    FILE *f;
-    char chunk[8192];
-    size_t n;
-
-    if (!xsd) {
-        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "policy schema missing from the program");
-        return NULL;
-    }
-    if (!path) {
-        const aod_embedded_file *def = aod_embedded_find("examples/policies/hipaa-default.xml");
-        if (!def) {
-            aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "default policy missing");
-            return NULL;
-        }
-        return aod_policy_load_memory(def->data, def->len, "built-in hipaa-default policy",
-                                      xsd->data, xsd->len, err);
-    }
-    f = fopen(path, "rb");
-    if (!f) {
-        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot open the policy: %s", strerror(errno));
-        return NULL;
-    }
-    aod_buf_init(&xml, (size_t)16 * 1024 * 1024);
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (aod_buf_add(&xml, chunk, n) != 0) {
-            aod_error_set(err, AOD_ERR_POLICY, path, 0, NULL, "the policy file is too large");
-            goto out;
-        }
-    }
-    if (ferror(f)) {
-        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "read error");
-        goto out;
-    }
-    p = aod_policy_load_memory(aod_buf_str(&xml), xml.len, path, xsd->data, xsd->len, err);
-out:
-    fclose(f);
-    aod_buf_free(&xml);
-    return p;
-}
-
-/* The store streams rows; each goes straight into the report. */
-static int push_row(void *ctx, int64_t id, const char *norm, size_t len, aod_error *err)
-{
-    return aod_report_push_norm(ctx, id, norm, len, err);
-}
-
-static aod_sink *make_sink(const report_opts *o, FILE *out, const aod_text *text, aod_error *err)
-{
-    const char *format = o->format ? o->format : "csv";
-
-    if (strcmp(format, "csv") == 0) {
-        aod_csv_options co;
-        co.bom = o->csv_bom;
-        co.delimiter = o->csv_delimiter;
-        return aod_csv_sink_new(out, &co, text, NULL, err);
-    }
-    aod_error_set(err, AOD_ERR_USAGE, "--format", 0, NULL, "unknown format '%s' (known: csv)",
-                  format);
-    return NULL;
+    report_stop = sig;
 }
 
 static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *err)
@@ -440,12 +399,11 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     report_opts o;
     aod_report_info info;
     aod_report_summary sum;
+    aod_run_options ro;
+    aod_run_output output;
     aod_policy *policy = NULL;
     aod_text *text = NULL;
     aod_store *st = NULL;
-    aod_outfile *out = NULL;
-    aod_sink *sink = NULL;
-    aod_report *rep = NULL;
     aod_buf keybuf[MAX_KEYS];
     const char *keys[MAX_KEYS];
     size_t i, nkeys = 0;
@@ -490,7 +448,13 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     }
     if (explain)
         info.audience = AOD_AUDIENCE_PRIVACY_OFFICE;
-    policy = load_policy(o.policy, err);
+    /* validate the format before touching the database or the output */
+    if (!explain && o.format && !aod_run_format_known(o.format)) {
+        usage_error(err, "--format",
+                    "unknown format '%s' (known: csv, pdf, bundle-json, bundle-xml)", o.format);
+        goto out;
+    }
+    policy = aod_run_load_policy(o.policy, NULL, err);
     if (!policy)
         goto out;
     info.policy = policy;
@@ -499,76 +463,66 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     info.lang = o.lang ? o.lang : policy->presentation.language;
     info.patient_name = o.patient_name;
     if (o.now) {
-        if (parse_when("--now", o.now, 0, &info.now, err) != 0)
+        if (aod_run_parse_when("--now", o.now, 0, &info.now, err) != 0)
             goto out;
     } else {
         info.now = aod_timefmt_now();
     }
     info.to = info.now;
-    if (o.to && parse_when("--to", o.to, 1, &info.to, err) != 0)
+    if (o.to && aod_run_parse_when("--to", o.to, 1, &info.to, err) != 0)
         goto out;
     info.from = aod_report_default_from(policy, info.mode, info.now);
-    if (o.from && parse_when("--from", o.from, 0, &info.from, err) != 0)
+    if (o.from && aod_run_parse_when("--from", o.from, 0, &info.from, err) != 0)
         goto out;
-    if (o.requested && parse_when("--requested", o.requested, 0, &info.requested, err) != 0)
+    if (o.requested && aod_run_parse_when("--requested", o.requested, 0, &info.requested, err) != 0)
         goto out;
     if (info.from >= info.to) {
-        aod_error_set(err, AOD_ERR_USAGE, "--from", 0, NULL, "the period is empty (--from is not before --to)");
+        aod_error_set(err, AOD_ERR_USAGE, "--from", 0, NULL,
+                      "the period is empty (--from is not before --to)");
         goto out;
     }
     text = aod_text_load(o.templates, info.lang, err);
     if (!text)
         goto out;
-    if (!explain && o.format && strcmp(o.format, "csv") != 0) {
-        /* validate the format before touching the database or the output */
-        aod_sink *probe = make_sink(&o, stdout, text, err);
-        if (!probe)
-            goto out;
-        probe->free(probe);
-    }
     st = aod_store_connect(o.db, err);
     if (!st)
         goto out;
-    out = aod_outfile_open(o.output, err);
-    if (!out)
-        goto out;
-    if (!explain) {
-        sink = make_sink(&o, aod_outfile_stream(out), text, err);
-        if (!sink)
+    memset(&ro, 0, sizeof ro);
+    ro.font = o.font;
+    ro.csv.bom = o.csv_bom;
+    ro.csv.delimiter = o.csv_delimiter;
+    ro.operator_name = o.operator_name;
+    memset(&output, 0, sizeof output);
+    output.format = explain || !o.format ? "csv" : o.format;
+    output.path = o.output;
+    {
+        struct sigaction sa, old_int, old_term;
+        int failed;
+
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_report_signal;
+        sigemptyset(&sa.sa_mask);
+        report_stop = 0;
+        ro.stop = &report_stop;
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+        failed = aod_run_report(st, &info, text, explain, &output, 1, &ro, &sum, NULL, err);
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        if (failed)
             goto out;
     }
-    rep = aod_report_new(&info, text, sink, err);
-    if (!rep)
-        goto out;
-    if (explain) {
-        aod_csv_options co;
-        co.bom = o.csv_bom;
-        co.delimiter = o.csv_delimiter;
-        if (aod_report_explain_to(rep, aod_outfile_stream(out), &co, err) != 0)
-            goto out;
-    }
-    if (aod_store_each_event(st, keys, nkeys, info.from, info.to, push_row, rep, err) != 0)
-        goto out;
-    if (aod_report_finish(rep, &sum, err) != 0)
-        goto out;
-    if (aod_outfile_commit(out, err) != 0) {
-        out = NULL;
-        goto out;
-    }
-    out = NULL;
     if (sum.records_read == 0)
-        fprintf(stderr, "aodreport: no audit records found for %s in the period; the report says so\n",
+        fprintf(stderr,
+                "aodreport: no audit records found for %s in the period; the report says so\n",
                 keys[0]);
     if (sum.records_unreadable)
-        fprintf(stderr, "aodreport: %ld stored record%s could not be read (named above); the report "
-                        "counts them\n",
+        fprintf(stderr,
+                "aodreport: %ld stored record%s could not be read (named above); the report "
+                "counts them\n",
                 sum.records_unreadable, sum.records_unreadable == 1 ? "" : "s");
     rc = 0;
 out:
-    aod_outfile_abort(out);
-    aod_report_free(rep);
-    if (sink)
-        sink->free(sink);
     aod_store_free(st);
     aod_text_free(text);
     aod_policy_free(policy);
@@ -587,6 +541,159 @@ static int cmd_explain(int argc, char **argv, aod_error *err)
     return cmd_report_common("explain", argc, argv, err);
 }
 
+/* ------------------------------------------------------------------ batch */
+
+static void batch_help(void)
+{
+    printf("Usage: aodreport batch --requests FILE --out-dir DIR [OPTIONS]\n"
+           "       aodreport batch --month YYYY-MM --out-dir DIR [OPTIONS]\n"
+           "\n"
+           "Many reports in one run: one per row of a requests file (CSV with a header row:\n"
+           "patient, from, to, mode, formats, lang, requested, patient_name, audience), or\n"
+           "one for every patient key with events recorded in a month (access mode unless\n"
+           "--mode says otherwise).  Files go to DIR/<patient-dir>/, with DIR/manifest.json\n"
+           "and DIR/manifest.csv listing each report, its files, checksums and status.\n"
+           "Running the same command again skips what is complete and makes the rest.\n"
+           "\n"
+           "  --requests FILE    the requests (CSV; '-' reads standard input)\n"
+           "  --month YYYY-MM    every patient with activity in that month\n"
+           "  --out-dir DIR      where the reports and the manifest go (created if missing)\n"
+           "  --formats LIST     default formats: pdf, csv, bundle-json, bundle-xml, separated\n"
+           "                     by ',' or ';' (default: pdf,csv)\n"
+           "  --mode MODE        default mode: disclosures or access\n"
+           "  --audience WHO     default audience: patient (default) or privacy-office\n"
+           "  --lang LANG        default language (default: the policy's)\n"
+           "  --now TIMESTAMP    the time every report is made as of (default: now)\n"
+           "  --policy FILE      policy XML (default: the built-in HIPAA policy)\n"
+           "  --jobs N           reports made at once, each worker with its own database\n"
+           "                     connection (default 1, at most 64)\n"
+           "  --shard K/N        only the patients whose key hashes to shard K of N\n"
+           "  --operator NAME    who runs the batch, for the self-audit records\n"
+           "  --templates DIR    templates directory (default: installed / built in)\n"
+           "  --font FILE        TrueType font for the PDFs (default: DejaVu Sans)\n"
+           "  --csv-bom          start CSV files with a UTF-8 byte order mark\n"
+           "  --csv-delimiter C  ',' (default), ';' or 'tab'\n"
+           "  --db CONNINFO      libpq connection string (default: the PG* environment)\n"
+           "  -q, --quiet        print only problems\n"
+           "  -v, --verbose      one line per report, on a terminal too\n"
+           "  -h, --help         show this help\n"
+           "\n"
+           "Exit status: 0 all done, 9 interrupted, 10 some rows skipped or reports failed,\n"
+           "4 the database went away; see aodreport(1).\n");
+}
+
+static int cmd_batch(int argc, char **argv, aod_error *err)
+{
+    static const struct option opts[] = {{"requests", required_argument, NULL, 'R'},
+                                         {"month", required_argument, NULL, 'M'},
+                                         {"out-dir", required_argument, NULL, 'o'},
+                                         {"formats", required_argument, NULL, 'F'},
+                                         {"mode", required_argument, NULL, 'm'},
+                                         {"audience", required_argument, NULL, 'a'},
+                                         {"lang", required_argument, NULL, 'l'},
+                                         {"now", required_argument, NULL, 'n'},
+                                         {"policy", required_argument, NULL, 'P'},
+                                         {"db", required_argument, NULL, 'd'},
+                                         {"templates", required_argument, NULL, 'T'},
+                                         {"font", required_argument, NULL, 'U'},
+                                         {"operator", required_argument, NULL, 'O'},
+                                         {"jobs", required_argument, NULL, 'j'},
+                                         {"shard", required_argument, NULL, 'S'},
+                                         {"csv-bom", no_argument, NULL, 'B'},
+                                         {"csv-delimiter", required_argument, NULL, 'D'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"verbose", no_argument, NULL, 'v'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0, 0, 0, 0}};
+    aod_batch_options o;
+    char *end;
+    long jobs;
+    int c;
+
+    memset(&o, 0, sizeof o);
+    o.jobs = 1;
+    o.csv_delimiter = ',';
+    while ((c = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'R':
+            o.requests = optarg;
+            break;
+        case 'M':
+            o.month = optarg;
+            break;
+        case 'o':
+            o.out_dir = optarg;
+            break;
+        case 'F':
+            o.formats = optarg;
+            break;
+        case 'm':
+            o.mode = optarg;
+            break;
+        case 'a':
+            o.audience = optarg;
+            break;
+        case 'l':
+            o.lang = optarg;
+            break;
+        case 'n':
+            o.now = optarg;
+            break;
+        case 'P':
+            o.policy = optarg;
+            break;
+        case 'd':
+            o.db = optarg;
+            break;
+        case 'T':
+            o.templates = optarg;
+            break;
+        case 'U':
+            o.font = optarg;
+            break;
+        case 'O':
+            o.operator_name = optarg;
+            break;
+        case 'B':
+            o.csv_bom = 1;
+            break;
+        case 'q':
+            o.quiet = 1;
+            break;
+        case 'v':
+            o.verbose = 1;
+            break;
+        case 'j':
+            errno = 0;
+            jobs = strtol(optarg, &end, 10);
+            if (end == optarg || *end || errno || jobs < 1 || jobs > 64)
+                return usage_error(err, "--jobs", "'%s': give a number from 1 to 64", optarg);
+            o.jobs = (int)jobs;
+            break;
+        case 'S':
+            if (aod_batch_parse_shard(optarg, &o.shard_k, &o.shard_n, err) != 0)
+                return -1;
+            break;
+        case 'D':
+            if (strcmp(optarg, ",") == 0 || strcmp(optarg, ";") == 0)
+                o.csv_delimiter = optarg[0];
+            else if (strcmp(optarg, "tab") == 0 || strcmp(optarg, "\t") == 0)
+                o.csv_delimiter = '\t';
+            else
+                return usage_error(err, "--csv-delimiter", "'%s': use ',', ';' or 'tab'", optarg);
+            break;
+        case 'h':
+            batch_help();
+            return 0;
+        default:
+            return bad_option(err, "batch");
+        }
+    }
+    if (optind < argc)
+        return usage_error(err, "batch", "unexpected argument '%s'", argv[optind]);
+    return aod_batch_run(&o, err);
+}
+
 /* ------------------------------------------------------------------ main */
 
 static const command commands[] = {
@@ -594,6 +701,7 @@ static const command commands[] = {
     {"load", cmd_load, "load AuditEvent files (NDJSON or Bundles) into the store"},
     {"report", cmd_report, "write one patient's accounting of disclosures or access report"},
     {"explain", cmd_explain, "show why each audit record is (not) in a patient's report"},
+    {"batch", cmd_batch, "many reports: a requests file or a month's patients, resumable"},
 };
 
 static void main_help(void)

@@ -58,12 +58,12 @@ const char *aod_error_format(const aod_error *err, char *out, size_t size)
     if (size == 0)
         return out;
     out[0] = '\0';
-#define APPEND(...)                                                   \
-    do {                                                              \
-        n = snprintf(out + used, size - used, __VA_ARGS__);           \
-        if (n < 0 || (size_t)n >= size - used)                        \
-            return out;                                               \
-        used += (size_t)n;                                            \
+#define APPEND(...)                                                                                \
+    do {                                                                                           \
+        n = snprintf(out + used, size - used, __VA_ARGS__);                                        \
+        if (n < 0 || (size_t)n >= size - used)                                                     \
+            return out;                                                                            \
+        used += (size_t)n;                                                                         \
     } while (0)
     if (err->source[0])
         APPEND("%s:", err->source);

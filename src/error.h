@@ -13,14 +13,16 @@
 
 typedef enum aod_errcode {
     AOD_OK = 0,
-    AOD_ERR_USAGE,    /* bad command line */
-    AOD_ERR_IO,       /* a file could not be read or written */
-    AOD_ERR_INPUT,    /* malformed input data (JSON, CSV row, AuditEvent) */
-    AOD_ERR_POLICY,   /* the policy file is invalid */
-    AOD_ERR_DB_CONNECT, /* the database could not be reached */
-    AOD_ERR_DB,       /* the database refused a statement */
-    AOD_ERR_NOMEM,    /* out of memory, or a size cap was hit */
-    AOD_ERR_INTERNAL  /* a bug: an invariant did not hold */
+    AOD_ERR_USAGE,       /* bad command line */
+    AOD_ERR_IO,          /* a file could not be read or written */
+    AOD_ERR_INPUT,       /* malformed input data (JSON, CSV row, AuditEvent) */
+    AOD_ERR_POLICY,      /* the policy file is invalid */
+    AOD_ERR_DB_CONNECT,  /* the database could not be reached */
+    AOD_ERR_DB,          /* the database refused a statement */
+    AOD_ERR_NOMEM,       /* out of memory, or a size cap was hit */
+    AOD_ERR_INTERNAL,    /* a bug: an invariant did not hold */
+    AOD_ERR_INTERRUPTED, /* stopped by SIGINT / SIGTERM; work in flight rolled back */
+    AOD_ERR_PARTIAL      /* a batch ran, but some of its reports were skipped or failed */
 } aod_errcode;
 
 typedef struct aod_error {

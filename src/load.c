@@ -65,7 +65,7 @@ static int load_event(load_ctx *c, json_t *resource, const char *text, size_t te
 {
     aod_load_row row;
     char recorded[40];
-    char *dumped = NULL;
+    char *dumped = NULL, *canonical = NULL;
     int rc = -1;
 
     aod_record_clear(c->rec);
@@ -84,6 +84,17 @@ static int load_event(load_ctx *c, json_t *resource, const char *text, size_t te
         text_len = strlen(dumped);
     }
     memset(&row, 0, sizeof row);
+    if (!c->rec->id) {
+        /* Without an id the event is known by its content: the same JSON
+         * written with other key order or white space is the same event. */
+        canonical = json_dumps(resource, JSON_SORT_KEYS | JSON_COMPACT);
+        if (!canonical) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            goto out;
+        }
+        row.canonical = canonical;
+        row.canonical_len = strlen(canonical);
+    }
     row.fhir_id = c->rec->id;
     row.observer = observer_identity(c, c->rec);
     row.fhir_version = aod_fhir_version_name(c->rec->version);
@@ -99,6 +110,7 @@ out:
     if (rc != 0)
         aod_error_where(err, c->name, line, index);
     free(dumped);
+    free(canonical);
     return rc;
 }
 

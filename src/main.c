@@ -10,14 +10,16 @@
 enum exit_code {
     EXIT_OK = 0,
     EXIT_FAILURE_GENERIC = 1,
-    EXIT_USAGE = 2,      /* bad command line */
-    EXIT_INPUT = 3,      /* bad input data: a file not loaded, a bad request row */
-    EXIT_DB_CONNECT = 4, /* the database could not be reached */
-    EXIT_DB = 5,         /* the database refused a statement */
-    EXIT_IO = 6,         /* a file could not be read or written */
-    EXIT_POLICY = 7,     /* the policy file is invalid */
-    EXIT_NOMEM = 8,      /* out of memory or a size limit */
-    EXIT_INTERNAL = 70   /* a bug */
+    EXIT_USAGE = 2,       /* bad command line */
+    EXIT_INPUT = 3,       /* bad input data: a file not loaded, an unreadable requests file */
+    EXIT_DB_CONNECT = 4,  /* the database could not be reached */
+    EXIT_DB = 5,          /* the database refused a statement */
+    EXIT_IO = 6,          /* a file could not be read or written */
+    EXIT_POLICY = 7,      /* the policy file is invalid */
+    EXIT_NOMEM = 8,       /* out of memory or a size limit */
+    EXIT_INTERRUPTED = 9, /* SIGINT / SIGTERM: stopped, work in flight rolled back */
+    EXIT_PARTIAL = 10,    /* batch: some reports skipped (bad request rows) or failed */
+    EXIT_INTERNAL = 70    /* a bug */
 };
 
 static int exit_code(aod_errcode code)
@@ -41,6 +43,10 @@ static int exit_code(aod_errcode code)
         return EXIT_NOMEM;
     case AOD_ERR_INTERNAL:
         return EXIT_INTERNAL;
+    case AOD_ERR_INTERRUPTED:
+        return EXIT_INTERRUPTED;
+    case AOD_ERR_PARTIAL:
+        return EXIT_PARTIAL;
     }
     return EXIT_FAILURE_GENERIC;
 }

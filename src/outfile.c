@@ -82,6 +82,24 @@ const char *aod_outfile_temp_path(const aod_outfile *o)
     return o->temp;
 }
 
+int aod_outfile_close(aod_outfile *o, aod_error *err)
+{
+    int failed;
+
+    if (!o->temp || !o->fp)
+        return 0;
+    failed = fflush(o->fp) != 0 || ferror(o->fp) || fsync(fileno(o->fp)) != 0;
+    if (fclose(o->fp) != 0)
+        failed = 1;
+    o->fp = NULL;
+    if (failed) {
+        aod_error_set(err, AOD_ERR_IO, o->path, 0, NULL, "cannot write the output file: %s",
+                      strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int aod_outfile_commit(aod_outfile *o, aod_error *err)
 {
     int failed;
@@ -89,15 +107,17 @@ int aod_outfile_commit(aod_outfile *o, aod_error *err)
     if (!o->temp) {
         failed = fflush(o->fp) != 0 || ferror(o->fp);
         if (failed)
-            aod_error_set(err, AOD_ERR_IO, "<stdout>", 0, NULL, "write error: %s",
-                          strerror(errno));
+            aod_error_set(err, AOD_ERR_IO, "<stdout>", 0, NULL, "write error: %s", strerror(errno));
         free_handle(o);
         return failed ? -1 : 0;
     }
-    failed = fflush(o->fp) != 0 || ferror(o->fp) || fsync(fileno(o->fp)) != 0;
-    if (fclose(o->fp) != 0)
-        failed = 1;
-    o->fp = NULL;
+    failed = 0;
+    if (o->fp) {
+        failed = fflush(o->fp) != 0 || ferror(o->fp) || fsync(fileno(o->fp)) != 0;
+        if (fclose(o->fp) != 0)
+            failed = 1;
+        o->fp = NULL;
+    }
     if (failed || rename(o->temp, o->path) != 0) {
         aod_error_set(err, AOD_ERR_IO, o->path, 0, NULL, "cannot write the output file: %s",
                       strerror(errno));

@@ -27,8 +27,17 @@ FILE *aod_outfile_stream(aod_outfile *o);
 /* The temporary path being written (borrowed), or NULL for standard output. */
 const char *aod_outfile_temp_path(const aod_outfile *o);
 
-/* Flushes, syncs, closes and renames into place; frees o.  Returns 0, or -1
- * with err set, in which case the temporary file is gone too. */
+/* Flushes, syncs and closes the temporary file without renaming it, so that
+ * its finished bytes can be read back (checksummed, recorded) through
+ * aod_outfile_temp_path() before anyone sees the file under its name.  Only
+ * aod_outfile_commit() or aod_outfile_abort() may follow.  Nothing happens for
+ * standard output.  Returns 0, or -1 with err set (the handle stays open for
+ * abort). */
+int aod_outfile_close(aod_outfile *o, aod_error *err);
+
+/* Flushes, syncs, closes (unless aod_outfile_close() did) and renames into
+ * place; frees o.  Returns 0, or -1 with err set, in which case the temporary
+ * file is gone too. */
 int aod_outfile_commit(aod_outfile *o, aod_error *err);
 
 /* Discards the output and frees o.  Accepts NULL. */

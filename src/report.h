@@ -46,18 +46,18 @@ typedef enum aod_class {
 const char *aod_class_name(aod_class c);
 
 /* Entry flags. */
-#define AOD_ENTRY_SUMMARY 0x01u          /* summarised repeated disclosures (b)(3) */
-#define AOD_ENTRY_SESSION 0x02u          /* one actor's accesses grouped as a session */
-#define AOD_ENTRY_PURPOSE_UNKNOWN 0x04u  /* no purpose was recorded */
-#define AOD_ENTRY_SUSPENDED 0x08u        /* withheld from the patient: 164.528(a)(2) */
-#define AOD_ENTRY_FAILED 0x10u           /* the attempt failed */
-#define AOD_ENTRY_SELF_AUDIT 0x20u       /* the access log itself was read (a report run) */
+#define AOD_ENTRY_SUMMARY         0x01u /* summarised repeated disclosures (b)(3) */
+#define AOD_ENTRY_SESSION         0x02u /* one actor's accesses grouped as a session */
+#define AOD_ENTRY_PURPOSE_UNKNOWN 0x04u /* no purpose was recorded */
+#define AOD_ENTRY_SUSPENDED       0x08u /* withheld from the patient: 164.528(a)(2) */
+#define AOD_ENTRY_FAILED          0x10u /* the attempt failed */
+#define AOD_ENTRY_SELF_AUDIT      0x20u /* the access log itself was read (a report run) */
 
 /* A party as the events describe it, before masking. */
 typedef struct aod_party {
     aod_actor_class cls;
-    const char *reference;    /* "Practitioner/12", "Organization/3", ... */
-    const char *id_system;    /* identifier, when recorded */
+    const char *reference; /* "Practitioner/12", "Organization/3", ... */
+    const char *id_system; /* identifier, when recorded */
     const char *id_value;
     const char *name;         /* best name recorded: R4 agent.name, else who.display */
     const char *role;         /* role as words (display, else code) */
@@ -80,8 +80,8 @@ typedef struct aod_entry {
      * the store delivers records in, which dedup windows and orders on
      * (when_start may lie days before it). */
     int64_t recorded;
-    long count;       /* events behind this line */
-    long raw_count;   /* raw audit records behind this line */
+    long count;     /* events behind this line */
+    long raw_count; /* raw audit records behind this line */
 
     aod_class cls;
     aod_exclusion exclusion; /* when cls == EXCLUDED */
@@ -93,9 +93,10 @@ typedef struct aod_entry {
     /* Who: for a disclosure the recipient; for an access the person or
      * system that accessed the record. */
     aod_party who;
-    const char *data;        /* what: a description of the data, never the data */
-    const char *data_kinds;  /* resource types seen, comma separated ("Observation,DiagnosticReport") */
-    const char *where;       /* where from: source site or the system that recorded it */
+    const char *data; /* what: a description of the data, never the data */
+    const char
+        *data_kinds;   /* resource types seen, comma separated ("Observation,DiagnosticReport") */
+    const char *where; /* where from: source site or the system that recorded it */
     const char *purpose_system;
     const char *purpose_code;
     const char *purpose_display;
@@ -107,7 +108,7 @@ typedef struct aod_entry {
     const char *observer;     /* who recorded the event (source.observer identity) */
     const char *data_ref;     /* the main data entity's reference ("Observation/7") */
     const char *query;        /* a search's description (not its payload), for page collapse */
-    const char *actor_key;    /* stable identity of the acting user/system (for pairing, sessions) */
+    const char *actor_key; /* stable identity of the acting user/system (for pairing, sessions) */
 
     /* Filled by mask: what the audience sees.  shown_name is never NULL
      * after mask; the others may be. */
@@ -115,10 +116,10 @@ typedef struct aod_entry {
     const char *shown_role;
     const char *shown_organisation;
     const char *shown_address;
-    aod_mask_tier tier;       /* the tier applied */
+    aod_mask_tier tier; /* the tier applied */
 
     /* Traceability (privacy office, explain). */
-    long group;               /* dedup group number, 1-based, unique in the report */
+    long group;                /* dedup group number, 1-based, unique in the report */
     const int64_t *record_ids; /* store ids of the raw records behind the line */
     size_t n_record_ids;
 } aod_entry;
@@ -132,27 +133,27 @@ typedef int (*aod_entry_fn)(void *ctx, const aod_entry *e, aod_error *err);
 typedef struct aod_report_info {
     aod_mode mode;
     aod_audience audience;
-    const char *lang;                 /* "en", "es", ... */
-    const char *const *patient_keys;  /* store form, see record.h */
+    const char *lang;                /* "en", "es", ... */
+    const char *const *patient_keys; /* store form, see record.h */
     size_t n_patient_keys;
-    const char *patient_name;         /* may be NULL */
-    int64_t from;                     /* period covered, [from, to), ms */
+    const char *patient_name; /* may be NULL */
+    int64_t from;             /* period covered, [from, to), ms */
     int64_t to;
-    int64_t now;                      /* when the report was generated */
-    int64_t requested;                /* when the request was received, 0 if not given */
-    const aod_policy *policy;         /* organisation, time zone, ... (borrowed) */
+    int64_t now;              /* when the report was generated */
+    int64_t requested;        /* when the request was received, 0 if not given */
+    const aod_policy *policy; /* organisation, time zone, ... (borrowed) */
 } aod_report_info;
 
 /* Counts that every output states the same way. */
 typedef struct aod_report_summary {
-    long records_read;        /* raw audit records read from the store */
-    long records_unreadable;  /* could not be decoded; named on stderr */
-    long events;              /* real events after de-duplication */
-    long entries;             /* lines in the report */
-    long by_class[AOD_CLASS_COUNT];  /* events per class */
+    long records_read;                  /* raw audit records read from the store */
+    long records_unreadable;            /* could not be decoded; named on stderr */
+    long events;                        /* real events after de-duplication */
+    long entries;                       /* lines in the report */
+    long by_class[AOD_CLASS_COUNT];     /* events per class */
     long by_exclusion[AOD_EXCL_IX + 1]; /* excluded events per 164.528(a) exclusion */
-    long suspended;           /* disclosures withheld under a suspension */
-    long summarised;          /* disclosures folded into summary lines */
+    long suspended;                     /* disclosures withheld under a suspension */
+    long summarised;                    /* disclosures folded into summary lines */
     /* The first stored records that could not be read (store ids), so the
      * completeness note can name them; n_unreadable_ids <= records_unreadable. */
     int64_t unreadable_ids[16];

@@ -39,16 +39,19 @@ int aod_store_latest_version(void);
 /* ---- loading: one transaction per input file ---- */
 
 typedef struct aod_load_row {
-    const char *fhir_id;       /* AuditEvent.id or NULL */
-    const char *observer;      /* source.observer identity (reference, identifier or display) or NULL */
-    const char *fhir_version;  /* "R4", "R5", "R6", "unknown" */
-    const char *recorded;      /* ISO 8601 instant, UTC */
+    const char *fhir_id;  /* AuditEvent.id or NULL */
+    const char *observer; /* source.observer identity (reference, identifier or display) or NULL */
+    const char *fhir_version; /* "R4", "R5", "R6", "unknown" */
+    const char *recorded;     /* ISO 8601 instant, UTC */
     const char *const *patient_keys;
     size_t n_patient_keys;
-    const char *norm;          /* recio encoding of the normalised record */
+    const char *norm; /* recio encoding of the normalised record */
     size_t norm_len;
-    const char *resource;      /* the AuditEvent as JSON text */
+    const char *resource; /* the AuditEvent as JSON text */
     size_t resource_len;
+    const char *canonical; /* without fhir_id: the resource as canonical JSON (keys
+                              sorted, no white space), which its event_key hashes */
+    size_t canonical_len;
 } aod_load_row;
 
 typedef struct aod_load_counts {
@@ -61,7 +64,9 @@ typedef struct aod_load_counts {
 /* Opens a load transaction for one input; loaded_from names it in the store. */
 int aod_store_load_begin(aod_store *st, const char *loaded_from, aod_error *err);
 
-/* Adds one row (copied; buffered and sent in batches). */
+/* Adds one row (copied; buffered and sent in batches).  The row is keyed
+ * here: a row whose key is stored already, or came earlier in this load, is
+ * counted and not stored again. */
 int aod_store_load_add(aod_store *st, const aod_load_row *row, aod_error *err);
 
 /* Sends what is buffered and commits.  counts receives this input's figures. */
@@ -82,5 +87,21 @@ typedef int (*aod_store_event_fn)(void *ctx, int64_t event_id, const char *norm,
  * Returns 0 / -1. */
 int aod_store_each_event(aod_store *st, const char *const *keys, size_t n_keys, int64_t from_ms,
                          int64_t to_ms, aod_store_event_fn fn, void *ctx, aod_error *err);
+
+/* ---- batch: who had activity, who is asking ---- */
+
+/* Called for each distinct patient key, in byte order.  key is borrowed
+ * (valid during the call).  Return 0 to go on, -1 (err set) to stop. */
+typedef int (*aod_store_patient_fn)(void *ctx, const char *key, aod_error *err);
+
+/* Streams every distinct patient key with at least one event recorded in
+ * [from_ms, to_ms) (the BRIN index on event_patient.recorded finds the
+ * period's pages; see doc/store.md).  Returns 0 / -1. */
+int aod_store_each_patient(aod_store *st, int64_t from_ms, int64_t to_ms, aod_store_patient_fn fn,
+                           void *ctx, aod_error *err);
+
+/* The database user the connection logged in as (borrowed from st; "" when
+ * libpq does not say). */
+const char *aod_store_user(const aod_store *st);
 
 #endif

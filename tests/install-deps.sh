@@ -15,7 +15,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     build-essential autoconf automake pkg-config ca-certificates \
     libpq-dev libjansson-dev libhpdf-dev libxml2-dev libxml2-utils libcmocka-dev \
-    postgresql-15 fonts-dejavu-core python3 \
+    postgresql-15 fonts-dejavu-core python3 python3-psycopg2 time \
     poppler-utils qpdf "$@" >/dev/null
 # The Bundle validators run on Node.js (20.19 or later); the machine image
 # ships it.  Fall back to Debian's packages only where it is missing.

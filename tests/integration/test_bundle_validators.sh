@@ -24,7 +24,9 @@ die() {
 }
 
 command -v node >/dev/null 2>&1 || die "node is not installed (Node.js 20.19 or later is needed)"
-[ -d "$top_srcdir/tests/node_modules" ] ||
+# NODE_PATH lets a build outside the source tree (make distcheck) use the
+# modules installed in the checkout: make ... AOD_NODE_MODULES=DIR.
+[ -d "$top_srcdir/tests/node_modules" ] || [ -d "${NODE_PATH:-/nonexistent}" ] ||
     die "$top_srcdir/tests/node_modules is missing: run 'cd tests && npm ci' first (CI does)"
 command -v xmllint >/dev/null 2>&1 || die "xmllint is not installed (Debian package libxml2-utils)"
 [ -x "$TESTBIN" ] || die "$TESTBIN is not built (make check builds it)"

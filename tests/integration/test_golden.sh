@@ -7,7 +7,11 @@
 #   args                           report options, one argument per line
 #   expected.csv                   the report the program must write
 #   expected-explain.csv           optional: the explain view
+#   expected-pdf.txt               optional: the PDF's text (pdftotext -raw)
 #   expected-privacy.csv           optional: the privacy-office copy
+# Every case's report is also written as a FHIR Document Bundle (JSON and
+# XML, patient and privacy-office copies) and all of them are checked by the
+# independent validators in tests/validate (one node process for the lot).
 # Adding a case is adding a directory.  AOD_UPDATE_GOLDEN=1 rewrites the
 # expected files from the program's output (review the diff before
 # committing it).
@@ -24,6 +28,8 @@ compare() { # compare ACTUAL EXPECTED-FILE
 }
 
 n=0
+bundles=()
+mkdir -p "$PGTMP/bundles"
 for dir in "$CASES"/*/; do
     dir=${dir%/}
     name=$(basename "$dir")
@@ -48,6 +54,29 @@ for dir in "$CASES"/*/; do
         ok "$name: $cmd ${extra[*]}" run 0 "${AOD[@]}" "$cmd" --db "dbname=$db" "${args[@]}" "${extra[@]}" -o "$out"
         ok "$name: $kind.csv matches" compare "$out" "$dir/$kind.csv"
     done
+    # Every case also renders as a PDF that qpdf finds sound.
+    pdf="$PGTMP/$name.pdf"
+    ok "$name: pdf" run 0 "${AOD[@]}" report --db "dbname=$db" "${args[@]}" --format pdf -o "$pdf"
+    ok "$name: qpdf --check" qpdf --check "$pdf"
+    if [ -f "$dir/expected-pdf.txt" ]; then
+        pdftotext -raw "$pdf" "$pdf.txt" 2>/dev/null
+        ok "$name: expected-pdf.txt matches" compare "$pdf.txt" "$dir/expected-pdf.txt"
+    fi
+    for aud in patient privacy-office; do
+        for fmt in json xml; do
+            ok "$name: bundle-$fmt ($aud)" run 0 "${AOD[@]}" report --db "dbname=$db" "${args[@]}" \
+                --audience "$aud" --format "bundle-$fmt" -o "$PGTMP/bundles/$name-$aud.$fmt"
+        done
+        bundles+=("$PGTMP/bundles/$name-$aud.json" "$PGTMP/bundles/$name-$aud.xml")
+    done
 done
 ok "at least one golden case ran" test "$n" -gt 0
+
+# The Bundles of every case, through the schema, medplum, the invariants and
+# the XML/JSON comparison.
+if [ ! -d "$top_srcdir/tests/node_modules" ] && [ ! -d "${NODE_PATH:-/nonexistent}" ]; then
+    echo "# tests/node_modules is missing: run 'cd tests && npm ci' (tests/ci.sh does)" >&2
+fi
+ok "every case's Bundle passes the FHIR validators" \
+    node "$top_srcdir/tests/validate/validate-bundle.js" "${bundles[@]}"
 finish

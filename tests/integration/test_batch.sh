@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# test_batch.sh - `aodreport batch` and the self-audit against a real
+# PostgreSQL: a requests file with bad rows, a month run, a rerun that does
+# nothing, --jobs 2 and two shards giving the same files as one worker, a run
+# killed with SIGKILL and one stopped with SIGTERM, then resumed, a database
+# that goes away mid-run, and every report recorded as the privacy office
+# reading the access log.
+. "$(dirname "$0")/lib.sh"
+pg_start
+B="$PGTMP/batch"
+mkdir -p "$B"
+NOW=2025-03-01T00:00:00Z
+MONTH=(--month 2025-01 --now "$NOW" --formats pdf,csv)
+
+pg_down() { as_pg "$PGBIN/pg_ctl" -D "$PGTMP/data" -m immediate -w stop >/dev/null; }
+pg_up() {
+    as_pg "$PGBIN/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/server.log" -w \
+        -o "-k $PGTMP -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        start >/dev/null
+}
+
+# The report files of a run directory with their checksums, one per line.
+sums() { (cd "$1" && find . -type f \( -name '*.pdf' -o -name '*.csv' -o -name '*.json' -o -name '*.xml' \) \
+    ! -name 'manifest*' ! -name '.*' | sort | xargs -r sha256sum); }
+# Temporary files (outfile.h's .NAME.XXXXXX) anywhere under a directory.
+temps() { find "$1" -name '.*' ! -name .aodreport-batch.lock ! -name . | sort; }
+no_temps() { local t; t=$(temps "$1"); [ -z "$t" ] || { echo "# left: $t" >&2; return 1; }; }
+# Waits (up to 60 s) until the manifest lists a completed report.
+wait_first_ok() {
+    local i
+    for i in $(seq 1 600); do
+        grep -qs '"status": "ok"' "$1/manifest.json" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# manifest_check DIR EXPR: a Python expression over the manifest m is true.
+manifest_check() {
+    python3 - "$1/manifest.json" "$2" <<'EOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+r = m["reports"]
+st = [x["status"] for x in r]
+ok = eval(sys.argv[2])
+if not ok:
+    print("# manifest check failed: %s\n# statuses: %s, state %s" % (sys.argv[2], st, m["run"]["state"]), file=sys.stderr)
+sys.exit(0 if ok else 1)
+EOF
+}
+selfaudits() { psql_q "SELECT count(*) FROM aod.audit_event WHERE resource @> '{\"subtype\":[{\"code\":\"aodreport-report\"}]}'"; }
+
+ok "init" run 0 "${AOD[@]}" init
+python3 "$top_srcdir/examples/generate.py" -q --patients 6 --events 500 --months 2 --start 2025-01-01 \
+    -o "$PGTMP/events.ndjson"
+ok "load the example events" run 0 "${AOD[@]}" load "$PGTMP/events.ndjson"
+KEYS=$(psql_q "SELECT count(DISTINCT patient_key) FROM aod.event_patient
+               WHERE recorded >= '2025-01-01' AND recorded < '2025-02-01'")
+ok "the month has patients" test "$KEYS" -gt 3
+
+# ------------------------------------------------- a requests file, bad rows
+P1=Patient/example-1
+P2=Patient/example-2
+cat >"$B/req.csv" <<EOF
+patient,from,to,mode,formats,patient_name,requested
+$P1,2025-01-01,2025-01-31,access,csv,,2025-02-01
+foo/bar,,,,,,
+$P2,2025-02-30,,,,,
+$P2,,,,docx,,
+"$P2;http://hospital.example.org/mrn|1000002",2025-01-01,,,csv;bundle-json,"Doe, ""Jo""",
+EOF
+ok "requests with bad rows: exit 10" run 10 "${AOD[@]}" batch --requests "$B/req.csv" \
+    --out-dir "$B/req" --now "$NOW"
+ok "bad patient named with its line" contains "$ERR" "req.csv:3: patient: not a patient"
+ok "impossible date named with its line" contains "$ERR" "req.csv:4: from: '2025-02-30' is not a valid date"
+ok "unknown format named with its line" contains "$ERR" "req.csv:5: formats: unknown format 'docx'"
+ok "the summary says what was skipped" contains "$OUT" "2 written, 0 already complete, 0 failed, 3 skipped"
+ok "the good rows ran" test "$(sums "$B/req" | wc -l)" = 3
+ok "a row's keys share one directory" test "$(find "$B/req" -name 'disclosures_2025-01-01_*' | wc -l)" = 2
+ok "manifest lists ok and skipped rows" manifest_check "$B/req" \
+    "st == ['ok', 'skipped', 'skipped', 'skipped', 'ok'] and [x['line'] for x in r] == [2, 3, 4, 5, 6]"
+ok "manifest.csv names the skipped line" contains "$(cat "$B/req/manifest.csv")" "skipped,4,$P2,"
+ok "files are 0600" test -z "$(find "$B/req" -type f ! -perm 600)"
+
+# ------------------------------------------------------------ a month run
+before=$(selfaudits)
+ok "month run" run 0 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/m1"
+ok "one report per patient key of the month" test "$(find "$B/m1" -mindepth 1 -maxdepth 1 -type d | wc -l)" = "$KEYS"
+ok "pdf and csv for each" test "$(sums "$B/m1" | wc -l)" = $((KEYS * 2))
+ok "monthly reports are access reports" test "$(find "$B/m1" -name 'access_2025-01-01_2025-01-31_en.pdf' | wc -l)" = "$KEYS"
+ok "manifest complete" manifest_check "$B/m1" "m['run']['state'] == 'complete' and st == ['ok'] * $KEYS"
+ok "manifest checksums are the files'" python3 - "$B/m1" <<'EOF'
+import hashlib, json, os, sys
+d = sys.argv[1]
+m = json.load(open(os.path.join(d, "manifest.json")))
+for r in m["reports"]:
+    for f in r["files"]:
+        data = open(os.path.join(d, f["path"]), "rb").read()
+        assert hashlib.sha256(data).hexdigest() == f["sha256"] and len(data) == f["size"], f
+    assert r["counts"]["records"] >= 1 and r["self_audit"].startswith("aodreport-")
+EOF
+ok "no temporary files" no_temps "$B/m1"
+ok "each report is self-audited" test "$(selfaudits)" = $((before + KEYS))
+SUMS=$(sums "$B/m1")
+
+# -------------------------------------------------- a rerun does nothing
+ok "rerun" run 0 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/m1"
+ok "rerun skips everything" contains "$OUT" "0 written, $KEYS already complete"
+ok "rerun leaves the files as they were" equals "$(sums "$B/m1")" "$SUMS"
+ok "rerun adds no self-audit" test "$(selfaudits)" = $((before + KEYS))
+# a damaged file is noticed and made again
+f=$(find "$B/m1" -name '*.csv' | head -n 1)
+echo tampered >>"$f"
+ok "rerun after damage" run 0 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/m1"
+ok "only the damaged report is made again" contains "$OUT" "1 written, $((KEYS - 1)) already complete"
+ok "and it is as before" equals "$(sums "$B/m1")" "$SUMS"
+
+# ----------------------------------------------- --jobs 2 and two shards
+ok "--jobs 2" run 0 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/m2" --jobs 2
+ok "--jobs 2 gives the same files as --jobs 1" equals "$(sums "$B/m2")" "$SUMS"
+ok "shard 1/2" run 0 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/sh" --shard 1/2
+ok "shard 2/2" run 0 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/sh" --shard 2/2 --jobs 2
+ok "two shards together are the whole run" equals "$(sums "$B/sh")" "$SUMS"
+ok "each shard has its own manifest" test -f "$B/sh/manifest-1-of-2.json" -a -f "$B/sh/manifest-2-of-2.json"
+ok "the shards do not overlap" python3 - "$B/sh" "$KEYS" <<'EOF'
+import json, os, sys
+a = [r["patient"][0] for r in json.load(open(os.path.join(sys.argv[1], "manifest-1-of-2.json")))["reports"]]
+b = [r["patient"][0] for r in json.load(open(os.path.join(sys.argv[1], "manifest-2-of-2.json")))["reports"]]
+assert a and b and not set(a) & set(b) and len(a) + len(b) == int(sys.argv[2]), (a, b)
+EOF
+
+# -------------------------------------------- killed with SIGKILL, resumed
+AOD_TEST_SLOW_MS=400 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/k" --jobs 1 -q 2>/dev/null &
+pid=$!
+ok "the killed run got going" wait_first_ok "$B/k"
+kill -9 "$pid"
+wait "$pid" || true
+sleep 1 # its worker follows it (PR_SET_PDEATHSIG)
+ok "a killed run left no partial file under a final name" python3 - "$B/k" "$SUMS" <<'EOF'
+import hashlib, os, sys
+want = {l.split()[1][2:]: l.split()[0] for l in sys.argv[2].splitlines()}
+for dp, dn, fn in os.walk(sys.argv[1]):
+    for f in fn:
+        if f.startswith(".") or f.startswith("manifest"):
+            continue
+        rel = os.path.relpath(os.path.join(dp, f), sys.argv[1])
+        assert hashlib.sha256(open(os.path.join(dp, f), "rb").read()).hexdigest() == want[rel], rel
+EOF
+ok "resume after SIGKILL" run 0 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/k" --jobs 1
+ok "the resumed run skips what was complete" contains "$ERR" "already complete"
+ok "no temporary file is left" no_temps "$B/k"
+ok "killed and resumed gives the same files" equals "$(sums "$B/k")" "$SUMS"
+ok "and a complete manifest" manifest_check "$B/k" "m['run']['state'] == 'complete' and st == ['ok'] * $KEYS"
+
+# --------------------------------------------------- stopped with SIGTERM
+AOD_TEST_SLOW_MS=400 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/t" --jobs 2 >"$PGTMP/t.out" 2>"$PGTMP/t.err" &
+pid=$!
+ok "the terminated run got going" wait_first_ok "$B/t"
+kill -TERM "$pid"
+status=0
+wait "$pid" || status=$?
+ok "SIGTERM: exit 9" equals "$status" 9
+ok "SIGTERM: says so" contains "$(cat "$PGTMP/t.err")" "interrupted"
+ok "SIGTERM: a complete manifest" manifest_check "$B/t" \
+    "m['run']['state'] == 'interrupted' and len(r) == $KEYS and 'ok' in st and 'pending' in st and set(st) <= {'ok', 'pending'}"
+ok "SIGTERM: no temporary file" no_temps "$B/t"
+ok "resume after SIGTERM" run 0 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/t"
+ok "terminated and resumed gives the same files" equals "$(sums "$B/t")" "$SUMS"
+
+# ------------------------------------------------ the database goes away
+AOD_TEST_SLOW_MS=600 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/d" --jobs 1 >"$PGTMP/d.out" 2>"$PGTMP/d.err" &
+pid=$!
+ok "the run got going before the database went" wait_first_ok "$B/d"
+pg_down
+status=0
+wait "$pid" || status=$?
+ok "database gone: exit 4" equals "$status" 4
+ok "database gone: says so" contains "$(cat "$PGTMP/d.err")" "the connection was lost"
+ok "database gone: the manifest says which failed" manifest_check "$B/d" \
+    "m['run']['state'] == 'stopped' and 'failed' in st and all(x['error'] for x in r if x['status'] == 'failed') and set(st) <= {'ok', 'failed', 'pending'}"
+ok "database gone: nothing partial" no_temps "$B/d"
+pg_up
+ok "resume when the database is back" run 0 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/d"
+ok "and the files are the same" equals "$(sums "$B/d")" "$SUMS"
+
+printf 'patient\n%s\n' "$P2" >"$B/req1.csv"
+
+# ------------------------------------------------------------ self-audit
+ok "self-audits are stored as AuditEvents of the subtype" test "$(selfaudits)" -ge "$KEYS"
+ok "self-audit: DCM 110106 Export, action R, the patient and the report entity" test "$(psql_q "
+    SELECT count(*) FROM aod.audit_event
+    WHERE resource @> '{\"subtype\":[{\"system\":\"urn:aodreport:audit-subtype\",\"code\":\"aodreport-report\"}]}'
+      AND resource @> '{\"type\":{\"code\":\"110106\"},\"action\":\"R\"}'
+      AND resource @> '{\"entity\":[{\"role\":{\"code\":\"3\"}}]}'
+      AND resource @> '{\"entity\":[{\"what\":{\"reference\":\"$P1\"},\"role\":{\"code\":\"1\"}}]}'")" -ge 1
+n_p1=$(psql_q "SELECT count(*) FROM aod.event_patient ep JOIN aod.audit_event e ON e.id = ep.event_id
+               WHERE ep.patient_key = '$P1' AND e.loaded_from = 'aodreport self-audit'")
+since=$(date -u -d '1 day ago' +%Y-%m-%d)
+ok "a later access report for the privacy office" run 0 "${AOD[@]}" report --patient "$P1" --mode access \
+    --audience privacy-office --from "$since" --operator "Pat Privacy" -o "$PGTMP/po.csv"
+ok "lists the batch reports as the privacy office reading the log" \
+    equals "$(grep -c ',internal,,self-audit,self-audit,' "$PGTMP/po.csv")" "$n_p1"
+ok "report records itself too" test "$(psql_q "SELECT count(*) FROM aod.audit_event
+    WHERE resource->'agent'->0->'who'->>'display' = 'Pat Privacy'")" = 1
+ok "report's self-audit has the file's checksum" equals "$(psql_q "SELECT d->>'valueString'
+    FROM aod.audit_event, jsonb_array_elements(resource->'entity') en, jsonb_array_elements(en->'detail') d
+    WHERE resource->'agent'->0->'who'->>'display' = 'Pat Privacy' AND d->>'type' = 'sha256'")" \
+    "$(sha256sum "$PGTMP/po.csv" | cut -d' ' -f1)"
+
+# The roles of sql/roles.sql are enough: aod_reader reads and records.
+"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -f "$top_srcdir/sql/roles.sql" >/dev/null
+psql_q "CREATE ROLE clerk LOGIN; GRANT aod_reader TO clerk" >/dev/null
+ok "a batch as an aod_reader login" run 0 "${AOD[@]}" batch --db "user=clerk" --requests "$B/req1.csv" \
+    --out-dir "$B/clerk" --now "$NOW" --formats csv
+ok "its self-audit names the database user" test "$(psql_q "SELECT count(*) FROM aod.audit_event
+    WHERE resource->'agent'->0->>'altId' LIKE 'database user clerk;%'")" = 1
+
+# A role that may read but not insert: the report cannot be accounted for,
+# so it is not written at all.
+psql_q "CREATE ROLE aod_ro LOGIN; GRANT USAGE ON SCHEMA aod TO aod_ro;
+        GRANT SELECT ON ALL TABLES IN SCHEMA aod TO aod_ro;
+        GRANT TEMPORARY ON DATABASE aodtest TO aod_ro" >/dev/null
+ok "report without INSERT: refused" run 5 "${AOD[@]}" report --db "user=aod_ro" --patient "$P1" -o "$PGTMP/ro.csv"
+ok "report without INSERT: says why" contains "$ERR" "could not be recorded as an access"
+ok "report without INSERT: no file" test ! -e "$PGTMP/ro.csv"
+ok "report without INSERT: no temporary file" test -z "$(ls -A "$PGTMP" | grep '^\.ro\.csv\.')"
+
+finish
