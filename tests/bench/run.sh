@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# run.sh - the benchmark (issue 7): `make bench`, `make bench-quick`.
+#
+# Generates a synthetic store with the example generator (fixed seed), loads
+# it into a throwaway PostgreSQL (load throughput), then measures, each
+# several times and interleaved so that the machine's noise hits every row
+# alike: one big patient's report in each format and mode, the monthly batch
+# (when `aodreport batch` exists), and on the same rows the floor (psql COPY
+# of the stored documents to /dev/null) and the baseline (tests/bench/
+# baseline.py, the Python script a site might write instead).  Prints the
+# table; with --write FILE (make bench BENCH_WRITE=1) also puts it into FILE
+# between the "bench:begin" and "bench:end" markers.
+#
+#   run.sh [--quick] [--reps N] [--write FILE]
+#
+# The generated events are kept in $AOD_BENCH_CACHE (default
+# ${TMPDIR:-/tmp}/aodreport-bench-UID) for the next run: about 2 GB for the
+# full run.  Needs python3 with psycopg2 (Debian: python3-psycopg2, see
+# tests/install-deps.sh) and GNU time.
+. "$(dirname "$0")/../integration/lib.sh"
+BENCH="$top_srcdir/tests/bench"
+
+quick=0
+reps=
+write=
+while [ $# -gt 0 ]; do
+    case $1 in
+    --quick) quick=1 ;;
+    --reps) reps=$2; shift ;;
+    --write) write=$2; shift ;;
+    *) echo "usage: run.sh [--quick] [--reps N] [--write FILE]" >&2; exit 2 ;;
+    esac
+    shift
+done
+# ROUNDS_BUDGET: seconds after which no further round of the patient and
+# month measurements starts (at least 3 rounds run); BUDGET: the same for
+# repeating the batch.  The full run must stay under 15 minutes on the
+# 2-core machine, shared and noisy as it is.
+# PDF_SHARD: the quick run makes the batch's PDFs for a quarter of the
+# patients only (--shard), to stay under a minute; the time per document is
+# what the target is about.
+if [ "$quick" = 1 ]; then
+    PATIENTS=1000 EVENTS=100000 BIG=10000 reps=${reps:-3} SCALE=quick BUDGET=${BENCH_BUDGET:-45}
+    ROUNDS_BUDGET=30
+    PDF_SHARD=1/4
+else
+    PATIENTS=10000 EVENTS=1000000 BIG=100000 reps=${reps:-5} SCALE=full BUDGET=${BENCH_BUDGET:-780}
+    ROUNDS_BUDGET=480
+    PDF_SHARD=
+fi
+SEED=42
+MONTH=2025-06 # the generator covers 2024-01 .. 2025-12
+MONTH_FROM=2025-06-01T00:00:00Z MONTH_TO=2025-07-01T00:00:00Z
+# The whole period, as UTC instants, so that the report and the floor read
+# exactly the same rows whatever the policy's zone.
+FROM=2023-01-01T00:00:00Z TO=2027-01-01T00:00:00Z
+# Patient/big-1 is known by a reference and two identifiers; some events
+# name only one of them.  All three make the person's events.
+KEYS=(Patient/big-1 'http://hospital.example.org/mrn|1900001' 'urn:oid:2.16.840.1.113883.4.1|999-90-0001')
+PATIENT_ARGS=()
+for k in "${KEYS[@]}"; do PATIENT_ARGS+=(--patient "$k"); done
+
+say() { echo "== $*" >&2; }
+die() { echo "run.sh: $*" >&2; exit 1; }
+
+# --- what it needs
+[ -x /usr/bin/time ] || die "GNU time is missing (Debian: time; see tests/install-deps.sh)"
+PY=
+for p in /usr/bin/python3 python3; do
+    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import psycopg2' 2>/dev/null; then
+        PY=$(command -v "$p")
+        break
+    fi
+done
+[ -n "$PY" ] || die "python3 with psycopg2 is missing (Debian: python3-psycopg2; see tests/install-deps.sh)"
+
+# --- the events, generated once per size
+CACHE=${AOD_BENCH_CACHE:-${TMPDIR:-/tmp}/aodreport-bench-$(id -u)}
+mkdir -p "$CACHE"
+DATA="$CACHE/store-s$SEED-p$PATIENTS-e$EVENTS-b$BIG.ndjson"
+if [ ! -s "$DATA" ]; then
+    say "generating $EVENTS events ($PATIENTS patients, $BIG for Patient/big-1)"
+    python3 "$top_srcdir/examples/generate.py" -q --seed "$SEED" --patients "$PATIENTS" \
+        --events "$EVENTS" --big-patient-events "$BIG" -o "$DATA.part"
+    mv "$DATA.part" "$DATA"
+fi
+
+# --- a throwaway server: the test harness's settings (no fsync: the data is
+# thrown away) and memory for a store of a few GB.
+PGBIN=$(pg_bindir) || die "no PostgreSQL server binaries (initdb) found"
+PGTMP=$(mktemp -d "${TMPDIR:-/tmp}/aod-bench.XXXXXX")
+trap pg_stop EXIT
+chmod 755 "$PGTMP"
+[ "$(id -u)" = 0 ] && chown postgres "$PGTMP"
+as_pg "$PGBIN/initdb" -D "$PGTMP/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
+    >"$PGTMP/initdb.log" 2>&1 || { cat "$PGTMP/initdb.log" >&2; exit 1; }
+PG_SETTINGS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=512MB -c max_wal_size=8GB"
+as_pg "$PGBIN/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/server.log" -w \
+    -o "-k $PGTMP -c listen_addresses='' $PG_SETTINGS" start >/dev/null ||
+    { cat "$PGTMP/server.log" >&2; exit 1; }
+export PGHOST="$PGTMP" PGUSER=postgres PGDATABASE=aodbench
+unset PGPORT PGSERVICE PGPASSWORD
+as_pg "$PGBIN/createdb" -h "$PGTMP" -U postgres aodbench
+PSQL=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1)
+
+RES="$PGTMP/results.tsv" # name, rep, seconds, peak RSS KiB, extra
+: >"$RES"
+OUT="$PGTMP/out"
+mkdir -p "$OUT"
+
+# timed NAME REP EXTRA CMD...: runs CMD (output to /dev/null), records its
+# wall time and peak RSS.  A failing command is recorded as failed.
+timed() {
+    local name=$1 rep=$2 extra=$3 t0 t1 rss status=0
+    shift 3
+    t0=$(date +%s%N)
+    /usr/bin/time -f '%M' -o "$PGTMP/rss" "$@" >/dev/null 2>"$PGTMP/cmd.err" || status=$?
+    t1=$(date +%s%N)
+    rss=$(tail -n 1 "$PGTMP/rss")
+    if [ "$status" != 0 ]; then
+        echo "run.sh: $name failed (status $status):" >&2
+        tail -n 5 "$PGTMP/cmd.err" >&2
+        printf '%s\t%s\tfailed\t\t%s\n' "$name" "$rep" "$extra" >>"$RES"
+        return 0
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$rep" "$(((t1 - t0) / 1000))e-6" "$rss" "$extra" >>"$RES"
+}
+
+say "loading (aodreport init + load)"
+"$AODREPORT" init >/dev/null
+timed load 1 "$EVENTS" "$AODREPORT" load -q "$DATA"
+# What doc/store.md asks after a large initial load: rewrite the report
+# table in key order, and fresh statistics.
+say "CLUSTER + VACUUM ANALYZE"
+timed maintenance 1 "" "${PSQL[@]}" -c "CLUSTER aod.event_patient USING event_patient_pkey" \
+    -c "VACUUM ANALYZE aod.event_patient" -c "VACUUM ANALYZE aod.audit_event"
+
+sql_list() { local s= k; for k in "$@"; do s="$s${s:+, }'${k//\'/\'\'}'"; done; echo "$s"; }
+PATIENT_ROWS="SELECT a.resource FROM aod.audit_event a
+  WHERE a.id IN (SELECT event_id FROM aod.event_patient
+                 WHERE patient_key IN ($(sql_list "${KEYS[@]}"))
+                   AND recorded >= '$FROM' AND recorded < '$TO')
+  ORDER BY a.recorded, a.id"
+MONTH_ROWS="SELECT a.resource FROM aod.event_patient ep JOIN aod.audit_event a ON a.id = ep.event_id
+  WHERE ep.recorded >= '$MONTH_FROM' AND ep.recorded < '$MONTH_TO'
+  ORDER BY ep.patient_key, ep.recorded, ep.event_id"
+patient_n=$("${PSQL[@]}" -tA -c "SELECT count(*) FROM ($PATIENT_ROWS) x")
+month_n=$("${PSQL[@]}" -tA -c "SELECT count(*) FROM ($MONTH_ROWS) x")
+month_patients=$("${PSQL[@]}" -tA -c "SELECT count(DISTINCT patient_key) FROM aod.event_patient
+  WHERE recorded >= '$MONTH_FROM' AND recorded < '$MONTH_TO'")
+
+have_batch=0
+if "$AODREPORT" batch --help >/dev/null 2>&1; then have_batch=1; fi
+
+REPORT=("$AODREPORT" report "${PATIENT_ARGS[@]}" --from "$FROM" --to "$TO" --now "$TO")
+BATCH=("$AODREPORT" batch -q --month "$MONTH" --out-dir "$OUT/batch")
+pdf_documents() { find "$OUT/batch" -name '*.pdf' 2>/dev/null | wc -l; }
+
+say "warming the cache"
+"${PSQL[@]}" -c "COPY ($PATIENT_ROWS) TO STDOUT" >/dev/null
+"${PSQL[@]}" -c "COPY ($MONTH_ROWS) TO STDOUT" >/dev/null
+
+round_start=$SECONDS
+for rep in $(seq 1 "$reps"); do
+    if [ "$rep" -gt 3 ] && [ $((SECONDS + (SECONDS - round_start) / (rep - 1))) -gt "$ROUNDS_BUDGET" ]; then
+        say "rounds $rep to $reps skipped (time budget)"
+        break
+    fi
+    say "round $rep of $reps: the patient and the month's floor and baseline"
+    timed floor.patient "$rep" "$patient_n" "${PSQL[@]}" -c "COPY ($PATIENT_ROWS) TO STDOUT"
+    timed baseline.patient "$rep" "$patient_n" "$PY" "$BENCH/baseline.py" "${PATIENT_ARGS[@]}" \
+        --from "$FROM" --to "$TO" -o "$OUT/baseline.csv"
+    for format in csv pdf bundle-json; do
+        for mode in disclosures access; do
+            timed "report.$format.$mode" "$rep" "$patient_n" "${REPORT[@]}" --format "$format" \
+                --mode "$mode" -o "$OUT/report.$format"
+        done
+    done
+    timed floor.month "$rep" "$month_n" "${PSQL[@]}" -c "COPY ($MONTH_ROWS) TO STDOUT"
+    timed baseline.month "$rep" "$month_n" "$PY" "$BENCH/baseline.py" --from "$MONTH_FROM" \
+        --to "$MONTH_TO" --out-dir "$OUT/baseline-month"
+    rm -rf "$OUT/baseline-month"
+done
+
+# The monthly batch makes one report per patient key of the month (thousands
+# in the full run; with PDF, minutes per run), so it runs as often as the
+# time budget allows, at least once per format set.
+if [ "$have_batch" = 1 ]; then
+    for rep in $(seq 1 "$reps"); do
+        for formats in csv csv,pdf; do
+            name=batch.${formats#csv,}
+            last=$(awk -F'\t' -v n="$name" '$1 == n && $3 != "failed" {t = $3} END {print t + 0}' "$RES")
+            if [ "$rep" -gt 1 ] && [ $((SECONDS + ${last%.*} + 1)) -gt "$BUDGET" ]; then
+                say "$name: round $rep skipped (time budget)"
+                continue
+            fi
+            say "$name: round $rep of $reps"
+            rm -rf "$OUT/batch"
+            shard=()
+            [ "$formats" = csv ] || [ -z "$PDF_SHARD" ] || shard=(--shard "$PDF_SHARD")
+            timed "$name" "$rep" "$month_n" "${BATCH[@]}" --formats "$formats" "${shard[@]}"
+            [ "$formats" = csv ] ||
+                printf 'documents\t%s\t%s\t\t\n' "$rep" "$(pdf_documents)" >>"$RES"
+        done
+    done
+    rm -rf "$OUT/batch"
+fi
+
+# --- the machine and the versions, for the table's heading
+versions() {
+    echo "scale	$SCALE: $EVENTS events, $PATIENTS patients, Patient/big-1 with $BIG; $reps rounds"
+    echo "patient_rows	$patient_n"
+    echo "month	$MONTH: $month_n rows of $month_patients patient keys"
+    echo "have_batch	$have_batch"
+    echo "pdf_shard	$PDF_SHARD"
+    echo "cpu	$(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+    echo "memory	$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+    echo "os	$(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r)"
+    echo "aodreport	$("$AODREPORT" --version)"
+    echo "postgresql	$("${PSQL[@]}" -tA -c 'SHOW server_version')"
+    echo "settings	$PG_SETTINGS"
+    echo "libs	libpq $(pkg-config --modversion libpq 2>/dev/null || echo ?), jansson $(pkg-config --modversion jansson 2>/dev/null || echo ?), libharu $(dpkg-query -W -f '${Version}' libhpdf-2.3.0 2>/dev/null || echo ?)"
+    echo "python	$("$PY" -c 'import sys, psycopg2; print("Python %d.%d.%d, psycopg2 %s" % (sys.version_info[:3] + (psycopg2.__version__.split()[0],)))')"
+}
+versions >"$PGTMP/machine.tsv"
+# Kept beside the events, to summarise again: summarize.py FILE.tsv FILE-machine.tsv
+cp "$RES" "$CACHE/last-$SCALE.tsv"
+cp "$PGTMP/machine.tsv" "$CACHE/last-$SCALE-machine.tsv"
+python3 "$BENCH/summarize.py" "$RES" "$PGTMP/machine.tsv" ${write:+--write "$write"}
