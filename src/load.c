@@ -32,13 +32,12 @@ typedef struct load_ctx {
 } load_ctx;
 
 /* jansson reports positions inside the piece; make them file positions. */
-static void json_fail(load_ctx *c, const json_error_t *jerr, long line, long index,
-                      aod_error *err)
+static void json_fail(load_ctx *c, const json_error_t *jerr, long line, long index, aod_error *err)
 {
     long at = line + (jerr->line > 0 ? jerr->line - 1 : 0);
-    const char *what = strstr(jerr->text, "unable to decode byte") ? "invalid UTF-8"
+    const char *what = strstr(jerr->text, "unable to decode byte")  ? "invalid UTF-8"
                        : strstr(jerr->text, "duplicate object key") ? "duplicate key"
-                                                                   : "invalid JSON";
+                                                                    : "invalid JSON";
 
     aod_error_set(err, AOD_ERR_INPUT, c->name, at, NULL, "%s: %s", what, jerr->text);
     aod_error_where(err, NULL, 0, index);
@@ -52,7 +51,8 @@ static const char *observer_identity(load_ctx *c, const aod_record *r)
     if (o->reference)
         return o->reference;
     if (o->id_value) {
-        if (aod_buf_printf(&c->observer, "%s|%s", o->id_system ? o->id_system : "", o->id_value) != 0)
+        if (aod_buf_printf(&c->observer, "%s|%s", o->id_system ? o->id_system : "", o->id_value) !=
+            0)
             return NULL;
         return aod_buf_str(&c->observer);
     }
@@ -171,9 +171,10 @@ static int on_piece(void *ctx, aod_jsonscan_kind kind, const char *json, size_t 
     }
     case AOD_JSONSCAN_CONTAINER:
         if (!type || strcmp(type, "Bundle") != 0) {
-            aod_error_set(err, AOD_ERR_INPUT, c->name, line, "resourceType",
-                          "an object with an \"entry\" array that is not a Bundle (resourceType %s)",
-                          type ? type : "missing");
+            aod_error_set(
+                err, AOD_ERR_INPUT, c->name, line, "resourceType",
+                "an object with an \"entry\" array that is not a Bundle (resourceType %s)",
+                type ? type : "missing");
             goto out;
         }
         rc = 0;
