@@ -10,7 +10,8 @@
 CREATE TABLE aod.audit_event (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     -- sha256 of ('id' observer id) when the event has an id, else of its
-    -- canonical jsonb text: what makes loading idempotent.
+    -- canonical JSON text (computed by the loader; doc/store.md, "Loading"):
+    -- what makes loading idempotent.
     event_key     bytea NOT NULL,
     fhir_id       text,
     fhir_version  text NOT NULL CHECK (fhir_version IN ('R4', 'R5', 'R6', 'unknown')),

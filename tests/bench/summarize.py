@@ -218,7 +218,7 @@ def write(path, text):
     if BEGIN in old and END in old:
         head, rest = old.split(BEGIN, 1)
         tail = rest.split(END, 1)[1]
-        new = head + block + tail.lstrip("\n")
+        new = head + block.rstrip("\n") + tail
     else:
         new = (old or "# Benchmarks\n\n") + ("\n" if old and not old.endswith("\n") else "") + \
               block
