@@ -350,7 +350,7 @@ const char *aod_fhir_version_name(aod_fhir_version v)
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
  * days_from_civil); exact for every year, no libc time zone state. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+int64_t aod_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     int64_t era;
     unsigned yoe, doy, doe;
@@ -460,7 +460,7 @@ int aod_time_parse(const char *s, int64_t *ms)
     if (*p != '\0')
         return -1;
 done:
-    days = days_from_civil(year, (unsigned)mon, (unsigned)day);
+    days = aod_days_from_civil(year, (unsigned)mon, (unsigned)day);
     t = ((days * 24 + hour) * 60 + min) * 60 + sec;
     t -= (int64_t)sign * (off_h * 60 + off_m) * 60;
     *ms = t * 1000 + frac;

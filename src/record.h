@@ -148,6 +148,10 @@ int aod_codings_has_code(const aod_codings *list, const char *code);
  * dateTime without an offset is taken as UTC.  Returns 0 or -1 (not a date). */
 int aod_time_parse(const char *s, int64_t *ms);
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (month 1-12, day
+ * 1-31); exact for every year, no libc time zone state. */
+int64_t aod_days_from_civil(int64_t y, unsigned m, unsigned d);
+
 /* Formats ms as "2013-09-22T00:08:00Z" (UTC, milliseconds shown only when not
  * zero) into out (at least 32 bytes).  Returns out. */
 char *aod_time_format_utc(int64_t ms, char *out, size_t size);

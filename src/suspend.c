@@ -16,20 +16,6 @@ static int is_utc(const char *zone)
     return !zone || !zone[0] || strcmp(zone, "UTC") == 0 || strcmp(zone, "Etc/UTC") == 0;
 }
 
-/* Days since 1970-01-01 of a civil date (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    int64_t era;
-    unsigned yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 /* The calendar day of ms in the policy's zone, as days since 1970-01-01
  * (a time localtime cannot place falls back to its UTC day). */
 static int64_t local_day(const aod_policy *policy, int64_t ms)
@@ -52,7 +38,7 @@ static int64_t local_day(const aod_policy *policy, int64_t ms)
                    (date[3] - '0'));
     m = (unsigned)((date[5] - '0') * 10 + (date[6] - '0'));
     d = (unsigned)((date[8] - '0') * 10 + (date[9] - '0'));
-    return days_from_civil((int64_t)y, m, d);
+    return aod_days_from_civil((int64_t)y, m, d);
 }
 
 const aod_policy_suspension *aod_suspend_match(const aod_policy *policy, const aod_entry *e)

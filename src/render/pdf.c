@@ -592,19 +592,7 @@ static const char *count_phrase(pdf_sink *s, int slot, const char *base, long n)
 
 /* ------------------------------------------------------------------ dates */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    int64_t era, yoe, doy;
-
-    if (m <= 2)
-        y--;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-}
-
+/* Back from days since 1970-01-01 (aod_days_from_civil) to a date. */
 static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
     int64_t era, doe, yoe, doy, mp;
@@ -629,7 +617,7 @@ static int64_t local_days(int64_t ms)
     aod_timefmt_date(ms, iso, sizeof iso);
     if (sscanf(iso, "%d-%d-%d", &y, &m, &d) != 3)
         return 0;
-    return days_from_civil(y, m, d);
+    return aod_days_from_civil(y, (unsigned)m, (unsigned)d);
 }
 
 /* "March 14, 2025" (the language's long form) into slot. */
