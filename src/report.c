@@ -44,6 +44,25 @@ const char *aod_class_name(aod_class c)
     return "?";
 }
 
+const char *aod_entry_flag_name(unsigned bit)
+{
+    switch (bit) {
+    case AOD_ENTRY_SUMMARY:
+        return "summary";
+    case AOD_ENTRY_SESSION:
+        return "session";
+    case AOD_ENTRY_PURPOSE_UNKNOWN:
+        return "purpose-unknown";
+    case AOD_ENTRY_SUSPENDED:
+        return "suspended";
+    case AOD_ENTRY_FAILED:
+        return "failed";
+    case AOD_ENTRY_SELF_AUDIT:
+        return "self-audit";
+    }
+    return "?";
+}
+
 /* What explain says about one raw record. */
 typedef struct trace {
     int64_t record_id;

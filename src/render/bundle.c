@@ -121,19 +121,6 @@ static const int rows_disclosure[] = {COL_DATE,    COL_RECIPIENT, COL_ROLE,    C
 static const int rows_access[] = {COL_WHEN, COL_WHO,     COL_ROLE,    COL_ORG,   COL_ACTION,
                                   COL_DATA, COL_PURPOSE, COL_OUTCOME, COL_COUNT, COL_END};
 
-/* Report flags, as extension codes, in bit order. */
-static const struct {
-    unsigned bit;
-    const char *code;
-} flag_codes[] = {
-    {AOD_ENTRY_SUMMARY, "summary"},
-    {AOD_ENTRY_SESSION, "session"},
-    {AOD_ENTRY_PURPOSE_UNKNOWN, "purpose-unknown"},
-    {AOD_ENTRY_SUSPENDED, "suspended"},
-    {AOD_ENTRY_FAILED, "failed"},
-    {AOD_ENTRY_SELF_AUDIT, "self-audit"},
-};
-
 /* ----------------------------------------------------------------- state */
 
 typedef struct line {
@@ -902,9 +889,11 @@ static json_t *event_extensions(bundle_sink *s, const aod_entry *e)
         push(s, a, extension(s, AOD_BUNDLE_EXT_RAW_COUNT, "valueInteger", jint(s, e->raw_count)));
     if (e->count > 0)
         push(s, a, extension(s, AOD_BUNDLE_EXT_EVENT_COUNT, "valueInteger", jint(s, e->count)));
-    for (i = 0; i < sizeof flag_codes / sizeof flag_codes[0]; i++)
-        if (e->flags & flag_codes[i].bit)
-            push(s, a, extension(s, AOD_BUNDLE_EXT_FLAG, "valueCode", jlit(s, flag_codes[i].code)));
+    for (i = 0; i < AOD_ENTRY_FLAG_COUNT; i++)
+        if (e->flags & (1u << i))
+            push(s, a,
+                 extension(s, AOD_BUNDLE_EXT_FLAG, "valueCode",
+                           jlit(s, aod_entry_flag_name(1u << i))));
     if (!s->privacy)
         return a;
     /* How the tool decided: for the privacy office only. */

@@ -52,19 +52,6 @@ static const char *const column_names[COL_N] = {
     "purpose_code", "outcome",     "count", "first_date", "last_date",    "class",
     "exclusion",    "rule",        "flags", "group",      "record_ids"};
 
-/* Flag names in the flags column, in bit order. */
-static const struct {
-    unsigned bit;
-    const char *name;
-} flag_names[] = {
-    {AOD_ENTRY_SUMMARY, "summary"},
-    {AOD_ENTRY_SESSION, "session"},
-    {AOD_ENTRY_PURPOSE_UNKNOWN, "purpose-unknown"},
-    {AOD_ENTRY_SUSPENDED, "suspended"},
-    {AOD_ENTRY_FAILED, "failed"},
-    {AOD_ENTRY_SELF_AUDIT, "self-audit"},
-};
-
 #define MAX_KINDS 32 /* distinct kinds of data put into words per row */
 
 typedef struct csv_sink {
@@ -173,10 +160,11 @@ static int flags(aod_buf *b, unsigned f)
 {
     size_t i;
 
-    for (i = 0; i < sizeof flag_names / sizeof flag_names[0]; i++) {
-        if (!(f & flag_names[i].bit))
+    for (i = 0; i < AOD_ENTRY_FLAG_COUNT; i++) {
+        if (!(f & (1u << i)))
             continue;
-        if ((b->len && aod_buf_addc(b, ' ') != 0) || aod_buf_adds(b, flag_names[i].name) != 0)
+        if ((b->len && aod_buf_addc(b, ' ') != 0) ||
+            aod_buf_adds(b, aod_entry_flag_name(1u << i)) != 0)
             return -1;
     }
     return 0;
