@@ -991,96 +991,324 @@ void aod_store_load_abort(aod_store *st)
 
 /* ---------------------------------------------------------------- reading */
 
-int aod_store_each_event(aod_store *st, const char *const *keys, size_t n_keys, int64_t from_ms,
-                         int64_t to_ms, aod_store_event_fn fn, void *ctx, aod_error *err)
+/* The report reads results in binary: event_id is an int8 and recorded a
+ * timestamptz (int64 microseconds since 2000-01-01), both big-endian, so the
+ * merge below compares two integers instead of parsing text. */
+static int64_t get_be64(const char *p)
 {
-    aod_buf sql;
-    const char **params = NULL;
-    char from[40], to[40];
-    PGresult *res = NULL;
-    int64_t last_id = -1;
-    char last_rec[40] = "";
-    size_t i;
-    int rc = -1, stopped = 0;
+    const unsigned char *u = (const unsigned char *)p;
+    uint64_t v = 0;
+    int i;
 
-    aod_buf_init(&sql, 0);
-    if (n_keys == 0) {
-        aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "patient", "no patient key");
-        goto out;
-    }
-    params = calloc(n_keys + 2, sizeof *params);
-    if (!params)
-        goto nomem;
-    aod_time_format_utc(from_ms, from, sizeof from);
-    aod_time_format_utc(to_ms, to, sizeof to);
-    params[0] = from;
-    params[1] = to;
-    for (i = 0; i < n_keys; i++)
-        params[i + 2] = keys[i];
-    if (n_keys == 1) {
-        /* One key: one index range scan, already in report order. */
-        if (aod_buf_adds(&sql, "SELECT event_id, norm, recorded FROM aod.event_patient"
-                               " WHERE patient_key = $3 AND recorded >= $1 AND recorded < $2"
-                               " ORDER BY recorded, event_id") != 0)
-            goto nomem;
-    } else {
-        /* Several keys: PostgreSQL 15 sorts the UNION ALL instead of merging
-         * it, so sort only the narrow (recorded, id, key) triples from
-         * index-only scans, drop an event named by two keys there, and fetch
-         * each norm once by primary key (doc/store.md, "Planner settings"). */
-        if (aod_buf_adds(&sql, "SELECT ep.event_id, ep.norm, ep.recorded FROM ("
-                               "SELECT DISTINCT ON (recorded, event_id) recorded, event_id,"
-                               " patient_key FROM (") != 0)
-            goto nomem;
-        for (i = 0; i < n_keys; i++) {
-            if (aod_buf_printf(&sql,
-                               "%s(SELECT recorded, event_id, patient_key FROM aod.event_patient"
-                               " WHERE patient_key = $%zu AND recorded >= $1 AND recorded < $2)",
-                               i ? " UNION ALL " : "", i + 3) != 0)
-                goto nomem;
-        }
-        if (aod_buf_adds(&sql, ") u ORDER BY recorded, event_id) k"
-                               " CROSS JOIN LATERAL (SELECT e.event_id, e.norm, e.recorded"
-                               " FROM aod.event_patient e WHERE e.patient_key = k.patient_key"
-                               " AND e.recorded = k.recorded AND e.event_id = k.event_id) ep"
-                               " ORDER BY k.recorded, k.event_id") != 0)
-            goto nomem;
-    }
+    for (i = 0; i < 8; i++)
+        v = v << 8 | u[i];
+    return (int64_t)v;
+}
 
-    if (!PQsendQueryParams(st->conn, sql.data, (int)(n_keys + 2), NULL, params, NULL, NULL, 0) ||
+/* Checks the shape of a binary row (event_id int8, norm text, recorded
+ * timestamptz) and takes its sort key. */
+static int row_key(const PGresult *res, int row, int64_t *id, int64_t *rec, aod_error *err)
+{
+    if (PQnfields(res) != 3 || PQgetlength(res, row, 0) != 8 || PQgetlength(res, row, 2) != 8 ||
+        PQgetisnull(res, row, 1)) {
+        aod_error_set(err, AOD_ERR_DB, "database", 0, NULL,
+                      "query the store: unexpected row shape (is the schema current?)");
+        return -1;
+    }
+    *id = get_be64(PQgetvalue(res, row, 0));
+    *rec = get_be64(PQgetvalue(res, row, 2));
+    return 0;
+}
+
+/* One key: one index range scan, already in report order, streamed in
+ * single-row mode so that the server's work and ours overlap. */
+static int each_event_one(aod_store *st, const char *const params[3], aod_store_event_fn fn,
+                          void *ctx, aod_error *err)
+{
+    static const char sql[] = "SELECT event_id, norm, recorded FROM aod.event_patient"
+                              " WHERE patient_key = $1 AND recorded >= $2 AND recorded < $3"
+                              " ORDER BY recorded, event_id";
+    PGresult *res;
+    int rc = 0, stopped = 0;
+
+    if (!PQsendQueryParams(st->conn, sql, 3, NULL, params, NULL, NULL, 1) ||
         !PQsetSingleRowMode(st->conn)) {
         db_error(err, AOD_ERR_DB, "query the store", PQerrorMessage(st->conn));
-        goto out;
+        return -1;
     }
-    rc = 0;
     while ((res = PQgetResult(st->conn))) {
         ExecStatusType s = PQresultStatus(res);
+        int64_t id, rec;
+
         if (s == PGRES_SINGLE_TUPLE && !stopped) {
-            int64_t id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-            const char *rec = PQgetvalue(res, 0, 2);
-            /* With several keys one event may come once per key, adjacent. */
-            if (!(id == last_id && strcmp(rec, last_rec) == 0)) {
-                last_id = id;
-                snprintf(last_rec, sizeof last_rec, "%s", rec);
-                if (fn(ctx, id, PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1), err) != 0) {
-                    /* keep draining so the connection stays usable */
-                    stopped = 1;
-                    rc = -1;
-                }
+            /* keep draining after a stop so the connection stays usable */
+            if (row_key(res, 0, &id, &rec, err) != 0 ||
+                fn(ctx, id, PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1), err) != 0) {
+                stopped = 1;
+                rc = -1;
             }
         } else if (s != PGRES_TUPLES_OK && s != PGRES_SINGLE_TUPLE) {
-            result_error(err, "query the store", res, st->conn);
+            if (!stopped)
+                result_error(err, "query the store", res, st->conn);
+            stopped = 1;
             rc = -1;
         }
         PQclear(res);
     }
-    goto out;
-nomem:
-    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
-out:
-    free(params);
-    aod_buf_free(&sql);
     return rc;
+}
+
+/*
+ * Several keys (one person known as Patient/123 and by an MRN): PostgreSQL
+ * 15 sorts a UNION ALL of the keys' range scans rather than merging them,
+ * and sorting narrow keys then fetching each row again by primary key costs
+ * about 10 microseconds per event (doc/store.md, "Several keys").  So each
+ * key gets a cursor over its own range scan, already in report order, and
+ * the merge happens here: the smallest (recorded, event_id) head goes next,
+ * and an event that two keys name comes out of both cursors side by side,
+ * so the second copy is skipped.
+ *
+ * The FETCHes go through libpq's pipeline mode: as soon as a cursor's batch
+ * becomes the one being read, the next batch of that cursor is asked for, so
+ * the server reads ahead while we classify.  Results arrive in the order
+ * asked; one that arrives for another cursor waits in that cursor's `next`.
+ * Each cursor has at most one batch being read, one waiting and one asked
+ * for: memory stays bounded by 3 x keys x FETCH_ROWS rows, whatever the
+ * history's length.  REPEATABLE READ gives every cursor the same snapshot.
+ */
+#define FETCH_ROWS 512
+
+typedef struct key_cursor {
+    PGresult *cur;  /* the batch being read, or NULL */
+    int row, rows;  /* the next row of cur, and cur's row count */
+    PGresult *next; /* the following batch, received and waiting */
+    int asked;      /* a FETCH is in flight */
+    int ended;      /* the last batch has been received */
+    int64_t id, rec;
+} key_cursor;
+
+typedef struct key_merge {
+    aod_store *st;
+    key_cursor *c;
+    size_t n;
+    size_t *fifo; /* cursor of each FETCH in flight, oldest first */
+    size_t fifo_head, fifo_len;
+    aod_error *err;
+} key_merge;
+
+static int merge_ask(key_merge *m, size_t i)
+{
+    char sql[64];
+
+    snprintf(sql, sizeof sql, "FETCH FORWARD %d FROM aod_key_%zu", FETCH_ROWS, i);
+    if (!PQsendQueryParams(m->st->conn, sql, 0, NULL, NULL, NULL, NULL, 1) ||
+        !PQsendFlushRequest(m->st->conn) || PQflush(m->st->conn) < 0) {
+        db_error(m->err, AOD_ERR_DB, "query the store", PQerrorMessage(m->st->conn));
+        return -1;
+    }
+    m->c[i].asked = 1;
+    m->fifo[(m->fifo_head + m->fifo_len++) % m->n] = i;
+    return 0;
+}
+
+/* Receives the oldest FETCH in flight and files it with its cursor. */
+static int merge_receive(key_merge *m)
+{
+    PGresult *res, *extra;
+    key_cursor *c;
+    size_t i;
+    int ok;
+
+    if (m->fifo_len == 0) {
+        aod_error_set(m->err, AOD_ERR_INTERNAL, NULL, 0, NULL, "no FETCH in flight");
+        return -1;
+    }
+    i = m->fifo[m->fifo_head];
+    m->fifo_head = (m->fifo_head + 1) % m->n;
+    m->fifo_len--;
+    c = &m->c[i];
+    c->asked = 0;
+    res = PQgetResult(m->st->conn);
+    ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!ok) {
+        result_error(m->err, "query the store", res, m->st->conn);
+        PQclear(res);
+        return -1;
+    }
+    /* each query's results end with a NULL in pipeline mode */
+    while ((extra = PQgetResult(m->st->conn)))
+        PQclear(extra);
+    if (PQntuples(res) < FETCH_ROWS)
+        c->ended = 1;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0;
+    }
+    if (!c->cur) {
+        c->cur = res;
+        c->row = 0;
+        c->rows = PQntuples(res);
+    } else {
+        c->next = res;
+    }
+    return 0;
+}
+
+/* Makes cursor i's head row current (cur != NULL after it) or leaves cur
+ * NULL when the cursor is exhausted. */
+static int merge_head(key_merge *m, size_t i)
+{
+    key_cursor *c = &m->c[i];
+
+    if (c->cur && c->row >= c->rows) {
+        PQclear(c->cur);
+        c->cur = c->next;
+        c->next = NULL;
+        c->row = 0;
+        c->rows = c->cur ? PQntuples(c->cur) : 0;
+    }
+    while (!c->cur && c->asked)
+        if (merge_receive(m) != 0)
+            return -1;
+    /* read ahead: ask for the batch after the one now being read */
+    if (c->cur && !c->next && !c->ended && !c->asked && merge_ask(m, i) != 0)
+        return -1;
+    if (c->cur)
+        return row_key(c->cur, c->row, &c->id, &c->rec, m->err);
+    return 0;
+}
+
+/* Ends the pipeline whatever state it is in: drains what is in flight, syncs
+ * and leaves pipeline mode.  Returns 0 when the connection is usable. */
+static int merge_end_pipeline(aod_store *st)
+{
+    PGresult *res;
+    int synced = 0, guard = 0;
+
+    if (PQpipelineStatus(st->conn) == PQ_PIPELINE_OFF)
+        return 0;
+    if (!PQpipelineSync(st->conn))
+        return -1;
+    while (!synced && guard++ < 1000000) {
+        res = PQgetResult(st->conn);
+        if (!res) {
+            if (PQstatus(st->conn) != CONNECTION_OK)
+                return -1;
+            continue; /* the end of one query's results */
+        }
+        synced = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        PQclear(res);
+    }
+    return synced && PQexitPipelineMode(st->conn) ? 0 : -1;
+}
+
+static int each_event_merged(aod_store *st, const char *const *keys, size_t n_keys,
+                             const char *from, const char *to, aod_store_event_fn fn, void *ctx,
+                             aod_error *err)
+{
+    static const char declare[] =
+        "DECLARE aod_key_%zu NO SCROLL CURSOR FOR SELECT event_id, norm, recorded"
+        " FROM aod.event_patient WHERE patient_key = $1 AND recorded >= $2 AND recorded < $3"
+        " ORDER BY recorded, event_id";
+    key_merge m = {st, NULL, n_keys, NULL, 0, 0, err};
+    int64_t last_id = 0, last_rec = 0;
+    int have_last = 0, rc = -1;
+    size_t i;
+
+    m.c = calloc(n_keys, sizeof *m.c);
+    m.fifo = calloc(n_keys, sizeof *m.fifo);
+    if (!m.c || !m.fifo) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        goto out;
+    }
+    if (exec_simple(st, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "query the store",
+                    err) != 0)
+        goto out;
+    for (i = 0; i < n_keys; i++) {
+        const char *params[3] = {keys[i], from, to};
+        char sql[sizeof declare + 24];
+        PGresult *res;
+
+        snprintf(sql, sizeof sql, declare, i);
+        res = PQexecParams(st->conn, sql, 3, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            result_error(err, "query the store", res, st->conn);
+            PQclear(res);
+            goto out;
+        }
+        PQclear(res);
+    }
+    if (!PQenterPipelineMode(st->conn)) {
+        db_error(err, AOD_ERR_DB, "query the store", PQerrorMessage(st->conn));
+        goto out;
+    }
+    for (i = 0; i < n_keys; i++)
+        if (merge_ask(&m, i) != 0)
+            goto out;
+    for (;;) {
+        size_t best = n_keys;
+
+        for (i = 0; i < n_keys; i++) {
+            key_cursor *c = &m.c[i];
+            if (merge_head(&m, i) != 0)
+                goto out;
+            if (c->cur && (best == n_keys || c->rec < m.c[best].rec ||
+                           (c->rec == m.c[best].rec && c->id < m.c[best].id)))
+                best = i;
+        }
+        if (best == n_keys)
+            break;
+        {
+            key_cursor *c = &m.c[best];
+            if (!(have_last && c->id == last_id && c->rec == last_rec)) {
+                if (fn(ctx, c->id, PQgetvalue(c->cur, c->row, 1),
+                       (size_t)PQgetlength(c->cur, c->row, 1), err) != 0)
+                    goto out;
+                last_id = c->id;
+                last_rec = c->rec;
+                have_last = 1;
+            }
+            c->row++;
+        }
+    }
+    rc = 0;
+out:
+    for (i = 0; m.c && i < n_keys; i++) {
+        PQclear(m.c[i].cur);
+        PQclear(m.c[i].next);
+    }
+    if (merge_end_pipeline(st) != 0 && rc == 0) {
+        db_error(err, AOD_ERR_DB, "query the store", PQerrorMessage(st->conn));
+        rc = -1;
+    }
+    /* read-only: ending it either way closes the cursors */
+    if (PQtransactionStatus(st->conn) != PQTRANS_IDLE) {
+        if (rc == 0)
+            rc = exec_simple(st, "COMMIT", "query the store", err);
+        else
+            PQclear(PQexec(st->conn, "ROLLBACK"));
+    }
+    free(m.c);
+    free(m.fifo);
+    return rc;
+}
+
+int aod_store_each_event(aod_store *st, const char *const *keys, size_t n_keys, int64_t from_ms,
+                         int64_t to_ms, aod_store_event_fn fn, void *ctx, aod_error *err)
+{
+    char from[40], to[40];
+
+    if (n_keys == 0) {
+        aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "patient", "no patient key");
+        return -1;
+    }
+    aod_time_format_utc(from_ms, from, sizeof from);
+    aod_time_format_utc(to_ms, to, sizeof to);
+    if (n_keys == 1) {
+        const char *params[3] = {keys[0], from, to};
+        return each_event_one(st, params, fn, ctx, err);
+    }
+    return each_event_merged(st, keys, n_keys, from, to, fn, ctx, err);
 }
 
 /* ------------------------------------------------------------------ batch */
