@@ -10,6 +10,7 @@
 #include "mask.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,16 @@
 #define SECRET_MAX      ((size_t)64 * 1024)
 #define LONG_CODE_LEN   (2 * AOD_MASK_CODE_LEN)
 #define PSEUDONYM_LABEL "aodreport-pseudonym-1" /* versions the HMAC input */
+
+/* An identity already coded in this report: the HMAC input bytes and the
+ * code they got.  A report names the same few hundred staff tens of
+ * thousands of times; this keeps it to one HMAC per person. */
+typedef struct ident_slot {
+    char *key; /* NULL = empty slot; malloc'd */
+    size_t len;
+    uint64_t hash;
+    char code[LONG_CODE_LEN + 1];
+} ident_slot;
 
 /* One pseudonym code given out in this report and whose it is. */
 typedef struct code_slot {
@@ -38,7 +49,10 @@ struct aod_mask {
     size_t secret_len;
     code_slot *codes; /* open addressing on the code */
     size_t n_codes, n_used;
-    aod_buf buf; /* scratch for built names, reused */
+    ident_slot *idents; /* open addressing on the identity */
+    size_t n_idents, n_idents_used;
+    aod_buf ident; /* scratch: the identity being coded */
+    aod_buf buf;   /* scratch for built names, reused */
 };
 
 static int has(const char *s)
@@ -139,6 +153,7 @@ aod_mask *aod_mask_new(const aod_policy *policy, aod_audience audience, aod_mode
     m->text = text;
     m->pool = pool;
     aod_buf_init(&m->buf, 64 * 1024);
+    aod_buf_init(&m->ident, 256);
     for (c = 0; c < AOD_ACTOR_CLASS_COUNT; c++)
         pseudonyms |= policy->masking.tiers[audience][c].tier == AOD_TIER_PSEUDONYM;
     if (pseudonyms) {
@@ -146,7 +161,9 @@ aod_mask *aod_mask_new(const aod_policy *policy, aod_audience audience, aod_mode
             goto fail;
         m->n_codes = 64;
         m->codes = calloc(m->n_codes, sizeof *m->codes);
-        if (!m->codes) {
+        m->n_idents = 64;
+        m->idents = calloc(m->n_idents, sizeof *m->idents);
+        if (!m->codes || !m->idents) {
             aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
             goto fail;
         }
@@ -166,6 +183,10 @@ void aod_mask_free(aod_mask *m)
         free(m->secret);
     }
     free(m->codes);
+    for (size_t i = 0; i < m->n_idents; i++)
+        free(m->idents[i].key);
+    free(m->idents);
+    aod_buf_free(&m->ident);
     aod_buf_free(&m->buf);
     free(m);
 }
@@ -237,6 +258,73 @@ static int claim(aod_mask *m, const char *code, const unsigned char *digest)
     return 1;
 }
 
+/* FNV-1a over the identity bytes (which contain NULs). */
+static uint64_t ident_hash(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    while (n--) {
+        h ^= (unsigned char)*p++;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* The slot of the identity (key, len): the one holding it, or the empty one
+ * where it belongs. */
+static ident_slot *ident_find(ident_slot *v, size_t n, const char *key, size_t len, uint64_t h)
+{
+    size_t j;
+
+    for (j = (size_t)h & (n - 1); v[j].key; j = (j + 1) & (n - 1))
+        if (v[j].hash == h && v[j].len == len && memcmp(v[j].key, key, len) == 0)
+            break;
+    return &v[j];
+}
+
+static int idents_grow(aod_mask *m)
+{
+    size_t n = m->n_idents * 2, i;
+    ident_slot *v = calloc(n, sizeof *v);
+
+    if (!v)
+        return -1;
+    for (i = 0; i < m->n_idents; i++)
+        if (m->idents[i].key)
+            *ident_find(v, n, m->idents[i].key, m->idents[i].len, m->idents[i].hash) = m->idents[i];
+    free(m->idents);
+    m->idents = v;
+    m->n_idents = n;
+    return 0;
+}
+
+/* The identity of w into m->ident: what stays the same for one person
+ * across events and reports, each kind tagged so a name can never pose as a
+ * reference.  Returns 1, 0 when w has nothing to identify it by, -1 out of
+ * memory. */
+static int identity(aod_mask *m, const aod_party *w)
+{
+    aod_buf *b = &m->ident;
+    int r = 0;
+
+    aod_buf_reset(b);
+    if (aod_buf_add(b, PSEUDONYM_LABEL, sizeof PSEUDONYM_LABEL) != 0) /* with its NUL */
+        return -1;
+    if (has(w->reference)) {
+        r = aod_buf_add(b, "reference", sizeof "reference") ||
+            aod_buf_add(b, w->reference, strlen(w->reference));
+    } else if (has(w->id_value)) {
+        r = aod_buf_add(b, "identifier", sizeof "identifier") ||
+            (w->id_system && aod_buf_add(b, w->id_system, strlen(w->id_system))) ||
+            aod_buf_add(b, "|", 1) || aod_buf_add(b, w->id_value, strlen(w->id_value));
+    } else if (has(w->name)) {
+        r = aod_buf_add(b, "name", sizeof "name") || aod_buf_add(b, w->name, strlen(w->name));
+    } else {
+        return 0;
+    }
+    return r ? -1 : 1;
+}
+
 /* The pseudonym code of the actor w into out (LONG_CODE_LEN + 1 bytes).
  * Returns 1, 0 when w has nothing to identify it by, -1 out of memory, -2
  * when even the long code is taken (60 bits: never in practice). */
@@ -244,30 +332,21 @@ static int pseudonym_code(aod_mask *m, const aod_party *w, char *out)
 {
     aod_hmac_sha256_ctx ctx;
     unsigned char digest[AOD_SHA256_DIGEST_LEN];
-    int r;
+    ident_slot *slot;
+    uint64_t h;
+    int r = identity(m, w);
 
-    /* The identity: what stays the same for one person across events and
-     * reports.  Each kind is tagged so a name can never pose as a reference. */
-    aod_hmac_sha256_init(&ctx, m->secret, m->secret_len);
-    aod_hmac_sha256_update(&ctx, PSEUDONYM_LABEL, sizeof PSEUDONYM_LABEL); /* with its NUL */
-    if (has(w->reference)) {
-        aod_hmac_sha256_update(&ctx, "reference", sizeof "reference");
-        aod_hmac_sha256_update(&ctx, w->reference, strlen(w->reference));
-    } else if (has(w->id_value)) {
-        aod_hmac_sha256_update(&ctx, "identifier", sizeof "identifier");
-        if (w->id_system)
-            aod_hmac_sha256_update(&ctx, w->id_system, strlen(w->id_system));
-        aod_hmac_sha256_update(&ctx, "|", 1);
-        aod_hmac_sha256_update(&ctx, w->id_value, strlen(w->id_value));
-    } else if (has(w->name)) {
-        aod_hmac_sha256_update(&ctx, "name", sizeof "name");
-        aod_hmac_sha256_update(&ctx, w->name, strlen(w->name));
-    } else {
-        aod_hmac_sha256_final(&ctx, digest); /* wipes the keyed state */
-        wipe(digest, sizeof digest);
-        return 0;
+    if (r <= 0)
+        return r;
+    h = ident_hash(m->ident.data, m->ident.len);
+    slot = ident_find(m->idents, m->n_idents, m->ident.data, m->ident.len, h);
+    if (slot->key) {
+        memcpy(out, slot->code, sizeof slot->code);
+        return 1;
     }
-    aod_hmac_sha256_final(&ctx, digest);
+    aod_hmac_sha256_init(&ctx, m->secret, m->secret_len);
+    aod_hmac_sha256_update(&ctx, m->ident.data, m->ident.len);
+    aod_hmac_sha256_final(&ctx, digest); /* wipes the keyed state */
     encode(digest, AOD_MASK_CODE_LEN, out);
     r = claim(m, out, digest);
     if (r == 0) {
@@ -279,7 +358,22 @@ static int pseudonym_code(aod_mask *m, const aod_party *w, char *out)
             r = -2;
     }
     wipe(digest, sizeof digest);
-    return r == 1 ? 1 : r;
+    if (r != 1)
+        return r;
+    if ((m->n_idents_used + 1) * 2 > m->n_idents) {
+        if (idents_grow(m) != 0)
+            return -1;
+        slot = ident_find(m->idents, m->n_idents, m->ident.data, m->ident.len, h);
+    }
+    slot->key = malloc(m->ident.len);
+    if (!slot->key)
+        return -1;
+    memcpy(slot->key, m->ident.data, m->ident.len);
+    slot->len = m->ident.len;
+    slot->hash = h;
+    memcpy(slot->code, out, sizeof slot->code);
+    m->n_idents_used++;
+    return 1;
 }
 
 /* --------------------------------------------------------------- labels */

@@ -248,6 +248,56 @@ static void test_pseudonym(void **state)
     aod_mask_free(m);
 }
 
+/* One report codes each identity once and reuses the code: many people,
+ * each seen again and again in any order (past the cache's first growth),
+ * keep the code a report of their own would give them, and no two share
+ * one. */
+static void test_pseudonym_reused(void **state)
+{
+    enum { PEOPLE = 300 };
+    fixture *f = *state;
+    static char refs[PEOPLE][32], names[PEOPLE][32];
+    const char *first[PEOPLE];
+    aod_mask *m, *alone;
+    aod_entry e;
+    int i, j, pass;
+
+    set_tiers(f, AOD_AUDIENCE_PATIENT, AOD_TIER_PSEUDONYM);
+    m = new_mask(f, AOD_AUDIENCE_PATIENT, AOD_MODE_ACCESS, f->en);
+    for (pass = 0; pass < 3; pass++) {
+        for (j = 0; j < PEOPLE; j++) {
+            i = pass == 1 ? PEOPLE - 1 - j : (j * 7) % PEOPLE;
+            snprintf(refs[i], sizeof refs[i], "Practitioner/p%d", i);
+            snprintf(names[i], sizeof names[i], "Person %d", i);
+            e = staff_entry();
+            /* by reference for even people, by name alone for odd ones */
+            e.who.reference = i % 2 ? NULL : refs[i];
+            e.who.id_value = NULL;
+            e.who.name = names[i];
+            apply(m, &e);
+            if (pass == 0)
+                first[i] = e.shown_name;
+            else
+                assert_string_equal(e.shown_name, first[i]);
+        }
+    }
+    for (i = 0; i < PEOPLE; i++) {
+        for (j = 0; j < i; j++)
+            assert_string_not_equal(first[i], first[j]);
+        if (i % 37 == 0) {
+            alone = new_mask(f, AOD_AUDIENCE_PATIENT, AOD_MODE_ACCESS, f->en);
+            e = staff_entry();
+            e.who.reference = i % 2 ? NULL : refs[i];
+            e.who.id_value = NULL;
+            e.who.name = names[i];
+            apply(alone, &e);
+            assert_string_equal(e.shown_name, first[i]);
+            aod_mask_free(alone);
+        }
+    }
+    aod_mask_free(m);
+}
+
 /* The secret's trailing line end is not part of the key. */
 static void test_pseudonym_secret_line_end(void **state)
 {
@@ -567,6 +617,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_full_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pseudonym, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pseudonym_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pseudonym_secret_line_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pseudonym_clash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_role_unit, setup, teardown),
