@@ -62,6 +62,12 @@ void aod_hmac_sha256_final(aod_hmac_sha256_ctx *ctx, unsigned char out[AOD_SHA25
 void aod_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t len,
                      unsigned char out[AOD_SHA256_DIGEST_LEN]);
 
+/* Whether the processor's SHA extensions are used (1) or the portable code
+ * (0).  use: 0 forces the portable code, 1 uses the extensions where the
+ * processor has them (the default), -1 only asks.  For tests and
+ * measurements; process-wide. */
+int aod_sha256_accelerated(int use);
+
 /* Writes n bytes as lowercase hex into out, which must hold 2 * n + 1 bytes
  * (AOD_SHA256_HEX_LEN for a digest).  Returns out (borrowed from the caller). */
 char *aod_sha256_hex(const unsigned char *bytes, size_t n, char *out);

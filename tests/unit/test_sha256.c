@@ -224,6 +224,46 @@ static void test_hex(void **state)
     assert_string_equal(aod_sha256_hex(bytes, 0, out), "");
 }
 
+/* Where the processor has the SHA extensions, both compression functions
+ * give the same digest for every length and alignment. */
+static void test_paths_agree(void **state)
+{
+    static unsigned char data[4096 + 16];
+    unsigned char fast[AOD_SHA256_DIGEST_LEN], slow[AOD_SHA256_DIGEST_LEN];
+    size_t len, off, i;
+
+    (void)state;
+    if (!aod_sha256_accelerated(1)) {
+        print_message("no SHA extensions here: only the portable code is tested\n");
+        skip();
+    }
+    for (i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 131u + (i >> 7));
+    for (len = 0; len <= 4096; len += len < 300 ? 1 : 61) {
+        off = len % 13;
+        aod_sha256_accelerated(1);
+        aod_sha256(data + off, len, fast);
+        aod_sha256_accelerated(0);
+        aod_sha256(data + off, len, slow);
+        assert_memory_equal(fast, slow, sizeof fast);
+    }
+    aod_sha256_accelerated(1);
+}
+
+static int portable(void **state)
+{
+    (void)state;
+    aod_sha256_accelerated(0);
+    return 0;
+}
+
+static int accelerated(void **state)
+{
+    (void)state;
+    print_message("SHA extensions: %s\n", aod_sha256_accelerated(1) ? "used" : "not available");
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +277,14 @@ int main(void)
         cmocka_unit_test(test_hmac_edges),
         cmocka_unit_test(test_hex),
     };
+    const struct CMUnitTest both[] = {
+        cmocka_unit_test(test_paths_agree),
+    };
+    int failed = 0;
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* every known answer on each compression function */
+    failed += cmocka_run_group_tests_name("portable", tests, portable, NULL);
+    failed += cmocka_run_group_tests_name("accelerated", tests, accelerated, NULL);
+    failed += cmocka_run_group_tests_name("both", both, NULL, NULL);
+    return failed;
 }
