@@ -4,11 +4,15 @@
  *
  * Encoding runs once per event at load time and may take its time (it checks
  * UTF-8 so the text column never refuses a row).  Decoding runs for every
- * record of every report, so it is one forward pass with no allocation per
- * field: all strings of a record go into one arena block, which is big enough
- * by construction (an escape is never shorter decoded than encoded, and each
- * string's NUL takes the place of the separator that ended it).  Every read
- * is bounds-checked against the end, so any input fails cleanly.
+ * record of every report, so it is one forward pass with one allocation per
+ * record: the text is copied once into the record's arena, with an LF after
+ * its last byte as a sentinel, and decoded in place.  A field without
+ * escapes is then found by a scan that stops only at TAB, LF or backslash
+ * (the sentinel bounds it) and becomes a string by writing a NUL over the
+ * separator that ends it; a field with escapes is unescaped in place, which
+ * works because an escape is never shorter decoded than encoded.  Every
+ * other read is bounds-checked against the end of the text, so any input
+ * fails cleanly.
  */
 #include "recio.h"
 
@@ -210,11 +214,15 @@ nomem:
 #define MIN_AGENT  20
 #define MIN_ENTITY 18
 
+/* The bytes that end a run of plain string bytes: the separators and the
+ * escape.  Every other byte, raw control bytes included, is string data. */
+static const unsigned char run_stop[256] = {['\t'] = 1, ['\n'] = 1, ['\\'] = 1};
+
 typedef struct reader {
-    const char *start, *p, *end;
-    char *sp;     /* next free byte of the record's string block */
-    char *sp_end; /* one past its last byte */
-    char sep;     /* the separator that ended the last field */
+    char *start; /* the record's copy of the text; NULL before it exists */
+    char *p;     /* next byte to read */
+    char *end;   /* one past the text's last byte; holds a sentinel LF */
+    char sep;    /* the separator that ended the last field */
     aod_record *r;
     aod_error *err;
 } reader;
@@ -224,6 +232,12 @@ static int fail(reader *d, const char *field, const char *what)
     aod_error_set(d->err, AOD_ERR_INPUT, NULL, 0, field, "%s at byte %zu of the stored record",
                   what, d->start ? (size_t)(d->p - d->start) : (size_t)0);
     return -1;
+}
+
+static int fail_at(reader *d, char *p, const char *field, const char *what)
+{
+    d->p = p;
+    return fail(d, field, what);
 }
 
 static int hexval(char c)
@@ -237,38 +251,29 @@ static int hexval(char c)
     return -1;
 }
 
-static int get_str(reader *d, const char **out, const char *field)
+static int is_sep(char c)
 {
-    const char *p = d->p, *end = d->end;
-    char *o = d->sp, *first = d->sp;
+    return c == '\t' || c == '\n';
+}
+
+/* The rest of get_str() for a field with a backslash at p; run is where the
+ * field starts.  NULL first, then the escapes, unescaped in place. */
+static int get_escaped(reader *d, const char **out, const char *field, char *run, char *p)
+{
+    char *end = d->end, *o, *from;
     int hi, lo;
 
-    if (d->sep != '\t')
-        return fail(d, field, "line ends early");
-    /* Holds by construction (see the top of the file); checked once per
-     * field so the loop below needs no bound of its own on the output. */
-    if (end - p > d->sp_end - o)
-        return fail(d, field, "internal: string block too small");
-    if (end - p >= 3 && p[0] == '\\' && p[1] == 'N' && (p[2] == '\t' || p[2] == '\n')) {
-        *out = NULL;
+    if (p == run && end - p >= 3 && p[1] == 'N' && is_sep(p[2])) {
         d->sep = p[2];
         d->p = p + 3;
+        *out = NULL;
         return 0;
     }
-    while (p < end) {
-        char c = *p;
-
-        if (c == '\t' || c == '\n')
-            break;
-        if (c != '\\') {
-            *o++ = c;
-            p++;
-            continue;
-        }
-        if (end - p < 2) {
-            d->p = p;
-            return fail(d, field, "cut short inside an escape");
-        }
+    o = p;
+    for (;;) {
+        /* p is at a backslash */
+        if (end - p < 2)
+            return fail_at(d, p, field, "cut short inside an escape");
         switch (p[1]) {
         case '\\':
             *o++ = '\\';
@@ -283,35 +288,56 @@ static int get_str(reader *d, const char **out, const char *field)
             *o++ = '\r';
             break;
         case 'x':
-            if (end - p < 4 || (hi = hexval(p[2])) < 0 || (lo = hexval(p[3])) < 0 ||
-                (hi | lo) == 0) {
-                d->p = p;
-                return fail(d, field, "bad \\x escape");
-            }
+            if (end - p < 4 || (hi = hexval(p[2])) < 0 || (lo = hexval(p[3])) < 0 || (hi | lo) == 0)
+                return fail_at(d, p, field, "bad \\x escape");
             *o++ = (char)(hi << 4 | lo);
             p += 2;
             break;
         default:
-            d->p = p;
-            return fail(d, field, "unknown escape");
+            return fail_at(d, p, field, "unknown escape");
         }
         p += 2;
+        from = p;
+        while (!run_stop[(unsigned char)*p])
+            p++;
+        memmove(o, from, (size_t)(p - from));
+        o += p - from;
+        if (*p != '\\')
+            break;
     }
-    if (p == end) {
-        d->p = p;
-        return fail(d, field, "cut short");
-    }
-    *o++ = '\0';
-    *out = first;
-    d->sp = o;
+    if (p == end)
+        return fail_at(d, p, field, "cut short");
     d->sep = *p;
     d->p = p + 1;
+    *o = '\0';
+    *out = run;
+    return 0;
+}
+
+/* One string field.  The common case, no backslash, costs a scan and a NUL
+ * written over the separator. */
+static int get_str(reader *d, const char **out, const char *field)
+{
+    char *run = d->p, *p = run;
+
+    if (d->sep != '\t')
+        return fail(d, field, "line ends early");
+    while (!run_stop[(unsigned char)*p])
+        p++;
+    if (*p == '\\')
+        return get_escaped(d, out, field, run, p);
+    if (p == d->end)
+        return fail_at(d, p, field, "cut short");
+    d->sep = *p;
+    d->p = p + 1;
+    *p = '\0';
+    *out = run;
     return 0;
 }
 
 static int get_i64(reader *d, int64_t *out, const char *field)
 {
-    const char *p = d->p, *end = d->end;
+    char *p = d->p, *end = d->end;
     int neg = 0;
     uint64_t v = 0, limit;
 
@@ -330,10 +356,8 @@ static int get_i64(reader *d, int64_t *out, const char *field)
             return fail(d, field, "number out of range");
         v = v * 10 + digit;
     }
-    if (p == end || (*p != '\t' && *p != '\n')) {
-        d->p = p;
-        return fail(d, field, p == end ? "cut short" : "not a number");
-    }
+    if (p == end || !is_sep(*p))
+        return fail_at(d, p, field, p == end ? "cut short" : "not a number");
     *out = neg ? (int64_t)(0 - v) : (int64_t)v;
     d->sep = *p;
     d->p = p + 1;
@@ -487,20 +511,21 @@ int aod_recio_decode(const char *text, size_t len, aod_record *r, aod_error *err
     r->row_id = row_id;
     if (!text || len >= SIZE_MAX / 2)
         len = 0;
-    d.start = d.p = text;
-    d.end = text ? text + len : text;
-    d.sep = '\t';
+    memset(&d, 0, sizeof d);
     d.r = r;
     d.err = err;
     if (len < sizeof head - 1 || memcmp(text, head, sizeof head - 1) != 0)
         return fail(&d, "version", "not an aod1 record");
-    d.p += sizeof head - 1;
-    d.sp = aod_record_alloc(r, len + 1);
-    if (!d.sp) {
+    d.start = aod_record_alloc(r, len + 1);
+    if (!d.start) {
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory decoding a record");
         return -1;
     }
-    d.sp_end = d.sp + len + 1;
+    memcpy(d.start, text, len);
+    d.end = d.start + len;
+    *d.end = '\n'; /* the sentinel that ends every scan for a separator */
+    d.p = d.start + sizeof head - 1;
+    d.sep = '\t';
 
     if (begin_line(&d, 'R', "record") || get_str(&d, &r->id, "id") || get_i64(&d, &v, "version"))
         return -1;
