@@ -537,6 +537,21 @@ static void test_dump(void **state)
 
 /* ----------------------------------------------------- hostile input */
 
+/* A refusal names a byte offset, and never one past the end: the decoder
+ * must not have gone there. */
+static void offset_within(const aod_error *err, size_t len)
+{
+    const char *at = strstr(err->text, " at byte ");
+    char *end;
+    unsigned long long off;
+
+    if (!at)
+        fail_msg("no offset in \"%s\"", err->text);
+    off = strtoull(at + strlen(" at byte "), &end, 10);
+    if (end == at + strlen(" at byte ") || off > len)
+        fail_msg("offset past the end (%zu bytes): \"%s\"", len, err->text);
+}
+
 static void expect_fail(const char *text, size_t len, const char *field)
 {
     aod_record *r = aod_record_new();
@@ -548,6 +563,7 @@ static void expect_fail(const char *text, size_t len, const char *field)
     assert_int_equal(err.code, AOD_ERR_INPUT);
     if (field)
         assert_string_equal(err.field, field);
+    offset_within(&err, len);
     aod_record_free(r);
 }
 
@@ -689,6 +705,7 @@ static void decode_any(aod_record *r, const char *text, size_t len)
     } else {
         assert_true(err.code == AOD_ERR_INPUT);
         assert_true(err.field[0] != '\0');
+        offset_within(&err, len);
     }
 }
 
