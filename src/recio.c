@@ -2,13 +2,17 @@
  * recio.c - the compact stored form of a normalized record (see recio.h for
  * the format).
  *
- * Encoding runs once per event at load time and may take its time (it checks
- * UTF-8 so the text column never refuses a row).  Decoding runs for every
- * record of every report, so it is one forward pass with no allocation per
- * field: all strings of a record go into one arena block, which is big enough
- * by construction (an escape is never shorter decoded than encoded, and each
- * string's NUL takes the place of the separator that ended it).  Every read
- * is bounds-checked against the end, so any input fails cleanly.
+ * Encoding runs once per event at load time (it checks UTF-8 so the text
+ * column never refuses a row, and looks every string up in the aod2
+ * dictionary).  Decoding runs for every record of every report, so it is
+ * one forward pass with one allocation per record: the text is copied once
+ * into the record's arena, with an LF after its last byte as a sentinel, and
+ * decoded in place.  A field without escapes is then found by a scan that
+ * stops only at TAB, LF or backslash (the sentinel bounds it) and becomes a
+ * string by writing a NUL over the separator that ends it; a field with
+ * escapes is unescaped in place, which works because an escape is never
+ * shorter decoded than encoded.  Every other read is bounds-checked against
+ * the end of the text, so any input fails cleanly.
  */
 #include "recio.h"
 
@@ -18,7 +22,317 @@
 
 #include "utf8.h"
 
+/* ============================================================= dictionary */
+
+/*
+ * The aod2 dictionary: a string field "\~hh" (two lowercase hex digits)
+ * stands for the whole string at index 0xhh.
+ *
+ * FROZEN: this table is part of the aod2 format, as much as the token is.
+ * Every binary that reads "aod2" must read every row that any binary writing
+ * "aod2" stored, older binaries included, and stored rows are never
+ * rewritten.  So no entry is ever changed, removed, reordered or added
+ * here.  More entries means a new table under a new token ("aod3"), with the
+ * decoder keeping this one for aod2 rows.  tests/unit/test_recio.c pins the
+ * table's checksum so an edit cannot go unnoticed.
+ *
+ * The entries are well-known strings that AuditEvents repeat in every event:
+ * the code systems of type, subtype, agent type and role, purposeOfUse,
+ * source type, entity type and role and security labels (R4 and R5 URIs), the
+ * identifier systems of SSN and NPI, the standard codes and displays of those
+ * systems, and the resource types references name.  Site-specific strings
+ * never belong here.  Each entry is longer than the 4 bytes of its reference,
+ * printable ASCII without backslash (so it reads the same escaped or not),
+ * and the table is sorted by bytes so the encoder finds an entry by binary
+ * search.
+ */
+typedef struct dict_entry {
+    const char *s;
+    size_t n;
+} dict_entry;
+
+/* An entry's initializer: the string and its length. */
+#define E(s) s, sizeof s - 1
+static const dict_entry dict[] = {
+    /* 00 */ {E("110100")},
+    /* 01 */ {E("110101")},
+    /* 02 */ {E("110102")},
+    /* 03 */ {E("110103")},
+    /* 04 */ {E("110104")},
+    /* 05 */ {E("110105")},
+    /* 06 */ {E("110106")},
+    /* 07 */ {E("110107")},
+    /* 08 */ {E("110108")},
+    /* 09 */ {E("110109")},
+    /* 0a */ {E("110110")},
+    /* 0b */ {E("110111")},
+    /* 0c */ {E("110112")},
+    /* 0d */ {E("110113")},
+    /* 0e */ {E("110114")},
+    /* 0f */ {E("110122")},
+    /* 10 */ {E("110123")},
+    /* 11 */ {E("110150")},
+    /* 12 */ {E("110151")},
+    /* 13 */ {E("110152")},
+    /* 14 */ {E("110153")},
+    /* 15 */ {E("110154")},
+    /* 16 */ {E("110155")},
+    /* 17 */ {E("159541003")},
+    /* 18 */ {E("429577009")},
+    /* 19 */ {E("AllergyIntolerance")},
+    /* 1a */ {E("Application")},
+    /* 1b */ {E("Application Activity")},
+    /* 1c */ {E("Application Launcher")},
+    /* 1d */ {E("Application Server")},
+    /* 1e */ {E("Audit Log Used")},
+    /* 1f */ {E("AuditEvent")},
+    /* 20 */ {E("Begin Transferring DICOM Instances")},
+    /* 21 */ {E("Binary")},
+    /* 22 */ {E("Bundle")},
+    /* 23 */ {E("CAREMGT")},
+    /* 24 */ {E("CLMATTCH")},
+    /* 25 */ {E("COVAUTH")},
+    /* 26 */ {E("COVERAGE")},
+    /* 27 */ {E("CarePlan")},
+    /* 28 */ {E("Claim")},
+    /* 29 */ {E("Composition")},
+    /* 2a */ {E("Condition")},
+    /* 2b */ {E("Consent")},
+    /* 2c */ {E("Coverage")},
+    /* 2d */ {E("DELAU")},
+    /* 2e */ {E("DICOM Instances Accessed")},
+    /* 2f */ {E("DICOM Instances Transferred")},
+    /* 30 */ {E("DICOM Study Deleted")},
+    /* 31 */ {E("Data Destination")},
+    /* 32 */ {E("Data Interface")},
+    /* 33 */ {E("Data Repository")},
+    /* 34 */ {E("Database Server")},
+    /* 35 */ {E("Destination Media")},
+    /* 36 */ {E("Destination Role ID")},
+    /* 37 */ {E("Device")},
+    /* 38 */ {E("DiagnosticReport")},
+    /* 39 */ {E("Disclose")},
+    /* 3a */ {E("DocumentReference")},
+    /* 3b */ {E("Domain Resource")},
+    /* 3c */ {E("ELIGVER")},
+    /* 3d */ {E("ERTREAT")},
+    /* 3e */ {E("ETREAT")},
+    /* 3f */ {E("Emergency Treatment")},
+    /* 40 */ {E("Encounter")},
+    /* 41 */ {E("Endpoint")},
+    /* 42 */ {E("ExplanationOfBenefit")},
+    /* 43 */ {E("Export")},
+    /* 44 */ {E("FAMRQT")},
+    /* 45 */ {E("Group")},
+    /* 46 */ {E("HACCRED")},
+    /* 47 */ {E("HCOMPL")},
+    /* 48 */ {E("HDIRECT")},
+    /* 49 */ {E("HIV/AIDS information sensitivity")},
+    /* 4a */ {E("HLEGAL")},
+    /* 4b */ {E("HMARKT")},
+    /* 4c */ {E("HOPERAT")},
+    /* 4d */ {E("HPAYMT")},
+    /* 4e */ {E("HQUALIMP")},
+    /* 4f */ {E("HRESCH")},
+    /* 50 */ {E("HSYSADMIN")},
+    /* 51 */ {E("ImagingStudy")},
+    /* 52 */ {E("Immunization")},
+    /* 53 */ {E("Import")},
+    /* 54 */ {E("Location")},
+    /* 55 */ {E("Login")},
+    /* 56 */ {E("Logout")},
+    /* 57 */ {E("MASKED")},
+    /* 58 */ {E("Major failure")},
+    /* 59 */ {E("MedicationAdministration")},
+    /* 5a */ {E("MedicationRequest")},
+    /* 5b */ {E("Minor failure")},
+    /* 5c */ {E("Network Device")},
+    /* 5d */ {E("Network Entry")},
+    /* 5e */ {E("Network Router")},
+    /* 5f */ {E("Observation")},
+    /* 60 */ {E("Order Record")},
+    /* 61 */ {E("Organization")},
+    /* 62 */ {E("Other")},
+    /* 63 */ {E("PATADMIN")},
+    /* 64 */ {E("PATRQT")},
+    /* 65 */ {E("PATSFTY")},
+    /* 66 */ {E("PSEUDED")},
+    /* 67 */ {E("PUBHLTH")},
+    /* 68 */ {E("PWATRNY")},
+    /* 69 */ {E("Patient")},
+    /* 6a */ {E("Patient Record")},
+    /* 6b */ {E("Person")},
+    /* 6c */ {E("Practitioner")},
+    /* 6d */ {E("PractitionerRole")},
+    /* 6e */ {E("Procedure")},
+    /* 6f */ {E("Procedure Record")},
+    /* 70 */ {E("Provenance")},
+    /* 71 */ {E("Query")},
+    /* 72 */ {E("QuestionnaireResponse")},
+    /* 73 */ {E("RECORDMGT")},
+    /* 74 */ {E("RESTful Operation")},
+    /* 75 */ {E("RelatedPerson")},
+    /* 76 */ {E("Report")},
+    /* 77 */ {E("Resource")},
+    /* 78 */ {E("Restful Operation")},
+    /* 79 */ {E("Schedule")},
+    /* 7a */ {E("Security Alert")},
+    /* 7b */ {E("Security Resource")},
+    /* 7c */ {E("Security Server")},
+    /* 7d */ {E("Security User Entity")},
+    /* 7e */ {E("Security User Group")},
+    /* 7f */ {E("Serious failure")},
+    /* 80 */ {E("ServiceRequest")},
+    /* 81 */ {E("Source Media")},
+    /* 82 */ {E("Source Role ID")},
+    /* 83 */ {E("Success")},
+    /* 84 */ {E("System Object")},
+    /* 85 */ {E("TREAT")},
+    /* 86 */ {E("User Authentication")},
+    /* 87 */ {E("User Device")},
+    /* 88 */ {E("Web Server")},
+    /* 89 */ {E("XrequestId")},
+    /* 8a */ {E("access")},
+    /* 8b */ {E("alert")},
+    /* 8c */ {E("author")},
+    /* 8d */ {E("author (originator)")},
+    /* 8e */ {E("authserver")},
+    /* 8f */ {E("batch")},
+    /* 90 */ {E("care management")},
+    /* 91 */ {E("claim attachment")},
+    /* 92 */ {E("coverage authorization")},
+    /* 93 */ {E("coverage under policy or program")},
+    /* 94 */ {E("create")},
+    /* 95 */ {E("critical")},
+    /* 96 */ {E("custodian")},
+    /* 97 */ {E("datacollector")},
+    /* 98 */ {E("dataprocessor")},
+    /* 99 */ {E("datasubject")},
+    /* 9a */ {E("debug")},
+    /* 9b */ {E("delete")},
+    /* 9c */ {E("delete after use")},
+    /* 9d */ {E("directory")},
+    /* 9e */ {E("disclose")},
+    /* 9f */ {E("eligibility verification")},
+    /* a0 */ {E("emergency")},
+    /* a1 */ {E("emergency room treatment")},
+    /* a2 */ {E("error")},
+    /* a3 */ {E("family requested")},
+    /* a4 */ {E("health accreditation")},
+    /* a5 */ {E("health compliance")},
+    /* a6 */ {E("health quality improvement")},
+    /* a7 */ {E("health system administration")},
+    /* a8 */ {E("healthcare marketing")},
+    /* a9 */ {E("healthcare operations")},
+    /* aa */ {E("healthcare payment")},
+    /* ab */ {E("healthcare research")},
+    /* ac */ {E("history")},
+    /* ad */ {E("history-instance")},
+    /* ae */ {E("history-type")},
+    /* af */ {E("http://dicom.nema.org/resources/ontology/DCM")},
+    /* b0 */ {E("http://hl7.org/fhir/audit-entity-type")},
+    /* b1 */ {E("http://hl7.org/fhir/audit-event-type")},
+    /* b2 */ {E("http://hl7.org/fhir/fhir-types")},
+    /* b3 */ {E("http://hl7.org/fhir/iso-21089-lifecycle")},
+    /* b4 */ {E("http://hl7.org/fhir/issue-severity")},
+    /* b5 */ {E("http://hl7.org/fhir/object-lifecycle-events")},
+    /* b6 */ {E("http://hl7.org/fhir/object-role")},
+    /* b7 */ {E("http://hl7.org/fhir/resource-types")},
+    /* b8 */ {E("http://hl7.org/fhir/restful-interaction")},
+    /* b9 */ {E("http://hl7.org/fhir/security-source-type")},
+    /* ba */ {E("http://hl7.org/fhir/sid/us-npi")},
+    /* bb */ {E("http://hl7.org/fhir/sid/us-ssn")},
+    /* bc */ {E("http://loinc.org")},
+    /* bd */ {E("http://snomed.info/sct")},
+    /* be */ {E("http://terminology.hl7.org/CodeSystem/audit-entity-type")},
+    /* bf */ {E("http://terminology.hl7.org/CodeSystem/audit-event-outcome")},
+    /* c0 */ {E("http://terminology.hl7.org/CodeSystem/audit-event-type")},
+    /* c1 */ {E("http://terminology.hl7.org/CodeSystem/extra-security-role-type")},
+    /* c2 */ {E("http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle")},
+    /* c3 */ {E("http://terminology.hl7.org/CodeSystem/object-role")},
+    /* c4 */ {E("http://terminology.hl7.org/CodeSystem/provenance-participant-type")},
+    /* c5 */ {E("http://terminology.hl7.org/CodeSystem/security-source-type")},
+    /* c6 */ {E("http://terminology.hl7.org/CodeSystem/v2-0203")},
+    /* c7 */ {E("http://terminology.hl7.org/CodeSystem/v3-ActCode")},
+    /* c8 */ {E("http://terminology.hl7.org/CodeSystem/v3-ActReason")},
+    /* c9 */ {E("http://terminology.hl7.org/CodeSystem/v3-ActUSPrivacyLaw")},
+    /* ca */ {E("http://terminology.hl7.org/CodeSystem/v3-Confidentiality")},
+    /* cb */ {E("http://terminology.hl7.org/CodeSystem/v3-ObservationValue")},
+    /* cc */ {E("http://terminology.hl7.org/CodeSystem/v3-ParticipationType")},
+    /* cd */ {E("http://terminology.hl7.org/CodeSystem/v3-RoleClass")},
+    /* ce */ {E("http://terminology.hl7.org/CodeSystem/v3-RoleCode")},
+    /* cf */ {E("https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType")},
+    /* d0 */ {E("https://profiles.ihe.net/ITI/MHD/CodeSystem/BasicAuditEntityType")},
+    /* d1 */ {E("humanuser")},
+    /* d2 */ {E("informant")},
+    /* d3 */ {E("information recipient")},
+    /* d4 */ {E("informational")},
+    /* d5 */ {E("legal")},
+    /* d6 */ {E("masked")},
+    /* d7 */ {E("normal")},
+    /* d8 */ {E("notice")},
+    /* d9 */ {E("operation")},
+    /* da */ {E("originate")},
+    /* db */ {E("patch")},
+    /* dc */ {E("patient administration")},
+    /* dd */ {E("patient requested")},
+    /* de */ {E("patient safety")},
+    /* df */ {E("performer")},
+    /* e0 */ {E("power of attorney")},
+    /* e1 */ {E("pseudonymized")},
+    /* e2 */ {E("psychiatry information sensitivity")},
+    /* e3 */ {E("public health")},
+    /* e4 */ {E("receive")},
+    /* e5 */ {E("records management")},
+    /* e6 */ {E("responsible party")},
+    /* e7 */ {E("restricted")},
+    /* e8 */ {E("search")},
+    /* e9 */ {E("search-type")},
+    /* ea */ {E("sexually transmitted disease information sensitivity")},
+    /* eb */ {E("substance abuse information sensitivity")},
+    /* ec */ {E("transaction")},
+    /* ed */ {E("transmit")},
+    /* ee */ {E("treatment")},
+    /* ef */ {E("update")},
+    /* f0 */ {E("urn:ietf:rfc:3986")},
+    /* f1 */ {E("urn:ihe:event-type-code")},
+    /* f2 */ {E("urn:oid:2.16.840.1.113883.4.1")},
+    /* f3 */ {E("urn:oid:2.16.840.1.113883.4.6")},
+    /* f4 */ {E("very restricted")},
+    /* f5 */ {E("vread")},
+    /* f6 */ {E("warning")},
+};
+#undef E
+
+#define DICT_N       (sizeof dict / sizeof dict[0])
+#define DICT_MIN_LEN 5 /* no entry is shorter: shorter strings skip the search */
+
+/* The index of s (n bytes) in dict, or -1. */
+static int dict_find(const char *s, size_t n)
+{
+    size_t lo = 0, hi = DICT_N, mid;
+    int c;
+
+    if (n < DICT_MIN_LEN)
+        return -1;
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        c = memcmp(s, dict[mid].s, n < dict[mid].n ? n : dict[mid].n);
+        if (c == 0)
+            c = (n > dict[mid].n) - (n < dict[mid].n);
+        if (c == 0)
+            return (int)mid;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return -1;
+}
+
 /* ================================================================ encoder */
+
+static const char hexdigits[] = "0123456789abcdef";
 
 static int put_u64(aod_buf *b, uint64_t v)
 {
@@ -44,7 +358,6 @@ static int put_i64(aod_buf *b, int64_t v)
 
 static int put_escaped(aod_buf *b, const char *str, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0, run = 0, u;
     char esc[4];
@@ -78,8 +391,8 @@ static int put_escaped(aod_buf *b, const char *str, size_t n)
             break;
         default:
             esc[1] = 'x';
-            esc[2] = hex[c >> 4];
-            esc[3] = hex[c & 15];
+            esc[2] = hexdigits[c >> 4];
+            esc[3] = hexdigits[c & 15];
             break;
         }
         if (aod_buf_add(b, esc, esc[1] == 'x' ? 4 : 2))
@@ -90,19 +403,38 @@ static int put_escaped(aod_buf *b, const char *str, size_t n)
     return aod_buf_add(b, s + run, n - run);
 }
 
-/* A string field preceded by its TAB. */
+/* A string field preceded by its TAB: nothing for NULL, \e for "", \~hh for
+ * a dictionary string, else the escaped bytes. */
 static int put_str(aod_buf *b, const char *s)
 {
+    char ref[4] = {'\\', '~', 0, 0};
+    size_t n;
+    int i;
+
     if (aod_buf_addc(b, '\t'))
         return -1;
     if (!s)
-        return aod_buf_add(b, "\\N", 2);
-    return put_escaped(b, s, strlen(s));
+        return 0;
+    if (!*s)
+        return aod_buf_add(b, "\\e", 2);
+    n = strlen(s);
+    if ((i = dict_find(s, n)) >= 0) {
+        ref[2] = hexdigits[i >> 4];
+        ref[3] = hexdigits[i & 15];
+        return aod_buf_add(b, ref, sizeof ref);
+    }
+    return put_escaped(b, s, n);
 }
 
 static int put_num(aod_buf *b, int64_t v)
 {
     return aod_buf_addc(b, '\t') || put_i64(b, v) ? -1 : 0;
+}
+
+/* when_start and when_end: "=" when the same as recorded, as most are. */
+static int put_time(aod_buf *b, int64_t v, int64_t recorded)
+{
+    return v == recorded ? aod_buf_add(b, "\t=", 2) : put_num(b, v);
 }
 
 static int put_ref(aod_buf *b, const aod_ref *r)
@@ -142,6 +474,7 @@ static int put_strs(aod_buf *b, const char *const *v, size_t n)
     return 0;
 }
 
+/* Empty when not recorded, else the one byte escaped like a string's. */
 static int put_action(aod_buf *b, char action)
 {
     if (aod_buf_addc(b, '\t'))
@@ -181,10 +514,10 @@ int aod_recio_encode(const aod_record *r, aod_buf *out, aod_error *err)
 
     if (aod_buf_adds(out, AOD_RECIO_VERSION "\nR") || put_str(out, r->id) ||
         put_num(out, (int64_t)r->version) || put_num(out, r->recorded) ||
-        put_num(out, r->when_start) || put_num(out, r->when_end) || put_action(out, r->action) ||
-        put_str(out, r->outcome) || put_str(out, r->outcome_text) || put_str(out, r->severity) ||
-        put_str(out, r->x_request_id) || put_str(out, r->site) || put_ref(out, &r->observer) ||
-        put_codings(out, &r->type) || put_codings(out, &r->subtype) ||
+        put_time(out, r->when_start, r->recorded) || put_time(out, r->when_end, r->recorded) ||
+        put_action(out, r->action) || put_str(out, r->outcome) || put_str(out, r->outcome_text) ||
+        put_str(out, r->severity) || put_str(out, r->x_request_id) || put_str(out, r->site) ||
+        put_ref(out, &r->observer) || put_codings(out, &r->type) || put_codings(out, &r->subtype) ||
         put_codings(out, &r->purpose) || put_codings(out, &r->source_type) ||
         put_num(out, (int64_t)r->n_agents) || put_num(out, (int64_t)r->n_entities) ||
         put_strs(out, r->patient_keys, r->n_patient_keys) || aod_buf_addc(out, '\n'))
@@ -203,18 +536,24 @@ nomem:
 
 /* ================================================================ decoder */
 
-/* Fewest encoded bytes one list element can take: a bound on counts before
- * anything is allocated for them, so garbage cannot ask for gigabytes. */
+/* Fewest encoded bytes one list element can take (the same in aod1 and
+ * aod2): a bound on counts before anything is allocated for them, so garbage
+ * cannot ask for gigabytes. */
 #define MIN_CODING 3
 #define MIN_STRING 1
 #define MIN_AGENT  20
 #define MIN_ENTITY 18
 
+/* The bytes that end a run of plain string bytes: the separators and the
+ * escape.  Every other byte, raw control bytes included, is string data. */
+static const unsigned char run_stop[256] = {['\t'] = 1, ['\n'] = 1, ['\\'] = 1};
+
 typedef struct reader {
-    const char *start, *p, *end;
-    char *sp;     /* next free byte of the record's string block */
-    char *sp_end; /* one past its last byte */
-    char sep;     /* the separator that ended the last field */
+    char *start; /* the record's copy of the text; NULL before it exists */
+    char *p;     /* next byte to read */
+    char *end;   /* one past the text's last byte; holds a sentinel LF */
+    char sep;    /* the separator that ended the last field */
+    int v2;      /* 1 for aod2 text, 0 for aod1 */
     aod_record *r;
     aod_error *err;
 } reader;
@@ -224,6 +563,12 @@ static int fail(reader *d, const char *field, const char *what)
     aod_error_set(d->err, AOD_ERR_INPUT, NULL, 0, field, "%s at byte %zu of the stored record",
                   what, d->start ? (size_t)(d->p - d->start) : (size_t)0);
     return -1;
+}
+
+static int fail_at(reader *d, char *p, const char *field, const char *what)
+{
+    d->p = p;
+    return fail(d, field, what);
 }
 
 static int hexval(char c)
@@ -237,38 +582,60 @@ static int hexval(char c)
     return -1;
 }
 
-static int get_str(reader *d, const char **out, const char *field)
+static int lowerhex(char c)
 {
-    const char *p = d->p, *end = d->end;
-    char *o = d->sp, *first = d->sp;
+    return c >= 'A' && c <= 'F' ? -1 : hexval(c);
+}
+
+static int is_sep(char c)
+{
+    return c == '\t' || c == '\n';
+}
+
+/* The rest of get_str() for a field with a backslash at p; run is where the
+ * field starts.  Tokens that stand for the whole field first, then the
+ * escapes, unescaped in place. */
+static int get_escaped(reader *d, const char **out, const char *field, char *run, char *p)
+{
+    char *end = d->end, *o, *from;
     int hi, lo;
 
-    if (d->sep != '\t')
-        return fail(d, field, "line ends early");
-    /* Holds by construction (see the top of the file); checked once per
-     * field so the loop below needs no bound of its own on the output. */
-    if (end - p > d->sp_end - o)
-        return fail(d, field, "internal: string block too small");
-    if (end - p >= 3 && p[0] == '\\' && p[1] == 'N' && (p[2] == '\t' || p[2] == '\n')) {
-        *out = NULL;
+    if (p == run && d->v2 && p + 1 < end && p[1] == 'e') {
+        if (p + 2 >= end)
+            return fail_at(d, p, field, "cut short");
+        if (!is_sep(p[2]))
+            return fail_at(d, p, field, "\\e not alone in its field");
         d->sep = p[2];
         d->p = p + 3;
+        *p = '\0';
+        *out = p;
         return 0;
     }
-    while (p < end) {
-        char c = *p;
-
-        if (c == '\t' || c == '\n')
-            break;
-        if (c != '\\') {
-            *o++ = c;
-            p++;
-            continue;
-        }
-        if (end - p < 2) {
-            d->p = p;
-            return fail(d, field, "cut short inside an escape");
-        }
+    if (p == run && d->v2 && p + 1 < end && p[1] == '~') {
+        if (end - p < 5)
+            return fail_at(d, p, field, "cut short inside a \\~ reference");
+        if ((hi = lowerhex(p[2])) < 0 || (lo = lowerhex(p[3])) < 0)
+            return fail_at(d, p, field, "bad \\~ reference");
+        if ((size_t)(hi << 4 | lo) >= DICT_N)
+            return fail_at(d, p, field, "\\~ reference to no dictionary entry");
+        if (!is_sep(p[4]))
+            return fail_at(d, p, field, "\\~ reference not alone in its field");
+        d->sep = p[4];
+        d->p = p + 5;
+        *out = dict[hi << 4 | lo].s;
+        return 0;
+    }
+    if (p == run && !d->v2 && end - p >= 3 && p[1] == 'N' && is_sep(p[2])) {
+        d->sep = p[2];
+        d->p = p + 3;
+        *out = NULL;
+        return 0;
+    }
+    o = p;
+    for (;;) {
+        /* p is at a backslash */
+        if (end - p < 2)
+            return fail_at(d, p, field, "cut short inside an escape");
         switch (p[1]) {
         case '\\':
             *o++ = '\\';
@@ -283,35 +650,67 @@ static int get_str(reader *d, const char **out, const char *field)
             *o++ = '\r';
             break;
         case 'x':
-            if (end - p < 4 || (hi = hexval(p[2])) < 0 || (lo = hexval(p[3])) < 0 ||
-                (hi | lo) == 0) {
-                d->p = p;
-                return fail(d, field, "bad \\x escape");
-            }
+            if (end - p < 4 || (hi = hexval(p[2])) < 0 || (lo = hexval(p[3])) < 0 || (hi | lo) == 0)
+                return fail_at(d, p, field, "bad \\x escape");
             *o++ = (char)(hi << 4 | lo);
             p += 2;
             break;
+        case 'e':
+        case '~':
+            if (d->v2)
+                return fail_at(d, p, field,
+                               p[1] == 'e' ? "\\e not alone in its field"
+                                           : "\\~ reference not alone in its field");
+            return fail_at(d, p, field, "unknown escape");
         default:
-            d->p = p;
-            return fail(d, field, "unknown escape");
+            return fail_at(d, p, field, "unknown escape");
         }
         p += 2;
+        from = p;
+        while (!run_stop[(unsigned char)*p])
+            p++;
+        memmove(o, from, (size_t)(p - from));
+        o += p - from;
+        if (*p != '\\')
+            break;
     }
-    if (p == end) {
-        d->p = p;
-        return fail(d, field, "cut short");
-    }
-    *o++ = '\0';
-    *out = first;
-    d->sp = o;
+    if (p == end)
+        return fail_at(d, p, field, "cut short");
     d->sep = *p;
     d->p = p + 1;
+    *o = '\0';
+    *out = run;
+    return 0;
+}
+
+/* One string field.  The common case, no backslash, costs a scan and a NUL
+ * written over the separator. */
+static int get_str(reader *d, const char **out, const char *field)
+{
+    char *run = d->p, *p = run;
+
+    if (d->sep != '\t')
+        return fail(d, field, "line ends early");
+    while (!run_stop[(unsigned char)*p])
+        p++;
+    if (*p == '\\')
+        return get_escaped(d, out, field, run, p);
+    if (p == d->end)
+        return fail_at(d, p, field, "cut short");
+    d->sep = *p;
+    d->p = p + 1;
+    if (p == run && d->v2) {
+        *out = NULL;
+        return 0;
+    }
+    *p = '\0';
+    *out = run;
     return 0;
 }
 
 static int get_i64(reader *d, int64_t *out, const char *field)
 {
-    const char *p = d->p, *end = d->end;
+    char *p = d->p, *end = d->end;
     int neg = 0;
     uint64_t v = 0, limit;
 
@@ -330,14 +729,26 @@ static int get_i64(reader *d, int64_t *out, const char *field)
             return fail(d, field, "number out of range");
         v = v * 10 + digit;
     }
-    if (p == end || (*p != '\t' && *p != '\n')) {
-        d->p = p;
-        return fail(d, field, p == end ? "cut short" : "not a number");
-    }
+    if (p == end || !is_sep(*p))
+        return fail_at(d, p, field, p == end ? "cut short" : "not a number");
     *out = neg ? (int64_t)(0 - v) : (int64_t)v;
     d->sep = *p;
     d->p = p + 1;
     return 0;
+}
+
+/* when_start, when_end: aod2 writes "=" for "the same as recorded". */
+static int get_time(reader *d, int64_t *out, int64_t recorded, const char *field)
+{
+    char *p = d->p;
+
+    if (d->v2 && d->sep == '\t' && d->end - p >= 2 && p[0] == '=' && is_sep(p[1])) {
+        *out = recorded;
+        d->sep = p[1];
+        d->p = p + 2;
+        return 0;
+    }
+    return get_i64(d, out, field);
 }
 
 static int get_range(reader *d, int64_t *out, int64_t lo, int64_t hi, const char *field)
@@ -477,7 +888,8 @@ static int get_entity(reader *d, aod_entity *e)
 
 int aod_recio_decode(const char *text, size_t len, aod_record *r, aod_error *err)
 {
-    static const char head[] = AOD_RECIO_VERSION "\n";
+    static const char head1[] = "aod1\n", head2[] = "aod2\n";
+    const size_t head_len = sizeof head1 - 1;
     int64_t row_id = r->row_id, v;
     const char *action;
     size_t i, n_agents, n_entities;
@@ -487,32 +899,38 @@ int aod_recio_decode(const char *text, size_t len, aod_record *r, aod_error *err
     r->row_id = row_id;
     if (!text || len >= SIZE_MAX / 2)
         len = 0;
-    d.start = d.p = text;
-    d.end = text ? text + len : text;
-    d.sep = '\t';
+    memset(&d, 0, sizeof d);
     d.r = r;
     d.err = err;
-    if (len < sizeof head - 1 || memcmp(text, head, sizeof head - 1) != 0)
-        return fail(&d, "version", "not an aod1 record");
-    d.p += sizeof head - 1;
-    d.sp = aod_record_alloc(r, len + 1);
-    if (!d.sp) {
+    if (len >= head_len && memcmp(text, head2, head_len) == 0)
+        d.v2 = 1;
+    else if (len < head_len || memcmp(text, head1, head_len) != 0)
+        return fail(&d, "version", "not an aod1 or aod2 record");
+    d.start = aod_record_alloc(r, len + 1);
+    if (!d.start) {
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory decoding a record");
         return -1;
     }
-    d.sp_end = d.sp + len + 1;
+    memcpy(d.start, text, len);
+    d.end = d.start + len;
+    *d.end = '\n'; /* the sentinel that ends every scan for a separator */
+    d.p = d.start + head_len;
+    d.sep = '\t';
 
     if (begin_line(&d, 'R', "record") || get_str(&d, &r->id, "id") || get_i64(&d, &v, "version"))
         return -1;
     if (v != AOD_FHIR_UNKNOWN && v != AOD_FHIR_R4 && v != AOD_FHIR_R5 && v != AOD_FHIR_R6)
         return fail(&d, "version", "unknown FHIR version");
     r->version = (aod_fhir_version)v;
-    if (get_i64(&d, &r->recorded, "recorded") || get_i64(&d, &r->when_start, "when_start") ||
-        get_i64(&d, &r->when_end, "when_end") || get_str(&d, &action, "action"))
+    if (get_i64(&d, &r->recorded, "recorded") ||
+        get_time(&d, &r->when_start, r->recorded, "when_start") ||
+        get_time(&d, &r->when_end, r->recorded, "when_end") || get_str(&d, &action, "action"))
         return -1;
-    if (!action || (action[0] && action[1]))
+    /* Not recorded is "" in aod1 (where NULL is refused) and NULL in aod2
+     * (where "" is refused): one spelling each. */
+    if ((d.v2 ? (action && !action[0]) : !action) || (action && action[0] && action[1]))
         return fail(&d, "action", "action is not one byte");
-    r->action = action[0];
+    r->action = action ? action[0] : '\0';
     if (get_str(&d, &r->outcome, "outcome") || get_str(&d, &r->outcome_text, "outcome_text") ||
         get_str(&d, &r->severity, "severity") || get_str(&d, &r->x_request_id, "x_request_id") ||
         get_str(&d, &r->site, "source.site") ||

@@ -2,12 +2,14 @@
  * record.h - the plain event model every pipeline stage shares.
  *
  * One aod_record is one AuditEvent as read from the store (R4, R5 or the R6
- * ballot: normalize.c maps them all onto this one shape).  Every string and
- * array hangs off the record's own arena: a record owns all its memory,
- * aod_record_clear() makes it reusable without returning pages to the system,
- * and aod_record_free() releases everything.  Fields are borrowed pointers into
- * that arena; a missing element is NULL (strings), 0 (counts) or -1 (tri-state
- * booleans), never a crash.
+ * ballot: normalize.c maps them all onto this one shape).  Every array and
+ * string hangs off the record's own arena, except strings that are static
+ * (the well-known strings aod_recio_decode() hands out from its dictionary,
+ * see recio.h): a record owns all its memory, aod_record_clear() makes it
+ * reusable without returning pages to the system, and aod_record_free()
+ * releases everything.  Fields are borrowed pointers, read-only to every
+ * stage: no string is ever written to or freed on its own.  A missing element
+ * is NULL (strings), 0 (counts) or -1 (tri-state booleans), never a crash.
  *
  * This header includes nothing of ours: every stage may include it.
  */
@@ -108,7 +110,7 @@ typedef struct aod_record {
     const char **patient_keys;
     size_t n_patient_keys;
 
-    struct aod_arena *arena; /* owns everything above; private */
+    struct aod_arena *arena; /* owns everything above but static strings; private */
 } aod_record;
 
 /* Returns a new, empty record (NULL when out of memory); free it with
