@@ -1068,22 +1068,28 @@ static int each_event_one(aod_store *st, const char *const params[3], aod_store_
  * and an event that two keys name comes out of both cursors side by side,
  * so the second copy is skipped.
  *
- * The FETCHes go through libpq's pipeline mode: as soon as a cursor's batch
- * becomes the one being read, the next batch of that cursor is asked for, so
- * the server reads ahead while we classify.  Results arrive in the order
- * asked; one that arrives for another cursor waits in that cursor's `next`.
- * Each cursor has at most one batch being read, one waiting and one asked
- * for: memory stays bounded by 3 x keys x FETCH_ROWS rows, whatever the
- * history's length.  REPEATABLE READ gives every cursor the same snapshot.
+ * The FETCHes go through libpq's pipeline mode: a cursor's next batches are
+ * asked for while its current one is read, and what the server has sent is
+ * taken in every few rows, so the server reads ahead while we classify.
+ * Results arrive in the order asked; one that arrives for another cursor
+ * waits in that cursor's `next` queue.
+ * Each cursor has at most FETCH_DEPTH batches being read, waiting or asked
+ * for: memory stays bounded by FETCH_DEPTH x keys x FETCH_ROWS rows, whatever
+ * the history's length.  REPEATABLE READ gives every cursor the same
+ * snapshot.
  */
 #define FETCH_ROWS 512
 
+/* Batches of one cursor being read, waiting or asked for: the read-ahead. */
+#define FETCH_DEPTH 4
+
 typedef struct key_cursor {
-    PGresult *cur;  /* the batch being read, or NULL */
-    int row, rows;  /* the next row of cur, and cur's row count */
-    PGresult *next; /* the following batch, received and waiting */
-    int asked;      /* a FETCH is in flight */
-    int ended;      /* the last batch has been received */
+    PGresult *cur;               /* the batch being read, or NULL */
+    int row, rows;               /* the next row of cur, and cur's row count */
+    PGresult *next[FETCH_DEPTH]; /* following batches, received and waiting */
+    int next_head, n_next;
+    int asked; /* FETCHes in flight */
+    int ended; /* the last batch has been received */
     int64_t id, rec;
 } key_cursor;
 
@@ -1106,8 +1112,8 @@ static int merge_ask(key_merge *m, size_t i)
         db_error(m->err, AOD_ERR_DB, "query the store", PQerrorMessage(m->st->conn));
         return -1;
     }
-    m->c[i].asked = 1;
-    m->fifo[(m->fifo_head + m->fifo_len++) % m->n] = i;
+    m->c[i].asked++;
+    m->fifo[(m->fifo_head + m->fifo_len++) % (m->n * FETCH_DEPTH)] = i;
     return 0;
 }
 
@@ -1124,10 +1130,10 @@ static int merge_receive(key_merge *m)
         return -1;
     }
     i = m->fifo[m->fifo_head];
-    m->fifo_head = (m->fifo_head + 1) % m->n;
+    m->fifo_head = (m->fifo_head + 1) % (m->n * FETCH_DEPTH);
     m->fifo_len--;
     c = &m->c[i];
-    c->asked = 0;
+    c->asked--;
     res = PQgetResult(m->st->conn);
     ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
     if (!ok) {
@@ -1149,7 +1155,7 @@ static int merge_receive(key_merge *m)
         c->row = 0;
         c->rows = PQntuples(res);
     } else {
-        c->next = res;
+        c->next[(c->next_head + c->n_next++) % FETCH_DEPTH] = res;
     }
     return 0;
 }
@@ -1162,17 +1168,22 @@ static int merge_head(key_merge *m, size_t i)
 
     if (c->cur && c->row >= c->rows) {
         PQclear(c->cur);
-        c->cur = c->next;
-        c->next = NULL;
+        c->cur = NULL;
+        if (c->n_next > 0) {
+            c->cur = c->next[c->next_head];
+            c->next_head = (c->next_head + 1) % FETCH_DEPTH;
+            c->n_next--;
+        }
         c->row = 0;
         c->rows = c->cur ? PQntuples(c->cur) : 0;
     }
     while (!c->cur && c->asked)
         if (merge_receive(m) != 0)
             return -1;
-    /* read ahead: ask for the batch after the one now being read */
-    if (c->cur && !c->next && !c->ended && !c->asked && merge_ask(m, i) != 0)
-        return -1;
+    /* read ahead: keep FETCH_DEPTH batches being read, waiting or asked for */
+    while (c->cur && !c->ended && 1 + c->n_next + c->asked < FETCH_DEPTH)
+        if (merge_ask(m, i) != 0)
+            return -1;
     if (c->cur)
         return row_key(c->cur, c->row, &c->id, &c->rec, m->err);
     return 0;
@@ -1212,11 +1223,12 @@ static int each_event_merged(aod_store *st, const char *const *keys, size_t n_ke
         " ORDER BY recorded, event_id";
     key_merge m = {st, NULL, n_keys, NULL, 0, 0, err};
     int64_t last_id = 0, last_rec = 0;
+    unsigned long n_rows = 0;
     int have_last = 0, rc = -1;
     size_t i;
 
     m.c = calloc(n_keys, sizeof *m.c);
-    m.fifo = calloc(n_keys, sizeof *m.fifo);
+    m.fifo = calloc(n_keys * FETCH_DEPTH, sizeof *m.fifo);
     if (!m.c || !m.fifo) {
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
         goto out;
@@ -1270,12 +1282,23 @@ static int each_event_merged(aod_store *st, const char *const *keys, size_t n_ke
             }
             c->row++;
         }
+        /* Take in what the server has sent so far, without waiting: a
+         * FETCH result left in the socket stops the server at the socket
+         * buffer's size, and the read-ahead with it. */
+        if (++n_rows % 32 == 0 && !PQconsumeInput(st->conn)) {
+            db_error(err, AOD_ERR_DB, "query the store", PQerrorMessage(st->conn));
+            goto out;
+        }
     }
     rc = 0;
 out:
     for (i = 0; m.c && i < n_keys; i++) {
         PQclear(m.c[i].cur);
-        PQclear(m.c[i].next);
+        while (m.c[i].n_next > 0) {
+            PQclear(m.c[i].next[m.c[i].next_head]);
+            m.c[i].next_head = (m.c[i].next_head + 1) % FETCH_DEPTH;
+            m.c[i].n_next--;
+        }
     }
     if (merge_end_pipeline(st) != 0 && rc == 0) {
         db_error(err, AOD_ERR_DB, "query the store", PQerrorMessage(st->conn));
