@@ -1353,19 +1353,15 @@ static int check_options(const aod_batch_options *o, aod_error *err)
 static int check_store(plan *p, aod_error *err)
 {
     aod_store *st = aod_store_connect(p->o->db, err);
-    int v, rc = -1;
+    int rc = -1;
 
     if (!st)
         return -1;
-    v = aod_store_version(st, err);
-    if (v >= 0 && v != aod_store_latest_version())
-        aod_error_set(err, AOD_ERR_DB, "database", 0, NULL,
-                      "the store is at schema version %d, this program needs %d: run "
-                      "'aodreport init' first",
-                      v, aod_store_latest_version());
-    else if (v >= 0 && p->o->month)
+    if (aod_store_check_version(st, err) != 0)
+        rc = -1;
+    else if (p->o->month)
         rc = aod_store_each_patient(st, p->month_from, p->month_to, on_month_patient, p, err);
-    else if (v >= 0)
+    else
         rc = 0;
     /* Closed before the workers fork: a libpq connection is not shared. */
     aod_store_free(st);

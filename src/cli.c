@@ -158,20 +158,9 @@ static int cmd_load(int argc, char **argv, aod_error *err)
     st = aod_store_connect(db, err);
     if (!st)
         return -1;
-    {
-        int v = aod_store_version(st, err);
-        if (v < 0) {
-            aod_store_free(st);
-            return -1;
-        }
-        if (v != aod_store_latest_version()) {
-            aod_store_free(st);
-            aod_error_set(err, AOD_ERR_DB, "database", 0, NULL,
-                          "the store is at schema version %d, this program needs %d: run "
-                          "'aodreport init' first",
-                          v, aod_store_latest_version());
-            return -1;
-        }
+    if (aod_store_check_version(st, err) != 0) {
+        aod_store_free(st);
+        return -1;
     }
     memset(&total, 0, sizeof total);
     for (i = optind; i < argc; i++) {
@@ -485,7 +474,7 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     if (!text)
         goto out;
     st = aod_store_connect(o.db, err);
-    if (!st)
+    if (!st || aod_store_check_version(st, err) != 0)
         goto out;
     memset(&ro, 0, sizeof ro);
     ro.font = o.font;

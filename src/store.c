@@ -38,6 +38,7 @@ static const struct {
     const char *file;
 } migrations[] = {
     {1, "sql/001_store.sql"},
+    {2, "sql/002_other_keys.sql"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -176,6 +177,22 @@ int aod_store_version(aod_store *st, aod_error *err)
     return exists ? query_version(st, err) : 0;
 }
 
+int aod_store_check_version(aod_store *st, aod_error *err)
+{
+    int v = aod_store_version(st, err);
+
+    if (v < 0)
+        return -1;
+    if (v != aod_store_latest_version()) {
+        aod_error_set(err, AOD_ERR_DB, "database", 0, NULL,
+                      "the store is at schema version %d, this program needs %d: run "
+                      "'aodreport init' first",
+                      v, aod_store_latest_version());
+        return -1;
+    }
+    return 0;
+}
+
 int aod_store_init(aod_store *st, int *applied, int *version, aod_error *err)
 {
     int current, n = 0;
@@ -270,9 +287,9 @@ static const char copy_event_sql[] =
     "COPY aod.audit_event (event_key, fhir_id, fhir_version, recorded, patient_keys, resource,"
     " loaded_from, id) FROM STDIN (FORMAT binary)";
 #define EVENT_FIELDS 8
-static const char copy_patient_sql[] =
-    "COPY aod.event_patient (patient_key, recorded, norm, event_id) FROM STDIN (FORMAT binary)";
-#define PATIENT_FIELDS 4
+static const char copy_patient_sql[] = "COPY aod.event_patient (patient_key, recorded, norm,"
+                                       " other_keys, event_id) FROM STDIN (FORMAT binary)";
+#define PATIENT_FIELDS 5
 
 /* PostgreSQL's binary COPY: a signature, flags and header extension length
  * first, -1 as the field count last; integers are big-endian. */
@@ -300,6 +317,7 @@ typedef struct load_link {
     int64_t recorded_ms;
     int64_t id;
     size_t row;
+    size_t k; /* which of the row's patient keys pk is */
 } load_link;
 
 typedef struct load_batch {
@@ -455,6 +473,28 @@ static int put_text_array(aod_buf *b, const char *const *v, size_t n)
     for (i = 0; i < n; i++)
         if (put_text(b, v[i]) != 0)
             return -1;
+    return 0;
+}
+
+/* event_patient.other_keys of the row's key number skip: the row's other
+ * patient keys as a text[], or NULL when it has no other. */
+static int put_other_keys(aod_buf *c, const load_batch *b, const load_row *r, size_t skip)
+{
+    size_t i, len = 20;
+
+    if (r->n_pk < 2)
+        return put_be(c, UINT32_MAX, 4); /* -1: NULL */
+    for (i = 0; i < r->n_pk; i++)
+        if (i != skip)
+            len += 4 + b->pks[r->pk_first + i].len;
+    if (len > INT32_MAX || put_be(c, len, 4) || put_be(c, 1, 4) || put_be(c, 0, 4) ||
+        put_be(c, TEXT_OID, 4) || put_be(c, r->n_pk - 1, 4) || put_be(c, 1, 4))
+        return -1;
+    for (i = 0; i < r->n_pk; i++) {
+        const load_pk *pk = &b->pks[r->pk_first + i];
+        if (i != skip && put_field(c, b->patients.data + pk->off, pk->len) != 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -685,6 +725,7 @@ static int batch_links(load_batch *b)
             l->recorded_ms = r->recorded_ms;
             l->id = r->id;
             l->row = i;
+            l->k = k;
         }
     }
     if (b->n_links > 1)
@@ -720,7 +761,7 @@ static int fill_chunk(load_state *ls, aod_error *err)
             if (put_be(c, PATIENT_FIELDS, 2) != 0 || put_field(c, l->pk, l->pk_len) != 0 ||
                 put_time(c, r->recorded_ms) != 0 ||
                 put_field(c, b->patients.data + r->norm_off, r->norm_len) != 0 ||
-                put_int8(c, r->id) != 0)
+                put_other_keys(c, b, r, l->k) != 0 || put_int8(c, r->id) != 0)
                 goto nomem;
         }
     }
@@ -1066,11 +1107,17 @@ static int each_event_one(aod_store *st, const char *const params[3], aod_store_
  * key gets a cursor over its own range scan, already in report order, and
  * the merge happens here: the smallest (recorded, event_id) head goes next,
  * and an event that two keys name comes out of both cursors side by side,
- * so the second copy is skipped.
+ * so the second copy is skipped.  A later key's cursor leaves out the events
+ * an earlier key names (event_patient.other_keys, migration 002), so each
+ * event crosses the wire once; rows loaded before 002 have no other_keys and
+ * are sent by every key, which the skip makes harmless.
  *
  * The FETCHes go through libpq's pipeline mode: a cursor's next batches are
  * asked for while its current one is read, and what the server has sent is
  * taken in every few rows, so the server reads ahead while we classify.
+ * Batches are small: the server gathers a FETCH's rows in a tuple store
+ * before sending them, and its cost per row grows with the batch (64 rows
+ * cost it less than half what 512 do; doc/store.md, "Several keys").
  * Results arrive in the order asked; one that arrives for another cursor
  * waits in that cursor's `next` queue.
  * Each cursor has at most FETCH_DEPTH batches being read, waiting or asked
@@ -1078,10 +1125,10 @@ static int each_event_one(aod_store *st, const char *const params[3], aod_store_
  * the history's length.  REPEATABLE READ gives every cursor the same
  * snapshot.
  */
-#define FETCH_ROWS 512
+#define FETCH_ROWS 64
 
 /* Batches of one cursor being read, waiting or asked for: the read-ahead. */
-#define FETCH_DEPTH 4
+#define FETCH_DEPTH 8
 
 typedef struct key_cursor {
     PGresult *cur;               /* the batch being read, or NULL */
@@ -1217,32 +1264,54 @@ static int each_event_merged(aod_store *st, const char *const *keys, size_t n_ke
                              const char *from, const char *to, aod_store_event_fn fn, void *ctx,
                              aod_error *err)
 {
-    static const char declare[] =
-        "DECLARE aod_key_%zu NO SCROLL CURSOR FOR SELECT event_id, norm, recorded"
-        " FROM aod.event_patient WHERE patient_key = $1 AND recorded >= $2 AND recorded < $3"
-        " ORDER BY recorded, event_id";
     key_merge m = {st, NULL, n_keys, NULL, 0, 0, err};
+    aod_buf sql;
+    const char **params = NULL;
     int64_t last_id = 0, last_rec = 0;
     unsigned long n_rows = 0;
     int have_last = 0, rc = -1;
     size_t i;
 
+    aod_buf_init(&sql, 0);
     m.c = calloc(n_keys, sizeof *m.c);
     m.fifo = calloc(n_keys * FETCH_DEPTH, sizeof *m.fifo);
-    if (!m.c || !m.fifo) {
+    params = calloc(n_keys + 2, sizeof *params);
+    if (!m.c || !m.fifo || !params) {
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
         goto out;
     }
     if (exec_simple(st, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "query the store",
                     err) != 0)
         goto out;
+    params[1] = from;
+    params[2] = to;
     for (i = 0; i < n_keys; i++) {
-        const char *params[3] = {keys[i], from, to};
-        char sql[sizeof declare + 24];
         PGresult *res;
+        size_t k;
+        int bad;
 
-        snprintf(sql, sizeof sql, declare, i);
-        res = PQexecParams(st->conn, sql, 3, NULL, params, NULL, NULL, 0);
+        /* $1 the key, $2 and $3 the period, $4... the keys before it: an
+         * event that one of those names too comes out of that key's cursor,
+         * so this one need not send it (but for rows loaded before
+         * other_keys existed, which the merge skips) */
+        params[0] = keys[i];
+        aod_buf_reset(&sql);
+        bad = aod_buf_printf(&sql,
+                             "DECLARE aod_key_%zu NO SCROLL CURSOR FOR SELECT event_id, norm,"
+                             " recorded FROM aod.event_patient WHERE patient_key = $1"
+                             " AND recorded >= $2 AND recorded < $3",
+                             i);
+        for (k = 0; k < i && !bad; k++) {
+            bad = aod_buf_printf(&sql, "%s$%zu",
+                                 k ? ", " : " AND (other_keys IS NULL OR NOT other_keys && ARRAY[",
+                                 k + 4);
+            params[3 + k] = keys[k];
+        }
+        if (bad || aod_buf_printf(&sql, "%s ORDER BY recorded, event_id", i ? "]::text[])" : "")) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            goto out;
+        }
+        res = PQexecParams(st->conn, aod_buf_str(&sql), (int)(3 + i), NULL, params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             result_error(err, "query the store", res, st->conn);
             PQclear(res);
@@ -1313,6 +1382,8 @@ out:
     }
     free(m.c);
     free(m.fifo);
+    free(params);
+    aod_buf_free(&sql);
     return rc;
 }
 

@@ -36,6 +36,10 @@ int aod_store_version(aod_store *st, aod_error *err);
 /* The newest schema version this program knows. */
 int aod_store_latest_version(void);
 
+/* 0 when the store is at the newest schema version; else -1 with an error
+ * that says to run `aodreport init` (or why the version could not be read). */
+int aod_store_check_version(aod_store *st, aod_error *err);
+
 /* ---- loading: one transaction per input file ---- */
 
 typedef struct aod_load_row {
