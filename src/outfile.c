@@ -27,6 +27,8 @@ aod_outfile *aod_outfile_open(const char *path, aod_error *err)
     aod_outfile *o = calloc(1, sizeof *o);
     aod_buf name;
     const char *slash;
+    char *resolved = NULL;
+    struct stat sb;
     int fd;
 
     if (!o) {
@@ -37,17 +39,41 @@ aod_outfile *aod_outfile_open(const char *path, aod_error *err)
         o->fp = stdout;
         return o;
     }
+    /* A symbolic link stays one: the file it names is replaced (/dev/stdout
+     * when standard output is a file, a "latest" link an operator keeps). */
+    if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+        resolved = realpath(path, NULL);
+        if (!resolved) {
+            aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot follow the link: %s",
+                          strerror(errno));
+            free_handle(o);
+            return NULL;
+        }
+        path = resolved;
+    }
+    /* Refused before any work: a directory cannot be written, and a rename
+     * over a device or a pipe would replace it with a regular file. */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        aod_error_set(err, AOD_ERR_IO, path, 0, NULL,
+                      S_ISDIR(sb.st_mode) ? "is a directory, not a file to write"
+                                          : "not a regular file: cannot be replaced");
+        free(resolved);
+        free_handle(o);
+        return NULL;
+    }
     aod_buf_init(&name, 4096);
     slash = strrchr(path, '/');
     /* dir/.name.XXXXXX: same directory, so rename() is atomic. */
     if ((slash ? aod_buf_add(&name, path, (size_t)(slash - path + 1)) : 0) != 0 ||
         aod_buf_printf(&name, ".%s.XXXXXX", slash ? slash + 1 : path) != 0) {
         aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "output path too long");
+        free(resolved);
         free_handle(o);
         return NULL;
     }
     o->temp = aod_buf_take(&name, NULL);
     o->path = strdup(path);
+    free(resolved);
     if (!o->temp || !o->path) {
         aod_error_set(err, AOD_ERR_NOMEM, path, 0, NULL, "out of memory");
         free_handle(o);

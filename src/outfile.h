@@ -18,7 +18,10 @@
 typedef struct aod_outfile aod_outfile;
 
 /* Opens a new output for path.  Returns a handle to finish with exactly one
- * of aod_outfile_commit() or aod_outfile_abort(), or NULL with err set. */
+ * of aod_outfile_commit() or aod_outfile_abort(), or NULL with err set.  An
+ * existing path that is not a regular file is refused (AOD_ERR_IO): a
+ * directory cannot be written, and renaming over a device or a named pipe
+ * would replace it; callers write such paths as they write standard output. */
 aod_outfile *aod_outfile_open(const char *path, aod_error *err);
 
 /* The stream to write to (borrowed; do not fclose it). */

@@ -9,10 +9,13 @@
 #include "run.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "embedded.h"
@@ -260,25 +263,59 @@ static int file_digest(const char *path, const char *name, char *hex, long long 
     return rc;
 }
 
-static int copy_to_stdout(FILE *tmp, aod_error *err)
-{
-    char buf[65536];
-    size_t n;
-
-    rewind(tmp);
-    while ((n = fread(buf, 1, sizeof buf, tmp)) > 0)
-        if (fwrite(buf, 1, n, stdout) != n)
-            break;
-    if (ferror(tmp) || ferror(stdout) || fflush(stdout) != 0) {
-        aod_error_set(err, AOD_ERR_IO, "<stdout>", 0, NULL, "write error: %s", strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 static int is_stdout(const char *path)
 {
     return !path || strcmp(path, "-") == 0;
+}
+
+/* Standard output, or an existing path that is neither a regular file nor a
+ * directory (/dev/null, /dev/stdout, a named pipe): written straight, after
+ * the self-audit, from a temporary copy.  A temporary file renamed over it
+ * would replace the device or pipe with a regular file. */
+static int is_stream(const char *path)
+{
+    struct stat sb;
+
+    return is_stdout(path) ||
+           (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode));
+}
+
+static const char *shown_name(const char *path)
+{
+    return is_stdout(path) ? "<stdout>" : path;
+}
+
+static int copy_out(FILE *tmp, const char *path, aod_error *err)
+{
+    char buf[65536];
+    FILE *out = stdout;
+    size_t n;
+    int failed;
+
+    if (!is_stdout(path)) {
+        int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+        out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+        if (!out) {
+            aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot open the output: %s",
+                          strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+    }
+    rewind(tmp);
+    while ((n = fread(buf, 1, sizeof buf, tmp)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            break;
+    failed = ferror(tmp) || ferror(out) || fflush(out) != 0;
+    if (out != stdout && fclose(out) != 0)
+        failed = 1;
+    if (failed) {
+        aod_error_set(err, AOD_ERR_IO, shown_name(path), 0, NULL, "write error: %s",
+                      strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 static const char *base_name(const char *path)
@@ -366,10 +403,10 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
         sum = &local;
     for (i = 0; i < n_outs; i++) {
         FILE *stream;
-        if (is_stdout(outs[i].path)) {
+        if (is_stream(outs[i].path)) {
             tmp[i] = tmpfile();
             if (!tmp[i]) {
-                aod_error_set(err, AOD_ERR_IO, "<stdout>", 0, NULL,
+                aod_error_set(err, AOD_ERR_IO, shown_name(outs[i].path), 0, NULL,
                               "cannot create a temporary file: %s", strerror(errno));
                 goto out;
             }
@@ -418,7 +455,7 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
     /* The bytes are final: close, checksum, record, publish.  The renames
      * come last, so a failure before them leaves nothing behind. */
     for (i = 0; i < n_outs; i++) {
-        const char *name = is_stdout(outs[i].path) ? "<stdout>" : outs[i].path;
+        const char *name = shown_name(outs[i].path);
         if (tmp[i]) {
             if (fflush(tmp[i]) != 0 || ferror(tmp[i])) {
                 aod_error_set(err, AOD_ERR_IO, name, 0, NULL, "write error: %s", strerror(errno));
@@ -441,7 +478,7 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
         goto out;
     for (i = 0; i < n_outs; i++) {
         if (tmp[i]) {
-            if (copy_to_stdout(tmp[i], err) != 0)
+            if (copy_out(tmp[i], outs[i].path, err) != 0)
                 goto out;
         } else {
             aod_outfile *f = files[i];
