@@ -57,6 +57,14 @@ static int grow(aod_buf *b, size_t extra)
 
 int aod_buf_add(aod_buf *b, const void *mem, size_t len)
 {
+    /* room already (alloc never exceeds cap + 1, so the cap holds): the
+     * common case, a few bytes into a buffer that has grown before */
+    if (b->alloc - b->len > len) {
+        memcpy(b->data + b->len, mem, len);
+        b->len += len;
+        b->data[b->len] = '\0';
+        return 0;
+    }
     if (grow(b, len) != 0)
         return -1;
     if (len)
@@ -73,6 +81,11 @@ int aod_buf_adds(aod_buf *b, const char *s)
 
 int aod_buf_addc(aod_buf *b, char c)
 {
+    if (b->alloc - b->len > 1) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return 0;
+    }
     return aod_buf_add(b, &c, 1);
 }
 
