@@ -84,12 +84,42 @@ char *aod_timefmt_datetime(int64_t ms, char *out, size_t size)
     return out;
 }
 
+/* "YYYY-MM-DD" at p (not NUL terminated); the end.  Years 0-9999. */
+static char *put_date(char *p, const struct tm *tm)
+{
+    int year = tm->tm_year + 1900;
+
+    p = put2(p, year / 100);
+    p = put2(p, year % 100);
+    *p++ = '-';
+    p = put2(p, tm->tm_mon + 1);
+    *p++ = '-';
+    return put2(p, tm->tm_mday);
+}
+
+static char *put_hhmm(char *p, const struct tm *tm)
+{
+    p = put2(p, tm->tm_hour);
+    *p++ = ':';
+    return put2(p, tm->tm_min);
+}
+
+static int four_digit_year(const struct tm *tm)
+{
+    return tm->tm_year + 1900 >= 0 && tm->tm_year + 1900 <= 9999;
+}
+
+/* Dates and times go into every line of a PDF table and a FHIR narrative:
+ * written by hand like aod_timefmt_datetime, snprintf kept for the years
+ * that do not have four digits. */
 char *aod_timefmt_date(int64_t ms, char *out, size_t size)
 {
     struct tm tm;
 
     if (local(ms, &tm) != 0)
         snprintf(out, size, "?");
+    else if (size >= sizeof "YYYY-MM-DD" && four_digit_year(&tm))
+        *put_date(out, &tm) = '\0';
     else
         snprintf(out, size, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
     return out;
@@ -101,8 +131,31 @@ char *aod_timefmt_time(int64_t ms, char *out, size_t size)
 
     if (local(ms, &tm) != 0)
         snprintf(out, size, "?");
-    else
-        snprintf(out, size, "%02d:%02d", tm.tm_hour, tm.tm_min);
+    else if (size >= sizeof "HH:MM")
+        *put_hhmm(out, &tm) = '\0';
+    else if (size > 0) {
+        char whole[sizeof "HH:MM"];
+        *put_hhmm(whole, &tm) = '\0';
+        memcpy(out, whole, size - 1); /* cut, as snprintf would */
+        out[size - 1] = '\0';
+    }
+    return out;
+}
+
+char *aod_timefmt_minute(int64_t ms, char *out, size_t size)
+{
+    struct tm tm;
+
+    if (local(ms, &tm) != 0) {
+        snprintf(out, size, "?");
+    } else if (size >= sizeof "YYYY-MM-DD HH:MM" && four_digit_year(&tm)) {
+        char *p = put_date(out, &tm);
+        *p++ = ' ';
+        *put_hhmm(p, &tm) = '\0';
+    } else {
+        snprintf(out, size, "%04d-%02d-%02d %02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min);
+    }
     return out;
 }
 

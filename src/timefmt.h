@@ -26,6 +26,10 @@ char *aod_timefmt_date(int64_t ms, char *out, size_t size);
 /* "05:00" in the zone, into out (>= 6 bytes). */
 char *aod_timefmt_time(int64_t ms, char *out, size_t size);
 
+/* "2025-01-02 05:00" in the zone (date and time to the minute, as reports
+ * show them), into out (>= 17 bytes). */
+char *aod_timefmt_minute(int64_t ms, char *out, size_t size);
+
 /* Milliseconds now (wall clock). */
 int64_t aod_timefmt_now(void);
 

@@ -1,8 +1,8 @@
 /*
  * test_timefmt.c - times as the reader sees them (src/timefmt.h).
  *
- * aod_timefmt_datetime writes its digits by hand; these tests hold it to
- * what strftime-style formatting of localtime_r says, across zones with
+ * aod_timefmt_datetime, _date, _time and _minute write their digits by hand;
+ * these tests hold them to what snprintf of localtime_r says, across zones with
  * whole, half and three-quarter hour offsets, both sides of DST changes,
  * negative instants and the far future.
  */
@@ -33,6 +33,29 @@ static void reference(int64_t ms, char *out, size_t size)
              labs(off) / 3600, (labs(off) % 3600) / 60);
 }
 
+/* The same for the date, the time and both to the minute. */
+static void reference_parts(int64_t ms, char *date, char *hhmm, char *minute, size_t size)
+{
+    time_t t = (time_t)(ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000));
+    struct tm tm;
+
+    assert_non_null(localtime_r(&t, &tm));
+    snprintf(date, size, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    snprintf(hhmm, size, "%02d:%02d", tm.tm_hour, tm.tm_min);
+    snprintf(minute, size, "%04d-%02d-%02d %02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min);
+}
+
+static void check_parts(int64_t ms)
+{
+    char d[64], t[64], m[64], got[64];
+
+    reference_parts(ms, d, t, m, sizeof d);
+    assert_string_equal(aod_timefmt_date(ms, got, sizeof got), d);
+    assert_string_equal(aod_timefmt_time(ms, got, sizeof got), t);
+    assert_string_equal(aod_timefmt_minute(ms, got, sizeof got), m);
+}
+
 static void check_zone(const char *zone)
 {
     aod_error err;
@@ -48,6 +71,7 @@ static void check_zone(const char *zone)
         aod_timefmt_datetime(ms, got, sizeof got);
         reference(ms, want, sizeof want);
         assert_string_equal(got, want);
+        check_parts(ms);
     }
     for (i = 0; i < 20000; i++) {
         x ^= x << 13;
@@ -57,6 +81,7 @@ static void check_zone(const char *zone)
         aod_timefmt_datetime(ms, got, sizeof got);
         reference(ms, want, sizeof want);
         assert_string_equal(got, want);
+        check_parts(ms);
     }
 }
 
@@ -70,6 +95,9 @@ static void test_utc(void **state)
     assert_string_equal(out, "1970-01-01T00:00:00+00:00");
     aod_timefmt_datetime(1735787045999LL, out, sizeof out);
     assert_string_equal(out, "2025-01-02T03:04:05+00:00");
+    assert_string_equal(aod_timefmt_minute(1735787045999LL, out, sizeof out), "2025-01-02 03:04");
+    assert_string_equal(aod_timefmt_date(1735787045999LL, out, sizeof out), "2025-01-02");
+    assert_string_equal(aod_timefmt_time(1735787045999LL, out, sizeof out), "03:04");
 }
 
 static void test_new_york(void **state)
@@ -108,6 +136,9 @@ static void test_small_buffer(void **state)
     /* too small for the whole text: cut, still a string */
     aod_timefmt_datetime(0, out, sizeof out);
     assert_string_equal(out, "1970-01");
+    assert_string_equal(aod_timefmt_minute(0, out, sizeof out), "1970-01");
+    assert_string_equal(aod_timefmt_date(0, out, sizeof out), "1970-01");
+    assert_string_equal(aod_timefmt_time(0, out, 3), "00");
 }
 
 int main(void)
