@@ -149,9 +149,12 @@ typedef struct bundle_sink {
     int any_masked, any_pseudo;
     int nomem;            /* building a value ran out of memory */
     aod_buf clean;        /* a cleaned string, reused */
+    size_t clean_len;     /* the length of what clean() returned last */
+    int write_failed;     /* writing the JSON failed (not memory) */
     aod_buf words;        /* an expanded template, reused */
     aod_buf cell;         /* a narrative cell, reused */
-    aod_buf entry;        /* one entry's JSON text, reused */
+    aod_buf raw;          /* one entry as jansson writes it, reused */
+    aod_buf entry;        /* entries shifted into place, not yet written */
     xmlBufferPtr xbuf;    /* a narrative div, reused */
     xmlTextWriterPtr xml; /* the XML document writer (XML output only) */
     size_t n_written;     /* entries written */
@@ -173,8 +176,9 @@ static int is_ws(char c)
  * trimmed.  CLEAN_CODE also folds each run of white space into one space
  * (FHIR code: no leading, trailing or double spaces); CLEAN_URI gives NULL
  * for a value with white space inside (not a URI).  Returns the cleaned string
- * (borrowed from s->clean until the next call) or NULL when nothing is left
- * (or out of memory, with s->nomem set).
+ * (borrowed from s->clean, or in itself, until the next call; its length in
+ * s->clean_len) or NULL when nothing is left (or out of memory, with s->nomem
+ * set).
  */
 static const char *clean(bundle_sink *s, const char *in, int mode)
 {
@@ -187,6 +191,20 @@ static const char *clean(bundle_sink *s, const char *in, int mode)
     if (!in)
         return NULL;
     n = strlen(in);
+    /* Most values are printable ASCII with nothing to trim or fold: those
+     * are their own clean form. */
+    for (i = 0; i < n; i++) {
+        if (p[i] < 0x20 || p[i] > 0x7E)
+            break;
+        if (p[i] == ' ' &&
+            (i == 0 || i == n - 1 || mode == CLEAN_URI || (mode == CLEAN_CODE && p[i - 1] == ' ')))
+            break;
+    }
+    if (i == n) {
+        s->clean_len = n;
+        return n ? in : NULL;
+    }
+    i = 0;
     aod_buf_reset(&s->clean);
     while (i < n) {
         uint32_t cp;
@@ -229,6 +247,7 @@ static const char *clean(bundle_sink *s, const char *in, int mode)
         out++;
     if (mode == CLEAN_URI && strpbrk(out, " \t\n\r"))
         return NULL; /* white space inside: not a URI */
+    s->clean_len = len - (size_t)(out - s->clean.data);
     return *out ? out : NULL;
 nomem:
     s->nomem = 1;
@@ -268,23 +287,53 @@ static const char *expand(bundle_sink *s, const char *key, const char *const *va
 
 /* ---------------------------------------------------------- identifiers */
 
-static void hash_str(aod_sha256_ctx *h, const char *str)
+/* v in decimal, as "%" PRIu64 writes it, ending at end (not NUL
+ * terminated); returns where the digits start.  Identifiers are made for
+ * every entry of a large document, and snprintf was a visible part of it. */
+static char *decimal(uint64_t v, char *end)
 {
-    char len[24];
-    size_t n = str ? strlen(str) : 0;
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return end;
+}
+
+/* n in decimal into buf (at least 21 bytes), as "%ld" writes it. */
+static const char *num(char *buf, size_t size, long n)
+{
+    char *end = buf + size - 1, *p;
+
+    *end = '\0';
+    p = decimal(n < 0 ? 0 - (uint64_t)n : (uint64_t)n, end);
+    if (n < 0)
+        *--p = '-';
+    return memmove(buf, p, (size_t)(end - p) + 1);
+}
+
+static void hash_bytes(aod_sha256_ctx *h, const char *str, size_t n)
+{
+    char len[24], *p = decimal(n, len + sizeof len - 1);
 
     /* Length-prefixed, so ("ab", "c") and ("a", "bc") hash apart. */
-    snprintf(len, sizeof len, "%zu:", n);
-    aod_sha256_update(h, len, strlen(len));
-    aod_sha256_update(h, str ? str : "", n);
+    len[sizeof len - 1] = ':';
+    aod_sha256_update(h, p, (size_t)(len + sizeof len - p));
+    aod_sha256_update(h, str, n);
+}
+
+static void hash_str(aod_sha256_ctx *h, const char *str)
+{
+    hash_bytes(h, str ? str : "", str ? strlen(str) : 0);
 }
 
 static void hash_int(aod_sha256_ctx *h, int64_t v)
 {
-    char num[24];
+    char num[24], *end = num + sizeof num, *p;
 
-    snprintf(num, sizeof num, "%" PRId64, v);
-    hash_str(h, num);
+    p = decimal(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, end);
+    if (v < 0)
+        *--p = '-';
+    hash_bytes(h, p, (size_t)(end - p));
 }
 
 /* A name-based UUID: SHA-256 of the seed, kind and n, cut to 128 bits with
@@ -306,8 +355,17 @@ static void make_uuid(const bundle_sink *s, const char *kind, int64_t n, int64_t
     d[6] = (unsigned char)((d[6] & 0x0F) | 0x50);
     d[8] = (unsigned char)((d[8] & 0x3F) | 0x80);
     aod_sha256_hex(d, 16, hex);
-    snprintf(out, UUID_LEN, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
-             hex + 20);
+    /* 8-4-4-4-12 */
+    memcpy(out, hex, 8);
+    out[8] = '-';
+    memcpy(out + 9, hex + 8, 4);
+    out[13] = '-';
+    memcpy(out + 14, hex + 12, 4);
+    out[18] = '-';
+    memcpy(out + 19, hex + 16, 4);
+    out[23] = '-';
+    memcpy(out + 24, hex + 20, 12);
+    out[36] = '\0';
 }
 
 /* The seed: everything that makes this document what it is. */
@@ -337,7 +395,8 @@ static void make_seed(bundle_sink *s)
 
 static void urn(const char *uuid, char out[UUID_LEN + 9])
 {
-    snprintf(out, UUID_LEN + 9, "urn:uuid:%s", uuid);
+    memcpy(out, "urn:uuid:", 9);
+    memcpy(out + 9, uuid, UUID_LEN); /* its NUL included */
 }
 
 /* ---------------------------------------------------------- JSON values */
@@ -373,14 +432,14 @@ static json_t *jstr(bundle_sink *s, const char *raw, int mode)
 
     if (!c)
         return NULL;
-    v = json_string(c);
+    v = json_stringn_nocheck(c, s->clean_len); /* clean() made it valid UTF-8 */
     return v ? v : oom(s);
 }
 
 /* A string the program made itself (codes, URIs, times): no cleaning. */
 static json_t *jlit(bundle_sink *s, const char *str)
 {
-    json_t *v = json_string(str);
+    json_t *v = json_string_nocheck(str);
 
     return v ? v : oom(s);
 }
@@ -408,7 +467,8 @@ static void put(bundle_sink *s, json_t *o, const char *key, json_t *v)
         json_decref(v);
         return;
     }
-    if (json_object_set_new(o, key, v) != 0)
+    /* keys are FHIR element names, written here */
+    if (json_object_set_new_nocheck(o, key, v) != 0)
         s->nomem = 1;
 }
 
@@ -598,11 +658,7 @@ static int is_disclosure(const aod_entry *e)
 /* "2025-01-02 05:00" in the policy's zone, into out. */
 static const char *date_time(int64_t ms, char *out, size_t size)
 {
-    char d[16], t[8];
-
-    snprintf(out, size, "%s %s", aod_timefmt_date(ms, d, sizeof d),
-             aod_timefmt_time(ms, t, sizeof t));
-    return out;
+    return aod_timefmt_minute(ms, out, size);
 }
 
 /* A point, or "{from} to {to}" for a range, into s->cell. */
@@ -751,11 +807,13 @@ static const char *cell(bundle_sink *s, const aod_entry *e, int col)
         return (e->flags & AOD_ENTRY_SUMMARY) ? when_words(s, e->first, e->first, 0) : NULL;
     case COL_LAST:
         return (e->flags & AOD_ENTRY_SUMMARY) ? when_words(s, e->last, e->last, 0) : NULL;
-    case COL_COUNT:
+    case COL_COUNT: {
+        char digits[24];
         aod_buf_reset(&s->cell);
-        if (aod_buf_printf(&s->cell, "%ld", e->count > 0 ? e->count : 1) != 0)
+        if (aod_buf_adds(&s->cell, num(digits, sizeof digits, e->count > 0 ? e->count : 1)) != 0)
             s->nomem = 1;
         return aod_buf_str(&s->cell);
+    }
     default:
         return NULL;
     }
@@ -1158,12 +1216,6 @@ static const char *title(const bundle_sink *s)
                                                     : "bundle.title.disclosures");
 }
 
-static const char *num(char *buf, size_t size, long n)
-{
-    snprintf(buf, size, "%ld", n);
-    return buf;
-}
-
 static int section_present(const bundle_sink *s, int sec)
 {
     switch (sec) {
@@ -1528,42 +1580,70 @@ static json_t *entry(bundle_sink *s, const char *uuid, json_t *resource)
 /* jansson's output of one entry, shifted two spaces right: a newline in
  * jansson's output is always layout (strings escape theirs), so the entry
  * lands where a dump of the whole document would have put it.  jansson
- * calls this once per token; the text is gathered in a buffer and written
- * in pieces of at least 64 KB, since a locked stdio call per token was a
- * fifth of a large Bundle's time. */
-typedef struct indent_ctx {
-    aod_buf *b;
-    FILE *out;
-    int failed; /* 1 out of memory, 2 write error */
-} indent_ctx;
+ * calls the callback once per token, so the callback only appends (a locked
+ * stdio call per token was a fifth of a large Bundle's time, and a scan for
+ * newlines per token a tenth); the text is shifted in passes over 64 KB or
+ * more and written in pieces of that size, so that an entry as large as the
+ * Composition (its narrative lists every line) is never held twice. */
+#define ENTRY_FLUSH ((size_t)64 * 1024)
 
-#define INDENT_FLUSH ((size_t)64 * 1024)
-
-static int indent_flush(indent_ctx *c)
+/* Writes what s->entry holds.  0, or -1 on a write error. */
+static int entry_flush(bundle_sink *s)
 {
-    if (c->b->len > 0 && fwrite(c->b->data, 1, c->b->len, c->out) != c->b->len) {
-        c->failed = 2;
+    if (s->entry.len > 0 && fwrite(s->entry.data, 1, s->entry.len, s->out) != s->entry.len)
         return -1;
-    }
-    aod_buf_reset(c->b);
+    aod_buf_reset(&s->entry);
     return 0;
 }
 
-static int indent_cb(const char *buffer, size_t size, void *data)
+/* Adds p[0..len) to s->entry, two spaces after each newline; a piece of
+ * ENTRY_FLUSH or more (a whole narrative is one jansson token) is written
+ * straight out rather than copied.  0, or -1 with s->write_failed set on a
+ * write error and clear when out of memory. */
+static int put_shifted(bundle_sink *s, const char *p, size_t len)
 {
-    indent_ctx *c = data;
-    const char *p = buffer, *end = buffer + size;
+    const char *end = p + len;
 
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p + 1) : (size_t)(end - p);
-        if (aod_buf_add(c->b, p, n) != 0 || (nl && aod_buf_add(c->b, "  ", 2) != 0)) {
-            c->failed = 1;
+        if (n >= ENTRY_FLUSH) {
+            if (entry_flush(s) != 0 || fwrite(p, 1, n, s->out) != n) {
+                s->write_failed = 1;
+                return -1;
+            }
+        } else if (aod_buf_add(&s->entry, p, n) != 0) {
             return -1;
         }
+        if (nl && aod_buf_add(&s->entry, "  ", 2) != 0)
+            return -1;
         p += n;
     }
-    return c->b->len >= INDENT_FLUSH ? indent_flush(c) : 0;
+    return 0;
+}
+
+/* Moves s->raw to s->entry (put_shifted). */
+static int entry_shift(bundle_sink *s)
+{
+    int rc = put_shifted(s, s->raw.data, s->raw.len);
+
+    aod_buf_reset(&s->raw);
+    return rc;
+}
+
+static int append_cb(const char *buffer, size_t size, void *data)
+{
+    bundle_sink *s = data;
+
+    if (s->raw.len + size < ENTRY_FLUSH)
+        return aod_buf_add(&s->raw, buffer, size);
+    if (entry_shift(s) != 0 || put_shifted(s, buffer, size) != 0)
+        return -1;
+    if (s->entry.len >= ENTRY_FLUSH && entry_flush(s) != 0) {
+        s->write_failed = 1;
+        return -1;
+    }
+    return 0;
 }
 
 static int xml_value(xmlTextWriterPtr w, const char *name, json_t *v);
@@ -1695,18 +1775,16 @@ static int write_entry(bundle_sink *s, json_t *e, aod_error *err)
         return -1;
     }
     if (s->fmt == AOD_BUNDLE_JSON) {
-        indent_ctx c = {&s->entry, s->out, 0};
-        aod_buf_reset(&s->entry);
-        if (aod_buf_adds(&s->entry, s->n_written ? ",\n  " : "\n  ") != 0)
-            c.failed = 1;
-        else if (json_dump_callback(e, indent_cb, &c, JSON_FLAGS) == 0)
-            indent_flush(&c);
-        else if (!c.failed)
-            c.failed = 1;
-        if (c.failed == 1) {
-            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
-            rc = -1;
-        } else if (c.failed) {
+        aod_buf_reset(&s->raw);
+        if (aod_buf_adds(&s->entry, s->n_written ? ",\n  " : "\n  ") != 0 ||
+            json_dump_callback(e, append_cb, s, JSON_FLAGS) != 0 || entry_shift(s) != 0) {
+            if (s->write_failed) {
+                rc = write_error(err);
+            } else {
+                aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+                rc = -1;
+            }
+        } else if (s->entry.len >= ENTRY_FLUSH && entry_flush(s) != 0) {
             rc = write_error(err);
         }
     } else if (xml_value(s->xml, "entry", e) != 0) {
@@ -1720,7 +1798,7 @@ static int write_entry(bundle_sink *s, json_t *e, aod_error *err)
 static int write_tail(bundle_sink *s, aod_error *err)
 {
     if (s->fmt == AOD_BUNDLE_JSON) {
-        if (fputs("\n ]\n}\n", s->out) == EOF)
+        if (entry_flush(s) != 0 || fputs("\n ]\n}\n", s->out) == EOF)
             return write_error(err);
     } else {
         int rc = xmlTextWriterEndDocument(s->xml);
@@ -1878,6 +1956,7 @@ static void bundle_free(aod_sink *base)
     aod_buf_free(&s->words);
     aod_buf_free(&s->cell);
     aod_buf_free(&s->entry);
+    aod_buf_free(&s->raw);
     if (s->xbuf)
         xmlBufferFree(s->xbuf);
     free(s);
@@ -1910,5 +1989,6 @@ aod_sink *aod_bundle_sink_new(FILE *out, aod_bundle_format fmt, const aod_text *
     aod_buf_init(&s->words, 64 * 1024 * 1024);
     aod_buf_init(&s->cell, 64 * 1024 * 1024);
     aod_buf_init(&s->entry, 0);
+    aod_buf_init(&s->raw, 0);
     return &s->base;
 }

@@ -903,6 +903,87 @@ static void json_layout(void **state)
     }
 }
 
+/* A document of n lines into f; returns end()'s result, err filled. */
+static int render_many(FILE *f, size_t n, aod_error *err)
+{
+    aod_policy p = make_policy(AOD_FAILED_SEPARATE, 0);
+    aod_report_info info = make_info(&p, AOD_MODE_ACCESS, AOD_AUDIENCE_PATIENT, "en");
+    aod_report_summary sum = make_summary();
+    aod_text *t = load_text("en");
+    aod_sink *s = aod_bundle_sink_new(f, AOD_BUNDLE_JSON, t, err);
+    size_t i;
+    int rc;
+
+    assert_non_null(s);
+    assert_int_equal(s->begin(s, &info, err), 0);
+    for (i = 0; i < n; i++) {
+        aod_entry e = i % 3 ? masked_read() : disclosure();
+        e.when_start = e.when_end = e.recorded = T_NOW - 86400000 + (int64_t)i * 1000;
+        assert_int_equal(s->entry(s, &e, err), 0);
+    }
+    rc = s->end(s, &sum, err);
+    s->free(s);
+    aod_text_free(t);
+    return rc;
+}
+
+/* The same for a document far larger than the writer's 64 KB pieces: the
+ * Composition's narrative alone (one jansson token) is several of them, and
+ * the entries cross piece boundaries at every place. */
+static void json_layout_large(void **state)
+{
+    FILE *f = tmpfile();
+    aod_error err;
+    json_t *doc;
+    char *txt, *again;
+    size_t len, n;
+
+    (void)state;
+    assert_non_null(f);
+    aod_error_init(&err);
+    assert_int_equal(render_many(f, 3000, &err), 0);
+    txt = slurp(f, &len);
+    fclose(f);
+    assert_true(len > 20 * 64 * 1024);
+    doc = json_loads(txt, JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(doc);
+    assert_int_equal(json_array_size(json_object_get(doc, "entry")), 3000 + 3);
+    assert_true(
+        strlen(json_string_value(json_object_get(
+            json_object_get(
+                json_array_get(json_object_get(
+                                   json_object_get(json_array_get(json_object_get(doc, "entry"), 0),
+                                                   "resource"),
+                                   "section"),
+                               1),
+                "text"),
+            "div"))) > 2 * 64 * 1024);
+    again = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    assert_non_null(again);
+    n = strlen(again);
+    assert_int_equal(len, n + 1);
+    assert_memory_equal(txt, again, n);
+    free(again);
+    json_decref(doc);
+    free(txt);
+}
+
+/* A write error in the middle of a large document is a write error, not
+ * "out of memory". */
+static void write_failure_large(void **state)
+{
+    FILE *f = fopen("/dev/full", "w");
+    aod_error err;
+
+    (void)state;
+    if (!f)
+        skip();
+    aod_error_init(&err);
+    assert_int_equal(render_many(f, 3000, &err), -1);
+    assert_int_equal(err.code, AOD_ERR_IO);
+    fclose(f);
+}
+
 static const char *const xhtml_allowed[] = {"div",   "p",  "ul", "li", "table", "thead",
                                             "tbody", "tr", "th", "td", NULL};
 
@@ -1207,14 +1288,23 @@ static int setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(bundle_shape),       cmocka_unit_test(sections),
-        cmocka_unit_test(section_membership), cmocka_unit_test(security_labels),
-        cmocka_unit_test(counts_and_agents),  cmocka_unit_test(no_leaks),
-        cmocka_unit_test(deterministic),      cmocka_unit_test(json_layout),
-        cmocka_unit_test(narratives),         cmocka_unit_test(hostile_strings),
-        cmocka_unit_test(xml_form),           cmocka_unit_test(refuses_unmasked),
-        cmocka_unit_test(write_failure),      cmocka_unit_test(templates_match),
+        cmocka_unit_test(bundle_shape),
+        cmocka_unit_test(sections),
+        cmocka_unit_test(section_membership),
+        cmocka_unit_test(security_labels),
+        cmocka_unit_test(counts_and_agents),
+        cmocka_unit_test(no_leaks),
+        cmocka_unit_test(deterministic),
+        cmocka_unit_test(json_layout),
+        cmocka_unit_test(narratives),
+        cmocka_unit_test(hostile_strings),
+        cmocka_unit_test(xml_form),
+        cmocka_unit_test(refuses_unmasked),
+        cmocka_unit_test(write_failure),
+        cmocka_unit_test(templates_match),
         cmocka_unit_test(write_samples),
+        cmocka_unit_test(json_layout_large),
+        cmocka_unit_test(write_failure_large),
     };
     int rc = cmocka_run_group_tests(tests, setup, NULL);
 
