@@ -6,9 +6,10 @@
  * kept until end(); there the document is built as jansson values, one
  * resource at a time, with object keys inserted in R4 element order, and
  * each resource is written out and freed before the next is built.  The
- * same values feed both writers: jansson writes the JSON, and a small walk
- * turns them into FHIR XML through libxml2's xmlTextWriter (values in value
- * attributes, extension urls as attributes, the narrative div as XHTML).
+ * same values feed both writers: a small walk writes them as JSON, exactly
+ * as jansson's dump would (see "writers"), and another turns them into FHIR
+ * XML through libxml2's xmlTextWriter (values in value attributes, extension
+ * urls as attributes, the narrative div as XHTML).
  * So the two formats cannot drift apart, and the XML keeps R4's order
  * because the JSON was built in it.
  *
@@ -153,7 +154,6 @@ typedef struct bundle_sink {
     int write_failed;     /* writing the JSON failed (not memory) */
     aod_buf words;        /* an expanded template, reused */
     aod_buf cell;         /* a narrative cell, reused */
-    aod_buf raw;          /* one entry as jansson writes it, reused */
     aod_buf entry;        /* entries shifted into place, not yet written */
     xmlBufferPtr xbuf;    /* a narrative div, reused */
     xmlTextWriterPtr xml; /* the XML document writer (XML output only) */
@@ -1577,73 +1577,163 @@ static json_t *entry(bundle_sink *s, const char *uuid, json_t *resource)
 
 /* --------------------------------------------------------------- writers */
 
-/* jansson's output of one entry, shifted two spaces right: a newline in
- * jansson's output is always layout (strings escape theirs), so the entry
- * lands where a dump of the whole document would have put it.  jansson
- * calls the callback once per token, so the callback only appends (a locked
- * stdio call per token was a fifth of a large Bundle's time, and a scan for
- * newlines per token a tenth); the text is shifted in passes over 64 KB or
- * more and written in pieces of that size, so that an entry as large as the
- * Composition (its narrative lists every line) is never held twice. */
+/*
+ * The JSON of one entry, written here from the jansson values rather than
+ * by jansson's dump: byte for byte what json_dumps() of the whole document
+ * with JSON_FLAGS writes (test_bundle compares the two), each entry at the
+ * depth it has in the document.  jansson's dump calls back once per token
+ * and the entries had to be shifted right afterwards; for a 100,000-line
+ * document that, and the locked stdio call per token before it, was a
+ * quarter of the time.  The text goes into s->entry and is written out in
+ * pieces of at least 64 KB, a long string (a section narrative lists every
+ * line) in pieces too, so no entry is held whole twice.
+ *
+ * jansson's rules, kept here: indentation of one space per level after a
+ * newline; ", " never, "," and a newline between members; ": " after a
+ * key; {} and [] when empty; in strings, \\ \" \b \f \n \r \t and \u00XX
+ * (upper-case hex) for other control characters, UTF-8 left as it is;
+ * integers as "%" JSON_INTEGER_FORMAT.  The builders make no reals and no
+ * nulls.
+ */
 #define ENTRY_FLUSH ((size_t)64 * 1024)
 
 /* Writes what s->entry holds.  0, or -1 on a write error. */
 static int entry_flush(bundle_sink *s)
 {
-    if (s->entry.len > 0 && fwrite(s->entry.data, 1, s->entry.len, s->out) != s->entry.len)
+    if (s->entry.len > 0 && fwrite(s->entry.data, 1, s->entry.len, s->out) != s->entry.len) {
+        s->write_failed = 1;
         return -1;
+    }
     aod_buf_reset(&s->entry);
     return 0;
 }
 
-/* Adds p[0..len) to s->entry, two spaces after each newline; a piece of
- * ENTRY_FLUSH or more (a whole narrative is one jansson token) is written
- * straight out rather than copied.  0, or -1 with s->write_failed set on a
- * write error and clear when out of memory. */
-static int put_shifted(bundle_sink *s, const char *p, size_t len)
+static int jw_indent(bundle_sink *s, int depth)
 {
-    const char *end = p + len;
+    static const char spaces[] = "                                ";
+    aod_buf *b = &s->entry;
 
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = nl ? (size_t)(nl - p + 1) : (size_t)(end - p);
-        if (n >= ENTRY_FLUSH) {
-            if (entry_flush(s) != 0 || fwrite(p, 1, n, s->out) != n) {
-                s->write_failed = 1;
-                return -1;
-            }
-        } else if (aod_buf_add(&s->entry, p, n) != 0) {
+    if (aod_buf_addc(b, '\n') != 0)
+        return -1;
+    while (depth > 0) {
+        int n = depth < (int)sizeof spaces - 1 ? depth : (int)sizeof spaces - 1;
+        if (aod_buf_add(b, spaces, (size_t)n) != 0)
             return -1;
+        depth -= n;
+    }
+    return 0;
+}
+
+static int jw_string(bundle_sink *s, const char *str, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    aod_buf *b = &s->entry;
+    const unsigned char *p = (const unsigned char *)str, *end = p + len, *run = p;
+
+    if (aod_buf_addc(b, '"') != 0)
+        return -1;
+    for (; p < end; p++) {
+        char esc[7];
+        size_t n = 2;
+        if (*p >= 0x20 && *p != '"' && *p != '\\')
+            continue;
+        if (aod_buf_add(b, run, (size_t)(p - run)) != 0)
+            return -1;
+        esc[0] = '\\';
+        switch (*p) {
+        case '"':
+        case '\\':
+            esc[1] = (char)*p;
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[*p >> 4];
+            esc[5] = hex[*p & 15];
+            n = 6;
         }
-        if (nl && aod_buf_add(&s->entry, "  ", 2) != 0)
+        if (aod_buf_add(b, esc, n) != 0)
             return -1;
-        p += n;
+        run = p + 1;
+        if (b->len >= ENTRY_FLUSH && entry_flush(s) != 0)
+            return -1;
     }
-    return 0;
+    /* the rest of a long run, in pieces */
+    while ((size_t)(end - run) > ENTRY_FLUSH) {
+        if (aod_buf_add(b, run, ENTRY_FLUSH) != 0 || entry_flush(s) != 0)
+            return -1;
+        run += ENTRY_FLUSH;
+    }
+    return aod_buf_add(b, run, (size_t)(end - run)) || aod_buf_addc(b, '"') ? -1 : 0;
 }
 
-/* Moves s->raw to s->entry (put_shifted). */
-static int entry_shift(bundle_sink *s)
+static int jw_value(bundle_sink *s, json_t *v, int depth)
 {
-    int rc = put_shifted(s, s->raw.data, s->raw.len);
+    aod_buf *b = &s->entry;
 
-    aod_buf_reset(&s->raw);
-    return rc;
-}
-
-static int append_cb(const char *buffer, size_t size, void *data)
-{
-    bundle_sink *s = data;
-
-    if (s->raw.len + size < ENTRY_FLUSH)
-        return aod_buf_add(&s->raw, buffer, size);
-    if (entry_shift(s) != 0 || put_shifted(s, buffer, size) != 0)
-        return -1;
-    if (s->entry.len >= ENTRY_FLUSH && entry_flush(s) != 0) {
-        s->write_failed = 1;
-        return -1;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *member;
+        size_t i = 0, n = json_object_size(v);
+        if (n == 0)
+            return aod_buf_add(b, "{}", 2);
+        if (aod_buf_addc(b, '{') != 0 || jw_indent(s, depth + 1) != 0)
+            return -1;
+        json_object_foreach(v, key, member)
+        {
+            if (jw_string(s, key, strlen(key)) != 0 || aod_buf_add(b, ": ", 2) != 0 ||
+                jw_value(s, member, depth + 1) != 0)
+                return -1;
+            if (++i < n ? aod_buf_addc(b, ',') != 0 || jw_indent(s, depth + 1) != 0
+                        : jw_indent(s, depth) != 0)
+                return -1;
+        }
+        return aod_buf_addc(b, '}');
     }
-    return 0;
+    case JSON_ARRAY: {
+        size_t i, n = json_array_size(v);
+        if (n == 0)
+            return aod_buf_add(b, "[]", 2);
+        if (aod_buf_addc(b, '[') != 0 || jw_indent(s, depth + 1) != 0)
+            return -1;
+        for (i = 0; i < n; i++) {
+            if (jw_value(s, json_array_get(v, i), depth + 1) != 0)
+                return -1;
+            if (i + 1 < n ? aod_buf_addc(b, ',') != 0 || jw_indent(s, depth + 1) != 0
+                          : jw_indent(s, depth) != 0)
+                return -1;
+        }
+        return aod_buf_addc(b, ']');
+    }
+    case JSON_STRING:
+        return jw_string(s, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER: {
+        char digits[32];
+        int n = snprintf(digits, sizeof digits, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return n > 0 && (size_t)n < sizeof digits ? aod_buf_add(b, digits, (size_t)n) : -1;
+    }
+    case JSON_TRUE:
+        return aod_buf_add(b, "true", 4);
+    case JSON_FALSE:
+        return aod_buf_add(b, "false", 5);
+    default:
+        return -1; /* the builders make no reals and no nulls */
+    }
 }
 
 static int xml_value(xmlTextWriterPtr w, const char *name, json_t *v);
@@ -1775,9 +1865,10 @@ static int write_entry(bundle_sink *s, json_t *e, aod_error *err)
         return -1;
     }
     if (s->fmt == AOD_BUNDLE_JSON) {
-        aod_buf_reset(&s->raw);
-        if (aod_buf_adds(&s->entry, s->n_written ? ",\n  " : "\n  ") != 0 ||
-            json_dump_callback(e, append_cb, s, JSON_FLAGS) != 0 || entry_shift(s) != 0) {
+        /* entries are at depth 2: Bundle { "entry": [ here ] } */
+        if (aod_buf_addc(&s->entry, s->n_written ? ',' : '\n') != 0 ||
+            (s->n_written && jw_indent(s, 2) != 0) ||
+            (!s->n_written && aod_buf_add(&s->entry, "  ", 2) != 0) || jw_value(s, e, 2) != 0) {
             if (s->write_failed) {
                 rc = write_error(err);
             } else {
@@ -1956,7 +2047,6 @@ static void bundle_free(aod_sink *base)
     aod_buf_free(&s->words);
     aod_buf_free(&s->cell);
     aod_buf_free(&s->entry);
-    aod_buf_free(&s->raw);
     if (s->xbuf)
         xmlBufferFree(s->xbuf);
     free(s);
@@ -1989,6 +2079,5 @@ aod_sink *aod_bundle_sink_new(FILE *out, aod_bundle_format fmt, const aod_text *
     aod_buf_init(&s->words, 64 * 1024 * 1024);
     aod_buf_init(&s->cell, 64 * 1024 * 1024);
     aod_buf_init(&s->entry, 0);
-    aod_buf_init(&s->raw, 0);
     return &s->base;
 }
