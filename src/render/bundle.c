@@ -1627,6 +1627,9 @@ static int jw_indent(bundle_sink *s, int depth)
 static int jw_string(bundle_sink *s, const char *str, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
+    /* the characters with a one-letter escape, and their letters */
+    static const char named[] = "\"\\\b\f\n\r\t", letters[] = "\"\\bfnrt";
+    const char *hit;
     aod_buf *b = &s->entry;
     const unsigned char *p = (const unsigned char *)str, *end = p + len, *run = p;
 
@@ -1640,27 +1643,10 @@ static int jw_string(bundle_sink *s, const char *str, size_t len)
         if (aod_buf_add(b, run, (size_t)(p - run)) != 0)
             return -1;
         esc[0] = '\\';
-        switch (*p) {
-        case '"':
-        case '\\':
-            esc[1] = (char)*p;
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
+        hit = memchr(named, *p, sizeof named - 1);
+        if (hit) {
+            esc[1] = letters[hit - named];
+        } else {
             memcpy(esc + 1, "u00", 3);
             esc[4] = hex[*p >> 4];
             esc[5] = hex[*p & 15];
