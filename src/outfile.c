@@ -73,12 +73,13 @@ aod_outfile *aod_outfile_open(const char *path, aod_error *err)
     }
     o->temp = aod_buf_take(&name, NULL);
     o->path = strdup(path);
-    free(resolved);
     if (!o->temp || !o->path) {
         aod_error_set(err, AOD_ERR_NOMEM, path, 0, NULL, "out of memory");
+        free(resolved);
         free_handle(o);
         return NULL;
     }
+    free(resolved); /* path pointed into it until here */
     fd = mkstemp(o->temp);
     if (fd < 0) {
         aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot create the output file: %s",
