@@ -458,17 +458,25 @@ static int put_time(aod_buf *b, int64_t ms)
 }
 
 /* text[]: dimensions, no-NULLs flag, element type, size and lower bound,
- * then each element as a field. */
-static int put_text_array(aod_buf *b, const char *const *v, size_t n)
+ * then each element as a field.  This writes the part before the elements,
+ * for n of them with bytes bytes of text in all. */
+static int put_text_array_head(aod_buf *b, size_t n, size_t bytes)
 {
-    size_t i, len = 12 + (n ? 8 : 0);
+    size_t len = 12 + (n ? 8 : 0) + 4 * n + bytes;
 
-    for (i = 0; i < n; i++)
-        len += 4 + strlen(v[i]);
     if (len > INT32_MAX || put_be(b, len, 4) || put_be(b, n ? 1 : 0, 4) || put_be(b, 0, 4) ||
         put_be(b, TEXT_OID, 4))
         return -1;
-    if (n && (put_be(b, n, 4) || put_be(b, 1, 4)))
+    return n && (put_be(b, n, 4) || put_be(b, 1, 4)) ? -1 : 0;
+}
+
+static int put_text_array(aod_buf *b, const char *const *v, size_t n)
+{
+    size_t i, bytes = 0;
+
+    for (i = 0; i < n; i++)
+        bytes += strlen(v[i]);
+    if (put_text_array_head(b, n, bytes) != 0)
         return -1;
     for (i = 0; i < n; i++)
         if (put_text(b, v[i]) != 0)
@@ -480,15 +488,14 @@ static int put_text_array(aod_buf *b, const char *const *v, size_t n)
  * patient keys as a text[], or NULL when it has no other. */
 static int put_other_keys(aod_buf *c, const load_batch *b, const load_row *r, size_t skip)
 {
-    size_t i, len = 20;
+    size_t i, bytes = 0;
 
     if (r->n_pk < 2)
         return put_be(c, UINT32_MAX, 4); /* -1: NULL */
     for (i = 0; i < r->n_pk; i++)
         if (i != skip)
-            len += 4 + b->pks[r->pk_first + i].len;
-    if (len > INT32_MAX || put_be(c, len, 4) || put_be(c, 1, 4) || put_be(c, 0, 4) ||
-        put_be(c, TEXT_OID, 4) || put_be(c, r->n_pk - 1, 4) || put_be(c, 1, 4))
+            bytes += b->pks[r->pk_first + i].len;
+    if (put_text_array_head(c, r->n_pk - 1, bytes) != 0)
         return -1;
     for (i = 0; i < r->n_pk; i++) {
         const load_pk *pk = &b->pks[r->pk_first + i];

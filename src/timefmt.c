@@ -42,48 +42,6 @@ static char *put2(char *p, int v)
     return p + 2;
 }
 
-char *aod_timefmt_datetime(int64_t ms, char *out, size_t size)
-{
-    struct tm tm;
-    long off;
-    int year;
-
-    if (local(ms, &tm) != 0) {
-        snprintf(out, size, "?");
-        return out;
-    }
-    off = tm.tm_gmtoff;
-    year = tm.tm_year + 1900;
-    /* Every CSV line has two or three of these: digits by hand, not
-     * snprintf, which was a tenth of a large report's time. */
-    if (size >= sizeof "YYYY-MM-DDTHH:MM:SS+HH:MM" && year >= 0 && year <= 9999 &&
-        labs(off) < 100 * 3600) {
-        char *p = out;
-        p = put2(p, year / 100);
-        p = put2(p, year % 100);
-        *p++ = '-';
-        p = put2(p, tm.tm_mon + 1);
-        *p++ = '-';
-        p = put2(p, tm.tm_mday);
-        *p++ = 'T';
-        p = put2(p, tm.tm_hour);
-        *p++ = ':';
-        p = put2(p, tm.tm_min);
-        *p++ = ':';
-        p = put2(p, tm.tm_sec);
-        *p++ = off < 0 ? '-' : '+';
-        p = put2(p, (int)(labs(off) / 3600));
-        *p++ = ':';
-        p = put2(p, (int)(labs(off) % 3600 / 60));
-        *p = '\0';
-        return out;
-    }
-    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld", year, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+', labs(off) / 3600,
-             (labs(off) % 3600) / 60);
-    return out;
-}
-
 /* "YYYY-MM-DD" at p (not NUL terminated); the end.  Years 0-9999. */
 static char *put_date(char *p, const struct tm *tm)
 {
@@ -107,6 +65,40 @@ static char *put_hhmm(char *p, const struct tm *tm)
 static int four_digit_year(const struct tm *tm)
 {
     return tm->tm_year + 1900 >= 0 && tm->tm_year + 1900 <= 9999;
+}
+
+char *aod_timefmt_datetime(int64_t ms, char *out, size_t size)
+{
+    struct tm tm;
+    long off;
+    int year;
+
+    if (local(ms, &tm) != 0) {
+        snprintf(out, size, "?");
+        return out;
+    }
+    off = tm.tm_gmtoff;
+    year = tm.tm_year + 1900;
+    /* Every CSV line has two or three of these: digits by hand, not
+     * snprintf, which was a tenth of a large report's time. */
+    if (size >= sizeof "YYYY-MM-DDTHH:MM:SS+HH:MM" && four_digit_year(&tm) &&
+        labs(off) < 100 * 3600) {
+        char *p = put_date(out, &tm);
+        *p++ = 'T';
+        p = put_hhmm(p, &tm);
+        *p++ = ':';
+        p = put2(p, tm.tm_sec);
+        *p++ = off < 0 ? '-' : '+';
+        p = put2(p, (int)(labs(off) / 3600));
+        *p++ = ':';
+        p = put2(p, (int)(labs(off) % 3600 / 60));
+        *p = '\0';
+        return out;
+    }
+    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld", year, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+', labs(off) / 3600,
+             (labs(off) % 3600) / 60);
+    return out;
 }
 
 /* Dates and times go into every line of a PDF table and a FHIR narrative:

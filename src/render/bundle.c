@@ -299,8 +299,9 @@ static char *decimal(uint64_t v, char *end)
     return end;
 }
 
-/* n in decimal into buf (at least 21 bytes), as "%ld" writes it. */
-static const char *num(char *buf, size_t size, long n)
+/* n in decimal into buf (at least 21 bytes), as "%" PRId64 and "%ld"
+ * write it. */
+static const char *num(char *buf, size_t size, int64_t n)
 {
     char *end = buf + size - 1, *p;
 
@@ -328,12 +329,9 @@ static void hash_str(aod_sha256_ctx *h, const char *str)
 
 static void hash_int(aod_sha256_ctx *h, int64_t v)
 {
-    char num[24], *end = num + sizeof num, *p;
+    char digits[24];
 
-    p = decimal(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, end);
-    if (v < 0)
-        *--p = '-';
-    hash_bytes(h, p, (size_t)(end - p));
+    hash_str(h, num(digits, sizeof digits, v));
 }
 
 /* A name-based UUID: SHA-256 of the seed, kind and n, cut to 128 bits with
@@ -1709,9 +1707,8 @@ static int jw_value(bundle_sink *s, json_t *v, int depth)
     case JSON_STRING:
         return jw_string(s, json_string_value(v), json_string_length(v));
     case JSON_INTEGER: {
-        char digits[32];
-        int n = snprintf(digits, sizeof digits, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return n > 0 && (size_t)n < sizeof digits ? aod_buf_add(b, digits, (size_t)n) : -1;
+        char digits[24];
+        return aod_buf_adds(b, num(digits, sizeof digits, (int64_t)json_integer_value(v)));
     }
     case JSON_TRUE:
         return aod_buf_add(b, "true", 4);
