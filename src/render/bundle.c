@@ -1283,18 +1283,29 @@ static const char *empty_key(const bundle_sink *s, int sec)
     }
 }
 
-/* A table of the lines in section sec, or the sentence for an empty one. */
-static void lines_narrative(bundle_sink *s, xhtml *x, int sec)
+/*
+ * FHIR R4 strings "SHALL NOT exceed 1MB", and validators hold a narrative
+ * div to that too: a table of 20,000 accesses is several.  A listing of
+ * more than PART_LINES lines is therefore split into sub-sections of
+ * PART_LINES lines each (a row is a few hundred bytes), each with its table
+ * and its entries, in time order; the section itself keeps its title, a
+ * sentence saying so, and no entries of its own.  Shorter listings are one
+ * section, as before.
+ */
+#define PART_LINES 500
+
+static int parted(const bundle_sink *s, int sec)
+{
+    return s->n_in[sec] > PART_LINES;
+}
+
+/* The table of the lines of section sec numbered [first, last) among that
+ * section's lines. */
+static void lines_table(bundle_sink *s, xhtml *x, int sec, size_t first, size_t last)
 {
     const int *cols = section_cols(s, sec), *c;
-    size_t i;
+    size_t i, k = 0;
 
-    if (sec == SEC_WITHHELD)
-        xh_el(s, x, "p", words(s, "bundle.withheld.intro"));
-    if (s->n_in[sec] == 0) {
-        xh_el(s, x, "p", words(s, empty_key(s, sec)));
-        return;
-    }
     xh_start(x, "table");
     xh_start(x, "thead");
     xh_start(x, "tr");
@@ -1303,8 +1314,8 @@ static void lines_narrative(bundle_sink *s, xhtml *x, int sec)
     xh_end(x);
     xh_end(x);
     xh_start(x, "tbody");
-    for (i = 0; i < s->n_lines; i++) {
-        if (s->lines[i].section != sec)
+    for (i = 0; i < s->n_lines && k < last; i++) {
+        if (s->lines[i].section != sec || k++ < first)
             continue;
         xh_start(x, "tr");
         for (c = cols; *c != COL_END; c++)
@@ -1313,6 +1324,30 @@ static void lines_narrative(bundle_sink *s, xhtml *x, int sec)
     }
     xh_end(x);
     xh_end(x);
+}
+
+/* A table of the lines in section sec, the sentence for an empty one, or
+ * for a long one the sentence that its lines follow in parts. */
+static void lines_narrative(bundle_sink *s, xhtml *x, int sec)
+{
+    char n[24], parts[24];
+
+    if (sec == SEC_WITHHELD)
+        xh_el(s, x, "p", words(s, "bundle.withheld.intro"));
+    if (s->n_in[sec] == 0) {
+        xh_el(s, x, "p", words(s, empty_key(s, sec)));
+        return;
+    }
+    if (!parted(s, sec)) {
+        lines_table(s, x, sec, 0, s->n_in[sec]);
+        return;
+    }
+    xh_el(s, x, "p",
+          expand(s, "bundle.parts.intro",
+                 (const char *const[]){"n", num(n, sizeof n, (int64_t)s->n_in[sec]), "parts",
+                                       num(parts, sizeof parts,
+                                           (int64_t)((s->n_in[sec] + PART_LINES - 1) / PART_LINES)),
+                                       NULL}));
 }
 
 static void li_count(bundle_sink *s, xhtml *x, const char *key, long n)
@@ -1450,6 +1485,55 @@ static void completeness_narrative(bundle_sink *s, xhtml *x)
     }
 }
 
+/* When a line starts, as its date column shows it. */
+static int64_t line_time(const aod_entry *e)
+{
+    return (e->flags & (AOD_ENTRY_SESSION | AOD_ENTRY_SUMMARY)) ? e->first : e->when_start;
+}
+
+/* Part of a long listing: its lines numbered [first, first + PART_LINES),
+ * titled by the dates they span. */
+static json_t *section_part(bundle_sink *s, int sec, size_t first)
+{
+    json_t *j = jobj(s), *refs = jarr(s);
+    size_t i, k = 0, last = first + PART_LINES;
+    const line *a = NULL, *b = NULL;
+    char u[UUID_LEN + 9], from[16], to[16], n[24];
+    xhtml x;
+
+    if (last > s->n_in[sec])
+        last = s->n_in[sec];
+    for (i = 0; i < s->n_lines && k < last; i++) {
+        json_t *r;
+        if (s->lines[i].section != sec || k++ < first)
+            continue;
+        if (!a)
+            a = &s->lines[i];
+        b = &s->lines[i];
+        r = jobj(s);
+        urn(s->lines[i].uuid, u);
+        put_lit(s, r, "reference", u);
+        push(s, refs, r);
+    }
+    if (!a)
+        return oom(s); /* cannot happen: first < n_in[sec] */
+    aod_timefmt_date(line_time(&a->e), from, sizeof from);
+    aod_timefmt_date(line_time(&b->e), to, sizeof to);
+    put_str(s, j, "title",
+            expand(s, "bundle.part.title",
+                   (const char *const[]){"n", num(n, sizeof n, (int64_t)(first / PART_LINES + 1)),
+                                         "from", from, "to", to, NULL}),
+            CLEAN_TEXT);
+    xh_open(s, &x);
+    lines_table(s, &x, sec, first, last);
+    put(s, j, "text", xh_close(s, &x));
+    if (sec != SEC_SUMMARISED)
+        put(s, j, "orderedBy",
+            concept(s, SYS_LIST_ORDER, "event-date", "Sorted by Event Date", NULL));
+    put(s, j, "entry", refs);
+    return j;
+}
+
 static json_t *section(bundle_sink *s, int sec)
 {
     json_t *j = jobj(s), *codings = jarr(s), *code = jobj(s), *refs = jarr(s);
@@ -1482,6 +1566,15 @@ static json_t *section(bundle_sink *s, int sec)
     if (listing && sec != SEC_SUMMARISED && s->n_in[sec] > 0)
         put(s, j, "orderedBy",
             concept(s, SYS_LIST_ORDER, "event-date", "Sorted by Event Date", NULL));
+    if (listing && parted(s, sec)) {
+        json_t *parts = jarr(s);
+        size_t first;
+        for (first = 0; first < s->n_in[sec]; first += PART_LINES)
+            push(s, parts, section_part(s, sec, first));
+        put(s, j, "section", parts);
+        json_decref(refs);
+        return j;
+    }
     for (i = 0; i < s->n_lines; i++) {
         json_t *r;
         if (s->lines[i].section != sec)
