@@ -29,7 +29,11 @@
 #define DCM_IMPORT      "110107"
 #define DCM_DESTINATION "110152"
 #define DCM_SOURCE      "110153"
+#define DCM_MEDIA       "110154" /* Destination Media: a disc, a memory stick, paper */
+#define DCM_ALERT       "110113" /* Security Alert */
+#define DCM_OVERRIDE    "110127" /* Emergency Override Started (break-glass) */
 #define SCT_CUSTODIAN   "159541003" /* BALP PrivacyDisclosure custodian slice */
+#define SCT_AUTHORIZER  "429577009" /* BALP PrivacyDisclosure authorizer slice */
 
 /* Longest data_kinds list kept; more kinds are rare and add nothing a reader
  * can take in. */
@@ -43,6 +47,9 @@ typedef struct ctx {
     int oom;
     int export_like;    /* DCM 110106 or subtype disclose, not an Import */
     int client_outside; /* a machine agent's DNS host is outside the listed domains */
+    int media;          /* the recipient is a Destination Media agent (110154) */
+    int writes_out;     /* a create/update/delete on a server known to be outside */
+    int flows_in;       /* an outside party sent or wrote data into our records */
 } ctx;
 
 /* ---------------------------------------------------------------- strings */
@@ -373,6 +380,14 @@ static int agent_is_person(const aod_agent *a)
            ref_is(&a->who, "Patient") || ref_is(&a->who, "RelatedPerson");
 }
 
+/* A reference that names a member of a workforce or an organisation: role
+ * codes of related persons never apply to it. */
+static int agent_is_staff_ref(const aod_agent *a)
+{
+    return ref_is(&a->who, "Practitioner") || ref_is(&a->who, "PractitionerRole") ||
+           ref_is(&a->who, "Organization") || ref_is(&a->who, "Device");
+}
+
 /* v3 RoleCode relationships that make a related person the patient's
  * personal representative (who stands in the patient's shoes, 164.502(g)):
  * guardians, powers of attorney, executors, parents. */
@@ -385,6 +400,11 @@ static int agent_is_representative(const aod_agent *a)
 {
     size_t i;
 
+    /* v3 RoleClass REP and the Swiss EPR role REP: the representative the
+     * patient appointed, often recorded with only an identifier and a name. */
+    if ((aod_codings_has_code(&a->role, "REP") || aod_codings_has_code(&a->type, "REP")) &&
+        !agent_is_staff_ref(a))
+        return 1;
     if (!ref_is(&a->who, "RelatedPerson"))
         return 0;
     for (i = 0; representative_roles[i]; i++)
@@ -395,10 +415,14 @@ static int agent_is_representative(const aod_agent *a)
 }
 
 /* The patient, or a personal representative.  Other related persons
- * (family and friends involved in care, 164.510) are outside persons. */
+ * (family and friends involved in care, 164.510) are outside persons.  An
+ * agent whose role is PAT (v3 RoleClass, the Swiss EPR roles) is the patient
+ * acting, whatever identifier it carries. */
 static int agent_is_patient(const ctx *c, const aod_agent *a)
 {
-    return ref_is_report_patient(c, &a->who) || agent_is_representative(a);
+    return ref_is_report_patient(c, &a->who) || agent_is_representative(a) ||
+           ((aod_codings_has_code(&a->role, "PAT") || aod_codings_has_code(&a->type, "PAT")) &&
+            !agent_is_staff_ref(a));
 }
 
 /* Matches the covered entity itself. */
@@ -546,6 +570,11 @@ static const aod_agent *recipient_agent(const ctx *c)
     for (i = 0; i < r->n_agents; i++)
         if (agent_has_type(&r->agents[i], DCM, DCM_DESTINATION))
             return &r->agents[i];
+    /* DOMAIN.md 7: a disc, a memory stick or paper handed out leaves the
+     * covered entity as surely as a network send. */
+    for (i = 0; i < r->n_agents; i++)
+        if (agent_has_type(&r->agents[i], DCM, DCM_MEDIA))
+            return &r->agents[i];
     for (i = 0; i < r->n_agents; i++) {
         const aod_agent *a = &r->agents[i];
         aod_actor_class k;
@@ -660,6 +689,14 @@ static int authorization_recorded(const ctx *c)
         for (i = 0; i < c->r->n_entities; i++)
             if (entity_is_consent(&c->r->entities[i]))
                 return 1;
+    /* BALP PrivacyDisclosure: the patient recorded as the one who
+     * authorized the disclosure (SNOMED 429577009 "patient advocate"). */
+    if (p->classification.patient_authorizer)
+        for (i = 0; i < c->r->n_agents; i++) {
+            const aod_agent *a = &c->r->agents[i];
+            if (agent_has_type(a, SCT, SCT_AUTHORIZER) && agent_is_patient(c, a))
+                return 1;
+        }
     return 0;
 }
 
@@ -701,6 +738,9 @@ static int rule_matches(const ctx *c, const aod_policy_rule *rule, aod_recipient
     if (rule->actions && (!r->action || !strchr(rule->actions, r->action)))
         return 0;
     if (rule->recipient != AOD_RECIPIENT_UNTESTED && rule->recipient != kind)
+        return 0;
+    if (rule->direction != AOD_DIRECTION_UNTESTED &&
+        (rule->direction == AOD_DIRECTION_IN) != (c->flows_in != 0))
         return 0;
     if (rule->authorization >= 0 && authorization_recorded(c) != rule->authorization)
         return 0;
@@ -795,6 +835,63 @@ static const char *query_kind(const char *q, char *buf, size_t size)
     return buf;
 }
 
+/* Case-insensitive: whether hay contains needle (ASCII folding only). */
+static int contains_ci(const char *hay, const char *needle)
+{
+    size_t n = needle ? strlen(needle) : 0, i;
+
+    if (!hay || n < 4)
+        return 0;
+    for (; *hay; hay++) {
+        for (i = 0; i < n && hay[i] && lower(hay[i]) == lower(needle[i]); i++)
+            ;
+        if (i == n)
+            return 1;
+    }
+    return 0;
+}
+
+/* An entity that is a person (a health professional an access right was
+ * granted to, an HPD group member, a related person): its name and
+ * description are that person's, never a description of the data. */
+static int entity_is_person(const ctx *c, const aod_entity *e)
+{
+    return ref_is(&e->what, "Practitioner") || ref_is(&e->what, "PractitionerRole") ||
+           ref_is(&e->what, "RelatedPerson") || ref_is(&e->what, "Person") ||
+           (!entity_is_patient(c, e) && coding_is(&e->type, ENTITY_TYPE, "1")) ||
+           str_eq(e->role.code, "HCP");
+}
+
+/* Whether s names one of the event's agents other than the patient: a
+ * staff member's name in a document title or an access right. */
+static int names_an_agent(const ctx *c, const char *s)
+{
+    size_t i;
+
+    for (i = 0; s && i < c->r->n_agents; i++) {
+        const aod_agent *a = &c->r->agents[i];
+        if (agent_is_patient(c, a))
+            continue;
+        if (contains_ci(s, a->name) || (!looks_like_reference(a->who.display) &&
+                                        agent_is_person(a) && contains_ci(s, a->who.display)))
+            return 1;
+    }
+    return 0;
+}
+
+/* The kind of data an entity without a resource type stands for: a person's
+ * details, or a document (a document URL, an XDS uniqueId, object-role 3
+ * Report): 164.528(b)(2)(iii) wants a brief description even then. */
+static const char *fallback_kind(const ctx *c, const aod_entity *e)
+{
+    if (entity_is_person(c, e))
+        return "Practitioner";
+    if (coding_is(&e->role, OBJECT_ROLE, "3") || (e->what.reference && strstr(e->what.reference, "://")) ||
+        starts_with(e->what.id_value, "urn:oid:") || starts_with(e->what.id_value, "urn:uuid:"))
+        return "DocumentReference";
+    return "";
+}
+
 static void fill_data(ctx *c, aod_entry *out)
 {
     const aod_record *r = c->r;
@@ -813,11 +910,21 @@ static void fill_data(ctx *c, aod_entry *out)
         if (!entity_is_data(c, e))
             continue;
         entity_kind(e, kind, sizeof kind);
+        if (!kind[0])
+            kinds_add(kinds, sizeof kinds, fallback_kind(c, e));
         kinds_add(kinds, sizeof kinds, kind);
-        /* Only a recorded description or name is "data"; a bare resource
-         * type stays in data_kinds, which renderers put into words. */
-        if (!data)
-            data = intern(c, e->description ? e->description : e->name);
+        /* Only a recorded description or name (R5: what.display) is "data";
+         * a bare resource type stays in data_kinds, which renderers put into
+         * words.  A person's name is never data, nor a text that names one
+         * of the people in the event (masking could not reach it there). */
+        if (!data && !entity_is_person(c, e)) {
+            const char *d = e->description   ? e->description
+                            : e->name        ? e->name
+                                             : looks_like_reference(e->what.display) ? NULL
+                                                                                     : e->what.display;
+            if (d && !names_an_agent(c, d))
+                data = intern(c, d);
+        }
         if (!data_ref)
             data_ref = e->what.reference;
     }
@@ -972,6 +1079,83 @@ static void decide(ctx *c, aod_recipient_kind kind, aod_entry *out)
     out->rule_id = intern(c, "default");
 }
 
+/* The first agent of that DCM role type. */
+static const aod_agent *typed_agent(const aod_record *r, const char *code)
+{
+    size_t i;
+
+    for (i = 0; i < r->n_agents; i++)
+        if (agent_has_type(&r->agents[i], DCM, code))
+            return &r->agents[i];
+    return NULL;
+}
+
+/* A create, update or delete whose receiving end (the 110152 agent: the
+ * server written to) shows itself outside: the data left with the write.
+ * Returns that agent, or NULL. */
+static const aod_agent *write_target(const ctx *c)
+{
+    const aod_agent *dest;
+
+    if (!c->r->action || !strchr("CUD", c->r->action) ||
+        codings_have(&c->r->type, DCM, DCM_IMPORT))
+        return NULL;
+    dest = typed_agent(c->r, DCM_DESTINATION);
+    if (!dest || dest->requestor == 1 || agent_is_patient(c, dest) || agent_inside(c, dest) ||
+        !agent_outside_evidence(c, dest))
+        return NULL;
+    return dest;
+}
+
+static int emergency_access(const aod_record *r)
+{
+    static const char *const urgent[] = {"ETREAT", "BTG", "ERTREAT", NULL};
+    size_t i, k;
+
+    if (codings_have(&r->subtype, DCM, DCM_OVERRIDE))
+        return 1;
+    if (!codings_have(&r->type, DCM, DCM_ALERT))
+        return 0;
+    for (k = 0; urgent[k]; k++) {
+        if (aod_codings_has_code(&r->purpose, urgent[k]))
+            return 1;
+        for (i = 0; i < r->n_agents; i++)
+            if (aod_codings_has_code(&r->agents[i].purpose, urgent[k]))
+                return 1;
+    }
+    return 0;
+}
+
+/* What was done, when the action letter would say it wrong: an export
+ * recorded as a "read" was a disclosure, a write by an outside system added
+ * to the patient's record, a break-glass start is emergency access. */
+static const char *activity(const ctx *c, aod_actor_class k)
+{
+    const aod_record *r = c->r;
+
+    if (emergency_access(r))
+        return "emergency-access";
+    if (c->media)
+        return "media-export";
+    if ((c->export_like || c->writes_out) && class_is_outside(k))
+        return "disclosed";
+    if (c->export_like && k == AOD_ACTOR_PATIENT_OR_REPRESENTATIVE)
+        return "given-to-patient";
+    if (c->flows_in) {
+        switch (r->action) {
+        case 'C':
+            return "received-C";
+        case 'U':
+            return "received-U";
+        case 'D':
+            return "received-D";
+        default:
+            return "received-import";
+        }
+    }
+    return NULL;
+}
+
 static aod_recipient_kind kind_of(aod_actor_class k)
 {
     if (k == AOD_ACTOR_PATIENT_OR_REPRESENTATIVE)
@@ -999,7 +1183,14 @@ int aod_classify(const aod_policy *policy, const aod_report_info *info, const ao
 
     if (c.export_like)
         who = recipient_agent(&c);
+    else if ((who = write_target(&c)) != NULL)
+        c.writes_out = 1;
+    else if (codings_have(&r->type, DCM, DCM_IMPORT))
+        who = typed_agent(r, DCM_SOURCE); /* who sent it to us */
     if (who) {
+        /* the recipient of an export or a write, or the sender of an
+         * import: recording it says the data crossed the boundary */
+        c.media = agent_has_type(who, DCM, DCM_MEDIA) && !agent_has_type(who, DCM, DCM_DESTINATION);
         k = agent_class(&c, who, 1, 0);
     } else {
         who = actor_agent(r);
@@ -1011,6 +1202,10 @@ int aod_classify(const aod_policy *policy, const aod_report_info *info, const ao
     req = requestor_agent(r);
     if (!req && !c.export_like)
         req = who;
+    c.flows_in = !c.export_like && !c.writes_out &&
+                 (codings_have(&r->type, DCM, DCM_IMPORT) ||
+                  (r->action && strchr("CUD", r->action))) &&
+                 (class_is_outside(k) || k == AOD_ACTOR_PATIENT_OR_REPRESENTATIVE);
 
     out->when_start = r->when_start;
     out->when_end = r->when_end;
@@ -1033,10 +1228,14 @@ int aod_classify(const aod_policy *policy, const aod_report_info *info, const ao
     fill_data(&c, out);
     fill_purpose(&c, who, req, out);
 
+    /* A bare "Device/x" says nothing to a reader: never shown as a place. */
     where = r->site ? r->site : r->observer.display;
-    out->where = intern(&c, where ? where : r->observer.reference);
+    if (!where && !looks_like_reference(r->observer.reference))
+        where = r->observer.reference;
+    out->where = intern(&c, where);
     out->type_code = intern(&c, first_code(&r->type));
     out->subtype_code = intern(&c, first_code(&r->subtype));
+    out->activity = intern(&c, activity(&c, k));
     out->x_request_id = intern(&c, r->x_request_id);
     if (r->observer.reference || r->observer.id_value || r->observer.display)
         out->observer = identity(&c, &r->observer, NULL);

@@ -377,6 +377,22 @@ static int same_data(const aod_entry *a, const aod_entry *b)
     return a->query && same(a->query, b->query);
 }
 
+/* An IHE transaction (subtype urn:ihe:event-type-code#ITI-nn): both ends
+ * record it, each with its own action (the consumer an Import "C", the
+ * responder an Export "R"), so the transaction stands in for the action. */
+static int ihe_transaction(const char *subtype)
+{
+    return subtype && subtype[0] == 'I' && subtype[1] == 'T' && subtype[2] == 'I' &&
+           subtype[3] == '-';
+}
+
+static int same_act(const aod_entry *a, const aod_entry *b)
+{
+    if (ihe_transaction(a->subtype_code) || ihe_transaction(b->subtype_code))
+        return same(a->subtype_code, b->subtype_code);
+    return a->action == b->action;
+}
+
 /* Step 2: the other side's record of the same interaction. */
 static group *find_pair(aod_dedup *d, const aod_entry *e)
 {
@@ -386,7 +402,7 @@ static group *find_pair(aod_dedup *d, const aod_entry *e)
         return NULL;
     for (g = d->ev.open; g; g = g->open_next) {
         if (g->n_obs != 1 || same(g->obs, e->observer) || !failed_compatible(g, e) ||
-            g->e.action != e->action || !same_data(&g->e, e) || gap_to(g, e) > d->pair_ms ||
+            !same_act(&g->e, e) || !same_data(&g->e, e) || gap_to(g, e) > d->pair_ms ||
             !fits_span(g, e))
             continue;
         if (g->e.actor_key && e->actor_key && !same(g->e.actor_key, e->actor_key))
@@ -452,6 +468,7 @@ static int event_merge(aod_dedup *d, group *g, const aod_entry *e)
     FILL(&m, lo, where);
     FILL(&m, lo, type_code);
     FILL(&m, lo, subtype_code);
+    FILL(&m, lo, activity);
     FILL(&m, lo, x_request_id);
     FILL(&m, lo, observer);
     FILL(&m, lo, data_ref);
@@ -544,6 +561,7 @@ static int session_merge(aod_dedup *d, group *s, group *g)
     FILL(m, e, where);
     FILL(m, e, type_code);
     FILL(m, e, subtype_code);
+    FILL(m, e, activity);
     FILL(m, e, observer);
     s->events++;
     s->rec_first = min64(s->rec_first, g->rec_first);

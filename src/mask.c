@@ -450,6 +450,18 @@ int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
             role = has(w->role) ? w->role : NULL;
         } else if (has(w->role)) {
             name = w->role;
+        } else if (m->audience == AOD_AUDIENCE_PRIVACY_OFFICE && has(w->id_value)) {
+            /* Known only by an identifier (BALP Minimal): the privacy office
+             * needs it to find the name the letter must give; the patient's
+             * copy keeps the generic label instead of a bare number. */
+            if (aod_buf_adds(&m->buf, w->id_value) != 0 ||
+                (has(w->id_system) &&
+                 (aod_buf_adds(&m->buf, " (") != 0 || aod_buf_adds(&m->buf, w->id_system) != 0 ||
+                  aod_buf_addc(&m->buf, ')') != 0)))
+                goto nomem;
+            name = intern_buf(m);
+            if (!name)
+                goto nomem;
         }
         shown_org = org;
         address = has(w->address) ? w->address : NULL;

@@ -18,6 +18,8 @@
 #define BALP_ENTITY_TYPE "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType"
 #define OBJECT_ROLE      "http://terminology.hl7.org/CodeSystem/object-role"
 #define ENTITY_TYPE      "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+#define DCM              "http://dicom.nema.org/resources/ontology/DCM"
+#define DCM_MEDIA        "110154" /* Destination Media */
 
 /* A piece of a borrowed string. */
 typedef struct span {
@@ -431,9 +433,26 @@ static int fill_agent(aod_record *r, const json_t *a, aod_agent *out)
         add_codeable(r, &out->type, json_object_get(a, "type")) ||
         add_codeable(r, &out->role, json_object_get(a, "role")) ||
         add_codeable(r, &out->purpose, json_object_get(a, "purposeOfUse")) ||
-        add_codeable(r, &out->purpose, json_object_get(a, "authorization")) ||
-        ref_or_display(r, json_object_get(a, "location"), &out->location))
+        add_codeable(r, &out->purpose, json_object_get(a, "authorization")))
         return -1;
+    /* A location's name ("1200 Harbor Street, Seattle") is what a reader
+     * needs (the recipient's address, 164.528(b)(2)(ii)); its reference
+     * only when nothing else was written. */
+    if (jstr(json_object_get(a, "location"), "display")) {
+        if (dup_opt(r, jstr(json_object_get(a, "location"), "display"), &out->location))
+            return -1;
+    } else if (ref_or_display(r, json_object_get(a, "location"), &out->location)) {
+        return -1;
+    }
+    /* R4 agent.media: the agent is the medium the data was written onto
+     * (DOMAIN.md 7); it gets the DICOM Destination Media role so that every
+     * later stage reads R4 and later versions alike. */
+    if (json_is_object(json_object_get(a, "media")) &&
+        !aod_codings_find(&out->type, DCM, DCM_MEDIA)) {
+        if (aod_codings_add(r, &out->type, DCM, DCM_MEDIA, "Destination Media") ||
+            add_codeable(r, &out->type, json_object_get(a, "media")))
+            return -1;
+    }
     out->requestor = json_is_boolean(req) ? json_is_true(req) : -1;
 
     net = jstr(json_object_get(a, "network"), "address");
@@ -488,6 +507,63 @@ static const char *detail_description(const json_t *e)
     return NULL;
 }
 
+/* Decodes standard base64 text into the record's arena; NULL when it is not
+ * base64 or not plain printable UTF-8 text (a title, not a document). */
+static const char *base64_text(aod_record *r, const char *in)
+{
+    static const char digits[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(in), i, o = 0;
+    unsigned acc = 0, bits = 0;
+    char *out;
+
+    if (n == 0 || n > 4096)
+        return NULL;
+    out = aod_record_alloc(r, n);
+    if (!out)
+        return NULL;
+    for (i = 0; i < n && in[i] != '='; i++) {
+        const char *d = strchr(digits, in[i]);
+        if (!d || !in[i])
+            return NULL;
+        acc = (acc << 6) | (unsigned)(d - digits);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o] = (char)((acc >> bits) & 0xff);
+            if ((unsigned char)out[o] < 0x20)
+                return NULL;
+            o++;
+        }
+    }
+    out[o] = '\0';
+    return o ? out : NULL;
+}
+
+/* A document's title recorded only in entity.detail (CH:ATC "title", XDS
+ * "documentTitle"): the brief description 164.528(b)(2)(iii) asks for.
+ * Only a detail typed as a title is read, never the others. */
+static const char *detail_title(aod_record *r, const json_t *e)
+{
+    const json_t *detail = json_object_get(e, "detail");
+    size_t i;
+
+    for (i = 0; i < jlist_size(detail); i++) {
+        const json_t *d = jlist_get(detail, i), *t = json_object_get(d, "type");
+        const char *ty = json_is_string(t) ? json_string_value(t) : jstr(t, "text");
+
+        if (!ty && jlist_size(json_object_get(t, "coding")))
+            ty = jstr(jlist_get(json_object_get(t, "coding"), 0), "code");
+        if (!str_ieq(ty, "title") && !str_ieq(ty, "documentTitle"))
+            continue;
+        if (jstr(d, "valueString"))
+            return aod_record_strdup(r, jstr(d, "valueString"));
+        if (jstr(d, "valueBase64Binary"))
+            return base64_text(r, jstr(d, "valueBase64Binary"));
+    }
+    return NULL;
+}
+
 static int fill_entity(aod_record *r, const json_t *e, aod_entity *out)
 {
     const char *desc = jstr(e, "description");
@@ -501,6 +577,8 @@ static int fill_entity(aod_record *r, const json_t *e, aod_entity *out)
         dup_opt(r, jstr(e, "name"), &out->name) || dup_opt(r, desc, &out->description) ||
         add_codeable(r, &out->security, json_object_get(e, "securityLabel")))
         return -1;
+    if (!out->name)
+        out->name = detail_title(r, e);
     out->has_query = query && !json_is_null(query);
     return 0;
 }

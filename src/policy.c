@@ -647,6 +647,7 @@ static const char *const exclusion_keys[] = {"",   "i",   "ii",   "iii", "iv", "
 static const char *const verdict_names[] = {"reportable", "excluded", "internal", NULL};
 static const char *const level_names[] = {"any", "event", "agent", NULL};
 static const char *const recipient_names[] = {"", "patient", "outside", "inside", NULL};
+static const char *const direction_names[] = {"", "in", "out", NULL};
 static const char *const agent_policy_names[] = {"any", "listed", "ignore", NULL};
 static const char *const failed_names[] = {"omit", "separate", "flag", NULL};
 static const char *const statement_names[] = {"written", "oral", NULL};
@@ -1033,6 +1034,15 @@ static int build_match(loader *ld, xmlNode *el, aod_policy_rule *r)
             if (v == AOD_RECIPIENT_UNTESTED)
                 return fail_at(ld, c, "recipient: the value is empty");
             r->recipient = (aod_recipient_kind)v;
+        } else if (is_el(c, "direction")) {
+            const char *text;
+
+            if (get_text(ld, c, &text) != 0 ||
+                lookup(ld, c, "direction", text, direction_names, &v) != 0)
+                return -1;
+            if (v == AOD_DIRECTION_UNTESTED)
+                return fail_at(ld, c, "direction: the value is empty");
+            r->direction = (aod_direction)v;
         } else if (is_el(c, "authorization")) {
             if (get_bool(ld, c, "recorded", 1, &v) != 0)
                 return -1;
@@ -1114,6 +1124,8 @@ static int build_classification(loader *ld, xmlNode *el)
             if (get_enum(ld, c, "agent-policy", agent_policy_names, AOD_AGENT_POLICY_ANY, &v) !=
                     0 ||
                 get_bool(ld, c, "consent-entity", 1, &p->classification.consent_entity) != 0 ||
+                get_bool(ld, c, "patient-authorizer", 1,
+                         &p->classification.patient_authorizer) != 0 ||
                 get_texts(ld, c, "policy-uri-prefix", &p->classification.policy_prefixes,
                           &p->classification.n_policy_prefixes) != 0)
                 return -1;
@@ -1419,6 +1431,7 @@ static void set_defaults(aod_policy *p)
     p->classification.unmatched = AOD_VERDICT_REPORTABLE;
     p->classification.agent_policy = AOD_AGENT_POLICY_ANY;
     p->classification.consent_entity = 1;
+    p->classification.patient_authorizer = 1;
     p->modes.disclosures_lookback.years = 6;
     p->modes.disclosures_lookback.text = "P6Y";
     p->modes.access_lookback.years = 3;

@@ -64,6 +64,14 @@ typedef enum aod_recipient_kind {
     AOD_RECIPIENT_INSIDE        /* no recipient outside: workforce or the entity's own systems */
 } aod_recipient_kind;
 
+/* Which way the data moved (classify.h says how it is found).  Only data
+ * leaving the covered entity can be a 164.528 disclosure. */
+typedef enum aod_direction {
+    AOD_DIRECTION_UNTESTED = 0, /* the rule does not look at the direction */
+    AOD_DIRECTION_IN,           /* an outside party sent or wrote data into our records */
+    AOD_DIRECTION_OUT           /* anything else: a use, or data that left */
+} aod_direction;
+
 /* Which agent.policy URIs count as a recorded authorization. */
 typedef enum aod_agent_policy_use {
     AOD_AGENT_POLICY_ANY = 0, /* every agent.policy URI */
@@ -167,6 +175,7 @@ typedef struct aod_policy_rule {
     aod_policy_codes event_subtype;  /* aod_record.subtype (R4 subtype, R5 code) */
     const char *actions;             /* NULL, or the accepted action letters ("RE") */
     aod_recipient_kind recipient;
+    aod_direction direction;         /* data flowing in, or not */
     int authorization;               /* -1 untested, 1 one must be recorded, 0 none may be */
     aod_policy_codes security_label; /* any entity's securityLabel */
 
@@ -238,6 +247,10 @@ typedef struct aod_policy {
         const char **policy_prefixes;      /* with AOD_AGENT_POLICY_LISTED */
         size_t n_policy_prefixes;
         int consent_entity; /* 1 (default): a Consent entity is an authorization */
+        /* 1 (default): the patient (or a personal representative) recorded as
+         * the authorizer agent (SNOMED 429577009, BALP PrivacyDisclosure)
+         * is an authorization */
+        int patient_authorizer;
     } classification;
 
     struct {

@@ -108,6 +108,11 @@ typedef struct aod_entry {
     const char *purpose_display;
     const char *type_code;    /* event type code (DCM 110106, rest, ...) */
     const char *subtype_code; /* event subtype code (read, search-type, disclose, ...) */
+    /* What was done, as classify read the whole event: a key of the
+     * templates' "activity." words ("disclosed", "media-export",
+     * "emergency-access", "received-C", ...), or NULL when the action and
+     * subtype say it well enough. */
+    const char *activity;
 
     /* What dedup matches on (set by classify from the record). */
     const char *x_request_id; /* BALP X-Request-Id, NULL when none */

@@ -742,6 +742,9 @@ static const char *action_words(const bundle_sink *s, const aod_entry *e)
 {
     char key[16];
 
+    /* classify's reading of the whole event comes first (report.h) */
+    if (has(e->activity))
+        return aod_text_code(s->text, "activity", e->activity, NULL);
     if (has(e->subtype_code)) {
         const char *w = aod_text_code(s->text, "subtype", e->subtype_code, NULL);
         if (w != e->subtype_code) /* the code itself comes back when no words exist */

@@ -184,6 +184,9 @@ static int record_ids(aod_buf *b, const int64_t *ids, size_t n)
  * ("shared outside our organisation" for disclose), else the action's. */
 static const char *action_words(const csv_sink *s, const aod_entry *e, const char *letter)
 {
+    /* classify's reading of the whole event comes first (report.h) */
+    if (has(e->activity))
+        return aod_text_code(s->text, "activity", e->activity, NULL);
     if (has(e->subtype_code)) {
         const char *w = aod_text_code(s->text, "subtype", e->subtype_code, NULL);
         if (w != e->subtype_code) /* the code itself comes back when no words exist */

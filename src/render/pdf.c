@@ -1000,6 +1000,9 @@ static const char *action_words(const pdf_sink *s, const aod_entry *e)
     char letter[2];
     const char *w;
 
+    /* classify's reading of the whole event comes first (report.h) */
+    if (has(e->activity))
+        return aod_text_code(s->text, "activity", e->activity, NULL);
     if (has(e->subtype_code)) {
         w = aod_text_code(s->text, "subtype", e->subtype_code, NULL);
         if (w != e->subtype_code)
