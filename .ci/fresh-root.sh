@@ -165,6 +165,7 @@ check() {
         echo "not ok - $name"
     fi
 }
+quietly() { "$@" >/dev/null 2>&1; }
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 "$@"; }
 
 check "the README's commands exit 0" test "$status" = 0
@@ -184,9 +185,9 @@ for f in "${promised[@]}"; do
     check "out/$f written" test -s "$out/$f"
     [ -s "$out/$f" ] || continue
     case "$f" in
-    *.pdf) check "out/$f passes qpdf --check" in_root qpdf --check "/root/aodreport/out/$f" >/dev/null ;;
-    *.json) check "out/$f is JSON" in_root python3 -m json.tool "/root/aodreport/out/$f" >/dev/null ;;
-    *.xml) check "out/$f is well-formed XML" in_root xmllint --noout "/root/aodreport/out/$f" ;;
+    *.pdf) check "out/$f passes qpdf --check" quietly in_root qpdf --check "/root/aodreport/out/$f" ;;
+    *.json) check "out/$f is JSON" quietly in_root python3 -m json.tool "/root/aodreport/out/$f" ;;
+    *.xml) check "out/$f is well-formed XML" quietly in_root xmllint --noout "/root/aodreport/out/$f" ;;
     esac
 done
 
@@ -202,6 +203,9 @@ check "no test log mentions a skip" \
     bash -c '! grep -rlE "^ok .*# (skip|SKIP)|\[  SKIPPED \]|: skipped|format check skipped" "$1"/tests --include="*.log"' _ \
     "$root/root/aodreport/build/ci"
 check "no npm engine mismatch" bash -c '! grep -q "EBADENGINE" "$1"' _ "$log"
+check "no 'Permission denied' noise" bash -c '! grep -q "Permission denied" "$1"' _ "$log"
+check "no archiver warnings in the build" \
+    bash -c '! grep -q "modifier ignored" "$1"' _ "$root/root/aodreport/build/ci/make.out"
 
 echo "fresh-root: $passed passed, $failed failed (stage took $(($(date +%s) - t0)) s)"
 [ "$failed" = 0 ]
