@@ -4,7 +4,7 @@
 #
 # (a) Each deliberately broken document in tests/validate/broken/ must be
 #     rejected by the check EXPECTED names, so every check is known to bite.
-# (b) tests/unit/test_bundle writes sample documents (JSON and XML, both
+# (b) tests/unit/render/test_bundle writes sample documents (JSON and XML, both
 #     modes, both audiences, English and Spanish, empty reports) into a
 #     temporary directory (AOD_BUNDLE_OUT); all of them must pass every check.
 #
@@ -15,7 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 VALIDATE="$top_srcdir/tests/validate/validate-bundle.js"
 BROKEN="$top_srcdir/tests/validate/broken"
-TESTBIN="$top_builddir/tests/unit/test_bundle"
+TESTBIN="$top_builddir/tests/unit/render/test_bundle"
 
 die() {
     echo "FAIL: $*" >&2
