@@ -1098,6 +1098,7 @@ static int rule_matches_everything(const aod_policy_rule *r)
 {
     return !r->purpose.tested && !r->no_purpose && !r->event_type.tested &&
            !r->event_subtype.tested && !r->actions && r->recipient == AOD_RECIPIENT_UNTESTED &&
+           r->direction == AOD_DIRECTION_UNTESTED &&
            r->authorization < 0 && !r->security_label.tested;
 }
 

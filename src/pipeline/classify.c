@@ -414,6 +414,24 @@ static int agent_is_representative(const aod_agent *a)
     return 0;
 }
 
+/* v3 RoleClass / RoleCode of people around the patient who are not the
+ * workforce (caregivers, delegates, family): outside persons. */
+static int agent_is_related_person(const aod_agent *a)
+{
+    static const char *const related[] = {"CAREGIVER", "DELEGATEE", "FAMMEMB", "NOK", "ECON",
+                                          "FRND",      "SPS",       "CHILD",   "SIB", "PRN",
+                                          "GUARD",     NULL};
+    size_t i;
+
+    if (agent_is_staff_ref(a))
+        return 0;
+    for (i = 0; related[i]; i++)
+        if (aod_codings_has_code(&a->role, related[i]) ||
+            aod_codings_has_code(&a->type, related[i]))
+            return 1;
+    return 0;
+}
+
 /* The patient, or a personal representative.  Other related persons
  * (family and friends involved in care, 164.510) are outside persons.  An
  * agent whose role is PAT (v3 RoleClass, the Swiss EPR roles) is the patient
@@ -503,7 +521,7 @@ static aod_actor_class agent_class(const ctx *c, const aod_agent *a, int default
     if (agent_inside(c, a))
         return ref_is(&a->who, "Device") ? AOD_ACTOR_SYSTEM_DEVICE : AOD_ACTOR_WORKFORCE;
     if (agent_outside_evidence(c, a) || ref_is(&a->who, "Patient") ||
-        ref_is(&a->who, "RelatedPerson") || default_outside ||
+        ref_is(&a->who, "RelatedPerson") || agent_is_related_person(a) || default_outside ||
         (inherit_client && c->client_outside && !agent_is_machine(a)))
         return outside_class(a, 0);
     return ref_is(&a->who, "Device") ? AOD_ACTOR_SYSTEM_DEVICE : AOD_ACTOR_WORKFORCE;
@@ -600,10 +618,26 @@ static const char *first_text(const aod_codings *l)
     return NULL;
 }
 
+/* A URI or URN ("urn:ihe:iti:pmir:2019:patient-feed", "https://h/fhir"):
+ * one word with a scheme.  Never a description or a name for a reader. */
+static int is_uri_text(const char *s)
+{
+    const char *colon, *p;
+
+    if (!s || strpbrk(s, " \t") != NULL || !(colon = strchr(s, ':')) || colon == s ||
+        !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return 0;
+    for (p = s; p < colon; p++) /* RFC 3986 scheme characters */
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '+' || *p == '-' || *p == '.'))
+            return 0;
+    return strncmp(s, "urn:", 4) == 0 || strncmp(colon, "://", 3) == 0;
+}
+
 static void fill_party(ctx *c, const aod_agent *a, aod_actor_class k, aod_party *out)
 {
     const aod_policy_party *ba;
-    const char *org = NULL, *unit = NULL, *address = NULL;
+    const char *org = NULL, *unit = NULL, *address = NULL, *name;
 
     memset(out, 0, sizeof *out);
     out->cls = k;
@@ -616,9 +650,24 @@ static void fill_party(ctx *c, const aod_agent *a, aod_actor_class k, aod_party 
     out->reference = intern(c, a->who.reference);
     out->id_system = intern(c, a->who.id_system);
     out->id_value = intern(c, a->who.id_value);
-    out->name = intern(c, a->name ? a->name : a->who.display ? a->who.display : org);
+    name = a->name ? a->name : a->who.display ? a->who.display : org;
+    /* An endpoint URI or a URN where a name was due (IHE PMIR records the
+     * http endpoint in agent.name) is an address, not a name to print. */
+    if (is_uri_text(name)) {
+        if (!a->network)
+            out->network = intern(c, name);
+        name = a->name && a->who.display && !is_uri_text(a->who.display) ? a->who.display : NULL;
+    }
+    out->name = intern(c, name);
     out->role = intern(c, first_text(&a->role));
-    out->network = intern(c, a->network);
+    if (!out->role && agent_is_related_person(a))
+        out->role = intern(c, first_text(&a->type));
+    if (!out->network)
+        out->network = intern(c, a->network);
+    /* The patient acting: the role words say "you" (templates role.PAT),
+     * whatever name or identifier the record carries. */
+    if (k == AOD_ACTOR_PATIENT_OR_REPRESENTATIVE && !agent_is_representative(a))
+        out->role = intern(c, "PAT");
 
     if (!org && ref_is(&a->who, "Organization"))
         org = a->who.display ? a->who.display : a->name;
@@ -922,7 +971,7 @@ static void fill_data(ctx *c, aod_entry *out)
                             : e->name        ? e->name
                                              : looks_like_reference(e->what.display) ? NULL
                                                                                      : e->what.display;
-            if (d && !names_an_agent(c, d))
+            if (d && !is_uri_text(d) && !names_an_agent(c, d))
                 data = intern(c, d);
         }
         if (!data_ref)
@@ -1181,6 +1230,12 @@ int aod_classify(const aod_policy *policy, const aod_report_info *info, const ao
     c.export_like = is_export_like(r);
     c.client_outside = machine_outside(&c);
 
+    /* The patient or a representative uploading into the record (CH:ATC
+     * records it as an Export with action C): data coming in. */
+    req = requestor_agent(r);
+    if (c.export_like && r->action && strchr("CUD", r->action) &&
+        !typed_agent(r, DCM_DESTINATION) && req && agent_is_patient(&c, req))
+        c.export_like = 0;
     if (c.export_like)
         who = recipient_agent(&c);
     else if ((who = write_target(&c)) != NULL)

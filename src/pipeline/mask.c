@@ -526,6 +526,19 @@ int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
     default:
         break;
     }
+    /* The patient acting is "you" in their own copy, whatever was recorded. */
+    if (c == AOD_ACTOR_PATIENT_OR_REPRESENTATIVE && has(w->role) && strcmp(w->role, "PAT") == 0 &&
+        m->audience == AOD_AUDIENCE_PATIENT) {
+        name = aod_text_code(m->text, "role", "PAT", NULL);
+        role = NULL;
+        shown_org = NULL;
+    }
+    /* Role codes of people around the patient (CAREGIVER, REP, ...) in
+     * words; never a bare code in the patient's copy. */
+    if (name && name == w->role)
+        name = aod_text_code(m->text, "role", name, NULL);
+    if (role)
+        role = aod_text_code(m->text, "role", role, NULL);
     if (!name) {
         /* Nothing recorded to show at the asked tier: the generic label. */
         name = aod_strpool_intern(m->pool, generic_label(m, c, key, sizeof key));

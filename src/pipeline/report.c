@@ -238,6 +238,15 @@ static int on_event(void *ctx, const aod_entry *in, aod_error *err)
         trace_fate(r, &e, "not about this patient or outside the period");
         return 0;
     }
+    if (e.flags & AOD_ENTRY_SELF_AUDIT) {
+        /* Reading the log to answer a request is not something done with
+         * the patient's record: one plain sentence, outside every total. */
+        r->sum.self_audit++;
+        r->sum.self_audit_records += e.raw_count;
+        r->sum.records_read -= e.raw_count;
+        trace_fate(r, &e, "the privacy office's own report run (counted separately)");
+        return 0;
+    }
     r->sum.events++;
     r->sum.by_class[e.cls]++;
     if (e.cls == AOD_CLASS_EXCLUDED && e.exclusion <= AOD_EXCL_IX)

@@ -165,6 +165,10 @@ typedef struct aod_report_summary {
     long by_exclusion[AOD_EXCL_IX + 1]; /* excluded events per 164.528(a) exclusion */
     long suspended;                     /* disclosures withheld under a suspension */
     long summarised;                    /* disclosures folded into summary lines */
+    /* The privacy office's own report runs (AOD_ENTRY_SELF_AUDIT): never in
+     * records_read, events or by_class; said once, in plain words. */
+    long self_audit;         /* report runs, after de-duplication */
+    long self_audit_records; /* the raw records behind them */
     /* The first stored records that could not be read (store ids), so the
      * completeness note can name them; n_unreadable_ids <= records_unreadable. */
     int64_t unreadable_ids[16];

@@ -154,6 +154,7 @@ typedef struct bundle_sink {
     int write_failed;     /* writing the JSON failed (not memory) */
     aod_buf words;        /* an expanded template, reused */
     aod_buf cell;         /* a narrative cell, reused */
+    aod_buf key;          /* a patient key in words (key_words) */
     aod_buf entry;        /* entries shifted into place, not yet written */
     xmlBufferPtr xbuf;    /* a narrative div, reused */
     xmlTextWriterPtr xml; /* the XML document writer (XML output only) */
@@ -1103,7 +1104,15 @@ static json_t *patient_identifier(bundle_sink *s, const char *key)
         sys[bar - key] = '\0';
         put_str(s, id, "system", sys, CLEAN_URI);
         free(sys);
-        put_str(s, id, "value", bar + 1, CLEAN_TEXT);
+        if (!s->privacy && aod_text_key_is_ssn(key)) {
+            /* the patient's copy keeps the last four digits only (text.h) */
+            size_t n = strlen(bar + 1);
+            char masked[16];
+            snprintf(masked, sizeof masked, "***-**-%s", n >= 4 ? bar + 1 + n - 4 : "");
+            put_str(s, id, "value", masked, CLEAN_TEXT);
+        } else {
+            put_str(s, id, "value", bar + 1, CLEAN_TEXT);
+        }
     } else {
         /* "Patient/123": a reference as the audited server knows it. */
         put_lit(s, id, "system", AOD_BUNDLE_NS_AUDITED_REF);
@@ -1116,12 +1125,27 @@ static json_t *patient_identifier(bundle_sink *s, const char *key)
     return id;
 }
 
-static const char *patient_words(const bundle_sink *s)
+/* A patient key as the narrative shows it (text.h: an SSN by its last four
+ * digits only); borrowed from s->key, valid until the next call. */
+static const char *key_words(bundle_sink *s, const char *key)
+{
+    aod_error err;
+
+    aod_error_init(&err);
+    aod_buf_reset(&s->key);
+    if (aod_text_patient_key(s->text, key, &s->key, &err) != 0) {
+        s->nomem = 1;
+        return "";
+    }
+    return aod_buf_str(&s->key);
+}
+
+static const char *patient_words(bundle_sink *s)
 {
     if (has(s->info.patient_name))
         return s->info.patient_name;
     if (s->info.n_patient_keys > 0)
-        return s->info.patient_keys[0];
+        return key_words(s, s->info.patient_keys[0]);
     return words(s, "bundle.patient.unknown");
 }
 
@@ -1139,7 +1163,7 @@ static json_t *patient(bundle_sink *s)
     if (s->info.n_patient_keys > 0) {
         xh_start(&x, "ul");
         for (i = 0; i < s->info.n_patient_keys; i++)
-            xh_el(s, &x, "li", s->info.patient_keys[i]);
+            xh_el(s, &x, "li", key_words(s, s->info.patient_keys[i]));
         xh_end(&x);
     }
     put(s, r, "text", xh_close(s, &x));
@@ -1393,6 +1417,8 @@ static void summary_narrative(bundle_sink *s, xhtml *x)
     li_count(s, x, "bundle.summary.lines", (long)s->n_lines);
     li_count(s, x, "bundle.summary.events", sum->events);
     li_count(s, x, "bundle.summary.records", sum->records_read);
+    if (sum->self_audit > 0)
+        li_count(s, x, "bundle.summary.self-audit", sum->self_audit);
     xh_end(x);
     if (s->any_masked || s->any_pseudo)
         xh_el(s, x, "p", words(s, "bundle.masking"));
@@ -2125,6 +2151,7 @@ static void bundle_free(aod_sink *base)
     aod_buf_free(&s->clean);
     aod_buf_free(&s->words);
     aod_buf_free(&s->cell);
+    aod_buf_free(&s->key);
     aod_buf_free(&s->entry);
     if (s->xbuf)
         xmlBufferFree(s->xbuf);
@@ -2157,6 +2184,7 @@ aod_sink *aod_bundle_sink_new(FILE *out, aod_bundle_format fmt, const aod_text *
     aod_buf_init(&s->clean, 64 * 1024 * 1024);
     aod_buf_init(&s->words, 64 * 1024 * 1024);
     aod_buf_init(&s->cell, 64 * 1024 * 1024);
+    aod_buf_init(&s->key, 64 * 1024);
     aod_buf_init(&s->entry, 0);
     return &s->base;
 }

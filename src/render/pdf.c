@@ -1277,24 +1277,19 @@ nomem:
     return -1;
 }
 
-/* "value (system)" for "system|value"; other keys as they are. */
+/* "value (system)" for "system|value"; other keys as they are; an SSN by
+ * its last four digits only (text.h). */
 static int add_keys(pdf_sink *s, aod_buf *b)
 {
     size_t i;
+    aod_error err;
 
+    aod_error_init(&err);
     for (i = 0; i < s->info.n_patient_keys; i++) {
-        const char *k = s->info.patient_keys[i], *bar = strchr(k, '|');
         if (i && aod_buf_adds(b, ", ") != 0)
             return -1;
-        if (!bar) {
-            if (aod_buf_adds(b, k) != 0)
-                return -1;
-        } else if (bar == k) {
-            if (aod_buf_adds(b, bar + 1) != 0)
-                return -1;
-        } else if (aod_buf_printf(b, "%s (%.*s)", bar + 1, (int)(bar - k), k) != 0) {
+        if (aod_text_patient_key(s->text, s->info.patient_keys[i], b, &err) != 0)
             return -1;
-        }
     }
     return 0;
 }
@@ -1552,6 +1547,14 @@ static int letter_found(pdf_sink *s, letter *L)
                                                                : "letter.found.summarised",
                              vars)) != 0))
         goto nomem;
+    if (sum->self_audit > 0) {
+        vars[0] = "n";
+        vars[1] = count_phrase(s, 1, "letter.n.times", sum->self_audit);
+        vars[2] = NULL;
+        if (aod_buf_addc(b, ' ') != 0 ||
+            aod_buf_adds(b, say(s, 0, "letter.found.self-audit", vars)) != 0)
+            goto nomem;
+    }
     if (body(s, &L->fl, aod_buf_str(b)) != 0)
         return -1;
     return body(s, &L->fl,

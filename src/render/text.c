@@ -592,3 +592,44 @@ nomem:
     aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory expanding a template");
     return -1;
 }
+
+int aod_text_key_is_ssn(const char *key)
+{
+    static const char *const systems[] = {"http://hl7.org/fhir/sid/us-ssn|",
+                                          "urn:oid:2.16.840.1.113883.4.1|", NULL};
+    size_t i;
+
+    for (i = 0; key && systems[i]; i++)
+        if (strncmp(key, systems[i], strlen(systems[i])) == 0)
+            return 1;
+    return 0;
+}
+
+int aod_text_patient_key(const aod_text *t, const char *key, aod_buf *out, aod_error *err)
+{
+    const char *bar = strchr(key, '|');
+    char last4[5];
+    size_t n, i, k = 0;
+
+    if (aod_text_key_is_ssn(key)) {
+        const char *vars[3] = {"last4", last4, NULL};
+        const char *tmpl = aod_text_get(t, "identifier.ssn");
+
+        /* the last four digits, dashes and spaces skipped */
+        n = strlen(bar + 1);
+        for (i = n; i > 0 && k < 4; i--)
+            if (bar[i] >= '0' && bar[i] <= '9')
+                last4[3 - k++] = bar[i];
+        memmove(last4, last4 + 4 - k, k);
+        last4[k] = '\0';
+        return aod_text_expand(out, tmpl ? tmpl : "SSN ending in {last4}", vars, err);
+    }
+    if (!bar || bar == key) {
+        if (aod_buf_adds(out, bar ? bar + 1 : key) == 0)
+            return 0;
+    } else if (aod_buf_printf(out, "%s (%.*s)", bar + 1, (int)(bar - key), key) == 0) {
+        return 0;
+    }
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+    return -1;
+}

@@ -61,4 +61,15 @@ const char *aod_text_code(const aod_text *t, const char *kind, const char *code,
  * err set (AOD_ERR_NOMEM: out has then freed itself, see buf.h). */
 int aod_text_expand(aod_buf *out, const char *tmpl, const char *const *vars, aod_error *err);
 
+/* Appends a patient key (borrowed; the store's form: "system|value" or
+ * "Patient/123") to out as a reader should see it: "value (system)", or for a
+ * US Social Security number only its last four digits, in the words of the
+ * template "identifier.ssn" ({last4}).  A full SSN never reaches a report.
+ * Returns 0, or -1 with err set (AOD_ERR_NOMEM: out has freed itself). */
+int aod_text_patient_key(const aod_text *t, const char *key, aod_buf *out, aod_error *err);
+
+/* Whether key is a US Social Security number ("system|value" with the SSA
+ * system URI or OID).  Returns 1 or 0. */
+int aod_text_key_is_ssn(const char *key);
+
 #endif

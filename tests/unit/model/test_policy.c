@@ -169,7 +169,7 @@ static void test_hipaa_default(void **state)
     static const char *const treatment[] = {"TREAT", "ETREAT", "CAREMGT", NULL};
     static const char *const payment[] = {"HPAYMT", "COVERAGE", "CLMATTCH", NULL};
     static const char *const operations[] = {"HOPERAT", "HQUALIMP", "HSYSADMIN", NULL};
-    static const char *const individual[] = {"PATRQT", "FAMRQT", "PWATRNY", NULL};
+    static const char *const individual[] = {"PATRQT", "PWATRNY", NULL};
     static const char *const legal[] = {"HLEGAL", "LAW", NULL};
     aod_policy *p = load_ok("examples/policies/hipaa-default.xml");
     const aod_policy_rule *r;
@@ -206,6 +206,21 @@ static void test_hipaa_default(void **state)
     r = find_rule(p, "patient-request");
     expect_codes(&r->purpose, individual);
     assert_int_equal(r->exclusion, AOD_EXCL_II);
+
+    /* FAMRQT is not (ii); PATRQT to a third party is (iv) (issue 14) */
+    assert_false(has_code(&r->purpose, "FAMRQT"));
+    r = find_rule(p, "patient-directed");
+    assert_true(has_code(&r->purpose, "PATRQT"));
+    assert_int_equal(r->recipient, AOD_RECIPIENT_OUTSIDE);
+    assert_int_equal(r->exclusion, AOD_EXCL_IV);
+    assert_true(rule_index(p, "patient-directed") < rule_index(p, "patient-request"));
+    r = find_rule(p, "family-request");
+    assert_int_equal(r->verdict, AOD_VERDICT_REPORTABLE);
+    /* the direction of data flow decides before any purpose */
+    r = find_rule(p, "received-from-outside");
+    assert_int_equal(r->direction, AOD_DIRECTION_IN);
+    assert_int_equal(r->verdict, AOD_VERDICT_INTERNAL);
+    assert_int_equal(rule_index(p, "received-from-outside"), 0);
 
     r = find_rule(p, "recipient-is-patient");
     assert_int_equal(r->recipient, AOD_RECIPIENT_PATIENT);
@@ -358,7 +373,7 @@ static void test_default_from_memory(void **state)
     p = aod_policy_load_memory(xml, xml_len, "built-in", xsd, xsd_len, &err);
     assert_non_null(p);
     assert_string_equal(p->source, "built-in");
-    assert_int_equal(p->classification.n_rules, 16);
+    assert_int_equal(p->classification.n_rules, 20);
     aod_policy_free(p);
     free(xml);
     free(xsd);

@@ -164,7 +164,11 @@ static void test_treatment_payment_operations(void **state)
 static void test_patient_request(void **state)
 {
     fixture *f = *state;
+    /* to a parent (a personal representative): (ii) whoever asked; FAMRQT
+     * is no (ii) purpose of its own, the recipient makes it (ii) */
     static const char *const codes[] = {"PATRQT", "FAMRQT", "PWATRNY"};
+    static const char *const rules[] = {"patient-request", "recipient-is-patient",
+                                        "patient-request"};
     size_t i;
 
     for (i = 0; i < 3; i++) {
@@ -176,9 +180,77 @@ static void test_patient_request(void **state)
         run(f);
         assert_int_equal(f->e.cls, AOD_CLASS_EXCLUDED);
         assert_int_equal(f->e.exclusion, AOD_EXCL_II);
-        assert_string_equal(f->e.rule_id, "patient-request");
+        assert_string_equal(f->e.rule_id, rules[i]);
         assert_int_equal(f->e.who.cls, AOD_ACTOR_PATIENT_OR_REPRESENTATIVE);
     }
+}
+
+/* PATRQT to a third party is the patient's direction, (iv); the patient as
+ * BALP authorizer (SNOMED 429577009) is an authorization; FAMRQT to someone
+ * who is not a representative is listed. */
+static void test_patient_directed(void **state)
+{
+    fixture *f = *state;
+    aod_record *r;
+    aod_agent *a;
+
+    r = export_to("Organization/insurer", "Life Insurer", "insurer.example.com", "PATRQT");
+    use(f, r);
+    run(f);
+    assert_int_equal(f->e.cls, AOD_CLASS_EXCLUDED);
+    assert_int_equal(f->e.exclusion, AOD_EXCL_IV);
+    assert_string_equal(f->e.rule_id, "patient-directed");
+
+    r = export_to("Organization/insurer", "Life Insurer", "insurer.example.com", "HMARKT");
+    a = tu_agent(r, PATIENT, NULL, 0);
+    tu_code(r, &a->type, "http://snomed.info/sct", "429577009", "Patient advocate");
+    use(f, r);
+    run(f);
+    assert_int_equal(f->e.cls, AOD_CLASS_EXCLUDED);
+    assert_int_equal(f->e.exclusion, AOD_EXCL_IV);
+    assert_string_equal(f->e.rule_id, "authorized");
+
+    r = export_to("RelatedPerson/bro", "Sam Brother", NULL, "FAMRQT");
+    tu_code(r, &r->agents[1].role, "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "BRO",
+            "brother");
+    use(f, r);
+    run(f);
+    assert_int_equal(f->e.cls, AOD_CLASS_DISCLOSURE);
+    assert_string_equal(f->e.rule_id, "family-request");
+}
+
+/* Data coming in is no disclosure; an export onto a disc is one. */
+static void test_direction_and_media(void **state)
+{
+    fixture *f = *state;
+    aod_record *r = tu_record("2024-04-01T09:30:00Z", 'C');
+    aod_agent *a;
+
+    tu_code(r, &r->type, TU_DCM, "110107", "Import");
+    tu_ref(r, &r->observer, "Device/recipient", NULL);
+    a = tu_agent(r, NULL, "Outside Lab", 0);
+    tu_code(r, &a->type, TU_DCM, "110153", "Source Role ID");
+    a->network = tu_str(r, "lab.outside.example.com");
+    tu_patient(r, PATIENT);
+    use(f, r);
+    run(f);
+    assert_int_equal(f->e.cls, AOD_CLASS_INTERNAL);
+    assert_string_equal(f->e.rule_id, "received-from-outside");
+    assert_string_equal(f->e.activity, "received-C");
+
+    r = tu_record("2024-04-01T09:30:00Z", 'R');
+    tu_code(r, &r->type, TU_DCM, "110106", "Export");
+    tu_ref(r, &r->observer, "Device/burner", NULL);
+    a = tu_agent(r, "Practitioner/clerk9", "Robin Clerk", 1);
+    a = tu_agent(r, NULL, "DVD for the patient's lawyer", 0);
+    tu_code(r, &a->type, TU_DCM, "110154", "Destination Media");
+    tu_patient(r, PATIENT);
+    use(f, r);
+    run(f);
+    assert_int_equal(f->e.cls, AOD_CLASS_DISCLOSURE);
+    assert_string_equal(f->e.rule_id, "no-purpose-export");
+    assert_string_equal(f->e.activity, "media-export");
+    assert_string_equal(f->e.who.name, "DVD for the patient's lawyer");
 }
 
 static void test_authorization(void **state)
@@ -817,6 +889,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_treatment_payment_operations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_patient_directed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_direction_and_media, setup, teardown),
         cmocka_unit_test_setup_teardown(test_patient_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authorization, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authorization_evidence_modes, setup, teardown),
