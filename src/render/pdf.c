@@ -1810,6 +1810,64 @@ static int write_out(pdf_sink *s, aod_error *err)
 
 /* -------------------------------------------------------------- the sink */
 
+/*
+ * libharu gives a UTF-8 TrueType font a ToUnicode stream that is a copy of
+ * its encoding CMap: "begincidrange" where a ToUnicode map needs bfrange,
+ * so poppler warns ("Invalid 'begincidrange' operator in ToUnicode CMap")
+ * and screen readers and copy-paste get nothing.  With Identity-H and
+ * libharu's UTF-8 encoder a character's code is its Unicode value (BMP), so
+ * the right map is the identity: one bfrange per high byte (a range may not
+ * cross a last-byte boundary), surrogates left out, at most 100 per block.
+ * We write it into libharu's stream in place, before anything is saved.
+ */
+static int fix_to_unicode(HPDF_Font font)
+{
+    HPDF_Dict cmap = HPDF_Dict_GetItem(font, "ToUnicode", HPDF_OCLASS_DICT);
+    char line[40];
+    int hi, in_block = 0;
+
+    if (!cmap || !cmap->stream)
+        return 0; /* no ToUnicode written: nothing to repair */
+    HPDF_MemStream_FreeData(cmap->stream);
+    if (HPDF_Stream_WriteStr(cmap->stream,
+                             "/CIDInit /ProcSet findresource begin\n"
+                             "12 dict begin\n"
+                             "begincmap\n"
+                             "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 "
+                             ">> def\n"
+                             "/CMapName /Adobe-Identity-UCS def\n"
+                             "/CMapType 2 def\n"
+                             "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n") !=
+        HPDF_OK)
+        return -1;
+    for (hi = 0; hi < 256; hi++) {
+        if (hi >= 0xD8 && hi <= 0xDF) /* UTF-16 surrogates are no characters */
+            continue;
+        if (in_block == 0) {
+            int left = 0, k;
+            for (k = hi; k < 256; k++)
+                left += !(k >= 0xD8 && k <= 0xDF);
+            snprintf(line, sizeof line, "%d beginbfrange\n", left < 100 ? left : 100);
+            if (HPDF_Stream_WriteStr(cmap->stream, line) != HPDF_OK)
+                return -1;
+        }
+        snprintf(line, sizeof line, "<%02X00> <%02XFF> <%02X00>\n", hi, hi, hi);
+        if (HPDF_Stream_WriteStr(cmap->stream, line) != HPDF_OK)
+            return -1;
+        if (++in_block == 100 || hi == 255) {
+            if (HPDF_Stream_WriteStr(cmap->stream, "endbfrange\n") != HPDF_OK)
+                return -1;
+            in_block = 0;
+        }
+    }
+    return HPDF_Stream_WriteStr(cmap->stream, "endcmap\n"
+                                              "CMapName currentdict /CMap defineresource pop\n"
+                                              "end\n"
+                                              "end\n") == HPDF_OK
+               ? 0
+               : -1;
+}
+
 static int load_face(pdf_sink *s, int f, const char *path)
 {
     const char *name = HPDF_LoadTTFontFromFile(s->doc, path, HPDF_TRUE);
@@ -1817,7 +1875,9 @@ static int load_face(pdf_sink *s, int f, const char *path)
     if (!name)
         return -1;
     s->faces[f].font = HPDF_GetFont(s->doc, name, "UTF-8");
-    return s->faces[f].font ? 0 : -1;
+    if (!s->faces[f].font)
+        return -1;
+    return fix_to_unicode(s->faces[f].font);
 }
 
 /* A font libharu could not load: the error names the file and libharu's

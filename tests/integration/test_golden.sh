@@ -9,6 +9,7 @@
 #   expected-explain.csv           optional: the explain view
 #   expected-pdf.txt               optional: the PDF's text (pdftotext -raw)
 #   expected-privacy.csv           optional: the privacy-office copy
+#   README                         the pattern's source and the legal reasoning
 # Every case's report is also written as a FHIR Document Bundle (JSON and
 # XML, patient and privacy-office copies) and all of them are checked by the
 # independent validators in tests/validate (one node process for the lot).
@@ -58,6 +59,10 @@ for dir in "$CASES"/*/; do
     pdf="$PGTMP/$name.pdf"
     ok "$name: pdf" run 0 "${AOD[@]}" report --db "dbname=$db" "${args[@]}" --format pdf -o "$pdf"
     ok "$name: qpdf --check" qpdf --check "$pdf"
+    # poppler reads the text the way screen readers and copy-paste do: it
+    # must not warn (a malformed ToUnicode CMap did, on every PDF).
+    ok "$name: pdftotext reads the PDF without a warning" \
+        sh -c 'pdftotext "$1" /dev/null 2>"$1.warn" && ! grep . "$1.warn" >&2' sh "$pdf"
     if [ -f "$dir/expected-pdf.txt" ]; then
         pdftotext -raw "$pdf" "$pdf.txt" 2>/dev/null
         ok "$name: expected-pdf.txt matches" compare "$pdf.txt" "$dir/expected-pdf.txt"
