@@ -29,7 +29,24 @@ typedef struct load_ctx {
     aod_record *rec;
     aod_buf norm;
     aod_buf observer;
+    /* doc/store.md, "Conformance": kept, counted, said once per file */
+    long unknown;
+    long unknown_line;
+    char unknown_name[48];
+    long outcomes;
 } load_ctx;
+
+/* Copies at most size-1 printable ASCII characters of s (may be NULL) into
+ * buf: text from outside on its way to a terminal. */
+static const char *printable(const char *s, char *buf, size_t size)
+{
+    size_t k;
+
+    for (k = 0; s && s[k] && k + 1 < size; k++)
+        buf[k] = s[k] >= ' ' && s[k] <= '~' ? s[k] : '?';
+    buf[k] = '\0';
+    return buf;
+}
 
 /* jansson reports positions inside the piece; make them file positions. */
 static void json_fail(load_ctx *c, const json_error_t *jerr, long line, long index, aod_error *err)
@@ -72,6 +89,13 @@ static int load_event(load_ctx *c, json_t *resource, const char *text, size_t te
     aod_buf_reset(&c->norm);
     if (aod_normalize(resource, c->rec, err) != 0)
         goto out;
+    {
+        const char *unknown = aod_normalize_unknown_element(resource, c->rec->version);
+        if (unknown && c->unknown++ == 0) {
+            c->unknown_line = line;
+            printable(unknown, c->unknown_name, sizeof c->unknown_name);
+        }
+    }
     if (aod_recio_encode(c->rec, &c->norm, err) != 0)
         goto out;
     if (!text) {
@@ -119,6 +143,36 @@ static const char *resource_type(json_t *obj)
     return json_string_value(json_object_get(obj, "resourceType"));
 }
 
+static int str_is(const json_t *v, const char *s)
+{
+    return json_is_string(v) && strcmp(json_string_value(v), s) == 0;
+}
+
+/* Says an OperationOutcome entry's issues on stderr, one line each
+ * ("file:line: entry N: search outcome (warning incomplete), not an event:
+ * The community ABC did not respond"), and counts it.  Returns 0. */
+static int outcome_note(load_ctx *c, const json_t *oo, long line, long index)
+{
+    const json_t *issues = json_object_get(oo, "issue");
+    size_t i, n = json_array_size(issues);
+
+    c->outcomes++;
+    for (i = 0; i < (n ? n : 1); i++) {
+        const json_t *is = json_array_get(issues, i);
+        const char *text = json_string_value(json_object_get(json_object_get(is, "details"), "text"));
+        char sev[24], code[40], msg[200];
+
+        if (!text)
+            text = json_string_value(json_object_get(is, "diagnostics"));
+        fprintf(stderr, "aodreport: %s:%ld: entry %ld: search outcome (%s %s), not an event: %s\n",
+                c->name, line, index,
+                printable(json_string_value(json_object_get(is, "severity")), sev, sizeof sev),
+                printable(json_string_value(json_object_get(is, "code")), code, sizeof code),
+                text ? printable(text, msg, sizeof msg) : "(no message)");
+    }
+    return 0;
+}
+
 static int on_piece(void *ctx, aod_jsonscan_kind kind, const char *json, size_t len, long line,
                     long index, aod_error *err)
 {
@@ -158,6 +212,15 @@ static int on_piece(void *ctx, aod_jsonscan_kind kind, const char *json, size_t 
         if (!json_is_object(res)) {
             aod_error_set(err, AOD_ERR_INPUT, c->name, line, "Bundle.entry.resource", "missing");
             aod_error_where(err, NULL, 0, index);
+            goto out;
+        }
+        if (rtype && strcmp(rtype, "OperationOutcome") == 0 &&
+            str_is(json_object_get(json_object_get(doc, "search"), "mode"), "outcome")) {
+            /* A search response's own outcome (CH:ATC ITI-81: a community
+             * that did not answer): not an event, but a fact about how
+             * complete the data is.  Its message is kept; nothing is
+             * dropped silently. */
+            rc = outcome_note(c, res, line, index);
             goto out;
         }
         if (!rtype || strcmp(rtype, "AuditEvent") != 0) {
@@ -226,6 +289,13 @@ int aod_load_stream(aod_store *st, FILE *in, const char *name, aod_load_counts *
     open = 0;
     if (aod_store_load_commit(st, counts, err) != 0)
         goto out;
+    counts->unknown_elements = c.unknown;
+    counts->outcomes = c.outcomes;
+    if (c.unknown > 0)
+        fprintf(stderr,
+                "aodreport: %s: warning: %ld event%s carry elements their FHIR version does "
+                "not define (first: line %ld, \"%s\"); loaded, those elements are ignored\n",
+                name, c.unknown, c.unknown == 1 ? "" : "s", c.unknown_line, c.unknown_name);
     rc = 0;
 out:
     if (open)

@@ -744,6 +744,123 @@ static const char *quote_for_error(const char *s, char *buf, size_t size)
     return buf;
 }
 
+/* ------------------------------------------------------------ conformance */
+
+/* The elements each version defines at the top level (FHIR core
+ * StructureDefinitions; DomainResource's own elements first). */
+static const char *const common_elements[] = {
+    "resourceType", "id",     "meta",   "implicitRules", "language", "text", "contained",
+    "extension",    "modifierExtension", "action", "recorded", "outcome", "agent", "source",
+    "entity",       NULL};
+static const char *const r4_elements[] = {"type",    "subtype",        "period",
+                                          "outcomeDesc", "purposeOfEvent", NULL};
+static const char *const r5_elements[] = {"category", "code",     "severity",  "occurredPeriod",
+                                          "occurredDateTime", "authorization", "basedOn",
+                                          "patient",  "encounter", NULL};
+static const char *const r6_elements[] = {"type",    "subtype",   "severity",  "occurredPeriod",
+                                          "occurredDateTime", "authorization", "basedOn",
+                                          "patient", "encounter", NULL};
+
+static int in_list(const char *const *list, const char *key)
+{
+    for (; *list; list++)
+        if (strcmp(*list, key) == 0)
+            return 1;
+    return 0;
+}
+
+const char *aod_normalize_unknown_element(const json_t *res, aod_fhir_version v)
+{
+    const char *const *own = v == AOD_FHIR_R4 ? r4_elements : v == AOD_FHIR_R5 ? r5_elements
+                                                                                : r6_elements;
+    const char *key;
+    json_t *obj, *val;
+
+    if (v == AOD_FHIR_UNKNOWN || !json_is_object(res))
+        return NULL;
+    /* jansson's iteration takes a non-const object; it does not change it */
+    memcpy(&obj, &res, sizeof obj);
+    json_object_foreach(obj, key, val) {
+        /* "_recorded": a primitive's id and extensions */
+        const char *k = key[0] == '_' ? key + 1 : key;
+        (void)val;
+        if (!in_list(common_elements, k) && !in_list(own, k))
+            return key;
+    }
+    return NULL;
+}
+
+/* An error naming the element (FHIR path, with the index of a list item)
+ * and what the version requires.  Returns -1. */
+static int nonconformant(aod_error *err, aod_fhir_version v, const char *field, long index,
+                         const char *what)
+{
+    const char *dot = strchr(field, '.');
+    char path[64];
+
+    if (index < 0)
+        snprintf(path, sizeof path, "%s", field);
+    else if (dot && strncmp(field, "agent.", 6) == 0)
+        snprintf(path, sizeof path, "%.*s[%ld]%s", (int)(dot - field), field, index, dot);
+    else
+        snprintf(path, sizeof path, "%s[%ld]", field, index);
+    aod_error_set(err, AOD_ERR_INPUT, NULL, 0, path, "%s (FHIR %s)", what,
+                  aod_fhir_version_name(v));
+    return -1;
+}
+
+/*
+ * The cardinalities and required bindings that decide whether the event can
+ * be reported on at all (DOMAIN.md 7): agent 1..*, source 1..1 with its
+ * observer 1..1, action one of C R U D E, requestor a boolean (R4: 1..1),
+ * R4 type 1..1 and outcome 0 | 4 | 8 | 12, R5 code 1..1 and agent.who 1..1.
+ * An event without an agent would otherwise become a reportable disclosure
+ * to nobody.
+ */
+static int conform(const json_t *res, aod_fhir_version v, aod_error *err)
+{
+    const json_t *agents = json_object_get(res, "agent"), *source = json_object_get(res, "source");
+    const json_t *action = json_object_get(res, "action"), *outcome = json_object_get(res, "outcome");
+    const char *a = json_string_value(action);
+    size_t i;
+
+    if (action && !(a && a[0] && !a[1] && strchr("CRUDE", a[0])))
+        return nonconformant(err, v, "action", -1, "not one of C R U D E (required binding)");
+    /* one object where the list was due is read as a list of one */
+    if (jlist_size(agents) == 0)
+        return nonconformant(err, v, "agent", -1, "missing (1..* required)");
+    for (i = 0; i < jlist_size(agents); i++) {
+        const json_t *ag = jlist_get(agents, i), *req;
+        if (!json_is_object(ag))
+            return nonconformant(err, v, "agent", (long)i, "not an object");
+        req = json_object_get(ag, "requestor");
+        if (req && !json_is_boolean(req))
+            return nonconformant(err, v, "agent.requestor", (long)i, "not a boolean");
+        if (v == AOD_FHIR_R5 && !json_is_object(json_object_get(ag, "who")))
+            return nonconformant(err, v, "agent.who", (long)i, "missing (1..1 required)");
+    }
+    if (!json_is_object(source))
+        return nonconformant(err, v, "source", -1, "missing (1..1 required)");
+    if (!json_is_object(json_object_get(source, "observer")))
+        return nonconformant(err, v, "source.observer", -1, "missing (1..1 required)");
+    if (v == AOD_FHIR_R4) {
+        const char *o = json_string_value(outcome);
+        if (!json_is_object(json_object_get(res, "type")))
+            return nonconformant(err, v, "type", -1, "missing (1..1 required)");
+        if (outcome && !(o && (strcmp(o, "0") == 0 || strcmp(o, "4") == 0 ||
+                               strcmp(o, "8") == 0 || strcmp(o, "12") == 0)))
+            return nonconformant(err, v, "outcome", -1,
+                                 "not one of 0 4 8 12 (required binding)");
+    }
+    if (v == AOD_FHIR_R5) {
+        if (!json_is_object(json_object_get(res, "code")))
+            return nonconformant(err, v, "code", -1, "missing (1..1 required)");
+        if (outcome && !json_is_object(json_object_get(outcome, "code")))
+            return nonconformant(err, v, "outcome.code", -1, "missing (1..1 required)");
+    }
+    return 0;
+}
+
 int aod_normalize(const json_t *res, aod_record *r, aod_error *err)
 {
     int64_t row_id = r->row_id;
@@ -778,6 +895,8 @@ int aod_normalize(const json_t *res, aod_record *r, aod_error *err)
     }
 
     r->version = aod_normalize_detect_version(res);
+    if (conform(res, r->version, err) != 0)
+        return -1;
     fill_when(r, res);
     action = jstr(res, "action");
     if (action && action[0] && !action[1] && strchr("CRUDE", action[0]))

@@ -7,8 +7,12 @@
  * reader is shape-driven and tolerant: every element is accepted in each shape
  * any of the three versions gives it (Coding or CodeableConcept, string or
  * Reference, one object where an array was due), and anything ragged becomes
- * NULL / 0 / -1 in the record.  Only an object that is not an AuditEvent, or
- * one without a usable `recorded`, is refused.
+ * NULL / 0 / -1 in the record.  What is refused: an object that is not an
+ * AuditEvent, one without a usable `recorded`, and one that breaks a
+ * cardinality or required binding a report depends on (no agent, no source
+ * or observer, an action outside C R U D E, a requestor that is not a
+ * boolean, R4 without type or with another outcome than 0 4 8 12, R5 without
+ * code or agent.who): the error names the element.
  */
 #ifndef AOD_NORMALIZE_H
 #define AOD_NORMALIZE_H
@@ -27,13 +31,23 @@
  *
  * Returns 0, or -1 with err set:
  *   AOD_ERR_INPUT  resource is not an object (field ""), its resourceType is
- *                  missing or not "AuditEvent" (field "resourceType"), or
+ *                  missing or not "AuditEvent" (field "resourceType"),
  *                  `recorded` is missing or not a FHIR instant/dateTime
- *                  (field "recorded");
+ *                  (field "recorded"), or it breaks a cardinality or
+ *                  required binding (the field is the element's path, such
+ *                  as "agent", "source.observer", "agent[2].requestor");
  *   AOD_ERR_NOMEM  out of memory.
  * On failure out holds partial data; clear it before reuse.
  */
 int aod_normalize(const json_t *resource, aod_record *out, aod_error *err);
+
+/*
+ * The first top-level element of resource (borrowed key of resource) that
+ * FHIR version v does not define ("patient" in an R4 event, "outcomeDesc" in
+ * an R5 one, a misspelling), or NULL.  The loader keeps such events and
+ * counts them per file (doc/store.md, "Conformance"): the element is ignored.
+ */
+const char *aod_normalize_unknown_element(const json_t *resource, aod_fhir_version v);
 
 /*
  * Guesses which FHIR version wrote resource, from the shape of its elements

@@ -63,6 +63,9 @@ typedef struct aod_load_counts {
     long stored;          /* rows newly stored */
     long already;         /* rows that were already in the store (or twice in the file) */
     long without_patient; /* newly stored rows that name no patient */
+    /* Set by the loader (load.h), not the store: */
+    long unknown_elements; /* events with an element their FHIR version does not define */
+    long outcomes;         /* OperationOutcome entries of a search response, skipped */
 } aod_load_counts;
 
 /* Opens a load transaction for one input; loaded_from names it in the store. */

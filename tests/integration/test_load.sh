@@ -52,6 +52,22 @@ bad bad-utf8.ndjson "bad-utf8.ndjson:2: invalid UTF-8"
 bad not-auditevent.ndjson "not-auditevent.ndjson:2: resourceType: not an AuditEvent (resourceType Patient)"
 bad no-recorded.ndjson "no-recorded.ndjson:3: recorded"
 bad bundle-bad-entry.json "bundle-bad-entry.json:133: entry 2: Bundle.entry.resource: not an AuditEvent (resourceType Patient)"
+# cardinalities and required bindings (issue 14): the element is named
+bad no-agent.ndjson "no-agent.ndjson:2: agent: missing (1..* required) (FHIR R4)"
+bad no-source.ndjson "no-source.ndjson:2: source: missing (1..1 required)"
+bad bad-action.ndjson "bad-action.ndjson:2: action: not one of C R U D E"
+bad requestor-string.ndjson "requestor-string.ndjson:2: agent[0].requestor: not a boolean"
+# elements the version does not define: loaded, counted, said once per file
+ok "unknown elements load" run 0 "${AOD[@]}" load "$D/unknown-elements.ndjson"
+ok "unknown elements stored" equals "$(count "WHERE loaded_from = '$D/unknown-elements.ndjson'")" 3
+ok "unknown elements warned once" contains "$ERR" \
+    "unknown-elements.ndjson: warning: 2 events carry elements their FHIR version does not define (first: line 2,"
+# a search response with an OperationOutcome entry: the events load, the
+# outcome's message is said, not dropped
+ok "searchset with an outcome loads" run 0 "${AOD[@]}" load "$D/searchset-outcome.json"
+ok "searchset events stored" contains "$OUT" "2 events read, 2 stored"
+ok "the outcome is said" contains "$ERR" \
+    "entry 2: search outcome (warning incomplete), not an event: Community Lakeside did not respond"
 ok "missing file" run 6 "${AOD[@]}" load "$D/no-such-file.ndjson"
 ok "missing file message" contains "$ERR" "no-such-file.ndjson: cannot open"
 

@@ -532,6 +532,26 @@ static void test_refused(void **state)
         {"{\"resourceType\":\"AuditEvent\",\"recorded\":\"yesterday\"}", "recorded"},
         {"{\"resourceType\":\"AuditEvent\",\"recorded\":\"2013-02-30T00:00:00Z\"}", "recorded"},
         {"{\"resourceType\":\"AuditEvent\",\"recorded\":1379808480}", "recorded"},
+        /* cardinalities and required bindings (issue 14): the element named */
+#define EV "{\"resourceType\":\"AuditEvent\",\"recorded\":\"2013-09-22T00:08:00Z\","
+#define SRC "\"source\":{\"observer\":{\"display\":\"x\"}}"
+#define AG "\"agent\":[{\"who\":{\"display\":\"y\"},\"requestor\":true}]"
+        {EV "\"type\":{\"code\":\"rest\"}," SRC "}", "agent"},
+        {EV "\"type\":{\"code\":\"rest\"},\"agent\":[]," SRC "}", "agent"},
+        {EV "\"type\":{\"code\":\"rest\"}," AG "}", "source"},
+        {EV "\"type\":{\"code\":\"rest\"}," AG ",\"source\":{}}", "source.observer"},
+        {EV "\"type\":{\"code\":\"rest\"},\"action\":\"X\"," AG "," SRC "}", "action"},
+        {EV "\"type\":{\"code\":\"rest\"},\"action\":\"read\"," AG "," SRC "}", "action"},
+        {EV "\"type\":{\"code\":\"rest\"},\"agent\":[{\"requestor\":\"yes\"}]," SRC "}",
+         "agent[0].requestor"},
+        {EV "\"subtype\":[{\"code\":\"read\"}],\"outcomeDesc\":\"ok\"," AG "," SRC "}", "type"},
+        {EV "\"type\":{\"code\":\"rest\"},\"outcome\":\"3\"," AG "," SRC "}", "outcome"},
+        {EV "\"category\":[{\"text\":\"rest\"}]," AG "," SRC "}", "code"},
+        {EV "\"code\":{\"text\":\"read\"},\"agent\":[{\"requestor\":true}]," SRC "}",
+         "agent[0].who"},
+#undef EV
+#undef SRC
+#undef AG
     };
     aod_record *r = aod_record_new();
     aod_error err;
