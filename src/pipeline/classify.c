@@ -24,6 +24,7 @@
 #define LIFECYCLE_CORE "http://hl7.org/fhir/iso-21089-lifecycle"
 #define RESOURCE_TYPES "http://hl7.org/fhir/resource-types"
 #define SCT            "http://snomed.info/sct"
+#define IHE_EVENT_TYPE "urn:ihe:event-type-code"
 
 #define DCM_EXPORT      "110106"
 #define DCM_IMPORT      "110107"
@@ -563,8 +564,9 @@ static const aod_agent *requestor_agent(const aod_record *r)
     return NULL;
 }
 
-static const aod_agent *actor_agent(const aod_record *r)
+static const aod_agent *actor_agent(const ctx *c)
 {
+    const aod_record *r = c->r;
     const aod_agent *a = requestor_agent(r);
     size_t i;
 
@@ -572,6 +574,13 @@ static const aod_agent *actor_agent(const aod_record *r)
         return a;
     for (i = 0; i < r->n_agents; i++)
         if (agent_is_person(&r->agents[i]))
+            return &r->agents[i];
+    /* No person: a client machine that shows itself outside (an outside
+     * system querying our server, BALP Query / IHE PDQm, MHD) acted, not
+     * our server recording it. */
+    for (i = 0; i < r->n_agents; i++)
+        if (!ref_is(&r->agents[i].who, "Device") && !agent_inside(c, &r->agents[i]) &&
+            agent_outside_evidence(c, &r->agents[i]))
             return &r->agents[i];
     for (i = 0; i < r->n_agents; i++)
         if (ref_is(&r->agents[i].who, "Device"))
@@ -936,7 +945,8 @@ static const char *fallback_kind(const ctx *c, const aod_entity *e)
     if (entity_is_person(c, e))
         return "Practitioner";
     if (coding_is(&e->role, OBJECT_ROLE, "3") || (e->what.reference && strstr(e->what.reference, "://")) ||
-        starts_with(e->what.id_value, "urn:oid:") || starts_with(e->what.id_value, "urn:uuid:"))
+        starts_with(e->what.id_value, "urn:oid:") || starts_with(e->what.id_value, "urn:uuid:") ||
+        starts_with(e->what.reference, "urn:oid:") || starts_with(e->what.reference, "urn:uuid:"))
         return "DocumentReference";
     return "";
 }
@@ -1128,6 +1138,17 @@ static void decide(ctx *c, aod_recipient_kind kind, aod_entry *out)
     out->rule_id = intern(c, "default");
 }
 
+/* The IHE transaction (subtype urn:ihe:event-type-code#ITI-nn), or NULL. */
+static const char *ihe_transaction(const aod_record *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->subtype.n; i++)
+        if (str_eq(r->subtype.v[i].system, IHE_EVENT_TYPE) && r->subtype.v[i].code)
+            return r->subtype.v[i].code;
+    return NULL;
+}
+
 /* The first agent of that DCM role type. */
 static const aod_agent *typed_agent(const aod_record *r, const char *code)
 {
@@ -1248,7 +1269,7 @@ int aod_classify(const aod_policy *policy, const aod_report_info *info, const ao
         c.media = agent_has_type(who, DCM, DCM_MEDIA) && !agent_has_type(who, DCM, DCM_DESTINATION);
         k = agent_class(&c, who, 1, 0);
     } else {
-        who = actor_agent(r);
+        who = actor_agent(&c);
         if (who)
             k = agent_class(&c, who, 0, 1);
         else /* nobody named: a recorded Export still went somewhere outside */
@@ -1291,6 +1312,7 @@ int aod_classify(const aod_policy *policy, const aod_report_info *info, const ao
     out->type_code = intern(&c, first_code(&r->type));
     out->subtype_code = intern(&c, first_code(&r->subtype));
     out->activity = intern(&c, activity(&c, k));
+    out->transaction = intern(&c, ihe_transaction(r));
     out->x_request_id = intern(&c, r->x_request_id);
     if (r->observer.reference || r->observer.id_value || r->observer.display)
         out->observer = identity(&c, &r->observer, NULL);

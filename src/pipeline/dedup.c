@@ -379,17 +379,17 @@ static int same_data(const aod_entry *a, const aod_entry *b)
 
 /* An IHE transaction (subtype urn:ihe:event-type-code#ITI-nn): both ends
  * record it, each with its own action (the consumer an Import "C", the
- * responder an Export "R"), so the transaction stands in for the action. */
-static int ihe_transaction(const char *subtype)
+ * responder an Export "R") and each naming the other machine its own way,
+ * so the transaction stands in for the action and the actor. */
+static int same_transaction(const aod_entry *a, const aod_entry *b)
 {
-    return subtype && subtype[0] == 'I' && subtype[1] == 'T' && subtype[2] == 'I' &&
-           subtype[3] == '-';
+    return a->transaction && b->transaction && same(a->transaction, b->transaction);
 }
 
 static int same_act(const aod_entry *a, const aod_entry *b)
 {
-    if (ihe_transaction(a->subtype_code) || ihe_transaction(b->subtype_code))
-        return same(a->subtype_code, b->subtype_code);
+    if (a->transaction || b->transaction)
+        return same_transaction(a, b);
     return a->action == b->action;
 }
 
@@ -405,7 +405,8 @@ static group *find_pair(aod_dedup *d, const aod_entry *e)
             !same_act(&g->e, e) || !same_data(&g->e, e) || gap_to(g, e) > d->pair_ms ||
             !fits_span(g, e))
             continue;
-        if (g->e.actor_key && e->actor_key && !same(g->e.actor_key, e->actor_key))
+        if (g->e.actor_key && e->actor_key && !same(g->e.actor_key, e->actor_key) &&
+            !same_transaction(&g->e, e))
             continue;
         if (g->e.x_request_id && e->x_request_id && !same(g->e.x_request_id, e->x_request_id))
             continue;
@@ -469,6 +470,7 @@ static int event_merge(aod_dedup *d, group *g, const aod_entry *e)
     FILL(&m, lo, type_code);
     FILL(&m, lo, subtype_code);
     FILL(&m, lo, activity);
+    FILL(&m, lo, transaction);
     FILL(&m, lo, x_request_id);
     FILL(&m, lo, observer);
     FILL(&m, lo, data_ref);

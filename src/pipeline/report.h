@@ -113,6 +113,7 @@ typedef struct aod_entry {
      * "emergency-access", "received-C", ...), or NULL when the action and
      * subtype say it well enough. */
     const char *activity;
+    const char *transaction; /* IHE transaction ("ITI-68"): both ends record it (dedup) */
 
     /* What dedup matches on (set by classify from the record). */
     const char *x_request_id; /* BALP X-Request-Id, NULL when none */
