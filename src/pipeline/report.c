@@ -98,6 +98,7 @@ struct aod_report {
     size_t n_traces, cap_traces;
     size_t *index; /* open addressing: record_id -> trace index + 1 */
     size_t n_index;
+    aod_buf why; /* one record's reason in words (reason_words) */
 };
 
 /* ---------------------------------------------------------------- traces */
@@ -244,6 +245,9 @@ static int on_event(void *ctx, const aod_entry *in, aod_error *err)
         r->sum.self_audit++;
         r->sum.self_audit_records += e.raw_count;
         r->sum.records_read -= e.raw_count;
+        /* the privacy office's access report still lists its own runs */
+        if (r->info->audience == AOD_AUDIENCE_PRIVACY_OFFICE && r->info->mode == AOD_MODE_ACCESS)
+            return on_line(r, &e, err);
         trace_fate(r, &e, "the privacy office's own report run (counted separately)");
         return 0;
     }
@@ -299,6 +303,7 @@ aod_report *aod_report_new(const aod_report_info *info, const aod_text *text, ao
     }
     r->info = info;
     r->text = text;
+    aod_buf_init(&r->why, 64 * 1024);
     r->sink = sink;
     r->pool = aod_strpool_new();
     r->rec = aod_record_new();
@@ -385,11 +390,49 @@ int aod_report_push_norm(aod_report *r, int64_t record_id, const char *norm, siz
     return aod_report_push_record(r, record_id, r->rec, err);
 }
 
+/* The rule's reason in the words a privacy officer reads: the reason (or
+ * flag) of the policy rule, with the 164.528(a)(1) paragraph for an
+ * exclusion; the built-in steps (out of scope, failed, self-audit, no rule)
+ * from the templates' "explain." words.  Into r's scratch buffer. */
+static const char *reason_words(aod_report *r, const trace *t)
+{
+    const aod_policy *p = r->info->policy;
+    const aod_policy_rule *rule = NULL;
+    const char *w = NULL;
+    char key[96];
+    size_t i;
+
+    aod_buf_reset(&r->why);
+    for (i = 0; t->rule && i < p->classification.n_rules; i++)
+        if (strcmp(p->classification.rules[i].id, t->rule) == 0)
+            rule = &p->classification.rules[i];
+    if (rule && rule->reason)
+        w = aod_text_code(r->text, "reason", rule->reason, NULL);
+    else if (rule && rule->flag) {
+        snprintf(key, sizeof key, "flag.%s", rule->flag);
+        w = aod_text_get(r->text, key) ? aod_text_get(r->text, key) : rule->flag;
+    } else if (t->rule) {
+        snprintf(key, sizeof key, "explain.%s", t->rule);
+        w = aod_text_get(r->text, key);
+    }
+    if (w && aod_buf_adds(&r->why, w) != 0)
+        return "";
+    if (t->cls == AOD_CLASS_EXCLUDED && t->exclusion != AOD_EXCL_NONE) {
+        snprintf(key, sizeof key, "exclusion.%s", aod_policy_exclusion_key(t->exclusion));
+        if (aod_buf_printf(&r->why, "%s45 CFR 164.528(a)(1)(%s): %s", w ? "; " : "",
+                           aod_policy_exclusion_key(t->exclusion),
+                           aod_text_get(r->text, key) ? aod_text_get(r->text, key) : "") != 0)
+            return "";
+    }
+    return aod_buf_str(&r->why);
+}
+
 static int write_explain(aod_report *r, aod_error *err)
 {
-    static const char *const head[] = {"record_id",   "fhir_id", "recorded",    "class",
-                                       "exclusion",   "rule",    "dedup_group", "group_records",
-                                       "report_line", "fate",    "shown_as",    "mask_tier"};
+    static const char *const head[] = {"record_id",   "fhir_id",       "recorded",    "class",
+                                       "exclusion",   "rule",          "reason",      "dedup_group",
+                                       "group_records", "report_line", "fate",        "shown_as",
+                                       "mask_tier"};
     FILE *out = r->explain;
     char d = r->explain_opts.delimiter;
     size_t i, k;
@@ -412,6 +455,7 @@ static int write_explain(aod_report *r, aod_error *err)
         aod_csv_write_cell(out, aod_class_name(t->cls), d, 0);
         aod_csv_write_cell(out, aod_policy_exclusion_key(t->exclusion), d, 0);
         aod_csv_write_cell(out, t->rule ? t->rule : "", d, 0);
+        aod_csv_write_cell(out, reason_words(r, t), d, 0);
         aod_csv_write_cell(out, t->group ? group : "", d, 0);
         aod_csv_write_cell(out, t->group ? grec : "", d, 0);
         aod_csv_write_cell(out, t->line ? line : "", d, 0);
@@ -457,6 +501,7 @@ void aod_report_free(aod_report *r)
     aod_strpool_free(r->pool);
     free(r->traces);
     free(r->index);
+    aod_buf_free(&r->why);
     free(r);
 }
 
