@@ -44,7 +44,7 @@
 #include <jansson.h>
 
 #include "base/error.h"
-#include "pipeline/report.h"
+#include "model/entry.h"
 #include "store/store.h"
 
 /* Bytes for an id ("aodreport-" and 32 hex digits) with its NUL. */
