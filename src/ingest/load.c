@@ -98,7 +98,8 @@ static int outcome_note(load_ctx *c, const json_t *oo, long line, long index)
     c->outcomes++;
     for (i = 0; i < (n ? n : 1); i++) {
         const json_t *is = json_array_get(issues, i);
-        const char *text = json_string_value(json_object_get(json_object_get(is, "details"), "text"));
+        const char *text =
+            json_string_value(json_object_get(json_object_get(is, "details"), "text"));
         char sev[24], code[40], msg[200];
 
         if (!text)

@@ -514,8 +514,7 @@ static const char *detail_description(const json_t *e)
  * base64 or not plain printable UTF-8 text (a title, not a document). */
 static const char *base64_text(aod_record *r, const char *in)
 {
-    static const char digits[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t n = strlen(in), i, o = 0;
     unsigned acc = 0, bits = 0;
     char *out;
@@ -751,18 +750,30 @@ static const char *quote_for_error(const char *s, char *buf, size_t size)
 
 /* The elements each version defines at the top level (FHIR core
  * StructureDefinitions; DomainResource's own elements first). */
-static const char *const common_elements[] = {
-    "resourceType", "id",     "meta",   "implicitRules", "language", "text", "contained",
-    "extension",    "modifierExtension", "action", "recorded", "outcome", "agent", "source",
-    "entity",       NULL};
-static const char *const r4_elements[] = {"type",    "subtype",        "period",
+static const char *const common_elements[] = {"resourceType",
+                                              "id",
+                                              "meta",
+                                              "implicitRules",
+                                              "language",
+                                              "text",
+                                              "contained",
+                                              "extension",
+                                              "modifierExtension",
+                                              "action",
+                                              "recorded",
+                                              "outcome",
+                                              "agent",
+                                              "source",
+                                              "entity",
+                                              NULL};
+static const char *const r4_elements[] = {"type",        "subtype",        "period",
                                           "outcomeDesc", "purposeOfEvent", NULL};
-static const char *const r5_elements[] = {"category", "code",     "severity",  "occurredPeriod",
-                                          "occurredDateTime", "authorization", "basedOn",
-                                          "patient",  "encounter", NULL};
-static const char *const r6_elements[] = {"type",    "subtype",   "severity",  "occurredPeriod",
-                                          "occurredDateTime", "authorization", "basedOn",
-                                          "patient", "encounter", NULL};
+static const char *const r5_elements[] = {
+    "category",      "code",    "severity", "occurredPeriod", "occurredDateTime",
+    "authorization", "basedOn", "patient",  "encounter",      NULL};
+static const char *const r6_elements[] = {
+    "type",          "subtype", "severity", "occurredPeriod", "occurredDateTime",
+    "authorization", "basedOn", "patient",  "encounter",      NULL};
 
 static int in_list(const char *const *list, const char *key)
 {
@@ -774,8 +785,9 @@ static int in_list(const char *const *list, const char *key)
 
 const char *aod_normalize_unknown_element(const json_t *res, aod_fhir_version v)
 {
-    const char *const *own = v == AOD_FHIR_R4 ? r4_elements : v == AOD_FHIR_R5 ? r5_elements
-                                                                                : r6_elements;
+    const char *const *own = v == AOD_FHIR_R4   ? r4_elements
+                             : v == AOD_FHIR_R5 ? r5_elements
+                                                : r6_elements;
     const char *key;
     json_t *obj, *val;
 
@@ -783,7 +795,8 @@ const char *aod_normalize_unknown_element(const json_t *res, aod_fhir_version v)
         return NULL;
     /* jansson's iteration takes a non-const object; it does not change it */
     memcpy(&obj, &res, sizeof obj);
-    json_object_foreach(obj, key, val) {
+    json_object_foreach(obj, key, val)
+    {
         /* "_recorded": a primitive's id and extensions */
         const char *k = key[0] == '_' ? key + 1 : key;
         (void)val;
@@ -823,7 +836,8 @@ static int nonconformant(aod_error *err, aod_fhir_version v, const char *field, 
 static int conform(const json_t *res, aod_fhir_version v, aod_error *err)
 {
     const json_t *agents = json_object_get(res, "agent"), *source = json_object_get(res, "source");
-    const json_t *action = json_object_get(res, "action"), *outcome = json_object_get(res, "outcome");
+    const json_t *action = json_object_get(res, "action"),
+                 *outcome = json_object_get(res, "outcome");
     const char *a = json_string_value(action);
     size_t i;
 
@@ -850,10 +864,9 @@ static int conform(const json_t *res, aod_fhir_version v, aod_error *err)
         const char *o = json_string_value(outcome);
         if (!json_is_object(json_object_get(res, "type")))
             return nonconformant(err, v, "type", -1, "missing (1..1 required)");
-        if (outcome && !(o && (strcmp(o, "0") == 0 || strcmp(o, "4") == 0 ||
-                               strcmp(o, "8") == 0 || strcmp(o, "12") == 0)))
-            return nonconformant(err, v, "outcome", -1,
-                                 "not one of 0 4 8 12 (required binding)");
+        if (outcome && !(o && (strcmp(o, "0") == 0 || strcmp(o, "4") == 0 || strcmp(o, "8") == 0 ||
+                               strcmp(o, "12") == 0)))
+            return nonconformant(err, v, "outcome", -1, "not one of 0 4 8 12 (required binding)");
     }
     if (v == AOD_FHIR_R5) {
         if (!json_is_object(json_object_get(res, "code")))

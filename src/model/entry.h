@@ -205,9 +205,9 @@ typedef struct aod_trace {
     const char *fhir_id;
     aod_class cls;
     aod_exclusion exclusion;
-    const char *rule; /* the policy rule that decided */
+    const char *rule;   /* the policy rule that decided */
     const char *reason; /* that rule's reason in words (explain), NULL until set */
-    long group;       /* dedup group, 0 if none */
+    long group;         /* dedup group, 0 if none */
     long group_records;
     long line;         /* report line it ended up in, 0 if none */
     const char *fate;  /* why it is not in the report, NULL if not said */

@@ -1098,8 +1098,8 @@ static int rule_matches_everything(const aod_policy_rule *r)
 {
     return !r->purpose.tested && !r->no_purpose && !r->event_type.tested &&
            !r->event_subtype.tested && !r->actions && r->recipient == AOD_RECIPIENT_UNTESTED &&
-           r->direction == AOD_DIRECTION_UNTESTED &&
-           r->authorization < 0 && !r->security_label.tested;
+           r->direction == AOD_DIRECTION_UNTESTED && r->authorization < 0 &&
+           !r->security_label.tested;
 }
 
 static int build_classification(loader *ld, xmlNode *el)
@@ -1125,8 +1125,8 @@ static int build_classification(loader *ld, xmlNode *el)
             if (get_enum(ld, c, "agent-policy", agent_policy_names, AOD_AGENT_POLICY_ANY, &v) !=
                     0 ||
                 get_bool(ld, c, "consent-entity", 1, &p->classification.consent_entity) != 0 ||
-                get_bool(ld, c, "patient-authorizer", 1,
-                         &p->classification.patient_authorizer) != 0 ||
+                get_bool(ld, c, "patient-authorizer", 1, &p->classification.patient_authorizer) !=
+                    0 ||
                 get_texts(ld, c, "policy-uri-prefix", &p->classification.policy_prefixes,
                           &p->classification.n_policy_prefixes) != 0)
                 return -1;

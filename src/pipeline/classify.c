@@ -30,9 +30,9 @@
 #define DCM_IMPORT      "110107"
 #define DCM_DESTINATION "110152"
 #define DCM_SOURCE      "110153"
-#define DCM_MEDIA       "110154" /* Destination Media: a disc, a memory stick, paper */
-#define DCM_ALERT       "110113" /* Security Alert */
-#define DCM_OVERRIDE    "110127" /* Emergency Override Started (break-glass) */
+#define DCM_MEDIA       "110154"    /* Destination Media: a disc, a memory stick, paper */
+#define DCM_ALERT       "110113"    /* Security Alert */
+#define DCM_OVERRIDE    "110127"    /* Emergency Override Started (break-glass) */
 #define SCT_CUSTODIAN   "159541003" /* BALP PrivacyDisclosure custodian slice */
 #define SCT_AUTHORIZER  "429577009" /* BALP PrivacyDisclosure authorizer slice */
 
@@ -419,9 +419,9 @@ static int agent_is_representative(const aod_agent *a)
  * workforce (caregivers, delegates, family): outside persons. */
 static int agent_is_related_person(const aod_agent *a)
 {
-    static const char *const related[] = {"CAREGIVER", "DELEGATEE", "FAMMEMB", "NOK", "ECON",
-                                          "FRND",      "SPS",       "CHILD",   "SIB", "PRN",
-                                          "GUARD",     NULL};
+    static const char *const related[] = {"CAREGIVER", "DELEGATEE", "FAMMEMB", "NOK",
+                                          "ECON",      "FRND",      "SPS",     "CHILD",
+                                          "SIB",       "PRN",       "GUARD",   NULL};
     size_t i;
 
     if (agent_is_staff_ref(a))
@@ -944,7 +944,8 @@ static const char *fallback_kind(const ctx *c, const aod_entity *e)
 {
     if (entity_is_person(c, e))
         return "Practitioner";
-    if (coding_is(&e->role, OBJECT_ROLE, "3") || (e->what.reference && strstr(e->what.reference, "://")) ||
+    if (coding_is(&e->role, OBJECT_ROLE, "3") ||
+        (e->what.reference && strstr(e->what.reference, "://")) ||
         starts_with(e->what.id_value, "urn:oid:") || starts_with(e->what.id_value, "urn:uuid:") ||
         starts_with(e->what.reference, "urn:oid:") || starts_with(e->what.reference, "urn:uuid:"))
         return "DocumentReference";
@@ -977,10 +978,10 @@ static void fill_data(ctx *c, aod_entry *out)
          * words.  A person's name is never data, nor a text that names one
          * of the people in the event (masking could not reach it there). */
         if (!data && !entity_is_person(c, e)) {
-            const char *d = e->description   ? e->description
-                            : e->name        ? e->name
-                                             : looks_like_reference(e->what.display) ? NULL
-                                                                                     : e->what.display;
+            const char *d = e->description                          ? e->description
+                            : e->name                               ? e->name
+                            : looks_like_reference(e->what.display) ? NULL
+                                                                    : e->what.display;
             if (d && !is_uri_text(d) && !names_an_agent(c, d))
                 data = intern(c, d);
         }
@@ -1167,8 +1168,7 @@ static const aod_agent *write_target(const ctx *c)
 {
     const aod_agent *dest;
 
-    if (!c->r->action || !strchr("CUD", c->r->action) ||
-        codings_have(&c->r->type, DCM, DCM_IMPORT))
+    if (!c->r->action || !strchr("CUD", c->r->action) || codings_have(&c->r->type, DCM, DCM_IMPORT))
         return NULL;
     dest = typed_agent(c->r, DCM_DESTINATION);
     if (!dest || dest->requestor == 1 || agent_is_patient(c, dest) || agent_inside(c, dest) ||
@@ -1278,10 +1278,10 @@ int aod_classify(const aod_policy *policy, const aod_report_info *info, const ao
     req = requestor_agent(r);
     if (!req && !c.export_like)
         req = who;
-    c.flows_in = !c.export_like && !c.writes_out &&
-                 (codings_have(&r->type, DCM, DCM_IMPORT) ||
-                  (r->action && strchr("CUD", r->action))) &&
-                 (class_is_outside(k) || k == AOD_ACTOR_PATIENT_OR_REPRESENTATIVE);
+    c.flows_in =
+        !c.export_like && !c.writes_out &&
+        (codings_have(&r->type, DCM, DCM_IMPORT) || (r->action && strchr("CUD", r->action))) &&
+        (class_is_outside(k) || k == AOD_ACTOR_PATIENT_OR_REPRESENTATIVE);
 
     out->when_start = r->when_start;
     out->when_end = r->when_end;

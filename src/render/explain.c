@@ -20,10 +20,9 @@ typedef struct explain_sink {
 
 static int explain_begin(aod_trace_sink *base, aod_error *err)
 {
-    static const char *const head[] = {"record_id",     "fhir_id",     "recorded",   "class",
-                                       "exclusion",     "rule",        "reason",     "dedup_group",
-                                       "group_records", "report_line", "fate",       "shown_as",
-                                       "mask_tier"};
+    static const char *const head[] = {
+        "record_id",   "fhir_id",       "recorded",    "class", "exclusion", "rule",     "reason",
+        "dedup_group", "group_records", "report_line", "fate",  "shown_as",  "mask_tier"};
     explain_sink *s = (explain_sink *)base;
     size_t k;
 

@@ -1829,16 +1829,15 @@ static int fix_to_unicode(HPDF_Font font)
     if (!cmap || !cmap->stream)
         return 0; /* no ToUnicode written: nothing to repair */
     HPDF_MemStream_FreeData(cmap->stream);
-    if (HPDF_Stream_WriteStr(cmap->stream,
-                             "/CIDInit /ProcSet findresource begin\n"
-                             "12 dict begin\n"
-                             "begincmap\n"
-                             "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 "
-                             ">> def\n"
-                             "/CMapName /Adobe-Identity-UCS def\n"
-                             "/CMapType 2 def\n"
-                             "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n") !=
-        HPDF_OK)
+    if (HPDF_Stream_WriteStr(
+            cmap->stream, "/CIDInit /ProcSet findresource begin\n"
+                          "12 dict begin\n"
+                          "begincmap\n"
+                          "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 "
+                          ">> def\n"
+                          "/CMapName /Adobe-Identity-UCS def\n"
+                          "/CMapType 2 def\n"
+                          "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n") != HPDF_OK)
         return -1;
     for (hi = 0; hi < 256; hi++) {
         if (hi >= 0xD8 && hi <= 0xDF) /* UTF-16 surrogates are no characters */
