@@ -422,14 +422,20 @@ static int agent_is_related_person(const aod_agent *a)
     static const char *const related[] = {"CAREGIVER", "DELEGATEE", "FAMMEMB", "NOK",
                                           "ECON",      "FRND",      "SPS",     "CHILD",
                                           "SIB",       "PRN",       "GUARD",   NULL};
-    size_t i;
+    const aod_codings *lists[2] = {&a->role, &a->type};
+    size_t l, i, k;
 
-    if (agent_is_staff_ref(a))
-        return 0;
-    for (i = 0; related[i]; i++)
-        if (aod_codings_has_code(&a->role, related[i]) ||
-            aod_codings_has_code(&a->type, related[i]))
-            return 1;
+    /* one pass over the agent's codes; the reference is looked at only when
+     * a code matched (this runs for every agent of every record) */
+    for (l = 0; l < 2; l++)
+        for (i = 0; i < lists[l]->n; i++) {
+            const char *code = lists[l]->v[i].code;
+            if (!code || code[0] < 'C' || code[0] > 'S')
+                continue;
+            for (k = 0; related[k]; k++)
+                if (strcmp(code, related[k]) == 0)
+                    return !agent_is_staff_ref(a);
+        }
     return 0;
 }
 
@@ -912,12 +918,12 @@ static int contains_ci(const char *hay, const char *needle)
 /* An entity that is a person (a health professional an access right was
  * granted to, an HPD group member, a related person): its name and
  * description are that person's, never a description of the data. */
-static int entity_is_person(const ctx *c, const aod_entity *e)
+static int entity_is_person(const ctx *c, const aod_entity *e, const char *kind)
 {
-    return ref_is(&e->what, "Practitioner") || ref_is(&e->what, "PractitionerRole") ||
-           ref_is(&e->what, "RelatedPerson") || ref_is(&e->what, "Person") ||
-           (!entity_is_patient(c, e) && coding_is(&e->type, ENTITY_TYPE, "1")) ||
-           str_eq(e->role.code, "HCP");
+    return strcmp(kind, "Practitioner") == 0 || strcmp(kind, "PractitionerRole") == 0 ||
+           strcmp(kind, "RelatedPerson") == 0 || strcmp(kind, "Person") == 0 ||
+           str_eq(e->role.code, "HCP") ||
+           (coding_is(&e->type, ENTITY_TYPE, "1") && !entity_is_patient(c, e));
 }
 
 /* Whether s names one of the event's agents other than the patient: a
@@ -928,10 +934,10 @@ static int names_an_agent(const ctx *c, const char *s)
 
     for (i = 0; s && i < c->r->n_agents; i++) {
         const aod_agent *a = &c->r->agents[i];
-        if (agent_is_patient(c, a))
-            continue;
-        if (contains_ci(s, a->name) || (!looks_like_reference(a->who.display) &&
-                                        agent_is_person(a) && contains_ci(s, a->who.display)))
+        /* the cheap test first: the patient's own name may stay */
+        if ((contains_ci(s, a->name) || (!looks_like_reference(a->who.display) &&
+                                         contains_ci(s, a->who.display) && agent_is_person(a))) &&
+            !agent_is_patient(c, a))
             return 1;
     }
     return 0;
@@ -942,7 +948,7 @@ static int names_an_agent(const ctx *c, const char *s)
  * Report): 164.528(b)(2)(iii) wants a brief description even then. */
 static const char *fallback_kind(const ctx *c, const aod_entity *e)
 {
-    if (entity_is_person(c, e))
+    if (entity_is_person(c, e, ""))
         return "Practitioner";
     if (coding_is(&e->role, OBJECT_ROLE, "3") ||
         (e->what.reference && strstr(e->what.reference, "://")) ||
@@ -977,7 +983,7 @@ static void fill_data(ctx *c, aod_entry *out)
          * a bare resource type stays in data_kinds, which renderers put into
          * words.  A person's name is never data, nor a text that names one
          * of the people in the event (masking could not reach it there). */
-        if (!data && !entity_is_person(c, e)) {
+        if (!data && !entity_is_person(c, e, kind)) {
             const char *d = e->description                          ? e->description
                             : e->name                               ? e->name
                             : looks_like_reference(e->what.display) ? NULL
