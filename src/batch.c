@@ -6,9 +6,12 @@
 #include "batch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -653,22 +656,7 @@ int aod_batch_is_patient_dir(const char *name)
 
 int aod_batch_is_temp_name(const char *name)
 {
-    static const char *const exts[] = {".pdf.", ".csv.", ".json.", ".xml."};
-    size_t n = strlen(name), i;
-
-    /* outfile.h: ".<name>.XXXXXX", the X's made by mkstemp */
-    if (n < 8 || name[0] != '.' || name[n - 7] != '.')
-        return 0;
-    for (i = n - 6; i < n; i++)
-        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
-              (name[i] >= '0' && name[i] <= '9')))
-            return 0;
-    for (i = 0; i < sizeof exts / sizeof exts[0]; i++) {
-        size_t e = strlen(exts[i]);
-        if (n - 6 > e + 1 && memcmp(name + n - 6 - e, exts[i], e) == 0)
-            return 1;
-    }
-    return 0;
+    return aod_outfile_is_temp_name(name);
 }
 
 int aod_batch_parse_shard(const char *s, unsigned *k, unsigned *n, aod_error *err)
@@ -817,56 +805,86 @@ static json_t *entry_json(const aod_batch_entry *e)
     return o;
 }
 
-static int write_json(const char *path, const aod_batch_run_info *run, const aod_batch_entry *v,
-                      size_t n, aod_error *err)
+/* Writes s with every line after the first indented by four more spaces:
+ * a report dumped on its own, placed at its depth in the manifest. */
+static int put_indented(FILE *f, const char *s)
 {
-    json_t *root = NULL, *reports = json_array(), *shard;
+    const char *nl;
+
+    if (fputs("    ", f) == EOF)
+        return -1;
+    while ((nl = strchr(s, '\n'))) {
+        if (fwrite(s, 1, (size_t)(nl - s) + 1, f) != (size_t)(nl - s) + 1 ||
+            fputs("    ", f) == EOF)
+            return -1;
+        s = nl + 1;
+    }
+    return fputs(s, f) == EOF ? -1 : 0;
+}
+
+/* The manifest is written report by report, never built as one tree: a run
+ * of a million requests needs one report's JSON at a time. */
+static int write_json(int dirfd, const char *name, const char *shown, const aod_batch_run_info *run,
+                      const aod_batch_entry *v, size_t n, aod_error *err)
+{
+    json_t *head = NULL, *shard;
     long totals[AOD_BATCH_SKIPPED + 1] = {0};
     char started[40], shard_buf[32];
     aod_outfile *out = NULL;
+    char *text = NULL;
+    FILE *f;
     size_t i;
     int rc = -1;
 
-    if (!reports)
-        goto nomem;
-    for (i = 0; i < n; i++) {
-        json_t *e = entry_json(&v[i]);
-        if (!e || json_array_append_new(reports, e) != 0)
-            goto nomem;
+    for (i = 0; i < n; i++)
         totals[v[i].status]++;
-    }
     snprintf(shard_buf, sizeof shard_buf, "%u/%u", run->shard_k, run->shard_n);
     shard = run->shard_n ? json_string(shard_buf) : json_null();
-    root = json_pack(
+    /* Everything but the reports, which follow it as they are written. */
+    head = json_pack(
         "{s:s, s:i, s:s, s:{s:o, s:o, s:o, s:o, s:s, s:s},"
-        " s:{s:i, s:I, s:I, s:I, s:I}, s:o}",
+        " s:{s:i, s:I, s:I, s:I, s:I}}",
         "manifest", "aodreport batch", "version", 1, "program", "aodreport " PACKAGE_VERSION, "run",
         "requests", str_or_null(run->requests), "month", str_or_null(run->month), "now",
         str_or_null(run->now), "shard", shard, "started",
         aod_time_format_utc(run->started, started, sizeof started), "state", run->state, "totals",
         "reports", (int)n, "ok", (json_int_t)totals[AOD_BATCH_OK], "failed",
         (json_int_t)totals[AOD_BATCH_FAILED], "skipped", (json_int_t)totals[AOD_BATCH_SKIPPED],
-        "pending", (json_int_t)totals[AOD_BATCH_PENDING], "reports", reports);
-    reports = NULL; /* taken by json_pack, even when it fails */
-    if (!root)
+        "pending", (json_int_t)totals[AOD_BATCH_PENDING]);
+    if (!head || !(text = json_dumps(head, JSON_INDENT(2) | JSON_ENSURE_ASCII)))
         goto nomem;
-    out = aod_outfile_open(path, err);
+    out = aod_outfile_openat(dirfd, name, shown, err);
     if (!out)
         goto done;
-    if (json_dumpf(root, aod_outfile_stream(out), JSON_INDENT(2) | JSON_ENSURE_ASCII) != 0 ||
-        fputc('\n', aod_outfile_stream(out)) == EOF) {
-        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "write error: %s", strerror(errno));
-        goto done;
+    f = aod_outfile_stream(out);
+    /* text ends with "\n}": the reports go before that brace */
+    if (fwrite(text, 1, strlen(text) - 2, f) != strlen(text) - 2 ||
+        fputs(n ? ",\n  \"reports\": [\n" : ",\n  \"reports\": []", f) == EOF)
+        goto io;
+    for (i = 0; i < n; i++) {
+        json_t *e = entry_json(&v[i]);
+        free(text);
+        text = e ? json_dumps(e, JSON_INDENT(2) | JSON_ENSURE_ASCII) : NULL;
+        json_decref(e);
+        if (!text)
+            goto nomem;
+        if (put_indented(f, text) != 0 || fputs(i + 1 < n ? ",\n" : "\n  ]", f) == EOF)
+            goto io;
     }
+    if (fputs("\n}\n", f) == EOF)
+        goto io;
     rc = aod_outfile_commit(out, err);
     out = NULL;
     goto done;
+io:
+    aod_error_set(err, AOD_ERR_IO, shown, 0, NULL, "write error: %s", strerror(errno));
+    goto done;
 nomem:
-    aod_error_set(err, AOD_ERR_NOMEM, path, 0, NULL, "out of memory writing the manifest");
+    aod_error_set(err, AOD_ERR_NOMEM, shown, 0, NULL, "out of memory writing the manifest");
 done:
     aod_outfile_abort(out);
-    json_decref(reports);
-    json_decref(root);
+    free(text);
+    json_decref(head);
     return rc;
 }
 
@@ -920,13 +938,14 @@ static int csv_row(FILE *f, const aod_batch_entry *e, const aod_batch_file *file
     return rc ? -1 : 0;
 }
 
-static int write_csv(const char *path, const aod_batch_entry *v, size_t n, aod_error *err)
+static int write_csv(int dirfd, const char *name, const char *path, const aod_batch_entry *v,
+                     size_t n, aod_error *err)
 {
     static const char *const head[] = {"status",   "line",       "patient", "patient_dir", "mode",
                                        "audience", "lang",       "from",    "to",          "format",
                                        "file",     "size",       "sha256",  "records",     "events",
                                        "lines",    "self_audit", "error"};
-    aod_outfile *out = aod_outfile_open(path, err);
+    aod_outfile *out = aod_outfile_openat(dirfd, name, path, err);
     FILE *f;
     size_t i, k;
     int rc = 0;
@@ -953,25 +972,29 @@ static int write_csv(const char *path, const aod_batch_entry *v, size_t n, aod_e
     return aod_outfile_commit(out, err);
 }
 
-int aod_batch_manifest_write(const char *dir, const char *base, const aod_batch_run_info *run,
-                             const aod_batch_entry *entries, size_t n, aod_error *err)
+int aod_batch_manifest_write(int dirfd, const char *dir, const char *base,
+                             const aod_batch_run_info *run, const aod_batch_entry *entries,
+                             size_t n, aod_error *err)
 {
+    char name[128];
     aod_buf path;
     int rc = -1;
 
     aod_buf_init(&path, 8192);
-    if (aod_buf_printf(&path, "%s/%s.json", dir, base) != 0) {
+    if ((size_t)snprintf(name, sizeof name, "%s.json", base) >= sizeof name ||
+        aod_buf_printf(&path, "%s/%s", dir, name) != 0) {
         aod_error_set(err, AOD_ERR_IO, dir, 0, NULL, "path too long");
         goto out;
     }
-    if (write_json(aod_buf_str(&path), run, entries, n, err) != 0)
+    if (write_json(dirfd, name, aod_buf_str(&path), run, entries, n, err) != 0)
         goto out;
     aod_buf_reset(&path);
-    if (aod_buf_printf(&path, "%s/%s.csv", dir, base) != 0) {
+    if ((size_t)snprintf(name, sizeof name, "%s.csv", base) >= sizeof name ||
+        aod_buf_printf(&path, "%s/%s", dir, name) != 0) {
         aod_error_set(err, AOD_ERR_IO, dir, 0, NULL, "path too long");
         goto out;
     }
-    rc = write_csv(aod_buf_str(&path), entries, n, err);
+    rc = write_csv(dirfd, name, aod_buf_str(&path), entries, n, err);
 out:
     aod_buf_free(&path);
     return rc;
@@ -1054,22 +1077,31 @@ static int done_from_json(const json_t *r, aod_batch_done *d)
     return 0;
 }
 
-int aod_batch_manifest_read(const char *path, aod_batch_done **out, size_t *n, aod_error *err)
+int aod_batch_manifest_read(int dirfd, const char *name, const char *path, aod_batch_done **out,
+                            size_t *n, aod_error *err)
 {
     json_error_t jerr;
     json_t *root, *reports, *r;
     aod_batch_done *v = NULL;
     size_t i, used = 0;
+    struct stat sb;
     FILE *f;
+    int fd;
 
     *out = NULL;
     *n = 0;
-    f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT)
-            return 0;
+    /* Never through a link: its target's bytes would end up quoted in a
+     * message. */
+    fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return 0;
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || !(f = fdopen(fd, "rb"))) {
         aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot read the manifest: %s",
-                      strerror(errno));
+                      fd < 0 && errno == ELOOP          ? "a symbolic link (not followed)"
+                      : fd >= 0 && !S_ISREG(sb.st_mode) ? "not a regular file"
+                                                        : strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
     root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);

@@ -36,6 +36,8 @@
 typedef struct aod_run_output {
     const char *format;              /* in: "csv", "pdf", "bundle-json", "bundle-xml" */
     const char *path;                /* in: the file; NULL or "-": standard output */
+    int at_dir;                      /* in: 1: path is a name in the directory dir_fd */
+    int dir_fd;                      /* in: with at_dir (batch), checked (outfile.h) */
     char sha256[AOD_SHA256_HEX_LEN]; /* out: lowercase hex of the bytes */
     long long size;                  /* out: bytes */
 } aod_run_output;
