@@ -278,6 +278,21 @@ static void sleep_ms(long ms)
         ;
 }
 
+/* When this process first wrote a self-audit: with the pid, it tells this
+ * process from an earlier one that had the same pid.  A batch worker is
+ * forked before it writes any, so each worker has its own. */
+static int64_t process_started(void)
+{
+    static int64_t t;
+    static pid_t owner;
+
+    if (!t || owner != getpid()) {
+        t = aod_timefmt_now();
+        owner = getpid();
+    }
+    return t;
+}
+
 /* Records the run; a failure is the run's failure (selfaudit.h says why). */
 static int self_audit(aod_store *st, const aod_report_info *info, int explain,
                       const aod_run_output *outs, size_t n_outs, const aod_run_options *o,
@@ -303,6 +318,8 @@ static int self_audit(aod_store *st, const aod_report_info *info, int explain,
     a.db_user = aod_store_user(st);
     a.os_user = os_user;
     a.host = host;
+    a.pid = (long)getpid();
+    a.process_started = process_started();
     a.files = files;
     a.n_files = n_outs;
     a.started = started;

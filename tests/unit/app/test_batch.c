@@ -667,18 +667,43 @@ static void test_selfaudit_event(void **state)
     a.started = 1800000000000LL;
     a.recorded = 1800000001000LL;
 
-    /* the id: stable, independent of clock and operator, changed by the bytes */
+    a.db_user = "reporter";
+    a.os_user = "root";
+    a.host = "h1";
+    a.pid = 4242;
+    a.process_started = 1799999990000LL;
+
+    /* the id: stable for one person's retry in one process, changed by the
+     * bytes and by anyone or anything else exporting the same report */
     aod_selfaudit_id(&a, id1);
     assert_int_equal(strncmp(id1, "aodreport-", 10), 0);
     assert_int_equal(strlen(id1), 42);
     a.recorded += 5000;
-    a.operator_name = "someone else";
     aod_selfaudit_id(&a, id2);
     assert_string_equal(id1, id2);
     files[0].sha256 = "12";
     aod_selfaudit_id(&a, id2);
     assert_string_not_equal(id1, id2);
     files[0].sha256 = "11";
+    {
+        const char **who[] = {&a.operator_name, &a.db_user, &a.os_user, &a.host};
+        size_t k;
+        for (k = 0; k < sizeof who / sizeof who[0]; k++) {
+            const char *was = *who[k];
+            *who[k] = "someone else";
+            aod_selfaudit_id(&a, id2);
+            assert_string_not_equal(id1, id2);
+            *who[k] = was;
+        }
+        a.pid++;
+        aod_selfaudit_id(&a, id2);
+        assert_string_not_equal(id1, id2);
+        a.pid--;
+        a.process_started++;
+        aod_selfaudit_id(&a, id2);
+        assert_string_not_equal(id1, id2);
+        a.process_started--;
+    }
 
     aod_error_init(&err);
     ev = aod_selfaudit_build(&a, &err);
@@ -705,7 +730,7 @@ static void test_selfaudit_event(void **state)
     assert_string_equal(rec->outcome, "0");
     assert_int_equal(rec->n_agents, 2);
     assert_int_equal(rec->agents[0].requestor, 1);
-    assert_string_equal(rec->agents[0].who.display, "someone else");
+    assert_string_equal(rec->agents[0].who.display, "Pat Privacy");
     assert_int_equal(rec->n_entities, 5);
     assert_string_equal(rec->entities[3].role.code, "3");
     assert_non_null(strstr(rec->entities[3].description, "access report (patient copy)"));
