@@ -167,28 +167,40 @@ __attribute__((format(printf, 2, 3)))
 static void
 say(progress *p, const char *fmt, ...)
 {
+    char line[2048], safe[4096];
     va_list ap;
 
-    bar_clear(p);
-    fputs("aodreport: ", stderr);
+    /* One line whatever the values in it (request cells, file names). */
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    bar_clear(p);
+    fprintf(stderr, "aodreport: %s\n", aod_error_escape(line, safe, sizeof safe));
     bar_draw(p, 1);
 }
 
-/* "Patient/1" or "Patient/1 (+2 keys)" for messages. */
+/* "Patient/1" or "Patient/1 (+2 keys)" for messages; an identifier's value
+ * masked (aod_error_mask_key): logs go to cron mail. */
 static const char *who(const aod_batch_entry *e, char *buf, size_t size)
 {
+    char key[256];
+
     if (e->n_keys == 0)
         snprintf(buf, size, "(no patient)");
     else if (e->n_keys == 1)
-        snprintf(buf, size, "%s", e->keys[0]);
+        snprintf(buf, size, "%s", aod_error_mask_key(e->keys[0], key, sizeof key));
     else
-        snprintf(buf, size, "%s (+%zu key%s)", e->keys[0], e->n_keys - 1,
-                 e->n_keys == 2 ? "" : "s");
+        snprintf(buf, size, "%s (+%zu key%s)", aod_error_mask_key(e->keys[0], key, sizeof key),
+                 e->n_keys - 1, e->n_keys == 2 ? "" : "s");
     return buf;
+}
+
+/* The patient directory for a log line: its name shows the first key, so
+ * only its digest part is printed ("...-0123456789abcdef"). */
+static const char *dir_shown(const aod_batch_entry *e)
+{
+    const char *dash = strrchr(e->dir, '-');
+    return dash ? dash : e->dir;
 }
 
 /* ------------------------------------------------------------- planning */
@@ -1071,8 +1083,8 @@ static void log_result(run_state *s, const aod_batch_entry *e)
     for (k = 0; k < e->n_files; k++)
         snprintf(files + strlen(files), sizeof files - strlen(files), "%s%s", k ? "," : "",
                  aod_run_format_ext(e->files[k].format));
-    say(&s->pr, "[%zu/%zu] ok %s -> %s/%s.{%s}: %ld records -> %ld events, %ld lines, %.2f s",
-        s->pr.done, s->pr.total, w, e->dir, e->base, files, e->records, e->events, e->lines,
+    say(&s->pr, "[%zu/%zu] ok %s -> ...%s/%s.{%s}: %ld records -> %ld events, %ld lines, %.2f s",
+        s->pr.done, s->pr.total, w, dir_shown(e), e->base, files, e->records, e->events, e->lines,
         e->seconds);
 }
 
