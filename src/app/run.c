@@ -423,6 +423,11 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
     }
     rc = 0;
 out:
+    /* A renderer that could not write (a full disk) does not know the
+     * file's name: the stream that failed says which it was. */
+    for (i = 0; rc != 0 && err->code == AOD_ERR_IO && !err->source[0] && i < n_outs; i++)
+        if (files[i] && ferror(aod_outfile_stream(files[i])))
+            aod_error_where(err, is_stdout(outs[i].path) ? "<stdout>" : outs[i].path, 0, -1);
     aod_report_free(ctx.rep);
     free(tee);
     for (i = 0; i < n_outs; i++) {

@@ -120,6 +120,10 @@ aod_store *aod_store_connect(const char *conninfo, aod_error *err)
     if (conninfo && *conninfo) {
         opts = PQconninfoParse(conninfo, &perr);
         if (!opts) {
+            /* libpq ends its message with a line break: not ours to print */
+            size_t n = perr ? strlen(perr) : 0;
+            while (n > 0 && (perr[n - 1] == '\n' || perr[n - 1] == ' '))
+                perr[--n] = '\0';
             aod_error_set(err, AOD_ERR_USAGE, "--db", 0, NULL, "invalid connection string: %s",
                           perr ? perr : "out of memory");
             goto fail;

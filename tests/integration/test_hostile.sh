@@ -194,6 +194,39 @@ attack_log_injection() {
     ok "log: its last four digits are" contains "$ERR" "urn:oid:2.16.840.1.113883.4.1|*******6789"
 }
 
+# A full disk: the error names the file, and nothing is left on it.
+attack_disk_full() {
+    local d="$H/full" fmt
+    mkdir "$d"
+    if ! mount -t tmpfs -o size=64k,mode=0755 tmpfs "$d" 2>/dev/null; then
+        echo "# no tmpfs mount here: the disk-full checks are skipped" >&2
+        return 0
+    fi
+    dd if=/dev/zero of="$d/fill" bs=1k count=63 2>/dev/null || true
+    for fmt in csv pdf bundle-json; do
+        ok "disk full ($fmt): an I/O error" run 6 "${AOD[@]}" "${R[@]}" --format "$fmt" -o "$d/r.$fmt"
+        ok "disk full ($fmt): naming the file" contains "$ERR" "$d/r.$fmt"
+        ok "disk full ($fmt): and the reason" contains "$ERR" "No space left on device"
+        ok "disk full ($fmt): nothing left behind" test "$(ls -A "$d")" = fill
+    done
+    umount "$d"
+}
+
+# Messages go to cron mail: each error one line, naming the input, and
+# nothing from the libraries on stderr.
+attack_messages() {
+    local d="$H/msg"
+    mkdir "$d"
+    printf '<?xml version="1.0" encoding="EUC-JP"?>\n<policy xmlns="urn:aodreport:policy:1" name="\217\377\377\241"/>\n' \
+        >"$d/policy.xml"
+    ok "messages: a policy in a broken encoding is refused" \
+        run 7 "${AOD[@]}" "${R[@]}" --policy "$d/policy.xml" -o -
+    ok "messages: in one line naming the file" test "$ERR" = "aodreport: $d/policy.xml: malformed XML: input conversion failed due to input error, bytes 0x8F 0xFF 0xFF 0xA1"
+    ok "messages: an invalid connection string" run 2 "${AOD[@]}" "${R[@]}" --db 'host=x port' -o -
+    ok "messages: without a stray line" test "$(printf '%s\n' "$ERR" | grep -c '^$')" = 0
+    ok "messages: nor an escaped line break" bash -c '! grep -qF "\\n" "$1"' _ "$PGTMP/err"
+}
+
 for attack in \
     attack_report_link_in_sticky_dir \
     attack_report_foreign_dir \
@@ -202,7 +235,8 @@ for attack in \
     attack_batch_foreign_out_dir \
     attack_replayed_export \
     attack_unsafe_secret \
-    attack_log_injection; do
+    attack_log_injection \
+    attack_disk_full     attack_messages; do
     echo "# $attack"
     "$attack"
 done
