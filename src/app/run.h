@@ -50,7 +50,7 @@ typedef struct aod_run_options {
     /* When *stop becomes non-zero (a signal handler sets it) the run stops at
      * the next record or step: AOD_ERR_INTERRUPTED, nothing published. */
     const volatile sig_atomic_t *stop;
-    /* Test hook (batch's AOD_TEST_SLOW_MS): milliseconds to wait with the
+    /* Test hook (AOD_TEST_SLOW_MS, batch and report): milliseconds to wait with the
      * finished temporaries in place, before the self-audit and the renames. */
     long pause_ms;
 } aod_run_options;

@@ -89,6 +89,18 @@ attack_report_stale_temps() {
     ok "stale temps: another user's file is kept" test -e "$d/.x.csv.aodtmp.$dead.DDDDDD"
     ok "stale temps: a link is kept" test -L "$d/.y.csv.aodtmp.$dead.EEEEEE"
     ok "stale temps: and its target untouched" untouched "$H/decoy-temp"
+    # And one a real `report -o` leaves when it is killed at the worst time.
+    AOD_TEST_SLOW_MS=30000 "${AOD[@]}" "${R[@]}" -o "$d/killed.csv" >/dev/null 2>&1 &
+    local pid=$! i
+    for i in $(seq 1 300); do
+        [ -n "$(find "$d" -name '.killed.csv.aodtmp.*')" ] && break
+        sleep 0.1
+    done
+    kill -9 "$pid"
+    wait "$pid" 2>/dev/null || true
+    ok "killed report: its temporary file is left" test -n "$(find "$d" -name '.killed.csv.aodtmp.*')"
+    ok "killed report: the next run" run 0 "${AOD[@]}" "${R[@]}" -o "$d/killed.csv"
+    ok "killed report: removes it" test -z "$(find "$d" -name '.killed.csv.aodtmp.*')"
 }
 
 # batch --out-dir in a shared directory where nobody planted the patient
