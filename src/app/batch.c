@@ -1077,16 +1077,145 @@ static int done_from_json(const json_t *r, aod_batch_done *d)
     return 0;
 }
 
-int aod_batch_manifest_read(int dirfd, const char *name, const char *path, aod_batch_done **out,
-                            size_t *n, aod_error *err)
+typedef struct done_list {
+    aod_batch_done *v;
+    size_t n, cap;
+} done_list;
+
+static void done_list_clear(done_list *l)
+{
+    aod_batch_done_free(l->v, l->n);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+/* Adds the report r if it is "ok" and usable.  0, or -1: out of memory. */
+static int done_add(done_list *l, const json_t *r)
+{
+    const char *status = json_string_value(json_object_get(r, "status"));
+
+    if (!status || strcmp(status, "ok") != 0)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        aod_batch_done *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    if (done_from_json(r, &l->v[l->n]) == 0)
+        l->n++;
+    else
+        free(l->v[l->n].base);
+    return 0;
+}
+
+/* Reads a manifest laid out as aod_batch_manifest_write() writes it: the
+ * head up to `  "reports": [`, then each report from a line `    {` to a
+ * line `    }` (or `    },`), then `  ]`.  Returns 1 when read so, 0 when
+ * the file is not laid out so (to be read whole), -1 out of memory. */
+static int read_by_report(FILE *f, done_list *l)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    aod_buf chunk;
+    int state = 0, rc = 0, is_manifest = 0; /* 0 head, 1 between, 2 in a report, 3 end */
+
+    aod_buf_init(&chunk, (size_t)16 * 1024 * 1024);
+    while ((len = getline(&line, &cap, f)) > 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (state == 0) {
+            if (strcmp(line, "  \"manifest\": \"aodreport batch\",") == 0)
+                is_manifest = 1;
+            if (strcmp(line, "  \"reports\": []") == 0 || strcmp(line, "  \"reports\": [") == 0)
+                state = line[13] == ']' ? 3 : 1;
+        } else if (state == 1) {
+            if (strcmp(line, "  ]") == 0) {
+                state = 3;
+            } else if (strcmp(line, "    {") == 0) {
+                aod_buf_reset(&chunk);
+                if (aod_buf_adds(&chunk, "{") != 0)
+                    goto nomem;
+                state = 2;
+            } else {
+                goto out;
+            }
+        } else if (state == 2) {
+            int last = strcmp(line, "    }") == 0 || strcmp(line, "    },") == 0;
+            json_error_t jerr;
+            json_t *r;
+            if (aod_buf_add(&chunk, line, last ? 5 : (size_t)len) != 0 ||
+                aod_buf_addc(&chunk, '\n') != 0)
+                goto nomem;
+            if (!last)
+                continue;
+            r = json_loadb(chunk.data, chunk.len, JSON_REJECT_DUPLICATES, &jerr);
+            if (!r)
+                goto out;
+            if (done_add(l, r) != 0) {
+                json_decref(r);
+                goto nomem;
+            }
+            json_decref(r);
+            state = 1;
+        } else if (strcmp(line, "}") != 0) {
+            goto out;
+        }
+    }
+    rc = state == 3 && is_manifest && !ferror(f) ? 1 : 0;
+    goto out;
+nomem:
+    rc = -1;
+out:
+    free(line);
+    aod_buf_free(&chunk);
+    return rc;
+}
+
+/* Reads a manifest as one JSON text.  0, or -1 with err set. */
+static int read_whole(FILE *f, const char *path, done_list *l, aod_error *err)
 {
     json_error_t jerr;
     json_t *root, *reports, *r;
-    aod_batch_done *v = NULL;
-    size_t i, used = 0;
+    size_t i;
+    int rc = -1;
+
+    root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        aod_error_set(err, AOD_ERR_INPUT, path, jerr.line, NULL, "not a readable manifest: %s",
+                      jerr.text);
+        return -1;
+    }
+    reports = json_object_get(root, "reports");
+    if (!json_is_string(json_object_get(root, "manifest")) ||
+        strcmp(json_string_value(json_object_get(root, "manifest")), "aodreport batch") != 0 ||
+        !json_is_array(reports)) {
+        aod_error_set(err, AOD_ERR_INPUT, path, 0, NULL, "not an aodreport batch manifest");
+        goto out;
+    }
+    json_array_foreach(reports, i, r)
+    {
+        if (done_add(l, r) != 0) {
+            aod_error_set(err, AOD_ERR_NOMEM, path, 0, NULL, "out of memory");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+int aod_batch_manifest_read(int dirfd, const char *name, const char *path, aod_batch_done **out,
+                            size_t *n, aod_error *err)
+{
+    done_list list;
     struct stat sb;
     FILE *f;
-    int fd;
+    int fd, rc;
 
     *out = NULL;
     *n = 0;
@@ -1104,41 +1233,24 @@ int aod_batch_manifest_read(int dirfd, const char *name, const char *path, aod_b
             close(fd);
         return -1;
     }
-    root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+    /* As this program writes it, one report at a time (a manifest of a
+     * million reports is gigabytes as one tree); anything else, whole. */
+    list.v = NULL;
+    list.n = list.cap = 0;
+    rc = read_by_report(f, &list);
+    if (rc == 0) {
+        done_list_clear(&list);
+        rewind(f);
+        rc = read_whole(f, path, &list, err);
+    }
     fclose(f);
-    if (!root) {
-        aod_error_set(err, AOD_ERR_INPUT, path, jerr.line, NULL, "not a readable manifest: %s",
-                      jerr.text);
-        return -1;
-    }
-    reports = json_object_get(root, "reports");
-    if (!json_is_string(json_object_get(root, "manifest")) ||
-        strcmp(json_string_value(json_object_get(root, "manifest")), "aodreport batch") != 0 ||
-        !json_is_array(reports)) {
-        aod_error_set(err, AOD_ERR_INPUT, path, 0, NULL, "not an aodreport batch manifest");
-        json_decref(root);
-        return -1;
-    }
-    if (json_array_size(reports) > 0) {
-        v = calloc(json_array_size(reports), sizeof *v);
-        if (!v) {
-            json_decref(root);
+    if (rc < 0) {
+        if (err && err->code == AOD_OK)
             aod_error_set(err, AOD_ERR_NOMEM, path, 0, NULL, "out of memory");
-            return -1;
-        }
+        done_list_clear(&list);
+        return -1;
     }
-    json_array_foreach(reports, i, r)
-    {
-        const char *status = json_string_value(json_object_get(r, "status"));
-        if (!status || strcmp(status, "ok") != 0)
-            continue;
-        if (done_from_json(r, &v[used]) == 0)
-            used++;
-        else
-            free(v[used].base);
-    }
-    json_decref(root);
-    *out = v;
-    *n = used;
+    *out = list.v;
+    *n = list.n;
     return 0;
 }

@@ -1044,6 +1044,7 @@ typedef struct run_state {
     size_t worker_trouble;
     size_t written, failed, rolled_back;
     struct timespec last_manifest;
+    double manifest_secs; /* what the last manifest write took */
     aod_error manifest_err;
 } run_state;
 
@@ -1052,7 +1053,10 @@ static void write_manifest(run_state *s, const char *state)
     plan *p = s->p;
     aod_error err;
 
+    struct timespec t0;
+
     aod_error_init(&err);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     p->run.state = state;
     if (aod_batch_manifest_write(p->out_fd, p->o->out_dir, p->manifest_base, &p->run, p->entries,
                                  p->n, &err) != 0) {
@@ -1064,8 +1068,19 @@ static void write_manifest(run_state *s, const char *state)
     } else {
         aod_error_init(&s->manifest_err);
     }
+    s->manifest_secs = since(&t0);
     clock_gettime(CLOCK_MONOTONIC, &s->last_manifest);
     s->dirty = 0;
+}
+
+/* Is it time to write the manifest again?  Every MANIFEST_EVERY_MS, but
+ * never spending more than a tenth of the run on it: a manifest of a
+ * million reports takes seconds to write. */
+static int manifest_due(const run_state *s)
+{
+    double every = MANIFEST_EVERY_MS / 1000.0, min_gap = s->manifest_secs * 10;
+
+    return s->dirty && since(&s->last_manifest) >= (min_gap > every ? min_gap : every);
 }
 
 static void log_result(run_state *s, const aod_batch_entry *e)
@@ -1314,7 +1329,7 @@ static void loop(run_state *s)
             }
         }
         bar_draw(&s->pr, 0);
-        if (s->dirty && since(&s->last_manifest) * 1000 >= MANIFEST_EVERY_MS)
+        if (manifest_due(s))
             write_manifest(s, "running");
     }
 }
