@@ -96,7 +96,7 @@ attack_report_stale_temps() {
         [ -n "$(find "$d" -name '.killed.csv.aodtmp.*')" ] && break
         sleep 0.1
     done
-    kill -9 "$pid"
+    kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     ok "killed report: its temporary file is left" test -n "$(find "$d" -name '.killed.csv.aodtmp.*')"
     ok "killed report: the next run" run 0 "${AOD[@]}" "${R[@]}" -o "$d/killed.csv"
