@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
-#include "render/text.h"
+#include "model/text.h"
 #include "base/sha256.h"
 
 #define SECRET_MAX      ((size_t)64 * 1024)
