@@ -66,6 +66,15 @@ attack_report_foreign_dir() {
     chown nobody "$H/groupw"
     ok "report -o: a group-writable directory of another user is refused" \
         run 6 "${AOD[@]}" "${R[@]}" -o "$H/groupw/r.csv"
+    # The output directory itself swapped for nobody's link to a directory
+    # of root's: the link is not followed.
+    mkdir "$H/nobodys2" "$H/decoy-closed"
+    chown nobody "$H/nobodys2"
+    as_nobody ln -s "$H/decoy-closed" "$H/nobodys2/out"
+    ok "report -o: an output directory that is nobody's link is refused" \
+        run 6 "${AOD[@]}" "${R[@]}" -o "$H/nobodys2/out/r.csv"
+    ok "report -o: saying it is another user's link" contains "$ERR" "symbolic link owned by another user"
+    ok "report -o: the directory it names receives nothing" test -z "$(ls -A "$H/decoy-closed")"
 }
 
 # A temporary file a killed `report -o` left is removed by the next run:
