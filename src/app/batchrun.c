@@ -1475,7 +1475,18 @@ static int prepare(plan *p, progress *pr, aod_error *err)
     if (check_duplicates(p, pr, err) != 0)
         return -1;
     p->out_fd = aod_outfile_dir_open(o->out_dir, 1, err);
-    return p->out_fd < 0 ? -1 : 0;
+    if (p->out_fd < 0)
+        return -1;
+    {
+        /* Ours, so allowed (outfile.h); but others may plant things in it. */
+        struct stat sb;
+        if (fstat(p->out_fd, &sb) == 0 && (sb.st_mode & (S_IWGRP | S_IWOTH)))
+            say(pr,
+                "warning: %s is writable by group or others (mode %04o): nothing in it is "
+                "reached through a link, but others can disturb the run; make it 0700",
+                o->out_dir, (unsigned)(sb.st_mode & 07777));
+    }
+    return 0;
 }
 
 static int load_resume(plan *p, progress *pr, size_t *resumed, aod_error *err)

@@ -139,6 +139,7 @@ attack_batch_links() {
     ok "batch: the report fails, saying why" contains "$ERR" "$pdir: is a symbolic link"
     ok "batch: the linked manifest's target is untouched" untouched "$H/decoy-manifest"
     ok "batch: the manifest is a file of ours now" test -f "$d/manifest.json" -a ! -L "$d/manifest.json"
+    ok "batch: a shared out-dir of ours is used with a warning" contains "$ERR" "is writable by group or others (mode 1777)"
 }
 
 # batch --out-dir that another user owns.
