@@ -31,7 +31,8 @@ selfaudits() { psql_q "SELECT count(*) FROM aod.audit_event WHERE resource @> '{
 no_temps() { local t; t=$(find "$1" -name '.*.aodtmp.*' 2>/dev/null); [ -z "$t" ] || { echo "# left: $t" >&2; return 1; }; }
 
 # report -o through a link nobody planted in a sticky, world-writable
-# directory (root's, like /tmp): the link's target is never written.
+# directory (root's, like the system's temporary directory): the link's
+# target is never written.
 attack_report_link_in_sticky_dir() {
     local d="$H/sticky"
     mkdir "$d"
