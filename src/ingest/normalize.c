@@ -425,7 +425,127 @@ static int add_ref_keys(aod_record *r, const aod_ref *ref, int identifier_too)
     return 0;
 }
 
-static int fill_agent(aod_record *r, const json_t *a, aod_agent *out)
+/* ------------------------------------------------------------ contained */
+
+/* The resource a local reference ("#org-1") points to in the event's own
+ * contained[], or NULL: a recipient written as a contained Organization,
+ * Practitioner or Location carries its name and address there. */
+static const json_t *contained_target(const json_t *res, const json_t *ref)
+{
+    const char *s = jstr(ref, "reference");
+    const json_t *list = json_object_get(res, "contained");
+    size_t i;
+
+    if (!s || s[0] != '#' || !s[1])
+        return NULL;
+    for (i = 0; i < jlist_size(list); i++) {
+        const json_t *c = jlist_get(list, i);
+        if (str_eq(jstr(c, "id"), s + 1))
+            return c;
+    }
+    return NULL;
+}
+
+/* Appends ", " (unless first) and s to out; the text stops at the buffer's
+ * end rather than overflow it. */
+static void join_part(char *out, size_t size, const char *s)
+{
+    size_t n = strlen(out);
+
+    if (!s || !s[0] || n + 1 >= size)
+        return;
+    snprintf(out + n, size - n, "%s%s", n ? ", " : "", s);
+}
+
+/* One line for a FHIR Address (its text, else its lines, city, state and
+ * postal code, country): the recipient's address 164.528(b)(2)(ii) asks
+ * for.  An array gives its first address.  out is empty when none. */
+static void address_text(const json_t *addr, char *out, size_t size)
+{
+    const json_t *a = jlist_get(addr, 0), *lines = json_object_get(a, "line");
+    char place[160] = "";
+    size_t i;
+
+    out[0] = '\0';
+    if (jstr(a, "text")) {
+        join_part(out, size, jstr(a, "text"));
+        return;
+    }
+    for (i = 0; i < jlist_size(lines); i++)
+        join_part(out, size, json_string_value(jlist_get(lines, i)));
+    join_part(out, size, jstr(a, "city"));
+    join_part(place, sizeof place, jstr(a, "state"));
+    if (jstr(a, "postalCode")) {
+        size_t n = strlen(place);
+        snprintf(place + n, sizeof place - n, "%s%s", n ? " " : "", jstr(a, "postalCode"));
+    }
+    join_part(out, size, place);
+    join_part(out, size, jstr(a, "country"));
+}
+
+/* The name a contained resource gives itself: Organization.name, else a
+ * HumanName's text or given and family names. */
+static void contained_name(const json_t *c, char *out, size_t size)
+{
+    const json_t *hn = jlist_get(json_object_get(c, "name"), 0), *given;
+    size_t i;
+
+    out[0] = '\0';
+    if (jstr(c, "name")) {
+        join_part(out, size, jstr(c, "name"));
+        return;
+    }
+    if (jstr(hn, "text")) {
+        join_part(out, size, jstr(hn, "text"));
+        return;
+    }
+    given = json_object_get(hn, "given");
+    for (i = 0; i < jlist_size(given) && strlen(out) + 1 < size; i++) {
+        size_t n = strlen(out);
+        snprintf(out + n, size - n, "%s%s", n ? " " : "", json_string_value(jlist_get(given, i)));
+    }
+    if (jstr(hn, "family")) {
+        size_t n = strlen(out);
+        snprintf(out + n, size - n, "%s%s", n ? " " : "", jstr(hn, "family"));
+    }
+}
+
+/* An agent written as a contained resource ("who": {"reference": "#org"},
+ * "location": {"reference": "#loc"}): its name when the reference has no
+ * display, its type, and its address when agent.location gave none. */
+static int fill_agent_contained(aod_record *r, const json_t *res, const json_t *a, aod_agent *out)
+{
+    const json_t *who = contained_target(res, json_object_get(a, "who"));
+    const json_t *loc = contained_target(res, json_object_get(a, "location"));
+    char buf[512];
+
+    if (who && !out->who.type && jstr(who, "resourceType") &&
+        dup_opt(r, jstr(who, "resourceType"), &out->who.type))
+        return -1;
+    if (who && !out->who.display) {
+        contained_name(who, buf, sizeof buf);
+        if (buf[0] && dup_opt(r, buf, &out->who.display))
+            return -1;
+    }
+    if (!loc && !who)
+        return 0;
+    /* a name or address the sender wrote wins; a bare reference does not */
+    if (out->location && out->location[0] != '#' &&
+        !(strchr(out->location, '/') && !strchr(out->location, ' ')))
+        return 0;
+    buf[0] = '\0';
+    if (loc)
+        address_text(json_object_get(loc, "address"), buf, sizeof buf);
+    if (!buf[0] && loc && jstr(loc, "name"))
+        join_part(buf, sizeof buf, jstr(loc, "name"));
+    if (!buf[0] && who)
+        address_text(json_object_get(who, "address"), buf, sizeof buf);
+    if (buf[0])
+        return dup_opt(r, buf, &out->location);
+    return 0;
+}
+
+static int fill_agent(aod_record *r, const json_t *res, const json_t *a, aod_agent *out)
 {
     const json_t *policy = json_object_get(a, "policy"), *req = json_object_get(a, "requestor");
     const char *net;
@@ -457,6 +577,8 @@ static int fill_agent(aod_record *r, const json_t *a, aod_agent *out)
             return -1;
     }
     out->requestor = json_is_boolean(req) ? json_is_true(req) : -1;
+    if (fill_agent_contained(r, res, a, out))
+        return -1;
 
     net = jstr(json_object_get(a, "network"), "address");
     if (!net)
@@ -679,7 +801,7 @@ static int fill_agents(aod_record *r, const json_t *res)
         const json_t *a = jlist_get(agents, i);
         if (!json_is_object(a))
             continue;
-        if (fill_agent(r, a, &r->agents[r->n_agents]))
+        if (fill_agent(r, res, a, &r->agents[r->n_agents]))
             return -1;
         r->n_agents++;
     }
