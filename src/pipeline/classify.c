@@ -926,10 +926,13 @@ static int entity_is_person(const ctx *c, const aod_entity *e, const char *kind)
            (coding_is(&e->type, ENTITY_TYPE, "1") && !entity_is_patient(c, e));
 }
 
-/* Whether s names one of the event's agents other than the patient: a
- * staff member's name in a document title or an access right. */
-static int names_an_agent(const ctx *c, const char *s)
+/* Whether s names one of the event's people other than the patient: an
+ * agent (a staff member's name in a document title), or a person the event
+ * has as an entity (an access right granted to Dr X, recorded beside the
+ * right itself): masking works on agents and could not reach it there. */
+static int names_a_person(const ctx *c, const char *s)
 {
+    char kind[64];
     size_t i;
 
     for (i = 0; s && i < c->r->n_agents; i++) {
@@ -938,6 +941,16 @@ static int names_an_agent(const ctx *c, const char *s)
         if ((contains_ci(s, a->name) || (!looks_like_reference(a->who.display) &&
                                          contains_ci(s, a->who.display) && agent_is_person(a))) &&
             !agent_is_patient(c, a))
+            return 1;
+    }
+    for (i = 0; s && i < c->r->n_entities; i++) {
+        const aod_entity *e = &c->r->entities[i];
+        const char *shown = looks_like_reference(e->what.display) ? NULL : e->what.display;
+
+        if (!contains_ci(s, e->name) && !contains_ci(s, shown))
+            continue;
+        entity_kind(e, kind, sizeof kind);
+        if (entity_is_person(c, e, kind) && !entity_is_patient(c, e))
             return 1;
     }
     return 0;
@@ -988,7 +1001,7 @@ static void fill_data(ctx *c, aod_entry *out)
                             : e->name                               ? e->name
                             : looks_like_reference(e->what.display) ? NULL
                                                                     : e->what.display;
-            if (d && !is_uri_text(d) && !names_an_agent(c, d))
+            if (d && !is_uri_text(d) && !names_a_person(c, d))
                 data = intern(c, d);
         }
         if (!data_ref)

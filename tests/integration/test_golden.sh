@@ -10,6 +10,9 @@
 #   expected-pdf.txt               optional: the PDF's text (pdftotext -raw)
 #   expected-privacy.csv           optional: the privacy-office copy
 #   README                         the pattern's source and the legal reasoning
+#   not-in-patient-copy            optional: texts (one a line) that must appear
+#                                  in none of the patient's outputs (CSV, PDF
+#                                  text, Bundle JSON and XML): masked names
 # Every case's report is also written as a FHIR Document Bundle (JSON and
 # XML, patient and privacy-office copies) and all of them are checked by the
 # independent validators in tests/validate (one node process for the lot).
@@ -26,6 +29,19 @@ compare() { # compare ACTUAL EXPECTED-FILE
         return 0
     fi
     diff -u "$2" "$1" >&2
+}
+
+# not_in TEXT FILE...: TEXT occurs in none of the files (each must exist).
+not_in() {
+    local text=$1 f
+    shift
+    for f in "$@"; do
+        [ -f "$f" ] || { echo "# missing: $f" >&2; return 1; }
+        if grep -qF -- "$text" "$f"; then
+            echo "# '$text' found in $f" >&2
+            return 1
+        fi
+    done
 }
 
 n=0
@@ -83,6 +99,15 @@ for dir in "$CASES"/*/; do
         done
         bundles+=("$PGTMP/bundles/$name-$aud.json" "$PGTMP/bundles/$name-$aud.xml")
     done
+    if [ -f "$dir/not-in-patient-copy" ]; then
+        pdftotext -raw "$pdf" "$pdf.all.txt" 2>/dev/null || true
+        while IFS= read -r text; do
+            [ -n "$text" ] || continue
+            ok "$name: no '$text' in the patient's copy" not_in "$text" \
+                "$PGTMP/$name-expected.csv" "$pdf.all.txt" \
+                "$PGTMP/bundles/$name-patient.json" "$PGTMP/bundles/$name-patient.xml"
+        done <"$dir/not-in-patient-copy"
+    fi
 done
 ok "at least one golden case ran" test "$n" -gt 0
 
