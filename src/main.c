@@ -19,6 +19,10 @@ enum exit_code {
     EXIT_NOMEM = 8,       /* out of memory or a size limit */
     EXIT_INTERRUPTED = 9, /* SIGINT / SIGTERM: stopped, work in flight rolled back */
     EXIT_PARTIAL = 10,    /* batch: some reports skipped (bad request rows) or failed */
+    EXIT_CONFIG = 11,     /* no site policy, or the site policy is still the demonstration */
+    EXIT_SCHEMA = 12,     /* check: the store is missing or not at this version's schema */
+    EXIT_PRIVILEGE = 13,  /* check: the role may not read reports or record its self-audit */
+    EXIT_TEMPLATES = 14,  /* check: templates or font missing or not covering the language */
     EXIT_INTERNAL = 70    /* a bug */
 };
 
@@ -47,6 +51,14 @@ static int exit_code(aod_errcode code)
         return EXIT_INTERRUPTED;
     case AOD_ERR_PARTIAL:
         return EXIT_PARTIAL;
+    case AOD_ERR_CONFIG:
+        return EXIT_CONFIG;
+    case AOD_ERR_SCHEMA:
+        return EXIT_SCHEMA;
+    case AOD_ERR_PRIVILEGE:
+        return EXIT_PRIVILEGE;
+    case AOD_ERR_TEMPLATES:
+        return EXIT_TEMPLATES;
     }
     return EXIT_FAILURE_GENERIC;
 }
