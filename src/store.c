@@ -39,6 +39,7 @@ static const struct {
 } migrations[] = {
     {1, "sql/001_store.sql"},
     {2, "sql/002_other_keys.sql"},
+    {3, "sql/003_least_privilege.sql"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -1452,6 +1453,33 @@ int aod_store_each_patient(aod_store *st, int64_t from_ms, int64_t to_ms, aod_st
         }
         PQclear(res);
     }
+    return rc;
+}
+
+/* ------------------------------------------------------------ self-audit */
+
+int aod_store_self_audit(aod_store *st, const char *const args[AOD_STORE_SELF_AUDIT_ARGS],
+                         char *id_out, size_t id_size, int *stored, aod_error *err)
+{
+    static const char sql[] =
+        "SELECT event_id, stored FROM aod.record_self_audit($1, $2::text[], $3, $4, $5,"
+        " $6::date, $7::date, $8::timestamptz, $9::timestamptz, $10::timestamptz,"
+        " $11::timestamptz, $12, $13, $14, $15, $16::jsonb)";
+    PGresult *res =
+        PQexecParams(st->conn, sql, AOD_STORE_SELF_AUDIT_ARGS, NULL, args, NULL, NULL, 0);
+    int rc = -1;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 2) {
+        result_error(err, "record the self-audit", res, st->conn);
+        goto out;
+    }
+    if (id_out && id_size)
+        snprintf(id_out, id_size, "%s", PQgetvalue(res, 0, 0));
+    if (stored)
+        *stored = PQgetvalue(res, 0, 1)[0] == 't';
+    rc = 0;
+out:
+    PQclear(res);
     return rc;
 }
 

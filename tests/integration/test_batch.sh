@@ -200,10 +200,11 @@ ok "a later access report for the privacy office" run 0 "${AOD[@]}" report --pol
 ok "lists the batch reports as the privacy office reading the log" \
     equals "$(grep -c ',internal,,self-audit,self-audit,' "$PGTMP/po.csv")" "$n_p1"
 ok "report records itself too" test "$(psql_q "SELECT count(*) FROM aod.audit_event
-    WHERE resource->'agent'->0->'who'->>'display' = 'Pat Privacy'")" = 1
+    WHERE resource->'agent'->0->'who'->>'display' = 'Pat Privacy (database user postgres)'")" = 1
 ok "report's self-audit has the file's checksum" equals "$(psql_q "SELECT d->>'valueString'
     FROM aod.audit_event, jsonb_array_elements(resource->'entity') en, jsonb_array_elements(en->'detail') d
-    WHERE resource->'agent'->0->'who'->>'display' = 'Pat Privacy' AND d->>'type' = 'sha256'")" \
+    WHERE resource->'agent'->0->'who'->>'display' = 'Pat Privacy (database user postgres)'
+      AND d->>'type' = 'sha256'")" \
     "$(sha256sum "$PGTMP/po.csv" | cut -d' ' -f1)"
 
 # The roles of sql/roles.sql are enough: aod_reader reads and records.
