@@ -29,9 +29,9 @@
 
 #include <stdio.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "render/text.h"
-#include "report.h"
+#include "pipeline/report.h"
 
 typedef enum aod_bundle_format {
     AOD_BUNDLE_JSON = 0, /* FHIR JSON, UTF-8, one-space indent */

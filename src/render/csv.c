@@ -5,15 +5,15 @@
  * entries arrive; per-row scratch lives in buffers the sink reuses, so a
  * 100,000-line report costs no more memory than a 10-line one.
  */
-#include "csv.h"
+#include "render/csv.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "timefmt.h"
+#include "base/buf.h"
+#include "base/timefmt.h"
 
 /* The columns, in their stable order.  privacy: only for the privacy-office
  * audience (they say how the tool decided, not what happened). */

@@ -16,10 +16,10 @@
 
 #include <stdio.h>
 
-#include "error.h"
-#include "mask.h"
+#include "base/error.h"
+#include "pipeline/mask.h"
 #include "render/text.h"
-#include "report.h"
+#include "pipeline/report.h"
 
 typedef struct aod_csv_options {
     int bom;        /* 1: start with a UTF-8 byte order mark (for Excel) */

@@ -33,9 +33,9 @@
 
 #include <stdio.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "render/text.h"
-#include "report.h"
+#include "pipeline/report.h"
 
 typedef struct aod_pdf_options {
     /* The TrueType font to embed (borrowed, copied); NULL: AOD_FONT_FILE. */

@@ -8,7 +8,7 @@
  * lookup answers "the language, else English".
  */
 #define _POSIX_C_SOURCE 200809L
-#include "text.h"
+#include "render/text.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,8 +18,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "embedded.h"
-#include "utf8.h"
+#include "base/embedded.h"
+#include "base/utf8.h"
 
 #ifndef AOD_DATADIR
 #define AOD_DATADIR "/usr/local/share/aodreport"

@@ -19,8 +19,8 @@
 #ifndef AOD_TEXT_H
 #define AOD_TEXT_H
 
-#include "buf.h"
-#include "error.h"
+#include "base/buf.h"
+#include "base/error.h"
 
 typedef struct aod_text aod_text;
 
