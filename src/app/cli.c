@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "app/batch.h"
+#include "app/check.h"
 #include "base/buf.h"
 #include "ingest/load.h"
 #include "ingest/normalize.h"
@@ -685,6 +686,74 @@ static int cmd_batch(int argc, char **argv, aod_error *err)
     return aod_batch_run(&o, err);
 }
 
+/* ------------------------------------------------------------------ check */
+
+static void check_help(void)
+{
+    printf("Usage: aodreport check [OPTIONS]\n"
+           "\n"
+           "Say whether this site is ready to write reports, changing nothing: the site\n"
+           "policy (found as a report finds it, valid, not the demonstration), the\n"
+           "templates and the PDF font for the letter's language, the database, its\n"
+           "schema version (without migrating) and whether this login may read the\n"
+           "store and record its self-audit.  One line per check; the exit status is\n"
+           "the first problem's (see aodreport(1)): 11 no site policy or still the\n"
+           "example, 7 invalid policy, 14 templates or font, 4 database unreachable,\n"
+           "12 schema, 13 privileges.\n"
+           "\n"
+           "  --policy FILE      the policy to check (default: $AODREPORT_POLICY, else\n"
+           "                     " AOD_SYSCONF_POLICY ")\n"
+           "  --lang LANG        the letter's language (default: the policy's)\n"
+           "  --templates DIR    templates directory (default: installed / built in)\n"
+           "  --font FILE        the PDF font (default: DejaVu Sans)\n"
+           "  --db CONNINFO      libpq connection string (default: the PG* environment)\n"
+           "  --json             one JSON object instead of lines\n"
+           "  -h, --help         show this help\n");
+}
+
+static int cmd_check(int argc, char **argv, aod_error *err)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},   {"policy", required_argument, NULL, 'P'},
+        {"lang", required_argument, NULL, 'l'}, {"templates", required_argument, NULL, 'T'},
+        {"font", required_argument, NULL, 'U'}, {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},       {0, 0, 0, 0}};
+    aod_check_options o;
+    int c;
+
+    memset(&o, 0, sizeof o);
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            o.db = optarg;
+            break;
+        case 'P':
+            o.policy = optarg;
+            break;
+        case 'l':
+            o.lang = optarg;
+            break;
+        case 'T':
+            o.templates = optarg;
+            break;
+        case 'U':
+            o.font = optarg;
+            break;
+        case 'j':
+            o.json = 1;
+            break;
+        case 'h':
+            check_help();
+            return 0;
+        default:
+            return bad_option(err, "check");
+        }
+    }
+    if (optind < argc)
+        return usage_error(err, "check", "unexpected argument '%s'", argv[optind]);
+    return aod_check_run(&o, err);
+}
+
 /* ------------------------------------------------------------------ main */
 
 static const command commands[] = {
@@ -693,6 +762,7 @@ static const command commands[] = {
     {"report", cmd_report, "write one patient's accounting of disclosures or access report"},
     {"explain", cmd_explain, "show why each audit record is (not) in a patient's report"},
     {"batch", cmd_batch, "many reports: a requests file or a month's patients, resumable"},
+    {"check", cmd_check, "say whether this site is ready: policy, templates, font, database"},
 };
 
 static void main_help(void)

@@ -1458,6 +1458,37 @@ int aod_store_each_patient(aod_store *st, int64_t from_ms, int64_t to_ms, aod_st
 
 /* ------------------------------------------------------------ self-audit */
 
+#define SELF_AUDIT_SIGNATURE                                                                       \
+    "aod.record_self_audit(text, text[], text, text, text, date, date, timestamptz,"               \
+    " timestamptz, timestamptz, timestamptz, text, text, text, text, jsonb)"
+
+int aod_store_privileges(aod_store *st, int *may_read, int *may_record, char *user,
+                         size_t user_size, aod_error *err)
+{
+    static const char sql[] =
+        "SELECT session_user, CASE WHEN NOT has_schema_privilege(n.oid, 'USAGE') THEN false"
+        " ELSE to_regclass('aod.event_patient') IS NOT NULL"
+        "   AND has_table_privilege('aod.event_patient', 'SELECT') END,"
+        " CASE WHEN NOT has_schema_privilege(n.oid, 'USAGE') THEN false"
+        " ELSE to_regprocedure('" SELF_AUDIT_SIGNATURE "') IS NOT NULL"
+        "   AND has_function_privilege(to_regprocedure('" SELF_AUDIT_SIGNATURE "'), 'EXECUTE')"
+        " END FROM (SELECT NULL) x LEFT JOIN pg_namespace n ON n.nspname = 'aod'";
+    PGresult *res = PQexec(st->conn, sql);
+    int rc = -1;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        result_error(err, "read the role's privileges", res, st->conn);
+        goto out;
+    }
+    snprintf(user, user_size, "%s", PQgetvalue(res, 0, 0));
+    *may_read = PQgetvalue(res, 0, 1)[0] == 't';
+    *may_record = PQgetvalue(res, 0, 2)[0] == 't';
+    rc = 0;
+out:
+    PQclear(res);
+    return rc;
+}
+
 int aod_store_self_audit(aod_store *st, const char *const args[AOD_STORE_SELF_AUDIT_ARGS],
                          char *id_out, size_t id_size, int *stored, aod_error *err)
 {
