@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "app/cli.h"
+#include "base/log.h"
 #include "base/error.h"
 
 enum exit_code {
@@ -77,9 +78,9 @@ int main(int argc, char **argv)
     }
     if (rc != 0) {
         char msg[1024];
-        fprintf(stderr, "aodreport: %s\n", aod_error_format(&err, msg, sizeof msg));
+        aod_log(AOD_LOG_ERR, "%s", aod_error_format(&err, msg, sizeof msg));
         if (err.code == AOD_ERR_USAGE)
-            fprintf(stderr, "Try 'aodreport --help'.\n");
+            fprintf(stderr, "%sTry 'aodreport --help'.\n", aod_log_prefix(AOD_LOG_ERR));
         return exit_code(err.code == AOD_OK ? AOD_ERR_INTERNAL : err.code);
     }
     return EXIT_OK;
