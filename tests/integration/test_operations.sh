@@ -76,4 +76,19 @@ ok "to the journal, skipped rows carry <4>" grep -q '^<4>aodreport: skipped:' "$
 ok "to a file that is not the journal, no prefix" bash -c \
     "JOURNAL_STREAM=1:2 '$AODREPORT' load '$W/cut.gz' 2>&1 >/dev/null | grep -q '^aodreport: '"
 
+# ---------------------------------------------------- the systemd unit
+UNIT="$top_srcdir/examples/systemd/aodreport-monthly.service"
+if command -v systemd-analyze >/dev/null 2>&1; then
+    exposure=$(systemd-analyze security --offline=yes "$UNIT" 2>/dev/null |
+        sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+    ok "the systemd example is hardened (exposure $exposure below 3.0)" \
+        python3 -c 'import sys; sys.exit(0 if 0 < float(sys.argv[1]) < 3.0 else 1)' "${exposure:-99}"
+    ok "the systemd example has no bad setting" bash -c \
+        "! systemd-analyze verify '$UNIT' 2>&1 | grep -v 'man aodreport' | grep -q ."
+else
+    echo "# systemd-analyze not installed: the unit's hardening is not checked"
+fi
+ok "it retries only exit 4 and 9" bash -c "grep -q '^RestartForceExitStatus=4 9$' '$UNIT' && grep -q '^Restart=no$' '$UNIT'"
+ok "the cron example sets MAILTO" grep -q '^MAILTO=' "$top_srcdir/examples/cron/aodreport-monthly"
+
 finish
