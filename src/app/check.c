@@ -19,7 +19,7 @@
 #include "config.h"
 #include "model/policy.h"
 #include "render/font.h"
-#include "render/text.h"
+#include "model/text.h"
 #include "store/store.h"
 
 #ifndef AOD_FONT_FILE

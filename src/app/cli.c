@@ -28,7 +28,7 @@
 #include "model/policy.h"
 #include "model/record.h"
 #include "render/csv.h"
-#include "render/text.h"
+#include "model/text.h"
 #include "pipeline/report.h"
 #include "app/run.h"
 #include "app/selfaudit.h"

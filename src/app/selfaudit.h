@@ -1,7 +1,7 @@
 /*
  * selfaudit.h - every report the tool writes is itself an auditable access.
  *
- * Stage: render's epilogue, writing back into source.  Reading a patient's
+ * Stage: app, after render, writing back into the store.  Reading a patient's
  * access log and handing the result to someone is an access to that
  * patient's record (CH:ATC treats reading the trail as auditable; DOMAIN.md
  * 6, item 9), so each report, explain view and batch report is recorded as
@@ -49,7 +49,7 @@
 #include <jansson.h>
 
 #include "base/error.h"
-#include "pipeline/report.h"
+#include "model/entry.h"
 #include "store/store.h"
 
 /* Bytes for an id ("aodreport-" and 32 hex digits) with its NUL. */
