@@ -292,7 +292,14 @@ static void check_database(checker *c, const aod_check_options *o)
                              "every report would be refused");
         goto out;
     }
-    say(c, CHECK_PRIVILEGE, ST_OK, "%s may read the store and record its self-audit", user);
+    /* EXECUTE is not enough to know: record one and roll it back. */
+    aod_error_init(&e);
+    if (aod_store_try_self_audit(st, &e) != 0) {
+        problem(c, CHECK_PRIVILEGE, e.code == AOD_ERR_DB ? AOD_ERR_PRIVILEGE : e.code, &e);
+        goto out;
+    }
+    say(c, CHECK_PRIVILEGE, ST_OK,
+        "%s may read the store and record its self-audit (tried, and rolled back)", user);
 out:
     aod_store_free(st);
 }

@@ -48,6 +48,12 @@ int aod_store_check_version(aod_store *st, aod_error *err);
 int aod_store_privileges(aod_store *st, int *may_read, int *may_record, char *user,
                          size_t user_size, aod_error *err);
 
+/* Records a self-audit of nothing through aod.record_self_audit() inside a
+ * transaction that is rolled back: proves, for `check`, that this login can
+ * record its reports, leaving no record.  Returns 0, or -1 with err set to the
+ * database's refusal. */
+int aod_store_try_self_audit(aod_store *st, aod_error *err);
+
 /* ---- the self-audit of a report run ---- */
 
 /* The arguments of aod.record_self_audit() (sql/003_least_privilege.sql), in

@@ -79,6 +79,13 @@ ok "check: a login without a role: 13" run 13 "${AOD[@]}" check --db user=strang
 ok "check: the loader's login: 13 (it may not report)" run 13 "${AOD[@]}" check --db user=etl
 ok "  says why" contains "$OUT" "etl may not read"
 ok "check: the reporting role: 0" run 0 "${AOD[@]}" check --db user=reader
+ok "  (it tried a self-audit and rolled it back)" contains "$OUT" "tried, and rolled back"
+# A reporting login that may EXECUTE but cannot write (a read-only session,
+# as on a standby): only trying tells.
+psql_q "CREATE ROLE standby LOGIN IN ROLE aod_reader;
+        ALTER ROLE standby SET default_transaction_read_only = on" >/dev/null
+ok "check: a login in read-only sessions: 13" run 13 "${AOD[@]}" check --db user=standby
+ok "  says why" contains "$OUT" "read-only transaction"
 ok "check wrote no self-audit" equals "$(psql_q "SELECT count(*) FROM aod.audit_event WHERE loaded_from = 'aodreport self-audit'")" 3
 
 finish
