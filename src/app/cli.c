@@ -528,7 +528,7 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     aod_store *st = NULL;
     aod_buf keybuf[MAX_KEYS];
     const char *keys[MAX_KEYS];
-    char self_audit[AOD_SELFAUDIT_ID_LEN] = "";
+    char self_audit[AOD_SELFAUDIT_ID_LEN] = "", masked[300];
     size_t i, nkeys = 0;
     int help, rc = -1;
 
@@ -623,6 +623,10 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     ro.csv.bom = o.csv_bom;
     ro.csv.delimiter = o.csv_delimiter;
     ro.operator_name = o.operator_name;
+    /* Test hook, as batch has: the finished temporary file waits this long
+     * for the self-audit, so a test can kill the run there. */
+    if (getenv("AOD_TEST_SLOW_MS"))
+        ro.pause_ms = strtol(getenv("AOD_TEST_SLOW_MS"), NULL, 10);
     memset(&output, 0, sizeof output);
     output.format = explain || !o.format ? "csv" : o.format;
     output.path = o.output;
@@ -645,7 +649,7 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     }
     if (sum.records_read == 0)
         aod_log(AOD_LOG_NOTICE, "no audit records found for %s in the period; the report says so",
-                keys[0]);
+                aod_error_mask_key(keys[0], masked, sizeof masked));
     if (sum.records_unreadable)
         aod_log(AOD_LOG_WARNING,
                 "%ld stored record%s could not be read (named above); the report counts them",

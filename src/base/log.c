@@ -3,6 +3,8 @@
  */
 #include "base/log.h"
 
+#include "base/error.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,12 +42,13 @@ const char *aod_log_prefix(aod_log_level level)
 
 void aod_log(aod_log_level level, const char *fmt, ...)
 {
+    char line[2048], safe[4096];
     va_list ap;
 
-    fputs(aod_log_prefix(level), stderr);
-    fputs("aodreport: ", stderr);
+    /* One line whatever the values in it (aod_error_escape). */
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "%saodreport: %s\n", aod_log_prefix(level),
+            aod_error_escape(line, safe, sizeof safe));
 }

@@ -23,8 +23,9 @@ typedef enum aod_log_level {
 /* "<N>" for level when standard error is the journal, else "" (static). */
 const char *aod_log_prefix(aod_log_level level);
 
-/* Prints prefix, "aodreport: " and the message, and a newline, on standard
- * error. */
+/* Prints prefix, "aodreport: " and the message, escaped as
+ * aod_error_escape() does (one line, no control or bidi characters), and a
+ * newline, on standard error. */
 void aod_log(aod_log_level level, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
