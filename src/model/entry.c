@@ -37,6 +37,8 @@ const char *aod_entry_flag_name(unsigned bit)
         return "failed";
     case AOD_ENTRY_SELF_AUDIT:
         return "self-audit";
+    case AOD_ENTRY_NO_WORDS:
+        return "code-without-words";
     }
     return "?";
 }

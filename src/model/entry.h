@@ -56,7 +56,8 @@ const char *aod_class_name(aod_class c);
 #define AOD_ENTRY_SUSPENDED       0x08u /* withheld from the patient: 164.528(a)(2) */
 #define AOD_ENTRY_FAILED          0x10u /* the attempt failed */
 #define AOD_ENTRY_SELF_AUDIT      0x20u /* the access log itself was read (a report run) */
-#define AOD_ENTRY_FLAG_COUNT      6     /* the flags above are bits 0 .. COUNT-1 */
+#define AOD_ENTRY_NO_WORDS        0x40u /* a role code the templates have no words for */
+#define AOD_ENTRY_FLAG_COUNT      7     /* the flags above are bits 0 .. COUNT-1 */
 
 /* The stable name of one AOD_ENTRY_* bit ("summary", "session",
  * "purpose-unknown", "suspended", "failed", "self-audit"), as the CSV flags

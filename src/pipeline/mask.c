@@ -462,6 +462,21 @@ static const char *intern_buf(aod_mask *m)
 
 /* ------------------------------------------------------------------ apply */
 
+/* A code as systems write it ("NIECE", "429577009"), not words a reader
+ * understands: capitals, digits and - _ . only, and short. */
+static int is_bare_code(const char *s)
+{
+    size_t n = 0;
+
+    if (!s || !*s)
+        return 0;
+    for (; s[n]; n++)
+        if (!((s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '-' ||
+              s[n] == '_' || s[n] == '.'))
+            return 0;
+    return n <= 32;
+}
+
 int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
 {
     const aod_party *w = &e->who;
@@ -581,11 +596,25 @@ int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
         shown_org = NULL;
     }
     /* Role codes of people around the patient (CAREGIVER, REP, ...) in
-     * words; never a bare code in the patient's copy. */
-    if (name && name == w->role)
+     * words; never a bare code in the patient's copy.  A code the templates
+     * have no words for is flagged, so the privacy office can count them
+     * and add the words. */
+    if (name && name == w->role) {
         name = aod_text_code(m->text, "role", name, NULL);
-    if (role)
+        if (is_bare_code(name)) {
+            e->flags |= AOD_ENTRY_NO_WORDS;
+            if (m->audience == AOD_AUDIENCE_PATIENT)
+                name = NULL;
+        }
+    }
+    if (role) {
         role = aod_text_code(m->text, "role", role, NULL);
+        if (is_bare_code(role)) {
+            e->flags |= AOD_ENTRY_NO_WORDS;
+            if (m->audience == AOD_AUDIENCE_PATIENT)
+                role = NULL;
+        }
+    }
     if (!name) {
         /* Nothing recorded to show at the asked tier: the generic label. */
         name = aod_strpool_intern(m->pool, generic_label(m, c, key, sizeof key));
