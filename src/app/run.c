@@ -375,6 +375,38 @@ static int self_audit(aod_store *st, const aod_report_info *info, int explain,
     return 0;
 }
 
+/* The stored search outcomes of a report's keys, copied (the store's rows
+ * go with its result): at most AOD_RUN_OUTCOMES, each cut at a character
+ * boundary to fit. */
+#define AOD_RUN_OUTCOMES 8
+typedef struct outcomes {
+    char text[AOD_RUN_OUTCOMES][400];
+    const char *v[AOD_RUN_OUTCOMES];
+    size_t n;
+} outcomes;
+
+static int take_outcome(void *ctx, const char *message, aod_error *err)
+{
+    outcomes *o = ctx;
+    size_t n = strlen(message);
+    char *t;
+
+    (void)err;
+    if (o->n >= AOD_RUN_OUTCOMES)
+        return 0;
+    t = o->text[o->n];
+    if (n >= sizeof o->text[0]) {
+        n = sizeof o->text[0] - 1;
+        while (n > 0 && ((unsigned char)message[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(t, message, n);
+    t[n] = '\0';
+    o->v[o->n] = t;
+    o->n++;
+    return 0;
+}
+
 int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *text, int explain,
                    aod_run_output *outs, size_t n_outs, const aod_run_options *opts,
                    aod_report_summary *sum, char *self_audit_id, aod_error *err)
@@ -385,6 +417,8 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
     tee_sink *tee = NULL;
     aod_sink *sink = NULL;
     aod_report_summary local;
+    aod_report_info with_outcomes;
+    outcomes *found = NULL;
     run_ctx ctx;
     int64_t started = aod_timefmt_now();
     size_t i;
@@ -432,6 +466,20 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
     } else {
         sink = sinks[0];
     }
+    /* A search response that said it was incomplete (a community that did
+     * not answer) is part of what the completeness statement must say. */
+    found = calloc(1, sizeof *found);
+    if (!found) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        goto out;
+    }
+    if (aod_store_search_outcomes(st, info->patient_keys, info->n_patient_keys, take_outcome, found,
+                                  err) != 0)
+        goto out;
+    with_outcomes = *info;
+    with_outcomes.search_outcomes = found->v;
+    with_outcomes.n_search_outcomes = found->n;
+    info = &with_outcomes;
     ctx.stop = opts->stop;
     ctx.rep = aod_report_new(info, text, sink, err);
     if (!ctx.rep)
@@ -480,5 +528,6 @@ out:
             sinks[i]->free(sinks[i]);
         aod_outfile_abort(files[i]);
     }
+    free(found);
     return rc;
 }

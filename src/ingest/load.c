@@ -22,7 +22,9 @@
 #include "ingest/jsonscan.h"
 #include "ingest/normalize.h"
 
-#define READ_CHUNK 65536
+#define READ_CHUNK      65536
+#define MAX_ISSUES      8  /* search outcome issues kept per input */
+#define MAX_BUNDLE_KEYS 32 /* patient keys a search outcome is stored under */
 
 typedef struct load_ctx {
     aod_store *st;
@@ -34,7 +36,65 @@ typedef struct load_ctx {
     char unknown_name[48];
     long outcomes;
     long events; /* pieces parsed, for progress */
+    /* A search response's outcome issues, and the patient keys of the
+     * events it carried: stored together at the end (store.h,
+     * aod_store_load_outcome) so that reports for them say what is missing. */
+    struct {
+        char severity[24], code[40], message[400];
+    } issue[MAX_ISSUES];
+    size_t n_issues;
+    char *bundle_keys[MAX_BUNDLE_KEYS];
+    size_t n_bundle_keys;
 } load_ctx;
+
+/* Copies s (may be NULL) into buf, cut at a character boundary to fit. */
+static void copy_text(char *buf, size_t size, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if (n >= size) {
+        n = size - 1;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    if (n)
+        memcpy(buf, s, n);
+    buf[n] = '\0';
+}
+
+/* Notes the patient keys of an event that came in a Bundle (the first
+ * MAX_BUNDLE_KEYS distinct ones).  Returns 0 or -1 (out of memory). */
+static int note_bundle_keys(load_ctx *c, const aod_record *r)
+{
+    size_t i, k;
+
+    for (i = 0; i < r->n_patient_keys && c->n_bundle_keys < MAX_BUNDLE_KEYS; i++) {
+        for (k = 0; k < c->n_bundle_keys; k++)
+            if (strcmp(c->bundle_keys[k], r->patient_keys[i]) == 0)
+                break;
+        if (k < c->n_bundle_keys)
+            continue;
+        c->bundle_keys[k] = strdup(r->patient_keys[i]);
+        if (!c->bundle_keys[k])
+            return -1;
+        c->n_bundle_keys++;
+    }
+    return 0;
+}
+
+/* Queues the search outcomes under the keys of the response's events; an
+ * outcome that came with no event names no patient and is only said. */
+static int queue_outcomes(load_ctx *c, aod_error *err)
+{
+    size_t i;
+
+    for (i = 0; c->n_bundle_keys > 0 && i < c->n_issues; i++)
+        if (aod_store_load_outcome(c->st, (const char *const *)c->bundle_keys, c->n_bundle_keys,
+                                   c->issue[i].severity, c->issue[i].code, c->issue[i].message,
+                                   err) != 0)
+            return -1;
+    return 0;
+}
 
 /* Copies at most size-1 printable ASCII characters of s (may be NULL) into
  * buf: text from outside on its way to a terminal. */
@@ -75,6 +135,10 @@ static int load_event(load_ctx *c, json_t *resource, const char *text, size_t te
         c->unknown_line = line;
         printable(unknown, c->unknown_name, sizeof c->unknown_name);
     }
+    if (index >= 0 && note_bundle_keys(c, c->row.rec) != 0) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        goto out;
+    }
     rc = aod_store_load_add(c->st, &c->row.row, err);
 out:
     if (rc != 0)
@@ -109,6 +173,14 @@ static int outcome_note(load_ctx *c, const json_t *oo, long line, long index)
 
         if (!text)
             text = json_string_value(json_object_get(is, "diagnostics"));
+        if (text && c->n_issues < MAX_ISSUES) {
+            copy_text(c->issue[c->n_issues].severity, sizeof c->issue[0].severity,
+                      json_string_value(json_object_get(is, "severity")));
+            copy_text(c->issue[c->n_issues].code, sizeof c->issue[0].code,
+                      json_string_value(json_object_get(is, "code")));
+            copy_text(c->issue[c->n_issues].message, sizeof c->issue[0].message, text);
+            c->n_issues++;
+        }
         aod_log(AOD_LOG_WARNING, "%s:%ld: entry %ld: search outcome (%s %s), not an event: %s",
                 c->name, line, index,
                 printable(json_string_value(json_object_get(is, "severity")), sev, sizeof sev),
@@ -269,6 +341,7 @@ static int load(aod_store *st, FILE *in, gz_reader *gz, const char *name, long l
     aod_jsonscan *scan = NULL;
     char *chunk = NULL;
     int rc = -1, open = 0;
+    size_t i;
 
     memset(&c, 0, sizeof c);
     c.st = st;
@@ -302,7 +375,7 @@ static int load(aod_store *st, FILE *in, gz_reader *gz, const char *name, long l
             break;
         }
     }
-    if (aod_jsonscan_finish(scan, err) != 0)
+    if (aod_jsonscan_finish(scan, err) != 0 || queue_outcomes(&c, err) != 0)
         goto out;
     open = 0;
     if (aod_store_load_commit(st, counts, err) != 0)
@@ -323,6 +396,8 @@ out:
     free(chunk);
     aod_jsonscan_free(scan);
     aod_normalize_row_free(&c.row);
+    for (i = 0; i < c.n_bundle_keys; i++)
+        free(c.bundle_keys[i]);
     return rc;
 }
 

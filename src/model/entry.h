@@ -159,6 +159,11 @@ typedef struct aod_report_info {
     int64_t now;              /* when the report was generated */
     int64_t requested;        /* when the request was received, 0 if not given */
     const aod_policy *policy; /* organisation, time zone, ... (borrowed) */
+    /* What the search responses these events came in said they left out
+     * (the stored search outcomes of these keys, store.h): messages,
+     * borrowed; the completeness statement says them. */
+    const char *const *search_outcomes;
+    size_t n_search_outcomes;
 } aod_report_info;
 
 /* Counts that every output states the same way. */

@@ -1499,6 +1499,16 @@ static void completeness_narrative(bundle_sink *s, xhtml *x)
                          (const char *const[]){"ids", aod_buf_str(&s->cell), NULL}));
         }
     }
+    if (s->info.n_search_outcomes > 0) {
+        aod_buf_reset(&s->cell);
+        for (i = 0; i < s->info.n_search_outcomes; i++)
+            if ((i && aod_buf_adds(&s->cell, "; ") != 0) ||
+                aod_buf_adds(&s->cell, s->info.search_outcomes[i]) != 0)
+                s->nomem = 1;
+        xh_el(s, x, "p",
+              expand(s, "bundle.completeness.outcomes",
+                     (const char *const[]){"messages", aod_buf_str(&s->cell), NULL}));
+    }
     if (s->privacy) {
         if (sum->suspended > 0)
             xh_el(s, x, "p",

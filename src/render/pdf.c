@@ -1617,6 +1617,18 @@ static int letter_complete(pdf_sink *s, letter *L)
                 return -1;
         }
     }
+    if (s->info.n_search_outcomes > 0) {
+        aod_buf_reset(b);
+        for (i = 0; i < s->info.n_search_outcomes; i++)
+            if ((i && aod_buf_adds(b, "; ") != 0) ||
+                aod_buf_adds(b, s->info.search_outcomes[i]) != 0)
+                goto nomem;
+        vars[0] = "messages";
+        vars[1] = aod_buf_str(b);
+        vars[2] = NULL;
+        if (body(s, fl, say(s, 0, "letter.complete.outcomes", vars)) != 0)
+            return -1;
+    }
     if (s->access) {
         aod_failed_mode m = L->p->modes.access_failed;
         if (body(s, fl,

@@ -41,6 +41,7 @@ static const struct {
     {1, "sql/001_store.sql"},
     {2, "sql/002_other_keys.sql"},
     {3, "sql/003_least_privilege.sql"},
+    {4, "sql/004_search_outcomes.sql"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -384,6 +385,8 @@ struct load_state {
     aod_buf chunk; /* COPY data being handed to libpq */
     aod_buf scratch;
     aod_load_counts counts;
+    aod_buf outcomes; /* queued search outcomes: keys (US-separated) NUL severity NUL code
+                         NUL message NUL, each; stored at commit */
 };
 
 static void batch_reset(load_batch *b)
@@ -412,6 +415,7 @@ static void load_state_free(load_state *ls)
     aod_buf_free(&ls->loaded_from);
     aod_buf_free(&ls->chunk);
     aod_buf_free(&ls->scratch);
+    aod_buf_free(&ls->outcomes);
     free(ls);
 }
 
@@ -429,6 +433,7 @@ static load_state *load_state_new(void)
     aod_buf_init(&ls->loaded_from, 0);
     aod_buf_init(&ls->chunk, 0);
     aod_buf_init(&ls->scratch, 0);
+    aod_buf_init(&ls->outcomes, 0);
     return ls;
 }
 
@@ -977,6 +982,7 @@ int aod_store_load_begin(aod_store *st, const char *loaded_from, aod_error *err)
     ls->filling = 0;
     ls->flying = NULL;
     ls->phase = IO_IDLE;
+    aod_buf_reset(&ls->outcomes);
     aod_buf_reset(&ls->loaded_from);
     if (aod_buf_adds(&ls->loaded_from, from) != 0)
         goto nomem;
@@ -1020,6 +1026,62 @@ int aod_store_load_add(aod_store *st, const aod_load_row *row, aod_error *err)
     return 0;
 }
 
+int aod_store_load_outcome(aod_store *st, const char *const *keys, size_t n_keys,
+                           const char *severity, const char *code, const char *message,
+                           aod_error *err)
+{
+    aod_buf *q;
+    size_t i;
+
+    if (!st->loading) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "no load is open");
+        return -1;
+    }
+    q = &st->load->outcomes;
+    for (i = 0; i < n_keys; i++)
+        if ((i && aod_buf_addc(q, '\x1f') != 0) || aod_buf_adds(q, keys[i]) != 0)
+            goto nomem;
+    if (aod_buf_addc(q, '\0') != 0 || aod_buf_adds(q, severity ? severity : "") != 0 ||
+        aod_buf_addc(q, '\0') != 0 || aod_buf_adds(q, code ? code : "") != 0 ||
+        aod_buf_addc(q, '\0') != 0 || aod_buf_adds(q, message) != 0 || aod_buf_addc(q, '\0') != 0)
+        goto nomem;
+    return 0;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+    return -1;
+}
+
+/* Stores the queued search outcomes, once no COPY is on the wire. */
+static int store_outcomes(aod_store *st, aod_error *err)
+{
+    load_state *ls = st->load;
+    const char *p = ls->outcomes.data, *end = p + ls->outcomes.len;
+
+    while (p && p < end) {
+        const char *v[5];
+        PGresult *res;
+        int ok, k;
+
+        v[0] = aod_buf_str(&ls->loaded_from);
+        for (k = 1; k < 5; k++) {
+            v[k] = p;
+            p += strlen(p) + 1;
+        }
+        res = PQexecParams(st->conn,
+                           "INSERT INTO aod.search_outcome (loaded_from, patient_keys, severity, "
+                           "code, message) VALUES ($1, string_to_array($2, chr(31)), "
+                           "NULLIF($3, ''), NULLIF($4, ''), $5)",
+                           5, NULL, v, NULL, NULL, 0);
+        ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (!ok)
+            result_error(err, "search outcome", res, st->conn);
+        PQclear(res);
+        if (!ok)
+            return -1;
+    }
+    return 0;
+}
+
 int aod_store_load_commit(aod_store *st, aod_load_counts *counts, aod_error *err)
 {
     load_state *ls = st->load;
@@ -1029,7 +1091,8 @@ int aod_store_load_commit(aod_store *st, aod_load_counts *counts, aod_error *err
         return -1;
     }
     if (batch_ship(st, err) != 0 || io_pump(st, 1, err) != 0 ||
-        PQsetnonblocking(st->conn, 0) != 0 || exec_simple(st, "COMMIT", "commit", err) != 0) {
+        PQsetnonblocking(st->conn, 0) != 0 || store_outcomes(st, err) != 0 ||
+        exec_simple(st, "COMMIT", "commit", err) != 0) {
         aod_store_load_abort(st);
         return -1;
     }
@@ -1569,4 +1632,40 @@ out:
 const char *aod_store_user(const aod_store *st)
 {
     return st->user;
+}
+
+int aod_store_search_outcomes(aod_store *st, const char *const *keys, size_t n_keys,
+                              aod_store_outcome_fn fn, void *ctx, aod_error *err)
+{
+    /* Sorted and distinct: the same report twice reads the same words. */
+    static const char sql[] = "SELECT DISTINCT message FROM aod.search_outcome"
+                              " WHERE patient_keys && string_to_array($1, chr(31))"
+                              " ORDER BY 1 LIMIT 8";
+    const char *params[1];
+    aod_buf joined;
+    PGresult *res = NULL;
+    int rc = -1, i, n;
+    size_t k;
+
+    aod_buf_init(&joined, 0);
+    for (k = 0; k < n_keys; k++)
+        if ((k && aod_buf_addc(&joined, '\x1f') != 0) || aod_buf_adds(&joined, keys[k]) != 0) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            goto out;
+        }
+    params[0] = n_keys ? aod_buf_str(&joined) : "";
+    res = PQexecParams(st->conn, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        result_error(err, "read the search outcomes", res, st->conn);
+        goto out;
+    }
+    n = PQntuples(res);
+    for (i = 0; i < n; i++)
+        if (fn(ctx, PQgetvalue(res, i, 0), err) != 0)
+            goto out;
+    rc = 0;
+out:
+    PQclear(res);
+    aod_buf_free(&joined);
+    return rc;
 }

@@ -107,6 +107,14 @@ int aod_store_load_begin(aod_store *st, const char *loaded_from, aod_error *err)
  * counted and not stored again. */
 int aod_store_load_add(aod_store *st, const aod_load_row *row, aod_error *err);
 
+/* Queues one issue of a search response's OperationOutcome (severity and
+ * code may be NULL) under the patient keys of the events the response
+ * carried (all strings copied); stored in aod.search_outcome by the commit,
+ * so that reports for those keys say their search was incomplete. */
+int aod_store_load_outcome(aod_store *st, const char *const *keys, size_t n_keys,
+                           const char *severity, const char *code, const char *message,
+                           aod_error *err);
+
 /* Sends what is buffered and commits.  counts receives this input's figures. */
 int aod_store_load_commit(aod_store *st, aod_load_counts *counts, aod_error *err);
 
@@ -125,6 +133,16 @@ typedef int (*aod_store_event_fn)(void *ctx, int64_t event_id, const char *norm,
  * Returns 0 / -1. */
 int aod_store_each_event(aod_store *st, const char *const *keys, size_t n_keys, int64_t from_ms,
                          int64_t to_ms, aod_store_event_fn fn, void *ctx, aod_error *err);
+
+/* Called for each message of a search outcome (borrowed, valid during the
+ * call).  Return 0 to go on, -1 (err set) to stop. */
+typedef int (*aod_store_outcome_fn)(void *ctx, const char *message, aod_error *err);
+
+/* The distinct messages (at most 8, in byte order) of the search outcomes
+ * stored with any of keys: what a report for them must say it may miss.
+ * Returns 0 / -1. */
+int aod_store_search_outcomes(aod_store *st, const char *const *keys, size_t n_keys,
+                              aod_store_outcome_fn fn, void *ctx, aod_error *err);
 
 /* ---- batch: who had activity, who is asking ---- */
 

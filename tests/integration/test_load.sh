@@ -10,10 +10,10 @@ count() { psql_q "SELECT count(*) FROM aod.audit_event $1"; }
 
 # --- init
 ok "init creates the store" run 0 "${AOD[@]}" init
-ok "init says what it did" contains "$OUT" "applied 3 migrations, schema version 3"
+ok "init says what it did" contains "$OUT" "applied 4 migrations, schema version 4"
 ok "init again changes nothing" run 0 "${AOD[@]}" init
 ok "init again says so" contains "$OUT" "up to date"
-ok "each migration recorded once" equals "$(psql_q 'SELECT count(*) FROM aod.schema_version')" 3
+ok "each migration recorded once" equals "$(psql_q 'SELECT count(*) FROM aod.schema_version')" 4
 
 # --- a password on the command line is refused before connecting
 ok "password in --db refused" run 2 "${AOD[@]}" load --db "host=$PGHOST password=secret" "$D/good-r4.ndjson"
@@ -68,6 +68,10 @@ ok "searchset with an outcome loads" run 0 "${AOD[@]}" load "$D/searchset-outcom
 ok "searchset events stored" contains "$OUT" "2 events read, 2 stored"
 ok "the outcome is said" contains "$ERR" \
     "entry 2: search outcome (warning incomplete), not an event: Community Lakeside did not respond"
+ok "the outcome is kept under the events' patient" equals \
+    "$(psql_q "SELECT patient_keys::text || ' ' || severity || ' ' || code || ': ' || message
+               FROM aod.search_outcome WHERE loaded_from = '$D/searchset-outcome.json'")" \
+    "{Patient/a} warning incomplete: Community Lakeside did not respond"
 ok "missing file" run 6 "${AOD[@]}" load "$D/no-such-file.ndjson"
 ok "missing file message" contains "$ERR" "no-such-file.ndjson: cannot open"
 
