@@ -32,7 +32,7 @@ const char *aod_batch_column_name(aod_batch_column c)
 }
 
 static const char *const format_names[AOD_BATCH_NFORMATS] = {"pdf", "csv", "bundle-json",
-                                                             "bundle-xml"};
+                                                             "bundle-xml", "html"};
 
 const char *aod_batch_format_name(size_t bit)
 {
@@ -58,7 +58,7 @@ int aod_batch_parse_formats(const char *list, unsigned *bits, aod_error *err)
                 break;
         if (i == AOD_BATCH_NFORMATS) {
             aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "formats",
-                          "unknown format '%.*s' (known: pdf, csv, bundle-json, bundle-xml)",
+                          "unknown format '%.*s' (known: pdf, csv, html, bundle-json, bundle-xml)",
                           (int)(n > 40 ? 40 : n), p);
             return -1;
         }
@@ -653,7 +653,7 @@ int aod_batch_is_patient_dir(const char *name)
 
 int aod_batch_is_temp_name(const char *name)
 {
-    static const char *const exts[] = {".pdf.", ".csv.", ".json.", ".xml."};
+    static const char *const exts[] = {".pdf.", ".csv.", ".json.", ".xml.", ".html."};
     size_t n = strlen(name), i;
 
     /* outfile.h: ".<name>.XXXXXX", the X's made by mkstemp */
