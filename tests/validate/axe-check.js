@@ -15,7 +15,9 @@
  *
  * The rules: axe's tags wcag2a, wcag2aa, wcag21a, wcag21aa, wcag22aa (WCAG
  * 2.2 A and AA).  Also checked here, not by axe: the report has no script
- * and loads nothing (no src=, no href= outside the page, no url() in CSS).
+ * and loads nothing (no src=, no href= outside the page, no url() in CSS),
+ * and every table has a <caption> and header cells with scope (axe takes a
+ * table without headers for a layout table and lets it pass).
  *
  * Each file gets a line "ok FILE" or "FAIL FILE: ..." with every violation
  * (rule, impact, help, the first nodes).  Exit 0 when every file passes;
@@ -105,6 +107,16 @@ function staticChecks(html) {
   if (/\shref\s*=\s*["']?(?!#)/i.test(html)) problems.push('the report links outside itself (href=)');
   if (/url\s*\(/i.test(html)) problems.push('the report loads a resource from CSS (url())');
   if (/@import/i.test(html)) problems.push('the report imports a style sheet');
+  /* axe takes a table without header cells for a layout table and passes
+   * it; every table of a report holds data, so each must say so itself. */
+  const tables = html.split(/<table[\s>]/i).slice(1);
+  tables.forEach((t, i) => {
+    const body = t.split(/<\/table>/i)[0];
+    if (!/^[^]*?<caption[\s>]/i.test(body)) problems.push(`table ${i + 1} has no <caption>`);
+    if (!/<th\s[^>]*scope=["']?(col|row)/i.test(body))
+      problems.push(`table ${i + 1} has no header cell with scope`);
+    if (/<th(?![^>]*scope=)[\s>]/i.test(body)) problems.push(`table ${i + 1} has a <th> without scope`);
+  });
   return problems;
 }
 
