@@ -27,7 +27,10 @@
 #define LETTER_CAP ((size_t)64 * 1024 * 1024)
 
 /* The styles: colours meet WCAG AA contrast (4.5:1) on their backgrounds;
- * logical properties (inline-start) so that a right-to-left page mirrors. */
+ * logical properties (inline-start) so that a right-to-left page mirrors.
+ * Values from the data or the policy (names, addresses, the facts) get
+ * dir="auto" or <bdi>: "100 Main Street" stays in its order on an Arabic
+ * page, and an Arabic name in its own on an English one. */
 static const char css[] =
     ":root{color:#1c1e23;background:#fff;font-family:\"DejaVu Sans\",\"Noto Sans\",Arial,"
     "sans-serif;font-size:100%;line-height:1.45}\n"
@@ -234,10 +237,10 @@ static int letter_block(void *ctx, const aod_words_block *blk, aod_error *err)
     }
     switch (blk->kind) {
     case AOD_WORDS_ORGANISATION:
-        rc |= PUT(b, "<p class=\"org\">", blk->text, "</p>\n");
+        rc |= PUT(b, "<p class=\"org\" dir=\"auto\">", blk->text, "</p>\n");
         break;
     case AOD_WORDS_ADDRESS:
-        rc |= PUT(b, "<p class=\"addr\">", blk->text, "</p>\n");
+        rc |= PUT(b, "<p class=\"addr\" dir=\"auto\">", blk->text, "</p>\n");
         break;
     case AOD_WORDS_OFFICE:
         rc |= PUT(b,
@@ -275,7 +278,7 @@ static int letter_block(void *ctx, const aod_words_block *blk, aod_error *err)
             s->in_facts = 1;
             rc |= aod_buf_adds(b, "<dl class=\"facts\">\n");
         }
-        rc |= PUT(b, "<dt>", blk->label, "</dt><dd>", blk->text, "</dd>\n");
+        rc |= PUT(b, "<dt>", blk->label, "</dt><dd dir=\"auto\">", blk->text, "</dd>\n");
         break;
     case AOD_WORDS_FACTS_END:
     case AOD_WORDS_LIST_END:
