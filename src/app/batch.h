@@ -38,7 +38,7 @@
 
 #define AOD_BATCH_MAX_KEYS 32 /* patient keys in one request */
 #define AOD_BATCH_DIR_LEN  64 /* a patient directory name with its NUL */
-#define AOD_BATCH_NFORMATS 5
+#define AOD_BATCH_NFORMATS 6
 
 /* ------------------------------------------------------- requests file */
 
@@ -50,7 +50,7 @@ typedef enum aod_batch_column {
     AOD_BATCH_COL_FROM,         /* from: first day (or timestamp) */
     AOD_BATCH_COL_TO,           /* to: last day, inclusive (or timestamp) */
     AOD_BATCH_COL_MODE,         /* mode: disclosures or access */
-    AOD_BATCH_COL_FORMATS,      /* formats: pdf;csv;html;bundle-json;bundle-xml */
+    AOD_BATCH_COL_FORMATS,      /* formats: pdf;csv;html;xlsx;bundle-json;... */
     AOD_BATCH_COL_LANG,         /* lang: en, es, ... */
     AOD_BATCH_COL_REQUESTED,    /* requested: the day the request came in */
     AOD_BATCH_COL_PATIENT_NAME, /* patient_name: for the letter */
@@ -95,6 +95,7 @@ int aod_batch_read_requests(const char *data, size_t len, const char *name, aod_
 #define AOD_BATCH_BUNDLE_JSON 0x4u
 #define AOD_BATCH_BUNDLE_XML  0x8u
 #define AOD_BATCH_HTML        0x10u
+#define AOD_BATCH_XLSX        0x20u
 
 /* Parses "pdf;csv" (';' or ',' between names, blanks ignored) into bits.
  * Returns 0, or -1 with err set (AOD_ERR_USAGE, field "formats": an unknown
@@ -102,7 +103,7 @@ int aod_batch_read_requests(const char *data, size_t len, const char *name, aod_
 int aod_batch_parse_formats(const char *list, unsigned *bits, aod_error *err);
 
 /* The format name of the i-th bit (0: "pdf", 1: "csv", 2: "bundle-json",
- * 3: "bundle-xml", 4: "html"); NULL past the end.  New formats take new
+ * 3: "bundle-xml", 4: "html", 5: "xlsx"); NULL past the end.  New formats take new
  * bits: a bit's meaning never changes, since manifests record them. */
 const char *aod_batch_format_name(size_t bit);
 
