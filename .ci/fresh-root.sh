@@ -3,7 +3,8 @@
 # them and in its order, in one clean clone, on a Debian 12 root made by
 # debootstrap a moment ago: a new user's machine, with nothing this machine
 # installed by hand.  A green CI on a development machine can hide a missing
-# install step; this stage cannot.
+# install step; this stage cannot.  Then, in a second clean clone, the
+# README's "Building by hand" line and `make distcheck`, as a user would.
 #
 # What it copies in from this machine: its Debian package sources (only
 # those signed by Debian's own keyring) and apt's network settings, the
@@ -56,12 +57,7 @@ if [ "${1:-}" = --inside ]; then
     envs=(HOME=/root LANG=C.UTF-8 TERM=dumb CI=true
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
     [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && envs+=(NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt)
-    # The commands, one after the other, in the clone; stop at the first
-    # that fails.
-    script="set -e; cd /root/aodreport"
-    for c in "$@"; do
-        script="$script; echo '+ $c'; $c"
-    done
+    script=$1
     status=0
     chroot "$root" /usr/bin/env -i "${envs[@]}" /bin/bash -c "$script" </dev/null >"$log" 2>&1 ||
         status=$?
@@ -87,6 +83,16 @@ mapfile -t commands < <(awk '/^Set up on a fresh Debian 12 machine/ { on = 1; ne
     on && /^ +bash [^ ]+( [^ ]+)*$/ { sub(/^ +/, ""); print }' "$top/README")
 [ ${#commands[@]} = 2 ] || die "expected the README's two set-up commands, found ${#commands[@]}: ${commands[*]:-none}"
 say "the README's commands: ${commands[0]}; ${commands[1]}"
+
+# And its "Building by hand" line, run afterwards in a second clean clone,
+# followed by the make distcheck the README promises works the same way.
+byhand=$(awk '/^Building by hand/ { on = 1; next } on && /^ +autoreconf / { sub(/^ +/, ""); print; exit }' "$top/README")
+[ -n "$byhand" ] || die "the README's \"Building by hand\" line was not found"
+script="set -e; cd /root/aodreport"
+for c in "${commands[@]}"; do
+    script="$script; echo '+ $c'; $c"
+done
+script="$script; cd /root/by-hand; echo '+ $byhand'; $byhand; echo '+ make distcheck'; make distcheck"
 
 # The machine's Debian mirror (the first one its sources name).
 mirror=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -m1 'debian/\?$' || true)
@@ -142,12 +148,13 @@ done
 mkdir -p "$root/root/.npm"
 
 git clone -q "$top" "$root/root/aodreport"
+git clone -q "$top" "$root/root/by-hand"
 say "root ready in $((t1 - t0)) s (cached tarball) + $(($(date +%s) - t1)) s (unpack, clone)"
 
 t2=$(date +%s)
 status=0
 AOD_FRESH_CACHE=$CACHE unshare --mount --propagation private --pid --fork \
-    bash "$0" --inside "$root" "$log" "${commands[@]}" || status=$?
+    bash "$0" --inside "$root" "$log" "$script" || status=$?
 t3=$(date +%s)
 say "the README's commands took $((t3 - t2)) s (exit $status)"
 
@@ -168,7 +175,9 @@ check() {
 quietly() { "$@" >/dev/null 2>&1; }
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 "$@"; }
 
-check "the README's commands exit 0" test "$status" = 0
+check "the README's commands (set-up, building by hand, distcheck) exit 0" test "$status" = 0
+check "make distcheck made the release tarball" \
+    bash -c 'grep -q "archives ready for distribution" "$1"' _ "$log"
 if [ "$status" != 0 ]; then
     echo "# the last 60 lines they printed:"
     tail -n 60 "$log" | sed 's/^/#   /'

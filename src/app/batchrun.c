@@ -43,7 +43,7 @@
 #include "base/buf.h"
 #include "model/policy.h"
 #include "model/record.h"
-#include "render/text.h"
+#include "model/text.h"
 #include "pipeline/report.h"
 #include "app/run.h"
 #include "store/store.h"

@@ -24,7 +24,7 @@
 #include "model/policy.h"
 #include "model/record.h"
 #include "render/csv.h"
-#include "render/text.h"
+#include "model/text.h"
 #include "pipeline/report.h"
 #include "app/run.h"
 #include "store/store.h"

@@ -22,6 +22,7 @@
 #include "base/outfile.h"
 #include "model/record.h"
 #include "render/bundle.h"
+#include "render/explain.h"
 #include "render/html.h"
 #include "render/pdf.h"
 #include "render/xlsx.h"
@@ -136,7 +137,7 @@ static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
                            const aod_run_options *o, aod_error *err)
 {
     if (strcmp(format, "csv") == 0)
-        return aod_csv_sink_new(out, &o->csv, text, NULL, err);
+        return aod_csv_sink_new(out, &o->csv, text, NULL, NULL, err);
     if (strcmp(format, "pdf") == 0) {
         aod_pdf_options po;
         memset(&po, 0, sizeof po);
@@ -394,6 +395,7 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
     aod_outfile *files[MAX_OUTPUTS] = {NULL};
     FILE *tmp[MAX_OUTPUTS] = {NULL};
     aod_sink *sinks[MAX_OUTPUTS] = {NULL};
+    aod_trace_sink *explainer = NULL;
     tee_sink *tee = NULL;
     aod_sink *sink = NULL;
     aod_report_summary local;
@@ -425,7 +427,11 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
                 goto out;
             stream = aod_outfile_stream(files[i]);
         }
-        if (!explain) {
+        if (explain) {
+            explainer = aod_explain_sink_new(stream, &opts->csv, err);
+            if (!explainer)
+                goto out;
+        } else {
             sinks[i] = make_sink(outs[i].format, stream, text, opts, err);
             if (!sinks[i])
                 goto out;
@@ -451,8 +457,7 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
     ctx.rep = aod_report_new(info, text, sink, err);
     if (!ctx.rep)
         goto out;
-    if (explain && aod_report_explain_to(ctx.rep, tmp[0] ? tmp[0] : aod_outfile_stream(files[0]),
-                                         &opts->csv, err) != 0)
+    if (explainer && aod_report_explain_to(ctx.rep, explainer, err) != 0)
         goto out;
     if (aod_store_each_event(st, info->patient_keys, info->n_patient_keys, info->from, info->to,
                              push_row, &ctx, err) != 0)
@@ -498,6 +503,8 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
     rc = 0;
 out:
     aod_report_free(ctx.rep);
+    if (explainer)
+        explainer->free(explainer);
     free(tee);
     for (i = 0; i < n_outs; i++) {
         if (sinks[i])

@@ -26,7 +26,7 @@
 #include "base/error.h"
 #include "model/policy.h"
 #include "render/csv.h"
-#include "render/text.h"
+#include "model/text.h"
 #include "pipeline/report.h"
 #include "app/selfaudit.h"
 #include "base/sha256.h"

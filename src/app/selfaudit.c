@@ -1,9 +1,10 @@
 /*
  * selfaudit.c - the AuditEvent that records a report run (see selfaudit.h).
  *
- * The event is built with jansson and handed to the loader as a one-event
- * NDJSON stream, so it is validated, normalised and stored exactly like any
- * event a hospital system sends: one code path, one idempotency rule.
+ * The event is built with jansson, normalised by the loader's own
+ * normaliser (aod_normalize_row_make) and written by the store in a load of
+ * its own, so it is normalised, keyed and stored exactly like any event a
+ * hospital system sends: one code path, one idempotency rule.
  */
 #include "app/selfaudit.h"
 
@@ -15,7 +16,7 @@
 
 #include "pipeline/classify.h"
 #include "config.h"
-#include "ingest/load.h"
+#include "ingest/normalize.h"
 #include "model/record.h"
 #include "base/sha256.h"
 #include "base/timefmt.h"
@@ -247,21 +248,37 @@ nomem:
 int aod_selfaudit_write(aod_store *st, const aod_selfaudit *a, char *id_out, int *stored,
                         aod_error *err)
 {
+    static const char name[] = "aodreport self-audit";
+    aod_normalize_row row;
     aod_load_counts counts;
-    json_t *ev = aod_selfaudit_build(a, err);
+    json_t *ev = NULL;
     char *text = NULL;
-    FILE *in = NULL;
-    int rc = -1;
+    int rc = -1, storing = 0, open = 0;
 
+    if (aod_normalize_row_init(&row, err) != 0)
+        goto out;
+    ev = aod_selfaudit_build(a, err);
     if (!ev)
-        return -1;
+        goto out;
+    /* Stored as the loader stores an event read from a file that holds
+     * this text: one input, one transaction. */
     text = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text || !(in = fmemopen(text, strlen(text), "r"))) {
+    if (!text) {
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL,
                       "out of memory storing the self-audit event");
         goto out;
     }
-    if (aod_load_stream(st, in, "aodreport self-audit", &counts, err) != 0)
+    storing = 1;
+    if (aod_store_load_begin(st, name, err) != 0)
+        goto out;
+    open = 1;
+    if (aod_normalize_row_make(&row, ev, text, strlen(text), err) != 0 ||
+        aod_store_load_add(st, &row.row, err) != 0) {
+        aod_error_where(err, name, 1, -1);
+        goto out;
+    }
+    open = 0;
+    if (aod_store_load_commit(st, &counts, err) != 0)
         goto out;
     if (id_out)
         aod_selfaudit_id(a, id_out);
@@ -269,8 +286,11 @@ int aod_selfaudit_write(aod_store *st, const aod_selfaudit *a, char *id_out, int
         *stored = counts.stored > 0;
     rc = 0;
 out:
-    if (in)
-        fclose(in);
+    if (open)
+        aod_store_load_abort(st);
+    if (rc != 0 && storing)
+        aod_error_where(err, name, 0, -1);
+    aod_normalize_row_free(&row);
     free(text);
     json_decref(ev);
     return rc;

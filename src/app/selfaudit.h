@@ -1,13 +1,14 @@
 /*
  * selfaudit.h - every report the tool writes is itself an auditable access.
  *
- * Stage: render's epilogue, writing back into source.  Reading a patient's
+ * Stage: app, after render, writing back into the store.  Reading a patient's
  * access log and handing the result to someone is an access to that
  * patient's record (CH:ATC treats reading the trail as auditable; DOMAIN.md
  * 6, item 9), so each report, explain view and batch report is recorded as
- * one FHIR R4 AuditEvent in the store, inserted through the ordinary loader
- * (normalize -> recio -> store), in its own transaction, before the report's
- * files are renamed into place: a file nobody can account for never appears.
+ * one FHIR R4 AuditEvent in the store, normalised and keyed as the loader
+ * does it (normalize -> recio -> store), in its own transaction, before the
+ * report's files are renamed into place: a file nobody can account for
+ * never appears.
  *
  * The event, following the BALP conventions for an export:
  *   type      DCM 110106 Export; subtype AOD_SELF_AUDIT_CODE in
@@ -44,7 +45,7 @@
 #include <jansson.h>
 
 #include "base/error.h"
-#include "pipeline/report.h"
+#include "model/entry.h"
 #include "store/store.h"
 
 /* Bytes for an id ("aodreport-" and 32 hex digits) with its NUL. */
@@ -80,10 +81,10 @@ void aod_selfaudit_id(const aod_selfaudit *a, char *out);
  * with err set (AOD_ERR_NOMEM). */
 json_t *aod_selfaudit_build(const aod_selfaudit *a, aod_error *err);
 
-/* Builds the event and stores it through the loader in a transaction of its
- * own.  id_out (AOD_SELFAUDIT_ID_LEN bytes, may be NULL) receives its id;
+/* Builds the event and stores it, normalised as the loader does, in a
+ * transaction of its own.  id_out (AOD_SELFAUDIT_ID_LEN bytes, may be NULL) receives its id;
  * *stored (may be NULL) 1 when it is new, 0 when the store had it already.
- * Returns 0, or -1 with err set as the loader sets it (a database error or a
+ * Returns 0, or -1 with err set as the store sets it (a database error or a
  * lost connection). */
 int aod_selfaudit_write(aod_store *st, const aod_selfaudit *a, char *id_out, int *stored,
                         aod_error *err);

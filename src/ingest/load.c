@@ -15,20 +15,15 @@
 
 #include <jansson.h>
 
-#include "base/buf.h"
 #include "ingest/jsonscan.h"
 #include "ingest/normalize.h"
-#include "model/recio.h"
-#include "model/record.h"
 
 #define READ_CHUNK 65536
 
 typedef struct load_ctx {
     aod_store *st;
     const char *name;
-    aod_record *rec;
-    aod_buf norm;
-    aod_buf observer;
+    aod_normalize_row row;
 } load_ctx;
 
 /* jansson reports positions inside the piece; make them file positions. */
@@ -43,74 +38,18 @@ static void json_fail(load_ctx *c, const json_error_t *jerr, long line, long ind
     aod_error_where(err, NULL, 0, index);
 }
 
-static const char *observer_identity(load_ctx *c, const aod_record *r)
-{
-    const aod_ref *o = &r->observer;
-
-    aod_buf_reset(&c->observer);
-    if (o->reference)
-        return o->reference;
-    if (o->id_value) {
-        if (aod_buf_printf(&c->observer, "%s|%s", o->id_system ? o->id_system : "", o->id_value) !=
-            0)
-            return NULL;
-        return aod_buf_str(&c->observer);
-    }
-    return o->display;
-}
-
 /* One AuditEvent: normalise, encode, stage. */
 static int load_event(load_ctx *c, json_t *resource, const char *text, size_t text_len, long line,
                       long index, aod_error *err)
 {
-    aod_load_row row;
-    char recorded[40];
-    char *dumped = NULL, *canonical = NULL;
     int rc = -1;
 
-    aod_record_clear(c->rec);
-    aod_buf_reset(&c->norm);
-    if (aod_normalize(resource, c->rec, err) != 0)
+    if (aod_normalize_row_make(&c->row, resource, text, text_len, err) != 0)
         goto out;
-    if (aod_recio_encode(c->rec, &c->norm, err) != 0)
-        goto out;
-    if (!text) {
-        dumped = json_dumps(resource, JSON_COMPACT);
-        if (!dumped) {
-            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
-            goto out;
-        }
-        text = dumped;
-        text_len = strlen(dumped);
-    }
-    memset(&row, 0, sizeof row);
-    if (!c->rec->id) {
-        /* Without an id the event is known by its content: the same JSON
-         * written with other key order or white space is the same event. */
-        canonical = json_dumps(resource, JSON_SORT_KEYS | JSON_COMPACT);
-        if (!canonical) {
-            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
-            goto out;
-        }
-        row.canonical = canonical;
-        row.canonical_len = strlen(canonical);
-    }
-    row.fhir_id = c->rec->id;
-    row.observer = observer_identity(c, c->rec);
-    row.fhir_version = aod_fhir_version_name(c->rec->version);
-    row.recorded = aod_time_format_utc(c->rec->recorded, recorded, sizeof recorded);
-    row.patient_keys = c->rec->patient_keys;
-    row.n_patient_keys = c->rec->n_patient_keys;
-    row.norm = aod_buf_str(&c->norm);
-    row.norm_len = c->norm.len;
-    row.resource = text;
-    row.resource_len = text_len;
-    rc = aod_store_load_add(c->st, &row, err);
+    rc = aod_store_load_add(c->st, &c->row.row, err);
 out:
     if (rc != 0)
         aod_error_where(err, c->name, line, index);
-    free(dumped);
-    free(canonical);
     return rc;
 }
 
@@ -196,12 +135,9 @@ int aod_load_stream(aod_store *st, FILE *in, const char *name, aod_load_counts *
     memset(&c, 0, sizeof c);
     c.st = st;
     c.name = name;
-    aod_buf_init(&c.norm, 0);
-    aod_buf_init(&c.observer, 0);
-    c.rec = aod_record_new();
     scan = aod_jsonscan_new(name, 0, on_piece, &c);
     chunk = malloc(READ_CHUNK);
-    if (!c.rec || !scan || !chunk) {
+    if (aod_normalize_row_init(&c.row, NULL) != 0 || !scan || !chunk) {
         aod_error_set(err, AOD_ERR_NOMEM, name, 0, NULL, "out of memory");
         goto out;
     }
@@ -234,9 +170,7 @@ out:
         aod_error_where(err, name, 0, -1);
     free(chunk);
     aod_jsonscan_free(scan);
-    aod_record_free(c.rec);
-    aod_buf_free(&c.norm);
-    aod_buf_free(&c.observer);
+    aod_normalize_row_free(&c.row);
     return rc;
 }
 

@@ -13,7 +13,10 @@
  */
 #include "ingest/normalize.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "model/recio.h"
 
 #define BALP_ENTITY_TYPE "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType"
 #define OBJECT_ROLE      "http://terminology.hl7.org/CodeSystem/object-role"
@@ -761,4 +764,92 @@ int aod_normalize_patient_key(const char *input, aod_buf *out, aod_error *err)
         return -1;
     }
     return 0;
+}
+
+/* ------------------------------------------------------- rows for the store */
+
+int aod_normalize_row_init(aod_normalize_row *r, aod_error *err)
+{
+    memset(r, 0, sizeof *r);
+    aod_buf_init(&r->norm, 0);
+    aod_buf_init(&r->observer, 0);
+    r->rec = aod_record_new();
+    if (!r->rec) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static const char *observer_identity(aod_normalize_row *r)
+{
+    const aod_ref *o = &r->rec->observer;
+
+    aod_buf_reset(&r->observer);
+    if (o->reference)
+        return o->reference;
+    if (o->id_value) {
+        if (aod_buf_printf(&r->observer, "%s|%s", o->id_system ? o->id_system : "", o->id_value) !=
+            0)
+            return NULL;
+        return aod_buf_str(&r->observer);
+    }
+    return o->display;
+}
+
+int aod_normalize_row_make(aod_normalize_row *r, const json_t *resource, const char *text,
+                           size_t text_len, aod_error *err)
+{
+    aod_load_row *row = &r->row;
+
+    free(r->dumped);
+    free(r->canonical);
+    r->dumped = r->canonical = NULL;
+    aod_record_clear(r->rec);
+    aod_buf_reset(&r->norm);
+    if (aod_normalize(resource, r->rec, err) != 0)
+        return -1;
+    if (aod_recio_encode(r->rec, &r->norm, err) != 0)
+        return -1;
+    if (!text) {
+        r->dumped = json_dumps(resource, JSON_COMPACT);
+        if (!r->dumped)
+            goto nomem;
+        text = r->dumped;
+        text_len = strlen(r->dumped);
+    }
+    memset(row, 0, sizeof *row);
+    if (!r->rec->id) {
+        /* Without an id the event is known by its content: the same JSON
+         * written with other key order or white space is the same event. */
+        r->canonical = json_dumps(resource, JSON_SORT_KEYS | JSON_COMPACT);
+        if (!r->canonical)
+            goto nomem;
+        row->canonical = r->canonical;
+        row->canonical_len = strlen(r->canonical);
+    }
+    row->fhir_id = r->rec->id;
+    row->observer = observer_identity(r);
+    row->fhir_version = aod_fhir_version_name(r->rec->version);
+    row->recorded = aod_time_format_utc(r->rec->recorded, r->recorded, sizeof r->recorded);
+    row->patient_keys = r->rec->patient_keys;
+    row->n_patient_keys = r->rec->n_patient_keys;
+    row->norm = aod_buf_str(&r->norm);
+    row->norm_len = r->norm.len;
+    row->resource = text;
+    row->resource_len = text_len;
+    return 0;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+    return -1;
+}
+
+void aod_normalize_row_free(aod_normalize_row *r)
+{
+    aod_record_free(r->rec);
+    aod_buf_free(&r->norm);
+    aod_buf_free(&r->observer);
+    free(r->dumped);
+    free(r->canonical);
+    memset(r, 0, sizeof *r);
 }

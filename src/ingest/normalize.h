@@ -18,6 +18,7 @@
 #include "base/buf.h"
 #include "base/error.h"
 #include "model/record.h"
+#include "store/store.h"
 
 /*
  * Fills out from the AuditEvent resource.  out is cleared first (its arena's
@@ -56,5 +57,40 @@ aod_fhir_version aod_normalize_detect_version(const json_t *resource);
  * characters; or AOD_ERR_NOMEM (out has then been freed, as aod_buf does).
  */
 int aod_normalize_patient_key(const char *input, aod_buf *out, aod_error *err);
+
+/*
+ * One event made ready for the store: normalised, encoded, keyed.  The
+ * loader makes one per event it reads, the self-audit one per report run,
+ * so both store events by the same rules.  The memory is reused from event
+ * to event; row's pointers are borrowed from this struct and from the
+ * resource text given, valid until the next aod_normalize_row_make() or
+ * aod_normalize_row_free().
+ */
+typedef struct aod_normalize_row {
+    aod_load_row row; /* what aod_store_load_add() takes */
+    aod_record *rec;  /* the normalised event */
+    aod_buf norm;     /* its compact form (recio.h) */
+    aod_buf observer; /* the observer's identity, when made from an identifier */
+    char recorded[40];
+    char *dumped;    /* the resource as compact JSON, when no text was given */
+    char *canonical; /* without an id: the canonical JSON the store keys on */
+} aod_normalize_row;
+
+/* Prepares r for aod_normalize_row_make().  Returns 0, or -1 with err set
+ * (AOD_ERR_NOMEM; r is then safe to free). */
+int aod_normalize_row_init(aod_normalize_row *r, aod_error *err);
+
+/*
+ * Fills r->row from the AuditEvent resource (borrowed) and text, its JSON
+ * as read (borrowed, text_len bytes; NULL: the resource is written out as
+ * compact JSON).  Without an AuditEvent.id the row carries the canonical
+ * JSON (keys sorted, no white space): the same content written otherwise is
+ * the same event.  Returns 0, or -1 with err set as aod_normalize() sets it.
+ */
+int aod_normalize_row_make(aod_normalize_row *r, const json_t *resource, const char *text,
+                           size_t text_len, aod_error *err);
+
+/* Frees what r holds (not r itself). */
+void aod_normalize_row_free(aod_normalize_row *r);
 
 #endif

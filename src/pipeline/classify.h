@@ -63,7 +63,7 @@
 #include "base/error.h"
 #include "model/policy.h"
 #include "model/record.h"
-#include "pipeline/report.h"
+#include "model/entry.h"
 #include "base/strpool.h"
 
 /* The subtype that marks the tool's own report runs (written by batch). */

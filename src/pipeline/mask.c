@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "base/buf.h"
-#include "render/text.h"
+#include "model/text.h"
 #include "base/sha256.h"
 
 #define SECRET_MAX      ((size_t)64 * 1024)

@@ -14,70 +14,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/strpool.h"
+#include "model/recio.h"
 #include "pipeline/classify.h"
 #include "pipeline/dedup.h"
 #include "pipeline/mask.h"
-#include "model/recio.h"
-#include "render/csv.h"
-#include "render/text.h"
-#include "base/strpool.h"
 #include "pipeline/summarize.h"
 #include "pipeline/suspend.h"
-#include "base/timefmt.h"
-
-const char *aod_class_name(aod_class c)
-{
-    switch (c) {
-    case AOD_CLASS_DISCLOSURE:
-        return "disclosure";
-    case AOD_CLASS_EXCLUDED:
-        return "excluded";
-    case AOD_CLASS_INTERNAL:
-        return "internal";
-    case AOD_CLASS_FAILED:
-        return "failed";
-    case AOD_CLASS_OUT_OF_SCOPE:
-        return "out-of-scope";
-    case AOD_CLASS_COUNT:
-        break;
-    }
-    return "?";
-}
-
-const char *aod_entry_flag_name(unsigned bit)
-{
-    switch (bit) {
-    case AOD_ENTRY_SUMMARY:
-        return "summary";
-    case AOD_ENTRY_SESSION:
-        return "session";
-    case AOD_ENTRY_PURPOSE_UNKNOWN:
-        return "purpose-unknown";
-    case AOD_ENTRY_SUSPENDED:
-        return "suspended";
-    case AOD_ENTRY_FAILED:
-        return "failed";
-    case AOD_ENTRY_SELF_AUDIT:
-        return "self-audit";
-    }
-    return "?";
-}
-
-/* What explain says about one raw record. */
-typedef struct trace {
-    int64_t record_id;
-    int64_t recorded;
-    const char *fhir_id;
-    aod_class cls;
-    aod_exclusion exclusion;
-    const char *rule;
-    long group;
-    long group_records;
-    long line;        /* report line it ended up in, 0 if none */
-    const char *fate; /* why it is not in the report (pool string) */
-    const char *shown;
-    int tier; /* -1 when not masked */
-} trace;
 
 struct aod_report {
     const aod_report_info *info;
@@ -92,9 +35,8 @@ struct aod_report {
     int begun;
 
     /* explain */
-    FILE *explain;
-    aod_csv_options explain_opts;
-    trace *traces;
+    aod_trace_sink *explain;
+    aod_trace *traces;
     size_t n_traces, cap_traces;
     size_t *index; /* open addressing: record_id -> trace index + 1 */
     size_t n_index;
@@ -127,7 +69,7 @@ static int index_grow(aod_report *r)
     return 0;
 }
 
-static trace *trace_find(aod_report *r, int64_t id)
+static aod_trace *trace_find(aod_report *r, int64_t id)
 {
     size_t j;
 
@@ -141,12 +83,12 @@ static trace *trace_find(aod_report *r, int64_t id)
 
 static int trace_add(aod_report *r, const aod_record *rec, const aod_entry *e)
 {
-    trace *t;
+    aod_trace *t;
     size_t j;
 
     if (r->n_traces == r->cap_traces) {
         size_t cap = r->cap_traces ? r->cap_traces * 2 : 1024;
-        trace *nt = realloc(r->traces, cap * sizeof *nt);
+        aod_trace *nt = realloc(r->traces, cap * sizeof *nt);
         if (!nt)
             return -1;
         r->traces = nt;
@@ -177,7 +119,7 @@ static void trace_fate(aod_report *r, const aod_entry *e, const char *fate)
     if (!r->explain)
         return;
     for (i = 0; i < e->n_record_ids; i++) {
-        trace *t = trace_find(r, e->record_ids[i]);
+        aod_trace *t = trace_find(r, e->record_ids[i]);
         if (t && !t->fate && !t->line)
             t->fate = fate;
     }
@@ -205,7 +147,7 @@ static int on_line(void *ctx, const aod_entry *in, aod_error *err)
         r->sum.summarised += e.count;
     if (r->explain) {
         for (i = 0; i < e.n_record_ids; i++) {
-            trace *t = trace_find(r, e.record_ids[i]);
+            aod_trace *t = trace_find(r, e.record_ids[i]);
             if (!t)
                 continue;
             t->line = r->sum.entries;
@@ -227,7 +169,7 @@ static int on_event(void *ctx, const aod_entry *in, aod_error *err)
 
     if (r->explain) {
         for (i = 0; i < e.n_record_ids; i++) {
-            trace *t = trace_find(r, e.record_ids[i]);
+            aod_trace *t = trace_find(r, e.record_ids[i]);
             if (t) {
                 t->group = e.group;
                 t->group_records = e.raw_count;
@@ -314,17 +256,13 @@ fail:
     return NULL;
 }
 
-int aod_report_explain_to(aod_report *r, FILE *out, const aod_csv_options *opts, aod_error *err)
+int aod_report_explain_to(aod_report *r, aod_trace_sink *explain, aod_error *err)
 {
     if (r->begun) {
         aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "explain set after the first record");
         return -1;
     }
-    r->explain = out;
-    if (opts)
-        r->explain_opts = *opts;
-    if (!r->explain_opts.delimiter)
-        r->explain_opts.delimiter = ',';
+    r->explain = explain;
     return 0;
 }
 
@@ -378,48 +316,15 @@ int aod_report_push_norm(aod_report *r, int64_t record_id, const char *norm, siz
 
 static int write_explain(aod_report *r, aod_error *err)
 {
-    static const char *const head[] = {"record_id",   "fhir_id", "recorded",    "class",
-                                       "exclusion",   "rule",    "dedup_group", "group_records",
-                                       "report_line", "fate",    "shown_as",    "mask_tier"};
-    FILE *out = r->explain;
-    char d = r->explain_opts.delimiter;
-    size_t i, k;
+    aod_trace_sink *out = r->explain;
+    size_t i;
 
-    if (r->explain_opts.bom)
-        fputs("\xEF\xBB\xBF", out);
-    for (k = 0; k < sizeof head / sizeof head[0]; k++)
-        aod_csv_write_cell(out, head[k], d, k + 1 == sizeof head / sizeof head[0]);
-    for (i = 0; i < r->n_traces; i++) {
-        const trace *t = &r->traces[i];
-        char id[32], when[40], group[32], grec[32], line[32];
-        snprintf(id, sizeof id, "%lld", (long long)t->record_id);
-        aod_timefmt_datetime(t->recorded, when, sizeof when);
-        snprintf(group, sizeof group, "%ld", t->group);
-        snprintf(grec, sizeof grec, "%ld", t->group_records);
-        snprintf(line, sizeof line, "%ld", t->line);
-        aod_csv_write_cell(out, id, d, 0);
-        aod_csv_write_cell(out, t->fhir_id ? t->fhir_id : "", d, 0);
-        aod_csv_write_cell(out, when, d, 0);
-        aod_csv_write_cell(out, aod_class_name(t->cls), d, 0);
-        aod_csv_write_cell(out, aod_policy_exclusion_key(t->exclusion), d, 0);
-        aod_csv_write_cell(out, t->rule ? t->rule : "", d, 0);
-        aod_csv_write_cell(out, t->group ? group : "", d, 0);
-        aod_csv_write_cell(out, t->group ? grec : "", d, 0);
-        aod_csv_write_cell(out, t->line ? line : "", d, 0);
-        aod_csv_write_cell(out,
-                           t->line
-                               ? (t->group_records > 1 ? "in the report, merged" : "in the report")
-                               : (t->fate ? t->fate : "not shown"),
-                           d, 0);
-        aod_csv_write_cell(out, t->shown ? t->shown : "", d, 0);
-        aod_csv_write_cell(out, t->tier >= 0 ? aod_policy_tier_name((aod_mask_tier)t->tier) : "", d,
-                           1);
-    }
-    if (ferror(out)) {
-        aod_error_set(err, AOD_ERR_IO, NULL, 0, NULL, "write error");
+    if (out->begin(out, err) != 0)
         return -1;
-    }
-    return 0;
+    for (i = 0; i < r->n_traces; i++)
+        if (out->trace(out, &r->traces[i], err) != 0)
+            return -1;
+    return out->end(out, err);
 }
 
 int aod_report_finish(aod_report *r, aod_report_summary *sum, aod_error *err)

@@ -32,7 +32,7 @@
 
 #include "base/error.h"
 #include "model/policy.h"
-#include "pipeline/report.h"
+#include "model/entry.h"
 #include "base/strpool.h"
 
 typedef struct aod_summarize aod_summarize;

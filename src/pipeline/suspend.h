@@ -13,7 +13,7 @@
 #define AOD_SUSPEND_H
 
 #include "model/policy.h"
-#include "pipeline/report.h"
+#include "model/entry.h"
 
 /*
  * Returns the first suspension of policy (borrowed from it) that covers e, or

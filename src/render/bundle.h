@@ -30,8 +30,8 @@
 #include <stdio.h>
 
 #include "base/error.h"
-#include "render/text.h"
-#include "pipeline/report.h"
+#include "model/text.h"
+#include "model/entry.h"
 
 typedef enum aod_bundle_format {
     AOD_BUNDLE_JSON = 0, /* FHIR JSON, UTF-8, one-space indent */

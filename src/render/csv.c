@@ -64,7 +64,8 @@ typedef struct csv_sink {
     aod_sink base; /* first: the sink functions get an aod_sink * */
     FILE *out;
     aod_csv_options opts;
-    aod_mask *mask;
+    aod_entry_mask_fn mask_fn; /* NULL: unmasked entries are refused */
+    void *mask_ctx;
     int begun;
     aod_audience audience; /* the privacy office gets more columns */
     aod_csv_row *row;
@@ -349,13 +350,13 @@ static int csv_entry(aod_sink *base, const aod_entry *in, aod_error *err)
         return -1;
     }
     if (!e->shown_name) {
-        if (!s->mask) {
+        if (!s->mask_fn) {
             aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "csv",
                           "an unmasked entry reached the CSV renderer");
             return -1;
         }
         copy = *in;
-        if (aod_mask_apply(s->mask, &copy, err) != 0)
+        if (s->mask_fn(s->mask_ctx, &copy, err) != 0)
             return -1;
         e = &copy;
     }
@@ -395,7 +396,7 @@ static void csv_free(aod_sink *base)
 }
 
 aod_sink *aod_csv_sink_new(FILE *out, const aod_csv_options *opts, const aod_text *text,
-                           aod_mask *mask_or_NULL, aod_error *err)
+                           aod_entry_mask_fn mask_or_NULL, void *mask_ctx, aod_error *err)
 {
     csv_sink *s;
     char delimiter = opts && opts->delimiter ? opts->delimiter : ',';
@@ -421,7 +422,8 @@ aod_sink *aod_csv_sink_new(FILE *out, const aod_csv_options *opts, const aod_tex
     s->out = out;
     s->opts.bom = opts ? opts->bom : 0;
     s->opts.delimiter = delimiter;
-    s->mask = mask_or_NULL;
+    s->mask_fn = mask_or_NULL;
+    s->mask_ctx = mask_ctx;
     s->row = aod_csv_row_new(text, err);
     if (!s->row) {
         free(s);

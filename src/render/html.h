@@ -30,8 +30,8 @@
 #include <stdio.h>
 
 #include "base/error.h"
-#include "render/text.h"
-#include "pipeline/report.h"
+#include "model/text.h"
+#include "model/entry.h"
 
 /* A new HTML sink writing to out (borrowed; written only at end(), the
  * sink neither flushes it at free nor closes it).  text (borrowed,

@@ -34,8 +34,8 @@
 #include <stdio.h>
 
 #include "base/error.h"
-#include "render/text.h"
-#include "pipeline/report.h"
+#include "model/text.h"
+#include "model/entry.h"
 
 typedef struct aod_pdf_options {
     /* The TrueType font to embed (borrowed, copied); NULL: AOD_FONT_FILE. */

@@ -20,8 +20,8 @@
 #include <stdint.h>
 
 #include "base/error.h"
-#include "render/text.h"
-#include "pipeline/report.h"
+#include "model/text.h"
+#include "model/entry.h"
 
 typedef struct aod_words aod_words;
 

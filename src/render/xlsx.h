@@ -32,8 +32,8 @@
 #include <stdio.h>
 
 #include "base/error.h"
-#include "render/text.h"
-#include "pipeline/report.h"
+#include "model/text.h"
+#include "model/entry.h"
 
 /* A new spreadsheet sink writing to out (borrowed; written only at end(),
  * the sink neither flushes it at free nor closes it).  text (borrowed,

@@ -18,7 +18,7 @@
 #include "base/error.h"
 #include "model/policy.h"
 #include "model/record.h"
-#include "pipeline/report.h"
+#include "model/entry.h"
 #include "base/strpool.h"
 
 #define TU_DCM              "http://dicom.nema.org/resources/ontology/DCM"

@@ -671,6 +671,93 @@ static void test_keys_match_cli_form(void **state)
     aod_record_free(r);
 }
 
+/* ------------------------------------------------------ rows for the store */
+
+static json_t *json_of(const char *text)
+{
+    json_error_t jerr;
+    json_t *j = json_loads(text, 0, &jerr);
+
+    if (!j)
+        fail_msg("bad test JSON: %s", jerr.text);
+    return j;
+}
+
+/* What the loader and the self-audit hand the store: the row points at the
+ * text given, the compact form is recio's, the observer is an identity. */
+static void test_row_with_id(void **state)
+{
+    static const char text[] =
+        "{\"resourceType\":\"AuditEvent\",\"id\":\"e1\",\"recorded\":\"2025-03-04T10:15:30Z\","
+        "\"source\":{\"observer\":{\"identifier\":{\"system\":\"urn:sys\",\"value\":\"ehr\"}}},"
+        "\"entity\":[{\"what\":{\"reference\":\"Patient/p1\"}}]}";
+    json_t *j = json_of(text);
+    aod_normalize_row row;
+    aod_record *rec = aod_record_new();
+    aod_buf norm;
+    aod_error err;
+
+    (void)state;
+    aod_buf_init(&norm, 0);
+    aod_error_init(&err);
+    assert_int_equal(aod_normalize_row_init(&row, &err), 0);
+    assert_int_equal(aod_normalize_row_make(&row, j, text, sizeof text - 1, &err), 0);
+    assert_ptr_equal(row.row.resource, text);
+    assert_int_equal(row.row.resource_len, sizeof text - 1);
+    assert_null(row.row.canonical);
+    assert_string_equal(row.row.fhir_id, "e1");
+    assert_string_equal(row.row.observer, "urn:sys|ehr");
+    assert_string_equal(row.row.recorded, "2025-03-04T10:15:30Z");
+    assert_int_equal(row.row.n_patient_keys, 1);
+    assert_string_equal(row.row.patient_keys[0], "Patient/p1");
+    assert_int_equal(aod_normalize(j, rec, &err), 0);
+    assert_int_equal(aod_recio_encode(rec, &norm, &err), 0);
+    assert_int_equal(row.row.norm_len, norm.len);
+    assert_memory_equal(row.row.norm, aod_buf_str(&norm), norm.len);
+    aod_normalize_row_free(&row);
+    aod_buf_free(&norm);
+    aod_record_free(rec);
+    json_decref(j);
+}
+
+/* Without an id: the resource written out compact, and keyed on its
+ * canonical JSON; the row is reused from event to event; a refused event
+ * fails as aod_normalize() fails. */
+static void test_row_without_id(void **state)
+{
+    json_t *j =
+        json_of("{\"recorded\": \"2025-03-04T10:15:30.5Z\", \"resourceType\": \"AuditEvent\","
+                " \"source\": {\"observer\": {\"display\": \"EHR\"}}}");
+    json_t *bad = json_of("{\"resourceType\":\"Patient\"}");
+    aod_normalize_row row;
+    aod_error err;
+    int i;
+
+    (void)state;
+    aod_error_init(&err);
+    assert_int_equal(aod_normalize_row_init(&row, &err), 0);
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(aod_normalize_row_make(&row, j, NULL, 0, &err), 0);
+        assert_null(row.row.fhir_id);
+        assert_string_equal(
+            row.row.resource,
+            "{\"recorded\":\"2025-03-04T10:15:30.5Z\",\"resourceType\":\"AuditEvent\","
+            "\"source\":{\"observer\":{\"display\":\"EHR\"}}}");
+        assert_int_equal(row.row.resource_len, strlen(row.row.resource));
+        assert_string_equal(row.row.canonical, row.row.resource); /* keys were in order */
+        assert_int_equal(row.row.canonical_len, strlen(row.row.canonical));
+        assert_string_equal(row.row.observer, "EHR");
+        assert_string_equal(row.row.recorded, "2025-03-04T10:15:30.500Z");
+        assert_int_equal(row.row.n_patient_keys, 0);
+    }
+    assert_int_equal(aod_normalize_row_make(&row, bad, NULL, 0, &err), -1);
+    assert_int_equal(err.code, AOD_ERR_INPUT);
+    aod_normalize_row_free(&row);
+    aod_normalize_row_free(&row); /* twice is harmless */
+    json_decref(j);
+    json_decref(bad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -686,6 +773,8 @@ int main(void)
         cmocka_unit_test(test_detect_version),
         cmocka_unit_test(test_patient_key),
         cmocka_unit_test(test_keys_match_cli_form),
+        cmocka_unit_test(test_row_with_id),
+        cmocka_unit_test(test_row_without_id),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

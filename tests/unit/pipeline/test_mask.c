@@ -22,8 +22,8 @@
 
 #include "pipeline/mask.h"
 #include "model/policy.h"
-#include "render/text.h"
-#include "pipeline/report.h"
+#include "model/text.h"
+#include "model/entry.h"
 #include "base/strpool.h"
 #include "testutil.h"
 

@@ -31,8 +31,8 @@
 
 #include "model/policy.h"
 #include "render/bundle.h"
-#include "render/text.h"
-#include "pipeline/report.h"
+#include "model/text.h"
+#include "model/entry.h"
 #include "base/timefmt.h"
 
 #define T_NOW  INT64_C(1751371200000) /* 2025-07-01T12:00:00Z */

@@ -21,8 +21,8 @@
 #include "pipeline/mask.h"
 #include "model/policy.h"
 #include "render/csv.h"
-#include "render/text.h"
-#include "pipeline/report.h"
+#include "model/text.h"
+#include "model/entry.h"
 #include "base/strpool.h"
 #include "base/timefmt.h"
 #include "testutil.h"
@@ -39,6 +39,12 @@
 #define PRIVACY_HEADER PATIENT_HEADER ",class,exclusion,rule,flags,group,record_ids"
 
 /* ---------------------------------------------------------------- helpers */
+
+/* The mask stage as the CSV sink's aod_entry_mask_fn. */
+static int mask_entry(void *mask, aod_entry *e, aod_error *err)
+{
+    return aod_mask_apply(mask, e, err);
+}
 
 static char *cell_bytes(const char *value, char delimiter, int last)
 {
@@ -145,7 +151,7 @@ static char *render(const aod_csv_options *opts, aod_audience a, const aod_entry
     assert_non_null(f);
     memset(&sum, 0, sizeof sum);
     aod_error_init(&err);
-    s = aod_csv_sink_new(f, opts, t, NULL, &err);
+    s = aod_csv_sink_new(f, opts, t, NULL, NULL, &err);
     assert_non_null(s);
     assert_int_equal(s->begin(s, &info, &err), 0);
     for (i = 0; i < n; i++)
@@ -384,7 +390,7 @@ static void test_streaming(void **state)
 
     (void)state;
     aod_error_init(&err);
-    s = aod_csv_sink_new(f, NULL, t, NULL, &err);
+    s = aod_csv_sink_new(f, NULL, t, NULL, NULL, &err);
     assert_non_null(s);
     assert_int_equal(s->begin(s, &info, &err), 0);
     assert_int_equal(s->entry(s, &e, &err), 0);
@@ -424,7 +430,7 @@ static void test_unmasked_entries(void **state)
 
     /* without a mask the sink refuses rather than print a raw name */
     aod_error_init(&err);
-    s = aod_csv_sink_new(f, NULL, t, NULL, &err);
+    s = aod_csv_sink_new(f, NULL, t, NULL, NULL, &err);
     assert_non_null(s);
     assert_int_equal(s->begin(s, &info, &err), 0);
     assert_int_equal(s->entry(s, &e, &err), -1);
@@ -448,7 +454,7 @@ static void test_unmasked_entries(void **state)
     assert_non_null(m);
     f = tmpfile();
     assert_non_null(f);
-    s = aod_csv_sink_new(f, NULL, t, m, &err);
+    s = aod_csv_sink_new(f, NULL, t, mask_entry, m, &err);
     assert_non_null(s);
     assert_int_equal(s->begin(s, &info, &err), 0);
     assert_int_equal(s->entry(s, &e, &err), 0);
@@ -483,15 +489,15 @@ static void test_bad_use(void **state)
 
     (void)state;
     aod_error_init(&err);
-    assert_null(aod_csv_sink_new(f, &pipe, t, NULL, &err));
+    assert_null(aod_csv_sink_new(f, &pipe, t, NULL, NULL, &err));
     assert_int_equal(err.code, AOD_ERR_USAGE);
     assert_string_equal(err.field, "delimiter");
     aod_error_init(&err);
-    assert_null(aod_csv_sink_new(f, NULL, NULL, NULL, &err));
+    assert_null(aod_csv_sink_new(f, NULL, NULL, NULL, NULL, &err));
     assert_int_equal(err.code, AOD_ERR_INTERNAL);
 
     aod_error_init(&err);
-    s = aod_csv_sink_new(f, NULL, t, NULL, &err);
+    s = aod_csv_sink_new(f, NULL, t, NULL, NULL, &err);
     assert_non_null(s);
     assert_int_equal(s->entry(s, &e, &err), -1);
     assert_int_equal(err.code, AOD_ERR_INTERNAL);
@@ -520,7 +526,7 @@ static void test_disk_full(void **state)
         skip();
     }
     aod_error_init(&err);
-    s = aod_csv_sink_new(f, NULL, t, NULL, &err);
+    s = aod_csv_sink_new(f, NULL, t, NULL, NULL, &err);
     assert_non_null(s);
     assert_int_equal(s->begin(s, &info, &err), 0);
     assert_int_equal(s->entry(s, &e, &err), 0); /* still in stdio's buffer */

@@ -33,8 +33,8 @@
 
 #include "model/policy.h"
 #include "render/pdf.h"
-#include "render/text.h"
-#include "pipeline/report.h"
+#include "model/text.h"
+#include "model/entry.h"
 #include "base/timefmt.h"
 
 /* 2024-01-01T00:00:00Z .. 2025-01-01 (exclusive), generated 2025-01-15

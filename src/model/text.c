@@ -8,7 +8,7 @@
  * lookup answers "the language, else English".
  */
 #define _POSIX_C_SOURCE 200809L
-#include "render/text.h"
+#include "model/text.h"
 
 #include <dirent.h>
 #include <errno.h>

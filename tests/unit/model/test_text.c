@@ -23,7 +23,7 @@
 
 #include "base/buf.h"
 #include "base/embedded.h"
-#include "render/text.h"
+#include "model/text.h"
 #include "testutil.h"
 
 #ifndef AOD_DATADIR
