@@ -1,11 +1,12 @@
 /*
  * words.c - what a report says, without a layout (see words.h).
  *
- * Render stage support.  The sentences are the PDF letter's (render/pdf.c
- * draws the same ones as it lays them out); the rules for which sentence is
- * said when live here for every renderer that is not a PDF.  Scratch buffers
- * are reused from block to block and row to row: nothing grows with the
- * report.
+ * Render stage support.  The PDF and the HTML letter say what this file
+ * says, in this order: the rules for which sentence is said when (the
+ * privacy office's deadlines and counts, nothing of a suspension on the
+ * patient's copy, the exclusions of 164.528(a)) live here once.  Scratch
+ * buffers are reused from block to block and row to row: nothing grows
+ * with the report.
  */
 #include "render/words.h"
 
@@ -26,7 +27,7 @@ struct aod_words {
     int scrolled; /* AOD_WORDS_SCROLLED */
     int nomem;    /* a scratch buffer could not grow */
     aod_buf say[N_SAY];
-    aod_buf period, generated;
+    aod_buf period, generated, subject;
     /* The row's own buffers: its strings live until the next row. */
     aod_buf when, who, kinds, count;
 };
@@ -222,6 +223,18 @@ const char *aod_words_period(aod_words *w)
     vars[3] = long_date(w, 4, period_last_ms(w->info));
     vars[4] = NULL;
     return keep(w, &w->period, say(w, 5, "letter.fact.period-value", vars));
+}
+
+const char *aod_words_subject(aod_words *w)
+{
+    const char *vars[5];
+
+    vars[0] = "from";
+    vars[1] = long_date(w, 3, w->info->from);
+    vars[2] = "to";
+    vars[3] = long_date(w, 4, period_last_ms(w->info));
+    vars[4] = NULL;
+    return keep(w, &w->subject, say(w, 5, "letter.subject", vars));
 }
 
 const char *aod_words_generated(aod_words *w)
@@ -931,6 +944,7 @@ aod_words *aod_words_new(const aod_text *text, const aod_report_info *info, aod_
         aod_buf_init(&w->say[i], 16 * 1024 * 1024);
     aod_buf_init(&w->period, 64 * 1024);
     aod_buf_init(&w->generated, 64 * 1024);
+    aod_buf_init(&w->subject, 64 * 1024);
     aod_buf_init(&w->when, 64 * 1024);
     aod_buf_init(&w->who, 16 * 1024 * 1024);
     aod_buf_init(&w->kinds, 1024 * 1024);
@@ -948,6 +962,7 @@ void aod_words_free(aod_words *w)
         aod_buf_free(&w->say[i]);
     aod_buf_free(&w->period);
     aod_buf_free(&w->generated);
+    aod_buf_free(&w->subject);
     aod_buf_free(&w->when);
     aod_buf_free(&w->who);
     aod_buf_free(&w->kinds);

@@ -3,7 +3,7 @@
  * sequence of blocks and each line of the table as cells.
  *
  * The letter and the table say the same thing in every rendering that lays
- * them out (HTML today); only the layout differs.  This module decides what
+ * them out (the PDF and the HTML); only the layout differs.  This module decides what
  * is said, in which order, from the templates (templates/<lang>/letter.txt
  * and codes.txt), the report's options and its counts; a renderer decides
  * how it looks.  The privacy-office copy says more than the patient's (the
@@ -122,6 +122,11 @@ const char *aod_words_section(const aod_words *w, int section);
 /* "January 1, 2025 to March 31, 2025": the period in long dates.  Borrowed
  * from w until the next call of aod_words_period; "" when out of memory. */
 const char *aod_words_period(aod_words *w);
+
+/* "Period covered: January 1, 2025 to March 31, 2025", a document's
+ * subject.  Borrowed from w until the next call of aod_words_subject; ""
+ * when out of memory. */
+const char *aod_words_subject(aod_words *w);
 
 /* "Prepared on March 14, 2025" (info->now).  Borrowed from w until the
  * next call of aod_words_generated; "" when out of memory. */
