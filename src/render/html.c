@@ -58,7 +58,8 @@ static const char css[] =
     "table{border-collapse:collapse;width:100%;font-size:.9rem}\n"
     "caption{text-align:start;color:#4f545c;padding:.25rem 0 .5rem}\n"
     "th,td{text-align:start;vertical-align:top;padding:.35rem .5rem;border-bottom:1px solid "
-    "#c9ced6;overflow-wrap:anywhere}\n"
+    "#c9ced6;overflow-wrap:break-word}\n"
+    "td:first-child{min-width:10.5ch}\n" /* a date never breaks at its hyphens */
     "thead th{background:#e6edf4;color:#1c1e23;border-bottom:2px solid #124a70}\n"
     ".muted{color:#4f545c}\n"
     "footer{margin-top:2rem;border-top:1px solid #c9ced6;padding-top:.5rem;color:#4f545c;"
@@ -387,22 +388,93 @@ static int html_entry(aod_sink *base, const aod_entry *e, aod_error *err)
     return 0;
 }
 
+/* Appends text as a CSS string, "..." (inside <style>, where no character
+ * reference works): quotes and backslashes escaped, line ends and '<' as
+ * CSS escapes (so no "</style>" can close the element), and what is not
+ * UTF-8 or a control character as U+FFFD.  In a template, "{page}" and
+ * "{pages}" become the page counters between strings. */
+static int css_string(aod_buf *b, const char *text, int counters)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    int rc = aod_buf_addc(b, '"');
+
+    while (*p && rc == 0) {
+        uint32_t cp = 0;
+        size_t n = aod_utf8_decode(p, 4, &cp);
+
+        if (counters && strncmp((const char *)p, "{pages}", 7) == 0) {
+            rc = aod_buf_adds(b, "\" counter(pages) \"");
+            p += 7;
+            continue;
+        }
+        if (counters && strncmp((const char *)p, "{page}", 6) == 0) {
+            rc = aod_buf_adds(b, "\" counter(page) \"");
+            p += 6;
+            continue;
+        }
+        if (n == 0 || (cp < 0x20 && cp != '\n' && cp != '\r') || (cp >= 0x7F && cp < 0xA0)) {
+            rc = aod_buf_adds(b, REPLACEMENT);
+            n = n ? n : 1;
+        } else if (cp == '"' || cp == '\\') {
+            rc = aod_buf_addc(b, '\\') || aod_buf_addc(b, (char)cp);
+        } else if (cp == '\n' || cp == '\r') {
+            rc = aod_buf_adds(b, "\\A ");
+        } else if (cp == '<') {
+            rc = aod_buf_adds(b, "\\3C ");
+        } else {
+            rc = aod_buf_add(b, p, n);
+        }
+        p += n;
+    }
+    return rc || aod_buf_addc(b, '"');
+}
+
+/* The paper copy's running header and footer, as the PDF has them: the
+ * organisation and the report's title with the patient at the top (not on
+ * the first page: the letterhead is there), the date, the confidentiality
+ * note and "Page X of Y" at the bottom.  Page-margin boxes: where a browser
+ * does not print them, the document's own footer still says it once. */
+static int print_margins(html_sink *s)
+{
+    aod_buf *b = &s->doc;
+    const char *org = s->info.policy->organisation.name;
+    int rc = 0;
+
+    rc |=
+        aod_buf_adds(b, "@media print{\n@page{\n@top-left{font-size:7.5pt;color:#124a70;content:");
+    rc |= css_string(b, org ? org : "", 0);
+    rc |= aod_buf_adds(b, "}\n@top-right{font-size:7.5pt;color:#4f545c;content:");
+    rc |= css_string(b, aod_words_title(s->words), 0);
+    rc |= aod_buf_adds(b, " \" \\B7  \" ");
+    rc |= css_string(b, aod_words_patient(s->words), 0);
+    rc |= aod_buf_adds(b, "}\n@bottom-left{font-size:7pt;color:#4f545c;content:");
+    rc |= css_string(b, aod_words_generated(s->words), 0);
+    rc |= aod_buf_adds(b, "}\n@bottom-center{font-size:7pt;color:#4f545c;content:");
+    rc |= css_string(b, aod_words_get(s->words, "letter.footer.confidential"), 0);
+    rc |= aod_buf_adds(b, "}\n@bottom-right{font-size:7pt;color:#1c1e23;content:");
+    rc |= css_string(b, aod_words_get(s->words, "letter.footer.page"), 1);
+    rc |=
+        aod_buf_adds(b, "}\n}\n@page:first{@top-left{content:none}@top-right{content:none}}\n}\n");
+    return rc ? -1 : 0;
+}
+
 /* The head: language, direction, title and styles. */
 static int head(html_sink *s)
 {
     aod_buf *b = &s->doc;
     const char *lang = s->info.lang && *s->info.lang ? s->info.lang : "en";
 
-    return PUT(b, "<!DOCTYPE html>\n<html lang=\"", lang, "\" dir=\"",
-               aod_html_rtl(lang) ? "rtl" : "ltr",
-               "\">\n<head>\n<meta charset=\"utf-8\">\n"
-               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-               "<meta name=\"generator\" content=\"",
-               PACKAGE_STRING, "\">\n<title>", aod_words_title(s->words), " \xC2\xB7 ",
-               aod_words_patient(s->words), "</title>\n<style>\n") != 0 ||
-                   aod_buf_adds(b, css) != 0 || aod_buf_adds(b, "</style>\n</head>\n<body>\n") != 0
-               ? -1
-               : 0;
+    if (PUT(b, "<!DOCTYPE html>\n<html lang=\"", lang, "\" dir=\"",
+            aod_html_rtl(lang) ? "rtl" : "ltr",
+            "\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            "<meta name=\"generator\" content=\"",
+            PACKAGE_STRING, "\">\n<title>", aod_words_title(s->words), " \xC2\xB7 ",
+            aod_words_patient(s->words), "</title>\n<style>\n") != 0 ||
+        aod_buf_adds(b, css) != 0 || print_margins(s) != 0 ||
+        aod_buf_adds(b, "</style>\n</head>\n<body>\n") != 0)
+        return -1;
+    return 0;
 }
 
 static int write_error(html_sink *s, aod_error *err)

@@ -235,7 +235,7 @@ static int xlsx_begin(aod_sink *base, const aod_report_info *info, aod_error *er
 
     /* The workbook's own file: private, and removed whatever happens. */
     if (!dir || !*dir)
-        dir = "/tmp";
+        dir = P_tmpdir; /* stdio.h: the system's temporary directory */
     if ((size_t)snprintf(s->path, sizeof s->path, "%s/aodreport-xlsx-XXXXXX", dir) >=
         sizeof s->path) {
         aod_error_set(err, AOD_ERR_IO, dir, 0, "xlsx", "TMPDIR is too long");

@@ -206,6 +206,7 @@ static void structure(void **state)
     has(doc, "<main>");
     has(doc, "</main>\n<footer>");
     has(doc, "The list follows this letter.");
+    has(doc, "content:\"Page \" counter(page) \" of \" counter(pages) \"\"}");
     lacks(doc, "next page");
     lacks(doc, "<script");
     assert_true(strlen(doc) > 0 && doc[strlen(doc) - 1] == '\n');
@@ -220,6 +221,10 @@ static void escaping(void **state)
     has(doc, "<bdi>&lt;script&gt;alert(1)&lt;/script&gt;</bdi>");
     has(doc, "Riverside &lt;Community&gt; &amp; Hospital");
     has(doc, "Zoë &quot;Z&quot; &lt;Ångström&gt;");
+    /* In the print styles' running header: a CSS string, where a '<'
+     * could end the <style> element and a quote the string. */
+    has(doc, " \"Zoë \\\"Z\\\" \\3C Ångström>\"}");
+    assert_int_equal(count(doc, "</style"), 1);
     /* A control character and a byte that is no UTF-8: U+FFFD each. */
     has(doc, "Lab results &amp; notes &#39;x&#39; \xEF\xBF\xBD \xEF\xBF\xBD end");
     lacks(doc, "\x01");
