@@ -19,11 +19,13 @@ lacks_text() { ! grep -qF -- "$2" "$1" || { echo "# in $1: $2" >&2; return 1; };
 
 n=0
 pages=()
+declare -A db_of
 for dir in "$CASES"/*/; do
     dir=${dir%/}
     name=$(basename "$dir")
     n=$((n + 1))
     db="html_$n"
+    db_of[$name]=$db
     as_pg "$PGBIN/createdb" -h "$PGTMP" -U postgres "$db"
     args=()
     [ -f "$dir/args" ] && mapfile -t args < <(grep -v '^#' "$dir/args" | sed '/^$/d')
@@ -68,6 +70,18 @@ ok "rtl: html" run 0 "${AOD[@]}" report --db "dbname=$db" --patient Patient/p1 \
 ok "rtl: dir on <html>" has_text "$OUTD/rtl.html" '<html lang="ar" dir="rtl">'
 ok "rtl: the name escaped" has_text "$OUTD/rtl.html" '&lt;b&gt;&amp;'
 pages+=("$OUTD/rtl.html")
+
+# The batch writes the HTML (and the spreadsheet) beside each PDF, and its
+# manifest lists them.
+db=${db_of[masking-show-names]}
+ok "batch: pdf,html,xlsx" run 0 "${AOD[@]}" batch --db "dbname=$db" --month 2025-02 \
+    --now 2026-11-01T00:00:00Z --formats pdf,html,xlsx --out-dir "$PGTMP/batch"
+nb_pdf=$(find "$PGTMP/batch" -name '*.pdf' | wc -l)
+nb_html=$(find "$PGTMP/batch" -name '*.html' | wc -l)
+nb_xlsx=$(find "$PGTMP/batch" -name '*.xlsx' | wc -l)
+ok "batch: one html per pdf ($nb_pdf)" test "$nb_pdf" -gt 0 -a "$nb_html" = "$nb_pdf" -a "$nb_xlsx" = "$nb_pdf"
+ok "batch: the manifest lists them" has_text "$PGTMP/batch/manifest.json" '"format": "html"'
+mapfile -t -O "${#pages[@]}" pages < <(find "$PGTMP/batch" -name '*.html' | sort)
 
 # AOD_HTML_KEEP=DIR keeps the reports there, to look at them.
 if [ -n "${AOD_HTML_KEEP:-}" ]; then mkdir -p "$AOD_HTML_KEEP" && cp "${pages[@]}" "$AOD_HTML_KEEP/"; fi
