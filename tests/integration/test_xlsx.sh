@@ -85,6 +85,14 @@ ok "the privacy copy counts suspensions" zip_has "$OUTD/suspension-privacy-offic
 ok "the patient's copy never does" zip_lacks "$OUTD/suspension-patient.xlsx" \
     xl/worksheets/sheet2.xml 'suspension'
 
+# Where the workbook cannot be assembled (TMPDIR unusable): exit 6 with
+# the reason, and no file left, not even a temporary one.
+mkdir -p "$PGTMP/failed"
+ok "no TMPDIR: exit 6" run 6 env TMPDIR="$PGTMP/no-such-dir" "${AOD[@]}" report --db dbname=xlsx_1 \
+    --patient Patient/p1 --now 2026-11-01T00:00:00Z --format xlsx -o "$PGTMP/failed/r.xlsx"
+ok "no TMPDIR: the message says why" contains "$ERR" "cannot create a temporary file"
+ok "no TMPDIR: nothing left" test -z "$(ls -A "$PGTMP/failed")"
+
 # Every spreadsheet as LibreOffice opens it, against its CSV.
 xlsxs=()
 for p in "${pairs[@]}"; do xlsxs+=("$OUTD/$p.xlsx"); done
