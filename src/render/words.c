@@ -27,7 +27,7 @@ struct aod_words {
     int scrolled; /* AOD_WORDS_SCROLLED */
     int nomem;    /* a scratch buffer could not grow */
     aod_buf say[N_SAY];
-    aod_buf period, generated, subject;
+    aod_buf period, generated, subject, keys;
     /* The row's own buffers: its strings live until the next row. */
     aod_buf when, who, kinds, count;
 };
@@ -235,6 +235,18 @@ const char *aod_words_subject(aod_words *w)
     vars[3] = long_date(w, 4, period_last_ms(w->info));
     vars[4] = NULL;
     return keep(w, &w->subject, say(w, 5, "letter.subject", vars));
+}
+
+static int add_keys(const aod_report_info *in, aod_buf *b);
+
+const char *aod_words_identifiers(aod_words *w)
+{
+    aod_buf_reset(&w->keys);
+    if (add_keys(w->info, &w->keys) != 0 || aod_buf_addc(&w->keys, '\0') != 0) {
+        w->nomem = 1;
+        return "";
+    }
+    return aod_buf_str(&w->keys);
 }
 
 const char *aod_words_generated(aod_words *w)
@@ -945,6 +957,7 @@ aod_words *aod_words_new(const aod_text *text, const aod_report_info *info, aod_
     aod_buf_init(&w->period, 64 * 1024);
     aod_buf_init(&w->generated, 64 * 1024);
     aod_buf_init(&w->subject, 64 * 1024);
+    aod_buf_init(&w->keys, 1024 * 1024);
     aod_buf_init(&w->when, 64 * 1024);
     aod_buf_init(&w->who, 16 * 1024 * 1024);
     aod_buf_init(&w->kinds, 1024 * 1024);
@@ -963,6 +976,7 @@ void aod_words_free(aod_words *w)
     aod_buf_free(&w->period);
     aod_buf_free(&w->generated);
     aod_buf_free(&w->subject);
+    aod_buf_free(&w->keys);
     aod_buf_free(&w->when);
     aod_buf_free(&w->who);
     aod_buf_free(&w->kinds);

@@ -128,6 +128,11 @@ const char *aod_words_period(aod_words *w);
  * when out of memory. */
 const char *aod_words_subject(aod_words *w);
 
+/* The patient's identifiers as the letter shows them ("MRN-1 (urn:oid:...),
+ * Patient/8"), for every output that names them.  Borrowed from w until
+ * the next call of aod_words_identifiers; "" when out of memory. */
+const char *aod_words_identifiers(aod_words *w);
+
 /* "Prepared on March 14, 2025" (info->now).  Borrowed from w until the
  * next call of aod_words_generated; "" when out of memory. */
 const char *aod_words_generated(aod_words *w);

@@ -21,6 +21,7 @@
 #include "base/timefmt.h"
 #include "base/utf8.h"
 #include "render/csv.h"
+#include "render/words.h"
 
 #ifndef PACKAGE_STRING
 #define PACKAGE_STRING "aodreport"
@@ -48,6 +49,7 @@ typedef struct xlsx_sink {
 
     aod_csv_row *row;
     const char *cell[AOD_CSV_MAX_COLUMNS];
+    aod_words *words; /* the title, patient and identifiers as the letter says them */
     long rows;
     aod_buf clean; /* a cell made fit for the workbook */
     aod_buf say;   /* a label from a template */
@@ -232,6 +234,11 @@ static int xlsx_begin(aod_sink *base, const aod_report_info *info, aod_error *er
     }
     s->info = *info;
     s->ncol = aod_csv_columns(info->audience);
+    s->words = aod_words_new(s->text, &s->info, AOD_WORDS_PAGED, err);
+    if (!s->words) {
+        s->failed = 1;
+        return -1;
+    }
 
     /* The workbook's own file: private, and removed whatever happens. */
     if (!dir || !*dir)
@@ -369,29 +376,6 @@ static void fact(xlsx_sink *s, lxw_row_t *r, const char *label, int kind, const 
     (*r)++;
 }
 
-/* "value (system)" for "system|value", as the letter shows identifiers. */
-static const char *keys_text(xlsx_sink *s)
-{
-    size_t i;
-
-    aod_buf_reset(&s->say);
-    for (i = 0; i < s->info.n_patient_keys; i++) {
-        const char *k = s->info.patient_keys[i], *bar = strchr(k, '|');
-        int rc = i ? aod_buf_adds(&s->say, ", ") : 0;
-        if (!bar)
-            rc |= aod_buf_adds(&s->say, k);
-        else if (bar == k)
-            rc |= aod_buf_adds(&s->say, bar + 1);
-        else
-            rc |= aod_buf_printf(&s->say, "%s (%.*s)", bar + 1, (int)(bar - k), k);
-        if (rc) {
-            s->nomem = 1;
-            return "";
-        }
-    }
-    return aod_buf_str(&s->say);
-}
-
 static void summary_sheet(xlsx_sink *s, const aod_report_summary *sum)
 {
     static const aod_report_summary zero;
@@ -404,18 +388,15 @@ static void summary_sheet(xlsx_sink *s, const aod_report_summary *sum)
 
     if (!sum)
         sum = &zero;
-    put_text(s, s->summary, r++, 0,
-             T(s, access ? "letter.title.access" : "letter.title.disclosures"), s->bold);
+    put_text(s, s->summary, r++, 0, aod_words_title(s->words), s->bold);
     if (privacy)
         put_text(s, s->summary, r++, 0, T(s, "letter.privacy-copy"), NULL);
     r++;
-    fact(s, &r, T(s, "letter.fact.patient"), V_TEXT,
-         in->patient_name && *in->patient_name ? in->patient_name : T(s, "letter.patient-unknown"),
-         0, 0);
+    fact(s, &r, T(s, "letter.fact.patient"), V_TEXT, aod_words_patient(s->words), 0, 0);
     fact(s, &r,
          T(s,
            in->n_patient_keys == 1 ? "letter.fact.identifier.one" : "letter.fact.identifier.other"),
-         V_TEXT, keys_text(s), 0, 0);
+         V_TEXT, aod_words_identifiers(s->words), 0, 0);
     if (p->organisation.name && *p->organisation.name)
         fact(s, &r, T(s, "xlsx.organisation"), V_TEXT, p->organisation.name, 0, 0);
     fact(s, &r, T(s, "xlsx.period.first"), V_DAY, NULL, 0, in->from);
@@ -509,9 +490,7 @@ static int xlsx_end(aod_sink *base, const aod_report_summary *sum, aod_error *er
     memset(&props, 0, sizeof props);
     aod_buf_reset(&s->clean);
     aod_buf_reset(&s->say);
-    if (aod_buf_adds(&s->clean,
-                     T(s, s->info.mode == AOD_MODE_ACCESS ? "letter.title.access"
-                                                          : "letter.title.disclosures")) != 0 ||
+    if (aod_buf_adds(&s->clean, aod_words_title(s->words)) != 0 ||
         aod_buf_adds(&s->say, s->info.policy->organisation.name ? s->info.policy->organisation.name
                                                                 : "") != 0 ||
         aod_buf_addc(&s->say, '\0') != 0) {
@@ -548,6 +527,7 @@ static void xlsx_free(aod_sink *base)
     if (s->path[0])
         unlink(s->path);
     aod_csv_row_free(s->row);
+    aod_words_free(s->words);
     aod_buf_free(&s->clean);
     aod_buf_free(&s->say);
     free(s);
