@@ -39,6 +39,8 @@ for dir in "$CASES"/*/; do
         args+=(--policy "$PGTMP/policy-$name/policy.xml")
     elif [ -f "$dir/policy.xml" ]; then
         args+=(--policy "$dir/policy.xml")
+    else
+        args+=(--policy "$DEMO_POLICY") # the program has no built-in policy
     fi
     events=$(ls "$dir"/events.* | head -n 1)
     ok "$name: init" run 0 "${AOD[@]}" init --db "dbname=$db"
@@ -74,7 +76,7 @@ mkdir -p "$PGTMP/templates/ar"
 printf 'letter.title.disclosures = \331\203\330\264\331\201 \330\250\330\247\331\204\330\245\331\201\330\265\330\247\330\255\330\247\330\252\n' \
     >"$PGTMP/templates/ar/letter.txt"
 db=html_1
-ok "rtl: html" run 0 "${AOD[@]}" report --db "dbname=$db" --patient Patient/p1 \
+ok "rtl: html" run 0 "${AOD[@]}" report --db "dbname=$db" --policy "$DEMO_POLICY" --patient Patient/p1 \
     --now 2026-11-01T00:00:00Z --from 2025-01-01 --templates "$PGTMP/templates" --lang ar \
     --patient-name $'\330\254\331\205\331\212\331\204\330\251 <b>&' --format html -o "$OUTD/rtl.html"
 ok "rtl: dir on <html>" has_text "$OUTD/rtl.html" '<html lang="ar" dir="rtl">'
@@ -85,7 +87,7 @@ pages+=("$OUTD/rtl.html")
 # manifest lists them.
 db=${db_of[masking-show-names]}
 ok "batch: pdf,html,xlsx" run 0 "${AOD[@]}" batch --db "dbname=$db" --month 2025-02 \
-    --now 2026-11-01T00:00:00Z --formats pdf,html,xlsx --out-dir "$PGTMP/batch"
+    --policy "$CASES/masking-show-names/policy.xml" --now 2026-11-01T00:00:00Z --formats pdf,html,xlsx --out-dir "$PGTMP/batch"
 nb_pdf=$(find "$PGTMP/batch" -name '*.pdf' | wc -l)
 nb_html=$(find "$PGTMP/batch" -name '*.html' | wc -l)
 nb_xlsx=$(find "$PGTMP/batch" -name '*.xlsx' | wc -l)

@@ -59,6 +59,8 @@ for dir in "$CASES"/*/; do
         args+=(--policy "$PGTMP/policy-$name/policy.xml")
     elif [ -f "$dir/policy.xml" ]; then
         args+=(--policy "$dir/policy.xml")
+    else
+        args+=(--policy "$DEMO_POLICY") # the program has no built-in policy
     fi
     events=$(ls "$dir"/events.* | head -n 1)
     ok "$name: init" run 0 "${AOD[@]}" init --db "dbname=$db"
@@ -99,7 +101,7 @@ ok "the patient's copy never does" zip_lacks "$OUTD/suspension-patient.xlsx" \
 # the reason, and no file left, not even a temporary one.
 mkdir -p "$PGTMP/failed"
 ok "no TMPDIR: exit 6" run 6 env TMPDIR="$PGTMP/no-such-dir" "${AOD[@]}" report --db dbname=xlsx_1 \
-    --patient Patient/p1 --now 2026-11-01T00:00:00Z --format xlsx -o "$PGTMP/failed/r.xlsx"
+    --policy "$DEMO_POLICY" --patient Patient/p1 --now 2026-11-01T00:00:00Z --format xlsx -o "$PGTMP/failed/r.xlsx"
 ok "no TMPDIR: the message says why" contains "$ERR" "cannot create a temporary file"
 ok "no TMPDIR: nothing left" test -z "$(ls -A "$PGTMP/failed")"
 
