@@ -84,9 +84,12 @@ static int load_event(load_ctx *c, json_t *resource, const char *text, size_t te
         text_len = strlen(dumped);
     }
     memset(&row, 0, sizeof row);
-    if (!c->rec->id) {
+    row.observer = observer_identity(c, c->rec);
+    if (!c->rec->id || !row.observer) {
         /* Without an id the event is known by its content: the same JSON
-         * written with other key order or white space is the same event. */
+         * written with other key order or white space is the same event.
+         * So is an event without an observer: an id is unique only within
+         * the system that wrote it, and two systems reuse ids. */
         canonical = json_dumps(resource, JSON_SORT_KEYS | JSON_COMPACT);
         if (!canonical) {
             aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
@@ -96,7 +99,6 @@ static int load_event(load_ctx *c, json_t *resource, const char *text, size_t te
         row.canonical_len = strlen(canonical);
     }
     row.fhir_id = c->rec->id;
-    row.observer = observer_identity(c, c->rec);
     row.fhir_version = aod_fhir_version_name(c->rec->version);
     row.recorded = aod_time_format_utc(c->rec->recorded, recorded, sizeof recorded);
     row.patient_keys = c->rec->patient_keys;

@@ -506,10 +506,12 @@ static int put_other_keys(aod_buf *c, const load_batch *b, const load_row *r, si
 }
 
 /*
- * event_key.  An event with an id: SHA-256 of "id" US observer US id, the
- * same bytes the first stores hashed on the server, so stores stay
- * compatible.  Without an id: SHA-256 of "json" US and the resource as
- * canonical JSON (keys sorted, no white space), which the reader hands over.
+ * event_key.  An event with an id and an observer: SHA-256 of "id" US
+ * observer US id, the same bytes the first stores hashed on the server, so
+ * stores stay compatible.  Otherwise (the reader then hands the canonical
+ * JSON over): SHA-256 of "json" US and the resource as canonical JSON (keys
+ * sorted, no white space).  An id without an observer says nothing about
+ * which system's id it is: two systems reusing an id must not collide.
  */
 static void event_key(const aod_load_row *row, unsigned char out[AOD_SHA256_DIGEST_LEN])
 {
@@ -517,7 +519,7 @@ static void event_key(const aod_load_row *row, unsigned char out[AOD_SHA256_DIGE
     const char *obs = row->observer ? row->observer : "";
 
     aod_sha256_init(&h);
-    if (row->fhir_id) {
+    if (row->fhir_id && !row->canonical) {
         aod_sha256_update(&h, "id\x1f", 3);
         aod_sha256_update(&h, obs, strlen(obs));
         aod_sha256_update(&h, "\x1f", 1);
