@@ -99,6 +99,7 @@ static int load_event(load_ctx *c, json_t *resource, const char *text, size_t te
         row.canonical_len = strlen(canonical);
     }
     row.fhir_id = c->rec->id;
+    row.line = line;
     row.fhir_version = aod_fhir_version_name(c->rec->version);
     row.recorded = aod_time_format_utc(c->rec->recorded, recorded, sizeof recorded);
     row.patient_keys = c->rec->patient_keys;
@@ -109,7 +110,8 @@ static int load_event(load_ctx *c, json_t *resource, const char *text, size_t te
     row.resource_len = text_len;
     rc = aod_store_load_add(c->st, &row, err);
 out:
-    if (rc != 0)
+    /* a database error names the lines of the batch it refused itself */
+    if (rc != 0 && err->code != AOD_ERR_DB && err->code != AOD_ERR_DB_CONNECT)
         aod_error_where(err, c->name, line, index);
     free(dumped);
     free(canonical);

@@ -56,6 +56,7 @@ typedef struct aod_load_row {
     const char *canonical; /* without fhir_id or observer: the resource as canonical JSON (keys
                               sorted, no white space), which its event_key hashes */
     size_t canonical_len;
+    long line; /* the input line it starts on, for messages; 0 when not known */
 } aod_load_row;
 
 typedef struct aod_load_counts {
