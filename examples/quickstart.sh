@@ -15,7 +15,9 @@ cd "$top"
 # The server's directory must be reachable by the postgres user, which a
 # checkout under /root is not; so it lives outside the tree.
 DEMO=${AOD_DEMO_DIR:-/var/tmp/aodreport-demo-$(id -u)}
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# As root, the server's programs run as postgres, from / : postgres may not
+# enter the checkout, and they would say so on every call.
+as_pg() { if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n -r | head -n 1; }
 
 if [ "${1:-}" = stop ]; then
@@ -28,10 +30,19 @@ if [ "$(id -u)" = 0 ] && [ -z "${AOD_SKIP_INSTALL:-}" ]; then
     bash tests/install-deps.sh
 fi
 
-echo "== building"
+echo "== building (in build/quickstart)"
 [ -x configure ] || autoreconf -fi >/dev/null
-[ -f Makefile ] || ./configure -q
-make -j"$(nproc)" >/dev/null
+if [ -f config.status ]; then
+    # Configured in place by hand: autoconf refuses an out-of-tree build
+    # beside it, so use that build.
+    BUILD=$top
+else
+    BUILD=$top/build/quickstart
+    mkdir -p "$BUILD"
+    [ -f "$BUILD/Makefile" ] || (cd "$BUILD" && "$top/configure" -q)
+fi
+make -C "$BUILD" -j"$(nproc)" >/dev/null
+aodreport() { "$BUILD/aodreport" "$@"; }
 
 PGBIN=$(pg_bin)
 if [ ! -f "$DEMO/data/PG_VERSION" ]; then
@@ -57,11 +68,11 @@ as_pg "$PGBIN/psql" -h "$DEMO" -U postgres -d postgres -XtAq \
     as_pg "$PGBIN/createdb" -h "$DEMO" -U postgres aodreport
 
 echo "== creating the store"
-./aodreport init
+aodreport init
 
 echo "== generating and loading the example audit events"
 python3 examples/generate.py -o "$DEMO/example-events.ndjson"
-./aodreport load "$DEMO/example-events.ndjson"
+aodreport load "$DEMO/example-events.ndjson"
 
 mkdir -p out
 echo "== writing the example patient's reports into ./out"
@@ -72,12 +83,14 @@ P=(--patient Patient/example-1 --patient 'http://hospital.example.org/mrn|100000
 COMMON=("${P[@]}" --now 2026-11-01T00:00:00Z --requested 2026-10-20
         --patient-name "José Müller-Ødegård")
 for mode in disclosures access; do
-    ./aodreport report "${COMMON[@]}" --mode "$mode" --format csv -o "out/example-1-$mode.csv"
-    ./aodreport report "${COMMON[@]}" --mode "$mode" --format pdf -o "out/example-1-$mode.pdf"
-    ./aodreport report "${COMMON[@]}" --mode "$mode" --format bundle-json -o "out/example-1-$mode.json"
-    ./aodreport report "${COMMON[@]}" --mode "$mode" --format bundle-xml -o "out/example-1-$mode.xml"
+    aodreport report "${COMMON[@]}" --mode "$mode" --format csv -o "out/example-1-$mode.csv"
+    aodreport report "${COMMON[@]}" --mode "$mode" --format pdf -o "out/example-1-$mode.pdf"
+    aodreport report "${COMMON[@]}" --mode "$mode" --format bundle-json -o "out/example-1-$mode.json"
+    aodreport report "${COMMON[@]}" --mode "$mode" --format bundle-xml -o "out/example-1-$mode.xml"
 done
-./aodreport report "${COMMON[@]}" --audience privacy-office --format csv -o out/example-1-disclosures-privacy-office.csv
-./aodreport explain "${COMMON[@]}" -o out/example-1-explain.csv
+aodreport report "${COMMON[@]}" --audience privacy-office --format csv -o out/example-1-disclosures-privacy-office.csv
+aodreport explain "${COMMON[@]}" -o out/example-1-explain.csv
 ls -l out
-echo "== done.  The server keeps running; stop it with: bash examples/quickstart.sh stop"
+echo "== done.  The program is $BUILD/aodreport; the server keeps running"
+echo "   (export PGHOST=$DEMO PGUSER=postgres PGDATABASE=aodreport to use it);"
+echo "   stop it with: bash examples/quickstart.sh stop"

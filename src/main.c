@@ -4,8 +4,8 @@
  */
 #include <stdio.h>
 
-#include "cli.h"
-#include "error.h"
+#include "app/cli.h"
+#include "base/error.h"
 
 enum exit_code {
     EXIT_OK = 0,

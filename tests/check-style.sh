@@ -6,7 +6,7 @@
 set -euo pipefail
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 cd "$top_srcdir"
-files=$(ls src/*.c src/*.h src/render/*.c src/render/*.h | grep -v '^src/embedded\.c$')
+files=$(find src -name '*.[ch]' ! -path src/base/embedded.c | LC_ALL=C sort)
 status=0
 
 # sprintf/strcat: no bound; strncpy: no terminator; strtok: hidden state;

@@ -10,11 +10,13 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 flavour=${1:-}
 extra=()
-builddir=build
+# Every build lives in its own directory under build/ (the quick start's is
+# build/quickstart), so the two README commands never trip over each other.
+builddir=build/ci
 case "$flavour" in
 "") ;;
---asan) extra=(--enable-asan); builddir=build-asan ;;
---valgrind) extra=(--enable-valgrind); builddir=build-valgrind ;;
+--asan) extra=(--enable-asan); builddir=build/ci-asan ;;
+--valgrind) extra=(--enable-valgrind); builddir=build/ci-valgrind ;;
 *) echo "usage: bash tests/ci.sh [--asan|--valgrind]" >&2; exit 2 ;;
 esac
 if [ -z "${AOD_SKIP_INSTALL:-}" ]; then
@@ -22,15 +24,19 @@ if [ -z "${AOD_SKIP_INSTALL:-}" ]; then
     [ "$flavour" = --valgrind ] && pkgs+=(valgrind)
     bash tests/install-deps.sh "${pkgs[@]}"
 fi
-# The FHIR validators the Bundle tests use (versions pinned in tests/package.json).
-if [ -z "${AOD_SKIP_INSTALL:-}" ] || [ ! -d tests/node_modules ]; then
-    (cd tests && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-fi
+# (The FHIR validators the Bundle tests use are installed by `make check`
+# into the build tree, from tests/package-lock.json.)
 [ -x configure ] || autoreconf -fi
+# A tree configured in place (the README's "Building by hand") cannot also
+# be built out of tree: autoconf refuses.  Clean the in-place build first.
+if [ -f config.status ]; then
+    echo "ci.sh: the source tree was configured in place; running 'make distclean' there first"
+    make -s distclean >/dev/null
+fi
 rm -rf "$builddir"
-mkdir "$builddir"
+mkdir -p "$builddir"
 cd "$builddir"
-../configure --enable-werror "${extra[@]}" >configure.out || { cat configure.out config.log; exit 1; }
+"$top/configure" --enable-werror "${extra[@]}" >configure.out || { cat configure.out config.log; exit 1; }
 make -j"$(nproc)" >make.out 2>&1 || { cat make.out; exit 1; }
 # Integration tests run their own throwaway PostgreSQL servers; two at once
 # suit the 2-core machine.

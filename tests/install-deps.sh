@@ -12,13 +12,15 @@ mkdir -p /etc/postgresql-common/createcluster.d
 echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/aodreport-no-main.conf
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# The Bundle validators run on Node.js 18.19 or later (tests/package.json
+# pins versions that do): Debian 12's own nodejs and npm are enough, so a
+# machine without node gets them; one with a newer node keeps it.
+node_pkgs=()
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    node_pkgs=(nodejs npm)
+fi
 apt-get install -y -qq --no-install-recommends \
     build-essential autoconf automake pkg-config ca-certificates \
     libpq-dev libjansson-dev libhpdf-dev libxml2-dev libxml2-utils libcmocka-dev \
     postgresql-15 fonts-dejavu-core python3 python3-psycopg2 time \
-    poppler-utils qpdf "$@" >/dev/null
-# The Bundle validators run on Node.js (20.19 or later); the machine image
-# ships it.  Fall back to Debian's packages only where it is missing.
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-    apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
-fi
+    poppler-utils qpdf clang-format "${node_pkgs[@]}" "$@" >/dev/null

@@ -19,7 +19,7 @@
  * replaced, ends trimmed) because XML 1.0 cannot carry control characters
  * and FHIR forbids empty or whitespace-only values.
  */
-#include "bundle.h"
+#include "render/bundle.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -31,11 +31,11 @@
 #include <jansson.h>
 #include <libxml/xmlwriter.h>
 
-#include "buf.h"
-#include "record.h"
-#include "sha256.h"
-#include "utf8.h"
-#include "timefmt.h"
+#include "base/buf.h"
+#include "model/record.h"
+#include "base/sha256.h"
+#include "base/utf8.h"
+#include "base/timefmt.h"
 
 /* libxml2 takes const xmlChar *: a cast that keeps const (-Wcast-qual). */
 #define CX (const xmlChar *)

@@ -29,9 +29,9 @@
 
 #include <stdio.h>
 
-#include "error.h"
-#include "render/text.h"
-#include "report.h"
+#include "base/error.h"
+#include "model/text.h"
+#include "model/entry.h"
 
 typedef enum aod_bundle_format {
     AOD_BUNDLE_JSON = 0, /* FHIR JSON, UTF-8, one-space indent */

@@ -5,15 +5,15 @@
  * entries arrive; per-row scratch lives in buffers the sink reuses, so a
  * 100,000-line report costs no more memory than a 10-line one.
  */
-#include "csv.h"
+#include "render/csv.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "timefmt.h"
+#include "base/buf.h"
+#include "base/timefmt.h"
 
 /* The columns, in their stable order.  privacy: only for the privacy-office
  * audience (they say how the tool decided, not what happened). */
@@ -59,7 +59,8 @@ typedef struct csv_sink {
     FILE *out;
     aod_csv_options opts;
     const aod_text *text;
-    aod_mask *mask;
+    aod_entry_mask_fn mask_fn; /* NULL: unmasked entries are refused */
+    void *mask_ctx;
     int begun;
     int privacy;                     /* the privacy-office columns are written */
     aod_buf data, kinds, flags, ids; /* per-row scratch, reused */
@@ -236,13 +237,13 @@ static int csv_entry(aod_sink *base, const aod_entry *in, aod_error *err)
         return -1;
     }
     if (!e->shown_name) {
-        if (!s->mask) {
+        if (!s->mask_fn) {
             aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "csv",
                           "an unmasked entry reached the CSV renderer");
             return -1;
         }
         copy = *in;
-        if (aod_mask_apply(s->mask, &copy, err) != 0)
+        if (s->mask_fn(s->mask_ctx, &copy, err) != 0)
             return -1;
         e = &copy;
     }
@@ -334,7 +335,7 @@ static void csv_free(aod_sink *base)
 }
 
 aod_sink *aod_csv_sink_new(FILE *out, const aod_csv_options *opts, const aod_text *text,
-                           aod_mask *mask_or_NULL, aod_error *err)
+                           aod_entry_mask_fn mask_or_NULL, void *mask_ctx, aod_error *err)
 {
     csv_sink *s;
     char delimiter = opts && opts->delimiter ? opts->delimiter : ',';
@@ -361,7 +362,8 @@ aod_sink *aod_csv_sink_new(FILE *out, const aod_csv_options *opts, const aod_tex
     s->opts.bom = opts ? opts->bom : 0;
     s->opts.delimiter = delimiter;
     s->text = text;
-    s->mask = mask_or_NULL;
+    s->mask_fn = mask_or_NULL;
+    s->mask_ctx = mask_ctx;
     aod_buf_init(&s->data, 1024 * 1024);
     aod_buf_init(&s->kinds, 1024 * 1024);
     aod_buf_init(&s->flags, 4096);

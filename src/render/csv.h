@@ -16,10 +16,9 @@
 
 #include <stdio.h>
 
-#include "error.h"
-#include "mask.h"
-#include "render/text.h"
-#include "report.h"
+#include "base/error.h"
+#include "model/entry.h"
+#include "model/text.h"
 
 typedef struct aod_csv_options {
     int bom;        /* 1: start with a UTF-8 byte order mark (for Excel) */
@@ -29,15 +28,16 @@ typedef struct aod_csv_options {
 /* A new CSV sink writing to out (borrowed; the sink neither flushes it at
  * free nor closes it).  opts (borrowed, copied; NULL: no BOM, ',') and
  * text (borrowed, required: the words for codes) must stay valid while the
- * sink is used; so must mask_or_NULL (borrowed), which, when given, is
- * applied to a copy of each entry that arrives unmasked (shown_name NULL).
+ * sink is used; so must mask_ctx (borrowed): when mask_or_NULL is given, it
+ * is called with mask_ctx on a copy of each entry that arrives unmasked
+ * (shown_name NULL), as pipeline/mask.h's aod_mask_apply would be.
  * Without a mask an unmasked entry is refused (AOD_ERR_INTERNAL), so a
  * wiring mistake cannot leak names.  The columns depend on the audience
  * given to begin().  Returns a new sink (free it through its free member),
  * or NULL with err set: AOD_ERR_USAGE for a delimiter other than ',' ';'
  * TAB, AOD_ERR_INTERNAL for a NULL out or text, AOD_ERR_NOMEM. */
 aod_sink *aod_csv_sink_new(FILE *out, const aod_csv_options *opts, const aod_text *text,
-                           aod_mask *mask_or_NULL, aod_error *err);
+                           aod_entry_mask_fn mask_or_NULL, void *mask_ctx, aod_error *err);
 
 /* Writes one cell: value (borrowed; NULL writes an empty cell), neutralised
  * with a leading "'" when it starts with = + - @ TAB or CR, quoted when it

@@ -13,7 +13,7 @@
  * libharu reports errors through a handler; the handler only remembers the
  * first one, and the drawing code checks for it after each step.
  */
-#include "pdf.h"
+#include "render/pdf.h"
 
 #include <errno.h>
 #include <hpdf.h>
@@ -22,9 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "timefmt.h"
-#include "utf8.h"
+#include "base/buf.h"
+#include "base/timefmt.h"
+#include "base/utf8.h"
 
 #ifndef AOD_FONT_FILE
 #define AOD_FONT_FILE "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"

@@ -33,9 +33,9 @@
 
 #include <stdio.h>
 
-#include "error.h"
-#include "render/text.h"
-#include "report.h"
+#include "base/error.h"
+#include "model/text.h"
+#include "model/entry.h"
 
 typedef struct aod_pdf_options {
     /* The TrueType font to embed (borrowed, copied); NULL: AOD_FONT_FILE. */

@@ -28,8 +28,9 @@ pg_bindir() {
 }
 
 # Runs a command as the server's owner: initdb refuses root.
+# From /, since postgres may not enter the build directory (and would say so).
 as_pg() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+    if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 PGTMP=

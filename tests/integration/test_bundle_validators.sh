@@ -4,18 +4,18 @@
 #
 # (a) Each deliberately broken document in tests/validate/broken/ must be
 #     rejected by the check EXPECTED names, so every check is known to bite.
-# (b) tests/unit/test_bundle writes sample documents (JSON and XML, both
+# (b) tests/unit/render/test_bundle writes sample documents (JSON and XML, both
 #     modes, both audiences, English and Spanish, empty reports) into a
 #     temporary directory (AOD_BUNDLE_OUT); all of them must pass every check.
 #
-# The validators are npm packages pinned in tests/package-lock.json; CI
-# installs them with `cd tests && npm ci`.  Without them this test fails: it
+# The validators are npm packages pinned in tests/package-lock.json; make
+# check installs them into the build tree with `npm ci`.  Without them this test fails: it
 # never skips, or a green run would prove nothing.  No database is needed.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 VALIDATE="$top_srcdir/tests/validate/validate-bundle.js"
 BROKEN="$top_srcdir/tests/validate/broken"
-TESTBIN="$top_builddir/tests/unit/test_bundle"
+TESTBIN="$top_builddir/tests/unit/render/test_bundle"
 
 die() {
     echo "FAIL: $*" >&2
@@ -23,11 +23,11 @@ die() {
     exit 1
 }
 
-command -v node >/dev/null 2>&1 || die "node is not installed (Node.js 20.19 or later is needed)"
-# NODE_PATH lets a build outside the source tree (make distcheck) use the
-# modules installed in the checkout: make ... AOD_NODE_MODULES=DIR.
-[ -d "$top_srcdir/tests/node_modules" ] || [ -d "${NODE_PATH:-/nonexistent}" ] ||
-    die "$top_srcdir/tests/node_modules is missing: run 'cd tests && npm ci' first (CI does)"
+command -v node >/dev/null 2>&1 || die "node is not installed (Node.js 18.19 or later is needed)"
+# make check installs the modules into the build tree (npm ci) and points
+# NODE_PATH there; make check AOD_NODE_MODULES=DIR uses others.
+[ -d "${NODE_PATH:-/nonexistent}" ] ||
+    die "the validators' npm modules are missing (NODE_PATH=${NODE_PATH:-}): run this test through make check, which installs them"
 command -v xmllint >/dev/null 2>&1 || die "xmllint is not installed (Debian package libxml2-utils)"
 [ -x "$TESTBIN" ] || die "$TESTBIN is not built (make check builds it)"
 

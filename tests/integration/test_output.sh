@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_output.sh - where `report -o` may write, against a real PostgreSQL.
 # A report goes to a temporary file beside its name and is renamed into
-# place (src/outfile.c); that must never turn a device, a named pipe or a
+# place (src/base/outfile.c); that must never turn a device, a named pipe or a
 # symbolic link into a regular file, and a path that cannot be written must
 # be refused before any work, leaving nothing behind.
 . "$(dirname "$0")/lib.sh"

@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "policy.h"
-#include "record.h"
-#include "report.h"
-#include "strpool.h"
+#include "base/error.h"
+#include "model/policy.h"
+#include "model/record.h"
+#include "model/entry.h"
+#include "base/strpool.h"
 
 #define TU_DCM              "http://dicom.nema.org/resources/ontology/DCM"
 #define TU_EVENT_TYPE       "http://terminology.hl7.org/CodeSystem/audit-event-type"

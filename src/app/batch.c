@@ -1,0 +1,1112 @@
+/*
+ * batch.c - the pure parts of `aodreport batch` (see batch.h): the requests
+ * file, patient directory names, shards and the manifest.  The run itself
+ * (planning, worker processes, progress, signals) is in batchrun.c.
+ */
+#include "app/batch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "base/buf.h"
+#include "config.h"
+#include "ingest/normalize.h"
+#include "base/outfile.h"
+#include "model/record.h"
+#include "render/csv.h"
+#include "pipeline/report.h"
+#include "app/run.h"
+
+/* ------------------------------------------------------------- columns */
+
+static const char *const column_names[AOD_BATCH_NCOLS] = {
+    "patient", "from", "to", "mode", "formats", "lang", "requested", "patient_name", "audience"};
+
+const char *aod_batch_column_name(aod_batch_column c)
+{
+    return (int)c >= 0 && c < AOD_BATCH_NCOLS ? column_names[c] : "?";
+}
+
+static const char *const format_names[AOD_BATCH_NFORMATS] = {"pdf", "csv", "bundle-json",
+                                                             "bundle-xml"};
+
+const char *aod_batch_format_name(size_t bit)
+{
+    return bit < AOD_BATCH_NFORMATS ? format_names[bit] : NULL;
+}
+
+int aod_batch_parse_formats(const char *list, unsigned *bits, aod_error *err)
+{
+    const char *p = list ? list : "";
+    unsigned out = 0;
+
+    while (*p) {
+        size_t n, i;
+        while (*p == ' ' || *p == '\t' || *p == ';' || *p == ',')
+            p++;
+        n = strcspn(p, ";,");
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n == 0)
+            break;
+        for (i = 0; i < AOD_BATCH_NFORMATS; i++)
+            if (strlen(format_names[i]) == n && memcmp(format_names[i], p, n) == 0)
+                break;
+        if (i == AOD_BATCH_NFORMATS) {
+            aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "formats",
+                          "unknown format '%.*s' (known: pdf, csv, bundle-json, bundle-xml)",
+                          (int)(n > 40 ? 40 : n), p);
+            return -1;
+        }
+        out |= 1u << i;
+        p += n;
+        p += strcspn(p, ";,");
+    }
+    if (!out) {
+        aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "formats", "no format named");
+        return -1;
+    }
+    *bits = out;
+    return 0;
+}
+
+/* -------------------------------------------------------- requests file */
+
+#define MAX_CELLS 64
+
+typedef struct csv_reader {
+    const char *p, *end;
+    long line;     /* the line p is on */
+    aod_buf cells; /* the record's cells, each NUL terminated */
+    size_t off[MAX_CELLS];
+    size_t n;
+} csv_reader;
+
+enum { REC_EOF, REC_OK, REC_BAD };
+
+static void skip_line(csv_reader *r)
+{
+    while (r->p < r->end && *r->p != '\n')
+        r->p++;
+    if (r->p < r->end) {
+        r->p++;
+        r->line++;
+    }
+}
+
+/* Reads one record; on REC_BAD why says what is wrong (the caller adds the
+ * record's first line). */
+static int read_record(csv_reader *r, const char **why)
+{
+    aod_buf_reset(&r->cells);
+    r->n = 0;
+    if (r->p >= r->end)
+        return REC_EOF;
+    for (;;) {
+        size_t start = r->cells.len;
+        if (r->n == MAX_CELLS) {
+            *why = "too many cells";
+            skip_line(r);
+            return REC_BAD;
+        }
+        if (r->p < r->end && *r->p == '"') {
+            r->p++;
+            for (;;) {
+                char c;
+                if (r->p >= r->end) {
+                    *why = "a quoted cell is not closed (a '\"' is missing)";
+                    return REC_BAD;
+                }
+                c = *r->p++;
+                if (c == '"') {
+                    if (r->p < r->end && *r->p == '"')
+                        r->p++;
+                    else
+                        break;
+                } else if (c == '\n') {
+                    r->line++;
+                } else if (c == '\0') {
+                    *why = "a NUL byte";
+                    skip_line(r);
+                    return REC_BAD;
+                }
+                if (aod_buf_addc(&r->cells, c) != 0)
+                    goto nomem;
+            }
+            if (r->p < r->end && *r->p != ',' && *r->p != '\n' && *r->p != '\r') {
+                *why =
+                    "text after a closing quote (quote the whole cell, double the quotes inside)";
+                skip_line(r);
+                return REC_BAD;
+            }
+        } else {
+            while (r->p < r->end && *r->p != ',' && *r->p != '\n' && *r->p != '\r') {
+                if (*r->p == '"') {
+                    *why = "a quote inside an unquoted cell (quote the whole cell, double the "
+                           "quotes inside)";
+                    skip_line(r);
+                    return REC_BAD;
+                }
+                if (*r->p == '\0') {
+                    *why = "a NUL byte";
+                    skip_line(r);
+                    return REC_BAD;
+                }
+                if (aod_buf_addc(&r->cells, *r->p++) != 0)
+                    goto nomem;
+            }
+        }
+        if (aod_buf_addc(&r->cells, '\0') != 0)
+            goto nomem;
+        r->off[r->n++] = start;
+        if (r->p >= r->end)
+            return REC_OK;
+        if (*r->p == ',') {
+            r->p++;
+            continue;
+        }
+        if (*r->p == '\r')
+            r->p++;
+        if (r->p < r->end && *r->p == '\n')
+            r->p++;
+        r->line++;
+        return REC_OK;
+    }
+nomem:
+    *why = "out of memory";
+    r->p = r->end;
+    return REC_BAD;
+}
+
+static char *cell(csv_reader *r, size_t i)
+{
+    return r->cells.data + r->off[i];
+}
+
+/* Trims blanks in place; returns the cell. */
+static char *trim(char *s)
+{
+    size_t n;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    return s;
+}
+
+static int utf8_valid(const unsigned char *s)
+{
+    while (*s) {
+        unsigned c = *s;
+        size_t n, i;
+        unsigned cp;
+        if (c < 0x80) {
+            s++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        for (i = 1; i <= n; i++) {
+            if ((s[i] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i] & 0x3F);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return 0;
+        s += n + 1;
+    }
+    return 1;
+}
+
+static int record_blank(csv_reader *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->n; i++)
+        if (trim(cell(r, i))[0])
+            return 0;
+    return 1;
+}
+
+static int ascii_ieq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a + 32) : *a;
+        if (x != *b)
+            return 0;
+    }
+    return *a == *b;
+}
+
+int aod_batch_read_requests(const char *data, size_t len, const char *name, aod_batch_row_fn row,
+                            aod_batch_bad_fn bad, void *ctx, aod_error *err)
+{
+    csv_reader r;
+    int map[MAX_CELLS];
+    size_t ncols = 0, i;
+    int have_header = 0, rc = -1, k;
+
+    memset(&r, 0, sizeof r);
+    r.p = data;
+    r.end = data + len;
+    r.line = 1;
+    aod_buf_init(&r.cells, (size_t)1024 * 1024);
+    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
+        r.p += 3;
+    for (;;) {
+        const char *why = NULL;
+        long line = r.line;
+        int got = read_record(&r, &why);
+
+        if (got == REC_EOF)
+            break;
+        if (got == REC_BAD) {
+            aod_error e;
+            if (!have_header) {
+                aod_error_set(err, AOD_ERR_INPUT, name, line, NULL, "header row: %s", why);
+                goto out;
+            }
+            aod_error_init(&e);
+            aod_error_set(&e, AOD_ERR_INPUT, name, line, NULL, "%s", why);
+            bad(ctx, &e);
+            continue;
+        }
+        if (record_blank(&r))
+            continue;
+        if (!have_header) {
+            for (i = 0; i < r.n; i++) {
+                const char *h = trim(cell(&r, i));
+                map[i] = -1;
+                for (k = 0; k < AOD_BATCH_NCOLS; k++)
+                    if (ascii_ieq(h, column_names[k]))
+                        map[i] = k;
+                if (map[i] < 0) {
+                    aod_error_set(err, AOD_ERR_INPUT, name, line, NULL,
+                                  "unknown column '%.60s' (columns: patient, from, to, mode, "
+                                  "formats, lang, requested, patient_name, audience)",
+                                  h);
+                    goto out;
+                }
+                for (k = 0; (size_t)k < i; k++)
+                    if (map[k] == map[i]) {
+                        aod_error_set(err, AOD_ERR_INPUT, name, line, NULL,
+                                      "column '%s' appears twice", column_names[map[i]]);
+                        goto out;
+                    }
+            }
+            for (i = 0; i < r.n && map[i] != AOD_BATCH_COL_PATIENT; i++)
+                ;
+            if (i == r.n) {
+                aod_error_set(err, AOD_ERR_INPUT, name, line, NULL,
+                              "no 'patient' column (the first row must name the columns)");
+                goto out;
+            }
+            ncols = r.n;
+            have_header = 1;
+            continue;
+        }
+        if (r.n != ncols) {
+            aod_error e;
+            aod_error_init(&e);
+            aod_error_set(&e, AOD_ERR_INPUT, name, line, NULL, "%zu cells, the header has %zu", r.n,
+                          ncols);
+            bad(ctx, &e);
+            continue;
+        }
+        {
+            aod_batch_row out;
+            int ok = 1;
+            memset(&out, 0, sizeof out);
+            out.line = line;
+            for (i = 0; i < r.n; i++) {
+                char *v = trim(cell(&r, i));
+                if (!utf8_valid((const unsigned char *)v)) {
+                    aod_error e;
+                    aod_error_init(&e);
+                    aod_error_set(&e, AOD_ERR_INPUT, name, line, column_names[map[i]],
+                                  "not valid UTF-8");
+                    bad(ctx, &e);
+                    ok = 0;
+                    break;
+                }
+                out.cell[map[i]] = v[0] ? v : NULL;
+            }
+            if (ok && row(ctx, &out, err) != 0)
+                goto out;
+        }
+    }
+    if (!have_header) {
+        aod_error_set(err, AOD_ERR_INPUT, name, 0, NULL,
+                      "the requests file is empty (it needs a header row naming the columns)");
+        goto out;
+    }
+    rc = 0;
+out:
+    aod_buf_free(&r.cells);
+    return rc;
+}
+
+void aod_batch_request_clear(aod_batch_request *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->n_keys; i++)
+        free(r->keys[i]);
+    free(r->lang);
+    free(r->patient_name);
+    memset(r, 0, sizeof *r);
+    r->mode = r->audience = -1;
+}
+
+/* A language tag as the templates directory names it: "en", "pt-BR". */
+static int lang_name_ok(const char *s)
+{
+    size_t i, n = strlen(s);
+
+    if (n == 0 || n > 16 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+static int cmp_owned(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int request_keys(const char *cellv, aod_batch_request *r, aod_error *err)
+{
+    const char *p = cellv;
+    char *kept[AOD_BATCH_MAX_KEYS];
+    size_t n = 0, i, m;
+    aod_buf key;
+
+    aod_buf_init(&key, 4096);
+    while (*p) {
+        size_t len = strcspn(p, ";");
+        char piece[4096];
+        size_t k = len < sizeof piece - 1 ? len : sizeof piece - 1;
+        memcpy(piece, p, k);
+        piece[k] = '\0';
+        p += len;
+        if (*p == ';')
+            p++;
+        if (!trim(piece)[0])
+            continue;
+        if (n == AOD_BATCH_MAX_KEYS) {
+            aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "patient", "more than %d patient keys",
+                          AOD_BATCH_MAX_KEYS);
+            goto fail;
+        }
+        aod_buf_reset(&key);
+        if (aod_normalize_patient_key(piece, &key, err) != 0)
+            goto fail;
+        if (!(kept[n] = strdup(aod_buf_str(&key)))) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "patient", "out of memory");
+            goto fail;
+        }
+        n++;
+    }
+    if (n == 0) {
+        aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "patient", "no patient key");
+        goto fail;
+    }
+    qsort(kept, n, sizeof *kept, cmp_owned);
+    for (i = 0, m = 0; i < n; i++) {
+        if (m > 0 && strcmp(r->keys[m - 1], kept[i]) == 0)
+            free(kept[i]);
+        else
+            r->keys[m++] = kept[i];
+    }
+    r->n_keys = m;
+    aod_buf_free(&key);
+    return 0;
+fail:
+    for (i = 0; i < n; i++)
+        free(kept[i]);
+    aod_buf_free(&key);
+    return -1;
+}
+
+static int request_date(const aod_batch_row *row, aod_batch_column c, int end_of_day, int *has,
+                        int64_t *ms, aod_error *err)
+{
+    const char *v = row->cell[c];
+
+    aod_error e;
+
+    if (!v)
+        return 0;
+    aod_error_init(&e);
+    if (aod_run_parse_when(column_names[c], v, end_of_day, ms, &e) != 0) {
+        aod_error_set(err, e.code, NULL, 0, column_names[c], "%s", e.text);
+        return -1;
+    }
+    *has = 1;
+    return 0;
+}
+
+int aod_batch_request_parse(const aod_batch_row *row, aod_batch_request *r, aod_error *err)
+{
+    const char *v;
+
+    memset(r, 0, sizeof *r);
+    r->mode = r->audience = -1;
+    r->line = row->line;
+    if (!row->cell[AOD_BATCH_COL_PATIENT]) {
+        aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "patient", "no patient key");
+        goto fail;
+    }
+    if (request_keys(row->cell[AOD_BATCH_COL_PATIENT], r, err) != 0)
+        goto fail;
+    if (request_date(row, AOD_BATCH_COL_FROM, 0, &r->has_from, &r->from, err) != 0 ||
+        request_date(row, AOD_BATCH_COL_TO, 1, &r->has_to, &r->to, err) != 0 ||
+        request_date(row, AOD_BATCH_COL_REQUESTED, 0, &r->has_requested, &r->requested, err) != 0)
+        goto fail;
+    if (r->has_from && r->has_to && r->from >= r->to) {
+        aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "to",
+                      "the period is empty (from is not before to)");
+        goto fail;
+    }
+    if ((v = row->cell[AOD_BATCH_COL_MODE])) {
+        if (strcmp(v, "disclosures") == 0)
+            r->mode = AOD_MODE_DISCLOSURES;
+        else if (strcmp(v, "access") == 0)
+            r->mode = AOD_MODE_ACCESS;
+        else {
+            aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "mode", "'%.40s': use disclosures or access",
+                          v);
+            goto fail;
+        }
+    }
+    if ((v = row->cell[AOD_BATCH_COL_AUDIENCE])) {
+        if (strcmp(v, "patient") == 0)
+            r->audience = AOD_AUDIENCE_PATIENT;
+        else if (strcmp(v, "privacy-office") == 0)
+            r->audience = AOD_AUDIENCE_PRIVACY_OFFICE;
+        else {
+            aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "audience",
+                          "'%.40s': use patient or privacy-office", v);
+            goto fail;
+        }
+    }
+    if ((v = row->cell[AOD_BATCH_COL_FORMATS]) && aod_batch_parse_formats(v, &r->formats, err) != 0)
+        goto fail;
+    if ((v = row->cell[AOD_BATCH_COL_LANG])) {
+        if (!lang_name_ok(v)) {
+            aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "lang", "'%.40s' is not a language name", v);
+            goto fail;
+        }
+        if (!(r->lang = strdup(v)))
+            goto nomem;
+    }
+    if ((v = row->cell[AOD_BATCH_COL_PATIENT_NAME])) {
+        if (strlen(v) > 200) {
+            aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "patient_name", "longer than 200 bytes");
+            goto fail;
+        }
+        if (!(r->patient_name = strdup(v)))
+            goto nomem;
+    }
+    return 0;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+fail:
+    aod_error_where(err, NULL, row->line, -1);
+    if (err && err->code == AOD_ERR_INPUT)
+        err->code = AOD_ERR_USAGE;
+    aod_batch_request_clear(r);
+    return -1;
+}
+
+/* --------------------------------------------------- naming and shards */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+size_t aod_batch_sort_keys(const char **keys, size_t n)
+{
+    size_t i, out = 0;
+
+    if (n == 0)
+        return 0;
+    qsort(keys, n, sizeof *keys, cmp_str);
+    for (i = 0; i < n; i++)
+        if (out == 0 || strcmp(keys[out - 1], keys[i]) != 0)
+            keys[out++] = keys[i];
+    return out;
+}
+
+void aod_batch_patient_digest(const char *const *keys, size_t n,
+                              unsigned char digest[AOD_SHA256_DIGEST_LEN])
+{
+    aod_sha256_ctx c;
+    size_t i;
+
+    aod_sha256_init(&c);
+    for (i = 0; i < n; i++) {
+        if (i)
+            aod_sha256_update(&c, "\n", 1);
+        aod_sha256_update(&c, keys[i], strlen(keys[i]));
+    }
+    aod_sha256_final(&c, digest);
+}
+
+#define PREFIX_MAX 40
+
+static int name_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-';
+}
+
+void aod_batch_patient_dir(const char *const *keys, size_t n, char *out)
+{
+    unsigned char digest[AOD_SHA256_DIGEST_LEN];
+    char hex[17], clean[256];
+    const char *key = n ? keys[0] : "";
+    const char *p;
+    size_t len = 0, start;
+
+    /* Map, collapse runs of '_', cap the work at what the buffer holds. */
+    for (p = key; *p && len < sizeof clean - 1; p++) {
+        char c = name_char((unsigned char)*p) ? *p : '_';
+        if ((c == '_' || c == '.') && len > 0 && clean[len - 1] == c)
+            continue;
+        clean[len++] = c;
+    }
+    clean[len] = '\0';
+    /* Keep the tail of a long key (identifier values sit at the end), from
+     * a word's start when one is near. */
+    start = 0;
+    if (len > PREFIX_MAX) {
+        size_t k;
+        start = len - PREFIX_MAX;
+        for (k = start; k < start + 16 && k < len; k++)
+            if (clean[k] == '_') {
+                start = k + 1;
+                break;
+            }
+    }
+    while (clean[start] == '.' || clean[start] == '-' || clean[start] == '_')
+        start++;
+    while (len > start && (clean[len - 1] == '.' || clean[len - 1] == '-' || clean[len - 1] == '_'))
+        clean[--len] = '\0';
+    if (len <= start) {
+        memcpy(clean, "patient", 8);
+        start = 0;
+        len = 7;
+    }
+    aod_batch_patient_digest(keys, n, digest);
+    aod_sha256_hex(digest, 8, hex);
+    /* at most PREFIX_MAX + 1 + 16 + 1 bytes: fits AOD_BATCH_DIR_LEN */
+    memcpy(out, clean + start, len - start);
+    out[len - start] = '-';
+    memcpy(out + len - start + 1, hex, 17);
+}
+
+static int is_hex_lower(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+int aod_batch_is_patient_dir(const char *name)
+{
+    size_t n = strlen(name), i;
+
+    if (n < 18 || n >= AOD_BATCH_DIR_LEN || name[n - 17] != '-' || !is_hex_lower(name + n - 16, 16))
+        return 0;
+    if (name[0] == '.' || name[0] == '-' || name[0] == '_')
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!name_char((unsigned char)name[i]) && name[i] != '_')
+            return 0;
+    return 1;
+}
+
+int aod_batch_is_temp_name(const char *name)
+{
+    static const char *const exts[] = {".pdf.", ".csv.", ".json.", ".xml."};
+    size_t n = strlen(name), i;
+
+    /* outfile.h: ".<name>.XXXXXX", the X's made by mkstemp */
+    if (n < 8 || name[0] != '.' || name[n - 7] != '.')
+        return 0;
+    for (i = n - 6; i < n; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+              (name[i] >= '0' && name[i] <= '9')))
+            return 0;
+    for (i = 0; i < sizeof exts / sizeof exts[0]; i++) {
+        size_t e = strlen(exts[i]);
+        if (n - 6 > e + 1 && memcmp(name + n - 6 - e, exts[i], e) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int aod_batch_parse_shard(const char *s, unsigned *k, unsigned *n, aod_error *err)
+{
+    unsigned long a, b;
+    char *end;
+
+    errno = 0;
+    a = strtoul(s, &end, 10);
+    if (end == s || *end != '/' || errno)
+        goto bad;
+    s = end + 1;
+    b = strtoul(s, &end, 10);
+    if (end == s || *end || errno || a < 1 || b < 1 || a > b || b > 1000)
+        goto bad;
+    *k = (unsigned)a;
+    *n = (unsigned)b;
+    return 0;
+bad:
+    aod_error_set(err, AOD_ERR_USAGE, "--shard", 0, NULL,
+                  "give K/N with 1 <= K <= N <= 1000 (for example 1/4)");
+    return -1;
+}
+
+unsigned aod_batch_shard_of(const unsigned char digest[AOD_SHA256_DIGEST_LEN], unsigned n)
+{
+    uint64_t v = 0;
+    int i;
+
+    for (i = 0; i < 8; i++)
+        v = (v << 8) | digest[i];
+    return n ? (unsigned)(v % n) + 1 : 1;
+}
+
+/* ----------------------------------------------------------- manifest */
+
+static const char *const status_names[] = {"pending", "ok", "failed", "skipped"};
+
+const char *aod_batch_status_name(aod_batch_status s)
+{
+    return (int)s >= 0 && s <= AOD_BATCH_SKIPPED ? status_names[s] : "?";
+}
+
+void aod_batch_entry_clear(aod_batch_entry *e)
+{
+    size_t i;
+
+    for (i = 0; i < e->n_keys; i++)
+        free(e->keys[i]);
+    free(e->keys);
+    free(e->base);
+    free(e->lang);
+    free(e->error);
+    memset(e, 0, sizeof *e);
+}
+
+int aod_batch_entry_set_error(aod_batch_entry *e, const char *text)
+{
+    char *copy = NULL;
+
+    if (text && !(copy = strdup(text)))
+        return -1;
+    free(e->error);
+    e->error = copy;
+    return 0;
+}
+
+static const char *ext_of(const char *format)
+{
+    if (strcmp(format, "bundle-json") == 0)
+        return "json";
+    if (strcmp(format, "bundle-xml") == 0)
+        return "xml";
+    return format;
+}
+
+/* "<dir>/<base>.<ext>" into out. */
+static void file_path(const aod_batch_entry *e, const aod_batch_file *f, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s.%s", e->dir, e->base ? e->base : "", ext_of(f->format));
+}
+
+static json_t *time_or_null(int64_t ms)
+{
+    char buf[40];
+
+    if (!ms)
+        return json_null();
+    return json_string(aod_time_format_utc(ms, buf, sizeof buf));
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+static json_t *count_or_null(long v)
+{
+    return v >= 0 ? json_integer(v) : json_null();
+}
+
+static json_t *entry_json(const aod_batch_entry *e)
+{
+    json_t *o = json_object(), *keys = json_array(), *files = json_array();
+    char path[512];
+    size_t i;
+    int bad = !o || !keys || !files;
+
+    for (i = 0; !bad && i < e->n_keys; i++)
+        bad = json_array_append_new(keys, json_string(e->keys[i])) != 0;
+    for (i = 0; !bad && i < e->n_files; i++) {
+        const aod_batch_file *f = &e->files[i];
+        file_path(e, f, path, sizeof path);
+        bad = json_array_append_new(
+                  files, json_pack("{s:s, s:s, s:o, s:o}", "path", path, "format", f->format,
+                                   "sha256", str_or_null(f->sha256), "size",
+                                   f->size >= 0 ? json_integer(f->size) : json_null())) != 0;
+    }
+    if (!bad) {
+        bad = json_object_set_new(o, "status", json_string(aod_batch_status_name(e->status))) ||
+              json_object_set_new(o, "line", e->line > 0 ? json_integer(e->line) : json_null()) ||
+              json_object_set(o, "patient", keys) ||
+              json_object_set_new(o, "patient_dir", str_or_null(e->dir)) ||
+              json_object_set_new(o, "mode", str_or_null(e->mode)) ||
+              json_object_set_new(o, "audience", str_or_null(e->audience)) ||
+              json_object_set_new(o, "lang", str_or_null(e->lang)) ||
+              json_object_set_new(o, "from", time_or_null(e->from)) ||
+              json_object_set_new(o, "to", time_or_null(e->to)) ||
+              json_object_set(o, "files", files) ||
+              json_object_set_new(o, "counts",
+                                  json_pack("{s:o, s:o, s:o}", "records", count_or_null(e->records),
+                                            "events", count_or_null(e->events), "lines",
+                                            count_or_null(e->lines))) ||
+              json_object_set_new(o, "self_audit", str_or_null(e->self_audit)) ||
+              json_object_set_new(o, "error", str_or_null(e->error)) ||
+              json_object_set_new(o, "request", str_or_null(e->request)) ||
+              json_object_set_new(o, "resumed", json_boolean(e->resumed)) ||
+              json_object_set_new(o, "seconds", json_real(e->seconds));
+    }
+    json_decref(keys);
+    json_decref(files);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static int write_json(const char *path, const aod_batch_run_info *run, const aod_batch_entry *v,
+                      size_t n, aod_error *err)
+{
+    json_t *root = NULL, *reports = json_array(), *shard;
+    long totals[AOD_BATCH_SKIPPED + 1] = {0};
+    char started[40], shard_buf[32];
+    aod_outfile *out = NULL;
+    size_t i;
+    int rc = -1;
+
+    if (!reports)
+        goto nomem;
+    for (i = 0; i < n; i++) {
+        json_t *e = entry_json(&v[i]);
+        if (!e || json_array_append_new(reports, e) != 0)
+            goto nomem;
+        totals[v[i].status]++;
+    }
+    snprintf(shard_buf, sizeof shard_buf, "%u/%u", run->shard_k, run->shard_n);
+    shard = run->shard_n ? json_string(shard_buf) : json_null();
+    root = json_pack(
+        "{s:s, s:i, s:s, s:{s:o, s:o, s:o, s:o, s:s, s:s},"
+        " s:{s:i, s:I, s:I, s:I, s:I}, s:o}",
+        "manifest", "aodreport batch", "version", 1, "program", "aodreport " PACKAGE_VERSION, "run",
+        "requests", str_or_null(run->requests), "month", str_or_null(run->month), "now",
+        str_or_null(run->now), "shard", shard, "started",
+        aod_time_format_utc(run->started, started, sizeof started), "state", run->state, "totals",
+        "reports", (int)n, "ok", (json_int_t)totals[AOD_BATCH_OK], "failed",
+        (json_int_t)totals[AOD_BATCH_FAILED], "skipped", (json_int_t)totals[AOD_BATCH_SKIPPED],
+        "pending", (json_int_t)totals[AOD_BATCH_PENDING], "reports", reports);
+    reports = NULL; /* taken by json_pack, even when it fails */
+    if (!root)
+        goto nomem;
+    out = aod_outfile_open(path, err);
+    if (!out)
+        goto done;
+    if (json_dumpf(root, aod_outfile_stream(out), JSON_INDENT(2) | JSON_ENSURE_ASCII) != 0 ||
+        fputc('\n', aod_outfile_stream(out)) == EOF) {
+        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "write error: %s", strerror(errno));
+        goto done;
+    }
+    rc = aod_outfile_commit(out, err);
+    out = NULL;
+    goto done;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, path, 0, NULL, "out of memory writing the manifest");
+done:
+    aod_outfile_abort(out);
+    json_decref(reports);
+    json_decref(root);
+    return rc;
+}
+
+static int csv_row(FILE *f, const aod_batch_entry *e, const aod_batch_file *file)
+{
+    char line[32], from[40] = "", to[40] = "", size[32] = "", path[512] = "", n1[32] = "",
+                   n2[32] = "", n3[32] = "";
+    aod_buf keys;
+    size_t i;
+    int rc = 0;
+
+    aod_buf_init(&keys, 0);
+    for (i = 0; i < e->n_keys; i++)
+        if ((i && aod_buf_addc(&keys, ';') != 0) || aod_buf_adds(&keys, e->keys[i]) != 0)
+            return -1;
+    snprintf(line, sizeof line, "%ld", e->line);
+    if (e->from)
+        aod_time_format_utc(e->from, from, sizeof from);
+    if (e->to)
+        aod_time_format_utc(e->to, to, sizeof to);
+    if (file) {
+        file_path(e, file, path, sizeof path);
+        if (file->size >= 0)
+            snprintf(size, sizeof size, "%lld", file->size);
+    }
+    if (e->records >= 0)
+        snprintf(n1, sizeof n1, "%ld", e->records);
+    if (e->events >= 0)
+        snprintf(n2, sizeof n2, "%ld", e->events);
+    if (e->lines >= 0)
+        snprintf(n3, sizeof n3, "%ld", e->lines);
+    rc |= aod_csv_write_cell(f, aod_batch_status_name(e->status), ',', 0);
+    rc |= aod_csv_write_cell(f, e->line > 0 ? line : "", ',', 0);
+    rc |= aod_csv_write_cell(f, aod_buf_str(&keys), ',', 0);
+    rc |= aod_csv_write_cell(f, e->dir, ',', 0);
+    rc |= aod_csv_write_cell(f, e->mode, ',', 0);
+    rc |= aod_csv_write_cell(f, e->audience, ',', 0);
+    rc |= aod_csv_write_cell(f, e->lang, ',', 0);
+    rc |= aod_csv_write_cell(f, from, ',', 0);
+    rc |= aod_csv_write_cell(f, to, ',', 0);
+    rc |= aod_csv_write_cell(f, file ? file->format : "", ',', 0);
+    rc |= aod_csv_write_cell(f, path, ',', 0);
+    rc |= aod_csv_write_cell(f, size, ',', 0);
+    rc |= aod_csv_write_cell(f, file ? file->sha256 : "", ',', 0);
+    rc |= aod_csv_write_cell(f, n1, ',', 0);
+    rc |= aod_csv_write_cell(f, n2, ',', 0);
+    rc |= aod_csv_write_cell(f, n3, ',', 0);
+    rc |= aod_csv_write_cell(f, e->self_audit, ',', 0);
+    rc |= aod_csv_write_cell(f, e->error, ',', 1);
+    aod_buf_free(&keys);
+    return rc ? -1 : 0;
+}
+
+static int write_csv(const char *path, const aod_batch_entry *v, size_t n, aod_error *err)
+{
+    static const char *const head[] = {"status",   "line",       "patient", "patient_dir", "mode",
+                                       "audience", "lang",       "from",    "to",          "format",
+                                       "file",     "size",       "sha256",  "records",     "events",
+                                       "lines",    "self_audit", "error"};
+    aod_outfile *out = aod_outfile_open(path, err);
+    FILE *f;
+    size_t i, k;
+    int rc = 0;
+
+    if (!out)
+        return -1;
+    f = aod_outfile_stream(out);
+    for (k = 0; k < sizeof head / sizeof head[0]; k++)
+        rc |= aod_csv_write_cell(f, head[k], ',', k + 1 == sizeof head / sizeof head[0]);
+    for (i = 0; rc == 0 && i < n; i++) {
+        const aod_batch_entry *e = &v[i];
+        if (e->n_files == 0 || e->status != AOD_BATCH_OK) {
+            rc |= csv_row(f, e, NULL);
+            continue;
+        }
+        for (k = 0; rc == 0 && k < e->n_files; k++)
+            rc |= csv_row(f, e, &e->files[k]);
+    }
+    if (rc != 0) {
+        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "write error: %s", strerror(errno));
+        aod_outfile_abort(out);
+        return -1;
+    }
+    return aod_outfile_commit(out, err);
+}
+
+int aod_batch_manifest_write(const char *dir, const char *base, const aod_batch_run_info *run,
+                             const aod_batch_entry *entries, size_t n, aod_error *err)
+{
+    aod_buf path;
+    int rc = -1;
+
+    aod_buf_init(&path, 8192);
+    if (aod_buf_printf(&path, "%s/%s.json", dir, base) != 0) {
+        aod_error_set(err, AOD_ERR_IO, dir, 0, NULL, "path too long");
+        goto out;
+    }
+    if (write_json(aod_buf_str(&path), run, entries, n, err) != 0)
+        goto out;
+    aod_buf_reset(&path);
+    if (aod_buf_printf(&path, "%s/%s.csv", dir, base) != 0) {
+        aod_error_set(err, AOD_ERR_IO, dir, 0, NULL, "path too long");
+        goto out;
+    }
+    rc = write_csv(aod_buf_str(&path), entries, n, err);
+out:
+    aod_buf_free(&path);
+    return rc;
+}
+
+void aod_batch_done_free(aod_batch_done *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; v && i < n; i++)
+        free(v[i].base);
+    free(v);
+}
+
+static void copy_field(char *dst, size_t size, const char *src)
+{
+    snprintf(dst, size, "%s", src ? src : "");
+}
+
+static long count_of(const json_t *counts, const char *name)
+{
+    const json_t *v = json_object_get(counts, name);
+    return json_is_integer(v) ? (long)json_integer_value(v) : -1;
+}
+
+/* One "ok" report of an old manifest; 0 when usable, -1 when not (the
+ * report is then simply made again). */
+static int done_from_json(const json_t *r, aod_batch_done *d)
+{
+    const json_t *files = json_object_get(r, "files"), *f;
+    const char *request = json_string_value(json_object_get(r, "request"));
+    const char *dir = json_string_value(json_object_get(r, "patient_dir"));
+    size_t i, nd;
+
+    memset(d, 0, sizeof *d);
+    if (!request || strlen(request) != AOD_SHA256_HEX_LEN - 1 || !dir ||
+        !aod_batch_is_patient_dir(dir) || !json_is_array(files) || json_array_size(files) == 0 ||
+        json_array_size(files) > AOD_BATCH_NFORMATS)
+        return -1;
+    copy_field(d->request, sizeof d->request, request);
+    copy_field(d->dir, sizeof d->dir, dir);
+    nd = strlen(dir);
+    json_array_foreach(files, i, f)
+    {
+        const char *path = json_string_value(json_object_get(f, "path"));
+        const char *format = json_string_value(json_object_get(f, "format"));
+        const char *sha = json_string_value(json_object_get(f, "sha256"));
+        const json_t *size = json_object_get(f, "size");
+        const char *dot, *name;
+        size_t k;
+
+        if (!path || !format || !sha || strlen(sha) != AOD_SHA256_HEX_LEN - 1 ||
+            !json_is_integer(size) || strncmp(path, dir, nd) != 0 || path[nd] != '/')
+            return -1;
+        for (k = 0; k < AOD_BATCH_NFORMATS && strcmp(format_names[k], format) != 0; k++)
+            ;
+        if (k == AOD_BATCH_NFORMATS)
+            return -1;
+        d->files[i].format = format_names[k];
+        copy_field(d->files[i].sha256, sizeof d->files[i].sha256, sha);
+        d->files[i].size = (long long)json_integer_value(size);
+        /* The base name: the file name without its extension; no '/' and
+         * no leading '.', so an edited manifest cannot point outside DIR. */
+        name = path + nd + 1;
+        dot = strrchr(name, '.');
+        if (!dot || dot == name || name[0] == '.' || strchr(name, '/') ||
+            strcmp(dot + 1, ext_of(format)) != 0)
+            return -1;
+        if (!d->base && !(d->base = strndup(name, (size_t)(dot - name))))
+            return -1;
+        if (strncmp(d->base, name, (size_t)(dot - name)) != 0 || d->base[dot - name] != '\0')
+            return -1;
+    }
+    d->n_files = json_array_size(files);
+    d->records = count_of(json_object_get(r, "counts"), "records");
+    d->events = count_of(json_object_get(r, "counts"), "events");
+    d->lines = count_of(json_object_get(r, "counts"), "lines");
+    copy_field(d->self_audit, sizeof d->self_audit,
+               json_string_value(json_object_get(r, "self_audit")));
+    return 0;
+}
+
+int aod_batch_manifest_read(const char *path, aod_batch_done **out, size_t *n, aod_error *err)
+{
+    json_error_t jerr;
+    json_t *root, *reports, *r;
+    aod_batch_done *v = NULL;
+    size_t i, used = 0;
+    FILE *f;
+
+    *out = NULL;
+    *n = 0;
+    f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT)
+            return 0;
+        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot read the manifest: %s",
+                      strerror(errno));
+        return -1;
+    }
+    root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+    fclose(f);
+    if (!root) {
+        aod_error_set(err, AOD_ERR_INPUT, path, jerr.line, NULL, "not a readable manifest: %s",
+                      jerr.text);
+        return -1;
+    }
+    reports = json_object_get(root, "reports");
+    if (!json_is_string(json_object_get(root, "manifest")) ||
+        strcmp(json_string_value(json_object_get(root, "manifest")), "aodreport batch") != 0 ||
+        !json_is_array(reports)) {
+        aod_error_set(err, AOD_ERR_INPUT, path, 0, NULL, "not an aodreport batch manifest");
+        json_decref(root);
+        return -1;
+    }
+    if (json_array_size(reports) > 0) {
+        v = calloc(json_array_size(reports), sizeof *v);
+        if (!v) {
+            json_decref(root);
+            aod_error_set(err, AOD_ERR_NOMEM, path, 0, NULL, "out of memory");
+            return -1;
+        }
+    }
+    json_array_foreach(reports, i, r)
+    {
+        const char *status = json_string_value(json_object_get(r, "status"));
+        if (!status || strcmp(status, "ok") != 0)
+            continue;
+        if (done_from_json(r, &v[used]) == 0)
+            used++;
+        else
+            free(v[used].base);
+    }
+    json_decref(root);
+    *out = v;
+    *n = used;
+    return 0;
+}

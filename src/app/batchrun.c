@@ -1,0 +1,1642 @@
+/*
+ * batchrun.c - `aodreport batch`: plan the reports, run them in worker
+ * processes, keep the manifest (see batch.h).
+ *
+ * One parent, N workers (fork, no exec).  The parent plans, hands out one
+ * report at a time over a pipe per worker, collects one result line per
+ * report, rewrites the manifest as results come in, draws the progress and
+ * handles signals.  Each worker has its own database connection and runs
+ * reports with run.h; it shares the parent's policy, templates and plan
+ * (copied at fork, read-only).  Processes rather than threads: libpq, libharu
+ * and the process-wide time zone are then no concern, and a worker that
+ * crashes costs one report, not the run.
+ *
+ * Signals: SIGINT and SIGTERM stop the run.  The workers roll back the
+ * report in hand (run.h: nothing published, no self-audit), the parent
+ * writes the manifest (those reports "pending") and returns
+ * AOD_ERR_INTERRUPTED.  Workers get SIGTERM when the parent dies
+ * (PR_SET_PDEATHSIG on Linux), so a killed run leaves at most temporary
+ * dot-files, which the next run removes.
+ */
+#include "app/batch.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include <jansson.h>
+
+#include "base/buf.h"
+#include "model/policy.h"
+#include "model/record.h"
+#include "model/text.h"
+#include "pipeline/report.h"
+#include "app/run.h"
+#include "store/store.h"
+#include "base/timefmt.h"
+
+#define MAX_JOBS          64
+#define MAX_LANGS         32
+#define MANIFEST_EVERY_MS 500
+#define LOCK_NAME         ".aodreport-batch.lock"
+
+/* Set by the signal handlers: the signal that asked the run to stop, and
+ * (in the parent) how many stop signals came. */
+static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t stop_count;
+static int wake_pipe[2] = {-1, -1};
+
+static void on_stop_parent(int sig)
+{
+    int saved = errno;
+    ssize_t r;
+
+    stop_signal = sig;
+    if (stop_count < 100)
+        stop_count++;
+    if (wake_pipe[1] >= 0) {
+        r = write(wake_pipe[1], "x", 1);
+        (void)r;
+    }
+    errno = saved;
+}
+
+static void on_stop_worker(int sig)
+{
+    stop_signal = sig;
+}
+
+typedef struct lang_text {
+    char *lang;
+    aod_text *text; /* NULL when it could not be loaded */
+    char error[400];
+} lang_text;
+
+/* What a worker needs besides the entry. */
+typedef struct job {
+    aod_report_info info;
+    const aod_text *text;
+    char *patient_name; /* owned */
+} job;
+
+typedef struct plan {
+    const aod_batch_options *o;
+    aod_policy *policy;
+    char policy_hex[AOD_SHA256_HEX_LEN];
+    int64_t now;
+    int64_t month_from, month_to;
+    unsigned formats;
+    aod_run_options ro;
+    lang_text langs[MAX_LANGS];
+    size_t n_langs;
+    aod_batch_entry *entries;
+    job *jobs;
+    size_t n, cap;
+    char manifest_base[64];
+    aod_batch_run_info run;
+    long removed_temps;
+} plan;
+
+/* ---------------------------------------------------------------- output */
+
+typedef struct progress {
+    int tty, quiet, verbose;
+    size_t total, done, failed;
+    struct timespec start;
+    double last_draw;
+    int drawn;
+} progress;
+
+static double since(const struct timespec *t0)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void bar_clear(progress *p)
+{
+    if (p->drawn) {
+        fputs("\r\033[K", stderr);
+        p->drawn = 0;
+    }
+}
+
+static void bar_draw(progress *p, int force)
+{
+    double t = since(&p->start), rate;
+    char eta[32] = "";
+    int width = 24, fill;
+
+    if (!p->tty || p->quiet || p->total == 0 || (!force && t - p->last_draw < 0.2))
+        return;
+    p->last_draw = t;
+    rate = t > 0 ? (double)p->done / t : 0;
+    if (rate > 0 && p->done < p->total) {
+        long s = (long)((double)(p->total - p->done) / rate + 0.5);
+        snprintf(eta, sizeof eta, "  ETA %ldm%02lds", s / 60, s % 60);
+    }
+    fill = (int)((double)width * (double)p->done / (double)p->total);
+    fprintf(stderr, "\r\033[K[%.*s%*s] %zu/%zu  %.1f reports/s%s", fill, "########################",
+            width - fill, "", p->done, p->total, rate, eta);
+    if (p->failed)
+        fprintf(stderr, "  (%zu failed)", p->failed);
+    p->drawn = 1;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+say(progress *p, const char *fmt, ...)
+{
+    va_list ap;
+
+    bar_clear(p);
+    fputs("aodreport: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    bar_draw(p, 1);
+}
+
+/* "Patient/1" or "Patient/1 (+2 keys)" for messages. */
+static const char *who(const aod_batch_entry *e, char *buf, size_t size)
+{
+    if (e->n_keys == 0)
+        snprintf(buf, size, "(no patient)");
+    else if (e->n_keys == 1)
+        snprintf(buf, size, "%s", e->keys[0]);
+    else
+        snprintf(buf, size, "%s (+%zu key%s)", e->keys[0], e->n_keys - 1,
+                 e->n_keys == 2 ? "" : "s");
+    return buf;
+}
+
+/* ------------------------------------------------------------- planning */
+
+static const char *mode_name(int mode)
+{
+    return mode == AOD_MODE_ACCESS ? "access" : "disclosures";
+}
+
+static const aod_text *text_for(plan *p, const char *lang, const char **why)
+{
+    size_t i;
+    aod_error err;
+
+    for (i = 0; i < p->n_langs; i++)
+        if (strcmp(p->langs[i].lang, lang) == 0)
+            goto found;
+    if (p->n_langs == MAX_LANGS) {
+        *why = "too many languages in one run";
+        return NULL;
+    }
+    i = p->n_langs;
+    p->langs[i].lang = strdup(lang);
+    if (!p->langs[i].lang) {
+        *why = "out of memory";
+        return NULL;
+    }
+    aod_error_init(&err);
+    p->langs[i].text = aod_text_load(p->o->templates, lang, &err);
+    if (!p->langs[i].text)
+        aod_error_format(&err, p->langs[i].error, sizeof p->langs[i].error);
+    p->n_langs++;
+found:
+    *why = p->langs[i].error;
+    return p->langs[i].text;
+}
+
+static aod_batch_entry *new_entry(plan *p, aod_error *err)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 256;
+        aod_batch_entry *e = realloc(p->entries, cap * sizeof *e);
+        job *j;
+        if (!e)
+            goto nomem;
+        p->entries = e;
+        j = realloc(p->jobs, cap * sizeof *j);
+        if (!j)
+            goto nomem;
+        p->jobs = j;
+        p->cap = cap;
+    }
+    memset(&p->entries[p->n], 0, sizeof p->entries[p->n]);
+    memset(&p->jobs[p->n], 0, sizeof p->jobs[p->n]);
+    p->entries[p->n].records = p->entries[p->n].events = p->entries[p->n].lines = -1;
+    return &p->entries[p->n++];
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory planning the batch");
+    return NULL;
+}
+
+/* A request row that cannot be run: listed as skipped. */
+static int add_skipped(plan *p, long line, const char *patient_cell, const char *why,
+                       aod_error *err)
+{
+    aod_batch_entry *e = new_entry(p, err);
+
+    if (!e)
+        return -1;
+    e->status = AOD_BATCH_SKIPPED;
+    e->line = line;
+    if (patient_cell) {
+        e->keys = malloc(sizeof *e->keys);
+        if (!e->keys || !(e->keys[0] = strdup(patient_cell)))
+            goto nomem;
+        e->n_keys = 1;
+    }
+    if (aod_batch_entry_set_error(e, why) != 0)
+        goto nomem;
+    return 0;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+    return -1;
+}
+
+/* What a request is, for resuming: everything that decides its output, the
+ * period as given (so "default" stays "default" from one day to the next). */
+static void fingerprint(const plan *p, const aod_batch_entry *e, const char *period,
+                        const char *patient_name, int64_t requested, unsigned formats, char *out)
+{
+    const aod_batch_options *o = p->o;
+    unsigned char d[AOD_SHA256_DIGEST_LEN];
+    aod_sha256_ctx c;
+    char buf[128];
+    size_t i;
+
+#define LINE(s)                                                                                    \
+    do {                                                                                           \
+        const char *s_ = (s);                                                                      \
+        aod_sha256_update(&c, s_ ? s_ : "", s_ ? strlen(s_) : 0);                                  \
+        aod_sha256_update(&c, "\n", 1);                                                            \
+    } while (0)
+    aod_sha256_init(&c);
+    LINE("aodreport batch request 1");
+    for (i = 0; i < e->n_keys; i++)
+        LINE(e->keys[i]);
+    LINE(e->mode);
+    LINE(e->audience);
+    LINE(e->lang);
+    LINE(period);
+    snprintf(buf, sizeof buf, "requested %lld formats %u", (long long)requested, formats);
+    LINE(buf);
+    LINE(patient_name);
+    LINE(o->now);
+    LINE(p->policy_hex);
+    LINE(o->templates);
+    LINE(o->font);
+    snprintf(buf, sizeof buf, "csv %d %d", o->csv_bom, o->csv_delimiter);
+    LINE(buf);
+#undef LINE
+    aod_sha256_final(&c, d);
+    aod_sha256_hex(d, sizeof d, out);
+}
+
+/* Fills a planned (runnable) entry and its job.  keys are taken (owned). */
+static int plan_report(plan *p, long line, char **keys, size_t n_keys, int mode, int audience,
+                       const char *lang, int64_t from, int64_t to, const char *period,
+                       int64_t requested, const char *patient_name, unsigned formats,
+                       aod_error *err)
+{
+    aod_batch_entry *e;
+    job *j;
+    char from_day[16], to_day[16];
+    const char *why = NULL;
+    const aod_text *text;
+    unsigned char digest[AOD_SHA256_DIGEST_LEN];
+    size_t i;
+
+    aod_batch_patient_digest((const char *const *)keys, n_keys, digest);
+    if (p->o->shard_n && aod_batch_shard_of(digest, p->o->shard_n) != p->o->shard_k) {
+        for (i = 0; i < n_keys; i++)
+            free(keys[i]);
+        free(keys);
+        return 0;
+    }
+    e = new_entry(p, err);
+    if (!e) {
+        for (i = 0; i < n_keys; i++)
+            free(keys[i]);
+        free(keys);
+        return -1;
+    }
+    j = &p->jobs[p->n - 1];
+    e->line = line;
+    e->keys = keys;
+    e->n_keys = n_keys;
+    aod_batch_patient_dir((const char *const *)keys, n_keys, e->dir);
+    e->mode = mode_name(mode);
+    e->audience = aod_policy_audience_name((aod_audience)audience);
+    e->lang = strdup(lang);
+    e->from = from;
+    e->to = to;
+    aod_timefmt_date(from, from_day, sizeof from_day);
+    aod_timefmt_date(to - 1, to_day, sizeof to_day);
+    e->base = malloc(128);
+    if (!e->lang || !e->base)
+        goto nomem;
+    snprintf(e->base, 128, "%s_%s_%s_%s%s", e->mode, from_day, to_day, lang,
+             audience == AOD_AUDIENCE_PRIVACY_OFFICE ? "_privacy-office" : "");
+    for (i = 0; i < AOD_BATCH_NFORMATS; i++) {
+        if (!(formats & (1u << i)))
+            continue;
+        e->files[e->n_files].format = aod_batch_format_name(i);
+        e->files[e->n_files].size = -1;
+        e->n_files++;
+    }
+    fingerprint(p, e, period, patient_name, requested, formats, e->request);
+    if (patient_name && !(j->patient_name = strdup(patient_name)))
+        goto nomem;
+
+    text = text_for(p, lang, &why);
+    if (!text) {
+        e->status = AOD_BATCH_SKIPPED;
+        return aod_batch_entry_set_error(e, why) == 0 ? 0 : -1;
+    }
+    if (from >= to) {
+        e->status = AOD_BATCH_SKIPPED;
+        return aod_batch_entry_set_error(e, "the period is empty (from is not before to)");
+    }
+    j->text = text;
+    j->info.mode = (aod_mode)mode;
+    j->info.audience = (aod_audience)audience;
+    j->info.lang = e->lang;
+    j->info.n_patient_keys = n_keys;
+    j->info.patient_name = j->patient_name;
+    j->info.from = from;
+    j->info.to = to;
+    j->info.now = p->now;
+    j->info.requested = requested;
+    j->info.policy = p->policy;
+    /* patient_keys is set once the entries stop moving (realloc) */
+    return 0;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory planning the batch");
+    return -1;
+}
+
+static int default_mode(const plan *p)
+{
+    const char *m = p->o->mode;
+
+    if (m)
+        return strcmp(m, "access") == 0 ? AOD_MODE_ACCESS : AOD_MODE_DISCLOSURES;
+    /* A monthly run is the proactive "who looked at my record" notice:
+     * every access.  A request is the HIPAA accounting unless it says. */
+    return p->o->month ? AOD_MODE_ACCESS : AOD_MODE_DISCLOSURES;
+}
+
+static int default_audience(const plan *p)
+{
+    return p->o->audience && strcmp(p->o->audience, "privacy-office") == 0
+               ? AOD_AUDIENCE_PRIVACY_OFFICE
+               : AOD_AUDIENCE_PATIENT;
+}
+
+static const char *default_lang(const plan *p)
+{
+    return p->o->lang ? p->o->lang : p->policy->presentation.language;
+}
+
+typedef struct req_ctx {
+    plan *p;
+    progress *pr;
+    const char *name;
+} req_ctx;
+
+static void on_bad_csv_row(void *ctx, const aod_error *why)
+{
+    req_ctx *c = ctx;
+    aod_error err;
+    char msg[700];
+
+    aod_error_init(&err);
+    aod_error_format(why, msg, sizeof msg);
+    say(c->pr, "skipped: %s", msg);
+    add_skipped(c->p, why->line, NULL, why->text, &err);
+}
+
+static int on_request_row(void *ctx, const aod_batch_row *row, aod_error *err)
+{
+    req_ctx *c = ctx;
+    plan *p = c->p;
+    aod_batch_request r;
+    aod_error rerr;
+    char **keys;
+    char period[128];
+    int mode, audience;
+    int64_t from, to;
+    size_t i;
+
+    aod_error_init(&rerr);
+    if (aod_batch_request_parse(row, &r, &rerr) != 0) {
+        char msg[700], text[sizeof rerr.field + sizeof rerr.text + 4];
+        if (rerr.code == AOD_ERR_NOMEM) {
+            *err = rerr;
+            return -1;
+        }
+        aod_error_where(&rerr, c->name, row->line, -1);
+        aod_error_format(&rerr, msg, sizeof msg);
+        say(c->pr, "skipped: %s", msg);
+        snprintf(text, sizeof text, "%s%s%s", rerr.field, rerr.field[0] ? ": " : "", rerr.text);
+        return add_skipped(p, row->line, row->cell[AOD_BATCH_COL_PATIENT], text, err);
+    }
+    mode = r.mode >= 0 ? r.mode : default_mode(p);
+    audience = r.audience >= 0 ? r.audience : default_audience(p);
+    to = r.has_to ? r.to : p->now;
+    from = r.has_from ? r.from : aod_report_default_from(p->policy, (aod_mode)mode, p->now);
+    snprintf(period, sizeof period, "from %lld to %lld", r.has_from ? (long long)r.from : -1LL,
+             r.has_to ? (long long)r.to : -1LL);
+    keys = malloc(r.n_keys * sizeof *keys);
+    if (!keys) {
+        aod_batch_request_clear(&r);
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return -1;
+    }
+    for (i = 0; i < r.n_keys; i++) {
+        keys[i] = r.keys[i];
+        r.keys[i] = NULL;
+    }
+    {
+        size_t n = r.n_keys;
+        int rc;
+        r.n_keys = 0;
+        rc = plan_report(p, row->line, keys, n, mode, audience, r.lang ? r.lang : default_lang(p),
+                         from, to, period, r.has_requested ? r.requested : 0, r.patient_name,
+                         r.formats ? r.formats : p->formats, err);
+        aod_batch_request_clear(&r);
+        return rc;
+    }
+}
+
+static int read_file(const char *path, aod_buf *out, aod_error *err)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    char chunk[65536];
+    size_t n;
+    int rc = 0;
+
+    if (!f) {
+        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot open the requests file: %s",
+                      strerror(errno));
+        return -1;
+    }
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (aod_buf_add(out, chunk, n) != 0) {
+            aod_error_set(err, AOD_ERR_INPUT, path, 0, NULL, "the requests file is too large");
+            rc = -1;
+            break;
+        }
+    if (rc == 0 && ferror(f)) {
+        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "read error: %s", strerror(errno));
+        rc = -1;
+    }
+    if (f != stdin)
+        fclose(f);
+    return rc;
+}
+
+static int plan_requests(plan *p, progress *pr, aod_error *err)
+{
+    req_ctx c;
+    aod_buf data;
+    int rc;
+
+    aod_buf_init(&data, (size_t)64 * 1024 * 1024);
+    if (read_file(p->o->requests, &data, err) != 0) {
+        aod_buf_free(&data);
+        return -1;
+    }
+    c.p = p;
+    c.pr = pr;
+    c.name = p->o->requests;
+    rc = aod_batch_read_requests(data.data ? data.data : "", data.len, p->o->requests,
+                                 on_request_row, on_bad_csv_row, &c, err);
+    aod_buf_free(&data);
+    return rc;
+}
+
+static int on_month_patient(void *ctx, const char *key, aod_error *err)
+{
+    plan *p = ctx;
+    char **keys = malloc(sizeof *keys);
+    char period[64];
+
+    if (!keys || !(keys[0] = strdup(key))) {
+        free(keys);
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return -1;
+    }
+    snprintf(period, sizeof period, "month %s", p->o->month);
+    return plan_report(p, 0, keys, 1, default_mode(p), default_audience(p), default_lang(p),
+                       p->month_from, p->month_to, period, 0, NULL, p->formats, err);
+}
+
+static int parse_month(plan *p, aod_error *err)
+{
+    int y, m, n = 0;
+    char first[48];
+
+    if (sscanf(p->o->month, "%4d-%2d%n", &y, &m, &n) != 2 || n != 7 || p->o->month[n] || m < 1 ||
+        m > 12 || y < 1900 || y > 9998) {
+        aod_error_set(err, AOD_ERR_USAGE, "--month", 0, NULL, "'%s': give YYYY-MM", p->o->month);
+        return -1;
+    }
+    snprintf(first, sizeof first, "%04d-%02d-01", y, m);
+    if (aod_run_parse_when("--month", first, 0, &p->month_from, err) != 0)
+        return -1;
+    snprintf(first, sizeof first, "%04d-%02d-01", m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1);
+    if (aod_run_parse_when("--month", first, 0, &p->month_to, err) != 0)
+        return -1;
+    if (p->month_from >= p->now) {
+        aod_error_set(err, AOD_ERR_USAGE, "--month", 0, NULL, "%s has not begun yet (as of --now)",
+                      p->o->month);
+        return -1;
+    }
+    /* A month not over yet is covered up to now. */
+    if (p->month_to > p->now)
+        p->month_to = p->now;
+    return 0;
+}
+
+static int cmp_entry_out(const void *a, const void *b)
+{
+    const aod_batch_entry *x = *(const aod_batch_entry *const *)a;
+    const aod_batch_entry *y = *(const aod_batch_entry *const *)b;
+    int c = strcmp(x->dir, y->dir);
+
+    if (c == 0)
+        c = strcmp(x->base, y->base);
+    if (c == 0)
+        c = x->line < y->line ? -1 : x->line > y->line;
+    return c;
+}
+
+static int same_keys(const aod_batch_entry *a, const aod_batch_entry *b)
+{
+    size_t i;
+
+    if (a->n_keys != b->n_keys)
+        return 0;
+    for (i = 0; i < a->n_keys; i++)
+        if (strcmp(a->keys[i], b->keys[i]) != 0)
+            return 0;
+    return 1;
+}
+
+/* Two rows asking for the same files: the later one is skipped.  (Two
+ * different patients sharing a directory name would need a 64-bit hash
+ * collision; it is checked all the same.) */
+static int check_duplicates(plan *p, progress *pr, aod_error *err)
+{
+    aod_batch_entry **v;
+    size_t i, n = 0;
+
+    if (p->n < 2)
+        return 0;
+    v = malloc(p->n * sizeof *v);
+    if (!v) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return -1;
+    }
+    for (i = 0; i < p->n; i++)
+        if (p->entries[i].base && p->entries[i].status != AOD_BATCH_SKIPPED)
+            v[n++] = &p->entries[i];
+    qsort(v, n, sizeof *v, cmp_entry_out);
+    for (i = 1; i < n; i++) {
+        aod_batch_entry *a = v[i - 1], *b = v[i];
+        char msg[300];
+        if (strcmp(a->dir, b->dir) != 0)
+            continue;
+        if (!same_keys(a, b))
+            snprintf(msg, sizeof msg,
+                     "its patient directory %s is also that of line %ld (a "
+                     "different patient): please report this",
+                     b->dir, a->line);
+        else if (strcmp(a->base, b->base) == 0)
+            snprintf(msg, sizeof msg,
+                     "the same report as line %ld (patient, mode, period, "
+                     "audience and language); list all its formats in one row",
+                     a->line);
+        else
+            continue;
+        b->status = AOD_BATCH_SKIPPED;
+        if (aod_batch_entry_set_error(b, msg) != 0) {
+            free(v);
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            return -1;
+        }
+        say(pr, "skipped: %s:%ld: %s", p->o->requests ? p->o->requests : "", b->line, msg);
+        v[i] = a; /* compare the next one with the first of the run */
+    }
+    free(v);
+    return 0;
+}
+
+/* ----------------------------------------------------- directory, resume */
+
+static int ensure_dir(const char *path, aod_error *err)
+{
+    struct stat sb;
+
+    if (mkdir(path, 0700) == 0)
+        return 0;
+    if (errno == EEXIST && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return 0;
+    aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot create the directory: %s",
+                  strerror(errno == EEXIST ? ENOTDIR : errno));
+    return -1;
+}
+
+/* Holds DIR/.aodreport-batch.lock for the run (released when the process
+ * ends, however it ends).  Returns the descriptor or -1. */
+static int lock_dir(const char *dir, aod_error *err)
+{
+    struct flock fl;
+    aod_buf path;
+    int fd;
+
+    aod_buf_init(&path, 8192);
+    if (aod_buf_printf(&path, "%s/%s", dir, LOCK_NAME) != 0) {
+        aod_error_set(err, AOD_ERR_IO, dir, 0, NULL, "path too long");
+        return -1;
+    }
+    fd = open(aod_buf_str(&path), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        aod_error_set(err, AOD_ERR_IO, aod_buf_str(&path), 0, NULL, "cannot open the lock: %s",
+                      strerror(errno));
+        aod_buf_free(&path);
+        return -1;
+    }
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        aod_error_set(err, AOD_ERR_IO, dir, 0, NULL,
+                      "another aodreport batch is writing into this directory (it holds %s)",
+                      aod_buf_str(&path));
+        close(fd);
+        aod_buf_free(&path);
+        return -1;
+    }
+    aod_buf_free(&path);
+    return fd;
+}
+
+static long remove_temps_in(const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    long removed = 0;
+    aod_buf path;
+
+    if (!d)
+        return 0;
+    aod_buf_init(&path, 8192);
+    while ((de = readdir(d))) {
+        int temp = aod_batch_is_temp_name(de->d_name);
+        int sub = depth == 0 && aod_batch_is_patient_dir(de->d_name);
+        if (!temp && !sub)
+            continue;
+        aod_buf_reset(&path);
+        if (aod_buf_printf(&path, "%s/%s", dir, de->d_name) != 0)
+            break;
+        if (temp && unlink(aod_buf_str(&path)) == 0)
+            removed++;
+        else if (sub)
+            removed += remove_temps_in(aod_buf_str(&path), 1);
+    }
+    closedir(d);
+    aod_buf_free(&path);
+    return removed;
+}
+
+static int file_matches(const char *path, const aod_batch_file *f)
+{
+    unsigned char buf[65536], d[AOD_SHA256_DIGEST_LEN];
+    char hex[AOD_SHA256_HEX_LEN];
+    aod_sha256_ctx c;
+    struct stat sb;
+    FILE *in;
+    size_t n;
+    int ok;
+
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || (long long)sb.st_size != f->size)
+        return 0;
+    in = fopen(path, "rb");
+    if (!in)
+        return 0;
+    aod_sha256_init(&c);
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        aod_sha256_update(&c, buf, n);
+    ok = !ferror(in);
+    fclose(in);
+    aod_sha256_final(&c, d);
+    aod_sha256_hex(d, sizeof d, hex);
+    return ok && strcmp(hex, f->sha256) == 0;
+}
+
+static int cmp_done(const void *a, const void *b)
+{
+    return strcmp(((const aod_batch_done *)a)->request, ((const aod_batch_done *)b)->request);
+}
+
+/* Marks the entries an earlier run completed (per its manifest and the
+ * files on disk).  Returns how many. */
+static size_t resume(plan *p, aod_batch_done *done, size_t n_done, aod_error *err)
+{
+    aod_buf path;
+    size_t i, k, count = 0;
+
+    if (n_done == 0)
+        return 0;
+    qsort(done, n_done, sizeof *done, cmp_done);
+    aod_buf_init(&path, 8192);
+    for (i = 0; i < p->n; i++) {
+        aod_batch_entry *e = &p->entries[i];
+        aod_batch_done key, *d;
+        int ok = 1;
+
+        if (e->status != AOD_BATCH_PENDING)
+            continue;
+        memcpy(key.request, e->request, sizeof key.request);
+        d = bsearch(&key, done, n_done, sizeof *done, cmp_done);
+        if (!d || d->n_files != e->n_files || strcmp(d->dir, e->dir) != 0)
+            continue;
+        for (k = 0; ok && k < d->n_files; k++) {
+            ok = strcmp(d->files[k].format, e->files[k].format) == 0;
+            aod_buf_reset(&path);
+            if (ok && aod_buf_printf(&path, "%s/%s/%s.%s", p->o->out_dir, d->dir, d->base,
+                                     aod_run_format_ext(d->files[k].format)) != 0) {
+                aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+                return count;
+            }
+            ok = ok && file_matches(aod_buf_str(&path), &d->files[k]);
+        }
+        if (!ok)
+            continue;
+        /* Keep the earlier names: a default period may have been named
+         * after an earlier day. */
+        free(e->base);
+        e->base = d->base;
+        d->base = NULL;
+        memcpy(e->files, d->files, sizeof e->files);
+        e->records = d->records;
+        e->events = d->events;
+        e->lines = d->lines;
+        memcpy(e->self_audit, d->self_audit, sizeof e->self_audit);
+        e->status = AOD_BATCH_OK;
+        e->resumed = 1;
+        count++;
+    }
+    aod_buf_free(&path);
+    return count;
+}
+
+/* -------------------------------------------------------------- workers */
+
+typedef struct worker {
+    pid_t pid;
+    int job_fd; /* parent writes job numbers */
+    int res_fd; /* parent reads result lines */
+    long job;   /* the entry in hand, -1 when idle */
+    struct timespec job_start;
+    aod_buf in; /* a partial result line */
+} worker;
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static long env_ms(const char *name)
+{
+    const char *v = getenv(name);
+    return v ? strtol(v, NULL, 10) : 0;
+}
+
+/* One report in a worker; the result as one JSON line. */
+static char *work(plan *p, size_t i, aod_store **st)
+{
+    aod_batch_entry *e = &p->entries[i];
+    job *j = &p->jobs[i];
+    aod_run_output outs[AOD_BATCH_NFORMATS];
+    char paths[AOD_BATCH_NFORMATS][4096], dir[4096];
+    char said[AOD_SELFAUDIT_ID_LEN] = "", msg[1024] = "";
+    aod_report_summary sum;
+    struct timespec t0;
+    json_t *res, *files;
+    aod_error err;
+    char *line;
+    size_t k;
+    int rc = -1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    aod_error_init(&err);
+    memset(&sum, 0, sizeof sum);
+    memset(outs, 0, sizeof outs);
+    if ((size_t)snprintf(dir, sizeof dir, "%s/%s", p->o->out_dir, e->dir) >= sizeof dir) {
+        aod_error_set(&err, AOD_ERR_IO, p->o->out_dir, 0, NULL, "path too long");
+        goto done;
+    }
+    if (ensure_dir(dir, &err) != 0)
+        goto done;
+    for (k = 0; k < e->n_files; k++) {
+        if ((size_t)snprintf(paths[k], sizeof paths[k], "%s/%s.%s", dir, e->base,
+                             aod_run_format_ext(e->files[k].format)) >= sizeof paths[k]) {
+            aod_error_set(&err, AOD_ERR_IO, dir, 0, NULL, "path too long");
+            goto done;
+        }
+        outs[k].format = e->files[k].format;
+        outs[k].path = paths[k];
+    }
+    if (!*st && !(*st = aod_store_connect(p->o->db, &err)))
+        goto done;
+    rc = aod_run_report(*st, &j->info, j->text, 0, outs, e->n_files, &p->ro, &sum, said, &err);
+done:
+    if (rc != 0) {
+        aod_error_format(&err, msg, sizeof msg);
+        /* A lost connection is not coming back by itself: connect afresh. */
+        if (err.code == AOD_ERR_DB_CONNECT || err.code == AOD_ERR_DB) {
+            aod_store_free(*st);
+            *st = NULL;
+        }
+    }
+    files = json_array();
+    for (k = 0; rc == 0 && files && k < e->n_files; k++)
+        json_array_append_new(files, json_pack("{s:s, s:I}", "sha256", outs[k].sha256, "size",
+                                               (json_int_t)outs[k].size));
+    res = json_pack("{s:I, s:i, s:s, s:I, s:I, s:I, s:o, s:s, s:f}", "job", (json_int_t)i, "code",
+                    (int)err.code, "error", msg, "records", (json_int_t)sum.records_read, "events",
+                    (json_int_t)sum.events, "lines", (json_int_t)sum.entries, "files",
+                    files ? files : json_array(), "self_audit", said, "seconds", since(&t0));
+    line = res ? json_dumps(res, JSON_COMPACT) : NULL;
+    json_decref(res);
+    return line;
+}
+
+static void worker_main(plan *p, int job_fd, int res_fd, pid_t parent)
+{
+    struct sigaction sa;
+    aod_store *st = NULL;
+    uint32_t idx;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_worker;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+#ifdef __linux__
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+    if (getppid() != parent)
+        exit(0);
+    p->ro.stop = &stop_signal;
+    p->ro.pause_ms = env_ms("AOD_TEST_SLOW_MS");
+    while (!stop_signal) {
+        ssize_t r = read(job_fd, &idx, sizeof idx);
+        char *line;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r != (ssize_t)sizeof idx || idx >= p->n)
+            break;
+        line = work(p, idx, &st);
+        if (!line || write_all(res_fd, line, strlen(line)) != 0 ||
+            write_all(res_fd, "\n", 1) != 0) {
+            free(line);
+            break;
+        }
+        free(line);
+    }
+    aod_store_free(st);
+    close(job_fd);
+    close(res_fd);
+    exit(0);
+}
+
+static int spawn(plan *p, worker *w, size_t nw, size_t k, aod_error *err)
+{
+    int jp[2], rp[2];
+    pid_t pid, parent = getpid();
+    size_t i;
+
+    if (pipe(jp) != 0)
+        goto fail;
+    if (pipe(rp) != 0) {
+        close(jp[0]);
+        close(jp[1]);
+        goto fail;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0) {
+        close(jp[0]);
+        close(jp[1]);
+        close(rp[0]);
+        close(rp[1]);
+        goto fail;
+    }
+    if (pid == 0) {
+        close(jp[1]);
+        close(rp[0]);
+        for (i = 0; i < nw; i++) {
+            if (i == k || w[i].pid <= 0)
+                continue;
+            close(w[i].job_fd);
+            close(w[i].res_fd);
+        }
+        if (wake_pipe[0] >= 0) {
+            close(wake_pipe[0]);
+            close(wake_pipe[1]);
+            wake_pipe[0] = wake_pipe[1] = -1; /* the parent's handler must not write there */
+        }
+        worker_main(p, jp[0], rp[1], parent);
+    }
+    close(jp[0]);
+    close(rp[1]);
+    fcntl(jp[1], F_SETFD, FD_CLOEXEC);
+    fcntl(rp[0], F_SETFD, FD_CLOEXEC);
+    w[k].pid = pid;
+    w[k].job_fd = jp[1];
+    w[k].res_fd = rp[0];
+    w[k].job = -1;
+    aod_buf_init(&w[k].in, (size_t)1024 * 1024);
+    return 0;
+fail:
+    aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "cannot start a worker process: %s",
+                  strerror(errno));
+    return -1;
+}
+
+/* --------------------------------------------------------------- the run */
+
+typedef struct run_state {
+    plan *p;
+    progress pr;
+    worker w[MAX_JOBS];
+    size_t nw, alive;
+    size_t *todo;
+    size_t n_todo, next;
+    int stopping, interrupted, killed, db_lost, workers_lost, dirty;
+    size_t worker_trouble;
+    size_t written, failed, rolled_back;
+    struct timespec last_manifest;
+    aod_error manifest_err;
+} run_state;
+
+static void write_manifest(run_state *s, const char *state)
+{
+    plan *p = s->p;
+    aod_error err;
+
+    aod_error_init(&err);
+    p->run.state = state;
+    if (aod_batch_manifest_write(p->o->out_dir, p->manifest_base, &p->run, p->entries, p->n,
+                                 &err) != 0) {
+        char msg[700];
+        say(&s->pr, "warning: the manifest could not be written: %s",
+            aod_error_format(&err, msg, sizeof msg));
+        if (s->manifest_err.code == AOD_OK)
+            s->manifest_err = err;
+    } else {
+        aod_error_init(&s->manifest_err);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &s->last_manifest);
+    s->dirty = 0;
+}
+
+static void log_result(run_state *s, const aod_batch_entry *e)
+{
+    char w[300], files[64] = "";
+    size_t k;
+
+    who(e, w, sizeof w);
+    if (e->status == AOD_BATCH_FAILED) {
+        say(&s->pr, "failed: %s %s: %s", w, e->base, e->error ? e->error : "");
+        return;
+    }
+    if (e->status != AOD_BATCH_OK || s->pr.quiet || (s->pr.tty && !s->pr.verbose))
+        return;
+    for (k = 0; k < e->n_files; k++)
+        snprintf(files + strlen(files), sizeof files - strlen(files), "%s%s", k ? "," : "",
+                 aod_run_format_ext(e->files[k].format));
+    say(&s->pr, "[%zu/%zu] ok %s -> %s/%s.{%s}: %ld records -> %ld events, %ld lines, %.2f s",
+        s->pr.done, s->pr.total, w, e->dir, e->base, files, e->records, e->events, e->lines,
+        e->seconds);
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : "";
+}
+
+/* Applies a worker's result line to its entry. */
+static void apply_result(run_state *s, worker *w, const char *line)
+{
+    plan *p = s->p;
+    json_error_t jerr;
+    json_t *r = json_loads(line, 0, &jerr), *files, *f;
+    aod_batch_entry *e;
+    long code;
+    size_t k;
+
+    if (!r || w->job < 0) {
+        json_decref(r);
+        return;
+    }
+    e = &p->entries[w->job];
+    w->job = -1;
+    code = (long)json_integer_value(json_object_get(r, "code"));
+    e->seconds = json_real_value(json_object_get(r, "seconds"));
+    s->dirty = 1;
+    if (code == AOD_OK) {
+        files = json_object_get(r, "files");
+        json_array_foreach(files, k, f)
+        {
+            if (k >= e->n_files)
+                break;
+            snprintf(e->files[k].sha256, sizeof e->files[k].sha256, "%s", jstr(f, "sha256"));
+            e->files[k].size = (long long)json_integer_value(json_object_get(f, "size"));
+        }
+        e->records = (long)json_integer_value(json_object_get(r, "records"));
+        e->events = (long)json_integer_value(json_object_get(r, "events"));
+        e->lines = (long)json_integer_value(json_object_get(r, "lines"));
+        snprintf(e->self_audit, sizeof e->self_audit, "%s", jstr(r, "self_audit"));
+        e->status = AOD_BATCH_OK;
+        aod_batch_entry_set_error(e, NULL);
+        s->written++;
+    } else if (code == AOD_ERR_INTERRUPTED) {
+        e->status = AOD_BATCH_PENDING;
+        aod_batch_entry_set_error(e, "interrupted before it was complete; nothing of it was kept");
+        s->rolled_back++;
+    } else {
+        e->status = AOD_BATCH_FAILED;
+        aod_batch_entry_set_error(e, jstr(r, "error"));
+        s->failed++;
+        s->pr.failed++;
+        if (code == AOD_ERR_DB_CONNECT && !s->db_lost) {
+            s->db_lost = 1;
+            s->stopping = 1;
+            say(&s->pr, "the database connection is lost: no more reports are started");
+        }
+    }
+    json_decref(r);
+    if (e->status != AOD_BATCH_PENDING)
+        s->pr.done++;
+    log_result(s, e);
+    bar_draw(&s->pr, 0);
+}
+
+static void worker_gone(run_state *s, worker *w)
+{
+    int status = 0;
+    char msg[200];
+
+    close(w->res_fd);
+    close(w->job_fd);
+    w->res_fd = w->job_fd = -1;
+    while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    w->pid = 0;
+    s->alive--;
+    /* A worker ends with status 0 however its report ended: anything else
+     * (a crash, a sanitizer's report) is a bug to hear about. */
+    if (!s->killed && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+        s->worker_trouble++;
+        say(&s->pr, "warning: a worker process ended abnormally (%s %d)",
+            WIFSIGNALED(status) ? "signal" : "status",
+            WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    }
+    if (w->job >= 0) {
+        aod_batch_entry *e = &s->p->entries[w->job];
+        if (WIFSIGNALED(status))
+            snprintf(msg, sizeof msg, "the worker process ended by signal %d while making it",
+                     WTERMSIG(status));
+        else
+            snprintf(msg, sizeof msg, "the worker process ended (status %d) while making it",
+                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        if (s->interrupted) {
+            e->status = AOD_BATCH_PENDING;
+            aod_batch_entry_set_error(e,
+                                      "interrupted before it was complete; nothing of it was kept");
+        } else {
+            e->status = AOD_BATCH_FAILED;
+            aod_batch_entry_set_error(e, msg);
+            s->failed++;
+            s->pr.failed++;
+            s->pr.done++;
+            log_result(s, e);
+        }
+        w->job = -1;
+        s->dirty = 1;
+    }
+    aod_buf_free(&w->in);
+}
+
+static void read_worker(run_state *s, worker *w)
+{
+    char buf[65536];
+    ssize_t r = read(w->res_fd, buf, sizeof buf);
+
+    if (r < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (r <= 0) {
+        worker_gone(s, w);
+        return;
+    }
+    if (aod_buf_add(&w->in, buf, (size_t)r) != 0) {
+        worker_gone(s, w);
+        return;
+    }
+    for (;;) {
+        char *nl = memchr(w->in.data, '\n', w->in.len);
+        size_t n;
+        if (!nl)
+            break;
+        *nl = '\0';
+        apply_result(s, w, w->in.data);
+        n = (size_t)(nl - w->in.data) + 1;
+        memmove(w->in.data, nl + 1, w->in.len - n);
+        w->in.len -= n;
+        w->in.data[w->in.len] = '\0';
+    }
+}
+
+static void dispatch(run_state *s)
+{
+    size_t k;
+
+    for (k = 0; k < s->nw && !s->stopping && s->next < s->n_todo; k++) {
+        worker *w = &s->w[k];
+        uint32_t idx;
+        if (w->pid <= 0 || w->job >= 0)
+            continue;
+        idx = (uint32_t)s->todo[s->next];
+        if (write_all(w->job_fd, &idx, sizeof idx) != 0)
+            continue; /* it died; its pipe will say so */
+        w->job = (long)idx;
+        s->next++;
+        clock_gettime(CLOCK_MONOTONIC, &w->job_start);
+    }
+}
+
+static void on_signal(run_state *s)
+{
+    size_t k, busy = 0;
+
+    /* A second signal: the operator will not wait for the rollback (a
+     * worker stuck on a database that does not answer).  Their temporary
+     * files are removed by the next run. */
+    if (stop_count >= 2 && !s->killed) {
+        s->killed = 1;
+        for (k = 0; k < s->nw; k++)
+            if (s->w[k].pid > 0)
+                kill(s->w[k].pid, SIGKILL);
+        say(&s->pr, "stopping now: worker processes killed");
+    }
+    if (!stop_signal || s->interrupted)
+        return;
+    s->interrupted = 1;
+    s->stopping = 1;
+    for (k = 0; k < s->nw; k++)
+        if (s->w[k].pid > 0 && s->w[k].job >= 0) {
+            kill(s->w[k].pid, SIGTERM);
+            busy++;
+        }
+    say(&s->pr, "%s: stopping; %zu report%s in flight %s rolled back",
+        stop_signal == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)", busy,
+        busy == 1 ? "" : "s", busy == 1 ? "is" : "are");
+}
+
+static void loop(run_state *s)
+{
+    struct pollfd fds[MAX_JOBS + 1];
+    worker *owner[MAX_JOBS + 1];
+    size_t k;
+
+    for (;;) {
+        size_t nfd = 0, busy = 0;
+        int n;
+
+        on_signal(s);
+        dispatch(s);
+        for (k = 0; k < s->nw; k++)
+            if (s->w[k].pid > 0 && s->w[k].job >= 0)
+                busy++;
+        if (busy == 0 && (s->stopping || s->next >= s->n_todo || s->alive == 0))
+            break;
+        fds[nfd].fd = wake_pipe[0];
+        fds[nfd].events = POLLIN;
+        owner[nfd++] = NULL;
+        for (k = 0; k < s->nw; k++) {
+            if (s->w[k].pid <= 0)
+                continue;
+            fds[nfd].fd = s->w[k].res_fd;
+            fds[nfd].events = POLLIN;
+            owner[nfd++] = &s->w[k];
+        }
+        n = poll(fds, (nfds_t)nfd, 200);
+        if (n > 0) {
+            for (k = 0; k < nfd; k++) {
+                if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR)))
+                    continue;
+                if (!owner[k]) {
+                    char drain[64];
+                    while (read(wake_pipe[0], drain, sizeof drain) > 0)
+                        ;
+                } else if (owner[k]->pid > 0) {
+                    read_worker(s, owner[k]);
+                }
+            }
+        }
+        bar_draw(&s->pr, 0);
+        if (s->dirty && since(&s->last_manifest) * 1000 >= MANIFEST_EVERY_MS)
+            write_manifest(s, "running");
+    }
+}
+
+static void stop_workers(run_state *s)
+{
+    size_t k;
+
+    /* Closing a worker's job pipe tells it to finish. */
+    for (k = 0; k < s->nw; k++)
+        if (s->w[k].pid > 0 && s->w[k].job_fd >= 0) {
+            close(s->w[k].job_fd);
+            s->w[k].job_fd = -1;
+        }
+    for (k = 0; k < s->nw; k++) {
+        worker *w = &s->w[k];
+        if (w->pid <= 0)
+            continue;
+        /* drain anything it still says, then reap it */
+        while (w->pid > 0) {
+            struct pollfd fd;
+            fd.fd = w->res_fd;
+            fd.events = POLLIN;
+            if (poll(&fd, 1, 1000) < 0 && errno != EINTR)
+                break;
+            if (fd.revents)
+                read_worker(s, w);
+            on_signal(s);
+        }
+    }
+}
+
+/* ----------------------------------------------------------------- setup */
+
+static int check_options(const aod_batch_options *o, aod_error *err)
+{
+    if (!!o->requests == !!o->month) {
+        aod_error_set(err, AOD_ERR_USAGE, "batch", 0, NULL,
+                      "give either --requests FILE or --month YYYY-MM");
+        return -1;
+    }
+    if (!o->out_dir || !*o->out_dir) {
+        aod_error_set(err, AOD_ERR_USAGE, "batch", 0, NULL, "--out-dir is required");
+        return -1;
+    }
+    if (o->jobs < 1 || o->jobs > MAX_JOBS) {
+        aod_error_set(err, AOD_ERR_USAGE, "--jobs", 0, NULL, "give 1 to %d", MAX_JOBS);
+        return -1;
+    }
+    if (o->mode && strcmp(o->mode, "access") != 0 && strcmp(o->mode, "disclosures") != 0) {
+        aod_error_set(err, AOD_ERR_USAGE, "--mode", 0, NULL, "'%s': use disclosures or access",
+                      o->mode);
+        return -1;
+    }
+    if (o->audience && strcmp(o->audience, "patient") != 0 &&
+        strcmp(o->audience, "privacy-office") != 0) {
+        aod_error_set(err, AOD_ERR_USAGE, "--audience", 0, NULL,
+                      "'%s': use patient or privacy-office", o->audience);
+        return -1;
+    }
+    return 0;
+}
+
+/* The database is there and initialised: fail before any work. */
+static int check_store(plan *p, aod_error *err)
+{
+    aod_store *st = aod_store_connect(p->o->db, err);
+    int rc = -1;
+
+    if (!st)
+        return -1;
+    if (aod_store_check_version(st, err) != 0)
+        rc = -1;
+    else if (p->o->month)
+        rc = aod_store_each_patient(st, p->month_from, p->month_to, on_month_patient, p, err);
+    else
+        rc = 0;
+    /* Closed before the workers fork: a libpq connection is not shared. */
+    aod_store_free(st);
+    return rc;
+}
+
+static void plan_free(plan *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->n; i++) {
+        aod_batch_entry_clear(&p->entries[i]);
+        free(p->jobs[i].patient_name);
+    }
+    free(p->entries);
+    free(p->jobs);
+    for (i = 0; i < p->n_langs; i++) {
+        free(p->langs[i].lang);
+        aod_text_free(p->langs[i].text);
+    }
+    aod_policy_free(p->policy);
+}
+
+static int prepare(plan *p, progress *pr, aod_error *err)
+{
+    const aod_batch_options *o = p->o;
+    unsigned char digest[AOD_SHA256_DIGEST_LEN];
+    const char *why = NULL;
+    size_t i;
+
+    if (check_options(o, err) != 0)
+        return -1;
+    if (aod_batch_parse_formats(o->formats ? o->formats : "pdf,csv", &p->formats, err) != 0)
+        return -1;
+    p->policy = aod_run_load_policy(o->policy, digest, err);
+    if (!p->policy)
+        return -1;
+    aod_sha256_hex(digest, sizeof digest, p->policy_hex);
+    if (aod_timefmt_set_zone(p->policy->presentation.time_zone, err) != 0)
+        return -1;
+    if (o->now) {
+        if (aod_run_parse_when("--now", o->now, 0, &p->now, err) != 0)
+            return -1;
+    } else {
+        p->now = aod_timefmt_now();
+    }
+    if (o->month && parse_month(p, err) != 0)
+        return -1;
+    if (!text_for(p, default_lang(p), &why)) {
+        aod_error_set(err, AOD_ERR_USAGE, "--lang", 0, NULL, "%s", why);
+        return -1;
+    }
+    if (o->shard_n)
+        snprintf(p->manifest_base, sizeof p->manifest_base, "manifest-%u-of-%u", o->shard_k,
+                 o->shard_n);
+    else
+        snprintf(p->manifest_base, sizeof p->manifest_base, "manifest");
+
+    /* The requests first (their errors are the user's to fix), then the
+     * database (it also lists a month's patients), then the directory. */
+    if (o->requests && plan_requests(p, pr, err) != 0)
+        return -1;
+    if (check_store(p, err) != 0)
+        return -1;
+    for (i = 0; i < p->n; i++)
+        p->jobs[i].info.patient_keys = (const char *const *)p->entries[i].keys;
+    if (check_duplicates(p, pr, err) != 0)
+        return -1;
+    if (ensure_dir(o->out_dir, err) != 0)
+        return -1;
+    return 0;
+}
+
+static int load_resume(plan *p, progress *pr, size_t *resumed, aod_error *err)
+{
+    aod_batch_done *done = NULL;
+    size_t n_done = 0;
+    aod_buf path;
+    aod_error merr;
+
+    *resumed = 0;
+    aod_buf_init(&path, 8192);
+    if (aod_buf_printf(&path, "%s/%s.json", p->o->out_dir, p->manifest_base) != 0) {
+        aod_error_set(err, AOD_ERR_IO, p->o->out_dir, 0, NULL, "path too long");
+        return -1;
+    }
+    aod_error_init(&merr);
+    if (aod_batch_manifest_read(aod_buf_str(&path), &done, &n_done, &merr) != 0) {
+        char msg[700];
+        if (merr.code == AOD_ERR_NOMEM) {
+            *err = merr;
+            aod_buf_free(&path);
+            return -1;
+        }
+        say(pr, "warning: %s; every report is made again",
+            aod_error_format(&merr, msg, sizeof msg));
+    }
+    aod_buf_free(&path);
+    *resumed = resume(p, done, n_done, err);
+    aod_batch_done_free(done, n_done);
+    return err->code == AOD_OK ? 0 : -1;
+}
+
+int aod_batch_run(const aod_batch_options *o, aod_error *err)
+{
+    struct sigaction sa, old_int, old_term, old_pipe;
+    run_state *s;
+    plan *p;
+    size_t i, resumed = 0, skipped = 0;
+    int lock_fd = -1, handlers = 0, rc = -1;
+    double secs;
+
+    s = calloc(1, sizeof *s);
+    p = calloc(1, sizeof *p);
+    if (!s || !p) {
+        free(s);
+        free(p);
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return -1;
+    }
+    s->p = p;
+    p->o = o;
+    aod_error_init(&s->manifest_err);
+    s->pr.tty = isatty(2);
+    s->pr.quiet = o->quiet;
+    s->pr.verbose = o->verbose;
+    clock_gettime(CLOCK_MONOTONIC, &s->pr.start);
+    p->run.requests = o->requests;
+    p->run.month = o->month;
+    p->run.now = o->now;
+    p->run.shard_k = o->shard_k;
+    p->run.shard_n = o->shard_n;
+    p->run.started = aod_timefmt_now();
+    p->ro.font = o->font;
+    p->ro.csv.bom = o->csv_bom;
+    p->ro.csv.delimiter = o->csv_delimiter ? o->csv_delimiter : ',';
+    p->ro.operator_name = o->operator_name;
+
+    /* Stop requests are noted from the start; workers inherit the flag. */
+    stop_signal = 0;
+    stop_count = 0;
+    if (pipe(wake_pipe) != 0) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "pipe: %s", strerror(errno));
+        goto out;
+    }
+    fcntl(wake_pipe[0], F_SETFL, O_NONBLOCK);
+    fcntl(wake_pipe[1], F_SETFL, O_NONBLOCK);
+    fcntl(wake_pipe[0], F_SETFD, FD_CLOEXEC);
+    fcntl(wake_pipe[1], F_SETFD, FD_CLOEXEC);
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_parent;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, &old_pipe);
+    handlers = 1;
+
+    if (prepare(p, &s->pr, err) != 0)
+        goto out;
+    lock_fd = lock_dir(o->out_dir, err);
+    if (lock_fd < 0)
+        goto out;
+    p->removed_temps = remove_temps_in(o->out_dir, 0);
+    if (p->removed_temps && !o->quiet)
+        say(&s->pr, "removed %ld temporary file%s an interrupted run left in %s", p->removed_temps,
+            p->removed_temps == 1 ? "" : "s", o->out_dir);
+    if (load_resume(p, &s->pr, &resumed, err) != 0)
+        goto out;
+
+    s->todo = malloc((p->n ? p->n : 1) * sizeof *s->todo);
+    if (!s->todo) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < p->n; i++) {
+        if (p->entries[i].status == AOD_BATCH_PENDING)
+            s->todo[s->n_todo++] = i;
+        else if (p->entries[i].status == AOD_BATCH_SKIPPED)
+            skipped++;
+        if (o->verbose && p->entries[i].resumed) {
+            char w[300];
+            say(&s->pr, "already complete: %s %s", who(&p->entries[i], w, sizeof w),
+                p->entries[i].base);
+        }
+    }
+    s->pr.total = s->n_todo;
+    if (!o->quiet)
+        say(&s->pr, "%zu report%s to make%s (%zu already complete, %zu skipped), %d worker%s",
+            s->n_todo, s->n_todo == 1 ? "" : "s", o->month ? " for the month's patients" : "",
+            resumed, skipped, o->jobs, o->jobs == 1 ? "" : "s");
+    write_manifest(s, "running");
+    if (s->manifest_err.code != AOD_OK) {
+        *err = s->manifest_err;
+        goto out;
+    }
+
+    if (s->n_todo > 0 && !stop_signal) {
+        s->nw = (size_t)o->jobs < s->n_todo ? (size_t)o->jobs : s->n_todo;
+        for (i = 0; i < s->nw; i++) {
+            if (spawn(p, s->w, s->nw, i, err) != 0)
+                break;
+            s->alive++;
+        }
+        if (s->alive == 0)
+            goto out;
+        aod_error_init(err);
+        loop(s);
+        /* every worker gone with work left: nothing more can be done */
+        s->workers_lost = s->alive == 0 && !s->stopping && s->next < s->n_todo;
+        stop_workers(s);
+        /* killed workers could not remove their temporary files */
+        if (s->killed)
+            remove_temps_in(o->out_dir, 0);
+    }
+    on_signal(s);
+    bar_draw(&s->pr, 1);
+    bar_clear(&s->pr);
+
+    write_manifest(s, s->interrupted                  ? "interrupted"
+                      : s->db_lost || s->workers_lost ? "stopped"
+                                                      : "complete");
+    secs = since(&s->pr.start);
+    {
+        size_t pending = 0;
+        for (i = 0; i < p->n; i++)
+            if (p->entries[i].status == AOD_BATCH_PENDING)
+                pending++;
+        if (!o->quiet)
+            printf("Batch: %zu written, %zu already complete, %zu failed, %zu skipped, %zu not "
+                   "run; %.1f s (%.1f reports/s).  Manifest: %s/%s.json\n",
+                   s->written, resumed, s->failed, skipped, pending, secs,
+                   secs > 0 ? (double)s->written / secs : 0.0, o->out_dir, p->manifest_base);
+        if (s->interrupted)
+            aod_error_set(err, AOD_ERR_INTERRUPTED, NULL, 0, NULL,
+                          "interrupted: %zu report%s not made; run the same command again to "
+                          "finish",
+                          pending, pending == 1 ? "" : "s");
+        else if (s->db_lost)
+            aod_error_set(err, AOD_ERR_DB_CONNECT, "database", 0, NULL,
+                          "the connection was lost: %zu report%s failed, %zu not run; run the "
+                          "same command again when the database is back",
+                          s->failed, s->failed == 1 ? "" : "s", pending);
+        else if (s->manifest_err.code != AOD_OK)
+            *err = s->manifest_err;
+        else if (s->worker_trouble)
+            aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL,
+                          "%zu worker process%s ended abnormally (see above)", s->worker_trouble,
+                          s->worker_trouble == 1 ? "" : "es");
+        else if (s->failed || skipped || pending)
+            aod_error_set(err, AOD_ERR_PARTIAL, NULL, 0, NULL,
+                          "%zu report%s failed, %zu request row%s skipped%s; see %s/%s.json",
+                          s->failed, s->failed == 1 ? "" : "s", skipped, skipped == 1 ? "" : "s",
+                          pending ? ", some not run" : "", o->out_dir, p->manifest_base);
+        else
+            rc = 0;
+    }
+out:
+    if (handlers) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGPIPE, &old_pipe, NULL);
+    }
+    for (i = 0; i < 2; i++)
+        if (wake_pipe[i] >= 0) {
+            close(wake_pipe[i]);
+            wake_pipe[i] = -1;
+        }
+    if (lock_fd >= 0)
+        close(lock_fd);
+    for (i = 0; i < s->nw; i++)
+        aod_buf_free(&s->w[i].in);
+    free(s->todo);
+    plan_free(p);
+    free(p);
+    free(s);
+    return rc;
+}

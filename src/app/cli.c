@@ -1,0 +1,737 @@
+/*
+ * cli.c - subcommands and their options (see cli.h).
+ *
+ * Each subcommand is one function that parses its own options with
+ * getopt_long and calls the library; none of them holds logic of its own
+ * beyond wiring and messages.
+ */
+#include "app/cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "app/batch.h"
+#include "base/buf.h"
+#include "ingest/load.h"
+#include "ingest/normalize.h"
+#include "model/policy.h"
+#include "model/record.h"
+#include "render/csv.h"
+#include "model/text.h"
+#include "pipeline/report.h"
+#include "app/run.h"
+#include "store/store.h"
+#include "base/timefmt.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv, aod_error *err);
+    const char *summary;
+} command;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int
+usage_error(aod_error *err, const char *where, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    aod_error_set(err, AOD_ERR_USAGE, where, 0, NULL, "%s", msg);
+    return -1;
+}
+
+/* getopt_long prints its own complaint; we add where to look for help. */
+static int bad_option(aod_error *err, const char *cmd)
+{
+    aod_error_set(err, AOD_ERR_USAGE, NULL, 0, NULL, "invalid option for '%s'", cmd);
+    return -1;
+}
+
+/* ------------------------------------------------------------------ init */
+
+static void init_help(void)
+{
+    printf("Usage: aodreport init [--db CONNINFO]\n"
+           "\n"
+           "Create the audit store (schema aod) or upgrade it to this version's schema.\n"
+           "Running it on an up-to-date store changes nothing.\n"
+           "\n"
+           "  --db CONNINFO   libpq connection string or URI (default: the PG* environment);\n"
+           "                  never put a password here: use ~/.pgpass or a service file\n"
+           "  -h, --help      show this help\n");
+}
+
+static int cmd_init(int argc, char **argv, aod_error *err)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    const char *db = NULL;
+    aod_store *st;
+    int c, applied, version, rc;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            db = optarg;
+            break;
+        case 'h':
+            init_help();
+            return 0;
+        default:
+            return bad_option(err, "init");
+        }
+    }
+    if (optind < argc)
+        return usage_error(err, "init", "unexpected argument '%s'", argv[optind]);
+    st = aod_store_connect(db, err);
+    if (!st)
+        return -1;
+    rc = aod_store_init(st, &applied, &version, err);
+    if (rc == 0) {
+        if (applied == 0)
+            printf("The store is up to date (schema version %d); nothing changed.\n", version);
+        else
+            printf("Store ready: applied %d migration%s, schema version %d.\n", applied,
+                   applied == 1 ? "" : "s", version);
+    }
+    aod_store_free(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ load */
+
+static void load_help(void)
+{
+    printf("Usage: aodreport load [--db CONNINFO] FILE...\n"
+           "\n"
+           "Load FHIR AuditEvents into the store.  Each FILE is NDJSON (one AuditEvent per\n"
+           "line) or a FHIR Bundle of AuditEvents, in R4, R5 or R6-ballot shape; '-' reads\n"
+           "standard input.  Each file is loaded whole or not at all: the first bad record\n"
+           "stops that file with its line (and Bundle entry) and nothing of it is kept;\n"
+           "the other files are still loaded.  Loading a file again stores nothing twice.\n"
+           "\n"
+           "  --db CONNINFO   libpq connection string or URI (default: the PG* environment)\n"
+           "  -q, --quiet     print only errors\n"
+           "  -h, --help      show this help\n");
+}
+
+static int cmd_load(int argc, char **argv, aod_error *err)
+{
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *db = NULL;
+    aod_load_counts total, one;
+    aod_store *st;
+    int c, i, quiet = 0, files = 0, failed = 0;
+
+    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            db = optarg;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'h':
+            load_help();
+            return 0;
+        default:
+            return bad_option(err, "load");
+        }
+    }
+    if (optind >= argc)
+        return usage_error(err, "load", "no input file given (use '-' for standard input)");
+    st = aod_store_connect(db, err);
+    if (!st)
+        return -1;
+    if (aod_store_check_version(st, err) != 0) {
+        aod_store_free(st);
+        return -1;
+    }
+    memset(&total, 0, sizeof total);
+    for (i = optind; i < argc; i++) {
+        aod_error ferr;
+        files++;
+        aod_error_init(&ferr);
+        if (aod_load_path(st, argv[i], &one, &ferr) != 0) {
+            char msg[1024];
+            fprintf(stderr, "aodreport: %s\n", aod_error_format(&ferr, msg, sizeof msg));
+            fprintf(stderr, "aodreport: %s: not loaded; nothing from this file was stored\n",
+                    strcmp(argv[i], "-") == 0 ? "<stdin>" : argv[i]);
+            failed++;
+            /* A lost connection fails every later file too: stop here. */
+            if (ferr.code == AOD_ERR_DB_CONNECT || ferr.code == AOD_ERR_NOMEM) {
+                *err = ferr;
+                aod_store_free(st);
+                return -1;
+            }
+            if (err->code == AOD_OK)
+                *err = ferr;
+            continue;
+        }
+        if (!quiet)
+            printf("%s: %ld events read, %ld stored, %ld already present, %ld without patient\n",
+                   strcmp(argv[i], "-") == 0 ? "<stdin>" : argv[i], one.read, one.stored,
+                   one.already, one.without_patient);
+        total.read += one.read;
+        total.stored += one.stored;
+        total.already += one.already;
+        total.without_patient += one.without_patient;
+    }
+    aod_store_free(st);
+    if (!quiet)
+        printf("Total: %d file%s (%d failed), %ld events read, %ld stored, %ld already present, "
+               "%ld without patient\n",
+               files, files == 1 ? "" : "s", failed, total.read, total.stored, total.already,
+               total.without_patient);
+    if (failed) {
+        aod_errcode code = err->code == AOD_OK ? AOD_ERR_INPUT : err->code;
+        aod_error_init(err);
+        aod_error_set(err, code, NULL, 0, NULL, "%d of %d file%s not loaded", failed, files,
+                      files == 1 ? "" : "s");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------- report, explain */
+
+#define MAX_KEYS 32
+
+typedef struct report_opts {
+    const char *db;
+    const char *keys[MAX_KEYS];
+    size_t n_keys;
+    const char *from, *to, *now, *requested;
+    const char *mode, *audience, *policy, *format, *output, *lang, *templates;
+    const char *patient_name;
+    const char *font;
+    const char *operator_name;
+    int csv_bom;
+    char csv_delimiter;
+} report_opts;
+
+static void report_help(const char *cmd)
+{
+    int explain = strcmp(cmd, "explain") == 0;
+
+    printf("Usage: aodreport %s --patient REF [--patient REF...] [OPTIONS]\n\n", cmd);
+    if (explain)
+        printf("For the privacy office: one CSV line per raw audit record of the patient, with\n"
+               "its classification, the policy rule that decided, the de-duplication group it\n"
+               "joined, the report line it ended up in (or why not) and the masking applied.\n\n");
+    else
+        printf("Write one patient's accounting of disclosures (HIPAA 45 CFR 164.528) or access\n"
+               "report from the audit store.\n\n");
+    printf("  --patient REF      the patient: a reference (Patient/123) or an identifier\n"
+           "                     (system|value); repeat for one person known by several keys\n"
+           "  --from DATE        first day covered (default: the policy's lookback before --now)\n"
+           "  --to DATE          last day covered, inclusive (default: --now)\n"
+           "  --mode MODE        disclosures (default) or access\n"
+           "  --audience WHO     patient (default) or privacy-office\n"
+           "  --policy FILE      policy XML (default: the built-in HIPAA policy)\n"
+           "  --now TIMESTAMP    the time the report is made as of (default: now); fixes the\n"
+           "                     output for reproducible runs\n"
+           "  --lang LANG        language of the words in the report (default: the policy's)\n"
+           "  --patient-name N   the patient's name, for the letter\n"
+           "  --requested DATE   when the request was received\n");
+    if (!explain)
+        printf("  --format FORMAT    csv (default), pdf (a letter and table for the patient),\n"
+               "                     bundle-json or bundle-xml (a FHIR R4 Document Bundle)\n"
+               "  --font FILE        TrueType font for the PDF (default: DejaVu Sans)\n");
+    printf("  -o, --output FILE  write here (default: standard output); written to a\n"
+           "                     temporary file and renamed when complete, mode 0600\n"
+           "  --csv-bom          start CSV output with a UTF-8 byte order mark (Excel)\n"
+           "  --csv-delimiter C  ',' (default), ';' or 'tab'\n"
+           "  --templates DIR    templates directory (default: installed / built in)\n"
+           "  --operator NAME    who runs the report, for the self-audit record (default: the\n"
+           "                     OS user and the database user)\n"
+           "  --db CONNINFO      libpq connection string (default: the PG* environment)\n"
+           "  -h, --help         show this help\n"
+           "\n"
+           "Every %s is recorded in the store as an AuditEvent (the privacy office\n"
+           "reading the access log); if that record cannot be written, no output is\n"
+           "written either.\n",
+           explain ? "explain view" : "report");
+}
+
+static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts *o, int *help,
+                             aod_error *err)
+{
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"patient", required_argument, NULL, 'p'},
+                                         {"from", required_argument, NULL, 'f'},
+                                         {"to", required_argument, NULL, 't'},
+                                         {"mode", required_argument, NULL, 'm'},
+                                         {"audience", required_argument, NULL, 'a'},
+                                         {"policy", required_argument, NULL, 'P'},
+                                         {"format", required_argument, NULL, 'F'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"now", required_argument, NULL, 'n'},
+                                         {"lang", required_argument, NULL, 'l'},
+                                         {"templates", required_argument, NULL, 'T'},
+                                         {"patient-name", required_argument, NULL, 'N'},
+                                         {"requested", required_argument, NULL, 'r'},
+                                         {"csv-bom", no_argument, NULL, 'B'},
+                                         {"csv-delimiter", required_argument, NULL, 'D'},
+                                         {"font", required_argument, NULL, 'U'},
+                                         {"operator", required_argument, NULL, 'O'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0, 0, 0, 0}};
+    int c;
+
+    memset(o, 0, sizeof *o);
+    o->csv_delimiter = ',';
+    *help = 0;
+    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            o->db = optarg;
+            break;
+        case 'p':
+            if (o->n_keys == MAX_KEYS)
+                return usage_error(err, cmd, "too many --patient keys");
+            o->keys[o->n_keys++] = optarg;
+            break;
+        case 'f':
+            o->from = optarg;
+            break;
+        case 't':
+            o->to = optarg;
+            break;
+        case 'm':
+            o->mode = optarg;
+            break;
+        case 'a':
+            o->audience = optarg;
+            break;
+        case 'P':
+            o->policy = optarg;
+            break;
+        case 'F':
+            o->format = optarg;
+            break;
+        case 'o':
+            o->output = optarg;
+            break;
+        case 'n':
+            o->now = optarg;
+            break;
+        case 'l':
+            o->lang = optarg;
+            break;
+        case 'T':
+            o->templates = optarg;
+            break;
+        case 'N':
+            o->patient_name = optarg;
+            break;
+        case 'r':
+            o->requested = optarg;
+            break;
+        case 'B':
+            o->csv_bom = 1;
+            break;
+        case 'U':
+            o->font = optarg;
+            break;
+        case 'O':
+            o->operator_name = optarg;
+            break;
+        case 'D':
+            if (strcmp(optarg, ",") == 0 || strcmp(optarg, ";") == 0)
+                o->csv_delimiter = optarg[0];
+            else if (strcmp(optarg, "tab") == 0 || strcmp(optarg, "\t") == 0)
+                o->csv_delimiter = '\t';
+            else
+                return usage_error(err, "--csv-delimiter", "'%s': use ',', ';' or 'tab'", optarg);
+            break;
+        case 'h':
+            *help = 1;
+            return 0;
+        default:
+            return bad_option(err, cmd);
+        }
+    }
+    if (optind < argc)
+        return usage_error(err, cmd, "unexpected argument '%s'", argv[optind]);
+    if (o->n_keys == 0)
+        return usage_error(err, cmd, "--patient is required");
+    return 0;
+}
+
+/* SIGINT / SIGTERM during a report: stop, leave no temporary file. */
+static volatile sig_atomic_t report_stop;
+
+static void on_report_signal(int sig)
+{
+    report_stop = sig;
+}
+
+static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *err)
+{
+    int explain = strcmp(cmd, "explain") == 0;
+    report_opts o;
+    aod_report_info info;
+    aod_report_summary sum;
+    aod_run_options ro;
+    aod_run_output output;
+    aod_policy *policy = NULL;
+    aod_text *text = NULL;
+    aod_store *st = NULL;
+    aod_buf keybuf[MAX_KEYS];
+    const char *keys[MAX_KEYS];
+    size_t i, nkeys = 0;
+    int help, rc = -1;
+
+    if (parse_report_opts(cmd, argc, argv, &o, &help, err) != 0)
+        return -1;
+    if (help) {
+        report_help(cmd);
+        return 0;
+    }
+    memset(&info, 0, sizeof info);
+    for (i = 0; i < o.n_keys; i++)
+        aod_buf_init(&keybuf[i], 4096);
+    for (i = 0; i < o.n_keys; i++) {
+        if (aod_normalize_patient_key(o.keys[i], &keybuf[i], err) != 0) {
+            aod_error_where(err, "--patient", 0, -1);
+            if (err->code != AOD_ERR_NOMEM) {
+                err->code = AOD_ERR_USAGE;
+            }
+            goto out;
+        }
+        keys[nkeys++] = aod_buf_str(&keybuf[i]);
+    }
+    info.patient_keys = keys;
+    info.n_patient_keys = nkeys;
+    if (!o.mode || strcmp(o.mode, "disclosures") == 0)
+        info.mode = AOD_MODE_DISCLOSURES;
+    else if (strcmp(o.mode, "access") == 0)
+        info.mode = AOD_MODE_ACCESS;
+    else {
+        usage_error(err, "--mode", "'%s': use disclosures or access", o.mode);
+        goto out;
+    }
+    if (!o.audience || strcmp(o.audience, "patient") == 0)
+        info.audience = AOD_AUDIENCE_PATIENT;
+    else if (strcmp(o.audience, "privacy-office") == 0)
+        info.audience = AOD_AUDIENCE_PRIVACY_OFFICE;
+    else {
+        usage_error(err, "--audience", "'%s': use patient or privacy-office", o.audience);
+        goto out;
+    }
+    if (explain)
+        info.audience = AOD_AUDIENCE_PRIVACY_OFFICE;
+    /* validate the format before touching the database or the output */
+    if (!explain && o.format && !aod_run_format_known(o.format)) {
+        usage_error(err, "--format",
+                    "unknown format '%s' (known: csv, pdf, bundle-json, bundle-xml)", o.format);
+        goto out;
+    }
+    policy = aod_run_load_policy(o.policy, NULL, err);
+    if (!policy)
+        goto out;
+    info.policy = policy;
+    if (aod_timefmt_set_zone(policy->presentation.time_zone, err) != 0)
+        goto out;
+    info.lang = o.lang ? o.lang : policy->presentation.language;
+    info.patient_name = o.patient_name;
+    if (o.now) {
+        if (aod_run_parse_when("--now", o.now, 0, &info.now, err) != 0)
+            goto out;
+    } else {
+        info.now = aod_timefmt_now();
+    }
+    info.to = info.now;
+    if (o.to && aod_run_parse_when("--to", o.to, 1, &info.to, err) != 0)
+        goto out;
+    info.from = aod_report_default_from(policy, info.mode, info.now);
+    if (o.from && aod_run_parse_when("--from", o.from, 0, &info.from, err) != 0)
+        goto out;
+    if (o.requested && aod_run_parse_when("--requested", o.requested, 0, &info.requested, err) != 0)
+        goto out;
+    if (info.from >= info.to) {
+        aod_error_set(err, AOD_ERR_USAGE, "--from", 0, NULL,
+                      "the period is empty (--from is not before --to)");
+        goto out;
+    }
+    text = aod_text_load(o.templates, info.lang, err);
+    if (!text)
+        goto out;
+    st = aod_store_connect(o.db, err);
+    if (!st || aod_store_check_version(st, err) != 0)
+        goto out;
+    memset(&ro, 0, sizeof ro);
+    ro.font = o.font;
+    ro.csv.bom = o.csv_bom;
+    ro.csv.delimiter = o.csv_delimiter;
+    ro.operator_name = o.operator_name;
+    memset(&output, 0, sizeof output);
+    output.format = explain || !o.format ? "csv" : o.format;
+    output.path = o.output;
+    {
+        struct sigaction sa, old_int, old_term;
+        int failed;
+
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_report_signal;
+        sigemptyset(&sa.sa_mask);
+        report_stop = 0;
+        ro.stop = &report_stop;
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+        failed = aod_run_report(st, &info, text, explain, &output, 1, &ro, &sum, NULL, err);
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        if (failed)
+            goto out;
+    }
+    if (sum.records_read == 0)
+        fprintf(stderr,
+                "aodreport: no audit records found for %s in the period; the report says so\n",
+                keys[0]);
+    if (sum.records_unreadable)
+        fprintf(stderr,
+                "aodreport: %ld stored record%s could not be read (named above); the report "
+                "counts them\n",
+                sum.records_unreadable, sum.records_unreadable == 1 ? "" : "s");
+    rc = 0;
+out:
+    aod_store_free(st);
+    aod_text_free(text);
+    aod_policy_free(policy);
+    for (i = 0; i < o.n_keys; i++)
+        aod_buf_free(&keybuf[i]);
+    return rc;
+}
+
+static int cmd_report(int argc, char **argv, aod_error *err)
+{
+    return cmd_report_common("report", argc, argv, err);
+}
+
+static int cmd_explain(int argc, char **argv, aod_error *err)
+{
+    return cmd_report_common("explain", argc, argv, err);
+}
+
+/* ------------------------------------------------------------------ batch */
+
+static void batch_help(void)
+{
+    printf("Usage: aodreport batch --requests FILE --out-dir DIR [OPTIONS]\n"
+           "       aodreport batch --month YYYY-MM --out-dir DIR [OPTIONS]\n"
+           "\n"
+           "Many reports in one run: one per row of a requests file (CSV with a header row:\n"
+           "patient, from, to, mode, formats, lang, requested, patient_name, audience), or\n"
+           "one for every patient key with events recorded in a month (access mode unless\n"
+           "--mode says otherwise).  Files go to DIR/<patient-dir>/, with DIR/manifest.json\n"
+           "and DIR/manifest.csv listing each report, its files, checksums and status.\n"
+           "Running the same command again skips what is complete and makes the rest.\n"
+           "\n"
+           "  --requests FILE    the requests (CSV; '-' reads standard input)\n"
+           "  --month YYYY-MM    every patient with activity in that month\n"
+           "  --out-dir DIR      where the reports and the manifest go (created if missing)\n"
+           "  --formats LIST     default formats: pdf, csv, bundle-json, bundle-xml, separated\n"
+           "                     by ',' or ';' (default: pdf,csv)\n"
+           "  --mode MODE        default mode: disclosures or access\n"
+           "  --audience WHO     default audience: patient (default) or privacy-office\n"
+           "  --lang LANG        default language (default: the policy's)\n"
+           "  --now TIMESTAMP    the time every report is made as of (default: now)\n"
+           "  --policy FILE      policy XML (default: the built-in HIPAA policy)\n"
+           "  --jobs N           reports made at once, each worker with its own database\n"
+           "                     connection (default 1, at most 64)\n"
+           "  --shard K/N        only the patients whose key hashes to shard K of N\n"
+           "  --operator NAME    who runs the batch, for the self-audit records\n"
+           "  --templates DIR    templates directory (default: installed / built in)\n"
+           "  --font FILE        TrueType font for the PDFs (default: DejaVu Sans)\n"
+           "  --csv-bom          start CSV files with a UTF-8 byte order mark\n"
+           "  --csv-delimiter C  ',' (default), ';' or 'tab'\n"
+           "  --db CONNINFO      libpq connection string (default: the PG* environment)\n"
+           "  -q, --quiet        print only problems\n"
+           "  -v, --verbose      one line per report, on a terminal too\n"
+           "  -h, --help         show this help\n"
+           "\n"
+           "Exit status: 0 all done, 9 interrupted, 10 some rows skipped or reports failed,\n"
+           "4 the database went away; see aodreport(1).\n");
+}
+
+static int cmd_batch(int argc, char **argv, aod_error *err)
+{
+    static const struct option opts[] = {{"requests", required_argument, NULL, 'R'},
+                                         {"month", required_argument, NULL, 'M'},
+                                         {"out-dir", required_argument, NULL, 'o'},
+                                         {"formats", required_argument, NULL, 'F'},
+                                         {"mode", required_argument, NULL, 'm'},
+                                         {"audience", required_argument, NULL, 'a'},
+                                         {"lang", required_argument, NULL, 'l'},
+                                         {"now", required_argument, NULL, 'n'},
+                                         {"policy", required_argument, NULL, 'P'},
+                                         {"db", required_argument, NULL, 'd'},
+                                         {"templates", required_argument, NULL, 'T'},
+                                         {"font", required_argument, NULL, 'U'},
+                                         {"operator", required_argument, NULL, 'O'},
+                                         {"jobs", required_argument, NULL, 'j'},
+                                         {"shard", required_argument, NULL, 'S'},
+                                         {"csv-bom", no_argument, NULL, 'B'},
+                                         {"csv-delimiter", required_argument, NULL, 'D'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"verbose", no_argument, NULL, 'v'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0, 0, 0, 0}};
+    aod_batch_options o;
+    char *end;
+    long jobs;
+    int c;
+
+    memset(&o, 0, sizeof o);
+    o.jobs = 1;
+    o.csv_delimiter = ',';
+    while ((c = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'R':
+            o.requests = optarg;
+            break;
+        case 'M':
+            o.month = optarg;
+            break;
+        case 'o':
+            o.out_dir = optarg;
+            break;
+        case 'F':
+            o.formats = optarg;
+            break;
+        case 'm':
+            o.mode = optarg;
+            break;
+        case 'a':
+            o.audience = optarg;
+            break;
+        case 'l':
+            o.lang = optarg;
+            break;
+        case 'n':
+            o.now = optarg;
+            break;
+        case 'P':
+            o.policy = optarg;
+            break;
+        case 'd':
+            o.db = optarg;
+            break;
+        case 'T':
+            o.templates = optarg;
+            break;
+        case 'U':
+            o.font = optarg;
+            break;
+        case 'O':
+            o.operator_name = optarg;
+            break;
+        case 'B':
+            o.csv_bom = 1;
+            break;
+        case 'q':
+            o.quiet = 1;
+            break;
+        case 'v':
+            o.verbose = 1;
+            break;
+        case 'j':
+            errno = 0;
+            jobs = strtol(optarg, &end, 10);
+            if (end == optarg || *end || errno || jobs < 1 || jobs > 64)
+                return usage_error(err, "--jobs", "'%s': give a number from 1 to 64", optarg);
+            o.jobs = (int)jobs;
+            break;
+        case 'S':
+            if (aod_batch_parse_shard(optarg, &o.shard_k, &o.shard_n, err) != 0)
+                return -1;
+            break;
+        case 'D':
+            if (strcmp(optarg, ",") == 0 || strcmp(optarg, ";") == 0)
+                o.csv_delimiter = optarg[0];
+            else if (strcmp(optarg, "tab") == 0 || strcmp(optarg, "\t") == 0)
+                o.csv_delimiter = '\t';
+            else
+                return usage_error(err, "--csv-delimiter", "'%s': use ',', ';' or 'tab'", optarg);
+            break;
+        case 'h':
+            batch_help();
+            return 0;
+        default:
+            return bad_option(err, "batch");
+        }
+    }
+    if (optind < argc)
+        return usage_error(err, "batch", "unexpected argument '%s'", argv[optind]);
+    return aod_batch_run(&o, err);
+}
+
+/* ------------------------------------------------------------------ main */
+
+static const command commands[] = {
+    {"init", cmd_init, "create or upgrade the audit store"},
+    {"load", cmd_load, "load AuditEvent files (NDJSON or Bundles) into the store"},
+    {"report", cmd_report, "write one patient's accounting of disclosures or access report"},
+    {"explain", cmd_explain, "show why each audit record is (not) in a patient's report"},
+    {"batch", cmd_batch, "many reports: a requests file or a month's patients, resumable"},
+};
+
+static void main_help(void)
+{
+    size_t i;
+
+    printf("Usage: aodreport COMMAND [OPTIONS]\n"
+           "\n"
+           "Accountings of disclosures and access reports from FHIR AuditEvents.\n"
+           "\n"
+           "Commands:\n");
+    for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        printf("  %-9s %s\n", commands[i].name, commands[i].summary);
+    printf("\n"
+           "'aodreport COMMAND --help' describes each command; see also aodreport(1).\n"
+           "  -h, --help      show this help\n"
+           "  -V, --version   show the version\n");
+}
+
+int aod_cli_run(int argc, char **argv, aod_error *err)
+{
+    size_t i;
+
+    if (argc < 2) {
+        main_help();
+        return usage_error(err, NULL, "no command given");
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        main_help();
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+        printf("aodreport %s\n", PACKAGE_VERSION);
+        return 0;
+    }
+    for (i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            optind = 1;
+            opterr = 1;
+            return commands[i].run(argc - 1, argv + 1, err);
+        }
+    }
+    return usage_error(err, NULL, "unknown command '%s'", argv[1]);
+}

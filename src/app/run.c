@@ -1,0 +1,509 @@
+/*
+ * run.c - one report from the store to its files (see run.h).
+ *
+ * Wiring only: the stages live in report.c, the renderers in render/, the
+ * database in store.c.  What this file adds is the order that keeps every
+ * published file accounted for: render to temporaries, checksum, self-audit,
+ * then rename.
+ */
+#include "app/run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/embedded.h"
+#include "base/outfile.h"
+#include "model/record.h"
+#include "render/bundle.h"
+#include "render/explain.h"
+#include "render/pdf.h"
+#include "base/timefmt.h"
+
+#define MAX_OUTPUTS 8
+
+/* ---------------------------------------------------------------- helpers */
+
+aod_policy *aod_run_load_policy(const char *path, unsigned char *digest, aod_error *err)
+{
+    const aod_embedded_file *xsd = aod_embedded_find("data/policy.xsd");
+    aod_policy *p = NULL;
+    aod_buf xml;
+    FILE *f;
+    char chunk[8192];
+    size_t n;
+
+    if (!xsd) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL,
+                      "policy schema missing from the program");
+        return NULL;
+    }
+    if (!path) {
+        const aod_embedded_file *def = aod_embedded_find("examples/policies/hipaa-default.xml");
+        if (!def) {
+            aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "default policy missing");
+            return NULL;
+        }
+        if (digest)
+            aod_sha256(def->data, def->len, digest);
+        return aod_policy_load_memory(def->data, def->len, "built-in hipaa-default policy",
+                                      xsd->data, xsd->len, err);
+    }
+    f = fopen(path, "rb");
+    if (!f) {
+        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot open the policy: %s",
+                      strerror(errno));
+        return NULL;
+    }
+    aod_buf_init(&xml, (size_t)16 * 1024 * 1024);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (aod_buf_add(&xml, chunk, n) != 0) {
+            aod_error_set(err, AOD_ERR_POLICY, path, 0, NULL, "the policy file is too large");
+            goto out;
+        }
+    }
+    if (ferror(f)) {
+        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "read error");
+        goto out;
+    }
+    if (digest)
+        aod_sha256(xml.data, xml.len, digest);
+    p = aod_policy_load_memory(aod_buf_str(&xml), xml.len, path, xsd->data, xsd->len, err);
+out:
+    fclose(f);
+    aod_buf_free(&xml);
+    return p;
+}
+
+int aod_run_parse_when(const char *opt, const char *s, int end_of_day, int64_t *ms, aod_error *err)
+{
+    int y, m, d, n = 0;
+
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) == 3 && s[n] == '\0' && n == 10) {
+        struct tm tm;
+        time_t t;
+        int64_t check;
+        memset(&tm, 0, sizeof tm);
+        tm.tm_year = y - 1900;
+        tm.tm_mon = m - 1;
+        tm.tm_mday = d + (end_of_day ? 1 : 0);
+        tm.tm_isdst = -1;
+        t = mktime(&tm);
+        /* mktime normalises 2025-02-30 to March: reject what changed. */
+        if (t == (time_t)-1 || aod_time_parse(s, &check) != 0) {
+            aod_error_set(err, AOD_ERR_USAGE, opt, 0, NULL, "'%s' is not a valid date", s);
+            return -1;
+        }
+        *ms = (int64_t)t * 1000;
+        return 0;
+    }
+    if (aod_time_parse(s, ms) != 0) {
+        aod_error_set(err, AOD_ERR_USAGE, opt, 0, NULL,
+                      "'%s' is not a date (YYYY-MM-DD) or timestamp (YYYY-MM-DDThh:mm:ssZ)", s);
+        return -1;
+    }
+    return 0;
+}
+
+static const struct {
+    const char *name, *ext;
+} formats[] = {{"csv", "csv"}, {"pdf", "pdf"}, {"bundle-json", "json"}, {"bundle-xml", "xml"}};
+
+const char *aod_run_format_ext(const char *format)
+{
+    size_t i;
+
+    for (i = 0; format && i < sizeof formats / sizeof formats[0]; i++)
+        if (strcmp(format, formats[i].name) == 0)
+            return formats[i].ext;
+    return NULL;
+}
+
+int aod_run_format_known(const char *format)
+{
+    return aod_run_format_ext(format) != NULL;
+}
+
+static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
+                           const aod_run_options *o, aod_error *err)
+{
+    if (strcmp(format, "csv") == 0)
+        return aod_csv_sink_new(out, &o->csv, text, NULL, NULL, err);
+    if (strcmp(format, "pdf") == 0) {
+        aod_pdf_options po;
+        memset(&po, 0, sizeof po);
+        po.font_file = o->font;
+        return aod_pdf_sink_new(out, &po, text, err);
+    }
+    if (strcmp(format, "bundle-json") == 0)
+        return aod_bundle_sink_new(out, AOD_BUNDLE_JSON, text, err);
+    if (strcmp(format, "bundle-xml") == 0)
+        return aod_bundle_sink_new(out, AOD_BUNDLE_XML, text, err);
+    aod_error_set(err, AOD_ERR_USAGE, "--format", 0, NULL,
+                  "unknown format '%s' (known: csv, pdf, bundle-json, bundle-xml)", format);
+    return NULL;
+}
+
+/* ------------------------------------------------------------- tee sink */
+
+/* Several renderers fed from one pass over the store. */
+typedef struct tee_sink {
+    aod_sink base;
+    aod_sink **v;
+    size_t n;
+} tee_sink;
+
+static int tee_begin(aod_sink *s, const aod_report_info *info, aod_error *err)
+{
+    tee_sink *t = (tee_sink *)s;
+    size_t i;
+
+    for (i = 0; i < t->n; i++)
+        if (t->v[i]->begin(t->v[i], info, err) != 0)
+            return -1;
+    return 0;
+}
+
+static int tee_entry(aod_sink *s, const aod_entry *e, aod_error *err)
+{
+    tee_sink *t = (tee_sink *)s;
+    size_t i;
+
+    for (i = 0; i < t->n; i++)
+        if (t->v[i]->entry(t->v[i], e, err) != 0)
+            return -1;
+    return 0;
+}
+
+static int tee_end(aod_sink *s, const aod_report_summary *sum, aod_error *err)
+{
+    tee_sink *t = (tee_sink *)s;
+    size_t i;
+
+    for (i = 0; i < t->n; i++)
+        if (t->v[i]->end(t->v[i], sum, err) != 0)
+            return -1;
+    return 0;
+}
+
+/* Frees the tee only: the sinks it feeds belong to the caller. */
+static void tee_free(aod_sink *s)
+{
+    free(s);
+}
+
+/* ------------------------------------------------------------------ run */
+
+typedef struct run_ctx {
+    aod_report *rep;
+    const volatile sig_atomic_t *stop;
+} run_ctx;
+
+static int interrupted(const volatile sig_atomic_t *stop, aod_error *err)
+{
+    if (stop && *stop) {
+        aod_error_set(err, AOD_ERR_INTERRUPTED, NULL, 0, NULL, "interrupted");
+        return 1;
+    }
+    return 0;
+}
+
+/* The store streams rows; each goes straight into the report. */
+static int push_row(void *ctx, int64_t id, const char *norm, size_t len, aod_error *err)
+{
+    run_ctx *c = ctx;
+
+    if (interrupted(c->stop, err))
+        return -1;
+    return aod_report_push_norm(c->rep, id, norm, len, err);
+}
+
+/* SHA-256 and size of everything in f, read from its start. */
+static int stream_digest(FILE *f, const char *name, char *hex, long long *size, aod_error *err)
+{
+    unsigned char buf[65536], digest[AOD_SHA256_DIGEST_LEN];
+    aod_sha256_ctx c;
+    long long total = 0;
+    size_t n;
+
+    aod_sha256_init(&c);
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        aod_sha256_update(&c, buf, n);
+        total += (long long)n;
+    }
+    if (ferror(f)) {
+        aod_error_set(err, AOD_ERR_IO, name, 0, NULL, "cannot read back the output: %s",
+                      strerror(errno));
+        return -1;
+    }
+    aod_sha256_final(&c, digest);
+    aod_sha256_hex(digest, sizeof digest, hex);
+    *size = total;
+    return 0;
+}
+
+static int file_digest(const char *path, const char *name, char *hex, long long *size,
+                       aod_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    int rc;
+
+    if (!f) {
+        aod_error_set(err, AOD_ERR_IO, name, 0, NULL, "cannot read back the output: %s",
+                      strerror(errno));
+        return -1;
+    }
+    rc = stream_digest(f, name, hex, size, err);
+    fclose(f);
+    return rc;
+}
+
+static int is_stdout(const char *path)
+{
+    return !path || strcmp(path, "-") == 0;
+}
+
+/* Standard output, or an existing path that is neither a regular file nor a
+ * directory (/dev/null, /dev/stdout, a named pipe): written straight, after
+ * the self-audit, from a temporary copy.  A temporary file renamed over it
+ * would replace the device or pipe with a regular file. */
+static int is_stream(const char *path)
+{
+    struct stat sb;
+
+    return is_stdout(path) ||
+           (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode));
+}
+
+static const char *shown_name(const char *path)
+{
+    return is_stdout(path) ? "<stdout>" : path;
+}
+
+static int copy_out(FILE *tmp, const char *path, aod_error *err)
+{
+    char buf[65536];
+    FILE *out = stdout;
+    size_t n;
+    int failed;
+
+    if (!is_stdout(path)) {
+        int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+        out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+        if (!out) {
+            aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot open the output: %s",
+                          strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+    }
+    rewind(tmp);
+    while ((n = fread(buf, 1, sizeof buf, tmp)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            break;
+    failed = ferror(tmp) || ferror(out) || fflush(out) != 0;
+    if (out != stdout && fclose(out) != 0)
+        failed = 1;
+    if (failed) {
+        aod_error_set(err, AOD_ERR_IO, shown_name(path), 0, NULL, "write error: %s",
+                      strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash;
+
+    if (is_stdout(path))
+        return "-";
+    slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts;
+
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Records the run; a failure is the run's failure (selfaudit.h says why). */
+static int self_audit(aod_store *st, const aod_report_info *info, int explain,
+                      const aod_run_output *outs, size_t n_outs, const aod_run_options *o,
+                      int64_t started, char *id_out, aod_error *err)
+{
+    aod_selfaudit_file files[MAX_OUTPUTS];
+    aod_selfaudit a;
+    char os_user[128], host[256];
+    aod_error aerr;
+    size_t i;
+
+    for (i = 0; i < n_outs; i++) {
+        files[i].format = outs[i].format;
+        files[i].name = base_name(outs[i].path);
+        files[i].sha256 = outs[i].sha256;
+        files[i].size = outs[i].size;
+    }
+    aod_selfaudit_whoami(os_user, sizeof os_user, host, sizeof host);
+    memset(&a, 0, sizeof a);
+    a.info = info;
+    a.explain = explain;
+    a.operator_name = o->operator_name;
+    a.db_user = aod_store_user(st);
+    a.os_user = os_user;
+    a.host = host;
+    a.files = files;
+    a.n_files = n_outs;
+    a.started = started;
+    a.recorded = aod_timefmt_now();
+    aod_error_init(&aerr);
+    if (aod_selfaudit_write(st, &a, id_out, NULL, &aerr) != 0) {
+        char msg[700];
+        aod_error_set(err, aerr.code, "self-audit", 0, NULL,
+                      "the report could not be recorded as an access in the store, so it was not "
+                      "written (%s)",
+                      aod_error_format(&aerr, msg, sizeof msg));
+        return -1;
+    }
+    return 0;
+}
+
+int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *text, int explain,
+                   aod_run_output *outs, size_t n_outs, const aod_run_options *opts,
+                   aod_report_summary *sum, char *self_audit_id, aod_error *err)
+{
+    aod_outfile *files[MAX_OUTPUTS] = {NULL};
+    FILE *tmp[MAX_OUTPUTS] = {NULL};
+    aod_sink *sinks[MAX_OUTPUTS] = {NULL};
+    aod_trace_sink *explainer = NULL;
+    tee_sink *tee = NULL;
+    aod_sink *sink = NULL;
+    aod_report_summary local;
+    run_ctx ctx;
+    int64_t started = aod_timefmt_now();
+    size_t i;
+    int rc = -1;
+
+    memset(&ctx, 0, sizeof ctx);
+    if (n_outs == 0 || n_outs > MAX_OUTPUTS || (explain && n_outs != 1)) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "bad number of outputs (%zu)", n_outs);
+        return -1;
+    }
+    if (!sum)
+        sum = &local;
+    for (i = 0; i < n_outs; i++) {
+        FILE *stream;
+        if (is_stream(outs[i].path)) {
+            tmp[i] = tmpfile();
+            if (!tmp[i]) {
+                aod_error_set(err, AOD_ERR_IO, shown_name(outs[i].path), 0, NULL,
+                              "cannot create a temporary file: %s", strerror(errno));
+                goto out;
+            }
+            stream = tmp[i];
+        } else {
+            files[i] = aod_outfile_open(outs[i].path, err);
+            if (!files[i])
+                goto out;
+            stream = aod_outfile_stream(files[i]);
+        }
+        if (explain) {
+            explainer = aod_explain_sink_new(stream, &opts->csv, err);
+            if (!explainer)
+                goto out;
+        } else {
+            sinks[i] = make_sink(outs[i].format, stream, text, opts, err);
+            if (!sinks[i])
+                goto out;
+        }
+    }
+    if (!explain && n_outs > 1) {
+        tee = calloc(1, sizeof *tee);
+        if (!tee) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            goto out;
+        }
+        tee->base.begin = tee_begin;
+        tee->base.entry = tee_entry;
+        tee->base.end = tee_end;
+        tee->base.free = tee_free;
+        tee->v = sinks;
+        tee->n = n_outs;
+        sink = &tee->base;
+    } else {
+        sink = sinks[0];
+    }
+    ctx.stop = opts->stop;
+    ctx.rep = aod_report_new(info, text, sink, err);
+    if (!ctx.rep)
+        goto out;
+    if (explainer && aod_report_explain_to(ctx.rep, explainer, err) != 0)
+        goto out;
+    if (aod_store_each_event(st, info->patient_keys, info->n_patient_keys, info->from, info->to,
+                             push_row, &ctx, err) != 0)
+        goto out;
+    if (aod_report_finish(ctx.rep, sum, err) != 0)
+        goto out;
+
+    /* The bytes are final: close, checksum, record, publish.  The renames
+     * come last, so a failure before them leaves nothing behind. */
+    for (i = 0; i < n_outs; i++) {
+        const char *name = shown_name(outs[i].path);
+        if (tmp[i]) {
+            if (fflush(tmp[i]) != 0 || ferror(tmp[i])) {
+                aod_error_set(err, AOD_ERR_IO, name, 0, NULL, "write error: %s", strerror(errno));
+                goto out;
+            }
+            rewind(tmp[i]);
+            if (stream_digest(tmp[i], name, outs[i].sha256, &outs[i].size, err) != 0)
+                goto out;
+        } else if (aod_outfile_close(files[i], err) != 0 ||
+                   file_digest(aod_outfile_temp_path(files[i]), name, outs[i].sha256, &outs[i].size,
+                               err) != 0) {
+            goto out;
+        }
+    }
+    if (opts->pause_ms > 0)
+        sleep_ms(opts->pause_ms);
+    if (interrupted(opts->stop, err))
+        goto out;
+    if (self_audit(st, info, explain, outs, n_outs, opts, started, self_audit_id, err) != 0)
+        goto out;
+    for (i = 0; i < n_outs; i++) {
+        if (tmp[i]) {
+            if (copy_out(tmp[i], outs[i].path, err) != 0)
+                goto out;
+        } else {
+            aod_outfile *f = files[i];
+            files[i] = NULL;
+            if (aod_outfile_commit(f, err) != 0)
+                goto out;
+        }
+    }
+    rc = 0;
+out:
+    aod_report_free(ctx.rep);
+    if (explainer)
+        explainer->free(explainer);
+    free(tee);
+    for (i = 0; i < n_outs; i++) {
+        if (sinks[i])
+            sinks[i]->free(sinks[i]);
+        aod_outfile_abort(files[i]);
+        if (tmp[i])
+            fclose(tmp[i]);
+    }
+    return rc;
+}

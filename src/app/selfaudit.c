@@ -1,0 +1,315 @@
+/*
+ * selfaudit.c - the AuditEvent that records a report run (see selfaudit.h).
+ *
+ * The event is built with jansson, normalised by the loader's own
+ * normaliser (aod_normalize_row_make) and written by the store in a load of
+ * its own, so it is normalised, keyed and stored exactly like any event a
+ * hospital system sends: one code path, one idempotency rule.
+ */
+#include "app/selfaudit.h"
+
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pipeline/classify.h"
+#include "config.h"
+#include "ingest/normalize.h"
+#include "model/record.h"
+#include "base/sha256.h"
+#include "base/timefmt.h"
+
+#define DCM         "http://dicom.nema.org/resources/ontology/DCM"
+#define OBJECT_ROLE "http://terminology.hl7.org/CodeSystem/object-role"
+#define ENTITY_TYPE "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+#define PART_TYPE   "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+#define ACT_REASON  "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+#define SOURCE_TYPE "http://terminology.hl7.org/CodeSystem/security-source-type"
+#define MAX_SORTED  64
+
+static const char *kind_name(const aod_selfaudit *a)
+{
+    if (a->explain)
+        return "explain";
+    return a->info->mode == AOD_MODE_ACCESS ? "access" : "disclosures";
+}
+
+static const char *kind_words(const aod_selfaudit *a)
+{
+    if (a->explain)
+        return "explain view of the audit records";
+    return a->info->mode == AOD_MODE_ACCESS ? "access report" : "accounting of disclosures";
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* The keys in byte order (a borrowed view; at most MAX_SORTED kept). */
+static size_t sorted_keys(const aod_report_info *info, const char **out)
+{
+    size_t i, n = info->n_patient_keys < MAX_SORTED ? info->n_patient_keys : MAX_SORTED;
+
+    for (i = 0; i < n; i++)
+        out[i] = info->patient_keys[i];
+    qsort(out, n, sizeof *out, cmp_str);
+    return n;
+}
+
+static void hash_str(aod_sha256_ctx *c, const char *s)
+{
+    aod_sha256_update(c, s ? s : "", s ? strlen(s) : 0);
+    aod_sha256_update(c, "\n", 1);
+}
+
+static void hash_num(aod_sha256_ctx *c, long long v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", v);
+    hash_str(c, buf);
+}
+
+void aod_selfaudit_id(const aod_selfaudit *a, char *out)
+{
+    const char *keys[MAX_SORTED];
+    unsigned char digest[AOD_SHA256_DIGEST_LEN];
+    char hex[33];
+    aod_sha256_ctx c;
+    size_t i, n = sorted_keys(a->info, keys);
+
+    aod_sha256_init(&c);
+    hash_str(&c, "aodreport self-audit 1");
+    hash_str(&c, kind_name(a));
+    hash_str(&c, aod_policy_audience_name(a->info->audience));
+    hash_str(&c, a->info->lang);
+    for (i = 0; i < n; i++)
+        hash_str(&c, keys[i]);
+    hash_num(&c, (long long)a->info->from);
+    hash_num(&c, (long long)a->info->to);
+    hash_num(&c, (long long)a->info->now);
+    for (i = 0; i < a->n_files; i++) {
+        hash_str(&c, a->files[i].format);
+        hash_str(&c, a->files[i].sha256);
+    }
+    aod_sha256_final(&c, digest);
+    aod_sha256_hex(digest, 16, hex);
+    memcpy(out, "aodreport-", 10);
+    memcpy(out + 10, hex, 33);
+}
+
+/* ------------------------------------------------------------ the event */
+
+/* A new {"system","code","display"}. */
+static json_t *coding(const char *system, const char *code, const char *display)
+{
+    return json_pack("{s:s, s:s, s:s}", "system", system, "code", code, "display", display);
+}
+
+static json_t *concept(const char *system, const char *code, const char *display)
+{
+    return json_pack("{s:[o]}", "coding", coding(system, code, display));
+}
+
+static json_t *detail(const char *type, const char *value)
+{
+    return json_pack("{s:s, s:s}", "type", type, "valueString", value);
+}
+
+static int append(json_t *array, json_t *item)
+{
+    return item ? json_array_append_new(array, item) : -1;
+}
+
+static json_t *patient_entity(const char *key)
+{
+    const char *bar = strchr(key, '|');
+    json_t *what;
+
+    if (bar) {
+        /* "system|value": an identifier; an empty system stays absent */
+        json_t *id = json_pack("{s:s}", "value", bar + 1);
+        if (id && bar > key &&
+            json_object_set_new(id, "system", json_stringn(key, (size_t)(bar - key))) != 0) {
+            json_decref(id);
+            id = NULL;
+        }
+        what = id ? json_pack("{s:o}", "identifier", id) : NULL;
+    } else {
+        what = json_pack("{s:s}", "reference", key);
+    }
+    if (!what)
+        return NULL;
+    return json_pack("{s:o, s:o, s:o}", "what", what, "type", coding(ENTITY_TYPE, "1", "Person"),
+                     "role", coding(OBJECT_ROLE, "1", "Patient"));
+}
+
+static json_t *report_entity(const aod_selfaudit *a, const aod_selfaudit_file *f)
+{
+    const aod_report_info *info = a->info;
+    char from_day[16], to_day[16], from[40], to[40], now[40], size[32], desc[300];
+    json_t *e, *details;
+
+    aod_timefmt_date(info->from, from_day, sizeof from_day);
+    aod_timefmt_date(info->to > info->from ? info->to - 1 : info->to, to_day, sizeof to_day);
+    aod_time_format_utc(info->from, from, sizeof from);
+    aod_time_format_utc(info->to, to, sizeof to);
+    aod_time_format_utc(info->now, now, sizeof now);
+    snprintf(size, sizeof size, "%lld", f->size);
+    snprintf(desc, sizeof desc, "%s (%s copy), %s to %s, %s", kind_words(a),
+             info->audience == AOD_AUDIENCE_PRIVACY_OFFICE ? "privacy office" : "patient", from_day,
+             to_day, f->format);
+    details = json_array();
+    if (!details || append(details, detail("sha256", f->sha256)) != 0 ||
+        append(details, detail("size", size)) != 0 ||
+        append(details, detail("format", f->format)) != 0 ||
+        append(details, detail("file", f->name)) != 0 ||
+        append(details, detail("kind", kind_name(a))) != 0 ||
+        append(details, detail("audience", aod_policy_audience_name(info->audience))) != 0 ||
+        append(details, detail("language", info->lang ? info->lang : "")) != 0 ||
+        append(details, detail("period-start", from)) != 0 ||
+        append(details, detail("period-end", to)) != 0 ||
+        append(details, detail("as-of", now)) != 0) {
+        json_decref(details);
+        return NULL;
+    }
+    e = json_pack("{s:o, s:o, s:s, s:s, s:o}", "type", coding(ENTITY_TYPE, "2", "System Object"),
+                  "role", coding(OBJECT_ROLE, "3", "Report"), "name", f->name, "description", desc,
+                  "detail", details);
+    return e;
+}
+
+static json_t *operator_agent(const aod_selfaudit *a)
+{
+    char who[300], alt[400];
+    const char *os = a->os_user && *a->os_user ? a->os_user : "unknown";
+    const char *db = a->db_user && *a->db_user ? a->db_user : "unknown";
+    const char *host = a->host && *a->host ? a->host : "unknown";
+
+    if (a->operator_name && *a->operator_name)
+        snprintf(who, sizeof who, "%s", a->operator_name);
+    else
+        snprintf(who, sizeof who, "%s (database user %s)", os, db);
+    snprintf(alt, sizeof alt, "database user %s; OS user %s on %s", db, os, host);
+    return json_pack("{s:o, s:{s:s}, s:s, s:b}", "type",
+                     concept(PART_TYPE, "IRCP", "information recipient"), "who", "display", who,
+                     "altId", alt, "requestor", 1);
+}
+
+json_t *aod_selfaudit_build(const aod_selfaudit *a, aod_error *err)
+{
+    const char *keys[MAX_SORTED];
+    char id[AOD_SELFAUDIT_ID_LEN], recorded[40], started[40], device[64];
+    json_t *ev = NULL, *agents, *entities;
+    size_t i, n = sorted_keys(a->info, keys);
+
+    aod_selfaudit_id(a, id);
+    aod_time_format_utc(a->recorded, recorded, sizeof recorded);
+    aod_time_format_utc(a->started <= a->recorded ? a->started : a->recorded, started,
+                        sizeof started);
+    snprintf(device, sizeof device, "aodreport %s", PACKAGE_VERSION);
+    agents = json_array();
+    entities = json_array();
+    if (!agents || !entities)
+        goto nomem;
+    if (append(agents, operator_agent(a)) != 0 ||
+        append(agents, json_pack("{s:o, s:{s:s, s:s}, s:b}", "type",
+                                 concept(DCM, "110153", "Source Role ID"), "who", "type", "Device",
+                                 "display", device, "requestor", 0)) != 0)
+        goto nomem;
+    for (i = 0; i < n; i++)
+        if (append(entities, patient_entity(keys[i])) != 0)
+            goto nomem;
+    for (i = 0; i < a->n_files; i++)
+        if (append(entities, report_entity(a, &a->files[i])) != 0)
+            goto nomem;
+    ev = json_pack(
+        "{s:s, s:s, s:o, s:[o], s:s, s:{s:s, s:s}, s:s, s:s, s:[o], s:o,"
+        " s:{s:{s:s}, s:[o]}, s:o}",
+        "resourceType", "AuditEvent", "id", id, "type", coding(DCM, "110106", "Export"), "subtype",
+        coding(AOD_SELF_AUDIT_SYSTEM, AOD_SELF_AUDIT_CODE, "aodreport report run"), "action", "R",
+        "period", "start", started, "end", recorded, "recorded", recorded, "outcome", "0",
+        "purposeOfEvent", concept(ACT_REASON, "HCOMPL", "health compliance"), "agent", agents,
+        "source", "observer", "display", "aodreport", "type",
+        coding(SOURCE_TYPE, "4", "Application Server"), "entity", entities);
+    agents = entities = NULL; /* json_pack's "o" took them, even on failure */
+    if (!ev)
+        goto nomem;
+    return ev;
+nomem:
+    json_decref(agents);
+    json_decref(entities);
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory building the self-audit event");
+    return NULL;
+}
+
+int aod_selfaudit_write(aod_store *st, const aod_selfaudit *a, char *id_out, int *stored,
+                        aod_error *err)
+{
+    static const char name[] = "aodreport self-audit";
+    aod_normalize_row row;
+    aod_load_counts counts;
+    json_t *ev = NULL;
+    char *text = NULL;
+    int rc = -1, storing = 0, open = 0;
+
+    if (aod_normalize_row_init(&row, err) != 0)
+        goto out;
+    ev = aod_selfaudit_build(a, err);
+    if (!ev)
+        goto out;
+    /* Stored as the loader stores an event read from a file that holds
+     * this text: one input, one transaction. */
+    text = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL,
+                      "out of memory storing the self-audit event");
+        goto out;
+    }
+    storing = 1;
+    if (aod_store_load_begin(st, name, err) != 0)
+        goto out;
+    open = 1;
+    if (aod_normalize_row_make(&row, ev, text, strlen(text), err) != 0 ||
+        aod_store_load_add(st, &row.row, err) != 0) {
+        aod_error_where(err, name, 1, -1);
+        goto out;
+    }
+    open = 0;
+    if (aod_store_load_commit(st, &counts, err) != 0)
+        goto out;
+    if (id_out)
+        aod_selfaudit_id(a, id_out);
+    if (stored)
+        *stored = counts.stored > 0;
+    rc = 0;
+out:
+    if (open)
+        aod_store_load_abort(st);
+    if (rc != 0 && storing)
+        aod_error_where(err, name, 0, -1);
+    aod_normalize_row_free(&row);
+    free(text);
+    json_decref(ev);
+    return rc;
+}
+
+void aod_selfaudit_whoami(char *user, size_t user_size, char *host, size_t host_size)
+{
+    const struct passwd *pw = getpwuid(geteuid());
+    const char *env = getenv("USER");
+
+    if (pw && pw->pw_name)
+        snprintf(user, user_size, "%s", pw->pw_name);
+    else if (env)
+        snprintf(user, user_size, "%s", env);
+    else
+        snprintf(user, user_size, "uid %ld", (long)geteuid());
+    if (host_size == 0)
+        return;
+    if (gethostname(host, host_size) != 0)
+        host[0] = '\0';
+    host[host_size - 1] = '\0';
+}

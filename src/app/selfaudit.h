@@ -1,0 +1,96 @@
+/*
+ * selfaudit.h - every report the tool writes is itself an auditable access.
+ *
+ * Stage: app, after render, writing back into the store.  Reading a patient's
+ * access log and handing the result to someone is an access to that
+ * patient's record (CH:ATC treats reading the trail as auditable; DOMAIN.md
+ * 6, item 9), so each report, explain view and batch report is recorded as
+ * one FHIR R4 AuditEvent in the store, normalised and keyed as the loader
+ * does it (normalize -> recio -> store), in its own transaction, before the
+ * report's files are renamed into place: a file nobody can account for
+ * never appears.
+ *
+ * The event, following the BALP conventions for an export:
+ *   type      DCM 110106 Export; subtype AOD_SELF_AUDIT_CODE in
+ *             AOD_SELF_AUDIT_SYSTEM (classify.h), which classify reads as
+ *             "the privacy office read the access log" (class internal).
+ *             Not iso-21089-lifecycle "disclose": producing the report is not
+ *             itself a disclosure outside the covered entity; handing it to
+ *             the patient is the patient's own access, recorded by whoever
+ *             delivers it.
+ *   action    R; outcome 0 (only reports that were produced are recorded);
+ *   purpose   v3-ActReason HCOMPL (meeting health care rules);
+ *   agents    the operator (v3-ParticipationType IRCP, requestor true:
+ *             --operator, else the OS user; altId names the database user,
+ *             the OS user and the host) and the aodreport Device (DCM 110153
+ *             Source Role ID, requestor false);
+ *   source    observer "aodreport" (constant, so the loader's idempotency key
+ *             does not depend on the host);
+ *   entities  each patient key (object-role 1 Patient, type 1 Person), and
+ *             each output file (object-role 3 Report, type 2 System Object)
+ *             with a description "access report (patient copy), 2026-10-01
+ *             to 2026-10-31, pdf" and the details sha256, size, format,
+ *             period-start, period-end (exclusive), as-of.
+ *   recorded  the wall clock when the event is written; period: the run.
+ * The id is derived from the sorted patient keys, the kind, audience,
+ * language, period, --now and the files' checksums, so rerunning the same
+ * report with the same --now stores it once.
+ */
+#ifndef AOD_SELFAUDIT_H
+#define AOD_SELFAUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "base/error.h"
+#include "model/entry.h"
+#include "store/store.h"
+
+/* Bytes for an id ("aodreport-" and 32 hex digits) with its NUL. */
+#define AOD_SELFAUDIT_ID_LEN 48
+
+typedef struct aod_selfaudit_file {
+    const char *format; /* "pdf", "csv", "bundle-json", "bundle-xml" */
+    const char *name;   /* the file's base name; "-" for standard output */
+    const char *sha256; /* lowercase hex of the bytes written */
+    long long size;     /* bytes written */
+} aod_selfaudit_file;
+
+/* One produced report, as the self-audit records it.  Everything is
+ * borrowed. */
+typedef struct aod_selfaudit {
+    const aod_report_info *info; /* patients, mode, audience, period, now, lang */
+    int explain;                 /* 1: the explain view, not a report */
+    const char *operator_name;   /* --operator, or NULL */
+    const char *db_user;         /* the database user, or NULL / "" */
+    const char *os_user;         /* the OS user, or NULL / "" */
+    const char *host;            /* the host name, or NULL / "" */
+    const aod_selfaudit_file *files;
+    size_t n_files;
+    int64_t started;  /* wall clock, ms: when the run began */
+    int64_t recorded; /* wall clock, ms: now (the event's recorded time) */
+} aod_selfaudit;
+
+/* Writes the event id for a into out (AOD_SELFAUDIT_ID_LEN bytes).  It does
+ * not depend on the clock, the operator or the host. */
+void aod_selfaudit_id(const aod_selfaudit *a, char *out);
+
+/* Builds the AuditEvent.  Returns a new reference (json_decref it), or NULL
+ * with err set (AOD_ERR_NOMEM). */
+json_t *aod_selfaudit_build(const aod_selfaudit *a, aod_error *err);
+
+/* Builds the event and stores it, normalised as the loader does, in a
+ * transaction of its own.  id_out (AOD_SELFAUDIT_ID_LEN bytes, may be NULL) receives its id;
+ * *stored (may be NULL) 1 when it is new, 0 when the store had it already.
+ * Returns 0, or -1 with err set as the store sets it (a database error or a
+ * lost connection). */
+int aod_selfaudit_write(aod_store *st, const aod_selfaudit *a, char *id_out, int *stored,
+                        aod_error *err);
+
+/* The OS user and host name of this process, for the operator agent, into
+ * user and host ("" when unknown). */
+void aod_selfaudit_whoami(char *user, size_t user_size, char *host, size_t host_size);
+
+#endif

@@ -1,0 +1,194 @@
+/*
+ * load.c - stream AuditEvent files into the store (see load.h).
+ *
+ * Stage: source (ingest).  jsonscan cuts the byte stream into documents and
+ * Bundle entries; each is parsed by jansson exactly once, here, and turned
+ * into the record model and its compact encoding, so that no report ever has
+ * to parse JSON again (../shared/PERFORMANCE.md: jansson is the bottleneck
+ * when it parses every document).
+ */
+#include "ingest/load.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "ingest/jsonscan.h"
+#include "ingest/normalize.h"
+
+#define READ_CHUNK 65536
+
+typedef struct load_ctx {
+    aod_store *st;
+    const char *name;
+    aod_normalize_row row;
+} load_ctx;
+
+/* jansson reports positions inside the piece; make them file positions. */
+static void json_fail(load_ctx *c, const json_error_t *jerr, long line, long index, aod_error *err)
+{
+    long at = line + (jerr->line > 0 ? jerr->line - 1 : 0);
+    const char *what = strstr(jerr->text, "unable to decode byte")  ? "invalid UTF-8"
+                       : strstr(jerr->text, "duplicate object key") ? "duplicate key"
+                                                                    : "invalid JSON";
+
+    aod_error_set(err, AOD_ERR_INPUT, c->name, at, NULL, "%s: %s", what, jerr->text);
+    aod_error_where(err, NULL, 0, index);
+}
+
+/* One AuditEvent: normalise, encode, stage. */
+static int load_event(load_ctx *c, json_t *resource, const char *text, size_t text_len, long line,
+                      long index, aod_error *err)
+{
+    int rc = -1;
+
+    if (aod_normalize_row_make(&c->row, resource, text, text_len, err) != 0)
+        goto out;
+    c->row.row.line = line;
+    rc = aod_store_load_add(c->st, &c->row.row, err);
+out:
+    /* a database error names the lines of the batch it refused itself */
+    if (rc != 0 && err->code != AOD_ERR_DB && err->code != AOD_ERR_DB_CONNECT)
+        aod_error_where(err, c->name, line, index);
+    return rc;
+}
+
+static const char *resource_type(json_t *obj)
+{
+    return json_string_value(json_object_get(obj, "resourceType"));
+}
+
+static int on_piece(void *ctx, aod_jsonscan_kind kind, const char *json, size_t len, long line,
+                    long index, aod_error *err)
+{
+    load_ctx *c = ctx;
+    json_error_t jerr;
+    json_t *doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    const char *type;
+    int rc = -1;
+
+    if (!doc) {
+        json_fail(c, &jerr, line, kind == AOD_JSONSCAN_ENTRY ? index : -1, err);
+        return -1;
+    }
+    type = resource_type(doc);
+    switch (kind) {
+    case AOD_JSONSCAN_DOCUMENT:
+        if (type && strcmp(type, "Bundle") == 0) {
+            /* A Bundle without entries holds no events; anything else in
+             * "entry" was not an array and cannot be read. */
+            if (json_object_get(doc, "entry")) {
+                aod_error_set(err, AOD_ERR_INPUT, c->name, line, "Bundle.entry", "not an array");
+                goto out;
+            }
+            rc = 0;
+            goto out;
+        }
+        if (!type || strcmp(type, "AuditEvent") != 0) {
+            aod_error_set(err, AOD_ERR_INPUT, c->name, line, "resourceType",
+                          "not an AuditEvent (resourceType %s)", type ? type : "missing");
+            goto out;
+        }
+        rc = load_event(c, doc, json, len, line, -1, err);
+        break;
+    case AOD_JSONSCAN_ENTRY: {
+        json_t *res = json_object_get(doc, "resource");
+        const char *rtype = json_is_object(res) ? resource_type(res) : NULL;
+        if (!json_is_object(res)) {
+            aod_error_set(err, AOD_ERR_INPUT, c->name, line, "Bundle.entry.resource", "missing");
+            aod_error_where(err, NULL, 0, index);
+            goto out;
+        }
+        if (!rtype || strcmp(rtype, "AuditEvent") != 0) {
+            aod_error_set(err, AOD_ERR_INPUT, c->name, line, "Bundle.entry.resource",
+                          "not an AuditEvent (resourceType %s)", rtype ? rtype : "missing");
+            aod_error_where(err, NULL, 0, index);
+            goto out;
+        }
+        rc = load_event(c, res, NULL, 0, line, index, err);
+        break;
+    }
+    case AOD_JSONSCAN_CONTAINER:
+        if (!type || strcmp(type, "Bundle") != 0) {
+            aod_error_set(
+                err, AOD_ERR_INPUT, c->name, line, "resourceType",
+                "an object with an \"entry\" array that is not a Bundle (resourceType %s)",
+                type ? type : "missing");
+            goto out;
+        }
+        rc = 0;
+        break;
+    }
+out:
+    json_decref(doc);
+    return rc;
+}
+
+int aod_load_stream(aod_store *st, FILE *in, const char *name, aod_load_counts *counts,
+                    aod_error *err)
+{
+    load_ctx c;
+    aod_jsonscan *scan = NULL;
+    char *chunk = NULL;
+    int rc = -1, open = 0;
+
+    memset(&c, 0, sizeof c);
+    c.st = st;
+    c.name = name;
+    scan = aod_jsonscan_new(name, 0, on_piece, &c);
+    chunk = malloc(READ_CHUNK);
+    if (aod_normalize_row_init(&c.row, NULL) != 0 || !scan || !chunk) {
+        aod_error_set(err, AOD_ERR_NOMEM, name, 0, NULL, "out of memory");
+        goto out;
+    }
+    if (aod_store_load_begin(st, name, err) != 0)
+        goto out;
+    open = 1;
+    for (;;) {
+        size_t n = fread(chunk, 1, READ_CHUNK, in);
+        if (n > 0 && aod_jsonscan_feed(scan, chunk, n, err) != 0)
+            goto out;
+        if (n < READ_CHUNK) {
+            if (ferror(in)) {
+                aod_error_set(err, AOD_ERR_IO, name, aod_jsonscan_line(scan), NULL,
+                              "read error: %s", strerror(errno));
+                goto out;
+            }
+            break;
+        }
+    }
+    if (aod_jsonscan_finish(scan, err) != 0)
+        goto out;
+    open = 0;
+    if (aod_store_load_commit(st, counts, err) != 0)
+        goto out;
+    rc = 0;
+out:
+    if (open)
+        aod_store_load_abort(st);
+    if (rc != 0)
+        aod_error_where(err, name, 0, -1);
+    free(chunk);
+    aod_jsonscan_free(scan);
+    aod_normalize_row_free(&c.row);
+    return rc;
+}
+
+int aod_load_path(aod_store *st, const char *path, aod_load_counts *counts, aod_error *err)
+{
+    FILE *in;
+    int rc;
+
+    if (strcmp(path, "-") == 0)
+        return aod_load_stream(st, stdin, "<stdin>", counts, err);
+    in = fopen(path, "rb");
+    if (!in) {
+        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    rc = aod_load_stream(st, in, path, counts, err);
+    fclose(in);
+    return rc;
+}

@@ -1,0 +1,218 @@
+/*
+ * entry.h - the line model: what the stages after classify hand on, what
+ * the renderers draw, and the interfaces between the report driver and the
+ * renderers.
+ *
+ * Data flow (pipeline/report.c drives it):
+ *
+ *   store rows -> recio decode -> aod_record -> classify -> aod_entry
+ *     -> dedup (merges entries of one real event; sessions)
+ *     -> summarize (164.528(b)(3), disclosures mode)
+ *     -> suspend (164.528(a)(2))
+ *     -> mask (fills the shown_* fields per policy and audience)
+ *     -> aod_sink (csv, pdf, bundle) / aod_trace_sink (explain)
+ *
+ * It lives below both the pipeline and the renderers so that neither
+ * includes the other, and the driver and the stages it drives never include
+ * each other.
+ *
+ * An aod_entry is one line of the report.  Its strings are borrowed from
+ * the report's string pool (strpool.h), which lives for the whole report, so
+ * stages copy entries freely without copying strings.  Stages take entries in
+ * and hand entries on through the aod_entry_fn callback.
+ */
+#ifndef AOD_ENTRY_H
+#define AOD_ENTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "model/policy.h"
+#include "model/record.h"
+
+typedef enum aod_mode {
+    AOD_MODE_DISCLOSURES = 0, /* HIPAA 164.528 accounting of disclosures */
+    AOD_MODE_ACCESS           /* access report: every access and disclosure */
+} aod_mode;
+
+/* What classify decided about one event. */
+typedef enum aod_class {
+    AOD_CLASS_DISCLOSURE = 0, /* reportable disclosure */
+    AOD_CLASS_EXCLUDED,       /* disclosure left out by 164.528(a); see exclusion */
+    AOD_CLASS_INTERNAL,       /* use by the workforce or the entity's own systems */
+    AOD_CLASS_FAILED,         /* an attempt that did not succeed (outcome not 0) */
+    AOD_CLASS_OUT_OF_SCOPE,   /* not about this patient, or outside the period */
+    AOD_CLASS_COUNT
+} aod_class;
+
+/* "disclosure", "excluded", "internal", "failed", "out-of-scope". */
+const char *aod_class_name(aod_class c);
+
+/* Entry flags. */
+#define AOD_ENTRY_SUMMARY         0x01u /* summarised repeated disclosures (b)(3) */
+#define AOD_ENTRY_SESSION         0x02u /* one actor's accesses grouped as a session */
+#define AOD_ENTRY_PURPOSE_UNKNOWN 0x04u /* no purpose was recorded */
+#define AOD_ENTRY_SUSPENDED       0x08u /* withheld from the patient: 164.528(a)(2) */
+#define AOD_ENTRY_FAILED          0x10u /* the attempt failed */
+#define AOD_ENTRY_SELF_AUDIT      0x20u /* the access log itself was read (a report run) */
+#define AOD_ENTRY_FLAG_COUNT      6     /* the flags above are bits 0 .. COUNT-1 */
+
+/* The stable name of one AOD_ENTRY_* bit ("summary", "session",
+ * "purpose-unknown", "suspended", "failed", "self-audit"), as the CSV flags
+ * column and the Bundle's report-flag extension write it; "?" otherwise. */
+const char *aod_entry_flag_name(unsigned bit);
+
+/* A party as the events describe it, before masking. */
+typedef struct aod_party {
+    aod_actor_class cls;
+    const char *reference; /* "Practitioner/12", "Organization/3", ... */
+    const char *id_system; /* identifier, when recorded */
+    const char *id_value;
+    const char *name;         /* best name recorded: R4 agent.name, else who.display */
+    const char *role;         /* role as words (display, else code) */
+    const char *unit;         /* unit / department when recorded (agent.location display) */
+    const char *organisation; /* organisation name when known */
+    const char *address;      /* postal address when known (recipients) */
+    const char *network;      /* network address (host, URI) */
+} aod_party;
+
+typedef struct aod_entry {
+    /* When: a point (start == end) or a range.  Milliseconds since the epoch. */
+    int64_t when_start;
+    int64_t when_end;
+    /* Summarised lines: first and last disclosure and how many (b)(3);
+     * sessions: first and last access.  Otherwise first == when_start,
+     * last == when_end, count == 1. */
+    int64_t first;
+    int64_t last;
+    /* AuditEvent.recorded of the earliest record behind the line: the order
+     * the store delivers records in, which dedup windows and orders on
+     * (when_start may lie days before it). */
+    int64_t recorded;
+    long count;     /* events behind this line */
+    long raw_count; /* raw audit records behind this line */
+
+    aod_class cls;
+    aod_exclusion exclusion; /* when cls == EXCLUDED */
+    const char *rule_id;     /* the policy rule that decided */
+    unsigned flags;          /* AOD_ENTRY_* */
+    char action;             /* 'C' 'R' 'U' 'D' 'E' or 0 */
+    const char *outcome;     /* outcome code, NULL when not recorded */
+
+    /* Who: for a disclosure the recipient; for an access the person or
+     * system that accessed the record. */
+    aod_party who;
+    const char *data; /* what: a description of the data, never the data */
+    const char
+        *data_kinds;   /* resource types seen, comma separated ("Observation,DiagnosticReport") */
+    const char *where; /* where from: source site or the system that recorded it */
+    const char *purpose_system;
+    const char *purpose_code;
+    const char *purpose_display;
+    const char *type_code;    /* event type code (DCM 110106, rest, ...) */
+    const char *subtype_code; /* event subtype code (read, search-type, disclose, ...) */
+
+    /* What dedup matches on (set by classify from the record). */
+    const char *x_request_id; /* BALP X-Request-Id, NULL when none */
+    const char *observer;     /* who recorded the event (source.observer identity) */
+    const char *data_ref;     /* the main data entity's reference ("Observation/7") */
+    const char *query;        /* a search's description (not its payload), for page collapse */
+    const char *actor_key; /* stable identity of the acting user/system (for pairing, sessions) */
+
+    /* Filled by mask: what the audience sees.  shown_name is never NULL
+     * after mask; the others may be. */
+    const char *shown_name;
+    const char *shown_role;
+    const char *shown_organisation;
+    const char *shown_address;
+    aod_mask_tier tier; /* the tier applied */
+
+    /* Traceability (privacy office, explain). */
+    long group;                /* dedup group number, 1-based, unique in the report */
+    const int64_t *record_ids; /* store ids of the raw records behind the line */
+    size_t n_record_ids;
+} aod_entry;
+
+/* The callback through which a stage hands an entry on.  The entry is
+ * borrowed for the call; the receiver copies what it keeps (strings are
+ * pool-owned and need no copy; record_ids must be copied). */
+typedef int (*aod_entry_fn)(void *ctx, const aod_entry *e, aod_error *err);
+
+/* The report as asked for. */
+typedef struct aod_report_info {
+    aod_mode mode;
+    aod_audience audience;
+    const char *lang;                /* "en", "es", ... */
+    const char *const *patient_keys; /* store form, see record.h */
+    size_t n_patient_keys;
+    const char *patient_name; /* may be NULL */
+    int64_t from;             /* period covered, [from, to), ms */
+    int64_t to;
+    int64_t now;              /* when the report was generated */
+    int64_t requested;        /* when the request was received, 0 if not given */
+    const aod_policy *policy; /* organisation, time zone, ... (borrowed) */
+} aod_report_info;
+
+/* Counts that every output states the same way. */
+typedef struct aod_report_summary {
+    long records_read;                  /* raw audit records read from the store */
+    long records_unreadable;            /* could not be decoded; named on stderr */
+    long events;                        /* real events after de-duplication */
+    long entries;                       /* lines in the report */
+    long by_class[AOD_CLASS_COUNT];     /* events per class */
+    long by_exclusion[AOD_EXCL_IX + 1]; /* excluded events per 164.528(a) exclusion */
+    long suspended;                     /* disclosures withheld under a suspension */
+    long summarised;                    /* disclosures folded into summary lines */
+    /* The first stored records that could not be read (store ids), so the
+     * completeness note can name them; n_unreadable_ids <= records_unreadable. */
+    int64_t unreadable_ids[16];
+    size_t n_unreadable_ids;
+} aod_report_summary;
+
+/* A renderer.  begin() once, entry() per line in time order, end() once
+ * with the final counts; free() always (after a failure too).  A sink that
+ * needs the counts before the lines (PDF, Bundle) keeps the lines until
+ * end().  Each returns 0 / -1 with err set. */
+typedef struct aod_sink aod_sink;
+struct aod_sink {
+    int (*begin)(aod_sink *s, const aod_report_info *info, aod_error *err);
+    int (*entry)(aod_sink *s, const aod_entry *e, aod_error *err);
+    int (*end)(aod_sink *s, const aod_report_summary *sum, aod_error *err);
+    void (*free)(aod_sink *s);
+};
+
+/* A step that fills e's shown_* fields in place: the mask stage behind ctx
+ * (pipeline/mask.h), for a renderer that is handed unmasked entries.
+ * Returns 0 / -1 with err set. */
+typedef int (*aod_entry_mask_fn)(void *ctx, aod_entry *e, aod_error *err);
+
+/* What the explain view says about one raw audit record.  Strings are
+ * borrowed from the report's pool. */
+typedef struct aod_trace {
+    int64_t record_id;
+    int64_t recorded;
+    const char *fhir_id;
+    aod_class cls;
+    aod_exclusion exclusion;
+    const char *rule; /* the policy rule that decided */
+    long group;       /* dedup group, 0 if none */
+    long group_records;
+    long line;         /* report line it ended up in, 0 if none */
+    const char *fate;  /* why it is not in the report, NULL if not said */
+    const char *shown; /* the name shown, NULL if not masked */
+    int tier;          /* aod_mask_tier applied, -1 when not masked */
+} aod_trace;
+
+/* The explain view's renderer.  begin() once, trace() per raw record in the
+ * order read, end() once; free() always (after a failure too).  Each returns
+ * 0 / -1 with err set. */
+typedef struct aod_trace_sink aod_trace_sink;
+struct aod_trace_sink {
+    int (*begin)(aod_trace_sink *s, aod_error *err);
+    int (*trace)(aod_trace_sink *s, const aod_trace *t, aod_error *err);
+    int (*end)(aod_trace_sink *s, aod_error *err);
+    void (*free)(aod_trace_sink *s);
+};
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * text.h - codes to plain words, per language (render stage support).
+ *
+ * A report speaks to a patient, so no renderer prints "HPAYMT" or "110106"
+ * where words exist.  The words live in template files, one directory per
+ * language: templates/<lang>/NAME.txt, lines "key = value" (templates/README.md
+ * gives the format and the key scheme).  A key missing in a language falls
+ * back to English, and a key missing in English falls back to what the event
+ * itself recorded (the code's display, then the code).
+ *
+ * Where templates come from, first match wins, per language:
+ *   1. the directory given to aod_text_load(), or else
+ *   2. $AOD_TEMPLATE_DIR/<lang>/, then AOD_DATADIR/templates/<lang>/,
+ *   3. then the copies compiled into the program (embedded.h).
+ *
+ * An aod_text is read-only after loading; every string it returns is
+ * borrowed from it and lives until aod_text_free().
+ */
+#ifndef AOD_TEXT_H
+#define AOD_TEXT_H
+
+#include "base/buf.h"
+#include "base/error.h"
+
+typedef struct aod_text aod_text;
+
+/* Loads the templates of language lang (borrowed; "en", "es", "pt-BR"...)
+ * and the English ones as its fallback.  dir_or_NULL (borrowed) is a
+ * templates directory holding one subdirectory per language; when it is
+ * given, lang must be there (English may still come from the compiled-in
+ * copy).  Returns a new aod_text to free with aod_text_free(), or NULL with
+ * err set: AOD_ERR_USAGE when lang is not a language name or no templates
+ * exist for it (the message names the language), AOD_ERR_IO when a file
+ * cannot be read, AOD_ERR_INPUT with source/line when a template line is
+ * malformed (no '=', empty key or value, a key twice, not UTF-8),
+ * AOD_ERR_NOMEM. */
+aod_text *aod_text_load(const char *dir_or_NULL, const char *lang, aod_error *err);
+
+/* Frees t and every string it handed out.  Accepts NULL. */
+void aod_text_free(aod_text *t);
+
+/* The language t was loaded for (borrowed from t). */
+const char *aod_text_lang(const aod_text *t);
+
+/* The words for key (borrowed from t), from the language, else from
+ * English; NULL when neither has it (or t or key is NULL). */
+const char *aod_text_get(const aod_text *t, const char *key);
+
+/* Plain words for a code: the template "kind.code" when there is one
+ * (kind: "action", "purpose", "event-type", "subtype", "resource",
+ * "outcome", "exclusion", "class", "actor", "tier", ...), else display,
+ * else code, else "".  Never NULL; borrowed from t or from the arguments.
+ * An empty display or code counts as absent. */
+const char *aod_text_code(const aod_text *t, const char *kind, const char *code,
+                          const char *display);
+
+/* Appends tmpl (borrowed) to out with each "{name}" replaced by its value.
+ * vars (borrowed) is a NULL-terminated list of name, value pairs: {"role",
+ * "Nurse", "unit", "Ward 3", NULL}; a NULL value counts as "".  A brace that
+ * does not open a listed name is copied as it is.  Returns 0, or -1 with
+ * err set (AOD_ERR_NOMEM: out has then freed itself, see buf.h). */
+int aod_text_expand(aod_buf *out, const char *tmpl, const char *const *vars, aod_error *err);
+
+#endif

@@ -1,0 +1,372 @@
+/*
+ * report.c - one report run: records in, lines out (see report.h).
+ *
+ * Drives the stages in order: decode -> classify -> dedup -> (suspend,
+ * summarize) -> mask -> sink.  Keeps the counts every renderer states and,
+ * for `explain`, one trace per raw record.  Memory: the stages hold only
+ * their windows (dedup) or the disclosures (summarize); the strings live in
+ * the report's pool and grow with distinct values, not with events.
+ */
+#include "pipeline/report.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/strpool.h"
+#include "model/recio.h"
+#include "pipeline/classify.h"
+#include "pipeline/dedup.h"
+#include "pipeline/mask.h"
+#include "pipeline/summarize.h"
+#include "pipeline/suspend.h"
+
+struct aod_report {
+    const aod_report_info *info;
+    const aod_text *text;
+    aod_sink *sink;
+    aod_strpool *pool;
+    aod_record *rec;
+    aod_dedup *dedup;
+    aod_summarize *summarize;
+    aod_mask *mask;
+    aod_report_summary sum;
+    int begun;
+
+    /* explain */
+    aod_trace_sink *explain;
+    aod_trace *traces;
+    size_t n_traces, cap_traces;
+    size_t *index; /* open addressing: record_id -> trace index + 1 */
+    size_t n_index;
+};
+
+/* ---------------------------------------------------------------- traces */
+
+static size_t id_hash(int64_t id, size_t n)
+{
+    uint64_t x = (uint64_t)id * 0x9E3779B97F4A7C15ULL;
+    return (size_t)(x >> 17) & (n - 1);
+}
+
+static int index_grow(aod_report *r)
+{
+    size_t n = r->n_index ? r->n_index * 2 : 1024, i;
+    size_t *idx = calloc(n, sizeof *idx);
+
+    if (!idx)
+        return -1;
+    for (i = 0; i < r->n_traces; i++) {
+        size_t j = id_hash(r->traces[i].record_id, n);
+        while (idx[j])
+            j = (j + 1) & (n - 1);
+        idx[j] = i + 1;
+    }
+    free(r->index);
+    r->index = idx;
+    r->n_index = n;
+    return 0;
+}
+
+static aod_trace *trace_find(aod_report *r, int64_t id)
+{
+    size_t j;
+
+    if (!r->n_index)
+        return NULL;
+    for (j = id_hash(id, r->n_index); r->index[j]; j = (j + 1) & (r->n_index - 1))
+        if (r->traces[r->index[j] - 1].record_id == id)
+            return &r->traces[r->index[j] - 1];
+    return NULL;
+}
+
+static int trace_add(aod_report *r, const aod_record *rec, const aod_entry *e)
+{
+    aod_trace *t;
+    size_t j;
+
+    if (r->n_traces == r->cap_traces) {
+        size_t cap = r->cap_traces ? r->cap_traces * 2 : 1024;
+        aod_trace *nt = realloc(r->traces, cap * sizeof *nt);
+        if (!nt)
+            return -1;
+        r->traces = nt;
+        r->cap_traces = cap;
+    }
+    if ((r->n_traces + 1) * 2 > r->n_index && index_grow(r) != 0)
+        return -1;
+    t = &r->traces[r->n_traces];
+    memset(t, 0, sizeof *t);
+    t->record_id = e->record_ids[0];
+    t->recorded = rec->recorded;
+    t->fhir_id = aod_strpool_intern(r->pool, rec->id);
+    t->cls = e->cls;
+    t->exclusion = e->exclusion;
+    t->rule = e->rule_id;
+    t->tier = -1;
+    for (j = id_hash(t->record_id, r->n_index); r->index[j]; j = (j + 1) & (r->n_index - 1))
+        ;
+    r->index[j] = ++r->n_traces;
+    return 0;
+}
+
+/* Sets the fate of every record behind e that has none yet. */
+static void trace_fate(aod_report *r, const aod_entry *e, const char *fate)
+{
+    size_t i;
+
+    if (!r->explain)
+        return;
+    for (i = 0; i < e->n_record_ids; i++) {
+        aod_trace *t = trace_find(r, e->record_ids[i]);
+        if (t && !t->fate && !t->line)
+            t->fate = fate;
+    }
+}
+
+/* --------------------------------------------------------------- stages */
+
+static int fail_nomem(aod_error *err)
+{
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+    return -1;
+}
+
+/* The last stage: mask, count, hand to the sink (or to the traces). */
+static int on_line(void *ctx, const aod_entry *in, aod_error *err)
+{
+    aod_report *r = ctx;
+    aod_entry e = *in;
+    size_t i;
+
+    if (aod_mask_apply(r->mask, &e, err) != 0)
+        return -1;
+    r->sum.entries++;
+    if (e.flags & AOD_ENTRY_SUMMARY)
+        r->sum.summarised += e.count;
+    if (r->explain) {
+        for (i = 0; i < e.n_record_ids; i++) {
+            aod_trace *t = trace_find(r, e.record_ids[i]);
+            if (!t)
+                continue;
+            t->line = r->sum.entries;
+            t->shown = e.shown_name;
+            t->tier = (int)e.tier;
+        }
+        return 0;
+    }
+    return r->sink->entry(r->sink, &e, err);
+}
+
+/* After dedup: one real event.  Decide whether the report shows it. */
+static int on_event(void *ctx, const aod_entry *in, aod_error *err)
+{
+    aod_report *r = ctx;
+    aod_entry e = *in;
+    const aod_policy *p = r->info->policy;
+    size_t i;
+
+    if (r->explain) {
+        for (i = 0; i < e.n_record_ids; i++) {
+            aod_trace *t = trace_find(r, e.record_ids[i]);
+            if (t) {
+                t->group = e.group;
+                t->group_records = e.raw_count;
+            }
+        }
+    }
+    if (e.cls == AOD_CLASS_OUT_OF_SCOPE) {
+        trace_fate(r, &e, "not about this patient or outside the period");
+        return 0;
+    }
+    r->sum.events++;
+    r->sum.by_class[e.cls]++;
+    if (e.cls == AOD_CLASS_EXCLUDED && e.exclusion <= AOD_EXCL_IX)
+        r->sum.by_exclusion[e.exclusion]++;
+
+    if (e.cls == AOD_CLASS_DISCLOSURE) {
+        const aod_policy_suspension *sp = aod_suspend_match(p, &e);
+        if (sp) {
+            r->sum.suspended++;
+            e.flags |= AOD_ENTRY_SUSPENDED;
+            if (r->info->audience == AOD_AUDIENCE_PATIENT) {
+                trace_fate(r, &e, aod_strpool_intern(r->pool, "withheld: suspension in force"));
+                return 0;
+            }
+            return on_line(r, &e, err); /* privacy office: listed, never summarised */
+        }
+    }
+    if (r->info->mode == AOD_MODE_DISCLOSURES) {
+        if (e.cls != AOD_CLASS_DISCLOSURE) {
+            trace_fate(r, &e,
+                       e.cls == AOD_CLASS_EXCLUDED ? "excluded from the accounting"
+                       : e.cls == AOD_CLASS_FAILED ? "failed attempt"
+                                                   : "internal use, not a disclosure");
+            return 0;
+        }
+        if (r->summarize)
+            return aod_summarize_push(r->summarize, &e, err);
+        return on_line(r, &e, err);
+    }
+    /* access mode: every access and disclosure, failed ones per policy */
+    if (e.cls == AOD_CLASS_FAILED) {
+        if (p->modes.access_failed == AOD_FAILED_OMIT) {
+            trace_fate(r, &e, "failed attempt (omitted by policy)");
+            return 0;
+        }
+        e.flags |= AOD_ENTRY_FAILED;
+    }
+    return on_line(r, &e, err);
+}
+
+aod_report *aod_report_new(const aod_report_info *info, const aod_text *text, aod_sink *sink,
+                           aod_error *err)
+{
+    aod_report *r = calloc(1, sizeof *r);
+    const aod_policy *p = info->policy;
+
+    if (!r) {
+        fail_nomem(err);
+        return NULL;
+    }
+    r->info = info;
+    r->text = text;
+    r->sink = sink;
+    r->pool = aod_strpool_new();
+    r->rec = aod_record_new();
+    if (!r->pool || !r->rec)
+        goto nomem;
+    r->dedup = aod_dedup_new(p, r->pool, on_event, r);
+    if (!r->dedup)
+        goto nomem;
+    if (info->mode == AOD_MODE_DISCLOSURES && p->summarize.enabled) {
+        r->summarize = aod_summarize_new(p, r->pool, on_line, r);
+        if (!r->summarize)
+            goto nomem;
+    }
+    r->mask = aod_mask_new(p, info->audience, info->mode, text, r->pool, err);
+    if (!r->mask)
+        goto fail;
+    return r;
+nomem:
+    fail_nomem(err);
+fail:
+    aod_report_free(r);
+    return NULL;
+}
+
+int aod_report_explain_to(aod_report *r, aod_trace_sink *explain, aod_error *err)
+{
+    if (r->begun) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "explain set after the first record");
+        return -1;
+    }
+    r->explain = explain;
+    return 0;
+}
+
+static int begin(aod_report *r, aod_error *err)
+{
+    r->begun = 1;
+    if (r->explain || !r->sink)
+        return 0;
+    return r->sink->begin(r->sink, r->info, err);
+}
+
+int aod_report_push_record(aod_report *r, int64_t record_id, const aod_record *rec, aod_error *err)
+{
+    aod_entry e;
+
+    if (!r->begun && begin(r, err) != 0)
+        return -1;
+    r->sum.records_read++;
+    if (aod_classify(r->info->policy, r->info, rec, record_id, r->pool, &e, err) != 0)
+        return -1;
+    if (r->explain && trace_add(r, rec, &e) != 0)
+        return fail_nomem(err);
+    return aod_dedup_push(r->dedup, &e, err);
+}
+
+int aod_report_push_norm(aod_report *r, int64_t record_id, const char *norm, size_t len,
+                         aod_error *err)
+{
+    aod_error derr;
+
+    aod_record_clear(r->rec);
+    aod_error_init(&derr);
+    if (aod_recio_decode(norm, len, r->rec, &derr) != 0) {
+        char msg[700];
+        if (!r->begun && begin(r, err) != 0)
+            return -1;
+        r->sum.records_read++;
+        r->sum.records_unreadable++;
+        if (r->sum.n_unreadable_ids <
+            sizeof r->sum.unreadable_ids / sizeof r->sum.unreadable_ids[0])
+            r->sum.unreadable_ids[r->sum.n_unreadable_ids++] = record_id;
+        fprintf(stderr,
+                "aodreport: warning: stored event %lld could not be read and is left out "
+                "(counted in the report): %s\n",
+                (long long)record_id, aod_error_format(&derr, msg, sizeof msg));
+        return 0;
+    }
+    r->rec->row_id = record_id;
+    return aod_report_push_record(r, record_id, r->rec, err);
+}
+
+static int write_explain(aod_report *r, aod_error *err)
+{
+    aod_trace_sink *out = r->explain;
+    size_t i;
+
+    if (out->begin(out, err) != 0)
+        return -1;
+    for (i = 0; i < r->n_traces; i++)
+        if (out->trace(out, &r->traces[i], err) != 0)
+            return -1;
+    return out->end(out, err);
+}
+
+int aod_report_finish(aod_report *r, aod_report_summary *sum, aod_error *err)
+{
+    if (!r->begun && begin(r, err) != 0)
+        return -1;
+    if (aod_dedup_finish(r->dedup, err) != 0)
+        return -1;
+    if (r->summarize && aod_summarize_finish(r->summarize, err) != 0)
+        return -1;
+    if (sum)
+        *sum = r->sum;
+    if (r->explain)
+        return write_explain(r, err);
+    return r->sink->end(r->sink, &r->sum, err);
+}
+
+void aod_report_free(aod_report *r)
+{
+    if (!r)
+        return;
+    aod_mask_free(r->mask);
+    aod_summarize_free(r->summarize);
+    aod_dedup_free(r->dedup);
+    aod_record_free(r->rec);
+    aod_strpool_free(r->pool);
+    free(r->traces);
+    free(r->index);
+    free(r);
+}
+
+int64_t aod_report_default_from(const aod_policy *policy, aod_mode mode, int64_t now)
+{
+    const aod_policy_period *lb = mode == AOD_MODE_DISCLOSURES ? &policy->modes.disclosures_lookback
+                                                               : &policy->modes.access_lookback;
+    time_t t = (time_t)(now / 1000);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    tm.tm_year -= lb->years;
+    tm.tm_mon -= lb->months;
+    tm.tm_mday -= lb->days;
+    tm.tm_isdst = 0;
+    return (int64_t)timegm(&tm) * 1000 + now % 1000;
+}

@@ -1,0 +1,1512 @@
+/*
+ * store.c - the PostgreSQL audit store (see store.h).
+ *
+ * Stage: source.  Every statement is parameterised or fixed text; no value
+ * from input is ever spliced into SQL.  Loading COPYs batches of rows
+ * straight into the store, keyed and numbered by the client (see "loading"
+ * below), so one file is one transaction and memory stays bounded by two
+ * batches.
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "base/buf.h"
+#include "base/embedded.h"
+#include "model/record.h"
+#include "base/sha256.h"
+
+typedef struct load_state load_state;
+
+struct aod_store {
+    PGconn *conn;
+    int loading;      /* a load transaction is open */
+    load_state *load; /* its state, kept for the next load (see "loading") */
+};
+
+static void load_state_free(load_state *ls);
+
+static const struct {
+    int version;
+    const char *file;
+} migrations[] = {
+    {1, "sql/001_store.sql"},
+    {2, "sql/002_other_keys.sql"},
+};
+#define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
+
+int aod_store_latest_version(void)
+{
+    return migrations[N_MIGRATIONS - 1].version;
+}
+
+/* libpq messages end in a newline and may span lines; keep the first line. */
+static void db_error(aod_error *err, aod_errcode code, const char *what, const char *msg)
+{
+    char line[400];
+    size_t n = 0;
+
+    if (!msg)
+        msg = "";
+    while (msg[n] && msg[n] != '\n' && n < sizeof line - 1) {
+        line[n] = msg[n];
+        n++;
+    }
+    line[n] = '\0';
+    aod_error_set(err, code, "database", 0, NULL, "%s: %s", what, n ? line : "unknown error");
+}
+
+static void result_error(aod_error *err, const char *what, PGresult *res, PGconn *conn)
+{
+    /* the primary message alone: libpq's full text repeats "ERROR:" and
+     * adds lines of context meant for psql */
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+    if (!msg || !*msg)
+        msg = PQerrorMessage(conn);
+    db_error(err, PQstatus(conn) == CONNECTION_OK ? AOD_ERR_DB : AOD_ERR_DB_CONNECT, what, msg);
+}
+
+/* Runs fixed SQL that returns no rows. */
+static int exec_simple(aod_store *st, const char *sql, const char *what, aod_error *err)
+{
+    PGresult *res = PQexec(st->conn, sql);
+    int rc = 0;
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+        result_error(err, what, res, st->conn);
+        rc = -1;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* A WARNING from the server, once, on one line of our own; libpq's default
+ * prints its raw multi-line text, beside the error that follows it. */
+static void on_notice(void *arg, const char *msg)
+{
+    char line[400];
+    size_t n = 0;
+
+    (void)arg;
+    if (strncmp(msg, "WARNING:  ", 10) == 0)
+        msg += 10;
+    while (msg[n] && msg[n] != '\n' && n < sizeof line - 1) {
+        line[n] = (unsigned char)msg[n] < 0x20 || msg[n] == 0x7f ? '?' : msg[n];
+        n++;
+    }
+    line[n] = '\0';
+    fprintf(stderr, "aodreport: the database warns: %s\n", line);
+}
+
+aod_store *aod_store_connect(const char *conninfo, aod_error *err)
+{
+    const char *keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *vals[] = {conninfo && *conninfo ? conninfo : NULL, "aodreport", NULL};
+    aod_store *st = NULL;
+    PQconninfoOption *opts = NULL;
+    char *perr = NULL;
+
+    if (conninfo && *conninfo) {
+        opts = PQconninfoParse(conninfo, &perr);
+        if (!opts) {
+            aod_error_set(err, AOD_ERR_USAGE, "--db", 0, NULL, "invalid connection string: %s",
+                          perr ? perr : "out of memory");
+            goto fail;
+        }
+        for (PQconninfoOption *o = opts; o->keyword; o++) {
+            if (strcmp(o->keyword, "password") == 0 && o->val && *o->val) {
+                aod_error_set(err, AOD_ERR_USAGE, "--db", 0, "password",
+                              "a password does not belong on the command line (others can read "
+                              "it); use ~/.pgpass, PGPASSFILE or a service file");
+                goto fail;
+            }
+        }
+    }
+    st = calloc(1, sizeof *st);
+    if (!st) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        goto fail;
+    }
+    st->conn = PQconnectdbParams(keys, vals, 1);
+    if (!st->conn || PQstatus(st->conn) != CONNECTION_OK) {
+        db_error(err, AOD_ERR_DB_CONNECT, "cannot connect to the database",
+                 st->conn ? PQerrorMessage(st->conn) : "out of memory");
+        goto fail;
+    }
+    PQsetNoticeProcessor(st->conn, on_notice, NULL);
+    /* Timestamps cross the wire as UTC text, whatever the server's zone. */
+    /* NOTICEs ("schema already exists, skipping") are noise to a user. */
+    if (exec_simple(st, "SET TIME ZONE 'UTC'; SET client_min_messages = warning; SET jit = off",
+                    "set time zone", err) != 0)
+        goto fail;
+    PQconninfoFree(opts);
+    return st;
+fail:
+    PQconninfoFree(opts);
+    PQfreemem(perr);
+    aod_store_free(st);
+    return NULL;
+}
+
+void aod_store_free(aod_store *st)
+{
+    if (!st)
+        return;
+    if (st->loading)
+        aod_store_load_abort(st);
+    if (st->conn)
+        PQfinish(st->conn);
+    load_state_free(st->load);
+    free(st);
+}
+
+/* ------------------------------------------------------------ migrations */
+
+static int query_version(aod_store *st, aod_error *err)
+{
+    PGresult *res = PQexec(st->conn, "SELECT coalesce(max(version), 0) FROM aod.schema_version");
+    int v = -1;
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        v = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    else
+        result_error(err, "read the schema version", res, st->conn);
+    PQclear(res);
+    return v;
+}
+
+int aod_store_version(aod_store *st, aod_error *err)
+{
+    PGresult *res = PQexec(st->conn, "SELECT to_regclass('aod.schema_version') IS NOT NULL");
+    int exists;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        result_error(err, "look for the store", res, st->conn);
+        PQclear(res);
+        return -1;
+    }
+    exists = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return exists ? query_version(st, err) : 0;
+}
+
+int aod_store_check_version(aod_store *st, aod_error *err)
+{
+    int v = aod_store_version(st, err);
+
+    if (v < 0)
+        return -1;
+    if (v != aod_store_latest_version()) {
+        aod_error_set(err, AOD_ERR_DB, "database", 0, NULL,
+                      "the store is at schema version %d, this program needs %d: run "
+                      "'aodreport init' first",
+                      v, aod_store_latest_version());
+        return -1;
+    }
+    return 0;
+}
+
+int aod_store_init(aod_store *st, int *applied, int *version, aod_error *err)
+{
+    int current, n = 0;
+    size_t i;
+
+    *applied = 0;
+    *version = 0;
+    /* One transaction: a failed migration leaves the store as it was, and the
+     * advisory lock keeps two concurrent `init`s from racing. */
+    if (exec_simple(st, "BEGIN", "begin", err) != 0)
+        return -1;
+    if (exec_simple(st,
+                    "SELECT pg_advisory_xact_lock(hashtext('aodreport schema'));"
+                    "CREATE SCHEMA IF NOT EXISTS aod;"
+                    "CREATE TABLE IF NOT EXISTS aod.schema_version ("
+                    " version integer PRIMARY KEY,"
+                    " name text NOT NULL,"
+                    " applied_at timestamptz NOT NULL DEFAULT now())",
+                    "create schema aod", err) != 0)
+        goto fail;
+    current = query_version(st, err);
+    if (current < 0)
+        goto fail;
+    for (i = 0; i < N_MIGRATIONS; i++) {
+        const aod_embedded_file *f;
+        const char *params[2];
+        char vbuf[16];
+        PGresult *res;
+
+        if (migrations[i].version <= current)
+            continue;
+        f = aod_embedded_find(migrations[i].file);
+        if (!f) {
+            aod_error_set(err, AOD_ERR_INTERNAL, migrations[i].file, 0, NULL,
+                          "migration missing from the program");
+            goto fail;
+        }
+        if (exec_simple(st, f->data, migrations[i].file, err) != 0)
+            goto fail;
+        snprintf(vbuf, sizeof vbuf, "%d", migrations[i].version);
+        params[0] = vbuf;
+        params[1] = migrations[i].file;
+        res = PQexecParams(st->conn,
+                           "INSERT INTO aod.schema_version (version, name) VALUES ($1::int, $2)", 2,
+                           NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            result_error(err, "record the schema version", res, st->conn);
+            PQclear(res);
+            goto fail;
+        }
+        PQclear(res);
+        n++;
+        current = migrations[i].version;
+    }
+    if (exec_simple(st, "COMMIT", "commit", err) != 0)
+        goto fail;
+    *applied = n;
+    *version = current;
+    return 0;
+fail:
+    PQclear(PQexec(st->conn, "ROLLBACK"));
+    return -1;
+}
+
+/* ---------------------------------------------------------------- loading */
+
+/*
+ * A load collects rows into a batch, each already in COPY form (binary: no
+ * escaping, and the server parses no text but the JSON) but for its id.  A
+ * full batch is shipped: one query finds which of its event keys the store
+ * holds already, one reserves ids for the rest, and the new rows are COPYed
+ * straight into aod.audit_event and then, sorted by (patient key, recorded,
+ * id) so that a patient's rows of the batch land together, into
+ * aod.event_patient.  While a batch travels the connection is non-blocking:
+ * each aod_store_load_add() pushes a little more of it, so the server
+ * converts and indexes one batch while the client parses the next, and the
+ * two cores work at once.  At most two batches are in memory.
+ *
+ * Nothing else may store events between the check and the COPY, so a load
+ * holds an advisory lock until its transaction ends: two loads run one
+ * after the other (reports are not affected).
+ */
+#define BATCH_ROWS  2000
+#define BATCH_BYTES ((size_t)8 * 1024 * 1024)
+#define SEND_BYTES  ((size_t)256 * 1024)
+#define PUMP_ROWS   16
+#define SET_SLOTS   4096 /* a power of two, at least twice BATCH_ROWS */
+
+/* COPY writes the given ids into the identity column (as INSERT would with
+ * OVERRIDING SYSTEM VALUE); they come from its own sequence. */
+static const char copy_event_sql[] =
+    "COPY aod.audit_event (event_key, fhir_id, fhir_version, recorded, patient_keys, resource,"
+    " loaded_from, id) FROM STDIN (FORMAT binary)";
+#define EVENT_FIELDS 8
+static const char copy_patient_sql[] = "COPY aod.event_patient (patient_key, recorded, norm,"
+                                       " other_keys, event_id) FROM STDIN (FORMAT binary)";
+#define PATIENT_FIELDS 5
+
+/* PostgreSQL's binary COPY: a signature, flags and header extension length
+ * first, -1 as the field count last; integers are big-endian. */
+static const char copy_signature[11] = "PGCOPY\n\377\r\n";
+#define TEXT_OID    25                    /* pg_type oid of text, for text[] */
+#define PG_EPOCH_MS INT64_C(946684800000) /* 2000-01-01, PostgreSQL's timestamp zero */
+
+typedef struct load_row {
+    unsigned char key[AOD_SHA256_DIGEST_LEN]; /* event_key */
+    size_t text_off, text_len;                /* its COPY tuple up to resource, in batch.events */
+    size_t norm_off, norm_len;                /* norm, in batch.patients */
+    size_t pk_first, n_pk;                    /* its patient keys: batch.pks[pk_first ...] */
+    int64_t recorded_ms;
+    int64_t id; /* reserved id; 0 when the store holds the event already */
+} load_row;
+
+typedef struct load_pk {
+    size_t off, len; /* a patient key, in batch.patients */
+} load_pk;
+
+/* One line of aod.event_patient, for sorting. */
+typedef struct load_link {
+    const char *pk;
+    size_t pk_len;
+    int64_t recorded_ms;
+    int64_t id;
+    size_t row;
+    size_t k; /* which of the row's patient keys pk is */
+} load_link;
+
+typedef struct load_batch {
+    load_row *rows;
+    size_t n_rows, cap_rows;
+    load_pk *pks;
+    size_t n_pks, cap_pks;
+    load_link *links;
+    size_t n_links, cap_links;
+    long first_line, last_line; /* the input lines of its rows, for messages */
+    aod_buf events;             /* COPY tuples for aod.audit_event, but their last two fields */
+    aod_buf patients;           /* patient keys and norms for aod.event_patient */
+    uint32_t set[SET_SLOTS];    /* row index + 1 by key hash: a file's duplicates */
+} load_batch;
+
+/* Where the batch in flight is on the wire. */
+typedef enum io_phase {
+    IO_IDLE,
+    IO_EVENTS_OPEN,  /* COPY into aod.audit_event sent, waiting for the server */
+    IO_EVENTS_DATA,  /* sending its rows */
+    IO_EVENTS_CLOSE, /* all sent, waiting for the result */
+    IO_LINKS_OPEN,   /* the same for aod.event_patient */
+    IO_LINKS_DATA,
+    IO_LINKS_CLOSE
+} io_phase;
+
+struct load_state {
+    aod_buf loaded_from; /* the last-but-one field of every aod.audit_event tuple */
+    load_batch batch[2];
+    int filling;        /* index of the batch aod_store_load_add fills */
+    load_batch *flying; /* the batch on the wire, or NULL */
+    io_phase phase;
+    size_t cursor; /* next row (or link) of the flying batch to send */
+    int data_done; /* its last tuple and the trailer are with libpq */
+    aod_buf chunk; /* COPY data being handed to libpq */
+    aod_buf scratch;
+    aod_load_counts counts;
+};
+
+/* A database error while loading: said of the file being loaded and the
+ * lines of the batch the server refused (the load is pipelined, so the
+ * line being read is further on), not of "database". */
+static void load_error(aod_store *st, aod_error *err, const char *what, PGresult *res)
+{
+    load_state *ls = st->load;
+    const load_batch *b = ls->flying ? ls->flying : &ls->batch[ls->filling];
+    aod_error db;
+
+    aod_error_init(&db);
+    result_error(&db, what, res, st->conn);
+    if (b->first_line > 0)
+        aod_error_set(err, db.code, aod_buf_str(&ls->loaded_from), b->first_line, NULL,
+                      "the database refused the events of lines %ld-%ld: %s", b->first_line,
+                      b->last_line, db.text);
+    else
+        aod_error_set(err, db.code, aod_buf_str(&ls->loaded_from), 0, NULL,
+                      "the database refused the events: %s", db.text);
+}
+
+static void batch_reset(load_batch *b)
+{
+    b->first_line = b->last_line = 0;
+    b->n_rows = 0;
+    b->n_pks = 0;
+    b->n_links = 0;
+    aod_buf_reset(&b->events);
+    aod_buf_reset(&b->patients);
+    memset(b->set, 0, sizeof b->set);
+}
+
+static void load_state_free(load_state *ls)
+{
+    int i;
+
+    if (!ls)
+        return;
+    for (i = 0; i < 2; i++) {
+        free(ls->batch[i].rows);
+        free(ls->batch[i].pks);
+        free(ls->batch[i].links);
+        aod_buf_free(&ls->batch[i].events);
+        aod_buf_free(&ls->batch[i].patients);
+    }
+    aod_buf_free(&ls->loaded_from);
+    aod_buf_free(&ls->chunk);
+    aod_buf_free(&ls->scratch);
+    free(ls);
+}
+
+static load_state *load_state_new(void)
+{
+    load_state *ls = calloc(1, sizeof *ls);
+    int i;
+
+    if (!ls)
+        return NULL;
+    for (i = 0; i < 2; i++) {
+        aod_buf_init(&ls->batch[i].events, 0);
+        aod_buf_init(&ls->batch[i].patients, 0);
+    }
+    aod_buf_init(&ls->loaded_from, 0);
+    aod_buf_init(&ls->chunk, 0);
+    aod_buf_init(&ls->scratch, 0);
+    return ls;
+}
+
+/* Makes room for one more element in array p (n used, *cap allocated, of
+ * size bytes each).  Returns the array, perhaps moved, or NULL when out of
+ * memory (p is then still valid). */
+static void *grow_array(void *p, size_t *cap, size_t n, size_t size)
+{
+    size_t want;
+    void *q;
+
+    if (n < *cap)
+        return p;
+    want = *cap ? *cap * 2 : 256;
+    q = realloc(p, want * size);
+    if (q)
+        *cap = want;
+    return q;
+}
+
+static int put_be(aod_buf *b, uint64_t v, int bytes)
+{
+    unsigned char p[8];
+    int i;
+
+    for (i = bytes - 1; i >= 0; i--) {
+        p[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+    return aod_buf_add(b, p, (size_t)bytes);
+}
+
+/* One field: its length, then its bytes; NULL is length -1. */
+static int put_field(aod_buf *b, const void *data, size_t len)
+{
+    if (!data)
+        return put_be(b, UINT32_MAX, 4);
+    if (len > INT32_MAX)
+        return -1;
+    return put_be(b, len, 4) || aod_buf_add(b, data, len) ? -1 : 0;
+}
+
+static int put_text(aod_buf *b, const char *s)
+{
+    return put_field(b, s, s ? strlen(s) : 0);
+}
+
+static int put_int8(aod_buf *b, int64_t v)
+{
+    return put_be(b, 8, 4) || put_be(b, (uint64_t)v, 8) ? -1 : 0;
+}
+
+/* timestamptz: microseconds since PostgreSQL's epoch. */
+static int put_time(aod_buf *b, int64_t ms)
+{
+    return put_int8(b, (ms - PG_EPOCH_MS) * 1000);
+}
+
+/* text[]: dimensions, no-NULLs flag, element type, size and lower bound,
+ * then each element as a field.  This writes the part before the elements,
+ * for n of them with bytes bytes of text in all. */
+static int put_text_array_head(aod_buf *b, size_t n, size_t bytes)
+{
+    size_t len = 12 + (n ? 8 : 0) + 4 * n + bytes;
+
+    if (len > INT32_MAX || put_be(b, len, 4) || put_be(b, n ? 1 : 0, 4) || put_be(b, 0, 4) ||
+        put_be(b, TEXT_OID, 4))
+        return -1;
+    return n && (put_be(b, n, 4) || put_be(b, 1, 4)) ? -1 : 0;
+}
+
+static int put_text_array(aod_buf *b, const char *const *v, size_t n)
+{
+    size_t i, bytes = 0;
+
+    for (i = 0; i < n; i++)
+        bytes += strlen(v[i]);
+    if (put_text_array_head(b, n, bytes) != 0)
+        return -1;
+    for (i = 0; i < n; i++)
+        if (put_text(b, v[i]) != 0)
+            return -1;
+    return 0;
+}
+
+/* event_patient.other_keys of the row's key number skip: the row's other
+ * patient keys as a text[], or NULL when it has no other. */
+static int put_other_keys(aod_buf *c, const load_batch *b, const load_row *r, size_t skip)
+{
+    size_t i, bytes = 0;
+
+    if (r->n_pk < 2)
+        return put_be(c, UINT32_MAX, 4); /* -1: NULL */
+    for (i = 0; i < r->n_pk; i++)
+        if (i != skip)
+            bytes += b->pks[r->pk_first + i].len;
+    if (put_text_array_head(c, r->n_pk - 1, bytes) != 0)
+        return -1;
+    for (i = 0; i < r->n_pk; i++) {
+        const load_pk *pk = &b->pks[r->pk_first + i];
+        if (i != skip && put_field(c, b->patients.data + pk->off, pk->len) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * event_key.  An event with an id and an observer: SHA-256 of "id" US
+ * observer US id, the same bytes the first stores hashed on the server, so
+ * stores stay compatible.  Otherwise (the reader then hands the canonical
+ * JSON over): SHA-256 of "json" US and the resource as canonical JSON (keys
+ * sorted, no white space).  An id without an observer says nothing about
+ * which system's id it is: two systems reusing an id must not collide.
+ */
+static void event_key(const aod_load_row *row, unsigned char out[AOD_SHA256_DIGEST_LEN])
+{
+    aod_sha256_ctx h;
+    const char *obs = row->observer ? row->observer : "";
+
+    aod_sha256_init(&h);
+    if (row->fhir_id && !row->canonical) {
+        aod_sha256_update(&h, "id\x1f", 3);
+        aod_sha256_update(&h, obs, strlen(obs));
+        aod_sha256_update(&h, "\x1f", 1);
+        aod_sha256_update(&h, row->fhir_id, strlen(row->fhir_id));
+    } else {
+        aod_sha256_update(&h, "json\x1f", 5);
+        if (row->canonical)
+            aod_sha256_update(&h, row->canonical, row->canonical_len);
+        else
+            aod_sha256_update(&h, row->resource, row->resource_len);
+    }
+    aod_sha256_final(&h, out);
+}
+
+static uint32_t key_hash(const unsigned char *key)
+{
+    return (uint32_t)key[0] | (uint32_t)key[1] << 8 | (uint32_t)key[2] << 16 |
+           (uint32_t)key[3] << 24;
+}
+
+/* The row of b with this key, or -1. */
+static long batch_find(const load_batch *b, const unsigned char *key, size_t *slot)
+{
+    size_t i = key_hash(key) & (SET_SLOTS - 1);
+
+    while (b->set[i]) {
+        size_t r = b->set[i] - 1;
+        if (memcmp(b->rows[r].key, key, AOD_SHA256_DIGEST_LEN) == 0) {
+            *slot = i;
+            return (long)r;
+        }
+        i = (i + 1) & (SET_SLOTS - 1);
+    }
+    *slot = i;
+    return -1;
+}
+
+/* Formats a row into the batch being filled.  A row whose key is already in
+ * the batch is not kept (it counts as already present). */
+static int batch_add(load_state *ls, const aod_load_row *row, aod_error *err)
+{
+    load_batch *b = &ls->batch[ls->filling];
+    load_row *r;
+    size_t i, slot;
+
+    r = grow_array(b->rows, &b->cap_rows, b->n_rows, sizeof *b->rows);
+    if (!r)
+        goto nomem;
+    b->rows = r;
+    r = &b->rows[b->n_rows];
+    if (row->line > 0) {
+        if (!b->first_line)
+            b->first_line = row->line;
+        b->last_line = row->line;
+    }
+    event_key(row, r->key);
+    if (batch_find(b, r->key, &slot) >= 0)
+        return 0;
+    if (aod_time_parse(row->recorded, &r->recorded_ms) != 0) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "recorded", "not a timestamp: %s",
+                      row->recorded);
+        return -1;
+    }
+    r->id = 0;
+    r->text_off = b->events.len;
+    /* jsonb's binary form is a version byte and the JSON text */
+    if (put_be(&b->events, EVENT_FIELDS, 2) != 0 ||
+        put_field(&b->events, r->key, AOD_SHA256_DIGEST_LEN) != 0 ||
+        put_text(&b->events, row->fhir_id) != 0 || put_text(&b->events, row->fhir_version) != 0 ||
+        put_time(&b->events, r->recorded_ms) != 0 ||
+        put_text_array(&b->events, row->patient_keys, row->n_patient_keys) != 0 ||
+        row->resource_len >= INT32_MAX || put_be(&b->events, row->resource_len + 1, 4) != 0 ||
+        aod_buf_addc(&b->events, 1) != 0 ||
+        aod_buf_add(&b->events, row->resource, row->resource_len) != 0)
+        goto nomem;
+    r->text_len = b->events.len - r->text_off;
+    r->pk_first = b->n_pks;
+    r->n_pk = row->n_patient_keys;
+    for (i = 0; i < row->n_patient_keys; i++) {
+        load_pk *pk = grow_array(b->pks, &b->cap_pks, b->n_pks, sizeof *b->pks);
+        if (!pk)
+            goto nomem;
+        b->pks = pk;
+        pk = &b->pks[b->n_pks++];
+        pk->off = b->patients.len;
+        if (aod_buf_adds(&b->patients, row->patient_keys[i]) != 0)
+            goto nomem;
+        pk->len = b->patients.len - pk->off;
+    }
+    r->norm_off = b->patients.len;
+    if (row->n_patient_keys && aod_buf_add(&b->patients, row->norm, row->norm_len) != 0)
+        goto nomem;
+    r->norm_len = b->patients.len - r->norm_off;
+    b->set[slot] = (uint32_t)(b->n_rows + 1);
+    b->n_rows++;
+    return 0;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory buffering events");
+    return -1;
+}
+
+/* Marks the rows whose key the store holds already (id stays 0) and
+ * reserves ids for the others. */
+static int batch_check(aod_store *st, load_batch *b, long *n_new, aod_error *err)
+{
+    load_state *ls = st->load;
+    static const char hexd[] = "0123456789abcdef";
+    aod_buf *q = &ls->scratch;
+    PGresult *res = NULL;
+    const char *params[1];
+    char count[24];
+    size_t i, slot;
+    long fresh = 0;
+    int j, rc = -1;
+
+    /* '{"\\x..","\\x.."}': bytea in hex inside an array literal. */
+    aod_buf_reset(q);
+    if (aod_buf_addc(q, '{') != 0)
+        goto nomem;
+    for (i = 0; i < b->n_rows; i++) {
+        char hex[2 * AOD_SHA256_DIGEST_LEN];
+        size_t k;
+        for (k = 0; k < AOD_SHA256_DIGEST_LEN; k++) {
+            hex[2 * k] = hexd[b->rows[i].key[k] >> 4];
+            hex[2 * k + 1] = hexd[b->rows[i].key[k] & 15];
+        }
+        if (aod_buf_add(q, i ? ",\"\\\\x" : "\"\\\\x", i ? 5 : 4) != 0 ||
+            aod_buf_add(q, hex, sizeof hex) != 0 || aod_buf_addc(q, '"') != 0)
+            goto nomem;
+    }
+    if (aod_buf_addc(q, '}') != 0)
+        goto nomem;
+    params[0] = q->data;
+    res = PQexecParams(st->conn,
+                       "SELECT event_key FROM aod.audit_event WHERE event_key = ANY ($1::bytea[])",
+                       1, NULL, params, NULL, NULL, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        load_error(st, err, "look for stored events", res);
+        goto out;
+    }
+    for (j = 0; j < PQntuples(res); j++) {
+        long r;
+        if (PQgetlength(res, j, 0) != AOD_SHA256_DIGEST_LEN)
+            continue;
+        r = batch_find(b, (const unsigned char *)PQgetvalue(res, j, 0), &slot);
+        if (r >= 0)
+            b->rows[r].id = -1;
+    }
+    PQclear(res);
+    res = NULL;
+    for (i = 0; i < b->n_rows; i++)
+        fresh += b->rows[i].id == 0;
+    *n_new = fresh;
+    if (fresh > 0) {
+        snprintf(count, sizeof count, "%ld", fresh);
+        params[0] = count;
+        res = PQexecParams(st->conn,
+                           "SELECT nextval(pg_get_serial_sequence('aod.audit_event', 'id'))"
+                           " FROM generate_series(1, $1::int)",
+                           1, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != fresh) {
+            load_error(st, err, "reserve event ids", res);
+            goto out;
+        }
+        j = 0;
+        for (i = 0; i < b->n_rows; i++) {
+            if (b->rows[i].id == 0)
+                b->rows[i].id = strtoll(PQgetvalue(res, j++, 0), NULL, 10);
+        }
+    }
+    for (i = 0; i < b->n_rows; i++) {
+        if (b->rows[i].id < 0)
+            b->rows[i].id = 0;
+    }
+    rc = 0;
+    goto out;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+out:
+    PQclear(res);
+    return rc;
+}
+
+static int link_cmp(const void *pa, const void *pb)
+{
+    const load_link *a = pa, *b = pb;
+    size_t n = a->pk_len < b->pk_len ? a->pk_len : b->pk_len;
+    int c = memcmp(a->pk, b->pk, n);
+
+    if (c)
+        return c;
+    if (a->pk_len != b->pk_len)
+        return a->pk_len < b->pk_len ? -1 : 1;
+    if (a->recorded_ms != b->recorded_ms)
+        return a->recorded_ms < b->recorded_ms ? -1 : 1;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* The event_patient lines of the new rows, in primary key order. */
+static int batch_links(load_batch *b)
+{
+    size_t i, k;
+
+    b->n_links = 0;
+    for (i = 0; i < b->n_rows; i++) {
+        const load_row *r = &b->rows[i];
+        if (!r->id)
+            continue;
+        for (k = 0; k < r->n_pk; k++) {
+            load_link *l = grow_array(b->links, &b->cap_links, b->n_links, sizeof *b->links);
+            if (!l)
+                return -1;
+            b->links = l;
+            l = &b->links[b->n_links++];
+            l->pk = b->patients.data + b->pks[r->pk_first + k].off;
+            l->pk_len = b->pks[r->pk_first + k].len;
+            l->recorded_ms = r->recorded_ms;
+            l->id = r->id;
+            l->row = i;
+            l->k = k;
+        }
+    }
+    if (b->n_links > 1)
+        qsort(b->links, b->n_links, sizeof *b->links, link_cmp);
+    return 0;
+}
+
+/* Appends the next tuples of the flying batch to ls->chunk, up to about
+ * SEND_BYTES: the header before the first, the trailer after the last. */
+static int fill_chunk(load_state *ls, aod_error *err)
+{
+    load_batch *b = ls->flying;
+    aod_buf *c = &ls->chunk;
+    int events = ls->phase == IO_EVENTS_DATA;
+    size_t end = events ? b->n_rows : b->n_links;
+
+    aod_buf_reset(c);
+    if (ls->cursor == 0 && (aod_buf_add(c, copy_signature, sizeof copy_signature) != 0 ||
+                            put_be(c, 0, 4) != 0 || put_be(c, 0, 4) != 0))
+        goto nomem;
+    for (; ls->cursor < end && c->len < SEND_BYTES; ls->cursor++) {
+        if (events) {
+            const load_row *r = &b->rows[ls->cursor];
+            if (!r->id)
+                continue;
+            if (aod_buf_add(c, b->events.data + r->text_off, r->text_len) != 0 ||
+                put_field(c, ls->loaded_from.data, ls->loaded_from.len) != 0 ||
+                put_int8(c, r->id) != 0)
+                goto nomem;
+        } else {
+            const load_link *l = &b->links[ls->cursor];
+            const load_row *r = &b->rows[l->row];
+            if (put_be(c, PATIENT_FIELDS, 2) != 0 || put_field(c, l->pk, l->pk_len) != 0 ||
+                put_time(c, r->recorded_ms) != 0 ||
+                put_field(c, b->patients.data + r->norm_off, r->norm_len) != 0 ||
+                put_other_keys(c, b, r, l->k) != 0 || put_int8(c, r->id) != 0)
+                goto nomem;
+        }
+    }
+    if (ls->cursor >= end) {
+        if (put_be(c, UINT16_MAX, 2) != 0)
+            goto nomem;
+        ls->data_done = 1;
+    }
+    return 0;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory sending events");
+    return -1;
+}
+
+/* Waits until the socket can be read (or written, when want_write). */
+static int io_wait(aod_store *st, int want_write, aod_error *err)
+{
+    struct pollfd p;
+
+    p.fd = PQsocket(st->conn);
+    p.events = (short)(POLLIN | (want_write ? POLLOUT : 0));
+    p.revents = 0;
+    if (p.fd < 0 || (poll(&p, 1, -1) < 0 && errno != EINTR)) {
+        db_error(err, AOD_ERR_DB_CONNECT, "store the events", "lost the connection");
+        return -1;
+    }
+    if ((p.revents & POLLIN) && !PQconsumeInput(st->conn)) {
+        load_error(st, err, "store the events", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Moves the flying batch along.  Without block it does what can be done
+ * without waiting and returns; with block it returns when the batch is
+ * stored.  Returns 0 / -1.
+ */
+static int io_pump(aod_store *st, int block, aod_error *err)
+{
+    load_state *ls = st->load;
+
+    while (ls->phase != IO_IDLE) {
+        PGresult *res;
+        ExecStatusType s;
+        int r = PQflush(st->conn);
+
+        if (r < 0) {
+            load_error(st, err, "store the events", NULL);
+            return -1;
+        }
+        if (r > 0) {
+            if (!block)
+                return 0;
+            if (io_wait(st, 1, err) != 0)
+                return -1;
+            continue;
+        }
+        if (ls->phase == IO_EVENTS_DATA || ls->phase == IO_LINKS_DATA) {
+            if (ls->data_done) {
+                if (PQputCopyEnd(st->conn, NULL) != 1) {
+                    load_error(st, err, "store the events", NULL);
+                    return -1;
+                }
+                ls->phase++;
+                continue;
+            }
+            if (fill_chunk(ls, err) != 0)
+                return -1;
+            if (ls->chunk.len && PQputCopyData(st->conn, ls->chunk.data, (int)ls->chunk.len) != 1) {
+                load_error(st, err, "store the events", NULL);
+                return -1;
+            }
+            continue;
+        }
+        /* OPEN or CLOSE: the server's turn */
+        if (!PQconsumeInput(st->conn)) {
+            load_error(st, err, "store the events", NULL);
+            return -1;
+        }
+        if (PQisBusy(st->conn)) {
+            if (!block)
+                return 0;
+            if (io_wait(st, 0, err) != 0)
+                return -1;
+            continue;
+        }
+        res = PQgetResult(st->conn);
+        s = PQresultStatus(res);
+        if (ls->phase == IO_EVENTS_OPEN || ls->phase == IO_LINKS_OPEN) {
+            if (s != PGRES_COPY_IN) {
+                load_error(st, err, "store the events", res);
+                PQclear(res);
+                return -1;
+            }
+            PQclear(res);
+            ls->cursor = 0;
+            ls->data_done = 0;
+            ls->phase++;
+            continue;
+        }
+        if (res) {
+            /* the result of a COPY; NULL follows */
+            if (s != PGRES_COMMAND_OK) {
+                load_error(st, err, "store the events", res);
+                PQclear(res);
+                return -1;
+            }
+            PQclear(res);
+            continue;
+        }
+        if (ls->phase == IO_EVENTS_CLOSE && ls->flying->n_links > 0) {
+            if (!PQsendQuery(st->conn, copy_patient_sql)) {
+                load_error(st, err, "store the events", NULL);
+                return -1;
+            }
+            ls->phase = IO_LINKS_OPEN;
+            continue;
+        }
+        ls->phase = IO_IDLE;
+        ls->flying = NULL;
+    }
+    return 0;
+}
+
+/* Stores what aod_store_load_add collected: waits for the batch before it,
+ * checks and numbers this one, and sets it on its way. */
+static int batch_ship(aod_store *st, aod_error *err)
+{
+    load_state *ls = st->load;
+    load_batch *b = &ls->batch[ls->filling];
+    size_t i;
+    long fresh;
+
+    if (io_pump(st, 1, err) != 0)
+        return -1;
+    if (b->n_rows == 0)
+        return 0;
+    if (batch_check(st, b, &fresh, err) != 0)
+        return -1;
+    if (batch_links(b) != 0) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return -1;
+    }
+    ls->counts.stored += fresh;
+    for (i = 0; i < b->n_rows; i++)
+        ls->counts.without_patient += b->rows[i].id && b->rows[i].n_pk == 0;
+    ls->filling = !ls->filling;
+    batch_reset(&ls->batch[ls->filling]);
+    if (fresh == 0)
+        return 0;
+    if (!PQsendQuery(st->conn, copy_event_sql)) {
+        load_error(st, err, "store the events", NULL);
+        return -1;
+    }
+    ls->flying = b;
+    ls->phase = IO_EVENTS_OPEN;
+    return io_pump(st, 0, err);
+}
+
+int aod_store_load_begin(aod_store *st, const char *loaded_from, aod_error *err)
+{
+    const char *from = loaded_from ? loaded_from : "";
+    load_state *ls;
+
+    if (st->loading) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "a load is already open");
+        return -1;
+    }
+    if (!st->load && !(st->load = load_state_new()))
+        goto nomem;
+    ls = st->load;
+    memset(&ls->counts, 0, sizeof ls->counts);
+    batch_reset(&ls->batch[0]);
+    batch_reset(&ls->batch[1]);
+    ls->filling = 0;
+    ls->flying = NULL;
+    ls->phase = IO_IDLE;
+    aod_buf_reset(&ls->loaded_from);
+    if (aod_buf_adds(&ls->loaded_from, from) != 0)
+        goto nomem;
+    /* The lock is the transaction's: it goes with COMMIT or ROLLBACK. */
+    if (exec_simple(st, "BEGIN; SELECT pg_advisory_xact_lock(hashtext('aodreport load'))", "begin",
+                    err) != 0) {
+        PQclear(PQexec(st->conn, "ROLLBACK"));
+        return -1;
+    }
+    if (PQsetnonblocking(st->conn, 1) != 0) {
+        result_error(err, "begin", NULL, st->conn);
+        PQclear(PQexec(st->conn, "ROLLBACK"));
+        return -1;
+    }
+    st->loading = 1;
+    return 0;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+    return -1;
+}
+
+int aod_store_load_add(aod_store *st, const aod_load_row *row, aod_error *err)
+{
+    load_state *ls = st->load;
+    load_batch *b;
+
+    if (!st->loading) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "no load is open");
+        return -1;
+    }
+    if (batch_add(ls, row, err) != 0)
+        return -1;
+    ls->counts.read++;
+    /* Push the batch in flight along every few rows: often enough to keep
+     * the socket full, rarely enough that the system calls cost little. */
+    if (ls->flying && ls->counts.read % PUMP_ROWS == 0 && io_pump(st, 0, err) != 0)
+        return -1;
+    b = &ls->batch[ls->filling];
+    if (b->n_rows >= BATCH_ROWS || b->events.len + b->patients.len >= BATCH_BYTES)
+        return batch_ship(st, err);
+    return 0;
+}
+
+int aod_store_load_commit(aod_store *st, aod_load_counts *counts, aod_error *err)
+{
+    load_state *ls = st->load;
+
+    if (!st->loading) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "no load is open");
+        return -1;
+    }
+    if (batch_ship(st, err) != 0 || io_pump(st, 1, err) != 0 ||
+        PQsetnonblocking(st->conn, 0) != 0 || exec_simple(st, "COMMIT", "commit", err) != 0) {
+        aod_store_load_abort(st);
+        return -1;
+    }
+    st->loading = 0;
+    ls->counts.already = ls->counts.read - ls->counts.stored;
+    if (counts)
+        *counts = ls->counts;
+    return 0;
+}
+
+void aod_store_load_abort(aod_store *st)
+{
+    PGresult *res;
+
+    if (!st->loading)
+        return;
+    /* End an open COPY with an error so the server discards it, and drain
+     * what is in flight before rolling back. */
+    while ((res = PQgetResult(st->conn))) {
+        ExecStatusType s = PQresultStatus(res);
+        PQclear(res);
+        if (s == PGRES_COPY_IN && PQputCopyEnd(st->conn, "load aborted") < 0)
+            break;
+        if (s == PGRES_COPY_OUT || s == PGRES_COPY_BOTH)
+            break;
+    }
+    PQsetnonblocking(st->conn, 0);
+    PQclear(PQexec(st->conn, "ROLLBACK"));
+    st->loading = 0;
+    if (st->load) {
+        st->load->flying = NULL;
+        st->load->phase = IO_IDLE;
+        batch_reset(&st->load->batch[0]);
+        batch_reset(&st->load->batch[1]);
+    }
+}
+
+/* ---------------------------------------------------------------- reading */
+
+/* The report reads results in binary: event_id is an int8 and recorded a
+ * timestamptz (int64 microseconds since 2000-01-01), both big-endian, so the
+ * merge below compares two integers instead of parsing text. */
+static int64_t get_be64(const char *p)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    uint64_t v = 0;
+    int i;
+
+    for (i = 0; i < 8; i++)
+        v = v << 8 | u[i];
+    return (int64_t)v;
+}
+
+/* Checks the shape of a binary row (event_id int8, norm text, recorded
+ * timestamptz) and takes its sort key. */
+static int row_key(const PGresult *res, int row, int64_t *id, int64_t *rec, aod_error *err)
+{
+    if (PQnfields(res) != 3 || PQgetlength(res, row, 0) != 8 || PQgetlength(res, row, 2) != 8 ||
+        PQgetisnull(res, row, 1)) {
+        aod_error_set(err, AOD_ERR_DB, "database", 0, NULL,
+                      "query the store: unexpected row shape (is the schema current?)");
+        return -1;
+    }
+    *id = get_be64(PQgetvalue(res, row, 0));
+    *rec = get_be64(PQgetvalue(res, row, 2));
+    return 0;
+}
+
+/* One key: one index range scan, already in report order, streamed in
+ * single-row mode so that the server's work and ours overlap. */
+static int each_event_one(aod_store *st, const char *const params[3], aod_store_event_fn fn,
+                          void *ctx, aod_error *err)
+{
+    static const char sql[] = "SELECT event_id, norm, recorded FROM aod.event_patient"
+                              " WHERE patient_key = $1 AND recorded >= $2 AND recorded < $3"
+                              " ORDER BY recorded, event_id";
+    PGresult *res;
+    int rc = 0, stopped = 0;
+
+    if (!PQsendQueryParams(st->conn, sql, 3, NULL, params, NULL, NULL, 1) ||
+        !PQsetSingleRowMode(st->conn)) {
+        db_error(err, AOD_ERR_DB, "query the store", PQerrorMessage(st->conn));
+        return -1;
+    }
+    while ((res = PQgetResult(st->conn))) {
+        ExecStatusType s = PQresultStatus(res);
+        int64_t id, rec;
+
+        if (s == PGRES_SINGLE_TUPLE && !stopped) {
+            /* keep draining after a stop so the connection stays usable */
+            if (row_key(res, 0, &id, &rec, err) != 0 ||
+                fn(ctx, id, PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1), err) != 0) {
+                stopped = 1;
+                rc = -1;
+            }
+        } else if (s != PGRES_TUPLES_OK && s != PGRES_SINGLE_TUPLE) {
+            if (!stopped)
+                result_error(err, "query the store", res, st->conn);
+            stopped = 1;
+            rc = -1;
+        }
+        PQclear(res);
+    }
+    return rc;
+}
+
+/*
+ * Several keys (one person known as Patient/123 and by an MRN): PostgreSQL
+ * 15 sorts a UNION ALL of the keys' range scans rather than merging them,
+ * and sorting narrow keys then fetching each row again by primary key costs
+ * about 10 microseconds per event (doc/store.md, "Several keys").  So each
+ * key gets a cursor over its own range scan, already in report order, and
+ * the merge happens here: the smallest (recorded, event_id) head goes next,
+ * and an event that two keys name comes out of both cursors side by side,
+ * so the second copy is skipped.  A later key's cursor leaves out the events
+ * an earlier key names (event_patient.other_keys, migration 002), so each
+ * event crosses the wire once; rows loaded before 002 have no other_keys and
+ * are sent by every key, which the skip makes harmless.
+ *
+ * The FETCHes go through libpq's pipeline mode: a cursor's next batches are
+ * asked for while its current one is read, and what the server has sent is
+ * taken in every few rows, so the server reads ahead while we classify.
+ * Batches are small: the server gathers a FETCH's rows in a tuple store
+ * before sending them, and its cost per row grows with the batch (64 rows
+ * cost it less than half what 512 do; doc/store.md, "Several keys").
+ * Results arrive in the order asked; one that arrives for another cursor
+ * waits in that cursor's `next` queue.
+ * Each cursor has at most FETCH_DEPTH batches being read, waiting or asked
+ * for: memory stays bounded by FETCH_DEPTH x keys x FETCH_ROWS rows, whatever
+ * the history's length.  REPEATABLE READ gives every cursor the same
+ * snapshot.
+ */
+#define FETCH_ROWS 64
+
+/* Batches of one cursor being read, waiting or asked for: the read-ahead. */
+#define FETCH_DEPTH 8
+
+typedef struct key_cursor {
+    PGresult *cur;               /* the batch being read, or NULL */
+    int row, rows;               /* the next row of cur, and cur's row count */
+    PGresult *next[FETCH_DEPTH]; /* following batches, received and waiting */
+    int next_head, n_next;
+    int asked; /* FETCHes in flight */
+    int ended; /* the last batch has been received */
+    int64_t id, rec;
+} key_cursor;
+
+typedef struct key_merge {
+    aod_store *st;
+    key_cursor *c;
+    size_t n;
+    size_t *fifo; /* cursor of each FETCH in flight, oldest first */
+    size_t fifo_head, fifo_len;
+    aod_error *err;
+} key_merge;
+
+static int merge_ask(key_merge *m, size_t i)
+{
+    char sql[64];
+
+    snprintf(sql, sizeof sql, "FETCH FORWARD %d FROM aod_key_%zu", FETCH_ROWS, i);
+    if (!PQsendQueryParams(m->st->conn, sql, 0, NULL, NULL, NULL, NULL, 1) ||
+        !PQsendFlushRequest(m->st->conn) || PQflush(m->st->conn) < 0) {
+        db_error(m->err, AOD_ERR_DB, "query the store", PQerrorMessage(m->st->conn));
+        return -1;
+    }
+    m->c[i].asked++;
+    m->fifo[(m->fifo_head + m->fifo_len++) % (m->n * FETCH_DEPTH)] = i;
+    return 0;
+}
+
+/* Receives the oldest FETCH in flight and files it with its cursor. */
+static int merge_receive(key_merge *m)
+{
+    PGresult *res, *extra;
+    key_cursor *c;
+    size_t i;
+    int ok;
+
+    if (m->fifo_len == 0) {
+        aod_error_set(m->err, AOD_ERR_INTERNAL, NULL, 0, NULL, "no FETCH in flight");
+        return -1;
+    }
+    i = m->fifo[m->fifo_head];
+    m->fifo_head = (m->fifo_head + 1) % (m->n * FETCH_DEPTH);
+    m->fifo_len--;
+    c = &m->c[i];
+    c->asked--;
+    res = PQgetResult(m->st->conn);
+    ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!ok) {
+        result_error(m->err, "query the store", res, m->st->conn);
+        PQclear(res);
+        return -1;
+    }
+    /* each query's results end with a NULL in pipeline mode */
+    while ((extra = PQgetResult(m->st->conn)))
+        PQclear(extra);
+    if (PQntuples(res) < FETCH_ROWS)
+        c->ended = 1;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0;
+    }
+    if (!c->cur) {
+        c->cur = res;
+        c->row = 0;
+        c->rows = PQntuples(res);
+    } else {
+        c->next[(c->next_head + c->n_next++) % FETCH_DEPTH] = res;
+    }
+    return 0;
+}
+
+/* Makes cursor i's head row current (cur != NULL after it) or leaves cur
+ * NULL when the cursor is exhausted. */
+static int merge_head(key_merge *m, size_t i)
+{
+    key_cursor *c = &m->c[i];
+
+    if (c->cur && c->row >= c->rows) {
+        PQclear(c->cur);
+        c->cur = NULL;
+        if (c->n_next > 0) {
+            c->cur = c->next[c->next_head];
+            c->next_head = (c->next_head + 1) % FETCH_DEPTH;
+            c->n_next--;
+        }
+        c->row = 0;
+        c->rows = c->cur ? PQntuples(c->cur) : 0;
+    }
+    while (!c->cur && c->asked)
+        if (merge_receive(m) != 0)
+            return -1;
+    /* read ahead: keep FETCH_DEPTH batches being read, waiting or asked for */
+    while (c->cur && !c->ended && 1 + c->n_next + c->asked < FETCH_DEPTH)
+        if (merge_ask(m, i) != 0)
+            return -1;
+    if (c->cur)
+        return row_key(c->cur, c->row, &c->id, &c->rec, m->err);
+    return 0;
+}
+
+/* Ends the pipeline whatever state it is in: drains what is in flight, syncs
+ * and leaves pipeline mode.  Returns 0 when the connection is usable. */
+static int merge_end_pipeline(aod_store *st)
+{
+    PGresult *res;
+    int synced = 0, guard = 0;
+
+    if (PQpipelineStatus(st->conn) == PQ_PIPELINE_OFF)
+        return 0;
+    if (!PQpipelineSync(st->conn))
+        return -1;
+    while (!synced && guard++ < 1000000) {
+        res = PQgetResult(st->conn);
+        if (!res) {
+            if (PQstatus(st->conn) != CONNECTION_OK)
+                return -1;
+            continue; /* the end of one query's results */
+        }
+        synced = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        PQclear(res);
+    }
+    return synced && PQexitPipelineMode(st->conn) ? 0 : -1;
+}
+
+static int each_event_merged(aod_store *st, const char *const *keys, size_t n_keys,
+                             const char *from, const char *to, aod_store_event_fn fn, void *ctx,
+                             aod_error *err)
+{
+    key_merge m = {st, NULL, n_keys, NULL, 0, 0, err};
+    aod_buf sql;
+    const char **params = NULL;
+    int64_t last_id = 0, last_rec = 0;
+    unsigned long n_rows = 0;
+    int have_last = 0, rc = -1;
+    size_t i;
+
+    aod_buf_init(&sql, 0);
+    m.c = calloc(n_keys, sizeof *m.c);
+    m.fifo = calloc(n_keys * FETCH_DEPTH, sizeof *m.fifo);
+    params = calloc(n_keys + 2, sizeof *params);
+    if (!m.c || !m.fifo || !params) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        goto out;
+    }
+    if (exec_simple(st, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "query the store",
+                    err) != 0)
+        goto out;
+    params[1] = from;
+    params[2] = to;
+    for (i = 0; i < n_keys; i++) {
+        PGresult *res;
+        size_t k;
+        int bad;
+
+        /* $1 the key, $2 and $3 the period, $4... the keys before it: an
+         * event that one of those names too comes out of that key's cursor,
+         * so this one need not send it (but for rows loaded before
+         * other_keys existed, which the merge skips) */
+        params[0] = keys[i];
+        aod_buf_reset(&sql);
+        bad = aod_buf_printf(&sql,
+                             "DECLARE aod_key_%zu NO SCROLL CURSOR FOR SELECT event_id, norm,"
+                             " recorded FROM aod.event_patient WHERE patient_key = $1"
+                             " AND recorded >= $2 AND recorded < $3",
+                             i);
+        for (k = 0; k < i && !bad; k++) {
+            bad = aod_buf_printf(&sql, "%s$%zu",
+                                 k ? ", " : " AND (other_keys IS NULL OR NOT other_keys && ARRAY[",
+                                 k + 4);
+            params[3 + k] = keys[k];
+        }
+        if (bad || aod_buf_printf(&sql, "%s ORDER BY recorded, event_id", i ? "]::text[])" : "")) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            goto out;
+        }
+        res = PQexecParams(st->conn, aod_buf_str(&sql), (int)(3 + i), NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            result_error(err, "query the store", res, st->conn);
+            PQclear(res);
+            goto out;
+        }
+        PQclear(res);
+    }
+    if (!PQenterPipelineMode(st->conn)) {
+        db_error(err, AOD_ERR_DB, "query the store", PQerrorMessage(st->conn));
+        goto out;
+    }
+    for (i = 0; i < n_keys; i++)
+        if (merge_ask(&m, i) != 0)
+            goto out;
+    for (;;) {
+        size_t best = n_keys;
+
+        for (i = 0; i < n_keys; i++) {
+            key_cursor *c = &m.c[i];
+            if (merge_head(&m, i) != 0)
+                goto out;
+            if (c->cur && (best == n_keys || c->rec < m.c[best].rec ||
+                           (c->rec == m.c[best].rec && c->id < m.c[best].id)))
+                best = i;
+        }
+        if (best == n_keys)
+            break;
+        {
+            key_cursor *c = &m.c[best];
+            if (!(have_last && c->id == last_id && c->rec == last_rec)) {
+                if (fn(ctx, c->id, PQgetvalue(c->cur, c->row, 1),
+                       (size_t)PQgetlength(c->cur, c->row, 1), err) != 0)
+                    goto out;
+                last_id = c->id;
+                last_rec = c->rec;
+                have_last = 1;
+            }
+            c->row++;
+        }
+        /* Take in what the server has sent so far, without waiting: a
+         * FETCH result left in the socket stops the server at the socket
+         * buffer's size, and the read-ahead with it. */
+        if (++n_rows % 32 == 0 && !PQconsumeInput(st->conn)) {
+            db_error(err, AOD_ERR_DB, "query the store", PQerrorMessage(st->conn));
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    for (i = 0; m.c && i < n_keys; i++) {
+        PQclear(m.c[i].cur);
+        while (m.c[i].n_next > 0) {
+            PQclear(m.c[i].next[m.c[i].next_head]);
+            m.c[i].next_head = (m.c[i].next_head + 1) % FETCH_DEPTH;
+            m.c[i].n_next--;
+        }
+    }
+    if (merge_end_pipeline(st) != 0 && rc == 0) {
+        db_error(err, AOD_ERR_DB, "query the store", PQerrorMessage(st->conn));
+        rc = -1;
+    }
+    /* read-only: ending it either way closes the cursors */
+    if (PQtransactionStatus(st->conn) != PQTRANS_IDLE) {
+        if (rc == 0)
+            rc = exec_simple(st, "COMMIT", "query the store", err);
+        else
+            PQclear(PQexec(st->conn, "ROLLBACK"));
+    }
+    free(m.c);
+    free(m.fifo);
+    free(params);
+    aod_buf_free(&sql);
+    return rc;
+}
+
+int aod_store_each_event(aod_store *st, const char *const *keys, size_t n_keys, int64_t from_ms,
+                         int64_t to_ms, aod_store_event_fn fn, void *ctx, aod_error *err)
+{
+    char from[40], to[40];
+
+    if (n_keys == 0) {
+        aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "patient", "no patient key");
+        return -1;
+    }
+    aod_time_format_utc(from_ms, from, sizeof from);
+    aod_time_format_utc(to_ms, to, sizeof to);
+    if (n_keys == 1) {
+        const char *params[3] = {keys[0], from, to};
+        return each_event_one(st, params, fn, ctx, err);
+    }
+    return each_event_merged(st, keys, n_keys, from, to, fn, ctx, err);
+}
+
+/* ------------------------------------------------------------------ batch */
+
+int aod_store_each_patient(aod_store *st, int64_t from_ms, int64_t to_ms, aod_store_patient_fn fn,
+                           void *ctx, aod_error *err)
+{
+    /* DISTINCT over the period's rows: the BRIN index on recorded keeps
+     * this to the period's heap pages (the loader writes in time order, batch
+     * by batch).  A loose index scan over the primary key would cost two
+     * probes per patient the store has ever seen, which is worse for monthly
+     * runs over years of data. */
+    static const char sql[] = "SELECT DISTINCT patient_key FROM aod.event_patient"
+                              " WHERE recorded >= $1 AND recorded < $2 ORDER BY 1";
+    const char *params[2];
+    char from[40], to[40];
+    PGresult *res;
+    int rc = 0, stopped = 0;
+
+    aod_time_format_utc(from_ms, from, sizeof from);
+    aod_time_format_utc(to_ms, to, sizeof to);
+    params[0] = from;
+    params[1] = to;
+    if (!PQsendQueryParams(st->conn, sql, 2, NULL, params, NULL, NULL, 0) ||
+        !PQsetSingleRowMode(st->conn)) {
+        db_error(err, PQstatus(st->conn) == CONNECTION_OK ? AOD_ERR_DB : AOD_ERR_DB_CONNECT,
+                 "list the period's patients", PQerrorMessage(st->conn));
+        return -1;
+    }
+    while ((res = PQgetResult(st->conn))) {
+        ExecStatusType s = PQresultStatus(res);
+        if (s == PGRES_SINGLE_TUPLE && !stopped) {
+            if (fn(ctx, PQgetvalue(res, 0, 0), err) != 0) {
+                stopped = 1; /* keep draining so the connection stays usable */
+                rc = -1;
+            }
+        } else if (s != PGRES_TUPLES_OK && s != PGRES_SINGLE_TUPLE) {
+            result_error(err, "list the period's patients", res, st->conn);
+            rc = -1;
+        }
+        PQclear(res);
+    }
+    return rc;
+}
+
+const char *aod_store_user(const aod_store *st)
+{
+    const char *u = st->conn ? PQuser(st->conn) : NULL;
+    return u ? u : "";
+}

@@ -1,0 +1,112 @@
+/*
+ * store.h - the PostgreSQL audit store.  The only module that knows libpq.
+ *
+ * Stage: source.  It creates and migrates the schema (`aodreport init`),
+ * bulk-loads normalised events (`aodreport load`) and streams one patient's
+ * events back in time order for a report, never holding the whole result in
+ * memory.  Connections come from a libpq conninfo string or the PG*
+ * environment and service file; a password on the command line is refused.
+ */
+#ifndef AOD_STORE_H
+#define AOD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+
+typedef struct aod_store aod_store;
+
+/* Connects.  conninfo may be NULL or "" (the PG* environment decides).
+ * Returns a new store handle (free with aod_store_free) or NULL with err set
+ * (AOD_ERR_DB_CONNECT, or AOD_ERR_USAGE for a password in conninfo). */
+aod_store *aod_store_connect(const char *conninfo, aod_error *err);
+
+/* Closes the connection and frees the handle; accepts NULL. */
+void aod_store_free(aod_store *st);
+
+/* Creates or upgrades schema aod to the newest migration compiled into the
+ * program.  *applied receives the number of migrations run now (0: the store
+ * was up to date), *version the schema version afterwards.  Returns 0 / -1. */
+int aod_store_init(aod_store *st, int *applied, int *version, aod_error *err);
+
+/* The schema version of the store (0 when `init` never ran), or -1. */
+int aod_store_version(aod_store *st, aod_error *err);
+
+/* The newest schema version this program knows. */
+int aod_store_latest_version(void);
+
+/* 0 when the store is at the newest schema version; else -1 with an error
+ * that says to run `aodreport init` (or why the version could not be read). */
+int aod_store_check_version(aod_store *st, aod_error *err);
+
+/* ---- loading: one transaction per input file ---- */
+
+typedef struct aod_load_row {
+    const char *fhir_id;  /* AuditEvent.id or NULL */
+    const char *observer; /* source.observer identity (reference, identifier or display) or NULL */
+    const char *fhir_version; /* "R4", "R5", "R6", "unknown" */
+    const char *recorded;     /* ISO 8601 instant, UTC */
+    const char *const *patient_keys;
+    size_t n_patient_keys;
+    const char *norm; /* recio encoding of the normalised record */
+    size_t norm_len;
+    const char *resource; /* the AuditEvent as JSON text */
+    size_t resource_len;
+    const char *canonical; /* without fhir_id or observer: the resource as canonical JSON (keys
+                              sorted, no white space), which its event_key hashes */
+    size_t canonical_len;
+    long line; /* the input line it starts on, for messages; 0 when not known */
+} aod_load_row;
+
+typedef struct aod_load_counts {
+    long read;            /* rows handed to aod_store_load_add */
+    long stored;          /* rows newly stored */
+    long already;         /* rows that were already in the store (or twice in the file) */
+    long without_patient; /* newly stored rows that name no patient */
+} aod_load_counts;
+
+/* Opens a load transaction for one input; loaded_from names it in the store. */
+int aod_store_load_begin(aod_store *st, const char *loaded_from, aod_error *err);
+
+/* Adds one row (copied; buffered and sent in batches).  The row is keyed
+ * here: a row whose key is stored already, or came earlier in this load, is
+ * counted and not stored again. */
+int aod_store_load_add(aod_store *st, const aod_load_row *row, aod_error *err);
+
+/* Sends what is buffered and commits.  counts receives this input's figures. */
+int aod_store_load_commit(aod_store *st, aod_load_counts *counts, aod_error *err);
+
+/* Rolls the load back; nothing of this input stays.  Safe to call at any point. */
+void aod_store_load_abort(aod_store *st);
+
+/* ---- reading ---- */
+
+/* Called for each event in time order.  norm is borrowed (valid during the
+ * call).  Return 0 to go on, -1 (err set) to stop. */
+typedef int (*aod_store_event_fn)(void *ctx, int64_t event_id, const char *norm, size_t len,
+                                  aod_error *err);
+
+/* Streams the events that refer to any of keys (store form, see record.h),
+ * recorded in [from_ms, to_ms), ordered by recorded then id, each once.
+ * Returns 0 / -1. */
+int aod_store_each_event(aod_store *st, const char *const *keys, size_t n_keys, int64_t from_ms,
+                         int64_t to_ms, aod_store_event_fn fn, void *ctx, aod_error *err);
+
+/* ---- batch: who had activity, who is asking ---- */
+
+/* Called for each distinct patient key, in byte order.  key is borrowed
+ * (valid during the call).  Return 0 to go on, -1 (err set) to stop. */
+typedef int (*aod_store_patient_fn)(void *ctx, const char *key, aod_error *err);
+
+/* Streams every distinct patient key with at least one event recorded in
+ * [from_ms, to_ms) (the BRIN index on event_patient.recorded finds the
+ * period's pages; see doc/store.md).  Returns 0 / -1. */
+int aod_store_each_patient(aod_store *st, int64_t from_ms, int64_t to_ms, aod_store_patient_fn fn,
+                           void *ctx, aod_error *err);
+
+/* The database user the connection logged in as (borrowed from st; "" when
+ * libpq does not say). */
+const char *aod_store_user(const aod_store *st);
+
+#endif
