@@ -51,7 +51,10 @@ aod_fhir_version aod_normalize_detect_version(const json_t *resource);
  *        -> "Patient/123"
  *   "http://hospital.example/mrn|12345" -> unchanged ("system|value"; the
  *        system may be empty: "|12345")
- * Surrounding blanks are ignored.  Returns 0, or -1 with err set
+ *   " urn:x |12345\t" -> "urn:x|12345"
+ * Blanks (space, TAB, CR, LF) at either end of the system and of the value
+ * are no part of a key: the loader builds the keys it stores with this same
+ * rule, so every stored key can be asked for.  Returns 0, or -1 with err set
  * (AOD_ERR_USAGE, field "patient") for input that names no patient: empty,
  * neither a Patient reference nor "system|value", an empty value, or control
  * characters; or AOD_ERR_NOMEM (out has then been freed, as aod_buf does).
