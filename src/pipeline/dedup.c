@@ -116,6 +116,7 @@ struct aod_dedup {
     level ev, ses;
     group *spare;
     catalog ix;
+    int use_all, use_none; /* pair families kept (see index_pair) */
     uint64_t seq;
     long emitted;
     int sessions;
@@ -363,7 +364,7 @@ static int heap_push(catalog *ix, heap *h, const hent *x)
     size_t i;
 
     if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 4;
+        size_t cap = h->cap ? h->cap * 2 : 1;
         hent *v;
 
         if (cap > SIZE_MAX / sizeof *v)
@@ -438,7 +439,12 @@ static uint64_t slot_hash(int kind, int a, int b, int c, const char *s1, const c
     h = hash_mix(h, (uint64_t)(unsigned)c);
     h = hash_str(h, s1);
     h = hash_str(h, s2);
-    return hash_mix(h, (uint64_t)(uintptr_t)family);
+    h = hash_mix(h, (uint64_t)(uintptr_t)family);
+    /* the table uses the low bits: fold the high ones in (a multiply only
+     * carries upwards) */
+    h ^= h >> 32;
+    h *= UINT64_C(0xd6e8feb86659fd93);
+    return h ^ (h >> 32);
 }
 
 /* The slot under this key: found, or created when create is set.  NULL when
@@ -629,14 +635,16 @@ static int file_event(aod_dedup *d, group *g)
             return -1;
     }
     if (g->n_obs == 1 && data_key(e, &ds)) {
-        int xr, n = e->x_request_id ? 1 : 2;
+        int xr, n = e->x_request_id || !d->use_none ? 1 : 2;
 
         for (xr = 0; xr < n; xr++) {
             int xm = xr ? XR_NONE : XR_ANY;
             slot *one = family_get(d, e, failed, FAM_ONE | xm, e->actor_key, 1, &oom);
-            slot *all = one ? family_get(d, e, failed, FAM_ALL | xm, NULL, 1, &oom) : NULL;
+            slot *all =
+                one && d->use_all ? family_get(d, e, failed, FAM_ALL | xm, NULL, 1, &oom) : NULL;
 
-            if (!all || file_observer(d, one, g) != 0 || file_observer(d, all, g) != 0)
+            if (!one || (d->use_all && !all) || file_observer(d, one, g) != 0 ||
+                (all && file_observer(d, all, g) != 0))
                 return -1;
         }
     }
@@ -893,6 +901,14 @@ static group *index_pair(aod_dedup *d, const aod_entry *e)
 
     if (!data_key(e, &ds))
         return NULL;
+    /* the families without the actor, or of the lines without an id, are
+     * kept from the first record that needs them on: most streams never do */
+    if ((!e->actor_key && !d->use_all) || (e->x_request_id && !d->use_none)) {
+        d->use_all |= !e->actor_key;
+        d->use_none |= e->x_request_id != NULL;
+        if (catalog_rebuild(d) != 0)
+            return scan_best(d, e, pair_fits);
+    }
     if (e->actor_key) {
         f[0] = family_get(d, e, failed, FAM_ONE | xm, e->actor_key, 0, &oom);
         f[1] = family_get(d, e, failed, FAM_ONE | xm, NULL, 0, &oom);
