@@ -6,9 +6,12 @@
 #include "app/batch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -653,22 +656,7 @@ int aod_batch_is_patient_dir(const char *name)
 
 int aod_batch_is_temp_name(const char *name)
 {
-    static const char *const exts[] = {".pdf.", ".csv.", ".json.", ".xml."};
-    size_t n = strlen(name), i;
-
-    /* outfile.h: ".<name>.XXXXXX", the X's made by mkstemp */
-    if (n < 8 || name[0] != '.' || name[n - 7] != '.')
-        return 0;
-    for (i = n - 6; i < n; i++)
-        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
-              (name[i] >= '0' && name[i] <= '9')))
-            return 0;
-    for (i = 0; i < sizeof exts / sizeof exts[0]; i++) {
-        size_t e = strlen(exts[i]);
-        if (n - 6 > e + 1 && memcmp(name + n - 6 - e, exts[i], e) == 0)
-            return 1;
-    }
-    return 0;
+    return aod_outfile_is_temp_name(name);
 }
 
 int aod_batch_parse_shard(const char *s, unsigned *k, unsigned *n, aod_error *err)
@@ -817,56 +805,86 @@ static json_t *entry_json(const aod_batch_entry *e)
     return o;
 }
 
-static int write_json(const char *path, const aod_batch_run_info *run, const aod_batch_entry *v,
-                      size_t n, aod_error *err)
+/* Writes s with every line after the first indented by four more spaces:
+ * a report dumped on its own, placed at its depth in the manifest. */
+static int put_indented(FILE *f, const char *s)
 {
-    json_t *root = NULL, *reports = json_array(), *shard;
+    const char *nl;
+
+    if (fputs("    ", f) == EOF)
+        return -1;
+    while ((nl = strchr(s, '\n'))) {
+        if (fwrite(s, 1, (size_t)(nl - s) + 1, f) != (size_t)(nl - s) + 1 ||
+            fputs("    ", f) == EOF)
+            return -1;
+        s = nl + 1;
+    }
+    return fputs(s, f) == EOF ? -1 : 0;
+}
+
+/* The manifest is written report by report, never built as one tree: a run
+ * of a million requests needs one report's JSON at a time. */
+static int write_json(int dirfd, const char *name, const char *shown, const aod_batch_run_info *run,
+                      const aod_batch_entry *v, size_t n, aod_error *err)
+{
+    json_t *head = NULL, *shard;
     long totals[AOD_BATCH_SKIPPED + 1] = {0};
     char started[40], shard_buf[32];
     aod_outfile *out = NULL;
+    char *text = NULL;
+    FILE *f;
     size_t i;
     int rc = -1;
 
-    if (!reports)
-        goto nomem;
-    for (i = 0; i < n; i++) {
-        json_t *e = entry_json(&v[i]);
-        if (!e || json_array_append_new(reports, e) != 0)
-            goto nomem;
+    for (i = 0; i < n; i++)
         totals[v[i].status]++;
-    }
     snprintf(shard_buf, sizeof shard_buf, "%u/%u", run->shard_k, run->shard_n);
     shard = run->shard_n ? json_string(shard_buf) : json_null();
-    root = json_pack(
+    /* Everything but the reports, which follow it as they are written. */
+    head = json_pack(
         "{s:s, s:i, s:s, s:{s:o, s:o, s:o, s:o, s:s, s:s},"
-        " s:{s:i, s:I, s:I, s:I, s:I}, s:o}",
+        " s:{s:i, s:I, s:I, s:I, s:I}}",
         "manifest", "aodreport batch", "version", 1, "program", "aodreport " PACKAGE_VERSION, "run",
         "requests", str_or_null(run->requests), "month", str_or_null(run->month), "now",
         str_or_null(run->now), "shard", shard, "started",
         aod_time_format_utc(run->started, started, sizeof started), "state", run->state, "totals",
         "reports", (int)n, "ok", (json_int_t)totals[AOD_BATCH_OK], "failed",
         (json_int_t)totals[AOD_BATCH_FAILED], "skipped", (json_int_t)totals[AOD_BATCH_SKIPPED],
-        "pending", (json_int_t)totals[AOD_BATCH_PENDING], "reports", reports);
-    reports = NULL; /* taken by json_pack, even when it fails */
-    if (!root)
+        "pending", (json_int_t)totals[AOD_BATCH_PENDING]);
+    if (!head || !(text = json_dumps(head, JSON_INDENT(2) | JSON_ENSURE_ASCII)))
         goto nomem;
-    out = aod_outfile_open(path, err);
+    out = aod_outfile_openat(dirfd, name, shown, err);
     if (!out)
         goto done;
-    if (json_dumpf(root, aod_outfile_stream(out), JSON_INDENT(2) | JSON_ENSURE_ASCII) != 0 ||
-        fputc('\n', aod_outfile_stream(out)) == EOF) {
-        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "write error: %s", strerror(errno));
-        goto done;
+    f = aod_outfile_stream(out);
+    /* text ends with "\n}": the reports go before that brace */
+    if (fwrite(text, 1, strlen(text) - 2, f) != strlen(text) - 2 ||
+        fputs(n ? ",\n  \"reports\": [\n" : ",\n  \"reports\": []", f) == EOF)
+        goto io;
+    for (i = 0; i < n; i++) {
+        json_t *e = entry_json(&v[i]);
+        free(text);
+        text = e ? json_dumps(e, JSON_INDENT(2) | JSON_ENSURE_ASCII) : NULL;
+        json_decref(e);
+        if (!text)
+            goto nomem;
+        if (put_indented(f, text) != 0 || fputs(i + 1 < n ? ",\n" : "\n  ]", f) == EOF)
+            goto io;
     }
+    if (fputs("\n}\n", f) == EOF)
+        goto io;
     rc = aod_outfile_commit(out, err);
     out = NULL;
     goto done;
+io:
+    aod_error_set(err, AOD_ERR_IO, shown, 0, NULL, "write error: %s", strerror(errno));
+    goto done;
 nomem:
-    aod_error_set(err, AOD_ERR_NOMEM, path, 0, NULL, "out of memory writing the manifest");
+    aod_error_set(err, AOD_ERR_NOMEM, shown, 0, NULL, "out of memory writing the manifest");
 done:
     aod_outfile_abort(out);
-    json_decref(reports);
-    json_decref(root);
+    free(text);
+    json_decref(head);
     return rc;
 }
 
@@ -920,13 +938,14 @@ static int csv_row(FILE *f, const aod_batch_entry *e, const aod_batch_file *file
     return rc ? -1 : 0;
 }
 
-static int write_csv(const char *path, const aod_batch_entry *v, size_t n, aod_error *err)
+static int write_csv(int dirfd, const char *name, const char *path, const aod_batch_entry *v,
+                     size_t n, aod_error *err)
 {
     static const char *const head[] = {"status",   "line",       "patient", "patient_dir", "mode",
                                        "audience", "lang",       "from",    "to",          "format",
                                        "file",     "size",       "sha256",  "records",     "events",
                                        "lines",    "self_audit", "error"};
-    aod_outfile *out = aod_outfile_open(path, err);
+    aod_outfile *out = aod_outfile_openat(dirfd, name, path, err);
     FILE *f;
     size_t i, k;
     int rc = 0;
@@ -953,25 +972,29 @@ static int write_csv(const char *path, const aod_batch_entry *v, size_t n, aod_e
     return aod_outfile_commit(out, err);
 }
 
-int aod_batch_manifest_write(const char *dir, const char *base, const aod_batch_run_info *run,
-                             const aod_batch_entry *entries, size_t n, aod_error *err)
+int aod_batch_manifest_write(int dirfd, const char *dir, const char *base,
+                             const aod_batch_run_info *run, const aod_batch_entry *entries,
+                             size_t n, aod_error *err)
 {
+    char name[128];
     aod_buf path;
     int rc = -1;
 
     aod_buf_init(&path, 8192);
-    if (aod_buf_printf(&path, "%s/%s.json", dir, base) != 0) {
+    if ((size_t)snprintf(name, sizeof name, "%s.json", base) >= sizeof name ||
+        aod_buf_printf(&path, "%s/%s", dir, name) != 0) {
         aod_error_set(err, AOD_ERR_IO, dir, 0, NULL, "path too long");
         goto out;
     }
-    if (write_json(aod_buf_str(&path), run, entries, n, err) != 0)
+    if (write_json(dirfd, name, aod_buf_str(&path), run, entries, n, err) != 0)
         goto out;
     aod_buf_reset(&path);
-    if (aod_buf_printf(&path, "%s/%s.csv", dir, base) != 0) {
+    if ((size_t)snprintf(name, sizeof name, "%s.csv", base) >= sizeof name ||
+        aod_buf_printf(&path, "%s/%s", dir, name) != 0) {
         aod_error_set(err, AOD_ERR_IO, dir, 0, NULL, "path too long");
         goto out;
     }
-    rc = write_csv(aod_buf_str(&path), entries, n, err);
+    rc = write_csv(dirfd, name, aod_buf_str(&path), entries, n, err);
 out:
     aod_buf_free(&path);
     return rc;
@@ -1054,26 +1077,113 @@ static int done_from_json(const json_t *r, aod_batch_done *d)
     return 0;
 }
 
-int aod_batch_manifest_read(const char *path, aod_batch_done **out, size_t *n, aod_error *err)
+typedef struct done_list {
+    aod_batch_done *v;
+    size_t n, cap;
+} done_list;
+
+static void done_list_clear(done_list *l)
+{
+    aod_batch_done_free(l->v, l->n);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+/* Adds the report r if it is "ok" and usable.  0, or -1: out of memory. */
+static int done_add(done_list *l, const json_t *r)
+{
+    const char *status = json_string_value(json_object_get(r, "status"));
+
+    if (!status || strcmp(status, "ok") != 0)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        aod_batch_done *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    if (done_from_json(r, &l->v[l->n]) == 0)
+        l->n++;
+    else
+        free(l->v[l->n].base);
+    return 0;
+}
+
+/* Reads a manifest laid out as aod_batch_manifest_write() writes it: the
+ * head up to `  "reports": [`, then each report from a line `    {` to a
+ * line `    }` (or `    },`), then `  ]`.  Returns 1 when read so, 0 when
+ * the file is not laid out so (to be read whole), -1 out of memory. */
+static int read_by_report(FILE *f, done_list *l)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    aod_buf chunk;
+    int state = 0, rc = 0, is_manifest = 0; /* 0 head, 1 between, 2 in a report, 3 end */
+
+    aod_buf_init(&chunk, (size_t)16 * 1024 * 1024);
+    while ((len = getline(&line, &cap, f)) > 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (state == 0) {
+            if (strcmp(line, "  \"manifest\": \"aodreport batch\",") == 0)
+                is_manifest = 1;
+            if (strcmp(line, "  \"reports\": []") == 0 || strcmp(line, "  \"reports\": [") == 0)
+                state = line[13] == ']' ? 3 : 1;
+        } else if (state == 1) {
+            if (strcmp(line, "  ]") == 0) {
+                state = 3;
+            } else if (strcmp(line, "    {") == 0) {
+                aod_buf_reset(&chunk);
+                if (aod_buf_adds(&chunk, "{") != 0)
+                    goto nomem;
+                state = 2;
+            } else {
+                goto out;
+            }
+        } else if (state == 2) {
+            int last = strcmp(line, "    }") == 0 || strcmp(line, "    },") == 0;
+            json_error_t jerr;
+            json_t *r;
+            if (aod_buf_add(&chunk, line, last ? 5 : (size_t)len) != 0 ||
+                aod_buf_addc(&chunk, '\n') != 0)
+                goto nomem;
+            if (!last)
+                continue;
+            r = json_loadb(chunk.data, chunk.len, JSON_REJECT_DUPLICATES, &jerr);
+            if (!r)
+                goto out;
+            if (done_add(l, r) != 0) {
+                json_decref(r);
+                goto nomem;
+            }
+            json_decref(r);
+            state = 1;
+        } else if (strcmp(line, "}") != 0) {
+            goto out;
+        }
+    }
+    rc = state == 3 && is_manifest && !ferror(f) ? 1 : 0;
+    goto out;
+nomem:
+    rc = -1;
+out:
+    free(line);
+    aod_buf_free(&chunk);
+    return rc;
+}
+
+/* Reads a manifest as one JSON text.  0, or -1 with err set. */
+static int read_whole(FILE *f, const char *path, done_list *l, aod_error *err)
 {
     json_error_t jerr;
     json_t *root, *reports, *r;
-    aod_batch_done *v = NULL;
-    size_t i, used = 0;
-    FILE *f;
+    size_t i;
+    int rc = -1;
 
-    *out = NULL;
-    *n = 0;
-    f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT)
-            return 0;
-        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot read the manifest: %s",
-                      strerror(errno));
-        return -1;
-    }
     root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
-    fclose(f);
     if (!root) {
         aod_error_set(err, AOD_ERR_INPUT, path, jerr.line, NULL, "not a readable manifest: %s",
                       jerr.text);
@@ -1084,29 +1194,63 @@ int aod_batch_manifest_read(const char *path, aod_batch_done **out, size_t *n, a
         strcmp(json_string_value(json_object_get(root, "manifest")), "aodreport batch") != 0 ||
         !json_is_array(reports)) {
         aod_error_set(err, AOD_ERR_INPUT, path, 0, NULL, "not an aodreport batch manifest");
-        json_decref(root);
-        return -1;
-    }
-    if (json_array_size(reports) > 0) {
-        v = calloc(json_array_size(reports), sizeof *v);
-        if (!v) {
-            json_decref(root);
-            aod_error_set(err, AOD_ERR_NOMEM, path, 0, NULL, "out of memory");
-            return -1;
-        }
+        goto out;
     }
     json_array_foreach(reports, i, r)
     {
-        const char *status = json_string_value(json_object_get(r, "status"));
-        if (!status || strcmp(status, "ok") != 0)
-            continue;
-        if (done_from_json(r, &v[used]) == 0)
-            used++;
-        else
-            free(v[used].base);
+        if (done_add(l, r) != 0) {
+            aod_error_set(err, AOD_ERR_NOMEM, path, 0, NULL, "out of memory");
+            goto out;
+        }
     }
+    rc = 0;
+out:
     json_decref(root);
-    *out = v;
-    *n = used;
+    return rc;
+}
+
+int aod_batch_manifest_read(int dirfd, const char *name, const char *path, aod_batch_done **out,
+                            size_t *n, aod_error *err)
+{
+    done_list list;
+    struct stat sb;
+    FILE *f;
+    int fd, rc;
+
+    *out = NULL;
+    *n = 0;
+    /* Never through a link: its target's bytes would end up quoted in a
+     * message. */
+    fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return 0;
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || !(f = fdopen(fd, "rb"))) {
+        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot read the manifest: %s",
+                      fd < 0 && errno == ELOOP          ? "a symbolic link (not followed)"
+                      : fd >= 0 && !S_ISREG(sb.st_mode) ? "not a regular file"
+                                                        : strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    /* As this program writes it, one report at a time (a manifest of a
+     * million reports is gigabytes as one tree); anything else, whole. */
+    list.v = NULL;
+    list.n = list.cap = 0;
+    rc = read_by_report(f, &list);
+    if (rc == 0) {
+        done_list_clear(&list);
+        rewind(f);
+        rc = read_whole(f, path, &list, err);
+    }
+    fclose(f);
+    if (rc < 0) {
+        if (err && err->code == AOD_OK)
+            aod_error_set(err, AOD_ERR_NOMEM, path, 0, NULL, "out of memory");
+        done_list_clear(&list);
+        return -1;
+    }
+    *out = list.v;
+    *n = list.n;
     return 0;
 }

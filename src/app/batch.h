@@ -16,7 +16,10 @@
  * report is "<mode>_<first day>_<last day>_<lang>" plus "_privacy-office"
  * for that audience.  Every file is written under a temporary dot-name and
  * renamed when complete (outfile.h); a run removes the temporary files a
- * killed run left behind.
+ * killed run left behind.  DIR is checked as outfile.h says (the caller's,
+ * or root's and writable by nobody else); inside it no link is followed: a
+ * linked patient directory fails its reports, a linked lock stops the run,
+ * a linked manifest is replaced, not written through.
  *
  * Resuming: a report whose request is unchanged (same patient keys, mode,
  * audience, language, period as given, formats, --now as given, policy
@@ -150,8 +153,8 @@ void aod_batch_patient_dir(const char *const *keys, size_t n, char *out);
 /* 1 when name has the shape aod_batch_patient_dir() gives. */
 int aod_batch_is_patient_dir(const char *name);
 
-/* 1 when name is a temporary file outfile.h makes for one of batch's files
- * (".<name>.<pdf|csv|json|xml>.XXXXXX"). */
+/* 1 when name is a temporary file outfile.h makes
+ * (".<name>.aodtmp.<pid>.XXXXXX"). */
 int aod_batch_is_temp_name(const char *name);
 
 /* Parses "K/N" (1 <= K <= N <= 1000).  Returns 0, or -1 with err set
@@ -217,13 +220,16 @@ typedef struct aod_batch_run_info {
     const char *state;         /* "running", "complete", "interrupted", "stopped" */
 } aod_batch_run_info;
 
-/* Writes DIR/BASE.json and DIR/BASE.csv (dir, base borrowed), each to a
- * temporary file renamed into place.  manifest.json: {"manifest", "program",
+/* Writes BASE.json and BASE.csv in the directory dirfd (named dir in
+ * messages; dir, base borrowed), each to a temporary file renamed into
+ * place (outfile.h: never through a link).  The JSON is written report by
+ * report, never held whole in memory.  manifest.json: {"manifest", "program",
  * "run": {...}, "totals": {...}, "reports": [...]}; manifest.csv: one row
  * per file (a report without files: one row).  Returns 0, or -1 with err
  * set (AOD_ERR_IO, AOD_ERR_NOMEM); then the previous manifest stays. */
-int aod_batch_manifest_write(const char *dir, const char *base, const aod_batch_run_info *run,
-                             const aod_batch_entry *entries, size_t n, aod_error *err);
+int aod_batch_manifest_write(int dirfd, const char *dir, const char *base,
+                             const aod_batch_run_info *run, const aod_batch_entry *entries,
+                             size_t n, aod_error *err);
 
 /* A report an earlier run completed, as its manifest says. */
 typedef struct aod_batch_done {
@@ -236,11 +242,13 @@ typedef struct aod_batch_done {
     char self_audit[AOD_SELFAUDIT_ID_LEN];
 } aod_batch_done;
 
-/* Reads the "ok" reports of the manifest at path (borrowed) into a new
- * array *out of *n (free with aod_batch_done_free).  A missing file gives
- * none and 0.  Returns 0, or -1 with err set (AOD_ERR_INPUT: not a manifest
- * this program wrote; AOD_ERR_IO; AOD_ERR_NOMEM). */
-int aod_batch_manifest_read(const char *path, aod_batch_done **out, size_t *n, aod_error *err);
+/* Reads the "ok" reports of the manifest name in dirfd (path names it in
+ * messages; both borrowed) into a new array *out of *n (free with
+ * aod_batch_done_free).  A missing file gives none and 0; a link or
+ * anything but a regular file is not read (AOD_ERR_IO).  Returns 0, or -1 with err set
+ * (AOD_ERR_INPUT: not a manifest this program wrote; AOD_ERR_IO; AOD_ERR_NOMEM). */
+int aod_batch_manifest_read(int dirfd, const char *name, const char *path, aod_batch_done **out,
+                            size_t *n, aod_error *err);
 
 void aod_batch_done_free(aod_batch_done *v, size_t n);
 

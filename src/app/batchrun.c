@@ -41,6 +41,7 @@
 #include <jansson.h>
 
 #include "base/buf.h"
+#include "base/outfile.h"
 #include "model/policy.h"
 #include "model/record.h"
 #include "model/text.h"
@@ -107,6 +108,7 @@ typedef struct plan {
     job *jobs;
     size_t n, cap;
     char manifest_base[64];
+    int out_fd; /* the checked --out-dir; everything in it is opened relative to it */
     aod_batch_run_info run;
     long removed_temps;
 } plan;
@@ -165,28 +167,40 @@ __attribute__((format(printf, 2, 3)))
 static void
 say(progress *p, const char *fmt, ...)
 {
+    char line[2048], safe[4096];
     va_list ap;
 
-    bar_clear(p);
-    fputs("aodreport: ", stderr);
+    /* One line whatever the values in it (request cells, file names). */
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    bar_clear(p);
+    fprintf(stderr, "aodreport: %s\n", aod_error_escape(line, safe, sizeof safe));
     bar_draw(p, 1);
 }
 
-/* "Patient/1" or "Patient/1 (+2 keys)" for messages. */
+/* "Patient/1" or "Patient/1 (+2 keys)" for messages; an identifier's value
+ * masked (aod_error_mask_key): logs go to cron mail. */
 static const char *who(const aod_batch_entry *e, char *buf, size_t size)
 {
+    char key[256];
+
     if (e->n_keys == 0)
         snprintf(buf, size, "(no patient)");
     else if (e->n_keys == 1)
-        snprintf(buf, size, "%s", e->keys[0]);
+        snprintf(buf, size, "%s", aod_error_mask_key(e->keys[0], key, sizeof key));
     else
-        snprintf(buf, size, "%s (+%zu key%s)", e->keys[0], e->n_keys - 1,
-                 e->n_keys == 2 ? "" : "s");
+        snprintf(buf, size, "%s (+%zu key%s)", aod_error_mask_key(e->keys[0], key, sizeof key),
+                 e->n_keys - 1, e->n_keys == 2 ? "" : "s");
     return buf;
+}
+
+/* The patient directory for a log line: its name shows the first key, so
+ * only its digest part is printed ("...-0123456789abcdef"). */
+static const char *dir_shown(const aod_batch_entry *e)
+{
+    const char *dash = strrchr(e->dir, '-');
+    return dash ? dash : e->dir;
 }
 
 /* ------------------------------------------------------------- planning */
@@ -654,105 +668,114 @@ static int check_duplicates(plan *p, progress *pr, aod_error *err)
 
 /* ----------------------------------------------------- directory, resume */
 
-static int ensure_dir(const char *path, aod_error *err)
-{
-    struct stat sb;
-
-    if (mkdir(path, 0700) == 0)
-        return 0;
-    if (errno == EEXIST && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return 0;
-    aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot create the directory: %s",
-                  strerror(errno == EEXIST ? ENOTDIR : errno));
-    return -1;
-}
-
 /* Holds DIR/.aodreport-batch.lock for the run (released when the process
- * ends, however it ends).  Returns the descriptor or -1. */
-static int lock_dir(const char *dir, aod_error *err)
+ * ends, however it ends).  Never through a link: a planted one stops the
+ * run.  Returns the descriptor or -1. */
+static int lock_dir(const plan *p, aod_error *err)
 {
     struct flock fl;
+    struct stat sb;
     aod_buf path;
-    int fd;
+    int fd = -1;
 
     aod_buf_init(&path, 8192);
-    if (aod_buf_printf(&path, "%s/%s", dir, LOCK_NAME) != 0) {
-        aod_error_set(err, AOD_ERR_IO, dir, 0, NULL, "path too long");
-        return -1;
+    if (aod_buf_printf(&path, "%s/%s", p->o->out_dir, LOCK_NAME) != 0) {
+        aod_error_set(err, AOD_ERR_IO, p->o->out_dir, 0, NULL, "path too long");
+        goto out;
     }
-    fd = open(aod_buf_str(&path), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    fd = openat(p->out_fd, LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
     if (fd < 0) {
-        aod_error_set(err, AOD_ERR_IO, aod_buf_str(&path), 0, NULL, "cannot open the lock: %s",
-                      strerror(errno));
-        aod_buf_free(&path);
-        return -1;
+        int e = errno;
+        if (fstatat(p->out_fd, LOCK_NAME, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode))
+            aod_error_set(err, AOD_ERR_IO, aod_buf_str(&path), 0, NULL,
+                          "is a symbolic link (owner uid %ld): refused; remove it and check who "
+                          "can write to %s",
+                          (long)sb.st_uid, p->o->out_dir);
+        else
+            aod_error_set(err, AOD_ERR_IO, aod_buf_str(&path), 0, NULL, "cannot open the lock: %s",
+                          strerror(e));
+        goto out;
+    }
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid()) {
+        aod_error_set(err, AOD_ERR_IO, aod_buf_str(&path), 0, NULL,
+                      "refused: not a regular file of this user; remove it");
+        close(fd);
+        fd = -1;
+        goto out;
     }
     memset(&fl, 0, sizeof fl);
     fl.l_type = F_WRLCK;
     fl.l_whence = SEEK_SET;
     if (fcntl(fd, F_SETLK, &fl) != 0) {
-        aod_error_set(err, AOD_ERR_IO, dir, 0, NULL,
+        aod_error_set(err, AOD_ERR_IO, p->o->out_dir, 0, NULL,
                       "another aodreport batch is writing into this directory (it holds %s)",
                       aod_buf_str(&path));
         close(fd);
-        aod_buf_free(&path);
-        return -1;
+        fd = -1;
     }
+out:
     aod_buf_free(&path);
     return fd;
 }
 
-static long remove_temps_in(const char *dir, int depth)
+/* The temporary files a killed run left in DIR and its patient directories
+ * (outfile.h says which are removed). */
+static long remove_temps(const plan *p)
 {
-    DIR *d = opendir(dir);
     struct dirent *de;
-    long removed = 0;
-    aod_buf path;
+    long removed = aod_outfile_clean_temps(p->out_fd);
+    int fd = dup(p->out_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 
-    if (!d)
-        return 0;
-    aod_buf_init(&path, 8192);
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return removed;
+    }
     while ((de = readdir(d))) {
-        int temp = aod_batch_is_temp_name(de->d_name);
-        int sub = depth == 0 && aod_batch_is_patient_dir(de->d_name);
-        if (!temp && !sub)
+        int sub;
+        if (!aod_batch_is_patient_dir(de->d_name))
             continue;
-        aod_buf_reset(&path);
-        if (aod_buf_printf(&path, "%s/%s", dir, de->d_name) != 0)
-            break;
-        if (temp && unlink(aod_buf_str(&path)) == 0)
-            removed++;
-        else if (sub)
-            removed += remove_temps_in(aod_buf_str(&path), 1);
+        /* never through a link; a directory not ours is left alone */
+        sub = openat(p->out_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0)
+            continue;
+        if (aod_outfile_dir_check(sub, de->d_name, NULL) == 0)
+            removed += aod_outfile_clean_temps(sub);
+        close(sub);
     }
     closedir(d);
-    aod_buf_free(&path);
     return removed;
 }
 
-static int file_matches(const char *path, const aod_batch_file *f)
+/* 1 when DIR/<dir>/<name> is a regular file (not through a link) with f's
+ * size and SHA-256. */
+static int file_matches(const plan *p, const char *dir, const char *name, const aod_batch_file *f)
 {
     unsigned char buf[65536], d[AOD_SHA256_DIGEST_LEN];
     char hex[AOD_SHA256_HEX_LEN];
     aod_sha256_ctx c;
     struct stat sb;
-    FILE *in;
-    size_t n;
-    int ok;
+    ssize_t n;
+    int ok = 0, dfd, fd = -1;
 
-    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || (long long)sb.st_size != f->size)
+    dfd = openat(p->out_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
         return 0;
-    in = fopen(path, "rb");
-    if (!in)
-        return 0;
+    fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (long long)sb.st_size != f->size)
+        goto out;
     aod_sha256_init(&c);
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-        aod_sha256_update(&c, buf, n);
-    ok = !ferror(in);
-    fclose(in);
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        aod_sha256_update(&c, buf, (size_t)n);
     aod_sha256_final(&c, d);
     aod_sha256_hex(d, sizeof d, hex);
-    return ok && strcmp(hex, f->sha256) == 0;
+    ok = n == 0 && strcmp(hex, f->sha256) == 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    close(dfd);
+    return ok;
 }
 
 static int cmp_done(const void *a, const void *b)
@@ -785,12 +808,13 @@ static size_t resume(plan *p, aod_batch_done *done, size_t n_done, aod_error *er
         for (k = 0; ok && k < d->n_files; k++) {
             ok = strcmp(d->files[k].format, e->files[k].format) == 0;
             aod_buf_reset(&path);
-            if (ok && aod_buf_printf(&path, "%s/%s/%s.%s", p->o->out_dir, d->dir, d->base,
+            if (ok && aod_buf_printf(&path, "%s.%s", d->base,
                                      aod_run_format_ext(d->files[k].format)) != 0) {
                 aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+                aod_buf_free(&path);
                 return count;
             }
-            ok = ok && file_matches(aod_buf_str(&path), &d->files[k]);
+            ok = ok && file_matches(p, d->dir, aod_buf_str(&path), &d->files[k]);
         }
         if (!ok)
             continue;
@@ -852,7 +876,7 @@ static char *work(plan *p, size_t i, aod_store **st)
     aod_batch_entry *e = &p->entries[i];
     job *j = &p->jobs[i];
     aod_run_output outs[AOD_BATCH_NFORMATS];
-    char paths[AOD_BATCH_NFORMATS][4096], dir[4096];
+    char names[AOD_BATCH_NFORMATS][256], dir[4096];
     char said[AOD_SELFAUDIT_ID_LEN] = "", msg[1024] = "";
     aod_report_summary sum;
     struct timespec t0;
@@ -860,7 +884,7 @@ static char *work(plan *p, size_t i, aod_store **st)
     aod_error err;
     char *line;
     size_t k;
-    int rc = -1;
+    int rc = -1, dfd = -1;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     aod_error_init(&err);
@@ -870,21 +894,26 @@ static char *work(plan *p, size_t i, aod_store **st)
         aod_error_set(&err, AOD_ERR_IO, p->o->out_dir, 0, NULL, "path too long");
         goto done;
     }
-    if (ensure_dir(dir, &err) != 0)
+    dfd = aod_outfile_subdir(p->out_fd, e->dir, 1, dir, &err);
+    if (dfd < 0)
         goto done;
     for (k = 0; k < e->n_files; k++) {
-        if ((size_t)snprintf(paths[k], sizeof paths[k], "%s/%s.%s", dir, e->base,
-                             aod_run_format_ext(e->files[k].format)) >= sizeof paths[k]) {
+        if ((size_t)snprintf(names[k], sizeof names[k], "%s.%s", e->base,
+                             aod_run_format_ext(e->files[k].format)) >= sizeof names[k]) {
             aod_error_set(&err, AOD_ERR_IO, dir, 0, NULL, "path too long");
             goto done;
         }
         outs[k].format = e->files[k].format;
-        outs[k].path = paths[k];
+        outs[k].path = names[k];
+        outs[k].at_dir = 1;
+        outs[k].dir_fd = dfd;
     }
     if (!*st && !(*st = aod_store_connect(p->o->db, &err)))
         goto done;
     rc = aod_run_report(*st, &j->info, j->text, 0, outs, e->n_files, &p->ro, &sum, said, &err);
 done:
+    if (dfd >= 0)
+        close(dfd);
     if (rc != 0) {
         aod_error_format(&err, msg, sizeof msg);
         /* A lost connection is not coming back by itself: connect afresh. */
@@ -1015,6 +1044,7 @@ typedef struct run_state {
     size_t worker_trouble;
     size_t written, failed, rolled_back;
     struct timespec last_manifest;
+    double manifest_secs; /* what the last manifest write took */
     aod_error manifest_err;
 } run_state;
 
@@ -1023,10 +1053,13 @@ static void write_manifest(run_state *s, const char *state)
     plan *p = s->p;
     aod_error err;
 
+    struct timespec t0;
+
     aod_error_init(&err);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     p->run.state = state;
-    if (aod_batch_manifest_write(p->o->out_dir, p->manifest_base, &p->run, p->entries, p->n,
-                                 &err) != 0) {
+    if (aod_batch_manifest_write(p->out_fd, p->o->out_dir, p->manifest_base, &p->run, p->entries,
+                                 p->n, &err) != 0) {
         char msg[700];
         say(&s->pr, "warning: the manifest could not be written: %s",
             aod_error_format(&err, msg, sizeof msg));
@@ -1035,8 +1068,19 @@ static void write_manifest(run_state *s, const char *state)
     } else {
         aod_error_init(&s->manifest_err);
     }
+    s->manifest_secs = since(&t0);
     clock_gettime(CLOCK_MONOTONIC, &s->last_manifest);
     s->dirty = 0;
+}
+
+/* Is it time to write the manifest again?  Every MANIFEST_EVERY_MS, but
+ * never spending more than a tenth of the run on it: a manifest of a
+ * million reports takes seconds to write. */
+static int manifest_due(const run_state *s)
+{
+    double every = MANIFEST_EVERY_MS / 1000.0, min_gap = s->manifest_secs * 10;
+
+    return s->dirty && since(&s->last_manifest) >= (min_gap > every ? min_gap : every);
 }
 
 static void log_result(run_state *s, const aod_batch_entry *e)
@@ -1054,8 +1098,8 @@ static void log_result(run_state *s, const aod_batch_entry *e)
     for (k = 0; k < e->n_files; k++)
         snprintf(files + strlen(files), sizeof files - strlen(files), "%s%s", k ? "," : "",
                  aod_run_format_ext(e->files[k].format));
-    say(&s->pr, "[%zu/%zu] ok %s -> %s/%s.{%s}: %ld records -> %ld events, %ld lines, %.2f s",
-        s->pr.done, s->pr.total, w, e->dir, e->base, files, e->records, e->events, e->lines,
+    say(&s->pr, "[%zu/%zu] ok %s -> ...%s/%s.{%s}: %ld records -> %ld events, %ld lines, %.2f s",
+        s->pr.done, s->pr.total, w, dir_shown(e), e->base, files, e->records, e->events, e->lines,
         e->seconds);
 }
 
@@ -1285,7 +1329,7 @@ static void loop(run_state *s)
             }
         }
         bar_draw(&s->pr, 0);
-        if (s->dirty && since(&s->last_manifest) * 1000 >= MANIFEST_EVERY_MS)
+        if (manifest_due(s))
             write_manifest(s, "running");
     }
 }
@@ -1430,8 +1474,18 @@ static int prepare(plan *p, progress *pr, aod_error *err)
         p->jobs[i].info.patient_keys = (const char *const *)p->entries[i].keys;
     if (check_duplicates(p, pr, err) != 0)
         return -1;
-    if (ensure_dir(o->out_dir, err) != 0)
+    p->out_fd = aod_outfile_dir_open(o->out_dir, 1, err);
+    if (p->out_fd < 0)
         return -1;
+    {
+        /* Ours, so allowed (outfile.h); but others may plant things in it. */
+        struct stat sb;
+        if (fstat(p->out_fd, &sb) == 0 && (sb.st_mode & (S_IWGRP | S_IWOTH)))
+            say(pr,
+                "warning: %s is writable by group or others (mode %04o): nothing in it is "
+                "reached through a link, but others can disturb the run; make it 0700",
+                o->out_dir, (unsigned)(sb.st_mode & 07777));
+    }
     return 0;
 }
 
@@ -1441,15 +1495,17 @@ static int load_resume(plan *p, progress *pr, size_t *resumed, aod_error *err)
     size_t n_done = 0;
     aod_buf path;
     aod_error merr;
+    char name[128];
 
     *resumed = 0;
     aod_buf_init(&path, 8192);
-    if (aod_buf_printf(&path, "%s/%s.json", p->o->out_dir, p->manifest_base) != 0) {
+    if ((size_t)snprintf(name, sizeof name, "%s.json", p->manifest_base) >= sizeof name ||
+        aod_buf_printf(&path, "%s/%s", p->o->out_dir, name) != 0) {
         aod_error_set(err, AOD_ERR_IO, p->o->out_dir, 0, NULL, "path too long");
         return -1;
     }
     aod_error_init(&merr);
-    if (aod_batch_manifest_read(aod_buf_str(&path), &done, &n_done, &merr) != 0) {
+    if (aod_batch_manifest_read(p->out_fd, name, aod_buf_str(&path), &done, &n_done, &merr) != 0) {
         char msg[700];
         if (merr.code == AOD_ERR_NOMEM) {
             *err = merr;
@@ -1484,6 +1540,7 @@ int aod_batch_run(const aod_batch_options *o, aod_error *err)
     }
     s->p = p;
     p->o = o;
+    p->out_fd = -1;
     aod_error_init(&s->manifest_err);
     s->pr.tty = isatty(2);
     s->pr.quiet = o->quiet;
@@ -1522,10 +1579,10 @@ int aod_batch_run(const aod_batch_options *o, aod_error *err)
 
     if (prepare(p, &s->pr, err) != 0)
         goto out;
-    lock_fd = lock_dir(o->out_dir, err);
+    lock_fd = lock_dir(p, err);
     if (lock_fd < 0)
         goto out;
-    p->removed_temps = remove_temps_in(o->out_dir, 0);
+    p->removed_temps = remove_temps(p);
     if (p->removed_temps && !o->quiet)
         say(&s->pr, "removed %ld temporary file%s an interrupted run left in %s", p->removed_temps,
             p->removed_temps == 1 ? "" : "s", o->out_dir);
@@ -1575,7 +1632,7 @@ int aod_batch_run(const aod_batch_options *o, aod_error *err)
         stop_workers(s);
         /* killed workers could not remove their temporary files */
         if (s->killed)
-            remove_temps_in(o->out_dir, 0);
+            remove_temps(p);
     }
     on_signal(s);
     bar_draw(&s->pr, 1);
@@ -1632,6 +1689,8 @@ out:
         }
     if (lock_fd >= 0)
         close(lock_fd);
+    if (p->out_fd >= 0)
+        close(p->out_fd);
     for (i = 0; i < s->nw; i++)
         aod_buf_free(&s->w[i].in);
     free(s->todo);

@@ -481,6 +481,10 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     ro.csv.bom = o.csv_bom;
     ro.csv.delimiter = o.csv_delimiter;
     ro.operator_name = o.operator_name;
+    /* Test hook, as batch has: the finished temporary file waits this long
+     * for the self-audit, so a test can kill the run there. */
+    if (getenv("AOD_TEST_SLOW_MS"))
+        ro.pause_ms = strtol(getenv("AOD_TEST_SLOW_MS"), NULL, 10);
     memset(&output, 0, sizeof output);
     output.format = explain || !o.format ? "csv" : o.format;
     output.path = o.output;

@@ -224,23 +224,29 @@ static int push_row(void *ctx, int64_t id, const char *norm, size_t len, aod_err
     return aod_report_push_norm(c->rep, id, norm, len, err);
 }
 
-/* SHA-256 and size of everything in f, read from its start. */
-static int stream_digest(FILE *f, const char *name, char *hex, long long *size, aod_error *err)
+/* SHA-256 and size of the bytes written to o, read back from its start. */
+static int out_digest(const aod_outfile *o, const char *name, char *hex, long long *size,
+                      aod_error *err)
 {
     unsigned char buf[65536], digest[AOD_SHA256_DIGEST_LEN];
     aod_sha256_ctx c;
     long long total = 0;
-    size_t n;
+    int fd = aod_outfile_read_fd(o);
 
     aod_sha256_init(&c);
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-        aod_sha256_update(&c, buf, n);
-        total += (long long)n;
-    }
-    if (ferror(f)) {
-        aod_error_set(err, AOD_ERR_IO, name, 0, NULL, "cannot read back the output: %s",
-                      strerror(errno));
-        return -1;
+    for (;;) {
+        ssize_t n = pread(fd, buf, sizeof buf, (off_t)total);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            aod_error_set(err, AOD_ERR_IO, name, 0, NULL, "cannot read back the output: %s",
+                          strerror(errno));
+            return -1;
+        }
+        if (n == 0)
+            break;
+        aod_sha256_update(&c, buf, (size_t)n);
+        total += n;
     }
     aod_sha256_final(&c, digest);
     aod_sha256_hex(digest, sizeof digest, hex);
@@ -248,75 +254,9 @@ static int stream_digest(FILE *f, const char *name, char *hex, long long *size, 
     return 0;
 }
 
-static int file_digest(const char *path, const char *name, char *hex, long long *size,
-                       aod_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    int rc;
-
-    if (!f) {
-        aod_error_set(err, AOD_ERR_IO, name, 0, NULL, "cannot read back the output: %s",
-                      strerror(errno));
-        return -1;
-    }
-    rc = stream_digest(f, name, hex, size, err);
-    fclose(f);
-    return rc;
-}
-
 static int is_stdout(const char *path)
 {
     return !path || strcmp(path, "-") == 0;
-}
-
-/* Standard output, or an existing path that is neither a regular file nor a
- * directory (/dev/null, /dev/stdout, a named pipe): written straight, after
- * the self-audit, from a temporary copy.  A temporary file renamed over it
- * would replace the device or pipe with a regular file. */
-static int is_stream(const char *path)
-{
-    struct stat sb;
-
-    return is_stdout(path) ||
-           (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode));
-}
-
-static const char *shown_name(const char *path)
-{
-    return is_stdout(path) ? "<stdout>" : path;
-}
-
-static int copy_out(FILE *tmp, const char *path, aod_error *err)
-{
-    char buf[65536];
-    FILE *out = stdout;
-    size_t n;
-    int failed;
-
-    if (!is_stdout(path)) {
-        int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
-        out = fd >= 0 ? fdopen(fd, "wb") : NULL;
-        if (!out) {
-            aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot open the output: %s",
-                          strerror(errno));
-            if (fd >= 0)
-                close(fd);
-            return -1;
-        }
-    }
-    rewind(tmp);
-    while ((n = fread(buf, 1, sizeof buf, tmp)) > 0)
-        if (fwrite(buf, 1, n, out) != n)
-            break;
-    failed = ferror(tmp) || ferror(out) || fflush(out) != 0;
-    if (out != stdout && fclose(out) != 0)
-        failed = 1;
-    if (failed) {
-        aod_error_set(err, AOD_ERR_IO, shown_name(path), 0, NULL, "write error: %s",
-                      strerror(errno));
-        return -1;
-    }
-    return 0;
 }
 
 static const char *base_name(const char *path)
@@ -337,6 +277,21 @@ static void sleep_ms(long ms)
     ts.tv_nsec = (ms % 1000) * 1000000L;
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
+}
+
+/* When this process first wrote a self-audit: with the pid, it tells this
+ * process from an earlier one that had the same pid.  A batch worker is
+ * forked before it writes any, so each worker has its own. */
+static int64_t process_started(void)
+{
+    static int64_t t;
+    static pid_t owner;
+
+    if (!t || owner != getpid()) {
+        t = aod_timefmt_now();
+        owner = getpid();
+    }
+    return t;
 }
 
 /* Records the run; a failure is the run's failure (selfaudit.h says why). */
@@ -364,6 +319,8 @@ static int self_audit(aod_store *st, const aod_report_info *info, int explain,
     a.db_user = aod_store_user(st);
     a.os_user = os_user;
     a.host = host;
+    a.pid = (long)getpid();
+    a.process_started = process_started();
     a.files = files;
     a.n_files = n_outs;
     a.started = started;
@@ -385,7 +342,6 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
                    aod_report_summary *sum, char *self_audit_id, aod_error *err)
 {
     aod_outfile *files[MAX_OUTPUTS] = {NULL};
-    FILE *tmp[MAX_OUTPUTS] = {NULL};
     aod_sink *sinks[MAX_OUTPUTS] = {NULL};
     aod_trace_sink *explainer = NULL;
     tee_sink *tee = NULL;
@@ -405,20 +361,13 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
         sum = &local;
     for (i = 0; i < n_outs; i++) {
         FILE *stream;
-        if (is_stream(outs[i].path)) {
-            tmp[i] = tmpfile();
-            if (!tmp[i]) {
-                aod_error_set(err, AOD_ERR_IO, shown_name(outs[i].path), 0, NULL,
-                              "cannot create a temporary file: %s", strerror(errno));
-                goto out;
-            }
-            stream = tmp[i];
-        } else {
+        if (outs[i].at_dir)
+            files[i] = aod_outfile_openat(outs[i].dir_fd, outs[i].path, outs[i].path, err);
+        else
             files[i] = aod_outfile_open(outs[i].path, err);
-            if (!files[i])
-                goto out;
-            stream = aod_outfile_stream(files[i]);
-        }
+        if (!files[i])
+            goto out;
+        stream = aod_outfile_stream(files[i]);
         if (explain) {
             explainer = aod_explain_sink_new(stream, &opts->csv, err);
             if (!explainer)
@@ -460,20 +409,10 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
     /* The bytes are final: close, checksum, record, publish.  The renames
      * come last, so a failure before them leaves nothing behind. */
     for (i = 0; i < n_outs; i++) {
-        const char *name = shown_name(outs[i].path);
-        if (tmp[i]) {
-            if (fflush(tmp[i]) != 0 || ferror(tmp[i])) {
-                aod_error_set(err, AOD_ERR_IO, name, 0, NULL, "write error: %s", strerror(errno));
-                goto out;
-            }
-            rewind(tmp[i]);
-            if (stream_digest(tmp[i], name, outs[i].sha256, &outs[i].size, err) != 0)
-                goto out;
-        } else if (aod_outfile_close(files[i], err) != 0 ||
-                   file_digest(aod_outfile_temp_path(files[i]), name, outs[i].sha256, &outs[i].size,
-                               err) != 0) {
+        const char *name = is_stdout(outs[i].path) ? "<stdout>" : outs[i].path;
+        if (aod_outfile_close(files[i], err) != 0 ||
+            out_digest(files[i], name, outs[i].sha256, &outs[i].size, err) != 0)
             goto out;
-        }
     }
     if (opts->pause_ms > 0)
         sleep_ms(opts->pause_ms);
@@ -482,18 +421,18 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
     if (self_audit(st, info, explain, outs, n_outs, opts, started, self_audit_id, err) != 0)
         goto out;
     for (i = 0; i < n_outs; i++) {
-        if (tmp[i]) {
-            if (copy_out(tmp[i], outs[i].path, err) != 0)
-                goto out;
-        } else {
-            aod_outfile *f = files[i];
-            files[i] = NULL;
-            if (aod_outfile_commit(f, err) != 0)
-                goto out;
-        }
+        aod_outfile *f = files[i];
+        files[i] = NULL;
+        if (aod_outfile_commit(f, err) != 0)
+            goto out;
     }
     rc = 0;
 out:
+    /* A renderer that could not write (a full disk) does not know the
+     * file's name: the stream that failed says which it was. */
+    for (i = 0; rc != 0 && err->code == AOD_ERR_IO && !err->source[0] && i < n_outs; i++)
+        if (files[i] && ferror(aod_outfile_stream(files[i])))
+            aod_error_where(err, is_stdout(outs[i].path) ? "<stdout>" : outs[i].path, 0, -1);
     aod_report_free(ctx.rep);
     if (explainer)
         explainer->free(explainer);
@@ -502,8 +441,6 @@ out:
         if (sinks[i])
             sinks[i]->free(sinks[i]);
         aod_outfile_abort(files[i]);
-        if (tmp[i])
-            fclose(tmp[i]);
     }
     return rc;
 }

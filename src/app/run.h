@@ -36,6 +36,8 @@
 typedef struct aod_run_output {
     const char *format;              /* in: "csv", "pdf", "bundle-json", "bundle-xml" */
     const char *path;                /* in: the file; NULL or "-": standard output */
+    int at_dir;                      /* in: 1: path is a name in the directory dir_fd */
+    int dir_fd;                      /* in: with at_dir (batch), checked (outfile.h) */
     char sha256[AOD_SHA256_HEX_LEN]; /* out: lowercase hex of the bytes */
     long long size;                  /* out: bytes */
 } aod_run_output;
@@ -48,7 +50,7 @@ typedef struct aod_run_options {
     /* When *stop becomes non-zero (a signal handler sets it) the run stops at
      * the next record or step: AOD_ERR_INTERRUPTED, nothing published. */
     const volatile sig_atomic_t *stop;
-    /* Test hook (batch's AOD_TEST_SLOW_MS): milliseconds to wait with the
+    /* Test hook (AOD_TEST_SLOW_MS, batch and report): milliseconds to wait with the
      * finished temporaries in place, before the self-audit and the renames. */
     long pause_ms;
 } aod_run_options;

@@ -81,7 +81,7 @@ void aod_selfaudit_id(const aod_selfaudit *a, char *out)
     size_t i, n = sorted_keys(a->info, keys);
 
     aod_sha256_init(&c);
-    hash_str(&c, "aodreport self-audit 1");
+    hash_str(&c, "aodreport self-audit 2");
     hash_str(&c, kind_name(a));
     hash_str(&c, aod_policy_audience_name(a->info->audience));
     hash_str(&c, a->info->lang);
@@ -94,6 +94,15 @@ void aod_selfaudit_id(const aod_selfaudit *a, char *out)
         hash_str(&c, a->files[i].format);
         hash_str(&c, a->files[i].sha256);
     }
+    /* Who and which process: another person's export of the same report
+     * is another access, never merged with the first. */
+    hash_str(&c, "by");
+    hash_str(&c, a->operator_name);
+    hash_str(&c, a->db_user);
+    hash_str(&c, a->os_user);
+    hash_str(&c, a->host);
+    hash_num(&c, a->pid);
+    hash_num(&c, (long long)a->process_started);
     aod_sha256_final(&c, digest);
     aod_sha256_hex(digest, 16, hex);
     memcpy(out, "aodreport-", 10);

@@ -33,8 +33,11 @@
  *             period-start, period-end (exclusive), as-of.
  *   recorded  the wall clock when the event is written; period: the run.
  * The id is derived from the sorted patient keys, the kind, audience,
- * language, period, --now and the files' checksums, so rerunning the same
- * report with the same --now stores it once.
+ * language, period, --now and the files' checksums, and from who made it
+ * and where: the operator, the database user, the OS user, the host and the
+ * process (pid and start time).  Only an exact retry by the same person in
+ * the same process stores it once; the same report exported again by
+ * anyone, or by the same person in another run, is recorded again.
  */
 #ifndef AOD_SELFAUDIT_H
 #define AOD_SELFAUDIT_H
@@ -67,6 +70,8 @@ typedef struct aod_selfaudit {
     const char *db_user;         /* the database user, or NULL / "" */
     const char *os_user;         /* the OS user, or NULL / "" */
     const char *host;            /* the host name, or NULL / "" */
+    long pid;                    /* the process writing it */
+    int64_t process_started;     /* wall clock, ms: when that process began */
     const aod_selfaudit_file *files;
     size_t n_files;
     int64_t started;  /* wall clock, ms: when the run began */
@@ -74,7 +79,7 @@ typedef struct aod_selfaudit {
 } aod_selfaudit;
 
 /* Writes the event id for a into out (AOD_SELFAUDIT_ID_LEN bytes).  It does
- * not depend on the clock, the operator or the host. */
+ * not depend on the clock, except through process_started. */
 void aod_selfaudit_id(const aod_selfaudit *a, char *out);
 
 /* Builds the AuditEvent.  Returns a new reference (json_decref it), or NULL

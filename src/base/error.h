@@ -51,7 +51,23 @@ void aod_error_set(aod_error *err, aod_errcode code, const char *source, long li
 void aod_error_where(aod_error *err, const char *source, long line, long index);
 
 /* Formats err as one line ("FILE:LINE: entry N: field F: text") into out
- * (always NUL terminated).  Returns out. */
+ * (always NUL terminated), escaped as aod_error_escape() does: a value
+ * quoted in a message can neither forge a log line nor reorder one.
+ * Returns out. */
 const char *aod_error_format(const aod_error *err, char *out, size_t size);
+
+/* Copies the string in into out (always NUL terminated, cut at a whole
+ * character), fit to be printed on one log line: line breaks and tabs as
+ * \n \r \t, other control bytes and bytes that are not UTF-8 as \xHH, C1
+ * controls, bidi controls (U+061C, U+200E/F, U+202A-202E, U+2066-2069) and
+ * U+2028/2029 as \uXXXX.  Returns out. */
+const char *aod_error_escape(const char *in, char *out, size_t size);
+
+/* A patient key for a log line, into out: an identifier "system|value"
+ * keeps its system and the last four characters of its value, the rest of
+ * the value masked with '*' (what cron mail and syslog may hold); a
+ * reference (Patient/123) is kept.  Escaped as aod_error_escape().  Returns
+ * out. */
+const char *aod_error_mask_key(const char *key, char *out, size_t size);
 
 #endif

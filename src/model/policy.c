@@ -11,8 +11,9 @@
  *      lasts at most 30 days, relative paths are relative to the policy file.
  *
  * libxml2 reports through structured error handlers set on each parser and
- * schema context, which keep the first error in the loader; nothing here
- * writes to stderr or touches libxml2's process-wide handlers.  libxml2's global
+ * schema context, which keep the first error in the loader; its encoding
+ * layer reports on the process-wide generic channel, borrowed while the
+ * policy is parsed; nothing here writes to stderr.  libxml2's global
  * cleanup (xmlCleanupParser) is the program's business at exit, never ours.
  */
 #include "model/policy.h"
@@ -120,6 +121,7 @@ typedef struct loader {
 
     /* The first error libxml2 reported in the current step. */
     int xml_failed;
+    int xml_global; /* 1: xml_text is being filled by on_global_error */
     long xml_line;
     char xml_field[96];
     char xml_text[480];
@@ -272,6 +274,37 @@ static void on_xml_error(void *data, xmlErrorPtr e)
     if (node && node->type == XML_ELEMENT_NODE && node->name)
         snprintf(ld->xml_field, sizeof ld->xml_field, "%s", (const char *)node->name);
     clean_message(ld->xml_text, sizeof ld->xml_text, e->message);
+}
+
+/* What libxml2 reports outside any context (an encoding conversion that
+ * fails says so on the process-wide channel, which prints to stderr): kept
+ * as the loader's first error, printed by nobody.  libxml2 sends it in
+ * pieces, printf-style, up to a line end. */
+static void on_global_error(void *data, const char *fmt, ...)
+{
+    loader *ld = data;
+    char piece[256];
+    size_t used;
+    va_list ap;
+
+    if (!ld || (ld->xml_failed && !ld->xml_global))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(piece, sizeof piece, fmt, ap);
+    va_end(ap);
+    if (!ld->xml_failed) {
+        ld->xml_failed = 1;
+        ld->xml_global = 1;
+        ld->xml_line = 0;
+        ld->xml_field[0] = '\0';
+        ld->xml_text[0] = '\0';
+    }
+    used = strlen(ld->xml_text);
+    snprintf(ld->xml_text + used, sizeof ld->xml_text - used, "%s", piece);
+    if (strchr(piece, '\n')) {
+        ld->xml_global = 0; /* the line is complete: the rest is noise */
+        clean_message(ld->xml_text, sizeof ld->xml_text, ld->xml_text);
+    }
 }
 
 /* The parser hands its own context to the handler; ours hangs off it. */
@@ -1563,6 +1596,8 @@ aod_policy *aod_policy_load_memory(const char *xml, size_t len, const char *name
     aod_policy *p = NULL;
     xmlDocPtr doc = NULL, xsd_doc = NULL;
     const char *slash;
+    xmlGenericErrorFunc saved_generic;
+    void *saved_generic_ctx;
     int ok = 0;
 
     memset(&ld, 0, sizeof ld);
@@ -1575,7 +1610,8 @@ aod_policy *aod_policy_load_memory(const char *xml, size_t len, const char *name
     }
 
     /* Each libxml2 context below gets its own error handler; the process's
-     * global handlers are left alone for other libxml2 users. */
+     * generic handler is borrowed only while the policy is parsed (see
+     * on_global_error) and given back. */
     xmlInitParser();
 
     p = calloc(1, sizeof *p);
@@ -1596,7 +1632,12 @@ aod_policy *aod_policy_load_memory(const char *xml, size_t len, const char *name
     xsd_doc = parse_xml(&ld, xsd_text, xsd_len, "policy schema");
     if (!xsd_doc)
         goto done;
+    /* The one process-wide handler touched, for the parse only. */
+    saved_generic = xmlGenericError;
+    saved_generic_ctx = xmlGenericErrorContext;
+    xmlSetGenericErrorFunc(&ld, on_global_error);
     doc = parse_xml(&ld, xml, len, ld.source);
+    xmlSetGenericErrorFunc(saved_generic_ctx, saved_generic);
     if (!doc)
         goto done;
     if (validate(&ld, doc, xsd_doc, "policy schema") != 0)

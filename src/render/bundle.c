@@ -22,6 +22,7 @@
 #include "render/bundle.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdint.h>
@@ -29,6 +30,8 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <libxml/globals.h>
+#include <libxml/xmlerror.h>
 #include <libxml/xmlwriter.h>
 
 #include "base/buf.h"
@@ -1884,10 +1887,67 @@ static int xml_value(xmlTextWriterPtr w, const char *name, json_t *v)
     return xml_prim(w, name, nb);
 }
 
+/* libxml2's writer reports an encoding error through its process-wide
+ * generic error channel, which prints to stderr.  While a Bundle sink
+ * exists the channel is ours: the first message is kept for the error
+ * (the run names the file), nothing is printed.  Counted, because a run
+ * with several formats holds several sinks at once. */
+static int quiet_users;
+static xmlGenericErrorFunc saved_generic;
+static void *saved_generic_ctx;
+static char xml_said[200];
+
+static void xml_quiet(void *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    size_t n;
+
+    (void)ctx;
+    if (xml_said[0])
+        return;
+    va_start(ap, fmt);
+    vsnprintf(xml_said, sizeof xml_said, fmt, ap);
+    va_end(ap);
+    n = strlen(xml_said);
+    while (n > 0 && (xml_said[n - 1] == '\n' || xml_said[n - 1] == ' '))
+        xml_said[--n] = '\0';
+}
+
+static void xml_quiet_begin(void)
+{
+    if (quiet_users++ == 0) {
+        saved_generic = xmlGenericError;
+        saved_generic_ctx = xmlGenericErrorContext;
+        xml_said[0] = '\0';
+        xmlSetGenericErrorFunc(NULL, xml_quiet);
+    }
+}
+
+static void xml_quiet_end(void)
+{
+    if (quiet_users > 0 && --quiet_users == 0)
+        xmlSetGenericErrorFunc(saved_generic_ctx, saved_generic);
+}
+
+/* libxml2 goes on after an encoding error (it drops the value and returns
+ * success): what it said is a failed report, not a line on stderr. */
+static int xml_complaint(aod_error *err)
+{
+    if (!xml_said[0])
+        return 0;
+    aod_error_set(err, AOD_ERR_INPUT, NULL, 0, "bundle",
+                  "a value in the report is not text XML can hold (libxml2: %s)", xml_said);
+    return -1;
+}
+
 static int write_error(aod_error *err)
 {
-    aod_error_set(err, AOD_ERR_IO, NULL, 0, NULL, "writing the FHIR document failed: %s",
-                  strerror(errno ? errno : EIO));
+    if (xml_said[0])
+        aod_error_set(err, AOD_ERR_IO, NULL, 0, NULL, "writing the FHIR document failed: %s",
+                      xml_said);
+    else
+        aod_error_set(err, AOD_ERR_IO, NULL, 0, NULL, "writing the FHIR document failed: %s",
+                      strerror(errno ? errno : EIO));
     return -1;
 }
 
@@ -1959,7 +2019,7 @@ static int write_entry(bundle_sink *s, json_t *e, aod_error *err)
     }
     s->n_written++;
     json_decref(e);
-    return rc;
+    return rc == 0 ? xml_complaint(err) : rc;
 }
 
 static int write_tail(bundle_sink *s, aod_error *err)
@@ -1977,7 +2037,7 @@ static int write_tail(bundle_sink *s, aod_error *err)
     errno = 0;
     if (fflush(s->out) != 0 || ferror(s->out))
         return write_error(err);
-    return 0;
+    return xml_complaint(err);
 }
 
 /* -------------------------------------------------------------- the sink */
@@ -2126,6 +2186,7 @@ static void bundle_free(aod_sink *base)
     if (s->xbuf)
         xmlBufferFree(s->xbuf);
     free(s);
+    xml_quiet_end();
 }
 
 aod_sink *aod_bundle_sink_new(FILE *out, aod_bundle_format fmt, const aod_text *text,
@@ -2144,6 +2205,7 @@ aod_sink *aod_bundle_sink_new(FILE *out, aod_bundle_format fmt, const aod_text *
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
         return NULL;
     }
+    xml_quiet_begin();
     s->base.begin = bundle_begin;
     s->base.entry = bundle_entry;
     s->base.end = bundle_end;

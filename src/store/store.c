@@ -27,6 +27,7 @@ typedef struct load_state load_state;
 
 struct aod_store {
     PGconn *conn;
+    char user[200];   /* session_user, and "/current_user" when it differs */
     int loading;      /* a load transaction is open */
     load_state *load; /* its state, kept for the next load (see "loading") */
 };
@@ -88,22 +89,46 @@ static int exec_simple(aod_store *st, const char *sql, const char *what, aod_err
     return rc;
 }
 
-/* A WARNING from the server, once, on one line of our own; libpq's default
- * prints its raw multi-line text, beside the error that follows it. */
+/* A WARNING from the server, once, on one line of our own, escaped as every
+ * logged value is; libpq's default prints its raw multi-line text beside the
+ * error that follows it. */
 static void on_notice(void *arg, const char *msg)
 {
-    char line[400];
+    char line[400], shown[800];
     size_t n = 0;
 
     (void)arg;
     if (strncmp(msg, "WARNING:  ", 10) == 0)
         msg += 10;
     while (msg[n] && msg[n] != '\n' && n < sizeof line - 1) {
-        line[n] = (unsigned char)msg[n] < 0x20 || msg[n] == 0x7f ? '?' : msg[n];
+        line[n] = msg[n];
         n++;
     }
     line[n] = '\0';
-    fprintf(stderr, "aodreport: the database warns: %s\n", line);
+    fprintf(stderr, "aodreport: the database warns: %s\n",
+            aod_error_escape(line, shown, sizeof shown));
+}
+
+/* The database user as the server knows it (a login mapped by pg_ident or
+ * a SET ROLE in the service file is not what PQuser() says): recorded by
+ * every self-audit and part of its id. */
+static int who_am_i(aod_store *st, aod_error *err)
+{
+    PGresult *res = PQexec(st->conn, "SELECT session_user, current_user");
+    int rc = -1;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        db_error(err, AOD_ERR_DB, "who am I", PQerrorMessage(st->conn));
+        goto out;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1)) == 0)
+        snprintf(st->user, sizeof st->user, "%s", PQgetvalue(res, 0, 0));
+    else
+        snprintf(st->user, sizeof st->user, "%s/%s", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+    rc = 0;
+out:
+    PQclear(res);
+    return rc;
 }
 
 aod_store *aod_store_connect(const char *conninfo, aod_error *err)
@@ -117,6 +142,10 @@ aod_store *aod_store_connect(const char *conninfo, aod_error *err)
     if (conninfo && *conninfo) {
         opts = PQconninfoParse(conninfo, &perr);
         if (!opts) {
+            /* libpq ends its message with a line break: not ours to print */
+            size_t n = perr ? strlen(perr) : 0;
+            while (n > 0 && (perr[n - 1] == '\n' || perr[n - 1] == ' '))
+                perr[--n] = '\0';
             aod_error_set(err, AOD_ERR_USAGE, "--db", 0, NULL, "invalid connection string: %s",
                           perr ? perr : "out of memory");
             goto fail;
@@ -146,6 +175,8 @@ aod_store *aod_store_connect(const char *conninfo, aod_error *err)
     /* NOTICEs ("schema already exists, skipping") are noise to a user. */
     if (exec_simple(st, "SET TIME ZONE 'UTC'; SET client_min_messages = warning; SET jit = off",
                     "set time zone", err) != 0)
+        goto fail;
+    if (who_am_i(st, err) != 0)
         goto fail;
     PQconninfoFree(opts);
     return st;
@@ -1507,6 +1538,5 @@ int aod_store_each_patient(aod_store *st, int64_t from_ms, int64_t to_ms, aod_st
 
 const char *aod_store_user(const aod_store *st)
 {
-    const char *u = st->conn ? PQuser(st->conn) : NULL;
-    return u ? u : "";
+    return st->user;
 }

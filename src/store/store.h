@@ -105,8 +105,8 @@ typedef int (*aod_store_patient_fn)(void *ctx, const char *key, aod_error *err);
 int aod_store_each_patient(aod_store *st, int64_t from_ms, int64_t to_ms, aod_store_patient_fn fn,
                            void *ctx, aod_error *err);
 
-/* The database user the connection logged in as (borrowed from st; "" when
- * libpq does not say). */
+/* The database user as the server reports it at connect: session_user, and
+ * "session_user/current_user" when they differ (borrowed from st). */
 const char *aod_store_user(const aod_store *st);
 
 #endif

@@ -45,8 +45,11 @@ pg_start() {
     PGBIN=$(pg_bindir) || { echo "FAIL: no PostgreSQL server binaries (initdb) found" >&2; exit 1; }
     PGTMP=$(mktemp -d "${TMPDIR:-/tmp}/aod-pg.XXXXXX")
     trap pg_stop EXIT
-    chmod 755 "$PGTMP"
-    [ "$(id -u)" = 0 ] && chown postgres "$PGTMP"
+    # The server (postgres, under root) creates its files here, and the
+    # tests write reports here: the directory stays the test runner's, as
+    # aodreport requires of an output directory (outfile.h), sticky so that
+    # each user keeps to its own files.
+    if [ "$(id -u)" = 0 ]; then chmod 1777 "$PGTMP"; else chmod 755 "$PGTMP"; fi
     as_pg "$PGBIN/initdb" -D "$PGTMP/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
         >"$PGTMP/initdb.log" 2>&1 || { cat "$PGTMP/initdb.log" >&2; exit 1; }
     as_pg "$PGBIN/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/server.log" -w \

@@ -38,7 +38,16 @@ for dir in "$CASES"/*/; do
     as_pg "$PGBIN/createdb" -h "$PGTMP" -U postgres "$db"
     args=()
     [ -f "$dir/args" ] && mapfile -t args < <(grep -v '^#' "$dir/args" | sed '/^$/d')
-    [ -f "$dir/policy.xml" ] && args+=(--policy "$dir/policy.xml")
+    if [ -f "$dir/pseudonym.key" ]; then
+        # aodreport reads a pseudonym secret only from a private file (mode
+        # 0600), and git checks files out 0644: the case runs from a copy.
+        mkdir -p "$PGTMP/policy-$name"
+        cp "$dir/policy.xml" "$PGTMP/policy-$name/policy.xml"
+        install -m 600 "$dir/pseudonym.key" "$PGTMP/policy-$name/pseudonym.key"
+        args+=(--policy "$PGTMP/policy-$name/policy.xml")
+    elif [ -f "$dir/policy.xml" ]; then
+        args+=(--policy "$dir/policy.xml")
+    fi
     events=$(ls "$dir"/events.* | head -n 1)
     ok "$name: init" run 0 "${AOD[@]}" init --db "dbname=$db"
     ok "$name: load" run 0 "${AOD[@]}" load --db "dbname=$db" "$events"

@@ -13,6 +13,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -392,15 +393,17 @@ static void test_dir_and_temp_shapes(void **state)
     assert_false(aod_batch_is_patient_dir("a/b-0123456789abcdef"));
     assert_false(aod_batch_is_patient_dir("manifest.json"));
 
-    assert_true(aod_batch_is_temp_name(".access_2025-01-01_2025-01-31_en.pdf.Ab12Cd"));
-    assert_true(aod_batch_is_temp_name(".manifest.json.x9Z0aa"));
-    assert_true(aod_batch_is_temp_name(".r.xml.000000"));
+    assert_true(aod_batch_is_temp_name(".access_2025-01-01_2025-01-31_en.pdf.aodtmp.123.Ab12Cd"));
+    assert_true(aod_batch_is_temp_name(".manifest.json.aodtmp.1.x9Z0aa"));
+    assert_true(aod_batch_is_temp_name(".r.aodtmp.x.aodtmp.42.000000"));
     assert_false(aod_batch_is_temp_name("access.pdf"));
     assert_false(aod_batch_is_temp_name(".access.pdf"));
     assert_false(aod_batch_is_temp_name(".notes.txt.Ab12Cd"));
     assert_false(aod_batch_is_temp_name(".aodreport-batch.lock"));
-    assert_false(aod_batch_is_temp_name(".pdf.Ab12Cd"));
-    assert_false(aod_batch_is_temp_name(".x.pdf.Ab-2Cd"));
+    assert_false(aod_batch_is_temp_name(".aodtmp.1.Ab12Cd"));
+    assert_false(aod_batch_is_temp_name(".x.pdf.aodtmp.1.Ab-2Cd"));
+    assert_false(aod_batch_is_temp_name(".x.pdf.aodtmp..Ab12Cd"));
+    assert_false(aod_batch_is_temp_name(".x.pdf.aodtmp.12.Ab12Cd7"));
 }
 
 /* -------------------------------------------------------------- shards */
@@ -512,6 +515,7 @@ static void test_manifest_roundtrip(void **state)
     size_t n_done = 0, i;
     aod_error err;
     char path[128];
+    int dfd;
     char *text;
     json_t *root;
     json_error_t jerr;
@@ -550,7 +554,9 @@ static void test_manifest_roundtrip(void **state)
     run.started = 1;
     run.state = "running";
     aod_error_init(&err);
-    assert_int_equal(aod_batch_manifest_write(tmpdir, "manifest", &run, e, 4, &err), 0);
+    dfd = open(tmpdir, O_RDONLY | O_DIRECTORY);
+    assert_true(dfd >= 0);
+    assert_int_equal(aod_batch_manifest_write(dfd, tmpdir, "manifest", &run, e, 4, &err), 0);
 
     snprintf(path, sizeof path, "%s/manifest.json", tmpdir);
     text = slurp(path);
@@ -593,8 +599,7 @@ static void test_manifest_roundtrip(void **state)
     }
 
     /* read back: only the complete report */
-    snprintf(path, sizeof path, "%s/manifest.json", tmpdir);
-    assert_int_equal(aod_batch_manifest_read(path, &done, &n_done, &err), 0);
+    assert_int_equal(aod_batch_manifest_read(dfd, "manifest.json", "m", &done, &n_done, &err), 0);
     assert_int_equal(n_done, 1);
     assert_string_equal(done[0].dir, e[0].dir);
     assert_string_equal(done[0].base, "access_2025-06-01_2025-06-30_en");
@@ -608,18 +613,23 @@ static void test_manifest_roundtrip(void **state)
     /* a manifest edited to point outside DIR is not trusted */
     free(e[0].base);
     e[0].base = strdup("../../etc/x");
-    assert_int_equal(aod_batch_manifest_write(tmpdir, "manifest", &run, e, 4, &err), 0);
-    assert_int_equal(aod_batch_manifest_read(path, &done, &n_done, &err), 0);
+    assert_int_equal(aod_batch_manifest_write(dfd, tmpdir, "manifest", &run, e, 4, &err), 0);
+    assert_int_equal(aod_batch_manifest_read(dfd, "manifest.json", "m", &done, &n_done, &err), 0);
     assert_int_equal(n_done, 0);
     aod_batch_done_free(done, n_done);
 
     /* missing: nothing done, no error; not a manifest: an error */
-    snprintf(path, sizeof path, "%s/none.json", tmpdir);
-    assert_int_equal(aod_batch_manifest_read(path, &done, &n_done, &err), 0);
+    assert_int_equal(aod_batch_manifest_read(dfd, "none.json", "n", &done, &n_done, &err), 0);
     assert_int_equal(n_done, 0);
-    snprintf(path, sizeof path, "%s/manifest.csv", tmpdir);
-    assert_int_equal(aod_batch_manifest_read(path, &done, &n_done, &err), -1);
+    assert_int_equal(aod_batch_manifest_read(dfd, "manifest.csv", "c", &done, &n_done, &err), -1);
     assert_int_equal(err.code, AOD_ERR_INPUT);
+
+    /* a link is not read: its target could be anything */
+    assert_int_equal(symlinkat("manifest.json", dfd, "link.json"), 0);
+    aod_error_init(&err);
+    assert_int_equal(aod_batch_manifest_read(dfd, "link.json", "l", &done, &n_done, &err), -1);
+    assert_int_equal(err.code, AOD_ERR_IO);
+    close(dfd);
 
     for (i = 0; i < 4; i++)
         aod_batch_entry_clear(&e[i]);
@@ -657,18 +667,43 @@ static void test_selfaudit_event(void **state)
     a.started = 1800000000000LL;
     a.recorded = 1800000001000LL;
 
-    /* the id: stable, independent of clock and operator, changed by the bytes */
+    a.db_user = "reporter";
+    a.os_user = "root";
+    a.host = "h1";
+    a.pid = 4242;
+    a.process_started = 1799999990000LL;
+
+    /* the id: stable for one person's retry in one process, changed by the
+     * bytes and by anyone or anything else exporting the same report */
     aod_selfaudit_id(&a, id1);
     assert_int_equal(strncmp(id1, "aodreport-", 10), 0);
     assert_int_equal(strlen(id1), 42);
     a.recorded += 5000;
-    a.operator_name = "someone else";
     aod_selfaudit_id(&a, id2);
     assert_string_equal(id1, id2);
     files[0].sha256 = "12";
     aod_selfaudit_id(&a, id2);
     assert_string_not_equal(id1, id2);
     files[0].sha256 = "11";
+    {
+        const char **who[] = {&a.operator_name, &a.db_user, &a.os_user, &a.host};
+        size_t k;
+        for (k = 0; k < sizeof who / sizeof who[0]; k++) {
+            const char *was = *who[k];
+            *who[k] = "someone else";
+            aod_selfaudit_id(&a, id2);
+            assert_string_not_equal(id1, id2);
+            *who[k] = was;
+        }
+        a.pid++;
+        aod_selfaudit_id(&a, id2);
+        assert_string_not_equal(id1, id2);
+        a.pid--;
+        a.process_started++;
+        aod_selfaudit_id(&a, id2);
+        assert_string_not_equal(id1, id2);
+        a.process_started--;
+    }
 
     aod_error_init(&err);
     ev = aod_selfaudit_build(&a, &err);
@@ -695,7 +730,7 @@ static void test_selfaudit_event(void **state)
     assert_string_equal(rec->outcome, "0");
     assert_int_equal(rec->n_agents, 2);
     assert_int_equal(rec->agents[0].requestor, 1);
-    assert_string_equal(rec->agents[0].who.display, "someone else");
+    assert_string_equal(rec->agents[0].who.display, "Pat Privacy");
     assert_int_equal(rec->n_entities, 5);
     assert_string_equal(rec->entities[3].role.code, "3");
     assert_non_null(strstr(rec->entities[3].description, "access report (patient copy)"));

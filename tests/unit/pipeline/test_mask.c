@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pipeline/mask.h"
@@ -26,6 +27,14 @@
 #include "model/entry.h"
 #include "base/strpool.h"
 #include "testutil.h"
+
+/* The secret as mask.c accepts it: a private file (mode 0600). */
+static void write_secret(const char *path, const void *data, size_t len)
+{
+    tu_write_file(path, data, len);
+    if (chmod(path, 0600) != 0)
+        tu_die(path);
+}
 
 #define SECRET "0123456789abcdef-test-secret"
 
@@ -72,7 +81,7 @@ static int setup(void **state)
     snprintf(f->dir, sizeof f->dir, "/tmp/aod-test-mask-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->secret_path, sizeof f->secret_path, "%s/secret", f->dir);
-    tu_write_file(f->secret_path, SECRET "\n", strlen(SECRET) + 1);
+    write_secret(f->secret_path, SECRET "\n", strlen(SECRET) + 1);
     f->policy.name = "test";
     f->policy.source = "test-policy.xml";
     f->policy.organisation.name = "Example Hospital";
@@ -304,18 +313,18 @@ static void test_pseudonym_secret_line_end(void **state)
     fixture *f = *state;
     aod_entry e;
 
-    tu_write_file(f->secret_path, SECRET, strlen(SECRET));
+    write_secret(f->secret_path, SECRET, strlen(SECRET));
     e = masked(f, staff_entry(), AOD_TIER_PSEUDONYM, AOD_MODE_ACCESS);
     assert_string_equal(e.shown_name, "Staff member 4MMCAP");
-    tu_write_file(f->secret_path, SECRET "\r\n", strlen(SECRET) + 2);
+    write_secret(f->secret_path, SECRET "\r\n", strlen(SECRET) + 2);
     e = masked(f, staff_entry(), AOD_TIER_PSEUDONYM, AOD_MODE_ACCESS);
     assert_string_equal(e.shown_name, "Staff member 4MMCAP");
     /* another secret, other codes */
-    tu_write_file(f->secret_path, SECRET "!", strlen(SECRET) + 1);
+    write_secret(f->secret_path, SECRET "!", strlen(SECRET) + 1);
     e = masked(f, staff_entry(), AOD_TIER_PSEUDONYM, AOD_MODE_ACCESS);
     assert_string_not_equal(e.shown_name, "Staff member 4MMCAP");
     assert_int_equal(strlen(e.shown_name), strlen("Staff member 4MMCAP"));
-    tu_write_file(f->secret_path, SECRET "\n", strlen(SECRET) + 1);
+    write_secret(f->secret_path, SECRET "\n", strlen(SECRET) + 1);
 }
 
 /* "Staff 5853" and "Staff 53767" share their first six code characters
@@ -561,17 +570,23 @@ static void test_secret_errors(void **state)
     expect_new_fails(f, missing, "cannot open");
 
     f->policy.masking.pseudonym_secret = f->dir; /* a directory */
-    expect_new_fails(f, f->dir, "cannot read");
+    expect_new_fails(f, f->dir, "not a regular file");
+
+    /* a key others can read is no secret */
+    f->policy.masking.pseudonym_secret = f->secret_path;
+    assert_int_equal(chmod(f->secret_path, 0640), 0);
+    expect_new_fails(f, f->secret_path, "readable or writable by others");
+    assert_int_equal(chmod(f->secret_path, 0600), 0);
 
     f->policy.masking.pseudonym_secret = f->secret_path;
-    tu_write_file(f->secret_path, "0123456789abcde\n\n", 17); /* 15 bytes + line ends */
+    write_secret(f->secret_path, "0123456789abcde\n\n", 17); /* 15 bytes + line ends */
     expect_new_fails(f, f->secret_path, "holds 15 bytes; at least 16");
-    tu_write_file(f->secret_path, "", 0);
+    write_secret(f->secret_path, "", 0);
     expect_new_fails(f, f->secret_path, "holds 0 bytes");
-    tu_write_file(f->secret_path, "0123456789abcdef\r\n", 18); /* exactly 16 */
+    write_secret(f->secret_path, "0123456789abcdef\r\n", 18); /* exactly 16 */
     m = new_mask(f, AOD_AUDIENCE_PATIENT, AOD_MODE_ACCESS, f->en);
     aod_mask_free(m);
-    tu_write_file(f->secret_path, SECRET "\n", strlen(SECRET) + 1);
+    write_secret(f->secret_path, SECRET "\n", strlen(SECRET) + 1);
 
     f->policy.masking.pseudonym_secret = NULL;
     expect_new_fails(f, "test-policy.xml", "names no pseudonym secret file");
