@@ -80,7 +80,7 @@ echo "== writing the example patient's reports into ./out"
 # all three finds every event (some disclosures name only the SSN).
 P=(--patient Patient/example-1 --patient 'http://hospital.example.org/mrn|1000001'
    --patient 'urn:oid:2.16.840.1.113883.4.1|999-00-0001')
-COMMON=("${P[@]}" --now 2026-11-01T00:00:00Z --requested 2026-10-20
+COMMON=(--policy examples/policies/demo.xml "${P[@]}" --now 2026-11-01T00:00:00Z --requested 2026-10-20
         --patient-name "José Müller-Ødegård")
 for mode in disclosures access; do
     aodreport report "${COMMON[@]}" --mode "$mode" --format csv -o "out/example-1-$mode.csv"

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "app/cli.h"
+#include "base/log.h"
 #include "base/error.h"
 
 enum exit_code {
@@ -19,6 +20,10 @@ enum exit_code {
     EXIT_NOMEM = 8,       /* out of memory or a size limit */
     EXIT_INTERRUPTED = 9, /* SIGINT / SIGTERM: stopped, work in flight rolled back */
     EXIT_PARTIAL = 10,    /* batch: some reports skipped (bad request rows) or failed */
+    EXIT_CONFIG = 11,     /* no site policy, or the site policy is still the demonstration */
+    EXIT_SCHEMA = 12,     /* check: the store is missing or not at this version's schema */
+    EXIT_PRIVILEGE = 13,  /* check: the role may not read reports or record its self-audit */
+    EXIT_TEMPLATES = 14,  /* check: templates or font missing or not covering the language */
     EXIT_INTERNAL = 70    /* a bug */
 };
 
@@ -47,6 +52,14 @@ static int exit_code(aod_errcode code)
         return EXIT_INTERRUPTED;
     case AOD_ERR_PARTIAL:
         return EXIT_PARTIAL;
+    case AOD_ERR_CONFIG:
+        return EXIT_CONFIG;
+    case AOD_ERR_SCHEMA:
+        return EXIT_SCHEMA;
+    case AOD_ERR_PRIVILEGE:
+        return EXIT_PRIVILEGE;
+    case AOD_ERR_TEMPLATES:
+        return EXIT_TEMPLATES;
     }
     return EXIT_FAILURE_GENERIC;
 }
@@ -65,9 +78,9 @@ int main(int argc, char **argv)
     }
     if (rc != 0) {
         char msg[1024];
-        fprintf(stderr, "aodreport: %s\n", aod_error_format(&err, msg, sizeof msg));
+        aod_log(AOD_LOG_ERR, "%s", aod_error_format(&err, msg, sizeof msg));
         if (err.code == AOD_ERR_USAGE)
-            fprintf(stderr, "Try 'aodreport --help'.\n");
+            fprintf(stderr, "%sTry 'aodreport --help'.\n", aod_log_prefix(AOD_LOG_ERR));
         return exit_code(err.code == AOD_OK ? AOD_ERR_INTERNAL : err.code);
     }
     return EXIT_OK;

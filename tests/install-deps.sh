@@ -21,6 +21,6 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 apt-get install -y -qq --no-install-recommends \
     build-essential autoconf automake pkg-config ca-certificates \
-    libpq-dev libjansson-dev libhpdf-dev libxml2-dev libxml2-utils libcmocka-dev \
+    libpq-dev libjansson-dev libhpdf-dev libxml2-dev libxml2-utils libcmocka-dev zlib1g-dev \
     postgresql-15 fonts-dejavu-core python3 python3-psycopg2 time \
     poppler-utils qpdf clang-format "${node_pkgs[@]}" "$@" >/dev/null

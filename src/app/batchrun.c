@@ -41,6 +41,7 @@
 #include <jansson.h>
 
 #include "base/buf.h"
+#include "base/log.h"
 #include "base/outfile.h"
 #include "model/policy.h"
 #include "model/record.h"
@@ -162,10 +163,10 @@ static void bar_draw(progress *p, int force)
 }
 
 #if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
+__attribute__((format(printf, 3, 4)))
 #endif
 static void
-say(progress *p, const char *fmt, ...)
+say(progress *p, aod_log_level level, const char *fmt, ...)
 {
     char line[2048], safe[4096];
     va_list ap;
@@ -175,7 +176,8 @@ say(progress *p, const char *fmt, ...)
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     bar_clear(p);
-    fprintf(stderr, "aodreport: %s\n", aod_error_escape(line, safe, sizeof safe));
+    fprintf(stderr, "%saodreport: %s\n", aod_log_prefix(level),
+            aod_error_escape(line, safe, sizeof safe));
     bar_draw(p, 1);
 }
 
@@ -382,13 +384,19 @@ static int plan_report(plan *p, long line, char **keys, size_t n_keys, int mode,
         goto nomem;
 
     text = text_for(p, lang, &why);
-    if (!text) {
+    if (!text || from >= to) {
+        char masked[300];
+        /* Every skipped row is said on standard error too: cron mails it. */
+        if (!text)
+            why = why ? why : "no templates for the language";
+        else
+            why = "the period is empty (from is not before to)";
         e->status = AOD_BATCH_SKIPPED;
+        if (p->o->requests)
+            aod_log(AOD_LOG_WARNING, "skipped: %s:%ld: %s", p->o->requests, line, why);
+        else
+            aod_log(AOD_LOG_WARNING, "skipped: %s: %s", who(e, masked, sizeof masked), why);
         return aod_batch_entry_set_error(e, why) == 0 ? 0 : -1;
-    }
-    if (from >= to) {
-        e->status = AOD_BATCH_SKIPPED;
-        return aod_batch_entry_set_error(e, "the period is empty (from is not before to)");
     }
     j->text = text;
     j->info.mode = (aod_mode)mode;
@@ -445,7 +453,7 @@ static void on_bad_csv_row(void *ctx, const aod_error *why)
 
     aod_error_init(&err);
     aod_error_format(why, msg, sizeof msg);
-    say(c->pr, "skipped: %s", msg);
+    say(c->pr, AOD_LOG_WARNING, "skipped: %s", msg);
     add_skipped(c->p, why->line, NULL, why->text, &err);
 }
 
@@ -470,7 +478,7 @@ static int on_request_row(void *ctx, const aod_batch_row *row, aod_error *err)
         }
         aod_error_where(&rerr, c->name, row->line, -1);
         aod_error_format(&rerr, msg, sizeof msg);
-        say(c->pr, "skipped: %s", msg);
+        say(c->pr, AOD_LOG_WARNING, "skipped: %s", msg);
         snprintf(text, sizeof text, "%s%s%s", rerr.field, rerr.field[0] ? ": " : "", rerr.text);
         return add_skipped(p, row->line, row->cell[AOD_BATCH_COL_PATIENT], text, err);
     }
@@ -659,7 +667,8 @@ static int check_duplicates(plan *p, progress *pr, aod_error *err)
             aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
             return -1;
         }
-        say(pr, "skipped: %s:%ld: %s", p->o->requests ? p->o->requests : "", b->line, msg);
+        say(pr, AOD_LOG_WARNING, "skipped: %s:%ld: %s", p->o->requests ? p->o->requests : "",
+            b->line, msg);
         v[i] = a; /* compare the next one with the first of the run */
     }
     free(v);
@@ -1061,7 +1070,7 @@ static void write_manifest(run_state *s, const char *state)
     if (aod_batch_manifest_write(p->out_fd, p->o->out_dir, p->manifest_base, &p->run, p->entries,
                                  p->n, &err) != 0) {
         char msg[700];
-        say(&s->pr, "warning: the manifest could not be written: %s",
+        say(&s->pr, AOD_LOG_WARNING, "warning: the manifest could not be written: %s",
             aod_error_format(&err, msg, sizeof msg));
         if (s->manifest_err.code == AOD_OK)
             s->manifest_err = err;
@@ -1090,7 +1099,7 @@ static void log_result(run_state *s, const aod_batch_entry *e)
 
     who(e, w, sizeof w);
     if (e->status == AOD_BATCH_FAILED) {
-        say(&s->pr, "failed: %s %s: %s", w, e->base, e->error ? e->error : "");
+        say(&s->pr, AOD_LOG_ERR, "failed: %s %s: %s", w, e->base, e->error ? e->error : "");
         return;
     }
     if (e->status != AOD_BATCH_OK || s->pr.quiet || (s->pr.tty && !s->pr.verbose))
@@ -1098,7 +1107,8 @@ static void log_result(run_state *s, const aod_batch_entry *e)
     for (k = 0; k < e->n_files; k++)
         snprintf(files + strlen(files), sizeof files - strlen(files), "%s%s", k ? "," : "",
                  aod_run_format_ext(e->files[k].format));
-    say(&s->pr, "[%zu/%zu] ok %s -> ...%s/%s.{%s}: %ld records -> %ld events, %ld lines, %.2f s",
+    say(&s->pr, AOD_LOG_INFO,
+        "[%zu/%zu] ok %s -> ...%s/%s.{%s}: %ld records -> %ld events, %ld lines, %.2f s",
         s->pr.done, s->pr.total, w, dir_shown(e), e->base, files, e->records, e->events, e->lines,
         e->seconds);
 }
@@ -1156,7 +1166,8 @@ static void apply_result(run_state *s, worker *w, const char *line)
         if (code == AOD_ERR_DB_CONNECT && !s->db_lost) {
             s->db_lost = 1;
             s->stopping = 1;
-            say(&s->pr, "the database connection is lost: no more reports are started");
+            say(&s->pr, AOD_LOG_ERR,
+                "the database connection is lost: no more reports are started");
         }
     }
     json_decref(r);
@@ -1182,7 +1193,7 @@ static void worker_gone(run_state *s, worker *w)
      * (a crash, a sanitizer's report) is a bug to hear about. */
     if (!s->killed && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
         s->worker_trouble++;
-        say(&s->pr, "warning: a worker process ended abnormally (%s %d)",
+        say(&s->pr, AOD_LOG_WARNING, "warning: a worker process ended abnormally (%s %d)",
             WIFSIGNALED(status) ? "signal" : "status",
             WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
     }
@@ -1271,7 +1282,7 @@ static void on_signal(run_state *s)
         for (k = 0; k < s->nw; k++)
             if (s->w[k].pid > 0)
                 kill(s->w[k].pid, SIGKILL);
-        say(&s->pr, "stopping now: worker processes killed");
+        say(&s->pr, AOD_LOG_WARNING, "stopping now: worker processes killed");
     }
     if (!stop_signal || s->interrupted)
         return;
@@ -1282,7 +1293,7 @@ static void on_signal(run_state *s)
             kill(s->w[k].pid, SIGTERM);
             busy++;
         }
-    say(&s->pr, "%s: stopping; %zu report%s in flight %s rolled back",
+    say(&s->pr, AOD_LOG_WARNING, "%s: stopping; %zu report%s in flight %s rolled back",
         stop_signal == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)", busy,
         busy == 1 ? "" : "s", busy == 1 ? "is" : "are");
 }
@@ -1481,7 +1492,7 @@ static int prepare(plan *p, progress *pr, aod_error *err)
         /* Ours, so allowed (outfile.h); but others may plant things in it. */
         struct stat sb;
         if (fstat(p->out_fd, &sb) == 0 && (sb.st_mode & (S_IWGRP | S_IWOTH)))
-            say(pr,
+            say(pr, AOD_LOG_WARNING,
                 "warning: %s is writable by group or others (mode %04o): nothing in it is "
                 "reached through a link, but others can disturb the run; make it 0700",
                 o->out_dir, (unsigned)(sb.st_mode & 07777));
@@ -1512,7 +1523,7 @@ static int load_resume(plan *p, progress *pr, size_t *resumed, aod_error *err)
             aod_buf_free(&path);
             return -1;
         }
-        say(pr, "warning: %s; every report is made again",
+        say(pr, AOD_LOG_WARNING, "warning: %s; every report is made again",
             aod_error_format(&merr, msg, sizeof msg));
     }
     aod_buf_free(&path);
@@ -1584,8 +1595,8 @@ int aod_batch_run(const aod_batch_options *o, aod_error *err)
         goto out;
     p->removed_temps = remove_temps(p);
     if (p->removed_temps && !o->quiet)
-        say(&s->pr, "removed %ld temporary file%s an interrupted run left in %s", p->removed_temps,
-            p->removed_temps == 1 ? "" : "s", o->out_dir);
+        say(&s->pr, AOD_LOG_INFO, "removed %ld temporary file%s an interrupted run left in %s",
+            p->removed_temps, p->removed_temps == 1 ? "" : "s", o->out_dir);
     if (load_resume(p, &s->pr, &resumed, err) != 0)
         goto out;
 
@@ -1601,15 +1612,16 @@ int aod_batch_run(const aod_batch_options *o, aod_error *err)
             skipped++;
         if (o->verbose && p->entries[i].resumed) {
             char w[300];
-            say(&s->pr, "already complete: %s %s", who(&p->entries[i], w, sizeof w),
+            say(&s->pr, AOD_LOG_INFO, "already complete: %s %s", who(&p->entries[i], w, sizeof w),
                 p->entries[i].base);
         }
     }
     s->pr.total = s->n_todo;
     if (!o->quiet)
-        say(&s->pr, "%zu report%s to make%s (%zu already complete, %zu skipped), %d worker%s",
-            s->n_todo, s->n_todo == 1 ? "" : "s", o->month ? " for the month's patients" : "",
-            resumed, skipped, o->jobs, o->jobs == 1 ? "" : "s");
+        say(&s->pr, AOD_LOG_INFO,
+            "%zu report%s to make%s (%zu already complete, %zu skipped), %d worker%s", s->n_todo,
+            s->n_todo == 1 ? "" : "s", o->month ? " for the month's patients" : "", resumed,
+            skipped, o->jobs, o->jobs == 1 ? "" : "s");
     write_manifest(s, "running");
     if (s->manifest_err.code != AOD_OK) {
         *err = s->manifest_err;

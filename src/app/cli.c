@@ -15,9 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #include "config.h"
 #include "app/batch.h"
+#include "app/check.h"
 #include "base/buf.h"
 #include "ingest/load.h"
 #include "ingest/normalize.h"
@@ -27,6 +31,8 @@
 #include "model/text.h"
 #include "pipeline/report.h"
 #include "app/run.h"
+#include "app/selfaudit.h"
+#include "base/log.h"
 #include "store/store.h"
 #include "base/timefmt.h"
 
@@ -117,26 +123,79 @@ static void load_help(void)
     printf("Usage: aodreport load [--db CONNINFO] FILE...\n"
            "\n"
            "Load FHIR AuditEvents into the store.  Each FILE is NDJSON (one AuditEvent per\n"
-           "line) or a FHIR Bundle of AuditEvents, in R4, R5 or R6-ballot shape; '-' reads\n"
-           "standard input.  Each file is loaded whole or not at all: the first bad record\n"
-           "stops that file with its line (and Bundle entry) and nothing of it is kept;\n"
-           "the other files are still loaded.  Loading a file again stores nothing twice.\n"
+           "line) or a FHIR Bundle of AuditEvents, in R4, R5 or R6-ballot shape, plain or\n"
+           "gzip-compressed; '-' reads standard input.  Each file is loaded whole or not at\n"
+           "all: the first bad record stops that file with its line (and Bundle entry) and\n"
+           "nothing of it is kept; the other files are still loaded.  Loading a file again\n"
+           "stores nothing twice.  On a terminal a progress line shows the bytes read,\n"
+           "events per second and the time left; otherwise one line per file.\n"
            "\n"
            "  --db CONNINFO   libpq connection string or URI (default: the PG* environment)\n"
            "  -q, --quiet     print only errors\n"
+           "  --json          print one JSON summary (each file and the total) on standard\n"
+           "                  output instead of lines\n"
            "  -h, --help      show this help\n");
+}
+
+/* The progress line of one file, on a terminal. */
+typedef struct load_progress {
+    const char *name;
+    struct timespec start;
+    double last;
+    int drawn;
+} load_progress;
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void show_progress(void *ctx, long long bytes, long long total, long events)
+{
+    load_progress *p = ctx;
+    double t = seconds_since(&p->start);
+    char eta[40] = "";
+
+    if (t - p->last < 0.25)
+        return;
+    p->last = t;
+    if (total > 0 && bytes > 0 && bytes < total) {
+        long s = (long)((double)(total - bytes) * t / (double)bytes + 0.5);
+        snprintf(eta, sizeof eta, ", ETA %ld:%02ld", s / 60, s % 60);
+    }
+    if (total > 0)
+        fprintf(stderr, "\r\033[K%s: %.1f of %.1f MB (%d%%), %ld events, %.0f events/s%s", p->name,
+                (double)bytes / 1e6, (double)total / 1e6,
+                (int)(100.0 * (double)bytes / (double)total), events,
+                t > 0 ? (double)events / t : 0.0, eta);
+    else
+        fprintf(stderr, "\r\033[K%s: %.1f MB, %ld events, %.0f events/s", p->name,
+                (double)bytes / 1e6, events, t > 0 ? (double)events / t : 0.0);
+    p->drawn = 1;
+}
+
+static json_t *counts_json(const aod_load_counts *c)
+{
+    return json_pack("{s:I, s:I, s:I, s:I}", "read", (json_int_t)c->read, "stored",
+                     (json_int_t)c->stored, "already_present", (json_int_t)c->already,
+                     "without_patient", (json_int_t)c->without_patient);
 }
 
 static int cmd_load(int argc, char **argv, aod_error *err)
 {
     static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
                                          {"quiet", no_argument, NULL, 'q'},
+                                         {"json", no_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0, 0, 0, 0}};
     const char *db = NULL;
     aod_load_counts total, one;
     aod_store *st;
-    int c, i, quiet = 0, files = 0, failed = 0;
+    json_t *jfiles = NULL;
+    int c, i, quiet = 0, json = 0, files = 0, failed = 0, tty;
 
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (c) {
@@ -145,6 +204,9 @@ static int cmd_load(int argc, char **argv, aod_error *err)
             break;
         case 'q':
             quiet = 1;
+            break;
+        case 'j':
+            json = 1;
             break;
         case 'h':
             load_help();
@@ -155,45 +217,75 @@ static int cmd_load(int argc, char **argv, aod_error *err)
     }
     if (optind >= argc)
         return usage_error(err, "load", "no input file given (use '-' for standard input)");
-    st = aod_store_connect(db, err);
-    if (!st)
+    tty = !quiet && !json && isatty(STDERR_FILENO);
+    if (json && !(jfiles = json_array())) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
         return -1;
-    if (aod_store_check_version(st, err) != 0) {
+    }
+    st = aod_store_connect(db, err);
+    if (!st || aod_store_check_version(st, err) != 0) {
         aod_store_free(st);
+        json_decref(jfiles);
         return -1;
     }
     memset(&total, 0, sizeof total);
     for (i = optind; i < argc; i++) {
+        const char *name = strcmp(argv[i], "-") == 0 ? "<stdin>" : argv[i];
+        load_progress prog;
         aod_error ferr;
+        char msg[1024];
+        int rc;
+
         files++;
         aod_error_init(&ferr);
-        if (aod_load_path(st, argv[i], &one, &ferr) != 0) {
-            char msg[1024];
-            fprintf(stderr, "aodreport: %s\n", aod_error_format(&ferr, msg, sizeof msg));
-            fprintf(stderr, "aodreport: %s: not loaded; nothing from this file was stored\n",
-                    strcmp(argv[i], "-") == 0 ? "<stdin>" : argv[i]);
+        memset(&prog, 0, sizeof prog);
+        prog.name = name;
+        clock_gettime(CLOCK_MONOTONIC, &prog.start);
+        rc = aod_load_path(st, argv[i], &one, tty ? show_progress : NULL, &prog, &ferr);
+        if (prog.drawn)
+            fputs("\r\033[K", stderr);
+        if (rc != 0) {
+            aod_log(AOD_LOG_ERR, "%s", aod_error_format(&ferr, msg, sizeof msg));
+            aod_log(AOD_LOG_ERR, "%s: not loaded; nothing from this file was stored", name);
             failed++;
+            if (jfiles)
+                json_array_append_new(jfiles, json_pack("{s:s, s:s, s:s}", "file", name, "status",
+                                                        "failed", "error", msg));
             /* A lost connection fails every later file too: stop here. */
             if (ferr.code == AOD_ERR_DB_CONNECT || ferr.code == AOD_ERR_NOMEM) {
                 *err = ferr;
                 aod_store_free(st);
+                json_decref(jfiles);
                 return -1;
             }
             if (err->code == AOD_OK)
                 *err = ferr;
             continue;
         }
-        if (!quiet)
+        if (jfiles)
+            json_array_append_new(jfiles, json_pack("{s:s, s:s, s:o, s:f}", "file", name, "status",
+                                                    "loaded", "counts", counts_json(&one),
+                                                    "seconds", seconds_since(&prog.start)));
+        else if (!quiet)
             printf("%s: %ld events read, %ld stored, %ld already present, %ld without patient\n",
-                   strcmp(argv[i], "-") == 0 ? "<stdin>" : argv[i], one.read, one.stored,
-                   one.already, one.without_patient);
+                   name, one.read, one.stored, one.already, one.without_patient);
         total.read += one.read;
         total.stored += one.stored;
         total.already += one.already;
         total.without_patient += one.without_patient;
     }
     aod_store_free(st);
-    if (!quiet)
+    if (jfiles) {
+        json_t *doc = json_pack("{s:o, s:i, s:i, s:o}", "files", jfiles, "files_failed", failed,
+                                "files_total", files, "total", counts_json(&total));
+        if (!doc || json_dumpf(doc, stdout, JSON_COMPACT | JSON_REAL_PRECISION(3)) != 0 ||
+            putchar('\n') == EOF) {
+            json_decref(doc);
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory writing JSON");
+            return -1;
+        }
+        json_decref(doc);
+    } else if (!quiet)
         printf("Total: %d file%s (%d failed), %ld events read, %ld stored, %ld already present, "
                "%ld without patient\n",
                files, files == 1 ? "" : "s", failed, total.read, total.stored, total.already,
@@ -222,6 +314,7 @@ typedef struct report_opts {
     const char *font;
     const char *operator_name;
     int csv_bom;
+    int json;
     char csv_delimiter;
 } report_opts;
 
@@ -243,7 +336,8 @@ static void report_help(const char *cmd)
            "  --to DATE          last day covered, inclusive (default: --now)\n"
            "  --mode MODE        disclosures (default) or access\n"
            "  --audience WHO     patient (default) or privacy-office\n"
-           "  --policy FILE      policy XML (default: the built-in HIPAA policy)\n"
+           "  --policy FILE      the site policy (default: $AODREPORT_POLICY, else\n"
+           "                     " AOD_SYSCONF_POLICY ")\n"
            "  --now TIMESTAMP    the time the report is made as of (default: now); fixes the\n"
            "                     output for reproducible runs\n"
            "  --lang LANG        language of the words in the report (default: the policy's)\n"
@@ -258,8 +352,10 @@ static void report_help(const char *cmd)
            "  --csv-bom          start CSV output with a UTF-8 byte order mark (Excel)\n"
            "  --csv-delimiter C  ',' (default), ';' or 'tab'\n"
            "  --templates DIR    templates directory (default: installed / built in)\n"
-           "  --operator NAME    who runs the report, for the self-audit record (default: the\n"
-           "                     OS user and the database user)\n"
+           "  --operator NAME    who runs the report, for the self-audit record, shown with\n"
+           "                     the database user (default: the OS user)\n"
+           "  --json             print a summary (counts, file, checksum, self-audit id) as\n"
+           "                     JSON on standard output; needs -o\n"
            "  --db CONNINFO      libpq connection string (default: the PG* environment)\n"
            "  -h, --help         show this help\n"
            "\n"
@@ -290,6 +386,7 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
                                          {"csv-delimiter", required_argument, NULL, 'D'},
                                          {"font", required_argument, NULL, 'U'},
                                          {"operator", required_argument, NULL, 'O'},
+                                         {"json", no_argument, NULL, 'J'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -352,6 +449,9 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
         case 'O':
             o->operator_name = optarg;
             break;
+        case 'J':
+            o->json = 1;
+            break;
         case 'D':
             if (strcmp(optarg, ",") == 0 || strcmp(optarg, ";") == 0)
                 o->csv_delimiter = optarg[0];
@@ -371,7 +471,40 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
         return usage_error(err, cmd, "unexpected argument '%s'", argv[optind]);
     if (o->n_keys == 0)
         return usage_error(err, cmd, "--patient is required");
+    if (o->json && (!o->output || strcmp(o->output, "-") == 0))
+        return usage_error(err, "--json", "the summary goes to standard output: give -o FILE");
     return 0;
+}
+
+/* The --json summary of one report or explain view, on standard output. */
+static int print_report_json(const char *cmd, const report_opts *o, const char *const *keys,
+                             size_t n_keys, const aod_run_output *out,
+                             const aod_report_summary *sum, const char *self_audit)
+{
+    json_t *doc, *jkeys = json_array();
+    size_t i;
+    int rc = -1;
+
+    for (i = 0; jkeys && i < n_keys; i++)
+        if (json_array_append_new(jkeys, json_string(keys[i])) != 0)
+            break;
+    doc = json_pack("{s:s, s:o, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, "
+                    "s:s}",
+                    "command", cmd, "patient_keys", jkeys, "mode",
+                    o->mode ? o->mode : "disclosures", "audience",
+                    strcmp(cmd, "explain") == 0 ? "privacy-office"
+                    : o->audience               ? o->audience
+                                                : "patient",
+                    "format", out->format, "output", out->path, "size", (json_int_t)out->size,
+                    "sha256", out->sha256, "records_read", (json_int_t)sum->records_read,
+                    "records_unreadable", (json_int_t)sum->records_unreadable, "events",
+                    (json_int_t)sum->events, "lines", (json_int_t)sum->entries, "suspended",
+                    (json_int_t)sum->suspended, "summarised", (json_int_t)sum->summarised,
+                    "self_audit", self_audit);
+    if (doc && json_dumpf(doc, stdout, JSON_COMPACT) == 0 && putchar('\n') != EOF)
+        rc = 0;
+    json_decref(doc);
+    return rc;
 }
 
 /* SIGINT / SIGTERM during a report: stop, leave no temporary file. */
@@ -395,6 +528,7 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     aod_store *st = NULL;
     aod_buf keybuf[MAX_KEYS];
     const char *keys[MAX_KEYS];
+    char self_audit[AOD_SELFAUDIT_ID_LEN] = "", masked[300];
     size_t i, nkeys = 0;
     int help, rc = -1;
 
@@ -441,6 +575,14 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     if (!explain && o.format && !aod_run_format_known(o.format)) {
         usage_error(err, "--format",
                     "unknown format '%s' (known: csv, pdf, bundle-json, bundle-xml)", o.format);
+        goto out;
+    }
+    /* A PDF on a terminal is a screenful of binary and a mangled terminal. */
+    if (!explain && o.format && strcmp(o.format, "pdf") == 0 &&
+        (!o.output || strcmp(o.output, "-") == 0) && isatty(STDOUT_FILENO)) {
+        usage_error(err, "--format",
+                    "a PDF is not written to a terminal: give -o FILE or "
+                    "redirect standard output");
         goto out;
     }
     policy = aod_run_load_policy(o.policy, NULL, err);
@@ -499,21 +641,23 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
         ro.stop = &report_stop;
         sigaction(SIGINT, &sa, &old_int);
         sigaction(SIGTERM, &sa, &old_term);
-        failed = aod_run_report(st, &info, text, explain, &output, 1, &ro, &sum, NULL, err);
+        failed = aod_run_report(st, &info, text, explain, &output, 1, &ro, &sum, self_audit, err);
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
         if (failed)
             goto out;
     }
     if (sum.records_read == 0)
-        fprintf(stderr,
-                "aodreport: no audit records found for %s in the period; the report says so\n",
-                keys[0]);
+        aod_log(AOD_LOG_NOTICE, "no audit records found for %s in the period; the report says so",
+                aod_error_mask_key(keys[0], masked, sizeof masked));
     if (sum.records_unreadable)
-        fprintf(stderr,
-                "aodreport: %ld stored record%s could not be read (named above); the report "
-                "counts them\n",
+        aod_log(AOD_LOG_WARNING,
+                "%ld stored record%s could not be read (named above); the report counts them",
                 sum.records_unreadable, sum.records_unreadable == 1 ? "" : "s");
+    if (o.json && print_report_json(cmd, &o, keys, nkeys, &output, &sum, self_audit) != 0) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory writing the summary");
+        goto out;
+    }
     rc = 0;
 out:
     aod_store_free(st);
@@ -557,7 +701,8 @@ static void batch_help(void)
            "  --audience WHO     default audience: patient (default) or privacy-office\n"
            "  --lang LANG        default language (default: the policy's)\n"
            "  --now TIMESTAMP    the time every report is made as of (default: now)\n"
-           "  --policy FILE      policy XML (default: the built-in HIPAA policy)\n"
+           "  --policy FILE      the site policy (default: $AODREPORT_POLICY, else\n"
+           "                     " AOD_SYSCONF_POLICY ")\n"
            "  --jobs N           reports made at once, each worker with its own database\n"
            "                     connection (default 1, at most 64)\n"
            "  --shard K/N        only the patients whose key hashes to shard K of N\n"
@@ -687,6 +832,74 @@ static int cmd_batch(int argc, char **argv, aod_error *err)
     return aod_batch_run(&o, err);
 }
 
+/* ------------------------------------------------------------------ check */
+
+static void check_help(void)
+{
+    printf("Usage: aodreport check [OPTIONS]\n"
+           "\n"
+           "Say whether this site is ready to write reports, changing nothing: the site\n"
+           "policy (found as a report finds it, valid, not the demonstration), the\n"
+           "templates and the PDF font for the letter's language, the database, its\n"
+           "schema version (without migrating) and whether this login may read the\n"
+           "store and record its self-audit.  One line per check; the exit status is\n"
+           "the first problem's (see aodreport(1)): 11 no site policy or still the\n"
+           "example, 7 invalid policy, 14 templates or font, 4 database unreachable,\n"
+           "12 schema, 13 privileges.\n"
+           "\n"
+           "  --policy FILE      the policy to check (default: $AODREPORT_POLICY, else\n"
+           "                     " AOD_SYSCONF_POLICY ")\n"
+           "  --lang LANG        the letter's language (default: the policy's)\n"
+           "  --templates DIR    templates directory (default: installed / built in)\n"
+           "  --font FILE        the PDF font (default: DejaVu Sans)\n"
+           "  --db CONNINFO      libpq connection string (default: the PG* environment)\n"
+           "  --json             one JSON object instead of lines\n"
+           "  -h, --help         show this help\n");
+}
+
+static int cmd_check(int argc, char **argv, aod_error *err)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},   {"policy", required_argument, NULL, 'P'},
+        {"lang", required_argument, NULL, 'l'}, {"templates", required_argument, NULL, 'T'},
+        {"font", required_argument, NULL, 'U'}, {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},       {0, 0, 0, 0}};
+    aod_check_options o;
+    int c;
+
+    memset(&o, 0, sizeof o);
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            o.db = optarg;
+            break;
+        case 'P':
+            o.policy = optarg;
+            break;
+        case 'l':
+            o.lang = optarg;
+            break;
+        case 'T':
+            o.templates = optarg;
+            break;
+        case 'U':
+            o.font = optarg;
+            break;
+        case 'j':
+            o.json = 1;
+            break;
+        case 'h':
+            check_help();
+            return 0;
+        default:
+            return bad_option(err, "check");
+        }
+    }
+    if (optind < argc)
+        return usage_error(err, "check", "unexpected argument '%s'", argv[optind]);
+    return aod_check_run(&o, err);
+}
+
 /* ------------------------------------------------------------------ main */
 
 static const command commands[] = {
@@ -695,6 +908,7 @@ static const command commands[] = {
     {"report", cmd_report, "write one patient's accounting of disclosures or access report"},
     {"explain", cmd_explain, "show why each audit record is (not) in a patient's report"},
     {"batch", cmd_batch, "many reports: a requests file or a month's patients, resumable"},
+    {"check", cmd_check, "say whether this site is ready: policy, templates, font, database"},
 };
 
 static void main_help(void)

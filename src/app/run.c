@@ -30,7 +30,25 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-aod_policy *aod_run_load_policy(const char *path, unsigned char *digest, aod_error *err)
+const char *aod_run_policy_path(const char *option, aod_policy_origin *origin)
+{
+    const char *env = getenv("AODREPORT_POLICY");
+    aod_policy_origin o = AOD_POLICY_OPTION;
+    const char *path = option;
+
+    if (!path && env && *env) {
+        o = AOD_POLICY_ENV;
+        path = env;
+    } else if (!path) {
+        o = AOD_POLICY_SYSTEM;
+        path = AOD_SYSCONF_POLICY;
+    }
+    if (origin)
+        *origin = o;
+    return path;
+}
+
+aod_policy *aod_run_load_policy_file(const char *path, unsigned char *digest, aod_error *err)
 {
     const aod_embedded_file *xsd = aod_embedded_find("data/policy.xsd");
     aod_policy *p = NULL;
@@ -43,17 +61,6 @@ aod_policy *aod_run_load_policy(const char *path, unsigned char *digest, aod_err
         aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL,
                       "policy schema missing from the program");
         return NULL;
-    }
-    if (!path) {
-        const aod_embedded_file *def = aod_embedded_find("examples/policies/hipaa-default.xml");
-        if (!def) {
-            aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "default policy missing");
-            return NULL;
-        }
-        if (digest)
-            aod_sha256(def->data, def->len, digest);
-        return aod_policy_load_memory(def->data, def->len, "built-in hipaa-default policy",
-                                      xsd->data, xsd->len, err);
     }
     f = fopen(path, "rb");
     if (!f) {
@@ -78,6 +85,37 @@ aod_policy *aod_run_load_policy(const char *path, unsigned char *digest, aod_err
 out:
     fclose(f);
     aod_buf_free(&xml);
+    return p;
+}
+
+aod_policy *aod_run_load_policy(const char *option, unsigned char *digest, aod_error *err)
+{
+    aod_policy_origin origin;
+    const char *path = aod_run_policy_path(option, &origin);
+    const char *from = origin == AOD_POLICY_ENV ? " (from AODREPORT_POLICY)" : "";
+    struct stat sb;
+    aod_policy *p;
+
+    /* No site policy: say which file to create rather than "cannot open". */
+    if (origin != AOD_POLICY_OPTION && stat(path, &sb) != 0 && errno == ENOENT) {
+        aod_error_set(err, AOD_ERR_CONFIG, path, 0, NULL,
+                      "no site policy%s: create this file from %s/policies/demo.xml with your "
+                      "organisation, privacy office and network domains (doc/policy.md), or "
+                      "name a policy with --policy; 'aodreport check' says what is missing",
+                      from, AOD_DATADIR);
+        return NULL;
+    }
+    p = aod_run_load_policy_file(path, digest, err);
+    if (p && p->demo && origin != AOD_POLICY_OPTION) {
+        aod_error_set(err, AOD_ERR_CONFIG, path, 0, NULL,
+                      "the site policy%s is still the demonstration (demo=\"true\"): its "
+                      "organisation and domains are placeholders; put in your own and remove "
+                      "demo=\"true\" ('aodreport check' lists what is still the example), or "
+                      "name the demo with --policy to write a demonstration report",
+                      from);
+        aod_policy_free(p);
+        return NULL;
+    }
     return p;
 }
 

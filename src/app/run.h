@@ -67,10 +67,32 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
                    aod_run_output *outs, size_t n_outs, const aod_run_options *opts,
                    aod_report_summary *sum, char *self_audit_id, aod_error *err);
 
-/* Loads the policy file at path (NULL: the built-in HIPAA default) and
- * validates it.  digest (32 bytes, may be NULL) receives the SHA-256 of its
- * bytes.  Returns a new policy (aod_policy_free) or NULL with err set. */
-aod_policy *aod_run_load_policy(const char *path, unsigned char *digest, aod_error *err);
+/* Where the site policy came from (aod_run_load_policy). */
+typedef enum aod_policy_origin {
+    AOD_POLICY_OPTION = 0, /* --policy FILE: the user named it */
+    AOD_POLICY_ENV,        /* $AODREPORT_POLICY */
+    AOD_POLICY_SYSTEM      /* AOD_SYSCONF_POLICY ($(sysconfdir)/aodreport/policy.xml) */
+} aod_policy_origin;
+
+/* The site policy file: option (--policy, may be NULL), else
+ * $AODREPORT_POLICY when set and not empty, else AOD_SYSCONF_POLICY.  Writes
+ * the path (borrowed from option, the environment or a constant) and where it
+ * came from (origin may be NULL). */
+const char *aod_run_policy_path(const char *option, aod_policy_origin *origin);
+
+/* Loads the site policy (aod_run_policy_path) and validates it.  digest (32
+ * bytes, may be NULL) receives the SHA-256 of its bytes.  Refused with
+ * AOD_ERR_CONFIG, and a message naming the file to create or edit: a policy
+ * found through the environment or the system path that does not exist, or
+ * that is still a demonstration (demo="true"); a demonstration named with
+ * --policy is accepted (the quick start, the tests).  Returns a new policy
+ * (aod_policy_free) or NULL with err set. */
+aod_policy *aod_run_load_policy(const char *option, unsigned char *digest, aod_error *err);
+
+/* Loads and validates the policy file at path (borrowed), whatever it says
+ * about itself: what `check` needs.  Returns a new policy or NULL with err
+ * set. */
+aod_policy *aod_run_load_policy_file(const char *path, unsigned char *digest, aod_error *err);
 
 /* Parses an option or request cell: "YYYY-MM-DD" is that day's start in the
  * process's time zone (aod_timefmt_set_zone), or with end_of_day the next

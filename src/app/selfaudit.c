@@ -1,10 +1,11 @@
 /*
  * selfaudit.c - the AuditEvent that records a report run (see selfaudit.h).
  *
- * The event is built with jansson, normalised by the loader's own
- * normaliser (aod_normalize_row_make) and written by the store in a load of
- * its own, so it is normalised, keyed and stored exactly like any event a
- * hospital system sends: one code path, one idempotency rule.
+ * The store builds and stores the event (aod.record_self_audit(), in
+ * sql/003_least_privilege.sql) from the run's facts passed here, so that the
+ * reporting role needs no INSERT and cannot name another operator: the
+ * database user recorded is the session's.  aod_selfaudit_build() gives the
+ * same event as JSON, for tests and for reading the shape in C.
  */
 #include "app/selfaudit.h"
 
@@ -16,7 +17,7 @@
 
 #include "pipeline/classify.h"
 #include "config.h"
-#include "ingest/normalize.h"
+#include "base/buf.h"
 #include "model/record.h"
 #include "base/sha256.h"
 #include "base/timefmt.h"
@@ -254,54 +255,96 @@ nomem:
     return NULL;
 }
 
+/* keys as a PostgreSQL array literal: every element quoted, " and \ escaped. */
+static int array_literal(const aod_report_info *info, aod_buf *out)
+{
+    size_t i;
+    const char *p;
+
+    if (aod_buf_addc(out, '{'))
+        return -1;
+    for (i = 0; i < info->n_patient_keys; i++) {
+        if ((i && aod_buf_addc(out, ',')) || aod_buf_addc(out, '"'))
+            return -1;
+        for (p = info->patient_keys[i]; *p; p++)
+            if (((*p == '"' || *p == '\\') && aod_buf_addc(out, '\\')) || aod_buf_addc(out, *p))
+                return -1;
+        if (aod_buf_addc(out, '"'))
+            return -1;
+    }
+    return aod_buf_addc(out, '}');
+}
+
+static char *files_json(const aod_selfaudit *a)
+{
+    json_t *files = json_array();
+    char *text = NULL;
+    size_t i;
+
+    if (!files)
+        return NULL;
+    for (i = 0; i < a->n_files; i++)
+        if (append(files, json_pack("{s:s, s:s, s:s, s:I}", "format", a->files[i].format, "name",
+                                    a->files[i].name, "sha256", a->files[i].sha256, "size",
+                                    (json_int_t)a->files[i].size)) != 0)
+            goto out;
+    text = json_dumps(files, JSON_COMPACT);
+out:
+    json_decref(files);
+    return text;
+}
+
 int aod_selfaudit_write(aod_store *st, const aod_selfaudit *a, char *id_out, int *stored,
                         aod_error *err)
 {
-    static const char name[] = "aodreport self-audit";
-    aod_normalize_row row;
-    aod_load_counts counts;
-    json_t *ev = NULL;
-    char *text = NULL;
-    int rc = -1, storing = 0, open = 0;
+    const aod_report_info *info = a->info;
+    const char *args[AOD_STORE_SELF_AUDIT_ARGS];
+    char retry[AOD_SELFAUDIT_ID_LEN], first[16], last[16], from[40], to[40], now[40];
+    char started[40], program[64], id[AOD_SELFAUDIT_ID_LEN];
+    char *files = files_json(a);
+    aod_buf keys;
+    int rc = -1;
 
-    if (aod_normalize_row_init(&row, err) != 0)
-        goto out;
-    ev = aod_selfaudit_build(a, err);
-    if (!ev)
-        goto out;
-    /* Stored as the loader stores an event read from a file that holds
-     * this text: one input, one transaction. */
-    text = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text) {
+    aod_buf_init(&keys, (size_t)1024 * 1024);
+    if (!files || array_literal(info, &keys) != 0) {
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL,
                       "out of memory storing the self-audit event");
         goto out;
     }
-    storing = 1;
-    if (aod_store_load_begin(st, name, err) != 0)
-        goto out;
-    open = 1;
-    if (aod_normalize_row_make(&row, ev, text, strlen(text), err) != 0 ||
-        aod_store_load_add(st, &row.row, err) != 0) {
-        aod_error_where(err, name, 1, -1);
-        goto out;
-    }
-    open = 0;
-    if (aod_store_load_commit(st, &counts, err) != 0)
+    /* The run's own key: an exact retry of this report merges with it; the
+     * server adds the login, so nobody's retry merges with another's. */
+    aod_selfaudit_id(a, retry);
+    aod_timefmt_date(info->from, first, sizeof first);
+    aod_timefmt_date(info->to > info->from ? info->to - 1 : info->to, last, sizeof last);
+    aod_time_format_utc(info->from, from, sizeof from);
+    aod_time_format_utc(info->to, to, sizeof to);
+    aod_time_format_utc(info->now, now, sizeof now);
+    aod_time_format_utc(a->started, started, sizeof started);
+    snprintf(program, sizeof program, "aodreport %s", PACKAGE_VERSION);
+    args[0] = retry;
+    args[1] = aod_buf_str(&keys);
+    args[2] = kind_name(a);
+    args[3] = aod_policy_audience_name(info->audience);
+    args[4] = info->lang ? info->lang : "";
+    args[5] = first;
+    args[6] = last;
+    args[7] = from;
+    args[8] = to;
+    args[9] = now;
+    args[10] = started;
+    args[11] = a->operator_name;
+    args[12] = a->os_user;
+    args[13] = a->host;
+    args[14] = program;
+    args[15] = files;
+    if (aod_store_self_audit(st, args, id, sizeof id, stored, err) != 0)
         goto out;
     if (id_out)
-        aod_selfaudit_id(a, id_out);
-    if (stored)
-        *stored = counts.stored > 0;
+        snprintf(id_out, AOD_SELFAUDIT_ID_LEN, "%s", id);
     rc = 0;
 out:
-    if (open)
-        aod_store_load_abort(st);
-    if (rc != 0 && storing)
-        aod_error_where(err, name, 0, -1);
-    aod_normalize_row_free(&row);
-    free(text);
-    json_decref(ev);
+    aod_buf_free(&keys);
+    free(files);
     return rc;
 }
 

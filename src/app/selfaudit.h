@@ -5,10 +5,12 @@
  * access log and handing the result to someone is an access to that
  * patient's record (CH:ATC treats reading the trail as auditable; DOMAIN.md
  * 6, item 9), so each report, explain view and batch report is recorded as
- * one FHIR R4 AuditEvent in the store, normalised and keyed as the loader
- * does it (normalize -> recio -> store), in its own transaction, before the
- * report's files are renamed into place: a file nobody can account for
- * never appears.
+ * one FHIR R4 AuditEvent in the store, in its own transaction, before the
+ * report's files are renamed into place: a file nobody can account for never
+ * appears.  The store builds the event from the facts of the run through
+ * aod.record_self_audit() (sql/003_least_privilege.sql), a SECURITY DEFINER
+ * function: the reporting role has no INSERT, and the database user recorded
+ * is the session's, whatever the caller says.
  *
  * The event, following the BALP conventions for an export:
  *   type      DCM 110106 Export; subtype AOD_SELF_AUDIT_CODE in
@@ -21,8 +23,9 @@
  *   action    R; outcome 0 (only reports that were produced are recorded);
  *   purpose   v3-ActReason HCOMPL (meeting health care rules);
  *   agents    the operator (v3-ParticipationType IRCP, requestor true:
- *             --operator, else the OS user; altId names the database user,
- *             the OS user and the host) and the aodreport Device (DCM 110153
+ *             "--operator (database user X)", else "OS user (database user
+ *             X)", X the session's login; altId names the database user, the
+ *             OS user and the host) and the aodreport Device (DCM 110153
  *             Source Role ID, requestor false);
  *   source    observer "aodreport" (constant, so the loader's idempotency key
  *             does not depend on the host);
@@ -32,12 +35,13 @@
  *             to 2026-10-31, pdf" and the details sha256, size, format,
  *             period-start, period-end (exclusive), as-of.
  *   recorded  the wall clock when the event is written; period: the run.
- * The id is derived from the sorted patient keys, the kind, audience,
- * language, period, --now and the files' checksums, and from who made it
- * and where: the operator, the database user, the OS user, the host and the
- * process (pid and start time).  Only an exact retry by the same person in
- * the same process stores it once; the same report exported again by
- * anyone, or by the same person in another run, is recorded again.
+ * The run's key (aod_selfaudit_id) is derived from the sorted patient keys,
+ * the kind, audience, language, period, --now and the files' checksums, and
+ * from who made it and where: the operator, the database user, the OS user,
+ * the host and the process (pid and start time).  The store hashes it with
+ * the session's login into the event id.  Only an exact retry by the same
+ * person in the same process stores it once; the same report exported again
+ * by anyone, or by the same person in another run, is recorded again.
  */
 #ifndef AOD_SELFAUDIT_H
 #define AOD_SELFAUDIT_H
@@ -78,19 +82,20 @@ typedef struct aod_selfaudit {
     int64_t recorded; /* wall clock, ms: now (the event's recorded time) */
 } aod_selfaudit;
 
-/* Writes the event id for a into out (AOD_SELFAUDIT_ID_LEN bytes).  It does
- * not depend on the clock, except through process_started. */
+/* Writes the run's key for a into out (AOD_SELFAUDIT_ID_LEN bytes): the
+ * store's event id hashes it with the login.  It does not depend on the
+ * clock, except through process_started. */
 void aod_selfaudit_id(const aod_selfaudit *a, char *out);
 
 /* Builds the AuditEvent.  Returns a new reference (json_decref it), or NULL
  * with err set (AOD_ERR_NOMEM). */
 json_t *aod_selfaudit_build(const aod_selfaudit *a, aod_error *err);
 
-/* Builds the event and stores it, normalised as the loader does, in a
- * transaction of its own.  id_out (AOD_SELFAUDIT_ID_LEN bytes, may be NULL) receives its id;
- * *stored (may be NULL) 1 when it is new, 0 when the store had it already.
- * Returns 0, or -1 with err set as the store sets it (a database error or a
- * lost connection). */
+/* Has the store build and store the event (aod.record_self_audit()) in a
+ * transaction of its own.  id_out (AOD_SELFAUDIT_ID_LEN bytes, may be NULL)
+ * receives the id the store gave it; *stored (may be NULL) 1 when it is new,
+ * 0 when the store had it already.  Returns 0, or -1 with err set (a database
+ * error, the role may not record, or a lost connection). */
 int aod_selfaudit_write(aod_store *st, const aod_selfaudit *a, char *id_out, int *stored,
                         aod_error *err);
 

@@ -22,7 +22,11 @@ typedef enum aod_errcode {
     AOD_ERR_NOMEM,       /* out of memory, or a size cap was hit */
     AOD_ERR_INTERNAL,    /* a bug: an invariant did not hold */
     AOD_ERR_INTERRUPTED, /* stopped by SIGINT / SIGTERM; work in flight rolled back */
-    AOD_ERR_PARTIAL      /* a batch ran, but some of its reports were skipped or failed */
+    AOD_ERR_PARTIAL,     /* a batch ran, but some of its reports were skipped or failed */
+    AOD_ERR_CONFIG,      /* the site is not configured: no site policy, or still the demo */
+    AOD_ERR_SCHEMA,      /* the store's schema is not this version's (check) */
+    AOD_ERR_PRIVILEGE,   /* the database role may not do what the command needs (check) */
+    AOD_ERR_TEMPLATES    /* templates or font missing, or not covering the language (check) */
 } aod_errcode;
 
 typedef struct aod_error {

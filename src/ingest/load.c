@@ -12,6 +12,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include <zlib.h>
 
 #include <jansson.h>
 
@@ -24,6 +27,7 @@ typedef struct load_ctx {
     aod_store *st;
     const char *name;
     aod_normalize_row row;
+    long events; /* pieces parsed, for progress */
 } load_ctx;
 
 /* jansson reports positions inside the piece; make them file positions. */
@@ -69,6 +73,7 @@ static int on_piece(void *ctx, aod_jsonscan_kind kind, const char *json, size_t 
     const char *type;
     int rc = -1;
 
+    c->events++;
     if (!doc) {
         json_fail(c, &jerr, line, kind == AOD_JSONSCAN_ENTRY ? index : -1, err);
         return -1;
@@ -126,8 +131,76 @@ out:
     return rc;
 }
 
-int aod_load_stream(aod_store *st, FILE *in, const char *name, aod_load_counts *counts,
-                    aod_error *err)
+/* ------------------------------------------------------------ gzip input */
+
+/* A gzip stream read through zlib from a FILE (several members, as `cat
+ * a.gz b.gz` makes, are read one after the other). */
+typedef struct gz_reader {
+    FILE *in;
+    z_stream z;
+    unsigned char buf[READ_CHUNK];
+    long long raw_bytes; /* compressed bytes read from in */
+    const char *failed;  /* what went wrong, or NULL */
+    int done;
+} gz_reader;
+
+static int gz_open(gz_reader *g, FILE *in)
+{
+    memset(g, 0, sizeof *g);
+    g->in = in;
+    /* 15 + 16: a gzip header and trailer, checked */
+    return inflateInit2(&g->z, 15 + 16) == Z_OK ? 0 : -1;
+}
+
+static void gz_close(gz_reader *g)
+{
+    inflateEnd(&g->z);
+}
+
+/* Up to size bytes of decompressed data; fewer only at the end or on an
+ * error (g->failed, or ferror(g->in)). */
+static size_t gz_read(gz_reader *g, char *out, size_t size)
+{
+    g->z.next_out = (unsigned char *)out;
+    g->z.avail_out = (uInt)size;
+    while (g->z.avail_out > 0 && !g->done && !g->failed) {
+        int zr;
+        if (g->z.avail_in == 0) {
+            size_t n = fread(g->buf, 1, sizeof g->buf, g->in);
+            if (n == 0) {
+                if (!ferror(g->in))
+                    g->failed = "the compressed data ends early";
+                break;
+            }
+            g->raw_bytes += (long long)n;
+            g->z.next_in = g->buf;
+            g->z.avail_in = (uInt)n;
+        }
+        zr = inflate(&g->z, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END) {
+            int c;
+            /* another member follows, or the end of the file */
+            if (g->z.avail_in == 0) {
+                c = getc(g->in);
+                if (c == EOF) {
+                    g->done = 1;
+                    break;
+                }
+                ungetc(c, g->in);
+            }
+            if (inflateReset(&g->z) != Z_OK)
+                g->failed = "cannot restart the decompressor";
+        } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            g->failed = g->z.msg ? g->z.msg : "not valid gzip data";
+        }
+    }
+    return size - g->z.avail_out;
+}
+
+/* in: the data; raw: the file under it (in itself, or the compressed file
+ * a gzip reader reads), for the bytes-read figure; total its size or -1. */
+static int load(aod_store *st, FILE *in, gz_reader *gz, const char *name, long long total,
+                aod_load_counts *counts, aod_load_progress_fn progress, void *pctx, aod_error *err)
 {
     load_ctx c;
     aod_jsonscan *scan = NULL;
@@ -147,10 +220,17 @@ int aod_load_stream(aod_store *st, FILE *in, const char *name, aod_load_counts *
         goto out;
     open = 1;
     for (;;) {
-        size_t n = fread(chunk, 1, READ_CHUNK, in);
+        size_t n = gz ? gz_read(gz, chunk, READ_CHUNK) : fread(chunk, 1, READ_CHUNK, in);
         if (n > 0 && aod_jsonscan_feed(scan, chunk, n, err) != 0)
             goto out;
+        if (progress)
+            progress(pctx, gz ? gz->raw_bytes : (long long)ftello(in), total, c.events);
         if (n < READ_CHUNK) {
+            if (gz && gz->failed) {
+                aod_error_set(err, AOD_ERR_INPUT, name, aod_jsonscan_line(scan), NULL, "gzip: %s",
+                              gz->failed);
+                goto out;
+            }
             if (ferror(in)) {
                 aod_error_set(err, AOD_ERR_IO, name, aod_jsonscan_line(scan), NULL,
                               "read error: %s", strerror(errno));
@@ -176,19 +256,50 @@ out:
     return rc;
 }
 
-int aod_load_path(aod_store *st, const char *path, aod_load_counts *counts, aod_error *err)
+int aod_load_stream(aod_store *st, FILE *in, const char *name, aod_load_counts *counts,
+                    aod_error *err)
 {
-    FILE *in;
-    int rc;
+    return load(st, in, NULL, name, -1, counts, NULL, NULL, err);
+}
 
-    if (strcmp(path, "-") == 0)
-        return aod_load_stream(st, stdin, "<stdin>", counts, err);
-    in = fopen(path, "rb");
+int aod_load_path(aod_store *st, const char *path, aod_load_counts *counts,
+                  aod_load_progress_fn progress, void *ctx, aod_error *err)
+{
+    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    gz_reader *gz = NULL;
+    long long total = -1;
+    struct stat sb;
+    int c, rc = -1;
+
     if (!in) {
         aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot open: %s", strerror(errno));
         return -1;
     }
-    rc = aod_load_stream(st, in, path, counts, err);
-    fclose(in);
+    if (fstat(fileno(in), &sb) == 0 && S_ISREG(sb.st_mode))
+        total = (long long)sb.st_size;
+    /* gzip starts with 1f 8b; no JSON text starts with 1f. */
+    c = getc(in);
+    if (c != EOF && ungetc(c, in) == EOF) {
+        aod_error_set(err, AOD_ERR_IO, name, 0, NULL, "read error");
+        goto out;
+    }
+    if (c == 0x1f) {
+        gz = malloc(sizeof *gz);
+        if (!gz || gz_open(gz, in) != 0) {
+            free(gz);
+            gz = NULL;
+            aod_error_set(err, AOD_ERR_NOMEM, name, 0, NULL, "out of memory");
+            goto out;
+        }
+    }
+    rc = load(st, in, gz, name, total, counts, progress, ctx, err);
+out:
+    if (gz) {
+        gz_close(gz);
+        free(gz);
+    }
+    if (in != stdin)
+        fclose(in);
     return rc;
 }

@@ -1547,6 +1547,8 @@ static int build_policy(loader *ld, xmlNode *root)
         return -1;
     if (!ld->p->name)
         return fail_at(ld, root, "the policy needs a name attribute");
+    if (get_bool(ld, root, "demo", 0, &ld->p->demo) != 0)
+        return -1;
     for (c = first_el(root); c; c = next_el(c->next)) {
         if (is_el(c, "organisation"))
             rc = build_organisation(ld, c);

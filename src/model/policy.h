@@ -206,6 +206,10 @@ typedef struct aod_policy_warning {
 typedef struct aod_policy {
     const char *name;   /* the policy's name attribute, e.g. "hipaa-default" */
     const char *source; /* the file name it was loaded from (or the given name) */
+    /* 1: the file says demo="true": its organisation, domains and contact are
+     * placeholders (examples/policies/demo.xml).  A report refuses it unless
+     * the user named the file explicitly (--policy); `check` flags it. */
+    int demo;
 
     struct {
         const char *name;

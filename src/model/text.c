@@ -532,6 +532,18 @@ const char *aod_text_lang(const aod_text *t)
     return t ? t->lang : "";
 }
 
+int aod_text_each(const aod_text *t, int (*fn)(const char *key, const char *value, void *ctx),
+                  void *ctx)
+{
+    size_t i;
+    int rc;
+
+    for (i = 0; t && i < t->n_slots; i++)
+        if (t->slots[i].key && (rc = fn(t->slots[i].key, t->slots[i].value, ctx)) != 0)
+            return rc;
+    return 0;
+}
+
 const char *aod_text_get(const aod_text *t, const char *key)
 {
     size_t j;

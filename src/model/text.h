@@ -54,6 +54,13 @@ const char *aod_text_get(const aod_text *t, const char *key);
 const char *aod_text_code(const aod_text *t, const char *kind, const char *code,
                           const char *display);
 
+/* Calls fn(key, value, ctx) for every template the language uses (its own
+ * and the English ones it falls back to), in no particular order; key and
+ * value are borrowed from t.  Stops when fn returns non-zero and returns
+ * that; else 0.  `check` reads every value to see that the font covers it. */
+int aod_text_each(const aod_text *t, int (*fn)(const char *key, const char *value, void *ctx),
+                  void *ctx);
+
 /* Appends tmpl (borrowed) to out with each "{name}" replaced by its value.
  * vars (borrowed) is a NULL-terminated list of name, value pairs: {"role",
  * "Nurse", "unit", "Ward 3", NULL}; a NULL value counts as "".  A brace that

@@ -19,6 +19,7 @@
 #include "pipeline/classify.h"
 #include "pipeline/dedup.h"
 #include "pipeline/mask.h"
+#include "base/log.h"
 #include "pipeline/summarize.h"
 #include "pipeline/suspend.h"
 
@@ -304,9 +305,9 @@ int aod_report_push_norm(aod_report *r, int64_t record_id, const char *norm, siz
         if (r->sum.n_unreadable_ids <
             sizeof r->sum.unreadable_ids / sizeof r->sum.unreadable_ids[0])
             r->sum.unreadable_ids[r->sum.n_unreadable_ids++] = record_id;
-        fprintf(stderr,
-                "aodreport: warning: stored event %lld could not be read and is left out "
-                "(counted in the report): %s\n",
+        aod_log(AOD_LOG_WARNING,
+                "warning: stored event %lld could not be read and is left out "
+                "(counted in the report): %s",
                 (long long)record_id, aod_error_format(&derr, msg, sizeof msg));
         return 0;
     }

@@ -40,6 +40,7 @@ static const struct {
 } migrations[] = {
     {1, "sql/001_store.sql"},
     {2, "sql/002_other_keys.sql"},
+    {3, "sql/003_least_privilege.sql"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -1533,6 +1534,87 @@ int aod_store_each_patient(aod_store *st, int64_t from_ms, int64_t to_ms, aod_st
         }
         PQclear(res);
     }
+    return rc;
+}
+
+/* ------------------------------------------------------------ self-audit */
+
+#define SELF_AUDIT_SIGNATURE                                                                       \
+    "aod.record_self_audit(text, text[], text, text, text, date, date, timestamptz,"               \
+    " timestamptz, timestamptz, timestamptz, text, text, text, text, jsonb)"
+
+int aod_store_privileges(aod_store *st, int *may_read, int *may_record, char *user,
+                         size_t user_size, aod_error *err)
+{
+    static const char sql[] =
+        "SELECT session_user, CASE WHEN NOT has_schema_privilege(n.oid, 'USAGE') THEN false"
+        " ELSE to_regclass('aod.event_patient') IS NOT NULL"
+        "   AND has_table_privilege('aod.event_patient', 'SELECT') END,"
+        " CASE WHEN NOT has_schema_privilege(n.oid, 'USAGE') THEN false"
+        " ELSE to_regprocedure('" SELF_AUDIT_SIGNATURE "') IS NOT NULL"
+        "   AND has_function_privilege(to_regprocedure('" SELF_AUDIT_SIGNATURE "'), 'EXECUTE')"
+        " END FROM (SELECT NULL) x LEFT JOIN pg_namespace n ON n.nspname = 'aod'";
+    PGresult *res = PQexec(st->conn, sql);
+    int rc = -1;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        result_error(err, "read the role's privileges", res, st->conn);
+        goto out;
+    }
+    snprintf(user, user_size, "%s", PQgetvalue(res, 0, 0));
+    *may_read = PQgetvalue(res, 0, 1)[0] == 't';
+    *may_record = PQgetvalue(res, 0, 2)[0] == 't';
+    rc = 0;
+out:
+    PQclear(res);
+    return rc;
+}
+
+int aod_store_try_self_audit(aod_store *st, aod_error *err)
+{
+    static const char sql[] =
+        "SELECT stored FROM aod.record_self_audit('aodreport check', '{Patient/aodreport-check}',"
+        " 'access', 'privacy-office', 'en', current_date, current_date, now(), now(), now(),"
+        " now(), 'aodreport check', NULL, NULL, 'aodreport check',"
+        " '[{\"format\":\"csv\",\"name\":\"check.csv\",\"sha256\":"
+        "\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\"size\":0}]')";
+    PGresult *res;
+    int rc = -1;
+
+    if (exec_simple(st, "BEGIN", "begin", err) != 0)
+        return -1;
+    res = PQexec(st->conn, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        result_error(err, "record a self-audit (rolled back)", res, st->conn);
+    else
+        rc = 0;
+    PQclear(res);
+    PQclear(PQexec(st->conn, "ROLLBACK"));
+    return rc;
+}
+
+int aod_store_self_audit(aod_store *st, const char *const args[AOD_STORE_SELF_AUDIT_ARGS],
+                         char *id_out, size_t id_size, int *stored, aod_error *err)
+{
+    static const char sql[] =
+        "SELECT event_id, stored FROM aod.record_self_audit($1, $2::text[], $3, $4, $5,"
+        " $6::date, $7::date, $8::timestamptz, $9::timestamptz, $10::timestamptz,"
+        " $11::timestamptz, $12, $13, $14, $15, $16::jsonb)";
+    PGresult *res =
+        PQexecParams(st->conn, sql, AOD_STORE_SELF_AUDIT_ARGS, NULL, args, NULL, NULL, 0);
+    int rc = -1;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 2) {
+        result_error(err, "record the self-audit", res, st->conn);
+        goto out;
+    }
+    if (id_out && id_size)
+        snprintf(id_out, id_size, "%s", PQgetvalue(res, 0, 0));
+    if (stored)
+        *stored = PQgetvalue(res, 0, 1)[0] == 't';
+    rc = 0;
+out:
+    PQclear(res);
     return rc;
 }
 

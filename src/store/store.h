@@ -40,6 +40,37 @@ int aod_store_latest_version(void);
  * that says to run `aodreport init` (or why the version could not be read). */
 int aod_store_check_version(aod_store *st, aod_error *err);
 
+/* What the connected role may do, for `check`: *may_read 1 when it may
+ * read the report rows (SELECT on aod.event_patient), *may_record 1 when it
+ * may record a self-audit (EXECUTE on aod.record_self_audit(); 0 when the
+ * store is older than migration 003).  *user receives the session's login
+ * (user_size bytes).  Returns 0, or -1 with err set. */
+int aod_store_privileges(aod_store *st, int *may_read, int *may_record, char *user,
+                         size_t user_size, aod_error *err);
+
+/* Records a self-audit of nothing through aod.record_self_audit() inside a
+ * transaction that is rolled back: proves, for `check`, that this login can
+ * record its reports, leaving no record.  Returns 0, or -1 with err set to the
+ * database's refusal. */
+int aod_store_try_self_audit(aod_store *st, aod_error *err);
+
+/* ---- the self-audit of a report run ---- */
+
+/* The arguments of aod.record_self_audit() (sql/003_least_privilege.sql), in
+ * order. */
+#define AOD_STORE_SELF_AUDIT_ARGS 16
+
+/* Records a report run through aod.record_self_audit(), which builds the
+ * event from its arguments and takes the operator's database identity from
+ * the session: the reporting role needs no INSERT.  args[0..16) (borrowed;
+ * NULL for SQL NULL) are its arguments as text, in the function's order.
+ * id_out (id_size bytes) receives the event id; *stored (may be NULL) 1 when
+ * it is new, 0 when the same login's exact retry was stored already.
+ * Returns 0, or -1 with err set (AOD_ERR_DB: refused, e.g. the role may not
+ * execute it; AOD_ERR_DB_CONNECT). */
+int aod_store_self_audit(aod_store *st, const char *const args[AOD_STORE_SELF_AUDIT_ARGS],
+                         char *id_out, size_t id_size, int *stored, aod_error *err);
+
 /* ---- loading: one transaction per input file ---- */
 
 typedef struct aod_load_row {

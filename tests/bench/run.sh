@@ -159,8 +159,8 @@ month_patients=$("${PSQL[@]}" -tA -c "SELECT count(DISTINCT patient_key) FROM ao
 have_batch=0
 if "$AODREPORT" batch --help >/dev/null 2>&1; then have_batch=1; fi
 
-REPORT=("$AODREPORT" report "${PATIENT_ARGS[@]}" --from "$FROM" --to "$TO" --now "$TO")
-BATCH=("$AODREPORT" batch -q --month "$MONTH" --out-dir "$OUT/batch")
+REPORT=("$AODREPORT" report --policy "$top_srcdir/examples/policies/demo.xml" "${PATIENT_ARGS[@]}" --from "$FROM" --to "$TO" --now "$TO")
+BATCH=("$AODREPORT" batch -q --policy "$top_srcdir/examples/policies/demo.xml" --month "$MONTH" --out-dir "$OUT/batch")
 pdf_documents() { find "$OUT/batch" -name '*.pdf' 2>/dev/null | wc -l; }
 
 say "warming the cache"

@@ -13,6 +13,10 @@ AODREPORT="$top_builddir/aodreport"
 # Under --enable-valgrind the program runs under valgrind too.
 AOD=(${AOD_VALGRIND:-} "$AODREPORT")
 
+# There is no built-in policy and the demonstration is refused unless named
+# explicitly: every report, explain and batch of the tests names it.
+DEMO_POLICY="$top_srcdir/examples/policies/demo.xml"
+
 TEST_NAME=$(basename "$0" .sh)
 TESTS_RUN=0
 TESTS_FAILED=0

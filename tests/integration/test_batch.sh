@@ -10,7 +10,7 @@ pg_start
 B="$PGTMP/batch"
 mkdir -p "$B"
 NOW=2025-03-01T00:00:00Z
-MONTH=(--month 2025-01 --now "$NOW" --formats pdf,csv)
+MONTH=(--policy "$DEMO_POLICY" --month 2025-01 --now "$NOW" --formats pdf,csv)
 
 pg_down() { as_pg "$PGBIN/pg_ctl" -D "$PGTMP/data" -m immediate -w stop >/dev/null; }
 pg_up() {
@@ -68,7 +68,7 @@ $P2,2025-02-30,,,,,
 $P2,,,,docx,,
 "$P2;http://hospital.example.org/mrn|1000002",2025-01-01,,,csv;bundle-json,"Doe, ""Jo""",
 EOF
-ok "requests with bad rows: exit 10" run 10 "${AOD[@]}" batch --requests "$B/req.csv" \
+ok "requests with bad rows: exit 10" run 10 "${AOD[@]}" batch --policy "$DEMO_POLICY" --requests "$B/req.csv" \
     --out-dir "$B/req" --now "$NOW"
 ok "bad patient named with its line" contains "$ERR" "req.csv:3: patient: not a patient"
 ok "impossible date named with its line" contains "$ERR" "req.csv:4: from: '2025-02-30' is not a valid date"
@@ -195,21 +195,22 @@ ok "self-audit: DCM 110106 Export, action R, the patient and the report entity" 
 n_p1=$(psql_q "SELECT count(*) FROM aod.event_patient ep JOIN aod.audit_event e ON e.id = ep.event_id
                WHERE ep.patient_key = '$P1' AND e.loaded_from = 'aodreport self-audit'")
 since=$(date -u -d '1 day ago' +%Y-%m-%d)
-ok "a later access report for the privacy office" run 0 "${AOD[@]}" report --patient "$P1" --mode access \
+ok "a later access report for the privacy office" run 0 "${AOD[@]}" report --policy "$DEMO_POLICY" --patient "$P1" --mode access \
     --audience privacy-office --from "$since" --operator "Pat Privacy" -o "$PGTMP/po.csv"
 ok "lists the batch reports as the privacy office reading the log" \
     equals "$(grep -c ',internal,,self-audit,self-audit,' "$PGTMP/po.csv")" "$n_p1"
 ok "report records itself too" test "$(psql_q "SELECT count(*) FROM aod.audit_event
-    WHERE resource->'agent'->0->'who'->>'display' = 'Pat Privacy'")" = 1
+    WHERE resource->'agent'->0->'who'->>'display' = 'Pat Privacy (database user postgres)'")" = 1
 ok "report's self-audit has the file's checksum" equals "$(psql_q "SELECT d->>'valueString'
     FROM aod.audit_event, jsonb_array_elements(resource->'entity') en, jsonb_array_elements(en->'detail') d
-    WHERE resource->'agent'->0->'who'->>'display' = 'Pat Privacy' AND d->>'type' = 'sha256'")" \
+    WHERE resource->'agent'->0->'who'->>'display' = 'Pat Privacy (database user postgres)'
+      AND d->>'type' = 'sha256'")" \
     "$(sha256sum "$PGTMP/po.csv" | cut -d' ' -f1)"
 
 # The roles of sql/roles.sql are enough: aod_reader reads and records.
 "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -f "$top_srcdir/sql/roles.sql" >/dev/null
 psql_q "CREATE ROLE clerk LOGIN; GRANT aod_reader TO clerk" >/dev/null
-ok "a batch as an aod_reader login" run 0 "${AOD[@]}" batch --db "user=clerk" --requests "$B/req1.csv" \
+ok "a batch as an aod_reader login" run 0 "${AOD[@]}" batch --policy "$DEMO_POLICY" --db "user=clerk" --requests "$B/req1.csv" \
     --out-dir "$B/clerk" --now "$NOW" --formats csv
 ok "its self-audit names the database user" test "$(psql_q "SELECT count(*) FROM aod.audit_event
     WHERE resource->'agent'->0->>'altId' LIKE 'database user clerk;%'")" = 1
@@ -219,7 +220,7 @@ ok "its self-audit names the database user" test "$(psql_q "SELECT count(*) FROM
 psql_q "CREATE ROLE aod_ro LOGIN; GRANT USAGE ON SCHEMA aod TO aod_ro;
         GRANT SELECT ON ALL TABLES IN SCHEMA aod TO aod_ro;
         GRANT TEMPORARY ON DATABASE aodtest TO aod_ro" >/dev/null
-ok "report without INSERT: refused" run 5 "${AOD[@]}" report --db "user=aod_ro" --patient "$P1" -o "$PGTMP/ro.csv"
+ok "report without INSERT: refused" run 5 "${AOD[@]}" report --policy "$DEMO_POLICY" --db "user=aod_ro" --patient "$P1" -o "$PGTMP/ro.csv"
 ok "report without INSERT: says why" contains "$ERR" "could not be recorded as an access"
 ok "report without INSERT: no file" test ! -e "$PGTMP/ro.csv"
 ok "report without INSERT: no temporary file" test -z "$(ls -A "$PGTMP" | grep '^\.ro\.csv\.')"

@@ -3,7 +3,7 @@
 #
 # Each directory tests/data/cases/<case>/ holds:
 #   events.ndjson or events.json   the AuditEvents to load
-#   policy.xml                     optional; the built-in policy otherwise
+#   policy.xml                     optional; examples/policies/demo.xml otherwise
 #   args                           report options, one argument per line
 #   expected.csv                   the report the program must write
 #   expected-explain.csv           optional: the explain view
@@ -47,6 +47,8 @@ for dir in "$CASES"/*/; do
         args+=(--policy "$PGTMP/policy-$name/policy.xml")
     elif [ -f "$dir/policy.xml" ]; then
         args+=(--policy "$dir/policy.xml")
+    else
+        args+=(--policy "$DEMO_POLICY")
     fi
     events=$(ls "$dir"/events.* | head -n 1)
     ok "$name: init" run 0 "${AOD[@]}" init --db "dbname=$db"

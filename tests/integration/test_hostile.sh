@@ -19,7 +19,7 @@ mkdir -p "$H"
 chmod 755 "$H"
 CASE="$top_srcdir/tests/data/cases/hl7-disclosure-r4"
 NOW=2026-11-01T00:00:00Z
-R=(report --patient Patient/example --from 2010-01-01 --now "$NOW")
+R=(report --policy "$DEMO_POLICY" --patient Patient/example --from 2010-01-01 --now "$NOW")
 "$AODREPORT" init >/dev/null
 "$AODREPORT" load "$CASE/events.ndjson" >/dev/null
 
@@ -118,7 +118,7 @@ attack_report_stale_temps() {
 attack_batch_links() {
     local probe="$H/probe" d="$H/shared" pdir
     printf 'patient\nPatient/example\n' >"$H/req.csv"
-    "${AOD[@]}" batch --requests "$H/req.csv" --out-dir "$probe" --now "$NOW" --formats csv \
+    "${AOD[@]}" batch --policy "$DEMO_POLICY" --requests "$H/req.csv" --out-dir "$probe" --now "$NOW" --formats csv \
         --quiet >/dev/null 2>&1 || true
     pdir=$(cd "$probe" && ls -d Patient_example-* 2>/dev/null | head -n 1)
     ok "batch: the probe run named the patient directory" test -n "$pdir"
@@ -130,12 +130,12 @@ attack_batch_links() {
     as_nobody ln -s "$H/decoy-manifest" "$d/manifest.json"
     as_nobody ln -s "$H/decoy-lock" "$d/.aodreport-batch.lock"
     ok "batch: nobody's lock link stops the run" \
-        run 6 "${AOD[@]}" batch --requests "$H/req.csv" --out-dir "$d" --now "$NOW" --formats csv
+        run 6 "${AOD[@]}" batch --policy "$DEMO_POLICY" --requests "$H/req.csv" --out-dir "$d" --now "$NOW" --formats csv
     ok "batch: saying so" contains "$ERR" ".aodreport-batch.lock: is a symbolic link"
     ok "batch: the lock link's target is not created" test ! -e "$H/decoy-lock"
     rm -f "$d/.aodreport-batch.lock"
     ok "batch: with the lock gone, the run goes on" \
-        run 10 "${AOD[@]}" batch --requests "$H/req.csv" --out-dir "$d" --now "$NOW" --formats csv
+        run 10 "${AOD[@]}" batch --policy "$DEMO_POLICY" --requests "$H/req.csv" --out-dir "$d" --now "$NOW" --formats csv
     ok "batch: nobody's linked patient directory receives nothing" test -z "$(ls -A "$H/decoy-dir")"
     ok "batch: the report fails, saying why" contains "$ERR" "$pdir: is a symbolic link"
     ok "batch: the linked manifest's target is untouched" untouched "$H/decoy-manifest"
@@ -150,7 +150,7 @@ attack_batch_foreign_out_dir() {
     chown nobody "$d"
     chmod 777 "$d"
     ok "batch: an out-dir of another user is refused" \
-        run 6 "${AOD[@]}" batch --requests "$H/req.csv" --out-dir "$d" --now "$NOW" --formats csv
+        run 6 "${AOD[@]}" batch --policy "$DEMO_POLICY" --requests "$H/req.csv" --out-dir "$d" --now "$NOW" --formats csv
     ok "batch: saying whose it is" contains "$ERR" "owned by another user"
     ok "batch: nothing written there" test -z "$(ls -A "$d")"
 }
@@ -164,7 +164,8 @@ attack_replayed_export() {
     ok "replay: alice again" run 0 "${AOD[@]}" "${R[@]}" --operator alice -o -
     ok "replay: each export has its own self-audit" test "$(selfaudits)" = $((before + 3))
     ok "replay: bob's is recorded as bob's" test "$(psql_q "SELECT count(*) FROM aod.audit_event
-        WHERE resource @> '{\"subtype\":[{\"code\":\"aodreport-report\"}]}' AND resource::text LIKE '%\"bob\"%'")" -ge 1
+        WHERE resource @> '{\"subtype\":[{\"code\":\"aodreport-report\"}]}'
+          AND resource->'agent'->0->'who'->>'display' LIKE 'bob (database user %'")" -ge 1
 }
 
 # The pseudonym secret: only a regular file of ours that nobody else reads.
@@ -208,7 +209,7 @@ attack_log_injection() {
     printf 'patient,formats\nPatient/example,"csv\naodreport: [1/1] ok FORGED%sgnp.exe"\n%s\n%s\n' \
         "$rlo" 'urn:oid:2.16.840.1.113883.4.1|123-45-6789,csv' "urn:x|12${rlo}34,csv" >"$d/req.csv"
     ok "log: the batch runs, one row skipped" \
-        run 10 "${AOD[@]}" batch --requests "$d/req.csv" --out-dir "$d/out" --now "$NOW"
+        run 10 "${AOD[@]}" batch --policy "$DEMO_POLICY" --requests "$d/req.csv" --out-dir "$d/out" --now "$NOW"
     ok "log: no line is forged" bash -c '! grep -q "^aodreport: \[1/1\] ok FORGED" "$1"' _ "$PGTMP/err"
     ok "log: the line break is shown escaped" contains "$ERR" 'csv\naodreport: [1/1] ok FORGED'
     ok "log: no bidi override reaches the log" bash -c '! grep -q "$(printf "\u202e")" "$1"' _ "$PGTMP/err"

@@ -12,7 +12,7 @@ CASE="$top_srcdir/tests/data/cases/hl7-disclosure-r4"
 
 "$AODREPORT" init >/dev/null
 "$AODREPORT" load "$CASE/events.ndjson" >/dev/null
-R=(report --patient Patient/example --from 2010-01-01 --now 2026-11-01T00:00:00Z)
+R=(report --policy "$DEMO_POLICY" --patient Patient/example --from 2010-01-01 --now 2026-11-01T00:00:00Z)
 no_temps() { test -z "$(find "$1" -name '.*.??????' 2>/dev/null)"; }
 
 # The reference: the same report into a plain new file.

@@ -171,12 +171,13 @@ static void test_hipaa_default(void **state)
     static const char *const operations[] = {"HOPERAT", "HQUALIMP", "HSYSADMIN", NULL};
     static const char *const individual[] = {"PATRQT", "FAMRQT", "PWATRNY", NULL};
     static const char *const legal[] = {"HLEGAL", "LAW", NULL};
-    aod_policy *p = load_ok("examples/policies/hipaa-default.xml");
+    aod_policy *p = load_ok("examples/policies/demo.xml");
     const aod_policy_rule *r;
 
     (void)state;
     assert_string_equal(p->name, "hipaa-default");
     assert_string_equal(p->organisation.name, "Example Community Hospital");
+    assert_int_equal(p->demo, 1); /* demo="true": refused unless named with --policy */
     assert_int_equal(p->organisation.n_address, 2);
     assert_string_equal(p->organisation.address[1], "Springfield, ST 00000");
     assert_string_equal(p->organisation.privacy_name, "Privacy Office");
@@ -348,7 +349,7 @@ static void test_organisation_only(void **state)
 static void test_default_from_memory(void **state)
 {
     size_t xml_len, xsd_len;
-    char *xml = slurp(src_path(1, "examples/policies/hipaa-default.xml"), &xml_len);
+    char *xml = slurp(src_path(1, "examples/policies/demo.xml"), &xml_len);
     char *xsd = slurp(xsd_path(), &xsd_len);
     aod_error err;
     aod_policy *p;
@@ -512,6 +513,7 @@ static void test_minimal_defaults(void **state)
 
     (void)state;
     assert_string_equal(p->organisation.name, "Test Hospital");
+    assert_int_equal(p->demo, 0); /* no demo attribute: a site policy */
     assert_int_equal(p->organisation.n_address, 0);
     assert_null(p->organisation.address);
     assert_null(p->organisation.privacy_email);

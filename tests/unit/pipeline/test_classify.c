@@ -49,7 +49,7 @@ static int setup_with(void **state, aod_policy *policy)
 
 static int setup(void **state)
 {
-    return setup_with(state, tu_policy_file("examples/policies/hipaa-default.xml"));
+    return setup_with(state, tu_policy_file("examples/policies/demo.xml"));
 }
 
 static int teardown(void **state)
