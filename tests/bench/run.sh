@@ -221,7 +221,8 @@ for rep in $(seq 1 "$reps"); do
     fi
     say "burst: round $rep of $reps"
     t=$SECONDS
-    timed report.burst "$rep" "$BURST" "$AODREPORT" report --patient Patient/burst-1 --mode access \
+    timed report.burst "$rep" "$BURST" "$AODREPORT" report --policy "$top_srcdir/examples/policies/demo.xml" \
+        --patient Patient/burst-1 --mode access \
         --from "$FROM" --to "$TO" --now "$TO" -o "$OUT/burst.csv"
     last_burst=$((SECONDS - t))
 done

@@ -31,7 +31,7 @@ ident() { # ident SYSTEM VALUE_JSON: a patient entity known by identifier only
     printf '[{"what": {"identifier": {"system": "%s", "value": %s}}, "role": {"code": "1"}}]' "$1" "$2"
 }
 report_lines() { # report_lines KEY: lines of the access report recorded in 2025 (not self-audits)
-    "${AOD[@]}" report --patient "$1" --mode access --audience privacy-office --from 2020-01-01 \
+    "${AOD[@]}" report --policy "$DEMO_POLICY" --patient "$1" --mode access --audience privacy-office --from 2020-01-01 \
         --now "$NOW" -o "$W/r.csv" 2>"$W/r.err" || return 1
     grep -c '^2025-' "$W/r.csv" || true
 }
