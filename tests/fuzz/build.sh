@@ -8,7 +8,8 @@
 # with $FUZZ_CC (clang; Debian: clang and libclang-rt-14-dev) under
 # -fsanitize=fuzzer,address,undefined, into OUTDIR/fuzz_<name>.  The
 # dedup target compiles dedup.c with -DAOD_DEDUP_CHECK.  From make come
-# DEP_CFLAGS and DEP_LIBS (libpq, jansson, libxml2, libharu) and DATADIR.
+# DEP_CFLAGS and DEP_LIBS (the libraries the program links) and
+# CPPFLAGS_FILE (the project's preprocessor flags, one per line).
 set -eu
 SRCDIR=$1 BUILDDIR=$2 OUT=$3
 CC=${FUZZ_CC:-clang}
@@ -17,8 +18,13 @@ command -v "$CC" >/dev/null 2>&1 || {
     exit 1
 }
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
-CFLAGS="-std=c11 -g -O1 -fno-omit-frame-pointer $SAN -fsanitize=fuzzer-no-link \
- -include $BUILDDIR/config.h -I$BUILDDIR -I$SRCDIR/src -DAOD_DATADIR=\"${DATADIR:-/nonexistent}\" \
+# The project's own preprocessor flags (config.h, include paths, the
+# directories compiled in), one per line, as make wrote them.
+CPPFLAGS="-include $BUILDDIR/config.h -I$BUILDDIR -I$SRCDIR/src"
+if [ -n "${CPPFLAGS_FILE:-}" ]; then
+    CPPFLAGS=$(tr '\n' ' ' <"$CPPFLAGS_FILE")
+fi
+CFLAGS="-std=c11 -g -O1 -fno-omit-frame-pointer $SAN -fsanitize=fuzzer-no-link $CPPFLAGS \
  ${DEP_CFLAGS:-}"
 OBJ=$OUT/obj
 mkdir -p "$OBJ"
@@ -48,5 +54,6 @@ for h in "$SRCDIR"/tests/fuzz/fuzz_*.c; do
     fi
     echo "  FUZZLD   $name"
     # shellcheck disable=SC2086
-    $CC $CFLAGS -fsanitize=fuzzer "$h" $objs ${DEP_LIBS:-} -lm -o "$OUT/$name"
+    $CC $CFLAGS -DAOD_FUZZ_SRCDIR="\"$SRCDIR\"" -fsanitize=fuzzer "$h" $objs ${DEP_LIBS:-} \
+        -o "$OUT/$name"
 done
