@@ -16,7 +16,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 ART=${FUZZ_ARTIFACTS:-fuzz-artifacts}
 mkdir -p "$ART"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/aod-fuzz.XXXXXX")
+WORK=$(mktemp -d -t aod-fuzz.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
 # seed TARGET FILE...: copies FILEs into TARGET's seed corpus
