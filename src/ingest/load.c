@@ -62,19 +62,19 @@ static void copy_text(char *buf, size_t size, const char *s)
     buf[n] = '\0';
 }
 
-/* Notes the patient keys of an event that came in a Bundle (the first
- * MAX_BUNDLE_KEYS distinct ones).  Returns 0 or -1 (out of memory). */
-static int note_bundle_keys(load_ctx *c, const aod_record *r)
+/* Notes the patient keys of an event that came in a Bundle, as the store
+ * keeps them (the first MAX_BUNDLE_KEYS distinct ones).  Returns 0 or -1 (out of memory). */
+static int note_bundle_keys(load_ctx *c, const char *const *keys, size_t n)
 {
     size_t i, k;
 
-    for (i = 0; i < r->n_patient_keys && c->n_bundle_keys < MAX_BUNDLE_KEYS; i++) {
+    for (i = 0; i < n && c->n_bundle_keys < MAX_BUNDLE_KEYS; i++) {
         for (k = 0; k < c->n_bundle_keys; k++)
-            if (strcmp(c->bundle_keys[k], r->patient_keys[i]) == 0)
+            if (strcmp(c->bundle_keys[k], keys[i]) == 0)
                 break;
         if (k < c->n_bundle_keys)
             continue;
-        c->bundle_keys[k] = strdup(r->patient_keys[i]);
+        c->bundle_keys[k] = strdup(keys[i]);
         if (!c->bundle_keys[k])
             return -1;
         c->n_bundle_keys++;
@@ -135,13 +135,16 @@ static int load_event(load_ctx *c, json_t *resource, const char *text, size_t te
         c->unknown_line = line;
         printable(unknown, c->unknown_name, sizeof c->unknown_name);
     }
-    if (index >= 0 && note_bundle_keys(c, c->row.rec) != 0) {
+    if (index >= 0 &&
+        note_bundle_keys(c, c->row.row.patient_keys, c->row.row.n_patient_keys) != 0) {
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
         goto out;
     }
+    c->row.row.line = line;
     rc = aod_store_load_add(c->st, &c->row.row, err);
 out:
-    if (rc != 0)
+    /* a database error names the lines of the batch it refused itself */
+    if (rc != 0 && err->code != AOD_ERR_DB && err->code != AOD_ERR_DB_CONNECT)
         aod_error_where(err, c->name, line, index);
     return rc;
 }
