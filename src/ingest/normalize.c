@@ -1083,11 +1083,13 @@ static int nonconformant(aod_error *err, aod_fhir_version v, const char *field, 
 
 /*
  * The cardinalities and required bindings that decide whether the event can
- * be reported on at all (DOMAIN.md 7): agent 1..*, source 1..1 with its
- * observer 1..1, action one of C R U D E, requestor a boolean (R4: 1..1),
- * R4 type 1..1 and outcome 0 | 4 | 8 | 12, R5 code 1..1 and agent.who 1..1.
- * An event without an agent would otherwise become a reportable disclosure
- * to nobody.
+ * be reported on at all (DOMAIN.md 7): agent 1..*, source 1..1, action one
+ * of C R U D E, requestor a boolean (R4: 1..1), R4 type 1..1 and outcome
+ * 0 | 4 | 8 | 12, R5 code 1..1 and agent.who 1..1.  An event without an
+ * agent would otherwise become a reportable disclosure to nobody.
+ * source.observer (1..1 too) is not refused: the report does not need it,
+ * and an event without one is kept, keyed by its content (doc/store.md,
+ * "Loading"), rather than lost.
  */
 static int conform(const json_t *res, aod_fhir_version v, aod_error *err)
 {
@@ -1114,8 +1116,6 @@ static int conform(const json_t *res, aod_fhir_version v, aod_error *err)
     }
     if (!json_is_object(source))
         return nonconformant(err, v, "source", -1, "missing (1..1 required)");
-    if (!json_is_object(json_object_get(source, "observer")))
-        return nonconformant(err, v, "source.observer", -1, "missing (1..1 required)");
     if (v == AOD_FHIR_R4) {
         const char *o = json_string_value(outcome);
         if (!json_is_object(json_object_get(res, "type")))

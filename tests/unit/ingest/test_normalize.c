@@ -539,7 +539,6 @@ static void test_refused(void **state)
         {EV "\"type\":{\"code\":\"rest\"}," SRC "}", "agent"},
         {EV "\"type\":{\"code\":\"rest\"},\"agent\":[]," SRC "}", "agent"},
         {EV "\"type\":{\"code\":\"rest\"}," AG "}", "source"},
-        {EV "\"type\":{\"code\":\"rest\"}," AG ",\"source\":{}}", "source.observer"},
         {EV "\"type\":{\"code\":\"rest\"},\"action\":\"X\"," AG "," SRC "}", "action"},
         {EV "\"type\":{\"code\":\"rest\"},\"action\":\"read\"," AG "," SRC "}", "action"},
         {EV "\"type\":{\"code\":\"rest\"},\"agent\":[{\"requestor\":\"yes\"}]," SRC "}",
