@@ -12,7 +12,7 @@
 #   README                         the pattern's source and the legal reasoning
 #   not-in-patient-copy            optional: texts (one a line) that must appear
 #                                  in none of the patient's outputs (CSV, PDF
-#                                  text, Bundle JSON and XML): masked names
+#                                  text, HTML, Bundle JSON and XML): masked names
 # Every case's report is also written as a FHIR Document Bundle (JSON and
 # XML, patient and privacy-office copies) and all of them are checked by the
 # independent validators in tests/validate (one node process for the lot).
@@ -103,10 +103,12 @@ for dir in "$CASES"/*/; do
     done
     if [ -f "$dir/not-in-patient-copy" ]; then
         pdftotext -raw "$pdf" "$pdf.all.txt" 2>/dev/null || true
+        "${AOD[@]}" report --db "dbname=$db" "${args[@]}" --format html -o "$PGTMP/$name.html" ||
+            true
         while IFS= read -r text; do
             [ -n "$text" ] || continue
             ok "$name: no '$text' in the patient's copy" not_in "$text" \
-                "$PGTMP/$name-expected.csv" "$pdf.all.txt" \
+                "$PGTMP/$name-expected.csv" "$pdf.all.txt" "$PGTMP/$name.html" \
                 "$PGTMP/bundles/$name-patient.json" "$PGTMP/bundles/$name-patient.xml"
         done <"$dir/not-in-patient-copy"
     fi
