@@ -815,6 +815,33 @@ static void test_pseudonym_without_secret_warns(void **state)
     free(xml);
 }
 
+static void test_protected_staff_parsed(void **state)
+{
+    char *xml = policy_with("<masking><protected-staff>"
+                            "<identifier-system>urn:example:protected</identifier-system>"
+                            "<staff>Practitioner/7</staff>"
+                            "<staff> http://hospital.example.org/staff|E9 </staff>"
+                            "</protected-staff></masking>\n");
+    aod_error err;
+    aod_policy *p = load_text(xml, "mem.xml", &err);
+
+    (void)state;
+    assert_non_null(p);
+    assert_int_equal(p->masking.n_protected_systems, 1);
+    assert_string_equal(p->masking.protected_systems[0], "urn:example:protected");
+    assert_int_equal(p->masking.n_protected_keys, 2);
+    assert_string_equal(p->masking.protected_keys[0], "Practitioner/7");
+    assert_string_equal(p->masking.protected_keys[1], "http://hospital.example.org/staff|E9");
+    aod_policy_free(p);
+    free(xml);
+    /* after the audiences it is out of place */
+    xml = policy_with("<masking><audience name=\"patient\"/><protected-staff/></masking>\n");
+    p = load_text(xml, "mem.xml", &err);
+    assert_null(p);
+    assert_int_equal(err.code, AOD_ERR_POLICY);
+    free(xml);
+}
+
 static void test_semantic_errors_in_memory(void **state)
 {
     static const struct {
@@ -978,6 +1005,7 @@ int main(void)
         cmocka_unit_test(test_epoch_days),
         cmocka_unit_test(test_secret_paths),
         cmocka_unit_test(test_pseudonym_without_secret_warns),
+        cmocka_unit_test(test_protected_staff_parsed),
         cmocka_unit_test(test_semantic_errors_in_memory),
         cmocka_unit_test(test_time_zone_utc_and_link),
         cmocka_unit_test(test_io_errors),
