@@ -516,8 +516,10 @@ int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
 
     /* Protected staff: the patient sees the unit, never the person (a name,
      * a role or a pseudonym that stays the same could point them out); with
-     * no unit recorded, the generic label below. */
-    if (!forced && m->audience == AOD_AUDIENCE_PATIENT && protected_staff(m->policy, w)) {
+     * no unit recorded, the generic label below.  A tier that shows less
+     * than the unit (organisation, generic) stays as it is. */
+    if (!forced && m->audience == AOD_AUDIENCE_PATIENT && tier <= AOD_TIER_ROLE_UNIT &&
+        protected_staff(m->policy, w)) {
         protect = 1;
         tier = AOD_TIER_ROLE_UNIT;
         if (has(w->unit)) {

@@ -645,6 +645,11 @@ static void test_protected_staff(void **state)
     e = masked(f, staff_entry(), AOD_TIER_PSEUDONYM, AOD_MODE_ACCESS);
     expect(&e, "Cardiology", NULL, "Example Hospital", NULL, AOD_TIER_ROLE_UNIT);
 
+    /* never more than the tier shows */
+    e = masked(f, staff_entry(), AOD_TIER_ORGANISATION, AOD_MODE_ACCESS);
+    expect(&e, "a staff member of Example Hospital", NULL, "Example Hospital", NULL,
+           AOD_TIER_ORGANISATION);
+
     /* by system|value, and with no unit recorded: the generic label */
     e = staff_entry();
     e.who.reference = "Practitioner/99";
