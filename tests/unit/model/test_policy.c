@@ -346,6 +346,40 @@ static void test_organisation_only(void **state)
 
 /* The built-in default goes through aod_policy_load_memory with both texts
  * compiled into the program; the same bytes must load from memory. */
+/* The jurisdiction presets (doc/presets.md): each loads without a
+ * warning, is marked as a template, has a protected-staff class, and masks
+ * the workforce for the patient as its law says. */
+static void test_presets(void **state)
+{
+    static const struct {
+        const char *file;
+        aod_mask_tier workforce;
+        int access_years, access_months;
+    } presets[] = {
+        {"examples/policies/us-hipaa-accounting.xml", AOD_TIER_ROLE_UNIT, 3, 0},
+        {"examples/policies/us-access-report.xml", AOD_TIER_FULL_NAME, 3, 0},
+        {"examples/policies/eu-ehds-access-log.xml", AOD_TIER_FULL_NAME, 3, 0},
+        {"examples/policies/ch-epr.xml", AOD_TIER_FULL_NAME, 10, 0},
+        {"examples/policies/se-unit.xml", AOD_TIER_ROLE_UNIT, 3, 0},
+        {"examples/policies/au-mhr.xml", AOD_TIER_ORGANISATION, 1, 0},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        aod_policy *p = load_ok(presets[i].file);
+        if (p->n_warnings)
+            fail_msg("%s: %s", presets[i].file, p->warnings[0].text);
+        assert_true(p->demo);
+        assert_true(p->masking.n_protected_systems + p->masking.n_protected_keys > 0);
+        assert_int_equal(mask(p, AOD_AUDIENCE_PATIENT, AOD_ACTOR_WORKFORCE)->tier,
+                         presets[i].workforce);
+        assert_int_equal(p->modes.access_lookback.years, presets[i].access_years);
+        assert_int_equal(p->modes.access_lookback.months, presets[i].access_months);
+        aod_policy_free(p);
+    }
+}
+
 static void test_default_from_memory(void **state)
 {
     size_t xml_len, xsd_len;
@@ -1006,6 +1040,7 @@ int main(void)
         cmocka_unit_test(test_secret_paths),
         cmocka_unit_test(test_pseudonym_without_secret_warns),
         cmocka_unit_test(test_protected_staff_parsed),
+        cmocka_unit_test(test_presets),
         cmocka_unit_test(test_semantic_errors_in_memory),
         cmocka_unit_test(test_time_zone_utc_and_link),
         cmocka_unit_test(test_io_errors),
