@@ -243,8 +243,17 @@ static int write_text(verify_sink *vs, const aod_report_summary *sum)
     if (vs->n == 0) {
         fprintf(f, "No: no access by this person is recorded in the period.\n");
     } else {
-        aod_timefmt_datetime(vs->v[0].first, a, sizeof a);
-        aod_timefmt_datetime(vs->v[vs->n - 1].last, b, sizeof b);
+        int64_t first = vs->v[0].first, last = vs->v[0].last;
+        /* Lines come in order of their start; a session may end after a
+         * later line starts. */
+        for (i = 1; i < vs->n; i++) {
+            if (vs->v[i].first < first)
+                first = vs->v[i].first;
+            if (vs->v[i].last > last)
+                last = vs->v[i].last;
+        }
+        aod_timefmt_datetime(first, a, sizeof a);
+        aod_timefmt_datetime(last, b, sizeof b);
         fprintf(f, "Yes: %ld access%s, the first at %s, the last at %s.\n\n", vs->ctx->accesses,
                 vs->ctx->accesses == 1 ? "" : "es", a, b);
         for (i = 0; i < vs->n; i++) {

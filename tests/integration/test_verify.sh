@@ -55,6 +55,7 @@ ok "a no is recorded too (ten questions, ten records)" equals "$(psql_q "SELECT 
 # JSON for scripts.
 ok "--json" run 0 "${AOD[@]}" "${V[@]}" --patient Patient/p1 --person Practitioner/dr-1 --json
 ok "says yes" contains "$OUT" '"answer": "yes"'
+ok "and names nobody else" bash -c '! grep -q "Παπαδόπουλος\|Bob\|rn-2\|clerk" <<<"$1"' _ "$OUT"
 ok "with two lines" equals "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(len(d["lines"]), d["accesses"], d["lines"][0]["first"])' "$OUT")" \
     "2 2 2025-02-01T14:00:00+00:00"
 ok "recorded as verify-json" equals "$(psql_q "SELECT count(*) FROM aod.audit_event
