@@ -41,7 +41,6 @@ static const struct {
     {1, "sql/001_store.sql"},
     {2, "sql/002_other_keys.sql"},
     {3, "sql/003_least_privilege.sql"},
-    {4, "sql/004_verify_formats.sql"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

@@ -68,7 +68,7 @@ ok "  and did not make one" equals \
 as_pg "$PGBIN/createdb" -h "$PGTMP" -U postgres older
 "${AOD[@]}" init --db dbname=older >/dev/null
 "$PGBIN/psql" -X -q -d older -c "SET client_min_messages = warning; DROP FUNCTION aod.record_self_audit, aod.event_patient_check CASCADE;
-    DELETE FROM aod.schema_version WHERE version >= 3"
+    DELETE FROM aod.schema_version WHERE version = 3"
 ok "check: an older store: 12" run 12 "${AOD[@]}" check --db dbname=older
 ok "  and it stays older (check never migrates)" equals \
     "$("$PGBIN/psql" -X -t -A -d older -c 'SELECT max(version) FROM aod.schema_version')" 2
