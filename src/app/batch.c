@@ -81,10 +81,18 @@ int aod_batch_parse_formats(const char *list, unsigned *bits, aod_error *err)
 
 #define MAX_CELLS 64
 
+/* A record may be no longer than this (a window of the file is kept in
+ * memory, never the file). */
+#define MAX_RECORD ((size_t)4 * 1024 * 1024)
+#define READ_CHUNK ((size_t)64 * 1024)
+
 typedef struct csv_reader {
-    const char *p, *end;
-    long line;     /* the line p is on */
-    aod_buf cells; /* the record's cells, each NUL terminated */
+    const char *p, *end; /* the bytes read and not yet consumed */
+    FILE *f;             /* borrowed; NULL when the data is all in memory */
+    int eof;             /* nothing more comes after end */
+    aod_buf window;      /* the file's bytes from the current record on */
+    long line;           /* the line p is on */
+    aod_buf cells;       /* the record's cells, each NUL terminated */
     size_t off[MAX_CELLS];
     size_t n;
 } csv_reader;
@@ -99,6 +107,37 @@ static void skip_line(csv_reader *r)
         r->p++;
         r->line++;
     }
+}
+
+/* Keeps the bytes from p on and reads more after them.  0, or -1 with why
+ * set (a record longer than MAX_RECORD, a read error). */
+static int refill(csv_reader *r, const char **why)
+{
+    char chunk[READ_CHUNK];
+    size_t keep = (size_t)(r->end - r->p), n;
+
+    if (keep && r->p != r->window.data)
+        memmove(r->window.data, r->p, keep);
+    r->window.len = keep;
+    if (keep >= MAX_RECORD) {
+        *why = "a row is longer than 4 MB";
+        return -1;
+    }
+    n = fread(chunk, 1, sizeof chunk, r->f);
+    if (n < sizeof chunk) {
+        if (ferror(r->f)) {
+            *why = strerror(errno);
+            return -1;
+        }
+        r->eof = 1;
+    }
+    if (aod_buf_add(&r->window, chunk, n) != 0) {
+        *why = "out of memory";
+        return -1;
+    }
+    r->p = r->window.data ? r->window.data : "";
+    r->end = r->p + r->window.len;
+    return 0;
 }
 
 /* Reads one record; on REC_BAD why says what is wrong (the caller adds the
@@ -258,30 +297,51 @@ static int ascii_ieq(const char *a, const char *b)
     return *a == *b;
 }
 
-int aod_batch_read_requests(const char *data, size_t len, const char *name, aod_batch_row_fn row,
-                            aod_batch_bad_fn bad, void *ctx, aod_error *err)
+/* Reads from f when it is given, else from data[0..len). */
+static int read_requests(FILE *f, const char *data, size_t len, const char *name,
+                         aod_batch_row_fn row, aod_batch_bad_fn bad, void *ctx, aod_error *err)
 {
     csv_reader r;
+    const char *why = NULL;
     int map[MAX_CELLS];
     size_t ncols = 0, i;
     int have_header = 0, rc = -1, k;
 
     memset(&r, 0, sizeof r);
+    r.f = f;
     r.p = data;
     r.end = data + len;
+    r.eof = !f;
     r.line = 1;
-    aod_buf_init(&r.cells, (size_t)1024 * 1024);
-    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
+    aod_buf_init(&r.cells, MAX_RECORD + 1);
+    aod_buf_init(&r.window, MAX_RECORD + READ_CHUNK + 1);
+    while (!r.eof && r.end - r.p < 3)
+        if (refill(&r, &why) != 0)
+            goto bad_read;
+    if (r.end - r.p >= 3 && memcmp(r.p, "\xEF\xBB\xBF", 3) == 0)
         r.p += 3;
     for (;;) {
-        const char *why = NULL;
         long line = r.line;
+        const char *start = r.p;
         int got = read_record(&r, &why);
 
+        /* A record that reaches the end of what was read may go on in the
+         * part not read yet: read more and read it again. */
+        if (!r.eof && r.p >= r.end) {
+            r.p = start;
+            r.line = line;
+            if (refill(&r, &why) != 0)
+                goto bad_read;
+            continue;
+        }
         if (got == REC_EOF)
             break;
         if (got == REC_BAD) {
             aod_error e;
+            if (r.p >= r.end && strcmp(why, "out of memory") == 0) {
+                aod_error_set(err, AOD_ERR_NOMEM, name, line, NULL, "out of memory");
+                goto out;
+            }
             if (!have_header) {
                 aod_error_set(err, AOD_ERR_INPUT, name, line, NULL, "header row: %s", why);
                 goto out;
@@ -361,9 +421,25 @@ int aod_batch_read_requests(const char *data, size_t len, const char *name, aod_
         goto out;
     }
     rc = 0;
+    goto out;
+bad_read:
+    aod_error_set(err, AOD_ERR_INPUT, name, r.line, NULL, "cannot read the requests file: %s", why);
 out:
     aod_buf_free(&r.cells);
+    aod_buf_free(&r.window);
     return rc;
+}
+
+int aod_batch_read_requests(const char *data, size_t len, const char *name, aod_batch_row_fn row,
+                            aod_batch_bad_fn bad, void *ctx, aod_error *err)
+{
+    return read_requests(NULL, data, len, name, row, bad, ctx, err);
+}
+
+int aod_batch_read_requests_file(FILE *f, const char *name, aod_batch_row_fn row,
+                                 aod_batch_bad_fn bad, void *ctx, aod_error *err)
+{
+    return read_requests(f, NULL, 0, name, row, bad, ctx, err);
 }
 
 void aod_batch_request_clear(aod_batch_request *r)

@@ -34,6 +34,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "base/error.h"
 #include "app/selfaudit.h"
@@ -91,6 +92,12 @@ typedef void (*aod_batch_bad_fn)(void *ctx, const aod_error *why);
  */
 int aod_batch_read_requests(const char *data, size_t len, const char *name, aod_batch_row_fn row,
                             aod_batch_bad_fn bad, void *ctx, aod_error *err);
+
+/* The same, reading the file f (borrowed) as it goes: only the row being
+ * read is held in memory (a row may be up to 4 MB; a longer one makes the
+ * file unusable, AOD_ERR_INPUT), so a file of any size can be planned. */
+int aod_batch_read_requests_file(FILE *f, const char *name, aod_batch_row_fn row,
+                                 aod_batch_bad_fn bad, void *ctx, aod_error *err);
 
 /* Format bits. */
 #define AOD_BATCH_PDF         0x1u

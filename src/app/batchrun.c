@@ -510,50 +510,25 @@ static int on_request_row(void *ctx, const aod_batch_row *row, aod_error *err)
     }
 }
 
-static int read_file(const char *path, aod_buf *out, aod_error *err)
+/* Plans the requests file's rows, reading it as it goes (batch.h). */
+static int plan_requests(plan *p, progress *pr, aod_error *err)
 {
+    const char *path = p->o->requests;
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    char chunk[65536];
-    size_t n;
-    int rc = 0;
+    req_ctx c;
+    int rc;
 
     if (!f) {
         aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot open the requests file: %s",
                       strerror(errno));
         return -1;
     }
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (aod_buf_add(out, chunk, n) != 0) {
-            aod_error_set(err, AOD_ERR_INPUT, path, 0, NULL, "the requests file is too large");
-            rc = -1;
-            break;
-        }
-    if (rc == 0 && ferror(f)) {
-        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "read error: %s", strerror(errno));
-        rc = -1;
-    }
-    if (f != stdin)
-        fclose(f);
-    return rc;
-}
-
-static int plan_requests(plan *p, progress *pr, aod_error *err)
-{
-    req_ctx c;
-    aod_buf data;
-    int rc;
-
-    aod_buf_init(&data, (size_t)64 * 1024 * 1024);
-    if (read_file(p->o->requests, &data, err) != 0) {
-        aod_buf_free(&data);
-        return -1;
-    }
     c.p = p;
     c.pr = pr;
-    c.name = p->o->requests;
-    rc = aod_batch_read_requests(data.data ? data.data : "", data.len, p->o->requests,
-                                 on_request_row, on_bad_csv_row, &c, err);
-    aod_buf_free(&data);
+    c.name = path;
+    rc = aod_batch_read_requests_file(f, path, on_request_row, on_bad_csv_row, &c, err);
+    if (f != stdin)
+        fclose(f);
     return rc;
 }
 
