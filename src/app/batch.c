@@ -898,69 +898,17 @@ static int put_indented(FILE *f, const char *s)
     return fputs(s, f) == EOF ? -1 : 0;
 }
 
-/* The manifest is written report by report, never built as one tree: a run
- * of a million requests needs one report's JSON at a time. */
-static int write_json(int dirfd, const char *name, const char *shown, const aod_batch_run_info *run,
-                      const aod_batch_entry *v, size_t n, aod_error *err)
+/* One report's JSON at its depth, after a separator unless it is the first. */
+static int put_entry_json(FILE *f, const aod_batch_entry *e, int first)
 {
-    json_t *head = NULL, *shard;
-    long totals[AOD_BATCH_SKIPPED + 1] = {0};
-    char started[40], shard_buf[32];
-    aod_outfile *out = NULL;
-    char *text = NULL;
-    FILE *f;
-    size_t i;
-    int rc = -1;
+    json_t *o = entry_json(e);
+    char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII) : NULL;
+    int rc = -2;
 
-    for (i = 0; i < n; i++)
-        totals[v[i].status]++;
-    snprintf(shard_buf, sizeof shard_buf, "%u/%u", run->shard_k, run->shard_n);
-    shard = run->shard_n ? json_string(shard_buf) : json_null();
-    /* Everything but the reports, which follow it as they are written. */
-    head = json_pack(
-        "{s:s, s:i, s:s, s:{s:o, s:o, s:o, s:o, s:s, s:s},"
-        " s:{s:i, s:I, s:I, s:I, s:I}}",
-        "manifest", "aodreport batch", "version", 1, "program", "aodreport " PACKAGE_VERSION, "run",
-        "requests", str_or_null(run->requests), "month", str_or_null(run->month), "now",
-        str_or_null(run->now), "shard", shard, "started",
-        aod_time_format_utc(run->started, started, sizeof started), "state", run->state, "totals",
-        "reports", (int)n, "ok", (json_int_t)totals[AOD_BATCH_OK], "failed",
-        (json_int_t)totals[AOD_BATCH_FAILED], "skipped", (json_int_t)totals[AOD_BATCH_SKIPPED],
-        "pending", (json_int_t)totals[AOD_BATCH_PENDING]);
-    if (!head || !(text = json_dumps(head, JSON_INDENT(2) | JSON_ENSURE_ASCII)))
-        goto nomem;
-    out = aod_outfile_openat(dirfd, name, shown, err);
-    if (!out)
-        goto done;
-    f = aod_outfile_stream(out);
-    /* text ends with "\n}": the reports go before that brace */
-    if (fwrite(text, 1, strlen(text) - 2, f) != strlen(text) - 2 ||
-        fputs(n ? ",\n  \"reports\": [\n" : ",\n  \"reports\": []", f) == EOF)
-        goto io;
-    for (i = 0; i < n; i++) {
-        json_t *e = entry_json(&v[i]);
-        free(text);
-        text = e ? json_dumps(e, JSON_INDENT(2) | JSON_ENSURE_ASCII) : NULL;
-        json_decref(e);
-        if (!text)
-            goto nomem;
-        if (put_indented(f, text) != 0 || fputs(i + 1 < n ? ",\n" : "\n  ]", f) == EOF)
-            goto io;
-    }
-    if (fputs("\n}\n", f) == EOF)
-        goto io;
-    rc = aod_outfile_commit(out, err);
-    out = NULL;
-    goto done;
-io:
-    aod_error_set(err, AOD_ERR_IO, shown, 0, NULL, "write error: %s", strerror(errno));
-    goto done;
-nomem:
-    aod_error_set(err, AOD_ERR_NOMEM, shown, 0, NULL, "out of memory writing the manifest");
-done:
-    aod_outfile_abort(out);
+    json_decref(o);
+    if (text)
+        rc = (!first && fputs(",\n", f) == EOF) || put_indented(f, text) != 0 ? -1 : 0;
     free(text);
-    json_decref(head);
     return rc;
 }
 
@@ -1014,14 +962,191 @@ static int csv_row(FILE *f, const aod_batch_entry *e, const aod_batch_file *file
     return rc ? -1 : 0;
 }
 
-static int write_csv(int dirfd, const char *name, const char *path, const aod_batch_entry *v,
-                     size_t n, aod_error *err)
+/* A report's rows of manifest.csv: one per file, or one without a file. */
+static int put_entry_csv(FILE *f, const aod_batch_entry *e)
+{
+    size_t k;
+
+    if (e->n_files == 0 || e->status != AOD_BATCH_OK)
+        return csv_row(f, e, NULL);
+    for (k = 0; k < e->n_files; k++)
+        if (csv_row(f, e, &e->files[k]) != 0)
+            return -1;
+    return 0;
+}
+
+/*
+ * The manifest of a run.  The reports that will not change any more are
+ * appended, as the manifest's own text, to two hidden temporary files in
+ * the directory (outfile.h: created there with O_EXCL|O_NOFOLLOW, mode 0600,
+ * removed when done; a killed run's are cleaned by the next); each write of
+ * manifest.json/.csv copies them in between a fresh head and the reports
+ * still in flight.  Nothing of the manifest grows in memory.
+ */
+struct aod_batch_manifest {
+    int dirfd; /* borrowed */
+    aod_buf json_path, csv_path;
+    char json_name[128], csv_name[128];
+    aod_outfile *body_json, *body_csv; /* the finished reports' text */
+    long totals[AOD_BATCH_SKIPPED + 1];
+    size_t n; /* reports in the bodies */
+};
+
+void aod_batch_manifest_free(aod_batch_manifest *m)
+{
+    if (!m)
+        return;
+    aod_outfile_abort(m->body_json);
+    aod_outfile_abort(m->body_csv);
+    aod_buf_free(&m->json_path);
+    aod_buf_free(&m->csv_path);
+    free(m);
+}
+
+aod_batch_manifest *aod_batch_manifest_new(int dirfd, const char *dir, const char *base,
+                                           aod_error *err)
+{
+    aod_batch_manifest *m = calloc(1, sizeof *m);
+    char body[160];
+
+    if (!m) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return NULL;
+    }
+    m->dirfd = dirfd;
+    aod_buf_init(&m->json_path, 8192);
+    aod_buf_init(&m->csv_path, 8192);
+    if ((size_t)snprintf(m->json_name, sizeof m->json_name, "%s.json", base) >=
+            sizeof m->json_name ||
+        (size_t)snprintf(m->csv_name, sizeof m->csv_name, "%s.csv", base) >= sizeof m->csv_name ||
+        aod_buf_printf(&m->json_path, "%s/%s", dir, m->json_name) != 0 ||
+        aod_buf_printf(&m->csv_path, "%s/%s", dir, m->csv_name) != 0) {
+        aod_error_set(err, AOD_ERR_IO, dir, 0, NULL, "path too long");
+        goto fail;
+    }
+    snprintf(body, sizeof body, "%s.body", m->json_name);
+    if (!(m->body_json = aod_outfile_openat(dirfd, body, aod_buf_str(&m->json_path), err)))
+        goto fail;
+    snprintf(body, sizeof body, "%s.body", m->csv_name);
+    if (!(m->body_csv = aod_outfile_openat(dirfd, body, aod_buf_str(&m->csv_path), err)))
+        goto fail;
+    return m;
+fail:
+    aod_batch_manifest_free(m);
+    return NULL;
+}
+
+int aod_batch_manifest_add(aod_batch_manifest *m, const aod_batch_entry *e, aod_error *err)
+{
+    int rc = put_entry_json(aod_outfile_stream(m->body_json), e, m->n == 0);
+
+    if (rc == 0)
+        rc = put_entry_csv(aod_outfile_stream(m->body_csv), e);
+    if (rc == -2) {
+        aod_error_set(err, AOD_ERR_NOMEM, aod_buf_str(&m->json_path), 0, NULL,
+                      "out of memory writing the manifest");
+        return -1;
+    }
+    if (rc != 0) {
+        aod_error_set(err, AOD_ERR_IO, aod_buf_str(&m->json_path), 0, NULL, "write error: %s",
+                      strerror(errno));
+        return -1;
+    }
+    m->totals[e->status]++;
+    m->n++;
+    return 0;
+}
+
+/* Copies what was written to body so far to f.  0 or -1 (errno). */
+static int copy_body(aod_outfile *body, FILE *f)
+{
+    char buf[65536];
+    FILE *b = aod_outfile_stream(body);
+    off_t off = 0;
+    ssize_t n;
+
+    if (fflush(b) != 0)
+        return -1;
+    while ((n = pread(fileno(b), buf, sizeof buf, off)) > 0) {
+        if (fwrite(buf, 1, (size_t)n, f) != (size_t)n)
+            return -1;
+        off += n;
+    }
+    return n < 0 ? -1 : 0;
+}
+
+static int write_json(aod_batch_manifest *m, const aod_batch_run_info *run,
+                      const aod_batch_entry *v, size_t n, aod_error *err)
+{
+    const char *shown = aod_buf_str(&m->json_path);
+    json_t *head = NULL, *shard;
+    long totals[AOD_BATCH_SKIPPED + 1];
+    char started[40], shard_buf[32];
+    aod_outfile *out = NULL;
+    char *text = NULL;
+    FILE *f;
+    size_t i;
+    int rc = -1, put;
+
+    memcpy(totals, m->totals, sizeof totals);
+    for (i = 0; i < n; i++)
+        totals[v[i].status]++;
+    snprintf(shard_buf, sizeof shard_buf, "%u/%u", run->shard_k, run->shard_n);
+    shard = run->shard_n ? json_string(shard_buf) : json_null();
+    /* Everything but the reports, which follow it. */
+    head = json_pack(
+        "{s:s, s:i, s:s, s:{s:o, s:o, s:o, s:o, s:s, s:s},"
+        " s:{s:I, s:I, s:I, s:I, s:I}}",
+        "manifest", "aodreport batch", "version", 1, "program", "aodreport " PACKAGE_VERSION, "run",
+        "requests", str_or_null(run->requests), "month", str_or_null(run->month), "now",
+        str_or_null(run->now), "shard", shard, "started",
+        aod_time_format_utc(run->started, started, sizeof started), "state", run->state, "totals",
+        "reports", (json_int_t)(m->n + n), "ok", (json_int_t)totals[AOD_BATCH_OK], "failed",
+        (json_int_t)totals[AOD_BATCH_FAILED], "skipped", (json_int_t)totals[AOD_BATCH_SKIPPED],
+        "pending", (json_int_t)totals[AOD_BATCH_PENDING]);
+    if (!head || !(text = json_dumps(head, JSON_INDENT(2) | JSON_ENSURE_ASCII)))
+        goto nomem;
+    out = aod_outfile_openat(m->dirfd, m->json_name, shown, err);
+    if (!out)
+        goto done;
+    f = aod_outfile_stream(out);
+    /* text ends with "\n}": the reports go before that brace */
+    if (fwrite(text, 1, strlen(text) - 2, f) != strlen(text) - 2 ||
+        fputs(m->n + n ? ",\n  \"reports\": [\n" : ",\n  \"reports\": []", f) == EOF ||
+        copy_body(m->body_json, f) != 0)
+        goto io;
+    for (i = 0; i < n; i++) {
+        put = put_entry_json(f, &v[i], m->n == 0 && i == 0);
+        if (put == -2)
+            goto nomem;
+        if (put != 0)
+            goto io;
+    }
+    if ((m->n + n && fputs("\n  ]", f) == EOF) || fputs("\n}\n", f) == EOF)
+        goto io;
+    rc = aod_outfile_commit(out, err);
+    out = NULL;
+    goto done;
+io:
+    aod_error_set(err, AOD_ERR_IO, shown, 0, NULL, "write error: %s", strerror(errno));
+    goto done;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, shown, 0, NULL, "out of memory writing the manifest");
+done:
+    aod_outfile_abort(out);
+    free(text);
+    json_decref(head);
+    return rc;
+}
+
+static int write_csv(aod_batch_manifest *m, const aod_batch_entry *v, size_t n, aod_error *err)
 {
     static const char *const head[] = {"status",   "line",       "patient", "patient_dir", "mode",
                                        "audience", "lang",       "from",    "to",          "format",
                                        "file",     "size",       "sha256",  "records",     "events",
                                        "lines",    "self_audit", "error"};
-    aod_outfile *out = aod_outfile_openat(dirfd, name, path, err);
+    const char *path = aod_buf_str(&m->csv_path);
+    aod_outfile *out = aod_outfile_openat(m->dirfd, m->csv_name, path, err);
     FILE *f;
     size_t i, k;
     int rc = 0;
@@ -1031,15 +1156,10 @@ static int write_csv(int dirfd, const char *name, const char *path, const aod_ba
     f = aod_outfile_stream(out);
     for (k = 0; k < sizeof head / sizeof head[0]; k++)
         rc |= aod_csv_write_cell(f, head[k], ',', k + 1 == sizeof head / sizeof head[0]);
-    for (i = 0; rc == 0 && i < n; i++) {
-        const aod_batch_entry *e = &v[i];
-        if (e->n_files == 0 || e->status != AOD_BATCH_OK) {
-            rc |= csv_row(f, e, NULL);
-            continue;
-        }
-        for (k = 0; rc == 0 && k < e->n_files; k++)
-            rc |= csv_row(f, e, &e->files[k]);
-    }
+    if (rc == 0)
+        rc = copy_body(m->body_csv, f);
+    for (i = 0; rc == 0 && i < n; i++)
+        rc = put_entry_csv(f, &v[i]);
     if (rc != 0) {
         aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "write error: %s", strerror(errno));
         aod_outfile_abort(out);
@@ -1048,31 +1168,25 @@ static int write_csv(int dirfd, const char *name, const char *path, const aod_ba
     return aod_outfile_commit(out, err);
 }
 
+int aod_batch_manifest_commit(aod_batch_manifest *m, const aod_batch_run_info *run,
+                              const aod_batch_entry *tail, size_t n, aod_error *err)
+{
+    if (write_json(m, run, tail, n, err) != 0)
+        return -1;
+    return write_csv(m, tail, n, err);
+}
+
 int aod_batch_manifest_write(int dirfd, const char *dir, const char *base,
                              const aod_batch_run_info *run, const aod_batch_entry *entries,
                              size_t n, aod_error *err)
 {
-    char name[128];
-    aod_buf path;
-    int rc = -1;
+    aod_batch_manifest *m = aod_batch_manifest_new(dirfd, dir, base, err);
+    int rc;
 
-    aod_buf_init(&path, 8192);
-    if ((size_t)snprintf(name, sizeof name, "%s.json", base) >= sizeof name ||
-        aod_buf_printf(&path, "%s/%s", dir, name) != 0) {
-        aod_error_set(err, AOD_ERR_IO, dir, 0, NULL, "path too long");
-        goto out;
-    }
-    if (write_json(dirfd, name, aod_buf_str(&path), run, entries, n, err) != 0)
-        goto out;
-    aod_buf_reset(&path);
-    if ((size_t)snprintf(name, sizeof name, "%s.csv", base) >= sizeof name ||
-        aod_buf_printf(&path, "%s/%s", dir, name) != 0) {
-        aod_error_set(err, AOD_ERR_IO, dir, 0, NULL, "path too long");
-        goto out;
-    }
-    rc = write_csv(dirfd, name, aod_buf_str(&path), entries, n, err);
-out:
-    aod_buf_free(&path);
+    if (!m)
+        return -1;
+    rc = aod_batch_manifest_commit(m, run, entries, n, err);
+    aod_batch_manifest_free(m);
     return rc;
 }
 

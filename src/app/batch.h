@@ -238,6 +238,31 @@ int aod_batch_manifest_write(int dirfd, const char *dir, const char *base,
                              const aod_batch_run_info *run, const aod_batch_entry *entries,
                              size_t n, aod_error *err);
 
+/* The manifest of a run being written (opaque).  Reports that are finished
+ * are appended to it and kept on disk, not in memory (hidden temporary
+ * files in the directory, removed when it is freed); each commit writes
+ * BASE.json and BASE.csv as aod_batch_manifest_write() does, from those
+ * reports and the ones still in hand. */
+typedef struct aod_batch_manifest aod_batch_manifest;
+
+/* A new manifest for BASE.json/.csv in dirfd (borrowed, checked by the
+ * caller; dir names it in messages).  Returns it, or NULL with err set
+ * (AOD_ERR_IO, AOD_ERR_NOMEM). */
+aod_batch_manifest *aod_batch_manifest_new(int dirfd, const char *dir, const char *base,
+                                           aod_error *err);
+
+/* Appends e (borrowed; it will not change any more) after the reports
+ * added before.  Returns 0, or -1 with err set (AOD_ERR_IO, AOD_ERR_NOMEM). */
+int aod_batch_manifest_add(aod_batch_manifest *m, const aod_batch_entry *e, aod_error *err);
+
+/* Writes BASE.json and BASE.csv: the reports added, then tail[0..n)
+ * (borrowed).  Returns 0, or -1 with err set; then the previous files stay. */
+int aod_batch_manifest_commit(aod_batch_manifest *m, const aod_batch_run_info *run,
+                              const aod_batch_entry *tail, size_t n, aod_error *err);
+
+/* Removes the temporary files and frees m.  Accepts NULL. */
+void aod_batch_manifest_free(aod_batch_manifest *m);
+
 /* A report an earlier run completed, as its manifest says. */
 typedef struct aod_batch_done {
     char request[AOD_SHA256_HEX_LEN];
