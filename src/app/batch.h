@@ -21,6 +21,10 @@
  * linked patient directory fails its reports, a linked lock stops the run,
  * a linked manifest is replaced, not written through.
  *
+ * Memory: the requests file is read as the run goes and its rows planned
+ * and run a window at a time (batchrun.c); finished reports go to the
+ * manifest's on-disk body (aod_batch_manifest), not to memory.
+ *
  * Resuming: a report whose request is unchanged (same patient keys, mode,
  * audience, language, period as given, formats, --now as given, policy
  * bytes, templates and font) and whose files are on disk with the size and

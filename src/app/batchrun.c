@@ -602,7 +602,7 @@ static int parse_month(plan *p, aod_error *err)
  * bytes (a 128-bit digest of its patient directory and file name, 64 more
  * bits of its patient digest, its line), in an open-addressing table at
  * most half full.  That is the one thing a run keeps per request; a million
- * reports (hours of work, a million files on disk) make it 32-64 MB.
+ * reports (hours of work, a million files on disk) make it 64-128 MB.
  */
 typedef struct seen_slot {
     unsigned char out[16]; /* SHA-256(dir "/" base), the first 128 bits; all 0: empty */
