@@ -1301,20 +1301,31 @@ static int done_add(done_list *l, const json_t *r)
     return 0;
 }
 
+static int done_add_at(void *ctx, const json_t *r, off_t at)
+{
+    (void)at;
+    return done_add(ctx, r);
+}
+
 /* Reads a manifest laid out as aod_batch_manifest_write() writes it: the
  * head up to `  "reports": [`, then each report from a line `    {` to a
  * line `    }` (or `    },`), then `  ]`.  Returns 1 when read so, 0 when
  * the file is not laid out so (to be read whole), -1 out of memory. */
-static int read_by_report(FILE *f, done_list *l)
+typedef int (*report_fn)(void *ctx, const json_t *r, off_t at);
+
+static int read_by_report(FILE *f, report_fn fn, void *ctx)
 {
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     aod_buf chunk;
+    off_t at = 0, start = 0;
     int state = 0, rc = 0, is_manifest = 0; /* 0 head, 1 between, 2 in a report, 3 end */
 
     aod_buf_init(&chunk, (size_t)16 * 1024 * 1024);
     while ((len = getline(&line, &cap, f)) > 0) {
+        off_t here = at;
+        at += len;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = '\0';
         if (state == 0) {
@@ -1326,6 +1337,7 @@ static int read_by_report(FILE *f, done_list *l)
             if (strcmp(line, "  ]") == 0) {
                 state = 3;
             } else if (strcmp(line, "    {") == 0) {
+                start = here;
                 aod_buf_reset(&chunk);
                 if (aod_buf_adds(&chunk, "{") != 0)
                     goto nomem;
@@ -1345,7 +1357,7 @@ static int read_by_report(FILE *f, done_list *l)
             r = json_loadb(chunk.data, chunk.len, JSON_REJECT_DUPLICATES, &jerr);
             if (!r)
                 goto out;
-            if (done_add(l, r) != 0) {
+            if (fn(ctx, r, start) != 0) {
                 json_decref(r);
                 goto nomem;
             }
@@ -1427,7 +1439,7 @@ int aod_batch_manifest_read(int dirfd, const char *name, const char *path, aod_b
      * million reports is gigabytes as one tree); anything else, whole. */
     list.v = NULL;
     list.n = list.cap = 0;
-    rc = read_by_report(f, &list);
+    rc = read_by_report(f, done_add_at, &list);
     if (rc == 0) {
         done_list_clear(&list);
         rewind(f);
@@ -1442,5 +1454,221 @@ int aod_batch_manifest_read(int dirfd, const char *name, const char *path, aod_b
     }
     *out = list.v;
     *n = list.n;
+    return 0;
+}
+
+/*
+ * Resuming without holding the earlier manifest: it is read once, report
+ * by report, and what is kept of each usable "ok" report is 24 bytes (the
+ * first 128 bits of its request fingerprint and where it starts in the
+ * file); a report is read again from the file, kept open, when a request
+ * asks for it.  The run replaces the manifest's name, never its bytes, so
+ * the descriptor keeps reading the earlier run's.  A manifest not laid out
+ * as this program writes it (edited by hand) is read whole, as before.
+ */
+typedef struct resume_key {
+    unsigned char request[16];
+    off_t at;
+} resume_key;
+
+struct aod_batch_resume {
+    FILE *f;
+    resume_key *keys;
+    size_t n, cap;
+    done_list whole; /* a manifest read whole: its reports, sorted by request */
+};
+
+static int hex_prefix(const char *hex, unsigned char out[16])
+{
+    size_t i;
+
+    for (i = 0; i < 32; i++) {
+        char c = hex[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return -1;
+        if (i % 2 == 0)
+            out[i / 2] = (unsigned char)(v << 4);
+        else
+            out[i / 2] |= (unsigned char)v;
+    }
+    return 0;
+}
+
+static int resume_key_add(void *ctx, const json_t *r, off_t at)
+{
+    aod_batch_resume *res = ctx;
+    const char *status = json_string_value(json_object_get(r, "status"));
+    aod_batch_done d;
+    resume_key k;
+    int usable;
+
+    if (!status || strcmp(status, "ok") != 0)
+        return 0;
+    usable = done_from_json(r, &d) == 0 && hex_prefix(d.request, k.request) == 0;
+    free(d.base);
+    if (!usable)
+        return 0;
+    if (res->n == res->cap) {
+        size_t cap = res->cap ? res->cap * 2 : 1024;
+        resume_key *v = realloc(res->keys, cap * sizeof *v);
+        if (!v)
+            return -1;
+        res->keys = v;
+        res->cap = cap;
+    }
+    k.at = at;
+    res->keys[res->n++] = k;
+    return 0;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    return memcmp(((const resume_key *)a)->request, ((const resume_key *)b)->request, 16);
+}
+
+static int cmp_done_request(const void *a, const void *b)
+{
+    return strcmp(((const aod_batch_done *)a)->request, ((const aod_batch_done *)b)->request);
+}
+
+void aod_batch_resume_free(aod_batch_resume *r)
+{
+    if (!r)
+        return;
+    if (r->f)
+        fclose(r->f);
+    free(r->keys);
+    done_list_clear(&r->whole);
+    free(r);
+}
+
+int aod_batch_resume_open(int dirfd, const char *name, const char *path, aod_batch_resume **out,
+                          aod_error *err)
+{
+    aod_batch_resume *r = calloc(1, sizeof *r);
+    struct stat sb;
+    int fd, rc;
+
+    *out = r;
+    if (!r) {
+        aod_error_set(err, AOD_ERR_NOMEM, path, 0, NULL, "out of memory");
+        return -1;
+    }
+    /* Never through a link: its target's bytes would end up quoted in a
+     * message. */
+    fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return 0;
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || !(r->f = fdopen(fd, "rb"))) {
+        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot read the manifest: %s",
+                      fd < 0 && errno == ELOOP          ? "a symbolic link (not followed)"
+                      : fd >= 0 && !S_ISREG(sb.st_mode) ? "not a regular file"
+                                                        : strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    rc = read_by_report(r->f, resume_key_add, r);
+    if (rc == 0) {
+        r->n = 0;
+        rewind(r->f);
+        rc = read_whole(r->f, path, &r->whole, err);
+        fclose(r->f);
+        r->f = NULL;
+        if (rc == 0 && r->whole.n)
+            qsort(r->whole.v, r->whole.n, sizeof *r->whole.v, cmp_done_request);
+    }
+    if (rc < 0) {
+        if (err->code == AOD_OK)
+            aod_error_set(err, AOD_ERR_NOMEM, path, 0, NULL, "out of memory");
+        r->n = 0;
+        done_list_clear(&r->whole);
+        return -1;
+    }
+    if (r->n)
+        qsort(r->keys, r->n, sizeof *r->keys, cmp_key);
+    return 0;
+}
+
+size_t aod_batch_resume_count(const aod_batch_resume *r)
+{
+    return r ? r->n + r->whole.n : 0;
+}
+
+/* The report starting at offset at, as aod_batch_done.  0, 1: not usable
+ * (the file changed under us), -1: out of memory. */
+static int read_report_at(aod_batch_resume *r, off_t at, aod_batch_done *d)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    aod_buf chunk;
+    json_t *o = NULL;
+    int rc = 1;
+
+    aod_buf_init(&chunk, (size_t)16 * 1024 * 1024);
+    if (fseeko(r->f, at, SEEK_SET) != 0 || getline(&line, &cap, r->f) <= 0 ||
+        strcmp(line, "    {\n") != 0 || aod_buf_adds(&chunk, "{") != 0)
+        goto out;
+    while ((len = getline(&line, &cap, r->f)) > 0) {
+        int last = strncmp(line, "    }", 5) == 0 && (line[5] == '\n' || line[5] == ',');
+        if (aod_buf_add(&chunk, line, last ? 5 : (size_t)len) != 0) {
+            rc = -1;
+            goto out;
+        }
+        if (last)
+            break;
+    }
+    o = json_loadb(chunk.data ? chunk.data : "", chunk.len, JSON_REJECT_DUPLICATES, NULL);
+    if (o && json_is_string(json_object_get(o, "status")) &&
+        strcmp(json_string_value(json_object_get(o, "status")), "ok") == 0 &&
+        done_from_json(o, d) == 0)
+        rc = 0;
+out:
+    json_decref(o);
+    free(line);
+    aod_buf_free(&chunk);
+    return rc;
+}
+
+int aod_batch_resume_find(aod_batch_resume *r, const char *request, aod_batch_done *d)
+{
+    resume_key key;
+    size_t lo = 0, hi;
+
+    memset(d, 0, sizeof *d);
+    if (!r || strlen(request) != AOD_SHA256_HEX_LEN - 1)
+        return 0;
+    if (r->whole.n) {
+        aod_batch_done probe, *hit;
+        snprintf(probe.request, sizeof probe.request, "%s", request);
+        hit = bsearch(&probe, r->whole.v, r->whole.n, sizeof *hit, cmp_done_request);
+        if (!hit)
+            return 0;
+        *d = *hit;
+        d->base = strdup(hit->base);
+        return d->base ? 1 : -1;
+    }
+    if (hex_prefix(request, key.request) != 0)
+        return 0;
+    /* the first key with this prefix, then each of them */
+    hi = r->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cmp_key(&r->keys[mid], &key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < r->n && cmp_key(&r->keys[lo], &key) == 0; lo++) {
+        int got = read_report_at(r, r->keys[lo].at, d);
+        if (got < 0)
+            return -1;
+        if (got == 0 && strcmp(d->request, request) == 0)
+            return 1;
+        free(d->base);
+        memset(d, 0, sizeof *d);
+    }
     return 0;
 }

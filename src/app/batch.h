@@ -288,6 +288,29 @@ int aod_batch_manifest_read(int dirfd, const char *name, const char *path, aod_b
 
 void aod_batch_done_free(aod_batch_done *v, size_t n);
 
+/* What an earlier run completed, looked up one request at a time without
+ * holding the manifest in memory (24 bytes per completed report; a
+ * manifest not laid out as this program writes it is read whole). */
+typedef struct aod_batch_resume aod_batch_resume;
+
+/* Opens and indexes the manifest name in dirfd (path names it in
+ * messages) into a new *out (free with aod_batch_resume_free, also after a
+ * failure).  A missing file gives an empty one and 0; a link or anything
+ * but a regular file is not read (AOD_ERR_IO).  Returns 0, or -1 with err
+ * set (AOD_ERR_INPUT: not a manifest this program wrote; AOD_ERR_IO;
+ * AOD_ERR_NOMEM); *out is then empty. */
+int aod_batch_resume_open(int dirfd, const char *name, const char *path, aod_batch_resume **out,
+                          aod_error *err);
+
+/* How many completed reports r knows. */
+size_t aod_batch_resume_count(const aod_batch_resume *r);
+
+/* The completed report of the request fingerprint (hex) into d (d->base
+ * new: free it).  Returns 1 found, 0 not, -1 out of memory. */
+int aod_batch_resume_find(aod_batch_resume *r, const char *request, aod_batch_done *d);
+
+void aod_batch_resume_free(aod_batch_resume *r);
+
 /* ------------------------------------------------------------ the run */
 
 typedef struct aod_batch_options {

@@ -818,61 +818,56 @@ out:
     return ok;
 }
 
-static int cmp_done(const void *a, const void *b)
-{
-    return strcmp(((const aod_batch_done *)a)->request, ((const aod_batch_done *)b)->request);
-}
-
-/* Marks the window's entries an earlier run completed (per its manifest,
- * done sorted by request, and the files on disk).  Returns how many. */
-static size_t resume(plan *p, aod_batch_done *done, size_t n_done, aod_error *err)
+/* Marks the window's entries an earlier run completed (per its manifest
+ * and the files on disk).  Returns how many. */
+static size_t resume(plan *p, aod_batch_resume *done, aod_error *err)
 {
     aod_buf path;
     size_t i, k, count = 0;
 
-    if (n_done == 0)
+    if (aod_batch_resume_count(done) == 0)
         return 0;
     aod_buf_init(&path, 8192);
     for (i = 0; i < p->n; i++) {
         aod_batch_entry *e = &p->entries[i];
-        aod_batch_done key, *d;
-        int ok = 1;
+        aod_batch_done d;
+        int ok = 1, found;
 
         if (e->status != AOD_BATCH_PENDING)
             continue;
-        memcpy(key.request, e->request, sizeof key.request);
-        d = bsearch(&key, done, n_done, sizeof *done, cmp_done);
-        if (!d || d->n_files != e->n_files || strcmp(d->dir, e->dir) != 0)
-            continue;
-        for (k = 0; ok && k < d->n_files; k++) {
-            ok = strcmp(d->files[k].format, e->files[k].format) == 0;
-            aod_buf_reset(&path);
-            if (ok && aod_buf_printf(&path, "%s.%s", d->base,
-                                     aod_run_format_ext(d->files[k].format)) != 0) {
-                aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
-                aod_buf_free(&path);
-                return count;
-            }
-            ok = ok && file_matches(p, d->dir, aod_buf_str(&path), &d->files[k]);
+        found = aod_batch_resume_find(done, e->request, &d);
+        if (found < 0) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            break;
         }
-        if (!ok)
-            continue;
-        /* Keep the earlier names: a default period may have been named
-         * after an earlier day. */
-        {
-            char *base = strdup(d->base);
-            if (!base) {
+        if (!found || d.n_files != e->n_files || strcmp(d.dir, e->dir) != 0)
+            ok = 0;
+        for (k = 0; ok && k < d.n_files; k++) {
+            ok = strcmp(d.files[k].format, e->files[k].format) == 0;
+            aod_buf_reset(&path);
+            if (ok && aod_buf_printf(&path, "%s.%s", d.base,
+                                     aod_run_format_ext(d.files[k].format)) != 0) {
                 aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+                free(d.base);
                 break;
             }
-            free(e->base);
-            e->base = base;
+            ok = ok && file_matches(p, d.dir, aod_buf_str(&path), &d.files[k]);
         }
-        memcpy(e->files, d->files, sizeof e->files);
-        e->records = d->records;
-        e->events = d->events;
-        e->lines = d->lines;
-        memcpy(e->self_audit, d->self_audit, sizeof e->self_audit);
+        if (err->code != AOD_OK)
+            break;
+        if (!ok) {
+            free(d.base);
+            continue;
+        }
+        /* Keep the earlier names: a default period may have been named
+         * after an earlier day. */
+        free(e->base);
+        e->base = d.base;
+        memcpy(e->files, d.files, sizeof e->files);
+        e->records = d.records;
+        e->events = d.events;
+        e->lines = d.lines;
+        memcpy(e->self_audit, d.self_audit, sizeof e->self_audit);
         e->status = AOD_BATCH_OK;
         e->resumed = 1;
         count++;
@@ -1093,13 +1088,12 @@ typedef struct run_state {
     double manifest_secs; /* what the last manifest write took */
     aod_error manifest_err;
     /* across the windows */
-    int started;           /* start_run() done */
-    size_t windows;        /* windows finished */
-    int lock_fd;           /* the directory's lock, held for the run */
-    aod_batch_manifest *m; /* the finished reports, on disk */
-    aod_batch_done *done;  /* what an earlier run completed, sorted by request */
-    size_t n_done;
-    seen_set seen; /* the reports planned so far (duplicates) */
+    int started;              /* start_run() done */
+    size_t windows;           /* windows finished */
+    int lock_fd;              /* the directory's lock, held for the run */
+    aod_batch_manifest *m;    /* the finished reports, on disk */
+    aod_batch_resume *resume; /* what an earlier run completed */
+    seen_set seen;            /* the reports planned so far (duplicates) */
     size_t resumed, skipped, pending;
 } run_state;
 
@@ -1531,7 +1525,7 @@ static int prepare(plan *p, aod_error *err)
     return 0;
 }
 
-/* Reads what an earlier run completed (s->done, sorted by request). */
+/* Opens what an earlier run completed (s->resume). */
 static int load_resume(run_state *s, aod_error *err)
 {
     plan *p = s->p;
@@ -1547,8 +1541,7 @@ static int load_resume(run_state *s, aod_error *err)
         return -1;
     }
     aod_error_init(&merr);
-    if (aod_batch_manifest_read(p->out_fd, name, aod_buf_str(&path), &s->done, &s->n_done, &merr) !=
-        0) {
+    if (aod_batch_resume_open(p->out_fd, name, aod_buf_str(&path), &s->resume, &merr) != 0) {
         char msg[700];
         if (merr.code == AOD_ERR_NOMEM) {
             *err = merr;
@@ -1559,8 +1552,6 @@ static int load_resume(run_state *s, aod_error *err)
             aod_error_format(&merr, msg, sizeof msg));
     }
     aod_buf_free(&path);
-    if (s->n_done)
-        qsort(s->done, s->n_done, sizeof *s->done, cmp_done);
     return 0;
 }
 
@@ -1652,7 +1643,7 @@ static int flush_window(run_state *s, int last, aod_error *err)
         p->jobs[i].info.patient_keys = (const char *const *)p->entries[i].keys;
     if (check_duplicates(p, &s->seen, &s->pr, err) != 0)
         return -1;
-    resumed = resume(p, s->done, s->n_done, err);
+    resumed = resume(p, s->resume, err);
     if (err->code != AOD_OK)
         return -1;
     todo = realloc(s->todo, (p->n ? p->n : 1) * sizeof *s->todo);
@@ -1841,7 +1832,7 @@ out:
     if (s->lock_fd >= 0)
         close(s->lock_fd);
     aod_batch_manifest_free(s->m);
-    aod_batch_done_free(s->done, s->n_done);
+    aod_batch_resume_free(s->resume);
     seen_free(&s->seen);
     if (p->out_fd >= 0)
         close(p->out_fd);
