@@ -22,5 +22,6 @@ fi
 apt-get install -y -qq --no-install-recommends \
     build-essential autoconf automake pkg-config ca-certificates \
     libpq-dev libjansson-dev libhpdf-dev libxml2-dev libxml2-utils libcmocka-dev zlib1g-dev \
+    libharfbuzz-dev \
     postgresql-15 fonts-dejavu-core python3 python3-psycopg2 time \
     poppler-utils qpdf clang-format "${node_pkgs[@]}" "$@" >/dev/null
