@@ -12,6 +12,11 @@ mkdir -p /etc/postgresql-common/createcluster.d
 echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/aodreport-no-main.conf
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# libxlsxwriter-dev: the spreadsheet output; its pkg-config file links -lz,
+# so zlib1g-dev too.  libreoffice-calc-nogui: the spreadsheet test opens
+# every XLSX in LibreOffice (headless) and compares the cells with the CSV.
+# chromium: the HTML report's accessibility check runs axe-core in it,
+# headless (tests/validate/axe-check.js).
 # The Bundle validators run on Node.js 18.19 or later (tests/package.json
 # pins versions that do): Debian 12's own nodejs and npm are enough, so a
 # machine without node gets them; one with a newer node keeps it.
@@ -22,6 +27,7 @@ fi
 apt-get install -y -qq --no-install-recommends \
     build-essential autoconf automake pkg-config ca-certificates \
     libpq-dev libjansson-dev libhpdf-dev libxml2-dev libxml2-utils libcmocka-dev zlib1g-dev \
+    libxlsxwriter-dev libreoffice-calc-nogui \
     libharfbuzz-dev \
     postgresql-15 fonts-dejavu-core python3 python3-psycopg2 time \
-    poppler-utils qpdf clang-format "${node_pkgs[@]}" "$@" >/dev/null
+    poppler-utils qpdf clang-format chromium "${node_pkgs[@]}" "$@" >/dev/null

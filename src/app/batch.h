@@ -41,7 +41,7 @@
 
 #define AOD_BATCH_MAX_KEYS 32 /* patient keys in one request */
 #define AOD_BATCH_DIR_LEN  64 /* a patient directory name with its NUL */
-#define AOD_BATCH_NFORMATS 4
+#define AOD_BATCH_NFORMATS 6
 
 /* ------------------------------------------------------- requests file */
 
@@ -53,7 +53,7 @@ typedef enum aod_batch_column {
     AOD_BATCH_COL_FROM,         /* from: first day (or timestamp) */
     AOD_BATCH_COL_TO,           /* to: last day, inclusive (or timestamp) */
     AOD_BATCH_COL_MODE,         /* mode: disclosures or access */
-    AOD_BATCH_COL_FORMATS,      /* formats: pdf;csv;bundle-json;bundle-xml */
+    AOD_BATCH_COL_FORMATS,      /* formats: pdf;csv;html;xlsx;bundle-json;... */
     AOD_BATCH_COL_LANG,         /* lang: en, es, ... */
     AOD_BATCH_COL_REQUESTED,    /* requested: the day the request came in */
     AOD_BATCH_COL_PATIENT_NAME, /* patient_name: for the letter */
@@ -97,6 +97,8 @@ int aod_batch_read_requests(const char *data, size_t len, const char *name, aod_
 #define AOD_BATCH_CSV         0x2u
 #define AOD_BATCH_BUNDLE_JSON 0x4u
 #define AOD_BATCH_BUNDLE_XML  0x8u
+#define AOD_BATCH_HTML        0x10u
+#define AOD_BATCH_XLSX        0x20u
 
 /* Parses "pdf;csv" (';' or ',' between names, blanks ignored) into bits.
  * Returns 0, or -1 with err set (AOD_ERR_USAGE, field "formats": an unknown
@@ -104,7 +106,8 @@ int aod_batch_read_requests(const char *data, size_t len, const char *name, aod_
 int aod_batch_parse_formats(const char *list, unsigned *bits, aod_error *err);
 
 /* The format name of the i-th bit (0: "pdf", 1: "csv", 2: "bundle-json",
- * 3: "bundle-xml"); NULL past the end. */
+ * 3: "bundle-xml", 4: "html", 5: "xlsx"); NULL past the end.  New formats take new
+ * bits: a bit's meaning never changes, since manifests record them. */
 const char *aod_batch_format_name(size_t bit);
 
 /* A request row, checked and in the store's terms. */
@@ -177,7 +180,7 @@ typedef enum aod_batch_status {
 const char *aod_batch_status_name(aod_batch_status s);
 
 typedef struct aod_batch_file {
-    const char *format;              /* static: "pdf", "csv", "bundle-json", "bundle-xml" */
+    const char *format;              /* static: "pdf", "csv", "html", "bundle-json", ... */
     char sha256[AOD_SHA256_HEX_LEN]; /* "" until written */
     long long size;                  /* -1 until written */
 } aod_batch_file;

@@ -345,6 +345,8 @@ static void report_help(const char *cmd)
            "  --requested DATE   when the request was received\n");
     if (!explain)
         printf("  --format FORMAT    csv (default), pdf (a letter and table for the patient),\n"
+               "                     html (the same letter and table as an accessible web\n"
+               "                     page), xlsx (the CSV's lines as a typed spreadsheet),\n"
                "                     bundle-json or bundle-xml (a FHIR R4 Document Bundle)\n"
                "  --font FILE        TrueType font for the PDF (default: DejaVu Sans)\n");
     printf("  -o, --output FILE  write here (default: standard output); written to a\n"
@@ -574,7 +576,8 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     /* validate the format before touching the database or the output */
     if (!explain && o.format && !aod_run_format_known(o.format)) {
         usage_error(err, "--format",
-                    "unknown format '%s' (known: csv, pdf, bundle-json, bundle-xml)", o.format);
+                    "unknown format '%s' (known: csv, pdf, html, xlsx, bundle-json, bundle-xml)",
+                    o.format);
         goto out;
     }
     /* A PDF on a terminal is a screenful of binary and a mangled terminal. */
@@ -695,8 +698,8 @@ static void batch_help(void)
            "  --requests FILE    the requests (CSV; '-' reads standard input)\n"
            "  --month YYYY-MM    every patient with activity in that month\n"
            "  --out-dir DIR      where the reports and the manifest go (created if missing)\n"
-           "  --formats LIST     default formats: pdf, csv, bundle-json, bundle-xml, separated\n"
-           "                     by ',' or ';' (default: pdf,csv)\n"
+           "  --formats LIST     default formats: pdf, csv, html, xlsx, bundle-json,\n"
+           "                     bundle-xml, separated by ',' or ';' (default: pdf,csv)\n"
            "  --mode MODE        default mode: disclosures or access\n"
            "  --audience WHO     default audience: patient (default) or privacy-office\n"
            "  --lang LANG        default language (default: the policy's)\n"

@@ -23,7 +23,9 @@
 #include "model/record.h"
 #include "render/bundle.h"
 #include "render/explain.h"
+#include "render/html.h"
 #include "render/pdf.h"
+#include "render/xlsx.h"
 #include "base/timefmt.h"
 
 #define MAX_OUTPUTS 8
@@ -151,7 +153,8 @@ int aod_run_parse_when(const char *opt, const char *s, int end_of_day, int64_t *
 
 static const struct {
     const char *name, *ext;
-} formats[] = {{"csv", "csv"}, {"pdf", "pdf"}, {"bundle-json", "json"}, {"bundle-xml", "xml"}};
+} formats[] = {{"csv", "csv"},   {"pdf", "pdf"},          {"html", "html"},
+               {"xlsx", "xlsx"}, {"bundle-json", "json"}, {"bundle-xml", "xml"}};
 
 const char *aod_run_format_ext(const char *format)
 {
@@ -179,12 +182,17 @@ static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
         po.font_file = o->font;
         return aod_pdf_sink_new(out, &po, text, err);
     }
+    if (strcmp(format, "html") == 0)
+        return aod_html_sink_new(out, text, err);
+    if (strcmp(format, "xlsx") == 0)
+        return aod_xlsx_sink_new(out, text, err);
     if (strcmp(format, "bundle-json") == 0)
         return aod_bundle_sink_new(out, AOD_BUNDLE_JSON, text, err);
     if (strcmp(format, "bundle-xml") == 0)
         return aod_bundle_sink_new(out, AOD_BUNDLE_XML, text, err);
     aod_error_set(err, AOD_ERR_USAGE, "--format", 0, NULL,
-                  "unknown format '%s' (known: csv, pdf, bundle-json, bundle-xml)", format);
+                  "unknown format '%s' (known: csv, pdf, html, xlsx, bundle-json, bundle-xml)",
+                  format);
     return NULL;
 }
 

@@ -34,7 +34,7 @@
 
 /* One output of a run. */
 typedef struct aod_run_output {
-    const char *format;              /* in: "csv", "pdf", "bundle-json", "bundle-xml" */
+    const char *format;              /* in: "csv", "pdf", "html", "xlsx", "bundle-json", ... */
     const char *path;                /* in: the file; NULL or "-": standard output */
     int at_dir;                      /* in: 1: path is a name in the directory dir_fd */
     int dir_fd;                      /* in: with at_dir (batch), checked (outfile.h) */
@@ -101,10 +101,11 @@ aod_policy *aod_run_load_policy_file(const char *path, unsigned char *digest, ao
  * (AOD_ERR_USAGE: not a date, or an impossible one like 2025-02-30). */
 int aod_run_parse_when(const char *opt, const char *s, int end_of_day, int64_t *ms, aod_error *err);
 
-/* 1 when format is one of csv, pdf, bundle-json, bundle-xml. */
+/* 1 when format is one of csv, pdf, html, xlsx, bundle-json, bundle-xml. */
 int aod_run_format_known(const char *format);
 
-/* The file extension for a known format ("csv", "pdf", "json", "xml"), or
+/* The file extension for a known format ("csv", "pdf", "html", "xlsx",
+ * "json", "xml"), or
  * NULL. */
 const char *aod_run_format_ext(const char *format);
 

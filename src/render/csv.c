@@ -54,16 +54,22 @@ static const char *const column_names[COL_N] = {
 
 #define MAX_KINDS 32 /* distinct kinds of data put into words per row */
 
+struct aod_csv_row {
+    const aod_text *text;
+    aod_buf data, kinds, flags, ids; /* per-row scratch, reused */
+    char when[32], when_end[32], first[32], last[32], count[24], group[24], letter[2];
+};
+
 typedef struct csv_sink {
     aod_sink base; /* first: the sink functions get an aod_sink * */
     FILE *out;
     aod_csv_options opts;
-    const aod_text *text;
     aod_entry_mask_fn mask_fn; /* NULL: unmasked entries are refused */
     void *mask_ctx;
     int begun;
-    int privacy;                     /* the privacy-office columns are written */
-    aod_buf data, kinds, flags, ids; /* per-row scratch, reused */
+    aod_audience audience; /* the privacy office gets more columns */
+    aod_csv_row *row;
+    const char *cell[AOD_CSV_MAX_COLUMNS];
 } csv_sink;
 
 /* ------------------------------------------------------------------ cells */
@@ -118,7 +124,7 @@ static int has(const char *s)
 /* "Observation,DiagnosticReport" -> the kinds, space separated, into kinds
  * and their words, "; " separated and each once, into words.  A kind too
  * long to be a resource type is listed but not put into words. */
-static int data_kinds(csv_sink *s, const char *list, aod_buf *kinds, aod_buf *words)
+static int data_kinds(const aod_csv_row *s, const char *list, aod_buf *kinds, aod_buf *words)
 {
     const char *seen[MAX_KINDS];
     size_t n_seen = 0, i;
@@ -183,7 +189,7 @@ static int record_ids(aod_buf *b, const int64_t *ids, size_t n)
 
 /* The words for what was done: the subtype's when the templates know it
  * ("shared outside our organisation" for disclose), else the action's. */
-static const char *action_words(const csv_sink *s, const aod_entry *e, const char *letter)
+static const char *action_words(const aod_csv_row *s, const aod_entry *e, const char *letter)
 {
     if (has(e->subtype_code)) {
         const char *w = aod_text_code(s->text, "subtype", e->subtype_code, NULL);
@@ -212,8 +218,8 @@ static int csv_begin(aod_sink *base, const aod_report_info *info, aod_error *err
         return -1;
     }
     s->begun = 1;
-    s->privacy = info && info->audience == AOD_AUDIENCE_PRIVACY_OFFICE;
-    n = s->privacy ? COL_N : FIRST_PRIVACY_COL;
+    s->audience = info ? info->audience : AOD_AUDIENCE_PATIENT;
+    n = (int)aod_csv_columns(s->audience);
     errno = 0;
     if (s->opts.bom && put(s->out, "\xEF\xBB\xBF", 3) != 0)
         return write_error(err);
@@ -223,14 +229,121 @@ static int csv_begin(aod_sink *base, const aod_report_info *info, aod_error *err
     return 0;
 }
 
+size_t aod_csv_columns(aod_audience audience)
+{
+    return audience == AOD_AUDIENCE_PRIVACY_OFFICE ? COL_N : FIRST_PRIVACY_COL;
+}
+
+const char *aod_csv_column_name(size_t i)
+{
+    return i < COL_N ? column_names[i] : NULL;
+}
+
+aod_csv_kind aod_csv_column_kind(size_t i)
+{
+    switch (i) {
+    case COL_WHEN:
+    case COL_WHEN_END:
+    case COL_FIRST_DATE:
+    case COL_LAST_DATE:
+        return AOD_CSV_TIME;
+    case COL_COUNT:
+    case COL_GROUP:
+        return AOD_CSV_NUMBER;
+    default:
+        return AOD_CSV_TEXT;
+    }
+}
+
+int aod_csv_row_cells(aod_csv_row *r, const aod_entry *e, aod_audience audience, const char **cell,
+                      aod_error *err)
+{
+    aod_buf_reset(&r->data);
+    aod_buf_reset(&r->kinds);
+    aod_buf_reset(&r->flags);
+    aod_buf_reset(&r->ids);
+    if (has(e->data_kinds) && data_kinds(r, e->data_kinds, &r->kinds, &r->data) != 0)
+        goto nomem;
+    r->letter[0] = e->action;
+    r->letter[1] = '\0';
+
+    cell[COL_WHEN] = aod_timefmt_datetime(e->when_start, r->when, sizeof r->when);
+    cell[COL_WHEN_END] = e->when_end != e->when_start
+                             ? aod_timefmt_datetime(e->when_end, r->when_end, sizeof r->when_end)
+                             : NULL;
+    cell[COL_WHO] = e->shown_name;
+    cell[COL_ROLE] = e->shown_role;
+    cell[COL_ORGANISATION] = e->shown_organisation;
+    cell[COL_RECIPIENT_ADDRESS] = e->shown_address;
+    cell[COL_ACTION] = action_words(r, e, r->letter);
+    cell[COL_ACTION_CODE] = r->letter;
+    cell[COL_DATA] = has(e->data) ? e->data : aod_buf_str(&r->data);
+    cell[COL_DATA_KINDS] = aod_buf_str(&r->kinds);
+    cell[COL_WHERE] = e->where;
+    cell[COL_WHY] = has(e->purpose_code) || has(e->purpose_display)
+                        ? aod_text_code(r->text, "purpose", e->purpose_code, e->purpose_display)
+                        : NULL;
+    cell[COL_PURPOSE_CODE] = e->purpose_code;
+    cell[COL_OUTCOME] =
+        has(e->outcome) ? aod_text_code(r->text, "outcome", e->outcome, NULL) : NULL;
+    snprintf(r->count, sizeof r->count, "%ld", e->count);
+    cell[COL_COUNT] = r->count;
+    cell[COL_FIRST_DATE] = aod_timefmt_datetime(e->first, r->first, sizeof r->first);
+    cell[COL_LAST_DATE] = aod_timefmt_datetime(e->last, r->last, sizeof r->last);
+    if (audience == AOD_AUDIENCE_PRIVACY_OFFICE) {
+        if (flags(&r->flags, e->flags) != 0 ||
+            record_ids(&r->ids, e->record_ids, e->n_record_ids) != 0)
+            goto nomem;
+        cell[COL_CLASS] = aod_class_name(e->cls);
+        cell[COL_EXCLUSION] = aod_policy_exclusion_key(e->exclusion);
+        cell[COL_RULE] = e->rule_id;
+        cell[COL_FLAGS] = aod_buf_str(&r->flags);
+        if (e->group > 0)
+            snprintf(r->group, sizeof r->group, "%ld", e->group);
+        else
+            r->group[0] = '\0';
+        cell[COL_GROUP] = r->group;
+        cell[COL_RECORD_IDS] = aod_buf_str(&r->ids);
+    }
+    return 0;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "csv", "out of memory");
+    return -1;
+}
+
+aod_csv_row *aod_csv_row_new(const aod_text *text, aod_error *err)
+{
+    aod_csv_row *r = calloc(1, sizeof *r);
+
+    if (!r) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "csv", "out of memory");
+        return NULL;
+    }
+    r->text = text;
+    aod_buf_init(&r->data, 1024 * 1024);
+    aod_buf_init(&r->kinds, 1024 * 1024);
+    aod_buf_init(&r->flags, 4096);
+    aod_buf_init(&r->ids, 64 * 1024 * 1024);
+    return r;
+}
+
+void aod_csv_row_free(aod_csv_row *r)
+{
+    if (!r)
+        return;
+    aod_buf_free(&r->data);
+    aod_buf_free(&r->kinds);
+    aod_buf_free(&r->flags);
+    aod_buf_free(&r->ids);
+    free(r);
+}
+
 static int csv_entry(aod_sink *base, const aod_entry *in, aod_error *err)
 {
     csv_sink *s = (csv_sink *)base;
-    const char *cell[COL_N];
-    char when[32], when_end[32], first[32], last[32], count[24], group[24], letter[2];
     aod_entry copy;
     const aod_entry *e = in;
-    int n, i;
+    size_t n, i;
 
     if (!s->begun) {
         aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "csv", "entry() before begin()");
@@ -247,63 +360,14 @@ static int csv_entry(aod_sink *base, const aod_entry *in, aod_error *err)
             return -1;
         e = &copy;
     }
-    aod_buf_reset(&s->data);
-    aod_buf_reset(&s->kinds);
-    aod_buf_reset(&s->flags);
-    aod_buf_reset(&s->ids);
-    if (has(e->data_kinds) && data_kinds(s, e->data_kinds, &s->kinds, &s->data) != 0)
-        goto nomem;
-    letter[0] = e->action;
-    letter[1] = '\0';
-
-    cell[COL_WHEN] = aod_timefmt_datetime(e->when_start, when, sizeof when);
-    cell[COL_WHEN_END] = e->when_end != e->when_start
-                             ? aod_timefmt_datetime(e->when_end, when_end, sizeof when_end)
-                             : NULL;
-    cell[COL_WHO] = e->shown_name;
-    cell[COL_ROLE] = e->shown_role;
-    cell[COL_ORGANISATION] = e->shown_organisation;
-    cell[COL_RECIPIENT_ADDRESS] = e->shown_address;
-    cell[COL_ACTION] = action_words(s, e, letter);
-    cell[COL_ACTION_CODE] = letter;
-    cell[COL_DATA] = has(e->data) ? e->data : aod_buf_str(&s->data);
-    cell[COL_DATA_KINDS] = aod_buf_str(&s->kinds);
-    cell[COL_WHERE] = e->where;
-    cell[COL_WHY] = has(e->purpose_code) || has(e->purpose_display)
-                        ? aod_text_code(s->text, "purpose", e->purpose_code, e->purpose_display)
-                        : NULL;
-    cell[COL_PURPOSE_CODE] = e->purpose_code;
-    cell[COL_OUTCOME] =
-        has(e->outcome) ? aod_text_code(s->text, "outcome", e->outcome, NULL) : NULL;
-    snprintf(count, sizeof count, "%ld", e->count);
-    cell[COL_COUNT] = count;
-    cell[COL_FIRST_DATE] = aod_timefmt_datetime(e->first, first, sizeof first);
-    cell[COL_LAST_DATE] = aod_timefmt_datetime(e->last, last, sizeof last);
-    n = FIRST_PRIVACY_COL;
-    if (s->privacy) {
-        if (flags(&s->flags, e->flags) != 0 ||
-            record_ids(&s->ids, e->record_ids, e->n_record_ids) != 0)
-            goto nomem;
-        cell[COL_CLASS] = aod_class_name(e->cls);
-        cell[COL_EXCLUSION] = aod_policy_exclusion_key(e->exclusion);
-        cell[COL_RULE] = e->rule_id;
-        cell[COL_FLAGS] = aod_buf_str(&s->flags);
-        if (e->group > 0)
-            snprintf(group, sizeof group, "%ld", e->group);
-        else
-            group[0] = '\0';
-        cell[COL_GROUP] = group;
-        cell[COL_RECORD_IDS] = aod_buf_str(&s->ids);
-        n = COL_N;
-    }
+    if (aod_csv_row_cells(s->row, e, s->audience, s->cell, err) != 0)
+        return -1;
+    n = aod_csv_columns(s->audience);
     errno = 0;
     for (i = 0; i < n; i++)
-        if (aod_csv_write_cell(s->out, cell[i], s->opts.delimiter, i == n - 1) != 0)
+        if (aod_csv_write_cell(s->out, s->cell[i], s->opts.delimiter, i == n - 1) != 0)
             return write_error(err);
     return 0;
-nomem:
-    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "csv", "out of memory");
-    return -1;
 }
 
 static int csv_end(aod_sink *base, const aod_report_summary *sum, aod_error *err)
@@ -327,10 +391,7 @@ static void csv_free(aod_sink *base)
 
     if (!s)
         return;
-    aod_buf_free(&s->data);
-    aod_buf_free(&s->kinds);
-    aod_buf_free(&s->flags);
-    aod_buf_free(&s->ids);
+    aod_csv_row_free(s->row);
     free(s);
 }
 
@@ -361,12 +422,12 @@ aod_sink *aod_csv_sink_new(FILE *out, const aod_csv_options *opts, const aod_tex
     s->out = out;
     s->opts.bom = opts ? opts->bom : 0;
     s->opts.delimiter = delimiter;
-    s->text = text;
     s->mask_fn = mask_or_NULL;
     s->mask_ctx = mask_ctx;
-    aod_buf_init(&s->data, 1024 * 1024);
-    aod_buf_init(&s->kinds, 1024 * 1024);
-    aod_buf_init(&s->flags, 4096);
-    aod_buf_init(&s->ids, 64 * 1024 * 1024);
+    s->row = aod_csv_row_new(text, err);
+    if (!s->row) {
+        free(s);
+        return NULL;
+    }
     return &s->base;
 }

@@ -39,6 +39,46 @@ typedef struct aod_csv_options {
 aod_sink *aod_csv_sink_new(FILE *out, const aod_csv_options *opts, const aod_text *text,
                            aod_entry_mask_fn mask_or_NULL, void *mask_ctx, aod_error *err);
 
+/* ------------------------------------------------------------ the cells
+ * The values of a row without the CSV dialect, for other tabular outputs
+ * (the spreadsheet) that must hold the same cells.  Values are as the CSV
+ * writes them before neutralising and quoting: times as ISO 8601 with the
+ * offset in the report's zone, count and group as decimal digits, absent
+ * values NULL. */
+
+#define AOD_CSV_MAX_COLUMNS 23
+
+/* How a column's values are typed, for outputs that have types. */
+typedef enum aod_csv_kind {
+    AOD_CSV_TEXT = 0, /* words, codes, identifiers: always text */
+    AOD_CSV_TIME,     /* a point in time, "2025-01-02T05:00:00-05:00" */
+    AOD_CSV_NUMBER    /* a whole number */
+} aod_csv_kind;
+
+/* The number of columns for an audience (the privacy office sees more). */
+size_t aod_csv_columns(aod_audience audience);
+
+/* Column i's stable name ("when", "who", ...; doc/csv.md), or NULL past the
+ * end; and its kind. */
+const char *aod_csv_column_name(size_t i);
+aod_csv_kind aod_csv_column_kind(size_t i);
+
+/* Scratch for aod_csv_row_cells(): one per sink, reused row after row. */
+typedef struct aod_csv_row aod_csv_row;
+
+/* A new row scratch using text (borrowed, must outlive it) for the words.
+ * Returns it (free with aod_csv_row_free) or NULL with err set. */
+aod_csv_row *aod_csv_row_new(const aod_text *text, aod_error *err);
+
+/* Frees r; accepts NULL. */
+void aod_csv_row_free(aod_csv_row *r);
+
+/* Fills cells[0 .. aod_csv_columns(audience)) with the values of the masked
+ * entry e (borrowed).  The values are borrowed from e, the templates or r,
+ * until the next call with r.  Returns 0, or -1 with err set (AOD_ERR_NOMEM). */
+int aod_csv_row_cells(aod_csv_row *r, const aod_entry *e, aod_audience audience, const char **cells,
+                      aod_error *err);
+
 /* Writes one cell: value (borrowed; NULL writes an empty cell), neutralised
  * with a leading "'" when it starts with = + - @ TAB or CR, quoted when it
  * holds the delimiter, '"', CR or LF; then the delimiter, or CRLF when last

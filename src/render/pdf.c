@@ -8,6 +8,10 @@
  * writes the file.  libharu keeps each page's content in memory until the
  * file is written: memory grows with pages, never with audit records.
  *
+ * What the letter and each line say comes from render/words.h, block by
+ * block and cell by cell; this file lays it out.  The letterhead is drawn
+ * from the policy in two columns before the first block.
+ *
  * Text is measured here, from the font's advance widths (libharu applies no
  * kerning), so that wrapping is exact: a line is never wider than its box.
  * libharu reports errors through a handler; the handler only remembers the
@@ -26,6 +30,7 @@
 #include "base/timefmt.h"
 #include "base/utf8.h"
 #include "render/fontsubset.h"
+#include "render/words.h"
 
 #ifndef AOD_FONT_FILE
 #define AOD_FONT_FILE "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -134,6 +139,8 @@ typedef struct pdf_sink {
     aod_report_info info; /* copied; its pointers are borrowed */
     int begun, ended, failed, privacy, access;
     const char *title; /* borrowed from text */
+    aod_words *words;  /* what the letter and each line say */
+    aod_words_row wrow;
 
     HPDF_Doc doc;
     HPDF_STATUS hpdf_no, hpdf_detail; /* the first libharu error */
@@ -168,7 +175,6 @@ typedef struct pdf_sink {
 
     /* Scratch, reused: nothing here grows with the report. */
     rowbuf body, head; /* the row being drawn; the header row */
-    aod_buf kinds;     /* kinds of data in words */
     aod_buf para;      /* a letter paragraph, and its lines: */
     spans lines;
     aod_buf one;     /* a string drawn on one line */
@@ -559,104 +565,6 @@ static const char *say(pdf_sink *s, int slot, const char *key, const char *const
     return aod_buf_str(&s->say[slot]);
 }
 
-/* n with the language's digit grouping ("1,204"), into out. */
-static const char *fmt_num(const pdf_sink *s, long n, char *out, size_t size)
-{
-    const char *sep = T(s, "letter.number-group");
-    char digits[24];
-    size_t nd, i, o = 0, seplen = strlen(sep);
-
-    snprintf(digits, sizeof digits, "%ld", n < 0 ? -n : n);
-    nd = strlen(digits);
-    if (n < 0 && o + 1 < size)
-        out[o++] = '-';
-    for (i = 0; i < nd && o + 1 < size; i++) {
-        out[o++] = digits[i];
-        if (i + 1 < nd && (nd - i - 1) % 3 == 0 && o + seplen < size) {
-            memcpy(out + o, sep, seplen);
-            o += seplen;
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
-/* The phrase base.one or base.other for n ("5 disclosures") into slot. */
-static const char *count_phrase(pdf_sink *s, int slot, const char *base, long n)
-{
-    char key[96], num[48];
-    const char *vars[3];
-
-    snprintf(key, sizeof key, "%s.%s", base, n == 1 ? "one" : "other");
-    vars[0] = "n";
-    vars[1] = fmt_num(s, n, num, sizeof num);
-    vars[2] = NULL;
-    return say(s, slot, key, vars);
-}
-
-/* ------------------------------------------------------------------ dates */
-
-/* Back from days since 1970-01-01 (aod_days_from_civil) to a date. */
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    int64_t era, doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-/* The calendar day of ms in the report's zone, as days since the epoch. */
-static int64_t local_days(int64_t ms)
-{
-    char iso[32];
-    int y = 1970, m = 1, d = 1;
-
-    aod_timefmt_date(ms, iso, sizeof iso);
-    if (sscanf(iso, "%d-%d-%d", &y, &m, &d) != 3)
-        return 0;
-    return aod_days_from_civil(y, (unsigned)m, (unsigned)d);
-}
-
-/* "March 14, 2025" (the language's long form) into slot. */
-static const char *long_date_days(pdf_sink *s, int slot, int64_t days)
-{
-    char key[32], day[16], year[24];
-    const char *vars[7];
-    int64_t y;
-    int m, d;
-
-    civil_from_days(days, &y, &m, &d);
-    snprintf(key, sizeof key, "letter.month.%d", m);
-    snprintf(day, sizeof day, "%d", d);
-    snprintf(year, sizeof year, "%" PRId64, y);
-    vars[0] = "month";
-    vars[1] = T(s, key);
-    vars[2] = "day";
-    vars[3] = day;
-    vars[4] = "year";
-    vars[5] = year;
-    vars[6] = NULL;
-    return say(s, slot, "letter.date", vars);
-}
-
-static const char *long_date(pdf_sink *s, int slot, int64_t ms)
-{
-    return long_date_days(s, slot, local_days(ms));
-}
-
-/* The last day of the period: "to" is exclusive. */
-static int64_t period_last_ms(const aod_report_info *info)
-{
-    return info->to > info->from ? info->to - 1 : info->to;
-}
-
 /* -------------------------------------------------------------- pages */
 
 static int push_page(pdf_sink *s, HPDF_Page **v, size_t *n, size_t *cap, HPDF_Page pg)
@@ -675,8 +583,7 @@ static int push_page(pdf_sink *s, HPDF_Page **v, size_t *n, size_t *cap, HPDF_Pa
 
 static const char *patient_name(const pdf_sink *s)
 {
-    return s->info.patient_name && *s->info.patient_name ? s->info.patient_name
-                                                         : T(s, "letter.patient-unknown");
+    return aod_words_patient(s->words);
 }
 
 /* The organisation on the left, the report's title and the patient on the
@@ -702,7 +609,7 @@ static void running_header(pdf_sink *s, HPDF_Page pg, double margin)
     hline(pg, RULE, 0.6, margin, w - margin, h - HEADER_RULE);
 }
 
-static void footer(pdf_sink *s, HPDF_Page pg, size_t no, size_t total, const char *date)
+static void footer(pdf_sink *s, HPDF_Page pg, size_t no, size_t total, const char *generated)
 {
     double w = HPDF_Page_GetWidth(pg);
     double margin = w > PAGE_SHORT ? TABLE_MARGIN_X : LETTER_MARGIN_X;
@@ -712,11 +619,7 @@ static void footer(pdf_sink *s, HPDF_Page pg, size_t no, size_t total, const cha
     double cw;
 
     hline(pg, RULE, 0.6, margin, w - margin, FOOTER_RULE);
-    vars[0] = "date";
-    vars[1] = date;
-    vars[2] = NULL;
-    draw_str(s, pg, FACE_REGULAR, FOOT_SIZE, MUTED, margin, FOOTER_BASELINE,
-             say(s, 1, "letter.footer.generated", vars));
+    draw_str(s, pg, FACE_REGULAR, FOOT_SIZE, MUTED, margin, FOOTER_BASELINE, generated);
     aod_buf_reset(&s->one);
     if (append_clean(s, &s->one, conf) == 0) {
         cw = text_width(s, FACE_REGULAR, aod_buf_str(&s->one), s->one.len, FOOT_SIZE);
@@ -736,15 +639,9 @@ static void footer(pdf_sink *s, HPDF_Page pg, size_t no, size_t total, const cha
 
 /* ---------------------------------------------------------------- table */
 
-static const char *const col_key[NCOL] = {
-    "letter.col.when", NULL /* by mode */,  "letter.col.what", "letter.col.where",
-    "letter.col.why",  "letter.col.action", "letter.col.count"};
-
 static const char *col_label(const pdf_sink *s, int c)
 {
-    if (c == COL_WHO)
-        return T(s, s->access ? "letter.col.who.access" : "letter.col.who.disclosures");
-    return T(s, col_key[c]);
+    return aod_words_column(s->words, c);
 }
 
 static void row_reset(rowbuf *r)
@@ -836,9 +733,7 @@ static void header_row(pdf_sink *s)
 
 static const char *section_title(const pdf_sink *s)
 {
-    if (s->section == 1)
-        return T(s, "letter.table.failed");
-    return T(s, s->access ? "letter.table.access" : "letter.table.disclosures");
+    return aod_words_section(s->words, s->section);
 }
 
 /* A new landscape page with the running header, the section's title when
@@ -857,16 +752,10 @@ static int table_page(pdf_sink *s)
     running_header(s, pg, TABLE_MARGIN_X);
     s->y = page_top(pg);
     if (!s->titled) {
-        const char *vars[5];
-        double w;
-        vars[0] = "from";
-        vars[1] = long_date(s, 3, s->info.from);
-        vars[2] = "to";
-        vars[3] = long_date(s, 4, period_last_ms(&s->info));
-        vars[4] = NULL;
-        w = draw_str(s, pg, FACE_BOLD, 12, ACCENT, TABLE_MARGIN_X, s->y - 12, section_title(s));
+        double w =
+            draw_str(s, pg, FACE_BOLD, 12, ACCENT, TABLE_MARGIN_X, s->y - 12, section_title(s));
         draw_str(s, pg, FACE_REGULAR, 9, MUTED, TABLE_MARGIN_X + w + 10, s->y - 12,
-                 say(s, 5, "letter.fact.period-value", vars));
+                 aod_words_period(s->words));
         s->y -= 24;
         s->titled = 1;
     }
@@ -905,230 +794,33 @@ static int place_row(pdf_sink *s)
     return s->nomem || s->hpdf_no ? -1 : 0;
 }
 
-#define MAX_KINDS 32 /* distinct kinds of data put into words per row */
-
-/* "Observation,DiagnosticReport" -> "test results and observations;
- * diagnostic reports" (each phrase once) into s->kinds. */
-static int kinds_words(pdf_sink *s, const char *list)
-{
-    const char *seen[MAX_KINDS];
-    size_t n_seen = 0, i;
-    const char *p = list;
-    char kind[128];
-
-    aod_buf_reset(&s->kinds);
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t len;
-        if (!end)
-            end = p + strlen(p);
-        while (p < end && *p == ' ')
-            p++;
-        len = (size_t)(end - p);
-        while (len > 0 && p[len - 1] == ' ')
-            len--;
-        if (len > 0 && len < sizeof kind) {
-            const char *w;
-            int dup = 0;
-            memcpy(kind, p, len);
-            kind[len] = '\0';
-            w = aod_text_code(s->text, "resource", kind, NULL);
-            if (w == kind) /* no words for it: the type as recorded */
-                w = NULL;
-            for (i = 0; w && i < n_seen && !dup; i++)
-                dup = strcmp(seen[i], w) == 0;
-            if (w && !dup && n_seen < MAX_KINDS)
-                seen[n_seen++] = w;
-            if (!dup &&
-                (((s->kinds.len && aod_buf_adds(&s->kinds, "; ") != 0) ||
-                  (w ? aod_buf_adds(&s->kinds, w) : aod_buf_add(&s->kinds, p, len)) != 0))) {
-                s->nomem = 1;
-                return -1;
-            }
-        }
-        p = *end ? end + 1 : end;
-    }
-    return 0;
-}
-
-/* When, as the mode shows it: a date, or a date and time for access. */
-static const char *when_text(pdf_sink *s, int slot, int64_t ms)
-{
-    char d[16], t[8];
-
-    aod_buf_reset(&s->say[slot]);
-    aod_timefmt_date(ms, d, sizeof d);
-    if (aod_buf_adds(&s->say[slot], d) != 0)
-        goto nomem;
-    if (s->access) {
-        aod_timefmt_time(ms, t, sizeof t);
-        if (aod_buf_printf(&s->say[slot], " %s", t) != 0)
-            goto nomem;
-    }
-    return aod_buf_str(&s->say[slot]);
-nomem:
-    s->nomem = 1;
-    return "";
-}
-
-static const char *when_range(pdf_sink *s, int64_t a, int64_t b)
-{
-    const char *vars[5];
-    char da[16], db[16], t[8];
-
-    when_text(s, 3, a);
-    aod_timefmt_date(a, da, sizeof da);
-    aod_timefmt_date(b, db, sizeof db);
-    if (strcmp(da, db) == 0) {
-        if (!s->access || b == a)
-            return aod_buf_str(&s->say[3]);
-        aod_buf_reset(&s->say[4]);
-        aod_timefmt_time(b, t, sizeof t);
-        if (aod_buf_adds(&s->say[4], t) != 0)
-            s->nomem = 1;
-    } else {
-        when_text(s, 4, b);
-    }
-    vars[0] = "start";
-    vars[1] = aod_buf_str(&s->say[3]);
-    vars[2] = "end";
-    vars[3] = aod_buf_str(&s->say[4]);
-    vars[4] = NULL;
-    return say(s, 5, "letter.range", vars);
-}
-
-/* The words for what was done: the subtype's when the templates know it,
- * else the action's (as the CSV). */
-static const char *action_words(const pdf_sink *s, const aod_entry *e)
-{
-    char letter[2];
-    const char *w;
-
-    if (has(e->subtype_code)) {
-        w = aod_text_code(s->text, "subtype", e->subtype_code, NULL);
-        if (w != e->subtype_code)
-            return w;
-    }
-    if (!e->action)
-        return has(e->subtype_code) ? e->subtype_code : NULL;
-    letter[0] = e->action;
-    letter[1] = '\0';
-    w = aod_text_code(s->text, "action", letter, NULL);
-    return w == letter ? NULL : w; /* never hand back the local buffer */
-}
-
-static const char *flag_words(const pdf_sink *s, const char *key)
-{
-    const char *w = aod_text_get(s->text, key);
-
-    return w ? w : key + 5; /* "flag.failed" -> "failed" */
-}
-
-/* Lays out one line of the report in the cells and draws it. */
+/* Lays out one line of the report in the cells (render/words.h says what
+ * is in them) and draws it. */
 static int render_entry(pdf_sink *s, const aod_entry *e)
 {
-    const char *vars[7];
-    char num[48];
-    const char *nr = T(s, "letter.not-recorded");
-    const char *w;
+    const aod_words_row *w = &s->wrow;
     rowbuf *r = &s->body;
+    aod_error ignored;
+    size_t i;
+    int c;
 
+    aod_error_init(&ignored);
+    if (aod_words_line(s->words, e, &s->wrow, &ignored) != 0) {
+        s->nomem = 1; /* the entry was checked: only memory can fail */
+        return -1;
+    }
     row_reset(r);
-
-    /* When */
-    if (cell_add(s, r, COL_WHEN, when_range(s, e->when_start, e->when_end), STYLE_NORMAL) != 0)
-        return -1;
-
-    /* Who: the name as masked, then role and organisation, then address. */
-    if (cell_add(s, r, COL_WHO, e->shown_name, STYLE_NORMAL) != 0)
-        return -1;
-    aod_buf_reset(&s->say[0]);
-    if (has(e->shown_role) && strcmp(e->shown_role, e->shown_name) != 0 &&
-        aod_buf_adds(&s->say[0], e->shown_role) != 0)
-        goto nomem;
-    if (has(e->shown_organisation) && strcmp(e->shown_organisation, e->shown_name) != 0 &&
-        ((s->say[0].len && aod_buf_adds(&s->say[0], ", ") != 0) ||
-         aod_buf_adds(&s->say[0], e->shown_organisation) != 0))
-        goto nomem;
-    if (cell_add(s, r, COL_WHO, aod_buf_str(&s->say[0]), STYLE_MUTED) != 0 ||
-        cell_add(s, r, COL_WHO, e->shown_address, STYLE_MUTED) != 0)
-        return -1;
-
-    /* What */
-    if (has(e->data)) {
-        w = e->data;
-    } else if (has(e->data_kinds)) {
-        if (kinds_words(s, e->data_kinds) != 0)
-            return -1;
-        w = aod_buf_str(&s->kinds);
-    } else {
-        w = NULL;
-    }
-    if (cell_add(s, r, COL_WHAT, has(w) ? w : nr, has(w) ? STYLE_NORMAL : STYLE_MUTED) != 0)
-        return -1;
-
-    /* Where from */
-    if (cell_add(s, r, COL_WHERE, has(e->where) ? e->where : nr,
-                 has(e->where) ? STYLE_NORMAL : STYLE_MUTED) != 0)
-        return -1;
-
-    /* Why */
-    if (has(e->purpose_code) || has(e->purpose_display)) {
-        if (cell_add(s, r, COL_WHY,
-                     aod_text_code(s->text, "purpose", e->purpose_code, e->purpose_display),
-                     STYLE_NORMAL) != 0)
-            return -1;
-    } else if (cell_add(s, r, COL_WHY, flag_words(s, "flag.purpose-unknown"), STYLE_MUTED) != 0) {
-        return -1;
-    }
-
-    /* What was done, and what the reader should know about the line. */
-    w = action_words(s, e);
-    if (cell_add(s, r, COL_ACTION, w ? w : nr, w ? STYLE_NORMAL : STYLE_MUTED) != 0)
-        return -1;
-    if (((e->flags & AOD_ENTRY_FAILED) || e->cls == AOD_CLASS_FAILED) &&
-        cell_add(s, r, COL_ACTION, flag_words(s, "flag.failed"), STYLE_MUTED) != 0)
-        return -1;
-    if ((e->flags & AOD_ENTRY_SUSPENDED) && s->privacy &&
-        cell_add(s, r, COL_ACTION, flag_words(s, "flag.suspended"), STYLE_MUTED) != 0)
-        return -1;
-    if ((e->flags & AOD_ENTRY_SELF_AUDIT) &&
-        cell_add(s, r, COL_ACTION, flag_words(s, "flag.self-audit"), STYLE_MUTED) != 0)
-        return -1;
-
-    /* How many */
-    vars[0] = "count";
-    vars[2] = "first";
-    vars[4] = "last";
-    vars[6] = NULL;
-    if (e->flags & AOD_ENTRY_SUMMARY) {
-        vars[1] = count_phrase(s, 1, "letter.n.disclosures", e->count);
-        vars[3] = when_text(s, 2, e->first);
-        vars[5] = when_text(s, 3, e->last);
-        w = say(s, 4, "letter.count.summary", vars);
-    } else if (e->flags & AOD_ENTRY_SESSION) {
-        vars[1] = count_phrase(s, 1, s->access ? "letter.n.accesses" : "letter.n.events", e->count);
-        vars[3] = when_text(s, 2, e->first);
-        vars[5] = when_text(s, 3, e->last);
-        w = say(s, 4, "letter.count.session", vars);
-    } else if (e->count > 1) {
-        vars[1] = count_phrase(s, 1, "letter.n.events", e->count);
-        vars[2] = NULL;
-        w = say(s, 4, "letter.count.times", vars);
-    } else {
-        w = fmt_num(s, e->count > 0 ? e->count : 1, num, sizeof num);
-    }
-    if (cell_add(s, r, COL_COUNT, w, STYLE_NORMAL) != 0)
-        return -1;
+    for (c = 0; c < NCOL; c++)
+        for (i = 0; i < w->n[c]; i++)
+            if (cell_add(s, r, c, w->part[c][i].text,
+                         w->part[c][i].muted ? STYLE_MUTED : STYLE_NORMAL) != 0)
+                return -1;
     if (s->nomem)
         return -1;
     if (place_row(s) != 0)
         return -1;
     s->rows++;
     return 0;
-nomem:
-    s->nomem = 1;
-    return -1;
 }
 
 /* --------------------------------------------------------------- letter */
@@ -1278,33 +970,11 @@ nomem:
     return -1;
 }
 
-/* "value (system)" for "system|value"; other keys as they are. */
-static int add_keys(pdf_sink *s, aod_buf *b)
-{
-    size_t i;
-
-    for (i = 0; i < s->info.n_patient_keys; i++) {
-        const char *k = s->info.patient_keys[i], *bar = strchr(k, '|');
-        if (i && aod_buf_adds(b, ", ") != 0)
-            return -1;
-        if (!bar) {
-            if (aod_buf_adds(b, k) != 0)
-                return -1;
-        } else if (bar == k) {
-            if (aod_buf_adds(b, bar + 1) != 0)
-                return -1;
-        } else if (aod_buf_printf(b, "%s (%.*s)", bar + 1, (int)(bar - k), k) != 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
 #define MAX_FACTS    8
 #define FACT_LABEL_W 138.0
 
 typedef struct fact {
-    const char *label; /* key */
+    const char *label; /* words, borrowed from the templates */
     aod_buf value;
 } fact;
 
@@ -1339,7 +1009,7 @@ static int facts_box(pdf_sink *s, flow *fl, const fact *facts, size_t n)
     y = top - pad;
     for (i = 0; i < n; i++) {
         draw_str(s, fl->page, FACE_REGULAR, 9, MUTED, fl->x + pad + 4, y - BODY_SIZE,
-                 T(s, facts[i].label));
+                 facts[i].label);
         for (j = first[i]; j < first[i + 1]; j++) {
             const span *sp = &s->lines.v[j];
             draw_text(s, fl->page, FACE_REGULAR, BODY_SIZE, INK, fl->x + pad + FACT_LABEL_W,
@@ -1352,373 +1022,88 @@ static int facts_box(pdf_sink *s, flow *fl, const fact *facts, size_t n)
     return s->nomem || s->hpdf_no ? -1 : 0;
 }
 
-static void fact_set(fact *f, const char *label, const char *value, int *nomem)
-{
-    f->label = label;
-    aod_buf_reset(&f->value);
-    if (value && aod_buf_adds(&f->value, value) != 0)
-        *nomem = 1;
-}
-
-/* What the letter's sections share. */
+/* Where the letter is being drawn, for the blocks render/words.h says. */
 typedef struct letter {
+    pdf_sink *s;
     flow fl;
-    const aod_report_summary *sum;
-    const aod_policy *p;
-    const char *org;
-    char from[96], to[96]; /* the period, as long dates */
+    fact facts[MAX_FACTS];
+    size_t n_facts;
+    int signed_; /* the signature's first line is drawn */
 } letter;
 
-/* Top of page 1: letterhead, the privacy office's banner, date, title and
- * the facts of the request. */
-static int letter_top(pdf_sink *s, letter *L)
+/* Draws one block of the letter (aod_words_fn); the letterhead is drawn
+ * from the policy before the first block, in two columns. */
+static int letter_block(void *ctx, const aod_words_block *b, aod_error *err)
 {
-    const aod_report_info *in = &s->info;
+    letter *L = ctx;
+    pdf_sink *s = L->s;
     flow *fl = &L->fl;
-    fact facts[MAX_FACTS];
-    const char *vars[5];
-    size_t nf = 0, i;
-    int nomem = 0, rc = -1;
+    int rc = 0;
 
-    for (i = 0; i < MAX_FACTS; i++)
-        aod_buf_init(&facts[i].value, 64 * 1024);
-    if (letter_page(s, fl) != 0)
-        goto done;
-    fl->y = HPDF_Page_GetHeight(fl->page) - LETTER_TOP + 16;
-    if (letterhead(s, fl) != 0)
-        goto done;
-    if (s->privacy) {
+    /* A failure is remembered in s (nomem, hpdf_no) for check(). */
+    switch (b->kind) {
+    case AOD_WORDS_ORGANISATION:
+    case AOD_WORDS_ADDRESS:
+    case AOD_WORDS_OFFICE:
+    case AOD_WORDS_CONTACT:
+        break; /* the letterhead: drawn already */
+    case AOD_WORDS_BANNER: {
         const double h = 24;
         fill_rect(fl->page, (rgb){0.99f, 0.95f, 0.88f}, fl->x, fl->y - h + 6, fl->w, h);
         fill_rect(fl->page, (rgb){0.80f, 0.45f, 0.05f}, fl->x, fl->y - h + 6, 2.5, h);
         draw_str(s, fl->page, FACE_BOLD, 9, (rgb){0.45f, 0.25f, 0.02f}, fl->x + 12, fl->y - 10,
-                 T(s, "letter.privacy-copy"));
+                 b->text);
         fl->y -= h + 8;
+        break;
     }
-    draw_str(s, fl->page, FACE_REGULAR, BODY_SIZE, INK, fl->x, fl->y - BODY_SIZE,
-             long_date(s, 0, in->now));
-    fl->y -= 30;
-    if (para(s, fl, s->title, STYLE_BOLD, 15, 19, INK, 0) != 0)
-        goto done;
-    fl->y -= 8;
-
-    fact_set(&facts[nf++], "letter.fact.patient", patient_name(s), &nomem);
-    facts[nf].label =
-        in->n_patient_keys == 1 ? "letter.fact.identifier.one" : "letter.fact.identifier.other";
-    if (add_keys(s, &facts[nf++].value) != 0)
-        nomem = 1;
-    if (in->requested) {
-        fact_set(&facts[nf++], "letter.fact.requested", long_date(s, 0, in->requested), &nomem);
-    }
-    if (in->requested && s->privacy) {
-        /* 45 CFR 164.528(c): 60 days, extended once by at most 30 when
-         * the patient is told in writing within the 60. */
-        int64_t day = local_days(in->requested);
-        char due[96];
-        snprintf(due, sizeof due, "%s", long_date_days(s, 0, day + 60));
-        vars[0] = "date";
-        vars[1] = due;
-        vars[2] = "due";
-        vars[3] = due;
-        vars[4] = NULL;
-        fact_set(&facts[nf++], "letter.fact.due", say(s, 1, "letter.fact.due-value", vars), &nomem);
-        vars[1] = long_date_days(s, 0, day + 90);
-        fact_set(&facts[nf++], "letter.fact.extension",
-                 say(s, 1, "letter.fact.extension-value", vars), &nomem);
-    }
-    vars[0] = "from";
-    vars[1] = L->from;
-    vars[2] = "to";
-    vars[3] = L->to;
-    vars[4] = NULL;
-    fact_set(&facts[nf++], "letter.fact.period", say(s, 1, "letter.fact.period-value", vars),
-             &nomem);
-    fact_set(&facts[nf++], "letter.fact.zone",
-             has(L->p->presentation.time_zone) ? L->p->presentation.time_zone : "UTC", &nomem);
-    if (nomem) {
-        s->nomem = 1;
-        goto done;
-    }
-    rc = facts_box(s, fl, facts, nf);
-done:
-    for (i = 0; i < MAX_FACTS; i++)
-        aod_buf_free(&facts[i].value);
-    return rc;
-}
-
-/* Greeting, what the report is, and what it leaves out. */
-static int letter_scope(pdf_sink *s, letter *L)
-{
-    const aod_report_info *in = &s->info;
-    flow *fl = &L->fl;
-    const char *vars[7];
-    int i;
-
-    if (has(in->patient_name)) {
-        vars[0] = "name";
-        vars[1] = in->patient_name;
-        vars[2] = NULL;
-        if (body(s, fl, say(s, 0, "letter.greeting", vars)) != 0)
-            return -1;
-    } else if (body(s, fl, T(s, "letter.greeting-unnamed")) != 0) {
-        return -1;
-    }
-    vars[0] = "organisation";
-    vars[1] = L->org;
-    vars[2] = "from";
-    vars[3] = L->from;
-    vars[4] = "to";
-    vars[5] = L->to;
-    vars[6] = NULL;
-    if (body(s, fl,
-             say(s, 0, s->access ? "letter.intro.access" : "letter.intro.disclosures", vars)) !=
-            0 ||
-        body(s, fl, T(s, s->access ? "letter.explain.access" : "letter.explain.disclosures")) != 0)
-        return -1;
-    if (s->access && body(s, fl, T(s, "letter.explain.masking")) != 0)
-        return -1;
-    if (!s->access && L->sum->summarised > 0 && body(s, fl, T(s, "letter.explain.summary")) != 0)
-        return -1;
-
-    if (heading(s, fl, T(s, "letter.heading.left-out")) != 0)
-        return -1;
-    if (s->access)
-        return body(s, fl, T(s, "letter.left-out.access"));
-    if (body(s, fl, T(s, "letter.left-out.intro")) != 0)
-        return -1;
-    /* Every exclusion of 164.528(a)(1), in plain words; the privacy office
-     * sees how many events each one took out. */
-    for (i = AOD_EXCL_I; i <= AOD_EXCL_IX; i++) {
-        const char *key = aod_policy_exclusion_key((aod_exclusion)i);
-        const char *note =
-            s->privacy ? count_phrase(s, 2, "letter.left-out.count", L->sum->by_exclusion[i])
-                       : NULL;
-        if (bullet(s, fl, aod_text_code(s->text, "exclusion", key, NULL), note) != 0)
-            return -1;
-    }
-    fl->y -= 4;
-    return body(s, fl, T(s, "letter.left-out.internal"));
-}
-
-/* The counts.  The patient's copy never counts suspended disclosures
- * (164.528(a)(2)): telling would defeat the suspension. */
-static int letter_found(pdf_sink *s, letter *L)
-{
-    const aod_report_summary *sum = L->sum;
-    aod_buf *b = &s->say[6];
-    const char *vars[5];
-    long listed = 0, other;
-
-    if (heading(s, &L->fl, T(s, "letter.heading.found")) != 0)
-        return -1;
-    vars[0] = "records";
-    vars[1] = count_phrase(s, 1, "letter.n.records", sum->records_read);
-    vars[2] = "events";
-    vars[3] = count_phrase(s, 2, "letter.n.events", sum->events);
-    vars[4] = NULL;
-    aod_buf_reset(b);
-    if (aod_buf_adds(b, say(s, 0, "letter.found.read", vars)) != 0)
-        goto nomem;
-    if (!s->access) {
-        listed = sum->by_class[AOD_CLASS_DISCLOSURE] - (s->privacy ? 0 : sum->suspended);
-        if (listed < 0)
-            listed = 0;
-        other = sum->events - listed;
-        vars[0] = "listed";
-        vars[1] = count_phrase(s, 1, "letter.n.disclosures", listed);
-        vars[2] = "listed-verb";
-        vars[3] = T(s, listed == 1 ? "letter.found.disclosures-verb.one"
-                                   : "letter.found.disclosures-verb.other");
-        vars[4] = NULL;
-        if (aod_buf_addc(b, ' ') != 0 ||
-            aod_buf_adds(b, say(s, 0, "letter.found.disclosures", vars)) != 0)
-            goto nomem;
-        if (other > 0) {
-            vars[0] = "other";
-            vars[1] = count_phrase(s, 1, "letter.n.events", other);
-            vars[2] = NULL;
-            if (aod_buf_addc(b, ' ') != 0 ||
-                aod_buf_adds(b, say(s, 0, "letter.found.other", vars)) != 0)
-                goto nomem;
+    case AOD_WORDS_DATE:
+        draw_str(s, fl->page, FACE_REGULAR, BODY_SIZE, INK, fl->x, fl->y - BODY_SIZE, b->text);
+        fl->y -= 30;
+        break;
+    case AOD_WORDS_TITLE:
+        rc = para(s, fl, b->text, STYLE_BOLD, 15, 19, INK, 0);
+        fl->y -= 8;
+        break;
+    case AOD_WORDS_FACT:
+        if (L->n_facts < MAX_FACTS) {
+            fact *f = &L->facts[L->n_facts++];
+            f->label = b->label;
+            aod_buf_reset(&f->value);
+            if (aod_buf_adds(&f->value, b->text) != 0)
+                s->nomem = 1;
         }
+        break;
+    case AOD_WORDS_FACTS_END:
+        rc = facts_box(s, fl, L->facts, L->n_facts);
+        break;
+    case AOD_WORDS_HEADING:
+        rc = heading(s, fl, b->text);
+        break;
+    case AOD_WORDS_PARA:
+        rc = body(s, fl, b->text);
+        break;
+    case AOD_WORDS_BULLET:
+        rc = bullet(s, fl, b->text, b->note);
+        break;
+    case AOD_WORDS_LIST_END:
+        fl->y -= 4;
+        break;
+    case AOD_WORDS_CLOSING:
+        rc = need(s, fl, 4 * BODY_LEAD + 20);
+        fl->y -= 6;
+        if (rc == 0)
+            rc = body(s, fl, b->text);
+        fl->y -= 10;
+        break;
+    case AOD_WORDS_SIGNATURE:
+        rc = para(s, fl, b->text, L->signed_ ? STYLE_NORMAL : STYLE_BOLD, BODY_SIZE, BODY_LEAD, INK,
+                  0);
+        L->signed_ = 1;
+        break;
     }
-    /* The table's lines: what the reader can count in it. */
-    vars[0] = "lines";
-    vars[1] = count_phrase(s, 1, "letter.n.lines", s->rows);
-    vars[2] = NULL;
-    if (s->rows > 0 && (s->access || sum->summarised > 0 || s->rows != listed) &&
-        (aod_buf_addc(b, ' ') != 0 ||
-         aod_buf_adds(b, say(s, 0,
-                             s->access || sum->summarised == 0 ? "letter.found.access"
-                                                               : "letter.found.summarised",
-                             vars)) != 0))
-        goto nomem;
-    if (body(s, &L->fl, aod_buf_str(b)) != 0)
+    if (rc != 0 || s->nomem || s->hpdf_no) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "pdf", "drawing the letter failed");
         return -1;
-    return body(s, &L->fl,
-                T(s, s->rows > 0 ? "letter.found.table"
-                     : s->access ? "letter.found.none.access"
-                                 : "letter.found.none.disclosures"));
-nomem:
-    s->nomem = 1;
-    return -1;
-}
-
-/* What was searched, what could not be read, what was left out. */
-static int letter_complete(pdf_sink *s, letter *L)
-{
-    const aod_report_summary *sum = L->sum;
-    flow *fl = &L->fl;
-    aod_buf *b = &s->say[6];
-    const char *vars[7];
-    char num[48];
-    size_t i;
-
-    if (heading(s, fl, T(s, "letter.heading.complete")) != 0)
-        return -1;
-    aod_buf_reset(b);
-    if (add_keys(s, b) != 0)
-        goto nomem;
-    vars[0] = "keys";
-    vars[1] = aod_buf_str(b);
-    vars[2] = "from";
-    vars[3] = L->from;
-    vars[4] = "to";
-    vars[5] = L->to;
-    vars[6] = NULL;
-    if (body(s, fl, say(s, 0, "letter.complete.searched", vars)) != 0)
-        return -1;
-    if (sum->records_unreadable <= 0) {
-        if (body(s, fl, T(s, "letter.complete.all-read")) != 0)
-            return -1;
-    } else {
-        if (body(s, fl,
-                 count_phrase(s, 0, "letter.complete.unreadable", sum->records_unreadable)) != 0)
-            return -1;
-        if (s->privacy && sum->n_unreadable_ids > 0) {
-            size_t n = sum->n_unreadable_ids < 16 ? sum->n_unreadable_ids : 16;
-            long more = sum->records_unreadable - (long)n;
-            const char *more_vars[3];
-            aod_buf_reset(b);
-            for (i = 0; i < n; i++)
-                if (aod_buf_printf(b, i ? ", %" PRId64 : "%" PRId64, sum->unreadable_ids[i]) != 0)
-                    goto nomem;
-            more_vars[0] = "n";
-            more_vars[1] = fmt_num(s, more, num, sizeof num);
-            more_vars[2] = NULL;
-            vars[0] = "ids";
-            vars[1] = aod_buf_str(b);
-            vars[2] = "more";
-            vars[3] = more > 0 ? say(s, 1, "letter.complete.unreadable-more", more_vars) : "";
-            vars[4] = NULL;
-            if (body(s, fl, say(s, 0, "letter.complete.unreadable-ids", vars)) != 0)
-                return -1;
-        }
-    }
-    if (s->access) {
-        aod_failed_mode m = L->p->modes.access_failed;
-        if (body(s, fl,
-                 T(s, m == AOD_FAILED_OMIT       ? "letter.complete.failed.omit"
-                      : m == AOD_FAILED_SEPARATE ? "letter.complete.failed.separate"
-                                                 : "letter.complete.failed.flag")) != 0)
-            return -1;
-        if (s->privacy) {
-            vars[0] = "n";
-            vars[1] = count_phrase(s, 1, "letter.n.events", sum->by_class[AOD_CLASS_FAILED]);
-            vars[2] = NULL;
-            if (body(s, fl, say(s, 0, "letter.complete.failed.count", vars)) != 0)
-                return -1;
-        }
-    }
-    return body(s, fl, T(s, "letter.complete.recorded"));
-nomem:
-    s->nomem = 1;
-    return -1;
-}
-
-/* Rights, whom to ask, and the signature. */
-static int letter_close(pdf_sink *s, letter *L)
-{
-    flow *fl = &L->fl;
-    aod_buf *b = &s->say[6];
-    const char *parts[3], *vars[3];
-    size_t i;
-
-    if (heading(s, fl, T(s, "letter.heading.rights")) != 0 ||
-        body(s, fl, T(s, s->access ? "letter.rights.access" : "letter.rights.free")) != 0)
-        return -1;
-    /* The contact: the office, its phone and email, as a list (no guess at
-     * an article for a name the site chose). */
-    parts[0] = has(L->p->organisation.privacy_name) ? L->p->organisation.privacy_name : L->org;
-    parts[1] = L->p->organisation.privacy_phone;
-    parts[2] = L->p->organisation.privacy_email;
-    aod_buf_reset(b);
-    for (i = 0; i < 3; i++) {
-        if (has(parts[i]) &&
-            ((b->len && aod_buf_adds(b, ", ") != 0) || aod_buf_adds(b, parts[i]) != 0)) {
-            s->nomem = 1;
-            return -1;
-        }
-    }
-    vars[0] = "contact";
-    vars[1] = aod_buf_str(b);
-    vars[2] = NULL;
-    if (b->len && body(s, fl, say(s, 0, "letter.contact", vars)) != 0)
-        return -1;
-    if (need(s, fl, 4 * BODY_LEAD + 20) != 0)
-        return -1;
-    fl->y -= 6;
-    if (body(s, fl, T(s, "letter.closing")) != 0)
-        return -1;
-    fl->y -= 10;
-    if (para(s, fl, parts[0], STYLE_BOLD, BODY_SIZE, BODY_LEAD, INK, 0) != 0)
-        return -1;
-    if (parts[0] != L->org && para(s, fl, L->org, STYLE_NORMAL, BODY_SIZE, BODY_LEAD, INK, 0) != 0)
-        return -1;
-    return 0;
-}
-
-/* The privacy-office copy's own section: how the events were classified,
- * what was withheld or summarised, the policy and its warnings. */
-static int letter_office(pdf_sink *s, letter *L)
-{
-    const aod_report_summary *sum = L->sum;
-    flow *fl = &L->fl;
-    const char *vars[5];
-    size_t i;
-
-    if (heading(s, fl, T(s, "letter.heading.office")) != 0 ||
-        body(s, fl, T(s, "letter.office.by-class")) != 0)
-        return -1;
-    for (i = 0; i < AOD_CLASS_COUNT; i++) {
-        vars[0] = "class";
-        vars[1] = aod_text_code(s->text, "class", aod_class_name((aod_class)i), NULL);
-        vars[2] = "n";
-        vars[3] = count_phrase(s, 1, "letter.n.events", sum->by_class[i]);
-        vars[4] = NULL;
-        if (bullet(s, fl, say(s, 0, "letter.office.class-count", vars), NULL) != 0)
-            return -1;
-    }
-    fl->y -= 4;
-    if (!s->access && sum->suspended > 0 &&
-        body(s, fl, count_phrase(s, 0, "letter.office.suspended", sum->suspended)) != 0)
-        return -1;
-    if (!s->access && sum->summarised > 0 &&
-        body(s, fl, count_phrase(s, 0, "letter.office.summarised", sum->summarised)) != 0)
-        return -1;
-    if (has(L->p->name)) {
-        vars[0] = "policy";
-        vars[1] = L->p->name;
-        vars[2] = NULL;
-        if (body(s, fl, say(s, 0, "letter.office.policy", vars)) != 0)
-            return -1;
-    }
-    for (i = 0; i < L->p->n_warnings; i++) {
-        vars[0] = "text";
-        vars[1] = L->p->warnings[i].text;
-        vars[2] = NULL;
-        if (body(s, fl, say(s, 0, "letter.office.warning", vars)) != 0)
-            return -1;
     }
     return 0;
 }
@@ -1726,20 +1111,31 @@ static int letter_office(pdf_sink *s, letter *L)
 /* The letter, on pages inserted in front of the table. */
 static int draw_letter(pdf_sink *s, const aod_report_summary *sum_or_NULL)
 {
-    static const aod_report_summary zero;
     letter L;
+    aod_error ignored;
+    size_t i;
+    int rc = -1;
 
     memset(&L, 0, sizeof L);
-    L.sum = sum_or_NULL ? sum_or_NULL : &zero;
-    L.p = s->info.policy;
-    L.org = has(L.p->organisation.name) ? L.p->organisation.name : "";
-    snprintf(L.from, sizeof L.from, "%s", long_date(s, 0, s->info.from));
-    snprintf(L.to, sizeof L.to, "%s", long_date(s, 0, period_last_ms(&s->info)));
-    if (letter_top(s, &L) != 0 || letter_scope(s, &L) != 0 || letter_found(s, &L) != 0 ||
-        letter_complete(s, &L) != 0 || letter_close(s, &L) != 0 ||
-        (s->privacy && letter_office(s, &L) != 0))
-        return -1;
-    return s->nomem || s->hpdf_no ? -1 : 0;
+    L.s = s;
+    for (i = 0; i < MAX_FACTS; i++)
+        aod_buf_init(&L.facts[i].value, 64 * 1024);
+    aod_error_init(&ignored);
+    if (letter_page(s, &L.fl) != 0)
+        goto done;
+    L.fl.y = HPDF_Page_GetHeight(L.fl.page) - LETTER_TOP + 16;
+    if (letterhead(s, &L.fl) != 0)
+        goto done;
+    if (aod_words_letter(s->words, sum_or_NULL, s->rows, letter_block, &L, &ignored) != 0) {
+        if (ignored.code == AOD_ERR_NOMEM)
+            s->nomem = 1;
+        goto done;
+    }
+    rc = s->nomem || s->hpdf_no ? -1 : 0;
+done:
+    for (i = 0; i < MAX_FACTS; i++)
+        aod_buf_free(&L.facts[i].value);
+    return rc;
 }
 
 /* ------------------------------------------------------------- the file */
@@ -1986,7 +1382,12 @@ static int pdf_begin(aod_sink *base, const aod_report_info *info, aod_error *err
     s->info = *info;
     s->access = info->mode == AOD_MODE_ACCESS;
     s->privacy = info->audience == AOD_AUDIENCE_PRIVACY_OFFICE;
-    s->title = T(s, s->access ? "letter.title.access" : "letter.title.disclosures");
+    s->words = aod_words_new(s->text, &s->info, AOD_WORDS_PAGED, err);
+    if (!s->words) {
+        s->failed = 1;
+        return -1;
+    }
+    s->title = aod_words_title(s->words);
     for (m = 0; m < NCOL; m++) {
         s->col_w[m] = col_width[s->access][m];
         s->col_x[m] = m ? s->col_x[m - 1] + s->col_w[m - 1] : TABLE_MARGIN_X;
@@ -2034,8 +1435,7 @@ static int pdf_entry(aod_sink *base, const aod_entry *e, aod_error *err)
         s->failed = 1;
         return -1;
     }
-    if (s->access && s->info.policy->modes.access_failed == AOD_FAILED_SEPARATE &&
-        ((e->flags & AOD_ENTRY_FAILED) || e->cls == AOD_CLASS_FAILED)) {
+    if (aod_words_separate(s->words, e)) {
         /* Kept for their own section; the strings are the report's. */
         if (s->n_held == s->cap_held) {
             aod_entry *v = grow_array(s->held, &s->cap_held, sizeof *v);
@@ -2064,11 +1464,9 @@ static int pdf_entry(aod_sink *base, const aod_entry *e, aod_error *err)
 static int pdf_end(aod_sink *base, const aod_report_summary *sum, aod_error *err)
 {
     pdf_sink *s = (pdf_sink *)base;
-    const char *date;
     char when[96];
     size_t i, total;
     HPDF_Date d;
-    const char *vars[5];
 
     if (!s->begun || s->ended || s->failed) {
         aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "pdf", "end() %s",
@@ -2090,24 +1488,18 @@ static int pdf_end(aod_sink *base, const aod_report_summary *sum, aod_error *err
         goto fail;
 
     /* Footers, now that the pages are counted: letter first, then table. */
-    snprintf(when, sizeof when, "%s", long_date(s, 0, s->info.now));
-    date = when;
+    snprintf(when, sizeof when, "%s", aod_words_generated(s->words));
     total = s->n_letter + s->n_pages;
     for (i = 0; i < total; i++)
-        footer(s, i < s->n_letter ? s->letter[i] : s->pages[i - s->n_letter], i + 1, total, date);
+        footer(s, i < s->n_letter ? s->letter[i] : s->pages[i - s->n_letter], i + 1, total, when);
     if (check(s, "drawing the footers", err) != 0)
         return -1;
 
     /* The document info: fixed dates, so the same report is the same file. */
-    vars[0] = "from";
-    vars[1] = long_date(s, 3, s->info.from);
-    vars[2] = "to";
-    vars[3] = long_date(s, 4, period_last_ms(&s->info));
-    vars[4] = NULL;
     HPDF_SetInfoAttr(s->doc, HPDF_INFO_TITLE, s->title);
     if (has(s->info.policy->organisation.name))
         HPDF_SetInfoAttr(s->doc, HPDF_INFO_AUTHOR, s->info.policy->organisation.name);
-    HPDF_SetInfoAttr(s->doc, HPDF_INFO_SUBJECT, say(s, 0, "letter.subject", vars));
+    HPDF_SetInfoAttr(s->doc, HPDF_INFO_SUBJECT, aod_words_subject(s->words));
     HPDF_SetInfoAttr(s->doc, HPDF_INFO_CREATOR, PACKAGE_STRING);
     d = pdf_date(s->info.now);
     HPDF_SetInfoDateAttr(s->doc, HPDF_INFO_CREATION_DATE, d);
@@ -2142,6 +1534,7 @@ static void pdf_free(aod_sink *base)
         return;
     if (s->doc)
         HPDF_Free(s->doc);
+    aod_words_free(s->words);
     free(s->font_file);
     free(s->bold_file);
     free(s->pages);
@@ -2149,7 +1542,6 @@ static void pdf_free(aod_sink *base)
     free(s->held);
     aod_buf_free(&s->body.text);
     aod_buf_free(&s->head.text);
-    aod_buf_free(&s->kinds);
     aod_buf_free(&s->para);
     aod_buf_free(&s->one);
     aod_buf_free(&s->scratch);
@@ -2210,7 +1602,6 @@ aod_sink *aod_pdf_sink_new(FILE *out, const aod_pdf_options *opts_or_NULL, const
     s->text = text;
     aod_buf_init(&s->body.text, 16 * 1024 * 1024);
     aod_buf_init(&s->head.text, 64 * 1024);
-    aod_buf_init(&s->kinds, 1024 * 1024);
     aod_buf_init(&s->para, 16 * 1024 * 1024);
     aod_buf_init(&s->one, 1024 * 1024);
     aod_buf_init(&s->scratch, 16 * 1024 * 1024);

@@ -175,7 +175,7 @@ for rep in $(seq 1 "$reps"); do
     timed floor.patient "$rep" "$patient_n" "${PSQL[@]}" -c "COPY ($PATIENT_ROWS) TO STDOUT"
     timed baseline.patient "$rep" "$patient_n" "$PY" "$BENCH/baseline.py" "${PATIENT_ARGS[@]}" \
         --from "$FROM" --to "$TO" -o "$OUT/baseline.csv"
-    for format in csv pdf bundle-json; do
+    for format in csv pdf bundle-json html xlsx; do
         for mode in disclosures access; do
             timed "report.$format.$mode" "$rep" "$patient_n" "${REPORT[@]}" --format "$format" \
                 --mode "$mode" -o "$OUT/report.$format"

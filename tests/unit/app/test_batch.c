@@ -275,8 +275,13 @@ static void test_formats(void **state)
     assert_string_equal(err.field, "formats");
     aod_error_init(&err);
     assert_int_equal(aod_batch_parse_formats(" ; ", &bits, &err), -1);
+    assert_int_equal(aod_batch_parse_formats("pdf,html;xlsx", &bits, &err), 0);
+    assert_int_equal(bits, AOD_BATCH_PDF | AOD_BATCH_HTML | AOD_BATCH_XLSX);
     assert_string_equal(aod_batch_format_name(3), "bundle-xml");
-    assert_null(aod_batch_format_name(4));
+    /* new formats take new bits: the manifest's old bits keep their meaning */
+    assert_string_equal(aod_batch_format_name(4), "html");
+    assert_string_equal(aod_batch_format_name(5), "xlsx");
+    assert_null(aod_batch_format_name(6));
 }
 
 /* -------------------------------------------------------------- naming */
@@ -396,6 +401,8 @@ static void test_dir_and_temp_shapes(void **state)
     assert_true(aod_batch_is_temp_name(".access_2025-01-01_2025-01-31_en.pdf.aodtmp.123.Ab12Cd"));
     assert_true(aod_batch_is_temp_name(".manifest.json.aodtmp.1.x9Z0aa"));
     assert_true(aod_batch_is_temp_name(".r.aodtmp.x.aodtmp.42.000000"));
+    assert_true(aod_batch_is_temp_name(".r.html.aodtmp.7.Q1w2E3"));
+    assert_true(aod_batch_is_temp_name(".r.xlsx.aodtmp.7.Q1w2E3"));
     assert_false(aod_batch_is_temp_name("access.pdf"));
     assert_false(aod_batch_is_temp_name(".access.pdf"));
     assert_false(aod_batch_is_temp_name(".notes.txt.Ab12Cd"));
