@@ -14,9 +14,13 @@
  *   - the object itself, with the "entry" array emptied to [], is handed over
  *     last as a CONTAINER, so the caller can check it is a Bundle.
  *
- * Memory is bounded by the largest single piece, never by the file.  Only
- * structure is checked here (balanced brackets, top-level objects); whether a
- * piece is valid JSON is jansson's job.
+ * Memory is bounded by the largest single piece, never by the file.  The
+ * JSON grammar is checked here at every depth (commas, colons, keys, the
+ * numbers and literals; strings as far as their ends), so that nothing
+ * between pieces - the separators of the "entry" array, which no piece
+ * carries - goes unchecked; what is inside strings (escapes, UTF-8) and
+ * duplicate keys are jansson's to check when it parses each piece.  A key
+ * is compared unescaped: "entr\u0079" is "entry".
  */
 #ifndef AOD_JSONSCAN_H
 #define AOD_JSONSCAN_H

@@ -50,9 +50,11 @@ static int load_event(load_ctx *c, json_t *resource, const char *text, size_t te
 
     if (aod_normalize_row_make(&c->row, resource, text, text_len, err) != 0)
         goto out;
+    c->row.row.line = line;
     rc = aod_store_load_add(c->st, &c->row.row, err);
 out:
-    if (rc != 0)
+    /* a database error names the lines of the batch it refused itself */
+    if (rc != 0 && err->code != AOD_ERR_DB && err->code != AOD_ERR_DB_CONNECT)
         aod_error_where(err, c->name, line, index);
     return rc;
 }

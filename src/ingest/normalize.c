@@ -13,6 +13,7 @@
  */
 #include "ingest/normalize.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,27 @@ typedef struct span {
     const char *p;
     size_t n;
 } span;
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* s[0..n) without blanks (space, TAB, CR, LF) at either end. */
+static span trimmed(const char *s, size_t n)
+{
+    span t;
+
+    while (n > 0 && is_blank(*s)) {
+        s++;
+        n--;
+    }
+    while (n > 0 && is_blank(s[n - 1]))
+        n--;
+    t.p = s;
+    t.n = n;
+    return t;
+}
 
 /* ------------------------------------------------------------ JSON access */
 
@@ -207,8 +229,12 @@ static int fill_ref(aod_record *r, const json_t *v, aod_ref *out)
         s = json_string_value(v);
     else if (!json_is_object(v))
         return 0;
-    if (s && s[0])
-        ref_relative(s, strlen(s), &ref, &type);
+    if (s && s[0]) {
+        /* blanks at the ends would hide a Patient reference from its key */
+        span t = trimmed(s, strlen(s));
+        if (t.n)
+            ref_relative(t.p, t.n, &ref, &type);
+    }
     if (dup_span(r, ref, &out->reference))
         return -1;
     if (jstr(v, "type")) {
@@ -390,35 +416,113 @@ aod_fhir_version aod_normalize_detect_version(const json_t *res)
 
 /* ------------------------------------------------------------ the record */
 
-/* "system|value" for an identifier; the system part is empty when unknown,
- * as in a FHIR token search. */
-static int add_identifier_key(aod_record *r, const char *system, const char *value)
-{
-    size_t ns, nv;
-    char *key;
+/* ------------------------------------------------------------ patient key */
 
-    if (!value || !value[0])
+/*
+ * The one key form, for the loader and for a request alike, so that every
+ * key the store holds can be asked for: "system|value" with the blanks at
+ * either end of the system and of the value taken off; a Patient reference
+ * made relative ("Patient/123").  Appends to out.  Returns 0; 1 with *why
+ * set when s names no patient a request could give (control characters,
+ * no value, not a Patient); -1 when out of memory.
+ */
+static int has_control(span s)
+{
+    size_t i;
+
+    for (i = 0; i < s.n; i++)
+        if ((unsigned char)s.p[i] < 0x20 || s.p[i] == 0x7f)
+            return 1;
+    return 0;
+}
+
+static int key_form(const char *s, size_t n, aod_buf *out, const char **why)
+{
+    span all = trimmed(s, n), sys, val, key, type;
+    const char *bar = all.n ? memchr(all.p, '|', all.n) : NULL;
+
+    if (bar) {
+        /* An identifier: system and value are opaque but for their ends. */
+        sys = trimmed(all.p, (size_t)(bar - all.p));
+        val = trimmed(bar + 1, all.n - (size_t)(bar + 1 - all.p));
+        if (has_control(sys) || has_control(val)) {
+            *why = "control character in patient";
+            return 1;
+        }
+        if (val.n == 0) {
+            *why = "identifier has no value after '|' (give system|value)";
+            return 1;
+        }
+        if (aod_buf_add(out, sys.p, sys.n) != 0 || aod_buf_addc(out, '|') != 0 ||
+            aod_buf_add(out, val.p, val.n) != 0)
+            return -1;
         return 0;
-    ns = system ? strlen(system) : 0;
-    nv = strlen(value);
-    /* Built in the arena: it lives no longer than the record anyway. */
-    key = aod_record_alloc(r, ns + nv + 2);
-    if (!key)
-        return -1;
-    if (ns)
-        memcpy(key, system, ns);
-    key[ns] = '|';
-    memcpy(key + ns + 1, value, nv + 1);
-    return aod_record_add_patient_key(r, key);
+    }
+    if (has_control(all)) {
+        *why = "control character in patient";
+        return 1;
+    }
+    ref_relative(all.p, all.n, &key, &type);
+    if (type.n != 7 || memcmp(type.p, "Patient", 7) != 0) {
+        *why = "not a patient: give Patient/<id>, a Patient URL, or system|value";
+        return 1;
+    }
+    return aod_buf_add(out, key.p, key.n) != 0 ? -1 : 0;
+}
+
+/* "system|value" for an identifier (the system part is empty when unknown,
+ * as in a FHIR token search), in the key form a request uses.  An
+ * identifier whose value is blank names nobody and gives no key; one that
+ * no request could name (a control character inside) is refused: stored,
+ * its events could never be reported.  field names it for the message. */
+static int add_identifier_key(aod_record *r, const char *system, const char *value,
+                              const char *field, aod_error *err)
+{
+    aod_buf raw, key;
+    const char *why = NULL;
+    span v;
+    int rc = -1, form;
+
+    if (!value)
+        return 0;
+    v = trimmed(value, strlen(value));
+    if (v.n == 0)
+        return 0;
+    aod_buf_init(&raw, 0);
+    aod_buf_init(&key, 0);
+    if ((system && aod_buf_adds(&raw, system) != 0) || aod_buf_addc(&raw, '|') != 0 ||
+        aod_buf_adds(&raw, value) != 0)
+        goto nomem;
+    form = key_form(aod_buf_str(&raw), raw.len, &key, &why);
+    if (form < 0)
+        goto nomem;
+    if (form > 0) {
+        aod_error_set(err, AOD_ERR_INPUT, NULL, 0, field,
+                      "a patient identifier no report could ask for (%s)", why);
+        goto out;
+    }
+    if (aod_record_add_patient_key(r, aod_buf_str(&key)) != 0)
+        goto nomem;
+    rc = 0;
+    goto out;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, field, "out of memory");
+out:
+    aod_buf_free(&raw);
+    aod_buf_free(&key);
+    return rc;
 }
 
 /* The patient keys of a Reference known to point at a patient (the R5
  * `patient` element, a patient entity, a patient agent). */
-static int add_ref_keys(aod_record *r, const aod_ref *ref, int identifier_too)
+static int add_ref_keys(aod_record *r, const aod_ref *ref, int identifier_too, const char *field,
+                        aod_error *err)
 {
-    if (is_patient_ref(ref->reference) && aod_record_add_patient_key(r, ref->reference))
+    if (is_patient_ref(ref->reference) && aod_record_add_patient_key(r, ref->reference)) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, field, "out of memory");
         return -1;
-    if (identifier_too && add_identifier_key(r, ref->id_system, ref->id_value))
+    }
+    if (identifier_too && add_identifier_key(r, ref->id_system, ref->id_value, field, err))
         return -1;
     return 0;
 }
@@ -508,8 +612,9 @@ static int fill_entity(aod_record *r, const json_t *e, aod_entity *out)
     return 0;
 }
 
-static int entity_patient_keys(aod_record *r, const aod_entity *e)
+static int entity_patient_keys(aod_record *r, const aod_entity *e, size_t i, aod_error *err)
 {
+    char field[64];
     /* BALP "Patient as a Subject": object-role 1 and/or entity type 1 Person;
      * Minimal-grade senders give only an identifier.  An identifier on any
      * other entity names the data (a document, an order), not the patient,
@@ -519,14 +624,17 @@ static int entity_patient_keys(aod_record *r, const aod_entity *e)
                        coding_is(&e->type, ENTITY_TYPE, "1") ||
                        (!e->what.reference && is_patient_type(e->what.type));
 
-    return add_ref_keys(r, &e->what, patient_role);
+    snprintf(field, sizeof field, "entity[%zu].what.identifier", i);
+    return add_ref_keys(r, &e->what, patient_role, field, err);
 }
 
-static int agent_patient_keys(aod_record *r, const aod_agent *a)
+static int agent_patient_keys(aod_record *r, const aod_agent *a, size_t i, aod_error *err)
 {
     int is_patient = is_patient_type(a->who.type) || is_patient_ref(a->who.reference);
+    char field[64];
 
-    return add_ref_keys(r, &a->who, is_patient);
+    snprintf(field, sizeof field, "agent[%zu].who.identifier", i);
+    return add_ref_keys(r, &a->who, is_patient, field, err);
 }
 
 /* period / occurredPeriod / occurredDateTime; recorded when none parses. */
@@ -638,23 +746,49 @@ static int fill_entities(aod_record *r, const json_t *res)
     return 0;
 }
 
-static int fill_patient_keys(aod_record *r, const json_t *res)
+/* Sets err itself: a key may be refused, not only memory run out. */
+static int fill_patient_keys(aod_record *r, const json_t *res, aod_error *err)
 {
     const json_t *patient = json_object_get(res, "patient");
     aod_ref ref;
     size_t i;
 
     if (json_is_object(patient)) {
-        if (fill_ref(r, patient, &ref) || add_ref_keys(r, &ref, 1))
+        if (fill_ref(r, patient, &ref)) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "patient", "out of memory");
+            return -1;
+        }
+        if (add_ref_keys(r, &ref, 1, "patient.identifier", err))
             return -1;
     }
     for (i = 0; i < r->n_entities; i++)
-        if (entity_patient_keys(r, &r->entities[i]))
+        if (entity_patient_keys(r, &r->entities[i], i, err))
             return -1;
     for (i = 0; i < r->n_agents; i++)
-        if (agent_patient_keys(r, &r->agents[i]))
+        if (agent_patient_keys(r, &r->agents[i], i, err))
             return -1;
     return 0;
+}
+
+static const char *json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return "number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "boolean";
+    case JSON_NULL:
+        break;
+    }
+    return "null";
 }
 
 /* Copies at most 40 printable ASCII characters of s for an error message:
@@ -693,7 +827,12 @@ int aod_normalize(const json_t *res, aod_record *r, aod_error *err)
     }
     recorded = jstr(res, "recorded");
     if (!recorded) {
-        aod_error_set(err, AOD_ERR_INPUT, NULL, 0, "recorded", "missing (required)");
+        const json_t *v = json_object_get(res, "recorded");
+        if (v)
+            aod_error_set(err, AOD_ERR_INPUT, NULL, 0, "recorded",
+                          "a JSON %s, not a FHIR instant (a string)", json_kind(v));
+        else
+            aod_error_set(err, AOD_ERR_INPUT, NULL, 0, "recorded", "missing (required)");
         return -1;
     }
     if (aod_time_parse(recorded, &r->recorded) != 0) {
@@ -715,55 +854,25 @@ int aod_normalize(const json_t *res, aod_record *r, aod_error *err)
         add_codeable(r, &r->subtype, json_object_get(res, "code")) ||
         add_codeable(r, &r->purpose, json_object_get(res, "purposeOfEvent")) ||
         add_codeable(r, &r->purpose, json_object_get(res, "authorization")) ||
-        fill_source(r, res) || fill_agents(r, res) || fill_entities(r, res) ||
-        fill_patient_keys(r, res)) {
+        fill_source(r, res) || fill_agents(r, res) || fill_entities(r, res)) {
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory normalizing an AuditEvent");
         return -1;
     }
-    return 0;
+    return fill_patient_keys(r, res, err);
 }
 
 /* ------------------------------------------------------------ patient key */
 
 int aod_normalize_patient_key(const char *input, aod_buf *out, aod_error *err)
 {
-    const char *s = input ? input : "", *bar;
-    span key, type;
-    size_t n, i;
+    const char *s = input ? input : "", *why = NULL;
+    int rc = key_form(s, strlen(s), out, &why);
 
-    while (*s == ' ' || *s == '\t')
-        s++;
-    n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
-        n--;
-    for (i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
-            aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "patient", "control character in patient");
-            return -1;
-        }
-    bar = n ? memchr(s, '|', n) : NULL;
-    if (bar) {
-        /* An identifier is kept as typed: its system and value are opaque. */
-        if (bar + 1 == s + n) {
-            aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "patient",
-                          "identifier has no value after '|' (give system|value)");
-            return -1;
-        }
-        key.p = s;
-        key.n = n;
-    } else {
-        ref_relative(s, n, &key, &type);
-        if (type.n != 7 || memcmp(type.p, "Patient", 7) != 0) {
-            aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "patient",
-                          "not a patient: give Patient/<id>, a Patient URL, or system|value");
-            return -1;
-        }
-    }
-    if (aod_buf_add(out, key.p, key.n) != 0) {
+    if (rc > 0)
+        aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "patient", "%s", why);
+    else if (rc < 0)
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "patient", "out of memory");
-        return -1;
-    }
-    return 0;
+    return rc ? -1 : 0;
 }
 
 /* ------------------------------------------------------- rows for the store */
@@ -819,9 +928,12 @@ int aod_normalize_row_make(aod_normalize_row *r, const json_t *resource, const c
         text_len = strlen(r->dumped);
     }
     memset(row, 0, sizeof *row);
-    if (!r->rec->id) {
+    row->observer = observer_identity(r);
+    if (!r->rec->id || !row->observer) {
         /* Without an id the event is known by its content: the same JSON
-         * written with other key order or white space is the same event. */
+         * written with other key order or white space is the same event.
+         * So is an event without an observer: an id is unique only within
+         * the system that wrote it, and two systems reuse ids. */
         r->canonical = json_dumps(resource, JSON_SORT_KEYS | JSON_COMPACT);
         if (!r->canonical)
             goto nomem;
@@ -829,7 +941,6 @@ int aod_normalize_row_make(aod_normalize_row *r, const json_t *resource, const c
         row->canonical_len = strlen(r->canonical);
     }
     row->fhir_id = r->rec->id;
-    row->observer = observer_identity(r);
     row->fhir_version = aod_fhir_version_name(r->rec->version);
     row->recorded = aod_time_format_utc(r->rec->recorded, r->recorded, sizeof r->recorded);
     row->patient_keys = r->rec->patient_keys;

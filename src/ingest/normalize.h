@@ -51,7 +51,10 @@ aod_fhir_version aod_normalize_detect_version(const json_t *resource);
  *        -> "Patient/123"
  *   "http://hospital.example/mrn|12345" -> unchanged ("system|value"; the
  *        system may be empty: "|12345")
- * Surrounding blanks are ignored.  Returns 0, or -1 with err set
+ *   " urn:x |12345\t" -> "urn:x|12345"
+ * Blanks (space, TAB, CR, LF) at either end of the system and of the value
+ * are no part of a key: the loader builds the keys it stores with this same
+ * rule, so every stored key can be asked for.  Returns 0, or -1 with err set
  * (AOD_ERR_USAGE, field "patient") for input that names no patient: empty,
  * neither a Patient reference nor "system|value", an empty value, or control
  * characters; or AOD_ERR_NOMEM (out has then been freed, as aod_buf does).
@@ -73,7 +76,7 @@ typedef struct aod_normalize_row {
     aod_buf observer; /* the observer's identity, when made from an identifier */
     char recorded[40];
     char *dumped;    /* the resource as compact JSON, when no text was given */
-    char *canonical; /* without an id: the canonical JSON the store keys on */
+    char *canonical; /* without an id or observer: the canonical JSON the store keys on */
 } aod_normalize_row;
 
 /* Prepares r for aod_normalize_row_make().  Returns 0, or -1 with err set
@@ -83,9 +86,10 @@ int aod_normalize_row_init(aod_normalize_row *r, aod_error *err);
 /*
  * Fills r->row from the AuditEvent resource (borrowed) and text, its JSON
  * as read (borrowed, text_len bytes; NULL: the resource is written out as
- * compact JSON).  Without an AuditEvent.id the row carries the canonical
- * JSON (keys sorted, no white space): the same content written otherwise is
- * the same event.  Returns 0, or -1 with err set as aod_normalize() sets it.
+ * compact JSON).  Without an AuditEvent.id, or without an observer (an id
+ * is unique only within the system that wrote it), the row carries the
+ * canonical JSON (keys sorted, no white space): the same content written
+ * otherwise is the same event.  Returns 0, or -1 with err set as aod_normalize() sets it.
  */
 int aod_normalize_row_make(aod_normalize_row *r, const json_t *resource, const char *text,
                            size_t text_len, aod_error *err);

@@ -38,9 +38,14 @@
 #define AOD_DATADIR "/usr/local/share/aodreport"
 #endif
 
-/* A policy is a page or two of XML; anything near this size is a mistake
- * (or an attack) and is refused before libxml2 sees it. */
-#define POLICY_MAX_BYTES ((size_t)4 * 1024 * 1024)
+/* A policy is a page or two of XML (the examples are 3-7 KB); anything near
+ * this size is a mistake (or an attack) and is refused before libxml2 sees
+ * it. */
+#define POLICY_MAX_BYTES ((size_t)1024 * 1024)
+/* Attributes on one element: the schema has at most 4, plus namespace
+ * declarations.  libxml2 checks an element's attributes for duplicates
+ * pair by pair: 100,000 of them took minutes. */
+#define POLICY_MAX_ATTRIBUTES 32
 
 /* HIPAA's reach back for an accounting, 164.528(a)(1). */
 #define HIPAA_LOOKBACK_MONTHS 72
@@ -332,6 +337,60 @@ static void refuse_doctype(void *ctx, const xmlChar *name, const xmlChar *extern
     xmlStopParser(ctxt);
 }
 
+/* Counts the attributes of each start tag before libxml2 does (see
+ * POLICY_MAX_ATTRIBUTES): an '=' outside quotes inside a tag.  Comments,
+ * CDATA sections, processing instructions and declarations are skipped.
+ * Returns 0, or -1 with err set naming the line. */
+static int check_attributes(loader *ld, const char *text, size_t len, const char *what)
+{
+    const char *p = text, *end = text + len;
+    long line = 1;
+    int in_tag = 0, n = 0;
+    char quote = 0;
+
+    for (; p < end; p++) {
+        if (*p == '\n')
+            line++;
+        if (quote) {
+            if (*p == quote)
+                quote = 0;
+        } else if (in_tag) {
+            if (*p == '"' || *p == '\'')
+                quote = *p;
+            else if (*p == '>')
+                in_tag = 0;
+            else if (*p == '=' && ++n > POLICY_MAX_ATTRIBUTES) {
+                aod_error_set(ld->err, AOD_ERR_POLICY, what, line, NULL,
+                              "an element with more than %d attributes (a policy element has a "
+                              "few); refused before parsing",
+                              POLICY_MAX_ATTRIBUTES);
+                return -1;
+            }
+        } else if (*p == '<') {
+            static const struct {
+                const char *open, *close;
+            } skip[] = {{"<!--", "-->"}, {"<![CDATA[", "]]>"}, {"<?", "?>"}, {"<!", ">"}};
+            size_t i, left = (size_t)(end - p);
+            const char *q = NULL;
+
+            for (i = 0; i < sizeof skip / sizeof skip[0]; i++) {
+                size_t o = strlen(skip[i].open), c = strlen(skip[i].close);
+                if (left >= o && memcmp(p, skip[i].open, o) == 0) {
+                    for (q = p + o; q + c <= end && memcmp(q, skip[i].close, c) != 0; q++)
+                        line += *q == '\n';
+                    p = q + c <= end ? q + c - 1 : end - 1;
+                    break;
+                }
+            }
+            if (!q) {
+                in_tag = 1;
+                n = 0;
+            }
+        }
+    }
+    return 0;
+}
+
 /* Parses len bytes into a new document (NULL with err set).  what names the
  * document in errors. */
 static xmlDocPtr parse_xml(loader *ld, const char *text, size_t len, const char *what)
@@ -348,6 +407,8 @@ static xmlDocPtr parse_xml(loader *ld, const char *text, size_t len, const char 
         aod_error_set(ld->err, AOD_ERR_POLICY, what, 0, NULL, "malformed XML: the file is empty");
         goto done;
     }
+    if (check_attributes(ld, text, len, what) != 0)
+        goto done;
     ld->xml_failed = 0;
     ld->doctype_seen = 0;
     ctxt = xmlCreateMemoryParserCtxt(text, (int)len);

@@ -67,7 +67,9 @@ static void db_error(aod_error *err, aod_errcode code, const char *what, const c
 
 static void result_error(aod_error *err, const char *what, PGresult *res, PGconn *conn)
 {
-    const char *msg = res ? PQresultErrorMessage(res) : NULL;
+    /* the primary message alone: libpq's full text repeats "ERROR:" and
+     * adds lines of context meant for psql */
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
     if (!msg || !*msg)
         msg = PQerrorMessage(conn);
@@ -86,6 +88,26 @@ static int exec_simple(aod_store *st, const char *sql, const char *what, aod_err
     }
     PQclear(res);
     return rc;
+}
+
+/* A WARNING from the server, once, on one line of our own, escaped as every
+ * logged value is; libpq's default prints its raw multi-line text beside the
+ * error that follows it. */
+static void on_notice(void *arg, const char *msg)
+{
+    char line[400], shown[800];
+    size_t n = 0;
+
+    (void)arg;
+    if (strncmp(msg, "WARNING:  ", 10) == 0)
+        msg += 10;
+    while (msg[n] && msg[n] != '\n' && n < sizeof line - 1) {
+        line[n] = msg[n];
+        n++;
+    }
+    line[n] = '\0';
+    fprintf(stderr, "aodreport: the database warns: %s\n",
+            aod_error_escape(line, shown, sizeof shown));
 }
 
 /* The database user as the server knows it (a login mapped by pg_ident or
@@ -149,6 +171,7 @@ aod_store *aod_store_connect(const char *conninfo, aod_error *err)
                  st->conn ? PQerrorMessage(st->conn) : "out of memory");
         goto fail;
     }
+    PQsetNoticeProcessor(st->conn, on_notice, NULL);
     /* Timestamps cross the wire as UTC text, whatever the server's zone. */
     /* NOTICEs ("schema already exists, skipping") are noise to a user. */
     if (exec_simple(st, "SET TIME ZONE 'UTC'; SET client_min_messages = warning; SET jit = off",
@@ -357,9 +380,10 @@ typedef struct load_batch {
     size_t n_pks, cap_pks;
     load_link *links;
     size_t n_links, cap_links;
-    aod_buf events;          /* COPY tuples for aod.audit_event, but their last two fields */
-    aod_buf patients;        /* patient keys and norms for aod.event_patient */
-    uint32_t set[SET_SLOTS]; /* row index + 1 by key hash: a file's duplicates */
+    long first_line, last_line; /* the input lines of its rows, for messages */
+    aod_buf events;             /* COPY tuples for aod.audit_event, but their last two fields */
+    aod_buf patients;           /* patient keys and norms for aod.event_patient */
+    uint32_t set[SET_SLOTS];    /* row index + 1 by key hash: a file's duplicates */
 } load_batch;
 
 /* Where the batch in flight is on the wire. */
@@ -386,8 +410,29 @@ struct load_state {
     aod_load_counts counts;
 };
 
+/* A database error while loading: said of the file being loaded and the
+ * lines of the batch the server refused (the load is pipelined, so the
+ * line being read is further on), not of "database". */
+static void load_error(aod_store *st, aod_error *err, const char *what, PGresult *res)
+{
+    load_state *ls = st->load;
+    const load_batch *b = ls->flying ? ls->flying : &ls->batch[ls->filling];
+    aod_error db;
+
+    aod_error_init(&db);
+    result_error(&db, what, res, st->conn);
+    if (b->first_line > 0)
+        aod_error_set(err, db.code, aod_buf_str(&ls->loaded_from), b->first_line, NULL,
+                      "the database refused the events of lines %ld-%ld: %s", b->first_line,
+                      b->last_line, db.text);
+    else
+        aod_error_set(err, db.code, aod_buf_str(&ls->loaded_from), 0, NULL,
+                      "the database refused the events: %s", db.text);
+}
+
 static void batch_reset(load_batch *b)
 {
+    b->first_line = b->last_line = 0;
     b->n_rows = 0;
     b->n_pks = 0;
     b->n_links = 0;
@@ -536,10 +581,12 @@ static int put_other_keys(aod_buf *c, const load_batch *b, const load_row *r, si
 }
 
 /*
- * event_key.  An event with an id: SHA-256 of "id" US observer US id, the
- * same bytes the first stores hashed on the server, so stores stay
- * compatible.  Without an id: SHA-256 of "json" US and the resource as
- * canonical JSON (keys sorted, no white space), which the reader hands over.
+ * event_key.  An event with an id and an observer: SHA-256 of "id" US
+ * observer US id, the same bytes the first stores hashed on the server, so
+ * stores stay compatible.  Otherwise (the reader then hands the canonical
+ * JSON over): SHA-256 of "json" US and the resource as canonical JSON (keys
+ * sorted, no white space).  An id without an observer says nothing about
+ * which system's id it is: two systems reusing an id must not collide.
  */
 static void event_key(const aod_load_row *row, unsigned char out[AOD_SHA256_DIGEST_LEN])
 {
@@ -547,7 +594,7 @@ static void event_key(const aod_load_row *row, unsigned char out[AOD_SHA256_DIGE
     const char *obs = row->observer ? row->observer : "";
 
     aod_sha256_init(&h);
-    if (row->fhir_id) {
+    if (row->fhir_id && !row->canonical) {
         aod_sha256_update(&h, "id\x1f", 3);
         aod_sha256_update(&h, obs, strlen(obs));
         aod_sha256_update(&h, "\x1f", 1);
@@ -598,6 +645,11 @@ static int batch_add(load_state *ls, const aod_load_row *row, aod_error *err)
         goto nomem;
     b->rows = r;
     r = &b->rows[b->n_rows];
+    if (row->line > 0) {
+        if (!b->first_line)
+            b->first_line = row->line;
+        b->last_line = row->line;
+    }
     event_key(row, r->key);
     if (batch_find(b, r->key, &slot) >= 0)
         return 0;
@@ -680,7 +732,7 @@ static int batch_check(aod_store *st, load_batch *b, long *n_new, aod_error *err
                        "SELECT event_key FROM aod.audit_event WHERE event_key = ANY ($1::bytea[])",
                        1, NULL, params, NULL, NULL, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        result_error(err, "look for stored events", res, st->conn);
+        load_error(st, err, "look for stored events", res);
         goto out;
     }
     for (j = 0; j < PQntuples(res); j++) {
@@ -704,7 +756,7 @@ static int batch_check(aod_store *st, load_batch *b, long *n_new, aod_error *err
                            " FROM generate_series(1, $1::int)",
                            1, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != fresh) {
-            result_error(err, "reserve event ids", res, st->conn);
+            load_error(st, err, "reserve event ids", res);
             goto out;
         }
         j = 0;
@@ -826,7 +878,7 @@ static int io_wait(aod_store *st, int want_write, aod_error *err)
         return -1;
     }
     if ((p.revents & POLLIN) && !PQconsumeInput(st->conn)) {
-        result_error(err, "store the events", NULL, st->conn);
+        load_error(st, err, "store the events", NULL);
         return -1;
     }
     return 0;
@@ -847,7 +899,7 @@ static int io_pump(aod_store *st, int block, aod_error *err)
         int r = PQflush(st->conn);
 
         if (r < 0) {
-            result_error(err, "store the events", NULL, st->conn);
+            load_error(st, err, "store the events", NULL);
             return -1;
         }
         if (r > 0) {
@@ -860,7 +912,7 @@ static int io_pump(aod_store *st, int block, aod_error *err)
         if (ls->phase == IO_EVENTS_DATA || ls->phase == IO_LINKS_DATA) {
             if (ls->data_done) {
                 if (PQputCopyEnd(st->conn, NULL) != 1) {
-                    result_error(err, "store the events", NULL, st->conn);
+                    load_error(st, err, "store the events", NULL);
                     return -1;
                 }
                 ls->phase++;
@@ -869,14 +921,14 @@ static int io_pump(aod_store *st, int block, aod_error *err)
             if (fill_chunk(ls, err) != 0)
                 return -1;
             if (ls->chunk.len && PQputCopyData(st->conn, ls->chunk.data, (int)ls->chunk.len) != 1) {
-                result_error(err, "store the events", NULL, st->conn);
+                load_error(st, err, "store the events", NULL);
                 return -1;
             }
             continue;
         }
         /* OPEN or CLOSE: the server's turn */
         if (!PQconsumeInput(st->conn)) {
-            result_error(err, "store the events", NULL, st->conn);
+            load_error(st, err, "store the events", NULL);
             return -1;
         }
         if (PQisBusy(st->conn)) {
@@ -890,7 +942,7 @@ static int io_pump(aod_store *st, int block, aod_error *err)
         s = PQresultStatus(res);
         if (ls->phase == IO_EVENTS_OPEN || ls->phase == IO_LINKS_OPEN) {
             if (s != PGRES_COPY_IN) {
-                result_error(err, "store the events", res, st->conn);
+                load_error(st, err, "store the events", res);
                 PQclear(res);
                 return -1;
             }
@@ -903,7 +955,7 @@ static int io_pump(aod_store *st, int block, aod_error *err)
         if (res) {
             /* the result of a COPY; NULL follows */
             if (s != PGRES_COMMAND_OK) {
-                result_error(err, "store the events", res, st->conn);
+                load_error(st, err, "store the events", res);
                 PQclear(res);
                 return -1;
             }
@@ -912,7 +964,7 @@ static int io_pump(aod_store *st, int block, aod_error *err)
         }
         if (ls->phase == IO_EVENTS_CLOSE && ls->flying->n_links > 0) {
             if (!PQsendQuery(st->conn, copy_patient_sql)) {
-                result_error(err, "store the events", NULL, st->conn);
+                load_error(st, err, "store the events", NULL);
                 return -1;
             }
             ls->phase = IO_LINKS_OPEN;
@@ -951,7 +1003,7 @@ static int batch_ship(aod_store *st, aod_error *err)
     if (fresh == 0)
         return 0;
     if (!PQsendQuery(st->conn, copy_event_sql)) {
-        result_error(err, "store the events", NULL, st->conn);
+        load_error(st, err, "store the events", NULL);
         return -1;
     }
     ls->flying = b;

@@ -84,9 +84,10 @@ typedef struct aod_load_row {
     size_t norm_len;
     const char *resource; /* the AuditEvent as JSON text */
     size_t resource_len;
-    const char *canonical; /* without fhir_id: the resource as canonical JSON (keys
+    const char *canonical; /* without fhir_id or observer: the resource as canonical JSON (keys
                               sorted, no white space), which its event_key hashes */
     size_t canonical_len;
+    long line; /* the input line it starts on, for messages; 0 when not known */
 } aod_load_row;
 
 typedef struct aod_load_counts {

@@ -33,6 +33,7 @@ ROWS = [
     ("report.html.access", "report HTML, access", "patient"),
     ("report.xlsx.disclosures", "report XLSX, disclosures", "patient"),
     ("report.xlsx.access", "report XLSX, access", "patient"),
+    ("report.burst", "report CSV, access: one patient's burst at one instant (issue 15)", None),
     ("floor.month", "floor: psql COPY of the month's stored AuditEvents", None),
     ("baseline.month", "baseline: Python, one CSV per patient key", None),
     ("batch.csv", "batch --formats csv", "month"),
@@ -102,6 +103,7 @@ def table(runs, machine):
     w("| | |")
     w("|---|---|")
     for key, label in (("scale", "data"), ("patient_rows", "Patient/big-1 (3 keys)"),
+                       ("burst", "burst"),
                        ("month", "month"), ("cpu", "CPU"), ("memory", "memory"), ("os", "system"),
                        ("aodreport", "program"), ("postgresql", "PostgreSQL"),
                        ("settings", "server settings"), ("libs", "libraries"),

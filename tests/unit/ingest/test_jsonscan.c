@@ -17,7 +17,9 @@ static int collect(void *ctx, aod_jsonscan_kind kind, const char *json, size_t l
                    long index, aod_error *err)
 {
     aod_buf *out = ctx;
-    const char *k = kind == AOD_JSONSCAN_DOCUMENT ? "DOC" : kind == AOD_JSONSCAN_ENTRY ? "ENT" : "CON";
+    const char *k = kind == AOD_JSONSCAN_DOCUMENT ? "DOC"
+                    : kind == AOD_JSONSCAN_ENTRY  ? "ENT"
+                                                  : "CON";
     (void)err;
     assert_int_equal(strlen(json), len);
     return aod_buf_printf(out, "%s@%ld#%ld:%s\n", k, line, index, json);
@@ -46,29 +48,31 @@ static void ndjson_lines(void **state)
     aod_error err;
     (void)state;
     aod_buf_init(&out, 0);
-    assert_int_equal(scan("{\"a\":1}\n{\"b\":\"x}\\\"]\"}\n\n{\"entry\":{\"c\":[1]}}\n", 4096, &out,
-                          &err), 0);
+    assert_int_equal(
+        scan("{\"a\":1}\n{\"b\":\"x}\\\"]\"}\n\n{\"entry\":{\"c\":[1]}}\n", 4096, &out, &err), 0);
     assert_string_equal(aod_buf_str(&out), "DOC@1#0:{\"a\":1}\n"
                                            "DOC@2#1:{\"b\":\"x}\\\"]\"}\n"
                                            "DOC@4#2:{\"entry\":{\"c\":[1]}}\n");
     aod_buf_free(&out);
 }
 
-static const char bundle[] = "{\n"
-                             " \"resourceType\": \"Bundle\",\n"
-                             " \"entry\": [\n"
-                             "  {\"resource\": {\"resourceType\": \"AuditEvent\", \"entry\": [1]}},\n"
-                             "  {\"resource\": {\"x\": \"]},{\"}}\n"
-                             " ],\n"
-                             " \"type\": \"collection\"\n"
-                             "}\n";
+static const char bundle[] =
+    "{\n"
+    " \"resourceType\": \"Bundle\",\n"
+    " \"entry\": [\n"
+    "  {\"resource\": {\"resourceType\": \"AuditEvent\", \"entry\": [1]}},\n"
+    "  {\"resource\": {\"x\": \"]},{\"}}\n"
+    " ],\n"
+    " \"type\": \"collection\"\n"
+    "}\n";
 
 static void bundle_entries(void **state)
 {
-    const char *expect = "ENT@4#0:{\"resource\": {\"resourceType\": \"AuditEvent\", \"entry\": [1]}}\n"
-                         "ENT@5#1:{\"resource\": {\"x\": \"]},{\"}}\n"
-                         "CON@1#2:{\n \"resourceType\": \"Bundle\",\n \"entry\": [],\n"
-                         " \"type\": \"collection\"\n}\n";
+    const char *expect =
+        "ENT@4#0:{\"resource\": {\"resourceType\": \"AuditEvent\", \"entry\": [1]}}\n"
+        "ENT@5#1:{\"resource\": {\"x\": \"]},{\"}}\n"
+        "CON@1#2:{\n \"resourceType\": \"Bundle\",\n \"entry\": [],\n"
+        " \"type\": \"collection\"\n}\n";
     size_t chunk;
     (void)state;
     /* The result must not depend on how the input is cut into reads. */
@@ -116,6 +120,57 @@ static void structure_errors(void **state)
     expect_error("{\"a\":\"x\ny\"}\n", 1, "unterminated string");
     expect_error("{\"entry\":[{\"a\":1},\n 7]}", 2, "entry 1 is not a JSON object");
     expect_error("{\"entry\":[\"s\"]}", 1, "not a JSON object");
+}
+
+/* Issue 15, point 9: the grammar is checked at every depth, the bytes
+ * between Bundle entries (which no piece carries to jansson) included. */
+static void grammar_everywhere(void **state)
+{
+    (void)state;
+    expect_error("{\"entry\":[, {\"a\":1} {\"b\":2} :,]}", 1,
+                 "before Bundle entry 0: found ',', expected a value or ']'");
+    expect_error("{\"entry\":[{\"a\":1}\n {\"b\":2}]}", 2,
+                 "after Bundle entry 0: found '{', expected ',' or ']'");
+    expect_error("{\"entry\":[{\"a\":1} :, {\"b\":2}]}", 1, "after Bundle entry 0: found ':'");
+    expect_error("{\"entry\":[{\"a\":1},]}", 1,
+                 "after Bundle entry 0: found ']', expected a value");
+    expect_error("{\"a\":1 \"b\":2}", 1, "found a string, expected ',' or '}'");
+    expect_error("{\"a\" 1}", 1, "found '1', expected ':'");
+    expect_error("{\"a\":1,}", 1, "found '}', expected a key");
+    expect_error("{\"a\":[1,,2]}", 1, "found ',', expected a value");
+    expect_error("{\"a\":tru}", 1, "unknown literal");
+    expect_error("{\"a\":01}", 1, "found '1', expected ',' or '}'");
+    expect_error("{\"a\":1.}", 1, "malformed number");
+    expect_error("{\"a\":-}", 1, "malformed number");
+    expect_error("{1:2}", 1, "found '1', expected a key or '}'");
+}
+
+static void grammar_good(void **state)
+{
+    aod_buf out;
+    aod_error err;
+    const char *in = "{\"a\":-0.5e+3,\"b\":[true,false,null,0,12,1E9,{}],\"c\":{\"d\":[]}}\n";
+    (void)state;
+    aod_buf_init(&out, 0);
+    assert_int_equal(scan(in, 1, &out, &err), 0);
+    assert_string_equal(aod_buf_str(&out), "DOC@1#0:{\"a\":-0.5e+3,\"b\":[true,false,null,0,12,1E9,"
+                                           "{}],\"c\":{\"d\":[]}}\n");
+    aod_buf_free(&out);
+}
+
+/* "entr\u0079" is the key "entry": its array is cut into entries too. */
+static void escaped_entry_key(void **state)
+{
+    aod_buf out;
+    aod_error err;
+    (void)state;
+    aod_buf_init(&out, 0);
+    assert_int_equal(
+        scan("{\"entr\\u0079\":[{\"a\":1},{\"b\":2}],\"\\u0065ntry\\/\":[3]}", 2, &out, &err), 0);
+    assert_string_equal(aod_buf_str(&out), "ENT@1#0:{\"a\":1}\n"
+                                           "ENT@1#1:{\"b\":2}\n"
+                                           "CON@1#2:{\"entr\\u0079\":[],\"\\u0065ntry\\/\":[3]}\n");
+    aod_buf_free(&out);
 }
 
 static int stop_second(void *ctx, aod_jsonscan_kind kind, const char *json, size_t len, long line,
@@ -167,9 +222,11 @@ static void piece_size_cap(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(ndjson_lines),      cmocka_unit_test(bundle_entries),
-        cmocka_unit_test(bom_is_skipped),    cmocka_unit_test(structure_errors),
+        cmocka_unit_test(ndjson_lines),         cmocka_unit_test(bundle_entries),
+        cmocka_unit_test(bom_is_skipped),       cmocka_unit_test(structure_errors),
         cmocka_unit_test(callback_error_stops), cmocka_unit_test(piece_size_cap),
+        cmocka_unit_test(grammar_everywhere),   cmocka_unit_test(grammar_good),
+        cmocka_unit_test(escaped_entry_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
