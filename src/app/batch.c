@@ -82,10 +82,18 @@ int aod_batch_parse_formats(const char *list, unsigned *bits, aod_error *err)
 
 #define MAX_CELLS 64
 
+/* A record may be no longer than this (a window of the file is kept in
+ * memory, never the file). */
+#define MAX_RECORD ((size_t)4 * 1024 * 1024)
+#define READ_CHUNK ((size_t)64 * 1024)
+
 typedef struct csv_reader {
-    const char *p, *end;
-    long line;     /* the line p is on */
-    aod_buf cells; /* the record's cells, each NUL terminated */
+    const char *p, *end; /* the bytes read and not yet consumed */
+    FILE *f;             /* borrowed; NULL when the data is all in memory */
+    int eof;             /* nothing more comes after end */
+    aod_buf window;      /* the file's bytes from the current record on */
+    long line;           /* the line p is on */
+    aod_buf cells;       /* the record's cells, each NUL terminated */
     size_t off[MAX_CELLS];
     size_t n;
 } csv_reader;
@@ -100,6 +108,37 @@ static void skip_line(csv_reader *r)
         r->p++;
         r->line++;
     }
+}
+
+/* Keeps the bytes from p on and reads more after them.  0, or -1 with why
+ * set (a record longer than MAX_RECORD, a read error). */
+static int refill(csv_reader *r, const char **why)
+{
+    char chunk[READ_CHUNK];
+    size_t keep = (size_t)(r->end - r->p), n;
+
+    if (keep && r->p != r->window.data)
+        memmove(r->window.data, r->p, keep);
+    r->window.len = keep;
+    if (keep >= MAX_RECORD) {
+        *why = "a row is longer than 4 MB";
+        return -1;
+    }
+    n = fread(chunk, 1, sizeof chunk, r->f);
+    if (n < sizeof chunk) {
+        if (ferror(r->f)) {
+            *why = strerror(errno);
+            return -1;
+        }
+        r->eof = 1;
+    }
+    if (aod_buf_add(&r->window, chunk, n) != 0) {
+        *why = "out of memory";
+        return -1;
+    }
+    r->p = r->window.data ? r->window.data : "";
+    r->end = r->p + r->window.len;
+    return 0;
 }
 
 /* Reads one record; on REC_BAD why says what is wrong (the caller adds the
@@ -259,30 +298,51 @@ static int ascii_ieq(const char *a, const char *b)
     return *a == *b;
 }
 
-int aod_batch_read_requests(const char *data, size_t len, const char *name, aod_batch_row_fn row,
-                            aod_batch_bad_fn bad, void *ctx, aod_error *err)
+/* Reads from f when it is given, else from data[0..len). */
+static int read_requests(FILE *f, const char *data, size_t len, const char *name,
+                         aod_batch_row_fn row, aod_batch_bad_fn bad, void *ctx, aod_error *err)
 {
     csv_reader r;
+    const char *why = NULL;
     int map[MAX_CELLS];
     size_t ncols = 0, i;
     int have_header = 0, rc = -1, k;
 
     memset(&r, 0, sizeof r);
+    r.f = f;
     r.p = data;
     r.end = data + len;
+    r.eof = !f;
     r.line = 1;
-    aod_buf_init(&r.cells, (size_t)1024 * 1024);
-    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
+    aod_buf_init(&r.cells, MAX_RECORD + 1);
+    aod_buf_init(&r.window, MAX_RECORD + READ_CHUNK + 1);
+    while (!r.eof && r.end - r.p < 3)
+        if (refill(&r, &why) != 0)
+            goto bad_read;
+    if (r.end - r.p >= 3 && memcmp(r.p, "\xEF\xBB\xBF", 3) == 0)
         r.p += 3;
     for (;;) {
-        const char *why = NULL;
         long line = r.line;
+        const char *start = r.p;
         int got = read_record(&r, &why);
 
+        /* A record that reaches the end of what was read may go on in the
+         * part not read yet: read more and read it again. */
+        if (!r.eof && r.p >= r.end) {
+            r.p = start;
+            r.line = line;
+            if (refill(&r, &why) != 0)
+                goto bad_read;
+            continue;
+        }
         if (got == REC_EOF)
             break;
         if (got == REC_BAD) {
             aod_error e;
+            if (r.p >= r.end && strcmp(why, "out of memory") == 0) {
+                aod_error_set(err, AOD_ERR_NOMEM, name, line, NULL, "out of memory");
+                goto out;
+            }
             if (!have_header) {
                 aod_error_set(err, AOD_ERR_INPUT, name, line, NULL, "header row: %s", why);
                 goto out;
@@ -362,9 +422,25 @@ int aod_batch_read_requests(const char *data, size_t len, const char *name, aod_
         goto out;
     }
     rc = 0;
+    goto out;
+bad_read:
+    aod_error_set(err, AOD_ERR_INPUT, name, r.line, NULL, "cannot read the requests file: %s", why);
 out:
     aod_buf_free(&r.cells);
+    aod_buf_free(&r.window);
     return rc;
+}
+
+int aod_batch_read_requests(const char *data, size_t len, const char *name, aod_batch_row_fn row,
+                            aod_batch_bad_fn bad, void *ctx, aod_error *err)
+{
+    return read_requests(NULL, data, len, name, row, bad, ctx, err);
+}
+
+int aod_batch_read_requests_file(FILE *f, const char *name, aod_batch_row_fn row,
+                                 aod_batch_bad_fn bad, void *ctx, aod_error *err)
+{
+    return read_requests(f, NULL, 0, name, row, bad, ctx, err);
 }
 
 void aod_batch_request_clear(aod_batch_request *r)
@@ -823,69 +899,17 @@ static int put_indented(FILE *f, const char *s)
     return fputs(s, f) == EOF ? -1 : 0;
 }
 
-/* The manifest is written report by report, never built as one tree: a run
- * of a million requests needs one report's JSON at a time. */
-static int write_json(int dirfd, const char *name, const char *shown, const aod_batch_run_info *run,
-                      const aod_batch_entry *v, size_t n, aod_error *err)
+/* One report's JSON at its depth, after a separator unless it is the first. */
+static int put_entry_json(FILE *f, const aod_batch_entry *e, int first)
 {
-    json_t *head = NULL, *shard;
-    long totals[AOD_BATCH_SKIPPED + 1] = {0};
-    char started[40], shard_buf[32];
-    aod_outfile *out = NULL;
-    char *text = NULL;
-    FILE *f;
-    size_t i;
-    int rc = -1;
+    json_t *o = entry_json(e);
+    char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII) : NULL;
+    int rc = -2;
 
-    for (i = 0; i < n; i++)
-        totals[v[i].status]++;
-    snprintf(shard_buf, sizeof shard_buf, "%u/%u", run->shard_k, run->shard_n);
-    shard = run->shard_n ? json_string(shard_buf) : json_null();
-    /* Everything but the reports, which follow it as they are written. */
-    head = json_pack(
-        "{s:s, s:i, s:s, s:{s:o, s:o, s:o, s:o, s:s, s:s},"
-        " s:{s:i, s:I, s:I, s:I, s:I}}",
-        "manifest", "aodreport batch", "version", 1, "program", "aodreport " PACKAGE_VERSION, "run",
-        "requests", str_or_null(run->requests), "month", str_or_null(run->month), "now",
-        str_or_null(run->now), "shard", shard, "started",
-        aod_time_format_utc(run->started, started, sizeof started), "state", run->state, "totals",
-        "reports", (int)n, "ok", (json_int_t)totals[AOD_BATCH_OK], "failed",
-        (json_int_t)totals[AOD_BATCH_FAILED], "skipped", (json_int_t)totals[AOD_BATCH_SKIPPED],
-        "pending", (json_int_t)totals[AOD_BATCH_PENDING]);
-    if (!head || !(text = json_dumps(head, JSON_INDENT(2) | JSON_ENSURE_ASCII)))
-        goto nomem;
-    out = aod_outfile_openat(dirfd, name, shown, err);
-    if (!out)
-        goto done;
-    f = aod_outfile_stream(out);
-    /* text ends with "\n}": the reports go before that brace */
-    if (fwrite(text, 1, strlen(text) - 2, f) != strlen(text) - 2 ||
-        fputs(n ? ",\n  \"reports\": [\n" : ",\n  \"reports\": []", f) == EOF)
-        goto io;
-    for (i = 0; i < n; i++) {
-        json_t *e = entry_json(&v[i]);
-        free(text);
-        text = e ? json_dumps(e, JSON_INDENT(2) | JSON_ENSURE_ASCII) : NULL;
-        json_decref(e);
-        if (!text)
-            goto nomem;
-        if (put_indented(f, text) != 0 || fputs(i + 1 < n ? ",\n" : "\n  ]", f) == EOF)
-            goto io;
-    }
-    if (fputs("\n}\n", f) == EOF)
-        goto io;
-    rc = aod_outfile_commit(out, err);
-    out = NULL;
-    goto done;
-io:
-    aod_error_set(err, AOD_ERR_IO, shown, 0, NULL, "write error: %s", strerror(errno));
-    goto done;
-nomem:
-    aod_error_set(err, AOD_ERR_NOMEM, shown, 0, NULL, "out of memory writing the manifest");
-done:
-    aod_outfile_abort(out);
+    json_decref(o);
+    if (text)
+        rc = (!first && fputs(",\n", f) == EOF) || put_indented(f, text) != 0 ? -1 : 0;
     free(text);
-    json_decref(head);
     return rc;
 }
 
@@ -939,14 +963,191 @@ static int csv_row(FILE *f, const aod_batch_entry *e, const aod_batch_file *file
     return rc ? -1 : 0;
 }
 
-static int write_csv(int dirfd, const char *name, const char *path, const aod_batch_entry *v,
-                     size_t n, aod_error *err)
+/* A report's rows of manifest.csv: one per file, or one without a file. */
+static int put_entry_csv(FILE *f, const aod_batch_entry *e)
+{
+    size_t k;
+
+    if (e->n_files == 0 || e->status != AOD_BATCH_OK)
+        return csv_row(f, e, NULL);
+    for (k = 0; k < e->n_files; k++)
+        if (csv_row(f, e, &e->files[k]) != 0)
+            return -1;
+    return 0;
+}
+
+/*
+ * The manifest of a run.  The reports that will not change any more are
+ * appended, as the manifest's own text, to two hidden temporary files in
+ * the directory (outfile.h: created there with O_EXCL|O_NOFOLLOW, mode 0600,
+ * removed when done; a killed run's are cleaned by the next); each write of
+ * manifest.json/.csv copies them in between a fresh head and the reports
+ * still in flight.  Nothing of the manifest grows in memory.
+ */
+struct aod_batch_manifest {
+    int dirfd; /* borrowed */
+    aod_buf json_path, csv_path;
+    char json_name[128], csv_name[128];
+    aod_outfile *body_json, *body_csv; /* the finished reports' text */
+    long totals[AOD_BATCH_SKIPPED + 1];
+    size_t n; /* reports in the bodies */
+};
+
+void aod_batch_manifest_free(aod_batch_manifest *m)
+{
+    if (!m)
+        return;
+    aod_outfile_abort(m->body_json);
+    aod_outfile_abort(m->body_csv);
+    aod_buf_free(&m->json_path);
+    aod_buf_free(&m->csv_path);
+    free(m);
+}
+
+aod_batch_manifest *aod_batch_manifest_new(int dirfd, const char *dir, const char *base,
+                                           aod_error *err)
+{
+    aod_batch_manifest *m = calloc(1, sizeof *m);
+    char body[160];
+
+    if (!m) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return NULL;
+    }
+    m->dirfd = dirfd;
+    aod_buf_init(&m->json_path, 8192);
+    aod_buf_init(&m->csv_path, 8192);
+    if ((size_t)snprintf(m->json_name, sizeof m->json_name, "%s.json", base) >=
+            sizeof m->json_name ||
+        (size_t)snprintf(m->csv_name, sizeof m->csv_name, "%s.csv", base) >= sizeof m->csv_name ||
+        aod_buf_printf(&m->json_path, "%s/%s", dir, m->json_name) != 0 ||
+        aod_buf_printf(&m->csv_path, "%s/%s", dir, m->csv_name) != 0) {
+        aod_error_set(err, AOD_ERR_IO, dir, 0, NULL, "path too long");
+        goto fail;
+    }
+    snprintf(body, sizeof body, "%s.body", m->json_name);
+    if (!(m->body_json = aod_outfile_openat(dirfd, body, aod_buf_str(&m->json_path), err)))
+        goto fail;
+    snprintf(body, sizeof body, "%s.body", m->csv_name);
+    if (!(m->body_csv = aod_outfile_openat(dirfd, body, aod_buf_str(&m->csv_path), err)))
+        goto fail;
+    return m;
+fail:
+    aod_batch_manifest_free(m);
+    return NULL;
+}
+
+int aod_batch_manifest_add(aod_batch_manifest *m, const aod_batch_entry *e, aod_error *err)
+{
+    int rc = put_entry_json(aod_outfile_stream(m->body_json), e, m->n == 0);
+
+    if (rc == 0)
+        rc = put_entry_csv(aod_outfile_stream(m->body_csv), e);
+    if (rc == -2) {
+        aod_error_set(err, AOD_ERR_NOMEM, aod_buf_str(&m->json_path), 0, NULL,
+                      "out of memory writing the manifest");
+        return -1;
+    }
+    if (rc != 0) {
+        aod_error_set(err, AOD_ERR_IO, aod_buf_str(&m->json_path), 0, NULL, "write error: %s",
+                      strerror(errno));
+        return -1;
+    }
+    m->totals[e->status]++;
+    m->n++;
+    return 0;
+}
+
+/* Copies what was written to body so far to f.  0 or -1 (errno). */
+static int copy_body(aod_outfile *body, FILE *f)
+{
+    char buf[65536];
+    FILE *b = aod_outfile_stream(body);
+    off_t off = 0;
+    ssize_t n;
+
+    if (fflush(b) != 0)
+        return -1;
+    while ((n = pread(fileno(b), buf, sizeof buf, off)) > 0) {
+        if (fwrite(buf, 1, (size_t)n, f) != (size_t)n)
+            return -1;
+        off += n;
+    }
+    return n < 0 ? -1 : 0;
+}
+
+static int write_json(aod_batch_manifest *m, const aod_batch_run_info *run,
+                      const aod_batch_entry *v, size_t n, aod_error *err)
+{
+    const char *shown = aod_buf_str(&m->json_path);
+    json_t *head = NULL, *shard;
+    long totals[AOD_BATCH_SKIPPED + 1];
+    char started[40], shard_buf[32];
+    aod_outfile *out = NULL;
+    char *text = NULL;
+    FILE *f;
+    size_t i;
+    int rc = -1, put;
+
+    memcpy(totals, m->totals, sizeof totals);
+    for (i = 0; i < n; i++)
+        totals[v[i].status]++;
+    snprintf(shard_buf, sizeof shard_buf, "%u/%u", run->shard_k, run->shard_n);
+    shard = run->shard_n ? json_string(shard_buf) : json_null();
+    /* Everything but the reports, which follow it. */
+    head = json_pack(
+        "{s:s, s:i, s:s, s:{s:o, s:o, s:o, s:o, s:s, s:s},"
+        " s:{s:I, s:I, s:I, s:I, s:I}}",
+        "manifest", "aodreport batch", "version", 1, "program", "aodreport " PACKAGE_VERSION, "run",
+        "requests", str_or_null(run->requests), "month", str_or_null(run->month), "now",
+        str_or_null(run->now), "shard", shard, "started",
+        aod_time_format_utc(run->started, started, sizeof started), "state", run->state, "totals",
+        "reports", (json_int_t)(m->n + n), "ok", (json_int_t)totals[AOD_BATCH_OK], "failed",
+        (json_int_t)totals[AOD_BATCH_FAILED], "skipped", (json_int_t)totals[AOD_BATCH_SKIPPED],
+        "pending", (json_int_t)totals[AOD_BATCH_PENDING]);
+    if (!head || !(text = json_dumps(head, JSON_INDENT(2) | JSON_ENSURE_ASCII)))
+        goto nomem;
+    out = aod_outfile_openat(m->dirfd, m->json_name, shown, err);
+    if (!out)
+        goto done;
+    f = aod_outfile_stream(out);
+    /* text ends with "\n}": the reports go before that brace */
+    if (fwrite(text, 1, strlen(text) - 2, f) != strlen(text) - 2 ||
+        fputs(m->n + n ? ",\n  \"reports\": [\n" : ",\n  \"reports\": []", f) == EOF ||
+        copy_body(m->body_json, f) != 0)
+        goto io;
+    for (i = 0; i < n; i++) {
+        put = put_entry_json(f, &v[i], m->n == 0 && i == 0);
+        if (put == -2)
+            goto nomem;
+        if (put != 0)
+            goto io;
+    }
+    if ((m->n + n && fputs("\n  ]", f) == EOF) || fputs("\n}\n", f) == EOF)
+        goto io;
+    rc = aod_outfile_commit(out, err);
+    out = NULL;
+    goto done;
+io:
+    aod_error_set(err, AOD_ERR_IO, shown, 0, NULL, "write error: %s", strerror(errno));
+    goto done;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, shown, 0, NULL, "out of memory writing the manifest");
+done:
+    aod_outfile_abort(out);
+    free(text);
+    json_decref(head);
+    return rc;
+}
+
+static int write_csv(aod_batch_manifest *m, const aod_batch_entry *v, size_t n, aod_error *err)
 {
     static const char *const head[] = {"status",   "line",       "patient", "patient_dir", "mode",
                                        "audience", "lang",       "from",    "to",          "format",
                                        "file",     "size",       "sha256",  "records",     "events",
                                        "lines",    "self_audit", "error"};
-    aod_outfile *out = aod_outfile_openat(dirfd, name, path, err);
+    const char *path = aod_buf_str(&m->csv_path);
+    aod_outfile *out = aod_outfile_openat(m->dirfd, m->csv_name, path, err);
     FILE *f;
     size_t i, k;
     int rc = 0;
@@ -956,15 +1157,10 @@ static int write_csv(int dirfd, const char *name, const char *path, const aod_ba
     f = aod_outfile_stream(out);
     for (k = 0; k < sizeof head / sizeof head[0]; k++)
         rc |= aod_csv_write_cell(f, head[k], ',', k + 1 == sizeof head / sizeof head[0]);
-    for (i = 0; rc == 0 && i < n; i++) {
-        const aod_batch_entry *e = &v[i];
-        if (e->n_files == 0 || e->status != AOD_BATCH_OK) {
-            rc |= csv_row(f, e, NULL);
-            continue;
-        }
-        for (k = 0; rc == 0 && k < e->n_files; k++)
-            rc |= csv_row(f, e, &e->files[k]);
-    }
+    if (rc == 0)
+        rc = copy_body(m->body_csv, f);
+    for (i = 0; rc == 0 && i < n; i++)
+        rc = put_entry_csv(f, &v[i]);
     if (rc != 0) {
         aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "write error: %s", strerror(errno));
         aod_outfile_abort(out);
@@ -973,31 +1169,25 @@ static int write_csv(int dirfd, const char *name, const char *path, const aod_ba
     return aod_outfile_commit(out, err);
 }
 
+int aod_batch_manifest_commit(aod_batch_manifest *m, const aod_batch_run_info *run,
+                              const aod_batch_entry *tail, size_t n, aod_error *err)
+{
+    if (write_json(m, run, tail, n, err) != 0)
+        return -1;
+    return write_csv(m, tail, n, err);
+}
+
 int aod_batch_manifest_write(int dirfd, const char *dir, const char *base,
                              const aod_batch_run_info *run, const aod_batch_entry *entries,
                              size_t n, aod_error *err)
 {
-    char name[128];
-    aod_buf path;
-    int rc = -1;
+    aod_batch_manifest *m = aod_batch_manifest_new(dirfd, dir, base, err);
+    int rc;
 
-    aod_buf_init(&path, 8192);
-    if ((size_t)snprintf(name, sizeof name, "%s.json", base) >= sizeof name ||
-        aod_buf_printf(&path, "%s/%s", dir, name) != 0) {
-        aod_error_set(err, AOD_ERR_IO, dir, 0, NULL, "path too long");
-        goto out;
-    }
-    if (write_json(dirfd, name, aod_buf_str(&path), run, entries, n, err) != 0)
-        goto out;
-    aod_buf_reset(&path);
-    if ((size_t)snprintf(name, sizeof name, "%s.csv", base) >= sizeof name ||
-        aod_buf_printf(&path, "%s/%s", dir, name) != 0) {
-        aod_error_set(err, AOD_ERR_IO, dir, 0, NULL, "path too long");
-        goto out;
-    }
-    rc = write_csv(dirfd, name, aod_buf_str(&path), entries, n, err);
-out:
-    aod_buf_free(&path);
+    if (!m)
+        return -1;
+    rc = aod_batch_manifest_commit(m, run, entries, n, err);
+    aod_batch_manifest_free(m);
     return rc;
 }
 
@@ -1112,20 +1302,31 @@ static int done_add(done_list *l, const json_t *r)
     return 0;
 }
 
+static int done_add_at(void *ctx, const json_t *r, off_t at)
+{
+    (void)at;
+    return done_add(ctx, r);
+}
+
 /* Reads a manifest laid out as aod_batch_manifest_write() writes it: the
  * head up to `  "reports": [`, then each report from a line `    {` to a
  * line `    }` (or `    },`), then `  ]`.  Returns 1 when read so, 0 when
  * the file is not laid out so (to be read whole), -1 out of memory. */
-static int read_by_report(FILE *f, done_list *l)
+typedef int (*report_fn)(void *ctx, const json_t *r, off_t at);
+
+static int read_by_report(FILE *f, report_fn fn, void *ctx)
 {
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     aod_buf chunk;
+    off_t at = 0, start = 0;
     int state = 0, rc = 0, is_manifest = 0; /* 0 head, 1 between, 2 in a report, 3 end */
 
     aod_buf_init(&chunk, (size_t)16 * 1024 * 1024);
     while ((len = getline(&line, &cap, f)) > 0) {
+        off_t here = at;
+        at += len;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = '\0';
         if (state == 0) {
@@ -1137,6 +1338,7 @@ static int read_by_report(FILE *f, done_list *l)
             if (strcmp(line, "  ]") == 0) {
                 state = 3;
             } else if (strcmp(line, "    {") == 0) {
+                start = here;
                 aod_buf_reset(&chunk);
                 if (aod_buf_adds(&chunk, "{") != 0)
                     goto nomem;
@@ -1156,7 +1358,7 @@ static int read_by_report(FILE *f, done_list *l)
             r = json_loadb(chunk.data, chunk.len, JSON_REJECT_DUPLICATES, &jerr);
             if (!r)
                 goto out;
-            if (done_add(l, r) != 0) {
+            if (fn(ctx, r, start) != 0) {
                 json_decref(r);
                 goto nomem;
             }
@@ -1238,7 +1440,7 @@ int aod_batch_manifest_read(int dirfd, const char *name, const char *path, aod_b
      * million reports is gigabytes as one tree); anything else, whole. */
     list.v = NULL;
     list.n = list.cap = 0;
-    rc = read_by_report(f, &list);
+    rc = read_by_report(f, done_add_at, &list);
     if (rc == 0) {
         done_list_clear(&list);
         rewind(f);
@@ -1253,5 +1455,221 @@ int aod_batch_manifest_read(int dirfd, const char *name, const char *path, aod_b
     }
     *out = list.v;
     *n = list.n;
+    return 0;
+}
+
+/*
+ * Resuming without holding the earlier manifest: it is read once, report
+ * by report, and what is kept of each usable "ok" report is 24 bytes (the
+ * first 128 bits of its request fingerprint and where it starts in the
+ * file); a report is read again from the file, kept open, when a request
+ * asks for it.  The run replaces the manifest's name, never its bytes, so
+ * the descriptor keeps reading the earlier run's.  A manifest not laid out
+ * as this program writes it (edited by hand) is read whole, as before.
+ */
+typedef struct resume_key {
+    unsigned char request[16];
+    off_t at;
+} resume_key;
+
+struct aod_batch_resume {
+    FILE *f;
+    resume_key *keys;
+    size_t n, cap;
+    done_list whole; /* a manifest read whole: its reports, sorted by request */
+};
+
+static int hex_prefix(const char *hex, unsigned char out[16])
+{
+    size_t i;
+
+    for (i = 0; i < 32; i++) {
+        char c = hex[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return -1;
+        if (i % 2 == 0)
+            out[i / 2] = (unsigned char)(v << 4);
+        else
+            out[i / 2] |= (unsigned char)v;
+    }
+    return 0;
+}
+
+static int resume_key_add(void *ctx, const json_t *r, off_t at)
+{
+    aod_batch_resume *res = ctx;
+    const char *status = json_string_value(json_object_get(r, "status"));
+    aod_batch_done d;
+    resume_key k;
+    int usable;
+
+    if (!status || strcmp(status, "ok") != 0)
+        return 0;
+    usable = done_from_json(r, &d) == 0 && hex_prefix(d.request, k.request) == 0;
+    free(d.base);
+    if (!usable)
+        return 0;
+    if (res->n == res->cap) {
+        size_t cap = res->cap ? res->cap * 2 : 1024;
+        resume_key *v = realloc(res->keys, cap * sizeof *v);
+        if (!v)
+            return -1;
+        res->keys = v;
+        res->cap = cap;
+    }
+    k.at = at;
+    res->keys[res->n++] = k;
+    return 0;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    return memcmp(((const resume_key *)a)->request, ((const resume_key *)b)->request, 16);
+}
+
+static int cmp_done_request(const void *a, const void *b)
+{
+    return strcmp(((const aod_batch_done *)a)->request, ((const aod_batch_done *)b)->request);
+}
+
+void aod_batch_resume_free(aod_batch_resume *r)
+{
+    if (!r)
+        return;
+    if (r->f)
+        fclose(r->f);
+    free(r->keys);
+    done_list_clear(&r->whole);
+    free(r);
+}
+
+int aod_batch_resume_open(int dirfd, const char *name, const char *path, aod_batch_resume **out,
+                          aod_error *err)
+{
+    aod_batch_resume *r = calloc(1, sizeof *r);
+    struct stat sb;
+    int fd, rc;
+
+    *out = r;
+    if (!r) {
+        aod_error_set(err, AOD_ERR_NOMEM, path, 0, NULL, "out of memory");
+        return -1;
+    }
+    /* Never through a link: its target's bytes would end up quoted in a
+     * message. */
+    fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return 0;
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || !(r->f = fdopen(fd, "rb"))) {
+        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot read the manifest: %s",
+                      fd < 0 && errno == ELOOP          ? "a symbolic link (not followed)"
+                      : fd >= 0 && !S_ISREG(sb.st_mode) ? "not a regular file"
+                                                        : strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    rc = read_by_report(r->f, resume_key_add, r);
+    if (rc == 0) {
+        r->n = 0;
+        rewind(r->f);
+        rc = read_whole(r->f, path, &r->whole, err);
+        fclose(r->f);
+        r->f = NULL;
+        if (rc == 0 && r->whole.n)
+            qsort(r->whole.v, r->whole.n, sizeof *r->whole.v, cmp_done_request);
+    }
+    if (rc < 0) {
+        if (err->code == AOD_OK)
+            aod_error_set(err, AOD_ERR_NOMEM, path, 0, NULL, "out of memory");
+        r->n = 0;
+        done_list_clear(&r->whole);
+        return -1;
+    }
+    if (r->n)
+        qsort(r->keys, r->n, sizeof *r->keys, cmp_key);
+    return 0;
+}
+
+size_t aod_batch_resume_count(const aod_batch_resume *r)
+{
+    return r ? r->n + r->whole.n : 0;
+}
+
+/* The report starting at offset at, as aod_batch_done.  0, 1: not usable
+ * (the file changed under us), -1: out of memory. */
+static int read_report_at(aod_batch_resume *r, off_t at, aod_batch_done *d)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    aod_buf chunk;
+    json_t *o = NULL;
+    int rc = 1;
+
+    aod_buf_init(&chunk, (size_t)16 * 1024 * 1024);
+    if (fseeko(r->f, at, SEEK_SET) != 0 || getline(&line, &cap, r->f) <= 0 ||
+        strcmp(line, "    {\n") != 0 || aod_buf_adds(&chunk, "{") != 0)
+        goto out;
+    while ((len = getline(&line, &cap, r->f)) > 0) {
+        int last = strncmp(line, "    }", 5) == 0 && (line[5] == '\n' || line[5] == ',');
+        if (aod_buf_add(&chunk, line, last ? 5 : (size_t)len) != 0) {
+            rc = -1;
+            goto out;
+        }
+        if (last)
+            break;
+    }
+    o = json_loadb(chunk.data ? chunk.data : "", chunk.len, JSON_REJECT_DUPLICATES, NULL);
+    if (o && json_is_string(json_object_get(o, "status")) &&
+        strcmp(json_string_value(json_object_get(o, "status")), "ok") == 0 &&
+        done_from_json(o, d) == 0)
+        rc = 0;
+out:
+    json_decref(o);
+    free(line);
+    aod_buf_free(&chunk);
+    return rc;
+}
+
+int aod_batch_resume_find(aod_batch_resume *r, const char *request, aod_batch_done *d)
+{
+    resume_key key;
+    size_t lo = 0, hi;
+
+    memset(d, 0, sizeof *d);
+    if (!r || strlen(request) != AOD_SHA256_HEX_LEN - 1)
+        return 0;
+    if (r->whole.n) {
+        aod_batch_done probe, *hit;
+        snprintf(probe.request, sizeof probe.request, "%s", request);
+        hit = bsearch(&probe, r->whole.v, r->whole.n, sizeof *hit, cmp_done_request);
+        if (!hit)
+            return 0;
+        *d = *hit;
+        d->base = strdup(hit->base);
+        return d->base ? 1 : -1;
+    }
+    if (hex_prefix(request, key.request) != 0)
+        return 0;
+    /* the first key with this prefix, then each of them */
+    hi = r->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cmp_key(&r->keys[mid], &key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < r->n && cmp_key(&r->keys[lo], &key) == 0; lo++) {
+        int got = read_report_at(r, r->keys[lo].at, d);
+        if (got < 0)
+            return -1;
+        if (got == 0 && strcmp(d->request, request) == 0)
+            return 1;
+        free(d->base);
+        memset(d, 0, sizeof *d);
+    }
     return 0;
 }

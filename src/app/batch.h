@@ -21,6 +21,10 @@
  * linked patient directory fails its reports, a linked lock stops the run,
  * a linked manifest is replaced, not written through.
  *
+ * Memory: the requests file is read as the run goes and its rows planned
+ * and run a window at a time (batchrun.c); finished reports go to the
+ * manifest's on-disk body (aod_batch_manifest), not to memory.
+ *
  * Resuming: a report whose request is unchanged (same patient keys, mode,
  * audience, language, period as given, formats, --now as given, policy
  * bytes, templates and font) and whose files are on disk with the size and
@@ -34,6 +38,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "base/error.h"
 #include "app/selfaudit.h"
@@ -91,6 +96,12 @@ typedef void (*aod_batch_bad_fn)(void *ctx, const aod_error *why);
  */
 int aod_batch_read_requests(const char *data, size_t len, const char *name, aod_batch_row_fn row,
                             aod_batch_bad_fn bad, void *ctx, aod_error *err);
+
+/* The same, reading the file f (borrowed) as it goes: only the row being
+ * read is held in memory (a row may be up to 4 MB; a longer one makes the
+ * file unusable, AOD_ERR_INPUT), so a file of any size can be planned. */
+int aod_batch_read_requests_file(FILE *f, const char *name, aod_batch_row_fn row,
+                                 aod_batch_bad_fn bad, void *ctx, aod_error *err);
 
 /* Format bits. */
 #define AOD_BATCH_PDF         0x1u
@@ -234,6 +245,31 @@ int aod_batch_manifest_write(int dirfd, const char *dir, const char *base,
                              const aod_batch_run_info *run, const aod_batch_entry *entries,
                              size_t n, aod_error *err);
 
+/* The manifest of a run being written (opaque).  Reports that are finished
+ * are appended to it and kept on disk, not in memory (hidden temporary
+ * files in the directory, removed when it is freed); each commit writes
+ * BASE.json and BASE.csv as aod_batch_manifest_write() does, from those
+ * reports and the ones still in hand. */
+typedef struct aod_batch_manifest aod_batch_manifest;
+
+/* A new manifest for BASE.json/.csv in dirfd (borrowed, checked by the
+ * caller; dir names it in messages).  Returns it, or NULL with err set
+ * (AOD_ERR_IO, AOD_ERR_NOMEM). */
+aod_batch_manifest *aod_batch_manifest_new(int dirfd, const char *dir, const char *base,
+                                           aod_error *err);
+
+/* Appends e (borrowed; it will not change any more) after the reports
+ * added before.  Returns 0, or -1 with err set (AOD_ERR_IO, AOD_ERR_NOMEM). */
+int aod_batch_manifest_add(aod_batch_manifest *m, const aod_batch_entry *e, aod_error *err);
+
+/* Writes BASE.json and BASE.csv: the reports added, then tail[0..n)
+ * (borrowed).  Returns 0, or -1 with err set; then the previous files stay. */
+int aod_batch_manifest_commit(aod_batch_manifest *m, const aod_batch_run_info *run,
+                              const aod_batch_entry *tail, size_t n, aod_error *err);
+
+/* Removes the temporary files and frees m.  Accepts NULL. */
+void aod_batch_manifest_free(aod_batch_manifest *m);
+
 /* A report an earlier run completed, as its manifest says. */
 typedef struct aod_batch_done {
     char request[AOD_SHA256_HEX_LEN];
@@ -254,6 +290,29 @@ int aod_batch_manifest_read(int dirfd, const char *name, const char *path, aod_b
                             size_t *n, aod_error *err);
 
 void aod_batch_done_free(aod_batch_done *v, size_t n);
+
+/* What an earlier run completed, looked up one request at a time without
+ * holding the manifest in memory (24 bytes per completed report; a
+ * manifest not laid out as this program writes it is read whole). */
+typedef struct aod_batch_resume aod_batch_resume;
+
+/* Opens and indexes the manifest name in dirfd (path names it in
+ * messages) into a new *out (free with aod_batch_resume_free, also after a
+ * failure).  A missing file gives an empty one and 0; a link or anything
+ * but a regular file is not read (AOD_ERR_IO).  Returns 0, or -1 with err
+ * set (AOD_ERR_INPUT: not a manifest this program wrote; AOD_ERR_IO;
+ * AOD_ERR_NOMEM); *out is then empty. */
+int aod_batch_resume_open(int dirfd, const char *name, const char *path, aod_batch_resume **out,
+                          aod_error *err);
+
+/* How many completed reports r knows. */
+size_t aod_batch_resume_count(const aod_batch_resume *r);
+
+/* The completed report of the request fingerprint (hex) into d (d->base
+ * new: free it).  Returns 1 found, 0 not, -1 out of memory. */
+int aod_batch_resume_find(aod_batch_resume *r, const char *request, aod_batch_done *d);
+
+void aod_batch_resume_free(aod_batch_resume *r);
 
 /* ------------------------------------------------------------ the run */
 

@@ -54,7 +54,9 @@
 #define MAX_JOBS          64
 #define MAX_LANGS         32
 #define MANIFEST_EVERY_MS 500
-#define LOCK_NAME         ".aodreport-batch.lock"
+/* Requests planned and run at a time: what the run holds in memory. */
+#define WINDOW    4096
+#define LOCK_NAME ".aodreport-batch.lock"
 
 /* Set by the signal handlers: the signal that asked the run to stop, and
  * (in the parent) how many stop signals came. */
@@ -105,9 +107,12 @@ typedef struct plan {
     aod_run_options ro;
     lang_text langs[MAX_LANGS];
     size_t n_langs;
-    aod_batch_entry *entries;
+    aod_batch_entry *entries; /* the window: the reports planned and not yet finished */
     job *jobs;
     size_t n, cap;
+    size_t window; /* plan and run this many at a time */
+    struct run_state *s;
+    aod_error deferred; /* an error of a callback that cannot return one */
     char manifest_base[64];
     int out_fd; /* the checked --out-dir; everything in it is opened relative to it */
     aod_batch_run_info run;
@@ -439,6 +444,8 @@ static const char *default_lang(const plan *p)
     return p->o->lang ? p->o->lang : p->policy->presentation.language;
 }
 
+static int window_full(plan *p, aod_error *err);
+
 typedef struct req_ctx {
     plan *p;
     progress *pr;
@@ -454,7 +461,10 @@ static void on_bad_csv_row(void *ctx, const aod_error *why)
     aod_error_init(&err);
     aod_error_format(why, msg, sizeof msg);
     say(c->pr, AOD_LOG_WARNING, "skipped: %s", msg);
-    add_skipped(c->p, why->line, NULL, why->text, &err);
+    if (c->p->deferred.code != AOD_OK)
+        return;
+    if (add_skipped(c->p, why->line, NULL, why->text, &err) != 0 || window_full(c->p, &err) != 0)
+        c->p->deferred = err;
 }
 
 static int on_request_row(void *ctx, const aod_batch_row *row, aod_error *err)
@@ -469,6 +479,12 @@ static int on_request_row(void *ctx, const aod_batch_row *row, aod_error *err)
     int64_t from, to;
     size_t i;
 
+    if (p->deferred.code != AOD_OK) {
+        *err = p->deferred;
+        return -1;
+    }
+    if (window_full(p, err) != 0)
+        return -1;
     aod_error_init(&rerr);
     if (aod_batch_request_parse(row, &r, &rerr) != 0) {
         char msg[700], text[sizeof rerr.field + sizeof rerr.text + 4];
@@ -510,50 +526,29 @@ static int on_request_row(void *ctx, const aod_batch_row *row, aod_error *err)
     }
 }
 
-static int read_file(const char *path, aod_buf *out, aod_error *err)
+/* Plans the requests file's rows, reading it as it goes (batch.h). */
+static int plan_requests(plan *p, progress *pr, aod_error *err)
 {
+    const char *path = p->o->requests;
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    char chunk[65536];
-    size_t n;
-    int rc = 0;
+    req_ctx c;
+    int rc;
 
     if (!f) {
         aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "cannot open the requests file: %s",
                       strerror(errno));
         return -1;
     }
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (aod_buf_add(out, chunk, n) != 0) {
-            aod_error_set(err, AOD_ERR_INPUT, path, 0, NULL, "the requests file is too large");
-            rc = -1;
-            break;
-        }
-    if (rc == 0 && ferror(f)) {
-        aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "read error: %s", strerror(errno));
+    c.p = p;
+    c.pr = pr;
+    c.name = path;
+    rc = aod_batch_read_requests_file(f, path, on_request_row, on_bad_csv_row, &c, err);
+    if (rc == 0 && p->deferred.code != AOD_OK) {
+        *err = p->deferred;
         rc = -1;
     }
     if (f != stdin)
         fclose(f);
-    return rc;
-}
-
-static int plan_requests(plan *p, progress *pr, aod_error *err)
-{
-    req_ctx c;
-    aod_buf data;
-    int rc;
-
-    aod_buf_init(&data, (size_t)64 * 1024 * 1024);
-    if (read_file(p->o->requests, &data, err) != 0) {
-        aod_buf_free(&data);
-        return -1;
-    }
-    c.p = p;
-    c.pr = pr;
-    c.name = p->o->requests;
-    rc = aod_batch_read_requests(data.data ? data.data : "", data.len, p->o->requests,
-                                 on_request_row, on_bad_csv_row, &c, err);
-    aod_buf_free(&data);
     return rc;
 }
 
@@ -600,78 +595,114 @@ static int parse_month(plan *p, aod_error *err)
     return 0;
 }
 
-static int cmp_entry_out(const void *a, const void *b)
-{
-    const aod_batch_entry *x = *(const aod_batch_entry *const *)a;
-    const aod_batch_entry *y = *(const aod_batch_entry *const *)b;
-    int c = strcmp(x->dir, y->dir);
+/*
+ * The reports planned so far, to find a row asking for the same files as an
+ * earlier one.  The rows are planned and run a window at a time, so the
+ * earlier row may be long gone: what is kept of each runnable report is 32
+ * bytes (a 128-bit digest of its patient directory and file name, 64 more
+ * bits of its patient digest, its line), in an open-addressing table at
+ * most half full.  That is the one thing a run keeps per request; a million
+ * reports (hours of work, a million files on disk) make it 64-128 MB.
+ */
+typedef struct seen_slot {
+    unsigned char out[16]; /* SHA-256(dir "/" base), the first 128 bits; all 0: empty */
+    unsigned char keys[8]; /* the patient digest's bits 64..127 (the dir has 0..63) */
+    long line;
+} seen_slot;
 
-    if (c == 0)
-        c = strcmp(x->base, y->base);
-    if (c == 0)
-        c = x->line < y->line ? -1 : x->line > y->line;
-    return c;
+typedef struct seen_set {
+    seen_slot *v;
+    size_t n, cap; /* cap a power of two */
+} seen_set;
+
+static void seen_free(seen_set *t)
+{
+    free(t->v);
+    memset(t, 0, sizeof *t);
 }
 
-static int same_keys(const aod_batch_entry *a, const aod_batch_entry *b)
+static seen_slot *seen_find(seen_set *t, const unsigned char out[16])
 {
     size_t i;
+    uint64_t h;
 
-    if (a->n_keys != b->n_keys)
-        return 0;
-    for (i = 0; i < a->n_keys; i++)
-        if (strcmp(a->keys[i], b->keys[i]) != 0)
-            return 0;
-    return 1;
+    memcpy(&h, out, sizeof h);
+    for (i = (size_t)h & (t->cap - 1);; i = (i + 1) & (t->cap - 1))
+        if (t->v[i].out[0] == 0 || memcmp(t->v[i].out, out, 16) == 0)
+            return &t->v[i];
+}
+
+static int seen_grow(seen_set *t)
+{
+    seen_set bigger;
+    size_t i;
+
+    bigger.cap = t->cap ? t->cap * 2 : 4096;
+    bigger.n = t->n;
+    bigger.v = calloc(bigger.cap, sizeof *bigger.v);
+    if (!bigger.v)
+        return -1;
+    for (i = 0; i < t->cap; i++)
+        if (t->v[i].out[0] != 0)
+            *seen_find(&bigger, t->v[i].out) = t->v[i];
+    free(t->v);
+    *t = bigger;
+    return 0;
 }
 
 /* Two rows asking for the same files: the later one is skipped.  (Two
  * different patients sharing a directory name would need a 64-bit hash
  * collision; it is checked all the same.) */
-static int check_duplicates(plan *p, progress *pr, aod_error *err)
+static int check_duplicates(plan *p, seen_set *seen, progress *pr, aod_error *err)
 {
-    aod_batch_entry **v;
-    size_t i, n = 0;
+    size_t i;
 
-    if (p->n < 2)
-        return 0;
-    v = malloc(p->n * sizeof *v);
-    if (!v) {
-        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
-        return -1;
-    }
-    for (i = 0; i < p->n; i++)
-        if (p->entries[i].base && p->entries[i].status != AOD_BATCH_SKIPPED)
-            v[n++] = &p->entries[i];
-    qsort(v, n, sizeof *v, cmp_entry_out);
-    for (i = 1; i < n; i++) {
-        aod_batch_entry *a = v[i - 1], *b = v[i];
+    for (i = 0; i < p->n; i++) {
+        aod_batch_entry *e = &p->entries[i];
+        unsigned char d[AOD_SHA256_DIGEST_LEN], keys[AOD_SHA256_DIGEST_LEN];
+        aod_sha256_ctx c;
+        seen_slot *slot;
         char msg[300];
-        if (strcmp(a->dir, b->dir) != 0)
+
+        if (!e->base || e->status == AOD_BATCH_SKIPPED)
             continue;
-        if (!same_keys(a, b))
+        aod_sha256_init(&c);
+        aod_sha256_update(&c, e->dir, strlen(e->dir));
+        aod_sha256_update(&c, "/", 1);
+        aod_sha256_update(&c, e->base, strlen(e->base));
+        aod_sha256_final(&c, d);
+        d[0] |= 1; /* never 0: that marks an empty slot */
+        aod_batch_patient_digest((const char *const *)e->keys, e->n_keys, keys);
+        if ((seen->n + 1) * 2 > seen->cap && seen_grow(seen) != 0) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            return -1;
+        }
+        slot = seen_find(seen, d);
+        if (slot->out[0] == 0) {
+            memcpy(slot->out, d, sizeof slot->out);
+            memcpy(slot->keys, keys + 8, sizeof slot->keys);
+            slot->line = e->line > 0 ? e->line : -1;
+            seen->n++;
+            continue;
+        }
+        if (memcmp(slot->keys, keys + 8, sizeof slot->keys) != 0)
             snprintf(msg, sizeof msg,
                      "its patient directory %s is also that of line %ld (a "
                      "different patient): please report this",
-                     b->dir, a->line);
-        else if (strcmp(a->base, b->base) == 0)
+                     e->dir, slot->line);
+        else
             snprintf(msg, sizeof msg,
                      "the same report as line %ld (patient, mode, period, "
                      "audience and language); list all its formats in one row",
-                     a->line);
-        else
-            continue;
-        b->status = AOD_BATCH_SKIPPED;
-        if (aod_batch_entry_set_error(b, msg) != 0) {
-            free(v);
+                     slot->line);
+        e->status = AOD_BATCH_SKIPPED;
+        if (aod_batch_entry_set_error(e, msg) != 0) {
             aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
             return -1;
         }
         say(pr, AOD_LOG_WARNING, "skipped: %s:%ld: %s", p->o->requests ? p->o->requests : "",
-            b->line, msg);
-        v[i] = a; /* compare the next one with the first of the run */
+            e->line, msg);
     }
-    free(v);
     return 0;
 }
 
@@ -787,56 +818,56 @@ out:
     return ok;
 }
 
-static int cmp_done(const void *a, const void *b)
-{
-    return strcmp(((const aod_batch_done *)a)->request, ((const aod_batch_done *)b)->request);
-}
-
-/* Marks the entries an earlier run completed (per its manifest and the
- * files on disk).  Returns how many. */
-static size_t resume(plan *p, aod_batch_done *done, size_t n_done, aod_error *err)
+/* Marks the window's entries an earlier run completed (per its manifest
+ * and the files on disk).  Returns how many. */
+static size_t resume(plan *p, aod_batch_resume *done, aod_error *err)
 {
     aod_buf path;
     size_t i, k, count = 0;
 
-    if (n_done == 0)
+    if (aod_batch_resume_count(done) == 0)
         return 0;
-    qsort(done, n_done, sizeof *done, cmp_done);
     aod_buf_init(&path, 8192);
     for (i = 0; i < p->n; i++) {
         aod_batch_entry *e = &p->entries[i];
-        aod_batch_done key, *d;
-        int ok = 1;
+        aod_batch_done d;
+        int ok = 1, found;
 
         if (e->status != AOD_BATCH_PENDING)
             continue;
-        memcpy(key.request, e->request, sizeof key.request);
-        d = bsearch(&key, done, n_done, sizeof *done, cmp_done);
-        if (!d || d->n_files != e->n_files || strcmp(d->dir, e->dir) != 0)
-            continue;
-        for (k = 0; ok && k < d->n_files; k++) {
-            ok = strcmp(d->files[k].format, e->files[k].format) == 0;
-            aod_buf_reset(&path);
-            if (ok && aod_buf_printf(&path, "%s.%s", d->base,
-                                     aod_run_format_ext(d->files[k].format)) != 0) {
-                aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
-                aod_buf_free(&path);
-                return count;
-            }
-            ok = ok && file_matches(p, d->dir, aod_buf_str(&path), &d->files[k]);
+        found = aod_batch_resume_find(done, e->request, &d);
+        if (found < 0) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            break;
         }
-        if (!ok)
+        if (!found || d.n_files != e->n_files || strcmp(d.dir, e->dir) != 0)
+            ok = 0;
+        for (k = 0; ok && k < d.n_files; k++) {
+            ok = strcmp(d.files[k].format, e->files[k].format) == 0;
+            aod_buf_reset(&path);
+            if (ok && aod_buf_printf(&path, "%s.%s", d.base,
+                                     aod_run_format_ext(d.files[k].format)) != 0) {
+                aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+                free(d.base);
+                break;
+            }
+            ok = ok && file_matches(p, d.dir, aod_buf_str(&path), &d.files[k]);
+        }
+        if (err->code != AOD_OK)
+            break;
+        if (!ok) {
+            free(d.base);
             continue;
+        }
         /* Keep the earlier names: a default period may have been named
          * after an earlier day. */
         free(e->base);
-        e->base = d->base;
-        d->base = NULL;
-        memcpy(e->files, d->files, sizeof e->files);
-        e->records = d->records;
-        e->events = d->events;
-        e->lines = d->lines;
-        memcpy(e->self_audit, d->self_audit, sizeof e->self_audit);
+        e->base = d.base;
+        memcpy(e->files, d.files, sizeof e->files);
+        e->records = d.records;
+        e->events = d.events;
+        e->lines = d.lines;
+        memcpy(e->self_audit, d.self_audit, sizeof e->self_audit);
         e->status = AOD_BATCH_OK;
         e->resumed = 1;
         count++;
@@ -998,8 +1029,9 @@ static int spawn(plan *p, worker *w, size_t nw, size_t k, aod_error *err)
         close(jp[1]);
         goto fail;
     }
-    fflush(stdout);
-    fflush(stderr);
+    /* Every stream, the manifest's on-disk body included: a worker's exit()
+     * would otherwise write a copy of what is still buffered. */
+    fflush(NULL);
     pid = fork();
     if (pid < 0) {
         close(jp[0]);
@@ -1055,6 +1087,14 @@ typedef struct run_state {
     struct timespec last_manifest;
     double manifest_secs; /* what the last manifest write took */
     aod_error manifest_err;
+    /* across the windows */
+    int started;              /* start_run() done */
+    size_t windows;           /* windows finished */
+    int lock_fd;              /* the directory's lock, held for the run */
+    aod_batch_manifest *m;    /* the finished reports, on disk */
+    aod_batch_resume *resume; /* what an earlier run completed */
+    seen_set seen;            /* the reports planned so far (duplicates) */
+    size_t resumed, skipped, pending;
 } run_state;
 
 static void write_manifest(run_state *s, const char *state)
@@ -1067,8 +1107,7 @@ static void write_manifest(run_state *s, const char *state)
     aod_error_init(&err);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     p->run.state = state;
-    if (aod_batch_manifest_write(p->out_fd, p->o->out_dir, p->manifest_base, &p->run, p->entries,
-                                 p->n, &err) != 0) {
+    if (aod_batch_manifest_commit(s->m, &p->run, p->entries, p->n, &err) != 0) {
         char msg[700];
         say(&s->pr, AOD_LOG_WARNING, "warning: the manifest could not be written: %s",
             aod_error_format(&err, msg, sizeof msg));
@@ -1423,7 +1462,8 @@ static int check_store(plan *p, aod_error *err)
     return rc;
 }
 
-static void plan_free(plan *p)
+/* Forgets the window's entries (they are in the manifest). */
+static void window_clear(plan *p)
 {
     size_t i;
 
@@ -1431,6 +1471,14 @@ static void plan_free(plan *p)
         aod_batch_entry_clear(&p->entries[i]);
         free(p->jobs[i].patient_name);
     }
+    p->n = 0;
+}
+
+static void plan_free(plan *p)
+{
+    size_t i;
+
+    window_clear(p);
     free(p->entries);
     free(p->jobs);
     for (i = 0; i < p->n_langs; i++) {
@@ -1440,12 +1488,11 @@ static void plan_free(plan *p)
     aod_policy_free(p->policy);
 }
 
-static int prepare(plan *p, progress *pr, aod_error *err)
+static int prepare(plan *p, aod_error *err)
 {
     const aod_batch_options *o = p->o;
     unsigned char digest[AOD_SHA256_DIGEST_LEN];
     const char *why = NULL;
-    size_t i;
 
     if (check_options(o, err) != 0)
         return -1;
@@ -1475,61 +1522,191 @@ static int prepare(plan *p, progress *pr, aod_error *err)
     else
         snprintf(p->manifest_base, sizeof p->manifest_base, "manifest");
 
-    /* The requests first (their errors are the user's to fix), then the
-     * database (it also lists a month's patients), then the directory. */
-    if (o->requests && plan_requests(p, pr, err) != 0)
-        return -1;
-    if (check_store(p, err) != 0)
-        return -1;
-    for (i = 0; i < p->n; i++)
-        p->jobs[i].info.patient_keys = (const char *const *)p->entries[i].keys;
-    if (check_duplicates(p, pr, err) != 0)
-        return -1;
-    p->out_fd = aod_outfile_dir_open(o->out_dir, 1, err);
-    if (p->out_fd < 0)
-        return -1;
-    {
-        /* Ours, so allowed (outfile.h); but others may plant things in it. */
-        struct stat sb;
-        if (fstat(p->out_fd, &sb) == 0 && (sb.st_mode & (S_IWGRP | S_IWOTH)))
-            say(pr, AOD_LOG_WARNING,
-                "warning: %s is writable by group or others (mode %04o): nothing in it is "
-                "reached through a link, but others can disturb the run; make it 0700",
-                o->out_dir, (unsigned)(sb.st_mode & 07777));
-    }
     return 0;
 }
 
-static int load_resume(plan *p, progress *pr, size_t *resumed, aod_error *err)
+/* Opens what an earlier run completed (s->resume). */
+static int load_resume(run_state *s, aod_error *err)
 {
-    aod_batch_done *done = NULL;
-    size_t n_done = 0;
+    plan *p = s->p;
     aod_buf path;
     aod_error merr;
     char name[128];
 
-    *resumed = 0;
     aod_buf_init(&path, 8192);
     if ((size_t)snprintf(name, sizeof name, "%s.json", p->manifest_base) >= sizeof name ||
         aod_buf_printf(&path, "%s/%s", p->o->out_dir, name) != 0) {
         aod_error_set(err, AOD_ERR_IO, p->o->out_dir, 0, NULL, "path too long");
+        aod_buf_free(&path);
         return -1;
     }
     aod_error_init(&merr);
-    if (aod_batch_manifest_read(p->out_fd, name, aod_buf_str(&path), &done, &n_done, &merr) != 0) {
+    if (aod_batch_resume_open(p->out_fd, name, aod_buf_str(&path), &s->resume, &merr) != 0) {
         char msg[700];
         if (merr.code == AOD_ERR_NOMEM) {
             *err = merr;
             aod_buf_free(&path);
             return -1;
         }
-        say(pr, AOD_LOG_WARNING, "warning: %s; every report is made again",
+        say(&s->pr, AOD_LOG_WARNING, "warning: %s; every report is made again",
             aod_error_format(&merr, msg, sizeof msg));
     }
     aod_buf_free(&path);
-    *resumed = resume(p, done, n_done, err);
-    aod_batch_done_free(done, n_done);
-    return err->code == AOD_OK ? 0 : -1;
+    return 0;
+}
+
+/* What comes once the first window is planned (so that the requests
+ * file's own errors come first): the database (it also lists a month's
+ * patients), the directory, its lock, what a killed run left, what an
+ * earlier run completed, and the manifest. */
+static int start_run(run_state *s, aod_error *err)
+{
+    plan *p = s->p;
+    const aod_batch_options *o = p->o;
+    struct stat sb;
+
+    s->started = 1;
+    if (check_store(p, err) != 0)
+        return -1;
+    p->out_fd = aod_outfile_dir_open(o->out_dir, 1, err);
+    if (p->out_fd < 0)
+        return -1;
+    /* Ours, so allowed (outfile.h); but others may plant things in it. */
+    if (fstat(p->out_fd, &sb) == 0 && (sb.st_mode & (S_IWGRP | S_IWOTH)))
+        say(&s->pr, AOD_LOG_WARNING,
+            "warning: %s is writable by group or others (mode %04o): nothing in it is "
+            "reached through a link, but others can disturb the run; make it 0700",
+            o->out_dir, (unsigned)(sb.st_mode & 07777));
+    s->lock_fd = lock_dir(p, err);
+    if (s->lock_fd < 0)
+        return -1;
+    p->removed_temps = remove_temps(p);
+    if (p->removed_temps && !o->quiet)
+        say(&s->pr, AOD_LOG_INFO, "removed %ld temporary file%s an interrupted run left in %s",
+            p->removed_temps, p->removed_temps == 1 ? "" : "s", o->out_dir);
+    if (load_resume(s, err) != 0)
+        return -1;
+    s->m = aod_batch_manifest_new(p->out_fd, o->out_dir, p->manifest_base, err);
+    return s->m ? 0 : -1;
+}
+
+/* Runs the window's pending reports in worker processes (forked now, so
+ * they see this window's plan). */
+static void run_window(run_state *s, aod_error *err)
+{
+    plan *p = s->p;
+    size_t i;
+
+    s->next = 0;
+    s->nw = (size_t)p->o->jobs < s->n_todo ? (size_t)p->o->jobs : s->n_todo;
+    s->alive = 0;
+    for (i = 0; i < s->nw; i++) {
+        if (spawn(p, s->w, s->nw, i, err) != 0)
+            break;
+        s->alive++;
+    }
+    if (s->alive == 0) {
+        s->stopping = 1;
+        s->workers_lost = 1;
+        s->nw = 0;
+        return;
+    }
+    aod_error_init(err);
+    loop(s);
+    /* every worker gone with work left: nothing more can be done */
+    if (s->alive == 0 && !s->stopping && s->next < s->n_todo) {
+        s->workers_lost = 1;
+        s->stopping = 1;
+    }
+    stop_workers(s);
+    /* killed workers could not remove their temporary files */
+    if (s->killed)
+        remove_temps(p);
+    for (i = 0; i < s->nw; i++)
+        aod_buf_free(&s->w[i].in);
+    s->nw = 0;
+}
+
+/* Checks, resumes, runs and files the planned window; the run's reports
+ * are then in the manifest and the window is empty.  last: the requests
+ * (or the month's patients) are all planned. */
+static int flush_window(run_state *s, int last, aod_error *err)
+{
+    plan *p = s->p;
+    const aod_batch_options *o = p->o;
+    size_t i, resumed, skipped = 0, *todo;
+    aod_error werr;
+
+    if (!s->started && start_run(s, err) != 0)
+        return -1;
+    for (i = 0; i < p->n; i++)
+        p->jobs[i].info.patient_keys = (const char *const *)p->entries[i].keys;
+    if (check_duplicates(p, &s->seen, &s->pr, err) != 0)
+        return -1;
+    resumed = resume(p, s->resume, err);
+    if (err->code != AOD_OK)
+        return -1;
+    todo = realloc(s->todo, (p->n ? p->n : 1) * sizeof *s->todo);
+    if (!todo) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return -1;
+    }
+    s->todo = todo;
+    s->n_todo = 0;
+    for (i = 0; i < p->n; i++) {
+        if (p->entries[i].status == AOD_BATCH_PENDING)
+            s->todo[s->n_todo++] = i;
+        else if (p->entries[i].status == AOD_BATCH_SKIPPED)
+            skipped++;
+        if (o->verbose && p->entries[i].resumed) {
+            char w[300];
+            say(&s->pr, AOD_LOG_INFO, "already complete: %s %s", who(&p->entries[i], w, sizeof w),
+                p->entries[i].base);
+        }
+    }
+    s->resumed += resumed;
+    s->skipped += skipped;
+    s->pr.total += s->n_todo;
+    if (!o->quiet && (s->windows == 0 || o->verbose) && !s->stopping)
+        say(&s->pr, AOD_LOG_INFO,
+            "%s%zu report%s to make%s (%zu already complete, %zu skipped), %d worker%s",
+            last && s->windows == 0 ? "" : "in the next requests: ", s->n_todo,
+            s->n_todo == 1 ? "" : "s", o->month ? " for the month's patients" : "", resumed,
+            skipped, o->jobs, o->jobs == 1 ? "" : "s");
+    s->dirty = 1;
+    if (s->windows == 0 || (!s->stopping && manifest_due(s))) {
+        write_manifest(s, "running");
+        if (s->windows == 0 && s->manifest_err.code != AOD_OK) {
+            *err = s->manifest_err;
+            return -1;
+        }
+    }
+    on_signal(s);
+    if (s->n_todo > 0 && !s->stopping && !stop_signal) {
+        aod_error_init(&werr);
+        run_window(s, &werr);
+        if (s->alive == 0 && s->workers_lost && werr.code != AOD_OK && s->windows == 0) {
+            *err = werr;
+            return -1;
+        }
+    }
+    on_signal(s);
+    /* Finished, or pending for good (the run is stopping): on disk. */
+    for (i = 0; i < p->n; i++) {
+        if (p->entries[i].status == AOD_BATCH_PENDING)
+            s->pending++;
+        if (aod_batch_manifest_add(s->m, &p->entries[i], err) != 0)
+            return -1;
+    }
+    window_clear(p);
+    s->windows++;
+    return 0;
+}
+
+/* Called before each request is planned: runs the window when it is full. */
+static int window_full(plan *p, aod_error *err)
+{
+    return p->n >= p->window ? flush_window(p->s, 0, err) : 0;
 }
 
 int aod_batch_run(const aod_batch_options *o, aod_error *err)
@@ -1537,8 +1714,8 @@ int aod_batch_run(const aod_batch_options *o, aod_error *err)
     struct sigaction sa, old_int, old_term, old_pipe;
     run_state *s;
     plan *p;
-    size_t i, resumed = 0, skipped = 0;
-    int lock_fd = -1, handlers = 0, rc = -1;
+    size_t i;
+    int handlers = 0, rc = -1;
     double secs;
 
     s = calloc(1, sizeof *s);
@@ -1550,8 +1727,13 @@ int aod_batch_run(const aod_batch_options *o, aod_error *err)
         return -1;
     }
     s->p = p;
+    s->lock_fd = -1;
     p->o = o;
+    p->s = s;
     p->out_fd = -1;
+    p->window =
+        env_ms("AOD_TEST_BATCH_WINDOW") > 0 ? (size_t)env_ms("AOD_TEST_BATCH_WINDOW") : WINDOW;
+    aod_error_init(&p->deferred);
     aod_error_init(&s->manifest_err);
     s->pr.tty = isatty(2);
     s->pr.quiet = o->quiet;
@@ -1588,64 +1770,15 @@ int aod_batch_run(const aod_batch_options *o, aod_error *err)
     sigaction(SIGPIPE, &sa, &old_pipe);
     handlers = 1;
 
-    if (prepare(p, &s->pr, err) != 0)
+    if (prepare(p, err) != 0)
         goto out;
-    lock_fd = lock_dir(p, err);
-    if (lock_fd < 0)
+    /* The requests are planned and run a window at a time (flush_window,
+     * from the reader's callbacks and once at the end); a month's patients
+     * come from the store in start_run(). */
+    if (o->requests && plan_requests(p, &s->pr, err) != 0)
         goto out;
-    p->removed_temps = remove_temps(p);
-    if (p->removed_temps && !o->quiet)
-        say(&s->pr, AOD_LOG_INFO, "removed %ld temporary file%s an interrupted run left in %s",
-            p->removed_temps, p->removed_temps == 1 ? "" : "s", o->out_dir);
-    if (load_resume(p, &s->pr, &resumed, err) != 0)
+    if (flush_window(s, 1, err) != 0)
         goto out;
-
-    s->todo = malloc((p->n ? p->n : 1) * sizeof *s->todo);
-    if (!s->todo) {
-        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
-        goto out;
-    }
-    for (i = 0; i < p->n; i++) {
-        if (p->entries[i].status == AOD_BATCH_PENDING)
-            s->todo[s->n_todo++] = i;
-        else if (p->entries[i].status == AOD_BATCH_SKIPPED)
-            skipped++;
-        if (o->verbose && p->entries[i].resumed) {
-            char w[300];
-            say(&s->pr, AOD_LOG_INFO, "already complete: %s %s", who(&p->entries[i], w, sizeof w),
-                p->entries[i].base);
-        }
-    }
-    s->pr.total = s->n_todo;
-    if (!o->quiet)
-        say(&s->pr, AOD_LOG_INFO,
-            "%zu report%s to make%s (%zu already complete, %zu skipped), %d worker%s", s->n_todo,
-            s->n_todo == 1 ? "" : "s", o->month ? " for the month's patients" : "", resumed,
-            skipped, o->jobs, o->jobs == 1 ? "" : "s");
-    write_manifest(s, "running");
-    if (s->manifest_err.code != AOD_OK) {
-        *err = s->manifest_err;
-        goto out;
-    }
-
-    if (s->n_todo > 0 && !stop_signal) {
-        s->nw = (size_t)o->jobs < s->n_todo ? (size_t)o->jobs : s->n_todo;
-        for (i = 0; i < s->nw; i++) {
-            if (spawn(p, s->w, s->nw, i, err) != 0)
-                break;
-            s->alive++;
-        }
-        if (s->alive == 0)
-            goto out;
-        aod_error_init(err);
-        loop(s);
-        /* every worker gone with work left: nothing more can be done */
-        s->workers_lost = s->alive == 0 && !s->stopping && s->next < s->n_todo;
-        stop_workers(s);
-        /* killed workers could not remove their temporary files */
-        if (s->killed)
-            remove_temps(p);
-    }
     on_signal(s);
     bar_draw(&s->pr, 1);
     bar_clear(&s->pr);
@@ -1655,10 +1788,7 @@ int aod_batch_run(const aod_batch_options *o, aod_error *err)
                                                       : "complete");
     secs = since(&s->pr.start);
     {
-        size_t pending = 0;
-        for (i = 0; i < p->n; i++)
-            if (p->entries[i].status == AOD_BATCH_PENDING)
-                pending++;
+        size_t pending = s->pending, resumed = s->resumed, skipped = s->skipped;
         if (!o->quiet)
             printf("Batch: %zu written, %zu already complete, %zu failed, %zu skipped, %zu not "
                    "run; %.1f s (%.1f reports/s).  Manifest: %s/%s.json\n",
@@ -1699,12 +1829,13 @@ out:
             close(wake_pipe[i]);
             wake_pipe[i] = -1;
         }
-    if (lock_fd >= 0)
-        close(lock_fd);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    aod_batch_manifest_free(s->m);
+    aod_batch_resume_free(s->resume);
+    seen_free(&s->seen);
     if (p->out_fd >= 0)
         close(p->out_fd);
-    for (i = 0; i < s->nw; i++)
-        aod_buf_free(&s->w[i].in);
     free(s->todo);
     plan_free(p);
     free(p);

@@ -617,6 +617,50 @@ static void test_manifest_roundtrip(void **state)
     assert_string_equal(done[0].self_audit, "aodreport-0123");
     aod_batch_done_free(done, n_done);
 
+    /* written in steps (finished reports to the on-disk body, the rest in
+     * hand): the same bytes, nothing temporary left, and found again one
+     * request at a time */
+    {
+        aod_batch_manifest *m = aod_batch_manifest_new(dfd, tmpdir, "steps", &err);
+        aod_batch_resume *res = NULL;
+        aod_batch_done d;
+        char other[AOD_SHA256_HEX_LEN], *whole, cmd[200];
+        assert_non_null(m);
+        assert_int_equal(aod_batch_manifest_add(m, &e[0], &err), 0);
+        assert_int_equal(aod_batch_manifest_add(m, &e[1], &err), 0);
+        assert_int_equal(aod_batch_manifest_commit(m, &run, &e[2], 2, &err), 0);
+        aod_batch_manifest_free(m);
+        snprintf(path, sizeof path, "%s/manifest.json", tmpdir);
+        whole = slurp(path);
+        snprintf(path, sizeof path, "%s/steps.json", tmpdir);
+        text = slurp(path);
+        assert_string_equal(text, whole);
+        free(text);
+        free(whole);
+        snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s' | grep -v '^manifest\\.\\|^steps\\.')\"",
+                 tmpdir);
+        assert_int_equal(system(cmd), 0);
+
+        assert_int_equal(aod_batch_resume_open(dfd, "steps.json", "s", &res, &err), 0);
+        assert_int_equal(aod_batch_resume_count(res), 1);
+        assert_int_equal(aod_batch_resume_find(res, e[0].request, &d), 1);
+        assert_string_equal(d.dir, e[0].dir);
+        assert_string_equal(d.base, "access_2025-06-01_2025-06-30_en");
+        assert_int_equal(d.n_files, 2);
+        assert_int_equal(d.files[1].size, 56);
+        assert_int_equal(d.lines, 7);
+        assert_string_equal(d.self_audit, "aodreport-0123");
+        free(d.base);
+        memset(other, 'b', sizeof other - 1);
+        other[sizeof other - 1] = '\0';
+        assert_int_equal(aod_batch_resume_find(res, other, &d), 0);
+        aod_batch_resume_free(res);
+        /* missing: nothing done, no error */
+        assert_int_equal(aod_batch_resume_open(dfd, "none.json", "n", &res, &err), 0);
+        assert_int_equal(aod_batch_resume_count(res), 0);
+        aod_batch_resume_free(res);
+    }
+
     /* a manifest edited to point outside DIR is not trusted */
     free(e[0].base);
     e[0].base = strdup("../../etc/x");
