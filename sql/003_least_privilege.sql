@@ -341,7 +341,8 @@ BEGIN
     FOR f IN SELECT value FROM jsonb_array_elements(p_files) LOOP
         IF jsonb_typeof(f) IS DISTINCT FROM 'object'
            OR f->>'format' IS NULL
-           OR f->>'format' NOT IN ('csv', 'pdf', 'html', 'xlsx', 'bundle-json', 'bundle-xml')
+           OR f->>'format' NOT IN ('csv', 'pdf', 'html', 'xlsx', 'bundle-json', 'bundle-xml',
+                                   'verify-text', 'verify-json')
            OR coalesce(f->>'sha256', '') !~ '^[0-9a-f]{64}$'
            OR coalesce(f->>'size', '') !~ '^[0-9]{1,15}$'
            OR f->>'name' IS NULL OR f->>'name' = '' OR length(f->>'name') > 255 THEN

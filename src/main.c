@@ -24,6 +24,7 @@ enum exit_code {
     EXIT_SCHEMA = 12,     /* check: the store is missing or not at this version's schema */
     EXIT_PRIVILEGE = 13,  /* check: the role may not read reports or record its self-audit */
     EXIT_TEMPLATES = 14,  /* check: templates or font missing or not covering the language */
+    EXIT_NO_ACCESS = 15,  /* verify: the answer is no (no access by that person in the period) */
     EXIT_INTERNAL = 70    /* a bug */
 };
 
@@ -67,10 +68,16 @@ static int exit_code(aod_errcode code)
 int main(int argc, char **argv)
 {
     aod_error err;
-    int rc;
+    int rc, answer_no = 0;
 
     aod_error_init(&err);
     rc = aod_cli_run(argc, argv, &err);
+    /* verify's "no" is an answer, not a failure, but scripts must tell it
+     * from "yes" (0) and from "could not say" (any other code). */
+    if (rc == AOD_CLI_ANSWER_NO) {
+        answer_no = 1;
+        rc = 0;
+    }
     /* A failed write to stdout (a full disk, a closed pipe) is an error too. */
     if (fflush(stdout) != 0 || ferror(stdout)) {
         aod_error_set(&err, AOD_ERR_IO, "<stdout>", 0, NULL, "write error");
@@ -83,5 +90,5 @@ int main(int argc, char **argv)
             fprintf(stderr, "%sTry 'aodreport --help'.\n", aod_log_prefix(AOD_LOG_ERR));
         return exit_code(err.code == AOD_OK ? AOD_ERR_INTERNAL : err.code);
     }
-    return EXIT_OK;
+    return answer_no ? EXIT_NO_ACCESS : EXIT_OK;
 }

@@ -32,6 +32,7 @@
 #include "pipeline/report.h"
 #include "app/run.h"
 #include "app/selfaudit.h"
+#include "app/verify.h"
 #include "base/log.h"
 #include "store/store.h"
 #include "base/timefmt.h"
@@ -912,6 +913,7 @@ static const command commands[] = {
     {"explain", cmd_explain, "show why each audit record is (not) in a patient's report"},
     {"batch", cmd_batch, "many reports: a requests file or a month's patients, resumable"},
     {"check", cmd_check, "say whether this site is ready: policy, templates, font, database"},
+    {"verify", aod_verify_command, "did one person access a patient's record? yes or no, and when"},
 };
 
 static void main_help(void)

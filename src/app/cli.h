@@ -10,8 +10,13 @@
 
 #include "base/error.h"
 
+/* What aod_cli_run returns when `verify` answers no: not an error, an
+ * answer, which main.c gives its own exit code. */
+#define AOD_CLI_ANSWER_NO 1
+
 /* Runs `aodreport ARGS...`.  Returns 0 on success (including --help and
- * --version), or -1 with err set; err->code decides the exit code. */
+ * --version), AOD_CLI_ANSWER_NO when `verify` found no access, or -1 with
+ * err set; err->code decides the exit code. */
 int aod_cli_run(int argc, char **argv, aod_error *err);
 
 #endif

@@ -174,6 +174,11 @@ int aod_run_format_known(const char *format)
 static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
                            const aod_run_options *o, aod_error *err)
 {
+    if (o->extra_sink) {
+        aod_sink *s = o->extra_sink(o->extra_ctx, format, out, text, err);
+        if (s || err->code != AOD_OK)
+            return s;
+    }
     if (strcmp(format, "csv") == 0)
         return aod_csv_sink_new(out, &o->csv, text, NULL, NULL, err);
     if (strcmp(format, "pdf") == 0) {

@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "base/error.h"
 #include "model/policy.h"
@@ -53,6 +54,13 @@ typedef struct aod_run_options {
     /* Test hook (AOD_TEST_SLOW_MS, batch and report): milliseconds to wait with the
      * finished temporaries in place, before the self-audit and the renames. */
     long pause_ms;
+    /* A renderer for a format this file does not know (verify's answer,
+     * app/verify.h), tried before the known ones: returns a new sink, or
+     * NULL with err set, or NULL with err untouched when the format is not
+     * its own.  NULL: none. */
+    aod_sink *(*extra_sink)(void *ctx, const char *format, FILE *out, const aod_text *text,
+                            aod_error *err);
+    void *extra_ctx;
 } aod_run_options;
 
 /* Runs one report (explain: the explain view, one CSV output) for info

@@ -1417,6 +1417,12 @@ static int build_masking(loader *ld, xmlNode *el)
             p->masking.pseudonym_secret = resolve_path(ld, file);
             if (!p->masking.pseudonym_secret)
                 return -1;
+        } else if (is_el(c, "protected-staff")) {
+            if (get_texts(ld, c, "identifier-system", &p->masking.protected_systems,
+                          &p->masking.n_protected_systems) != 0 ||
+                get_texts(ld, c, "staff", &p->masking.protected_keys,
+                          &p->masking.n_protected_keys) != 0)
+                return -1;
         } else if (is_el(c, "audience")) {
             if (get_enum(ld, c, "name", audience_names, -1, &aud) != 0)
                 return -1;

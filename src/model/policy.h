@@ -272,6 +272,14 @@ typedef struct aod_policy {
          * policy file's directory; NULL when none is configured.  Not read
          * here: the mask stage reads it when it needs it. */
         const char *pseudonym_secret;
+        /* Protected staff (<protected-staff>): a workforce member with an
+         * identifier in one of these systems, or whose reference or
+         * "system|value" is one of these keys, is shown to the patient as
+         * their unit only (pipeline/mask.h).  NULL / 0 when none. */
+        const char **protected_systems;
+        size_t n_protected_systems;
+        const char **protected_keys;
+        size_t n_protected_keys;
     } masking;
 
     struct {

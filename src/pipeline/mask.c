@@ -462,6 +462,33 @@ static const char *intern_buf(aod_mask *m)
 
 /* ------------------------------------------------------------------ apply */
 
+/* 1 when w is a member of the protected staff the policy lists (by an
+ * identifier system, a reference or "system|value"). */
+static int protected_staff(const aod_policy *p, const aod_party *w)
+{
+    size_t i, slen;
+
+    if (w->cls != AOD_ACTOR_WORKFORCE)
+        return 0;
+    for (i = 0; has(w->id_system) && i < p->masking.n_protected_systems; i++)
+        if (strcmp(w->id_system, p->masking.protected_systems[i]) == 0)
+            return 1;
+    for (i = 0; i < p->masking.n_protected_keys; i++) {
+        const char *k = p->masking.protected_keys[i];
+        const char *bar = strchr(k, '|');
+        if (!bar) {
+            if (has(w->reference) && strcmp(w->reference, k) == 0)
+                return 1;
+            continue;
+        }
+        slen = (size_t)(bar - k);
+        if (has(w->id_value) && strcmp(w->id_value, bar + 1) == 0 && has(w->id_system) &&
+            strlen(w->id_system) == slen && strncmp(w->id_system, k, slen) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
 {
     const aod_party *w = &e->who;
@@ -469,7 +496,7 @@ int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
     const char *org, *name = NULL, *role = NULL, *shown_org = NULL, *address = NULL;
     char key[128], code[LONG_CODE_LEN + 1];
     aod_mask_tier tier;
-    int external, forced, r;
+    int external, forced, protect = 0, r;
 
     if ((unsigned)c >= AOD_ACTOR_CLASS_COUNT) {
         aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "who", "actor class %d out of range", (int)c);
@@ -487,7 +514,20 @@ int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
         org = NULL;
     aod_buf_reset(&m->buf);
 
-    switch (tier) {
+    /* Protected staff: the patient sees the unit, never the person (a name,
+     * a role or a pseudonym that stays the same could point them out); with
+     * no unit recorded, the generic label below.  A tier that shows less
+     * than the unit (organisation, generic) stays as it is. */
+    if (!forced && m->audience == AOD_AUDIENCE_PATIENT && tier <= AOD_TIER_ROLE_UNIT &&
+        protected_staff(m->policy, w)) {
+        protect = 1;
+        tier = AOD_TIER_ROLE_UNIT;
+        if (has(w->unit)) {
+            name = w->unit;
+            shown_org = org;
+        }
+    }
+    switch (protect ? AOD_TIER_GENERIC : tier) {
     case AOD_TIER_FULL_NAME:
         if (has(w->name)) {
             name = w->name;

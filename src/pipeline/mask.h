@@ -12,6 +12,13 @@
  *   organisation  "a staff member of Example Hospital" / the organisation
  *   generic       the label the policy names ("a staff member")
  *
+ * Protected staff (the policy's <protected-staff>: an identifier system or a
+ * list of keys) are shown to the patient as their unit only ("Cardiology",
+ * else the generic label) when the workforce tier would show more (full
+ * name, pseudonym, role and unit), with tier role-unit; a tier that shows
+ * less (organisation, generic) applies as it is.  The privacy office sees
+ * them as its own tiers say.
+ *
  * The policy cannot hide the recipient of a HIPAA disclosure: 45 CFR
  * 164.528(b)(2) requires its name and, where known, its address.  So a
  * reportable disclosure in a disclosures report, and any actor of an

@@ -346,6 +346,40 @@ static void test_organisation_only(void **state)
 
 /* The built-in default goes through aod_policy_load_memory with both texts
  * compiled into the program; the same bytes must load from memory. */
+/* The jurisdiction presets (doc/presets.md): each loads without a
+ * warning, is marked as a template, has a protected-staff class, and masks
+ * the workforce for the patient as its law says. */
+static void test_presets(void **state)
+{
+    static const struct {
+        const char *file;
+        aod_mask_tier workforce;
+        int access_years, access_months;
+    } presets[] = {
+        {"examples/policies/us-hipaa-accounting.xml", AOD_TIER_ROLE_UNIT, 3, 0},
+        {"examples/policies/us-access-report.xml", AOD_TIER_FULL_NAME, 3, 0},
+        {"examples/policies/eu-ehds-access-log.xml", AOD_TIER_FULL_NAME, 3, 0},
+        {"examples/policies/ch-epr.xml", AOD_TIER_FULL_NAME, 10, 0},
+        {"examples/policies/se-unit.xml", AOD_TIER_ROLE_UNIT, 3, 0},
+        {"examples/policies/au-mhr.xml", AOD_TIER_ORGANISATION, 1, 0},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        aod_policy *p = load_ok(presets[i].file);
+        if (p->n_warnings)
+            fail_msg("%s: %s", presets[i].file, p->warnings[0].text);
+        assert_true(p->demo);
+        assert_true(p->masking.n_protected_systems + p->masking.n_protected_keys > 0);
+        assert_int_equal(mask(p, AOD_AUDIENCE_PATIENT, AOD_ACTOR_WORKFORCE)->tier,
+                         presets[i].workforce);
+        assert_int_equal(p->modes.access_lookback.years, presets[i].access_years);
+        assert_int_equal(p->modes.access_lookback.months, presets[i].access_months);
+        aod_policy_free(p);
+    }
+}
+
 static void test_default_from_memory(void **state)
 {
     size_t xml_len, xsd_len;
@@ -815,6 +849,33 @@ static void test_pseudonym_without_secret_warns(void **state)
     free(xml);
 }
 
+static void test_protected_staff_parsed(void **state)
+{
+    char *xml = policy_with("<masking><protected-staff>"
+                            "<identifier-system>urn:example:protected</identifier-system>"
+                            "<staff>Practitioner/7</staff>"
+                            "<staff> http://hospital.example.org/staff|E9 </staff>"
+                            "</protected-staff></masking>\n");
+    aod_error err;
+    aod_policy *p = load_text(xml, "mem.xml", &err);
+
+    (void)state;
+    assert_non_null(p);
+    assert_int_equal(p->masking.n_protected_systems, 1);
+    assert_string_equal(p->masking.protected_systems[0], "urn:example:protected");
+    assert_int_equal(p->masking.n_protected_keys, 2);
+    assert_string_equal(p->masking.protected_keys[0], "Practitioner/7");
+    assert_string_equal(p->masking.protected_keys[1], "http://hospital.example.org/staff|E9");
+    aod_policy_free(p);
+    free(xml);
+    /* after the audiences it is out of place */
+    xml = policy_with("<masking><audience name=\"patient\"/><protected-staff/></masking>\n");
+    p = load_text(xml, "mem.xml", &err);
+    assert_null(p);
+    assert_int_equal(err.code, AOD_ERR_POLICY);
+    free(xml);
+}
+
 static void test_semantic_errors_in_memory(void **state)
 {
     static const struct {
@@ -978,6 +1039,8 @@ int main(void)
         cmocka_unit_test(test_epoch_days),
         cmocka_unit_test(test_secret_paths),
         cmocka_unit_test(test_pseudonym_without_secret_warns),
+        cmocka_unit_test(test_protected_staff_parsed),
+        cmocka_unit_test(test_presets),
         cmocka_unit_test(test_semantic_errors_in_memory),
         cmocka_unit_test(test_time_zone_utc_and_link),
         cmocka_unit_test(test_io_errors),

@@ -627,6 +627,70 @@ static void test_bad_arguments(void **state)
     aod_mask_free(NULL);
 }
 
+/* Protected staff: the unit only, for the patient, whatever the tier; by
+ * identifier system, by reference or by system|value; never the recipient
+ * of a disclosure, never another class, and the privacy office unchanged. */
+static void test_protected_staff(void **state)
+{
+    fixture *f = *state;
+    static const char *systems[] = {"urn:example:protected-staff"};
+    static const char *keys[] = {"Practitioner/12", "http://hospital.example.org/staff|E9"};
+    aod_entry e;
+    aod_mask *m;
+
+    f->policy.masking.protected_keys = keys;
+    f->policy.masking.n_protected_keys = 2;
+    e = masked(f, staff_entry(), AOD_TIER_FULL_NAME, AOD_MODE_ACCESS);
+    expect(&e, "Cardiology", NULL, "Example Hospital", NULL, AOD_TIER_ROLE_UNIT);
+    e = masked(f, staff_entry(), AOD_TIER_PSEUDONYM, AOD_MODE_ACCESS);
+    expect(&e, "Cardiology", NULL, "Example Hospital", NULL, AOD_TIER_ROLE_UNIT);
+
+    /* never more than the tier shows */
+    e = masked(f, staff_entry(), AOD_TIER_ORGANISATION, AOD_MODE_ACCESS);
+    expect(&e, "a staff member of Example Hospital", NULL, "Example Hospital", NULL,
+           AOD_TIER_ORGANISATION);
+
+    /* by system|value, and with no unit recorded: the generic label */
+    e = staff_entry();
+    e.who.reference = "Practitioner/99";
+    e.who.id_value = "E9";
+    e.who.unit = NULL;
+    e = masked(f, e, AOD_TIER_FULL_NAME, AOD_MODE_ACCESS);
+    expect(&e, "a staff member", NULL, NULL, NULL, AOD_TIER_GENERIC);
+
+    /* not listed: the tier applies */
+    e = staff_entry();
+    e.who.reference = "Practitioner/13";
+    e = masked(f, e, AOD_TIER_FULL_NAME, AOD_MODE_ACCESS);
+    expect(&e, "Dr. Alice Smith", "Physician", "Example Hospital", NULL, AOD_TIER_FULL_NAME);
+
+    /* by identifier system */
+    f->policy.masking.n_protected_keys = 0;
+    f->policy.masking.protected_systems = systems;
+    f->policy.masking.n_protected_systems = 1;
+    e = staff_entry();
+    e.who.id_system = "urn:example:protected-staff";
+    e = masked(f, e, AOD_TIER_FULL_NAME, AOD_MODE_ACCESS);
+    expect(&e, "Cardiology", NULL, "Example Hospital", NULL, AOD_TIER_ROLE_UNIT);
+
+    /* another class with that system is not staff */
+    e = staff_entry();
+    e.who.cls = AOD_ACTOR_SYSTEM_DEVICE;
+    e.who.id_system = "urn:example:protected-staff";
+    e = masked(f, e, AOD_TIER_FULL_NAME, AOD_MODE_ACCESS);
+    expect(&e, "Dr. Alice Smith", "Physician", NULL, NULL, AOD_TIER_FULL_NAME);
+
+    /* the privacy office sees them by its own tiers */
+    e = staff_entry();
+    e.who.id_system = "urn:example:protected-staff";
+    set_tiers(f, AOD_AUDIENCE_PRIVACY_OFFICE, AOD_TIER_FULL_NAME);
+    m = new_mask(f, AOD_AUDIENCE_PRIVACY_OFFICE, AOD_MODE_ACCESS, f->en);
+    apply(m, &e);
+    aod_mask_free(m);
+    expect(&e, "Dr. Alice Smith", "Physician", "Example Hospital", NULL, AOD_TIER_FULL_NAME);
+    f->policy.masking.n_protected_systems = 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -643,6 +707,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_never_null, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_protected_staff, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
