@@ -28,5 +28,6 @@ apt-get install -y -qq --no-install-recommends \
     build-essential autoconf automake pkg-config ca-certificates \
     libpq-dev libjansson-dev libhpdf-dev libxml2-dev libxml2-utils libcmocka-dev zlib1g-dev \
     libxlsxwriter-dev libreoffice-calc-nogui \
+    libharfbuzz-dev \
     postgresql-15 fonts-dejavu-core python3 python3-psycopg2 time \
     poppler-utils qpdf clang-format chromium "${node_pkgs[@]}" "$@" >/dev/null

@@ -29,6 +29,7 @@
 #include "base/buf.h"
 #include "base/timefmt.h"
 #include "base/utf8.h"
+#include "render/fontsubset.h"
 #include "render/words.h"
 
 #ifndef AOD_FONT_FILE
@@ -94,8 +95,10 @@ enum { FACE_REGULAR, FACE_BOLD, N_FACES };
 
 typedef struct face {
     HPDF_Font font;
-    int stroke;                 /* bold drawn by stroking the regular face */
-    int16_t width[WIDTH_CACHE]; /* advance widths in 1/1000 em; -1 not yet known */
+    const aod_fontsubset_font *src; /* the whole font: widths, and the subset made at end() */
+    aod_fontsubset_used used;       /* what was drawn with font (a stroked face: with regular) */
+    int stroke;                     /* bold drawn by stroking the regular face */
+    int16_t width[WIDTH_CACHE];     /* advance widths in 1/1000 em; -1 not yet known */
 } face;
 
 /* One wrapped line: a slice of a text buffer and how to draw it. */
@@ -333,7 +336,7 @@ static int glyph_width(pdf_sink *s, int f, uint32_t cp)
 
     if (cp < WIDTH_CACHE && fc->width[cp] >= 0)
         return fc->width[cp];
-    w = HPDF_Font_GetUnicodeWidth(fc->font, (HPDF_UNICODE)cp);
+    w = aod_fontsubset_width(fc->src, cp);
     if (w < 0)
         w = 0;
     if (cp < WIDTH_CACHE)
@@ -477,6 +480,7 @@ static void text_line(pdf_sink *s, int f, double size, rgb c, double x, double y
         s->tsize = size;
         s->tcolor = c;
     }
+    aod_fontsubset_mark(&s->faces[f].used, p, n);
     HPDF_Page_TextOut(pg, (HPDF_REAL)x, (HPDF_REAL)y, aod_buf_str(&s->scratch));
 }
 
@@ -1257,16 +1261,152 @@ static int fix_to_unicode(HPDF_Font font)
                : -1;
 }
 
-static int load_face(pdf_sink *s, int f, const char *path)
-{
-    const char *name = HPDF_LoadTTFontFromFile(s->doc, path, HPDF_TRUE);
+/* ---------------------------------------------------- the embedded fonts
+ * libharu, given a TrueType font, builds its widths and glyph map for every
+ * character the font has (20-40 ms) and embeds every glyph's metrics (about
+ * 150 KB of DejaVu).  So libharu is given a stub of the font instead, its
+ * .notdef, space, H and x only (render/fontsubset.h): drawing needs no more, as
+ * text is measured here and a PDF code is the character's Unicode value
+ * whatever the font.  Before the file is written, embed_subset() puts the
+ * font cut to the characters drawn in the stub's place: the font file, the
+ * code-to-glyph map and the widths.  The rest of libharu's font objects (the
+ * descriptor's metrics, the encoding, ToUnicode) are the real font's: the
+ * stub keeps its tables. */
 
-    if (!name)
+/* Gives libharu the stub of the font at path as face f.  Returns 0, or -1
+ * with err set (a font that cannot be read) or a libharu error remembered. */
+static int load_face(pdf_sink *s, int f, const char *path, aod_error *err)
+{
+    face *fc = &s->faces[f];
+    const unsigned char *stub;
+    size_t len;
+    HPDF_Stream st;
+    HPDF_FontDef def, had;
+    int i;
+
+    fc->src = aod_fontsubset_get(path, err);
+    if (!fc->src)
         return -1;
-    s->faces[f].font = HPDF_GetFont(s->doc, name, "UTF-8");
-    if (!s->faces[f].font)
+    stub = aod_fontsubset_stub(fc->src, &len);
+    st = HPDF_MemStream_New(s->doc->mmgr, (HPDF_UINT)len);
+    if (!st || HPDF_Stream_Write(st, stub, (HPDF_UINT)len) != HPDF_OK) {
+        if (st)
+            HPDF_Stream_Free(st);
         return -1;
-    return fix_to_unicode(s->faces[f].font);
+    }
+    /* What HPDF_LoadTTFontFromFile does, from memory: libharu 2.3.0 has no
+     * public call for it. */
+    def = HPDF_TTFontDef_Load(s->doc->mmgr, st, HPDF_TRUE); /* takes st */
+    if (!def)
+        return -1;
+    had = HPDF_Doc_FindFontDef(s->doc, def->base_font);
+    if (had) { /* the same font twice (regular given as bold): one font */
+        HPDF_FontDef_Free(def);
+        def = had;
+    } else {
+        if (HPDF_List_Add(s->doc->fontdef_list, def) != HPDF_OK) {
+            HPDF_FontDef_Free(def);
+            return -1;
+        }
+        if (s->doc->ttfont_tag[0] == 0) {
+            memcpy(s->doc->ttfont_tag, "HPDFAA", 6);
+        } else {
+            for (i = 5; i >= 0; i--) {
+                if (++s->doc->ttfont_tag[i] <= 'Z')
+                    break;
+                s->doc->ttfont_tag[i] = 'A';
+            }
+        }
+        HPDF_TTFontDef_SetTagName(def, (char *)s->doc->ttfont_tag);
+    }
+    fc->font = HPDF_GetFont(s->doc, def->base_font, "UTF-8");
+    if (!fc->font)
+        return -1;
+    return fix_to_unicode(fc->font);
+}
+
+/* Puts the subset of fc's font for the characters in used in the place of
+ * the stub.  Returns 0, or -1 with err set. */
+static int embed_subset(pdf_sink *s, const face *fc, const aod_fontsubset_used *used,
+                        aod_error *err)
+{
+    HPDF_Font font = fc->font;
+    HPDF_FontAttr attr = (HPDF_FontAttr)font->attr;
+    HPDF_Dict cid = attr->descendant_font, file;
+    HPDF_Array w, run = NULL;
+    aod_fontsubset sub;
+    int dw = aod_fontsubset_missing_width(fc->src);
+    uint32_t cp, last = 0;
+    int rc = -1;
+
+    if (aod_fontsubset_make(fc->src, used, &sub, err) != 0) {
+        aod_fontsubset_clear(&sub);
+        return -1;
+    }
+    /* libharu makes the descriptor and its font file (from the stub) as it
+     * writes the font: have that done now, then replace the file. */
+    if (!font->before_write_fn || font->before_write_fn(font) != HPDF_OK || !attr->map_stream ||
+        !attr->fontdef->descriptor)
+        goto fail;
+    file = HPDF_Dict_GetItem(attr->fontdef->descriptor, "FontFile2", HPDF_OCLASS_DICT);
+    if (!file || !file->stream)
+        goto fail;
+    HPDF_MemStream_FreeData(file->stream);
+    if (HPDF_Stream_Write(file->stream, sub.data, (HPDF_UINT)sub.len) != HPDF_OK ||
+        HPDF_Dict_AddNumber(file, "Length1", (HPDF_UINT32)sub.len) != HPDF_OK)
+        goto fail;
+    /* CIDToGIDMap: a code (the character) to its glyph in the subset, two
+     * bytes big-endian each, written over the map in place. */
+    for (cp = 0; cp <= sub.max_cp; cp++) {
+        unsigned char *b = (unsigned char *)&sub.gid[cp];
+        uint16_t g = sub.gid[cp];
+        b[0] = (unsigned char)(g >> 8);
+        b[1] = (unsigned char)g;
+    }
+    HPDF_MemStream_FreeData(attr->map_stream->stream);
+    if (HPDF_Stream_Write(attr->map_stream->stream, (const HPDF_BYTE *)sub.gid,
+                          (HPDF_UINT)(sub.max_cp + 1) * 2) != HPDF_OK)
+        goto fail;
+    /* W: the widths of the characters drawn that differ from DW, in runs. */
+    w = HPDF_Dict_GetItem(cid, "W", HPDF_OCLASS_ARRAY);
+    if (!w || HPDF_Dict_AddNumber(cid, "DW", dw) != HPDF_OK)
+        goto fail;
+    HPDF_Array_Clear(w);
+    for (cp = 0; cp <= sub.max_cp; cp++) {
+        int cw = aod_fontsubset_width(fc->src, cp);
+        if (!aod_fontsubset_is_used(used, cp) || cw == dw)
+            continue;
+        if (!run || cp != last + 1) {
+            run = HPDF_Array_New(s->doc->mmgr);
+            if (!run || HPDF_Array_AddNumber(w, (HPDF_INT32)cp) != HPDF_OK ||
+                HPDF_Array_Add(w, run) != HPDF_OK)
+                goto fail;
+        }
+        if (HPDF_Array_AddNumber(run, cw) != HPDF_OK)
+            goto fail;
+        last = cp;
+    }
+    rc = 0;
+fail:
+    if (rc != 0 && check(s, "embedding the font", err) == 0)
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "pdf",
+                      "libharu's font objects are not as expected");
+    aod_fontsubset_clear(&sub);
+    return rc;
+}
+
+/* Every font of the document, cut to the characters drawn with it. */
+static int embed_subsets(pdf_sink *s, aod_error *err)
+{
+    face *r = &s->faces[FACE_REGULAR], *b = &s->faces[FACE_BOLD];
+    size_t i;
+
+    if (b->font == r->font) /* one font (the bold one stroked, or the same file) */
+        for (i = 0; i < sizeof r->used.bits / sizeof r->used.bits[0]; i++)
+            r->used.bits[i] |= b->used.bits[i];
+    if (embed_subset(s, r, &r->used, err) != 0)
+        return -1;
+    return b->font == r->font ? 0 : embed_subset(s, b, &b->used, err);
 }
 
 /* A font libharu could not load: the error names the file and libharu's
@@ -1324,13 +1464,14 @@ static int pdf_begin(aod_sink *base, const aod_report_info *info, aod_error *err
     HPDF_SetCompressionMode(s->doc, HPDF_COMP_ALL);
     if (check(s, "setting up the document", err) != 0)
         return -1;
-    if (load_face(s, FACE_REGULAR, s->font_file) != 0 || s->hpdf_no)
+    if (load_face(s, FACE_REGULAR, s->font_file, err) != 0 || s->hpdf_no)
         return font_failed(s, s->font_file, err);
     if (s->bold_file) {
-        if (load_face(s, FACE_BOLD, s->bold_file) != 0 || s->hpdf_no)
+        if (load_face(s, FACE_BOLD, s->bold_file, err) != 0 || s->hpdf_no)
             return font_failed(s, s->bold_file, err);
     } else {
         s->faces[FACE_BOLD].font = s->faces[FACE_REGULAR].font;
+        s->faces[FACE_BOLD].src = s->faces[FACE_REGULAR].src;
         s->faces[FACE_BOLD].stroke = 1;
     }
     return 0;
@@ -1424,6 +1565,10 @@ static int pdf_end(aod_sink *base, const aod_report_summary *sum, aod_error *err
     HPDF_SetInfoDateAttr(s->doc, HPDF_INFO_MOD_DATE, d);
     if (check(s, "setting the document info", err) != 0)
         return -1;
+    if (embed_subsets(s, err) != 0) {
+        s->failed = 1;
+        return -1;
+    }
     if (write_out(s, err) != 0) {
         s->failed = 1;
         return -1;
