@@ -597,25 +597,10 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
         goto out;
     info.lang = o.lang ? o.lang : policy->presentation.language;
     info.patient_name = o.patient_name;
-    if (o.now) {
-        if (aod_run_parse_when("--now", o.now, 0, &info.now, err) != 0)
-            goto out;
-    } else {
-        info.now = aod_timefmt_now();
-    }
-    info.to = info.now;
-    if (o.to && aod_run_parse_when("--to", o.to, 1, &info.to, err) != 0)
-        goto out;
-    info.from = aod_report_default_from(policy, info.mode, info.now);
-    if (o.from && aod_run_parse_when("--from", o.from, 0, &info.from, err) != 0)
+    if (aod_run_period(policy, o.now, o.from, o.to, &info, err) != 0)
         goto out;
     if (o.requested && aod_run_parse_when("--requested", o.requested, 0, &info.requested, err) != 0)
         goto out;
-    if (info.from >= info.to) {
-        aod_error_set(err, AOD_ERR_USAGE, "--from", 0, NULL,
-                      "the period is empty (--from is not before --to)");
-        goto out;
-    }
     text = aod_text_load(o.templates, info.lang, err);
     if (!text)
         goto out;

@@ -121,6 +121,29 @@ aod_policy *aod_run_load_policy(const char *option, unsigned char *digest, aod_e
     return p;
 }
 
+int aod_run_period(const aod_policy *policy, const char *now, const char *from, const char *to,
+                   aod_report_info *info, aod_error *err)
+{
+    if (now) {
+        if (aod_run_parse_when("--now", now, 0, &info->now, err) != 0)
+            return -1;
+    } else {
+        info->now = aod_timefmt_now();
+    }
+    info->to = info->now;
+    if (to && aod_run_parse_when("--to", to, 1, &info->to, err) != 0)
+        return -1;
+    info->from = aod_report_default_from(policy, info->mode, info->now);
+    if (from && aod_run_parse_when("--from", from, 0, &info->from, err) != 0)
+        return -1;
+    if (info->from >= info->to) {
+        aod_error_set(err, AOD_ERR_USAGE, "--from", 0, NULL,
+                      "the period is empty (--from is not before --to)");
+        return -1;
+    }
+    return 0;
+}
+
 int aod_run_parse_when(const char *opt, const char *s, int end_of_day, int64_t *ms, aod_error *err)
 {
     int y, m, d, n = 0;

@@ -109,6 +109,14 @@ aod_policy *aod_run_load_policy_file(const char *path, unsigned char *digest, ao
  * (AOD_ERR_USAGE: not a date, or an impossible one like 2025-02-30). */
 int aod_run_parse_when(const char *opt, const char *s, int end_of_day, int64_t *ms, aod_error *err);
 
+/* The report period of the options --now, --from and --to (each borrowed,
+ * NULL when not given): info->now is --now or the clock, info->to is --now
+ * or the end of --to's day, info->from is --from or the mode's default
+ * look-back from info->now (info->mode must be set).  Returns 0, or -1 with
+ * err set (AOD_ERR_USAGE: a bad date, or an empty period). */
+int aod_run_period(const aod_policy *policy, const char *now, const char *from, const char *to,
+                   aod_report_info *info, aod_error *err);
+
 /* 1 when format is one of csv, pdf, html, xlsx, bundle-json, bundle-xml. */
 int aod_run_format_known(const char *format);
 

@@ -576,23 +576,8 @@ int aod_verify_command(int argc, char **argv, aod_error *err)
     if (aod_timefmt_set_zone(policy->presentation.time_zone, err) != 0)
         goto out;
     info.lang = policy->presentation.language;
-    if (o.now) {
-        if (aod_run_parse_when("--now", o.now, 0, &info.now, err) != 0)
-            goto out;
-    } else {
-        info.now = aod_timefmt_now();
-    }
-    info.to = info.now;
-    if (o.to && aod_run_parse_when("--to", o.to, 1, &info.to, err) != 0)
+    if (aod_run_period(policy, o.now, o.from, o.to, &info, err) != 0)
         goto out;
-    info.from = aod_report_default_from(policy, info.mode, info.now);
-    if (o.from && aod_run_parse_when("--from", o.from, 0, &info.from, err) != 0)
-        goto out;
-    if (info.from >= info.to) {
-        aod_error_set(err, AOD_ERR_USAGE, "--from", 0, NULL,
-                      "the period is empty (--from is not before --to)");
-        goto out;
-    }
     text = aod_text_load(o.templates, info.lang, err);
     if (!text)
         goto out;
