@@ -97,7 +97,7 @@ script="$script; cd /root/by-hand; echo '+ $byhand'; $byhand; echo '+ make distc
 # The machine's Debian mirror (the first one its sources name).
 mirror=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -m1 'debian/\?$' || true)
 [ -n "$mirror" ] || mirror=$(sed -n 's/^deb \(\[[^]]*\] \)\?\([^ ]*\) .*/\2/p' /etc/apt/sources.list 2>/dev/null | head -n 1)
-mirror=${mirror:-http://deb.debian.org/debian}
+[ -n "$mirror" ] || die "no Debian mirror found in this machine's apt sources"
 
 mkdir -p "$CACHE"
 chmod 700 "$CACHE"
