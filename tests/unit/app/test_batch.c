@@ -691,7 +691,8 @@ static void test_manifest_roundtrip(void **state)
 static void test_selfaudit_event(void **state)
 {
     static const char *const keys[] = {"Patient/p1", "http://h/mrn|7", "|bare"};
-    aod_selfaudit_file files[2] = {{"pdf", "a.pdf", "11", 10}, {"csv", "a.csv", "22", 20}};
+    aod_selfaudit_file files[2] = {{"pdf", "a.pdf", "11", 10, NULL},
+                                   {"csv", "a.csv", "22", 20, NULL}};
     aod_report_info info;
     aod_selfaudit a;
     aod_record *rec;
