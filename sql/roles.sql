@@ -62,8 +62,8 @@ $$;
 GRANT USAGE ON SCHEMA aod TO aod_reader, aod_loader;
 
 -- The reporting role reads; its one write is its self-audit record.
-GRANT SELECT ON aod.audit_event, aod.event_patient, aod.schema_version, aod.search_outcome
-    TO aod_reader;
+GRANT SELECT ON aod.audit_event, aod.event_patient, aod.schema_version, aod.search_outcome,
+    aod.observer_day TO aod_reader;
 GRANT EXECUTE ON FUNCTION aod.record_self_audit(text, text[], text, text, text, date, date,
     timestamptz, timestamptz, timestamptz, timestamptz, text, text, text, text, jsonb)
     TO aod_reader;
@@ -71,6 +71,8 @@ GRANT EXECUTE ON FUNCTION aod.record_self_audit(text, text[], text, text, text, 
 -- The loader inserts; it reads the event keys (to skip what is stored) and
 -- the schema version, and reserves event ids from the sequence.
 GRANT INSERT ON aod.audit_event, aod.event_patient, aod.search_outcome TO aod_loader;
+-- the completeness statement's records per source and day: added to at load
+GRANT SELECT, INSERT, UPDATE ON aod.observer_day TO aod_loader;
 GRANT SELECT (id, event_key) ON aod.audit_event TO aod_loader;
 GRANT SELECT ON aod.schema_version TO aod_loader;
 DO $$
