@@ -54,6 +54,17 @@ const char *aod_text_get(const aod_text *t, const char *key);
 const char *aod_text_code(const aod_text *t, const char *kind, const char *code,
                           const char *display);
 
+/* The reason of a line in words (issue 16 point 3): reason is the
+ * aod_reason_name() of entry.h ("none", "purpose", "consent", "encounter"
+ * ...).  A recorded purpose speaks for itself (the "purpose." words);
+ * otherwise the template "reason.<name>" with {evidence} filled in, so the
+ * words say what showed the reason; "reason.none" ("no reason was
+ * recorded") when nothing did.  Written into scratch (reset first) when a
+ * template is expanded; returns the words, borrowed from t, the arguments
+ * or scratch; "" when out of memory (scratch freed itself). */
+const char *aod_text_reason(const aod_text *t, const char *reason, const char *purpose_code,
+                            const char *purpose_display, const char *evidence, aod_buf *scratch);
+
 /* Calls fn(key, value, ctx) for every template the language uses (its own
  * and the English ones it falls back to), in no particular order; key and
  * value are borrowed from t.  Stops when fn returns non-zero and returns
