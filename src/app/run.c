@@ -176,8 +176,13 @@ int aod_run_parse_when(const char *opt, const char *s, int end_of_day, int64_t *
 
 static const struct {
     const char *name, *ext;
-} formats[] = {{"csv", "csv"},   {"pdf", "pdf"},          {"html", "html"},
-               {"xlsx", "xlsx"}, {"bundle-json", "json"}, {"bundle-xml", "xml"}};
+} formats[] = {{"csv", "csv"},
+               {"pdf", "pdf"},
+               {"html", "html"},
+               {"xlsx", "xlsx"},
+               {"bundle-json", "json"},
+               {"bundle-xml", "xml"},
+               {"csv-completeness", "completeness.csv"}};
 
 const char *aod_run_format_ext(const char *format)
 {
@@ -204,6 +209,8 @@ static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
     }
     if (strcmp(format, "csv") == 0)
         return aod_csv_sink_new(out, &o->csv, text, NULL, NULL, err);
+    if (strcmp(format, "csv-completeness") == 0)
+        return aod_csv_completeness_sink_new(out, &o->csv, text, err);
     if (strcmp(format, "pdf") == 0) {
         aod_pdf_options po;
         memset(&po, 0, sizeof po);
@@ -219,9 +226,54 @@ static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
     if (strcmp(format, "bundle-xml") == 0)
         return aod_bundle_sink_new(out, AOD_BUNDLE_XML, text, err);
     aod_error_set(err, AOD_ERR_USAGE, "--format", 0, NULL,
-                  "unknown format '%s' (known: csv, pdf, html, xlsx, bundle-json, bundle-xml)",
+                  "unknown format '%s' (known: csv, csv-completeness, pdf, html, xlsx, "
+                  "bundle-json, bundle-xml)",
                   format);
     return NULL;
+}
+
+/* ------------------------------------------------- explain --ref: records */
+
+/* The explain view of one line: each raw record also with the AuditEvent
+ * the store holds for it (a few records, so one query each). */
+typedef struct raw_sink {
+    aod_trace_sink base;
+    aod_trace_sink *inner;
+    aod_store *st;
+    aod_buf json;
+} raw_sink;
+
+static int raw_begin(aod_trace_sink *b, aod_error *err)
+{
+    raw_sink *s = (raw_sink *)b;
+    return s->inner->begin(s->inner, err);
+}
+
+static int raw_trace(aod_trace_sink *b, const aod_trace *t, aod_error *err)
+{
+    raw_sink *s = (raw_sink *)b;
+    aod_trace copy = *t;
+
+    if (aod_store_event_resource(s->st, t->record_id, &s->json, err) != 0)
+        return -1;
+    copy.resource = s->json.len ? aod_buf_str(&s->json) : NULL;
+    return s->inner->trace(s->inner, &copy, err);
+}
+
+static int raw_end(aod_trace_sink *b, aod_error *err)
+{
+    raw_sink *s = (raw_sink *)b;
+    return s->inner->end(s->inner, err);
+}
+
+static void raw_free(aod_trace_sink *b)
+{
+    raw_sink *s = (raw_sink *)b;
+
+    if (!s)
+        return;
+    aod_buf_free(&s->json);
+    free(s);
 }
 
 /* ------------------------------------------------------------- tee sink */
@@ -384,6 +436,7 @@ static int self_audit(aod_store *st, const aod_report_info *info, int explain,
         files[i].name = base_name(outs[i].path);
         files[i].sha256 = outs[i].sha256;
         files[i].size = outs[i].size;
+        files[i].subject = i == 0 ? o->subject : NULL;
     }
     aod_selfaudit_whoami(os_user, sizeof os_user, host, sizeof host);
     memset(&a, 0, sizeof a);
@@ -454,6 +507,8 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
     aod_sink *sink = NULL;
     aod_report_summary local;
     aod_report_info with_outcomes;
+    aod_store_completeness *complete = NULL;
+    raw_sink *raw = NULL;
     outcomes *found = NULL;
     run_ctx ctx;
     int64_t started = aod_timefmt_now();
@@ -515,12 +570,34 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
     with_outcomes = *info;
     with_outcomes.search_outcomes = found->v;
     with_outcomes.n_search_outcomes = found->n;
+    /* What the store can say of its own completeness: its sources, since
+     * when each logs, the horizon, the silent days of daily sources. */
+    complete = aod_store_completeness_get(st, info->from, info->to, err);
+    if (!complete)
+        goto out;
+    with_outcomes.completeness = aod_store_completeness_view(complete);
     info = &with_outcomes;
     ctx.stop = opts->stop;
     ctx.rep = aod_report_new(info, text, sink, err);
     if (!ctx.rep)
         goto out;
-    if (explainer && aod_report_explain_to(ctx.rep, explainer, err) != 0)
+    if (explainer && opts->explain_ref) {
+        raw = calloc(1, sizeof *raw);
+        if (!raw) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            goto out;
+        }
+        raw->base.begin = raw_begin;
+        raw->base.trace = raw_trace;
+        raw->base.end = raw_end;
+        raw->base.free = raw_free;
+        raw->inner = explainer;
+        raw->st = st;
+        aod_buf_init(&raw->json, (size_t)64 * 1024 * 1024);
+        if (aod_report_explain_ref(ctx.rep, opts->explain_ref, err) != 0)
+            goto out;
+    }
+    if (explainer && aod_report_explain_to(ctx.rep, raw ? &raw->base : explainer, err) != 0)
         goto out;
     if (aod_store_each_event(st, info->patient_keys, info->n_patient_keys, info->from, info->to,
                              push_row, &ctx, err) != 0)
@@ -565,5 +642,8 @@ out:
         aod_outfile_abort(files[i]);
     }
     free(found);
+    if (raw)
+        raw_free(&raw->base);
+    aod_store_completeness_free(complete);
     return rc;
 }
