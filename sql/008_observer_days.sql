@@ -23,14 +23,6 @@ COMMENT ON TABLE aod.observer_day IS
 -- The days the store has anything, for gaps and the horizon.
 CREATE INDEX observer_day_day_idx ON aod.observer_day (day);
 
--- The horizon: before it nothing can be shown.  Until retention exists it
--- is the oldest record the store holds; the retention work replaces this
--- function (same name and result type) with the partition boundary it
--- keeps, and every report follows.
-CREATE FUNCTION aod.retention_horizon() RETURNS timestamptz
-    LANGUAGE sql STABLE
-    AS $$ SELECT min(day)::timestamp AT TIME ZONE 'UTC' FROM aod.observer_day $$;
-
 -- Events stored before this migration: counted once, from the documents.
 -- The observer is keyed as the loader keys it (its reference, else
 -- "system|value", else its display); a reference is made relative as the
@@ -364,7 +356,6 @@ BEGIN
     END IF;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'aod_reader') THEN
         GRANT SELECT ON aod.observer_day TO aod_reader;
-        GRANT EXECUTE ON FUNCTION aod.retention_horizon() TO aod_reader;
     END IF;
 END
 $$;

@@ -2011,9 +2011,13 @@ static int64_t floor_day(int64_t ms)
 
 int aod_store_horizon(aod_store *st, int64_t *horizon_ms, aod_error *err)
 {
-    PGresult *res =
-        PQexecParams(st->conn, "SELECT (extract(epoch FROM aod.retention_horizon()) * 1000)::int8",
-                     0, NULL, NULL, NULL, NULL, 0);
+    /* Until retention exists, the oldest day the store holds.  The
+     * retention work (partitions) changes this query to the boundary it
+     * keeps; every report follows. */
+    PGresult *res = PQexecParams(st->conn,
+                                 "SELECT ((min(day) - DATE '1970-01-01')::int8 * 86400000)"
+                                 " FROM aod.observer_day",
+                                 0, NULL, NULL, NULL, NULL, 0);
     int rc = -1;
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {

@@ -168,9 +168,10 @@ const aod_completeness *aod_store_completeness_view(const aod_store_completeness
 void aod_store_completeness_free(aod_store_completeness *c);
 
 /* The retention horizon: before *horizon_ms nothing can be shown (0 when
- * the store is empty).  SQL aod.retention_horizon() decides: today the
- * oldest day the store holds; the retention work redefines that function
- * and every report follows.  Returns 0 / -1. */
+ * the store is empty).  Today the oldest day aod.observer_day holds; the
+ * retention work (partitions) changes this function to the boundary it
+ * keeps, and every report's completeness statement follows.  Returns
+ * 0 / -1. */
 int aod_store_horizon(aod_store *st, int64_t *horizon_ms, aod_error *err);
 
 /* The stored AuditEvent event_id as JSON text, into out (reset first; left
