@@ -1174,13 +1174,9 @@ static int store_observer_days(aod_store *st, aod_error *err)
         }
         res = PQexecParams(
             st->conn,
-            "INSERT INTO aod.observer_day AS o (observer, day, records, display) "
-            "SELECT t.o, DATE '1970-01-01' + t.d, t.n, t.s "
-            "FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[]) AS t (o, d, n, s) "
-            "ON CONFLICT (observer, day) DO UPDATE SET records = o.records + EXCLUDED.records, "
-            "display = COALESCE(EXCLUDED.display, o.display)",
-            4, NULL, v, NULL, NULL, 0);
-        ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+            "SELECT aod.observer_days_add($1::text[], $2::int[], $3::bigint[], $4::text[])", 4,
+            NULL, v, NULL, NULL, 0);
+        ok = PQresultStatus(res) == PGRES_TUPLES_OK;
         if (!ok)
             load_error(st, err, "count the records per source and day", res);
         PQclear(res);
@@ -2015,8 +2011,8 @@ int aod_store_horizon(aod_store *st, int64_t *horizon_ms, aod_error *err)
      * retention work (partitions) changes this query to the boundary it
      * keeps; every report follows. */
     PGresult *res = PQexecParams(st->conn,
-                                 "SELECT ((min(day) - DATE '1970-01-01')::int8 * 86400000)"
-                                 " FROM aod.observer_day",
+                                 "SELECT ((min(first_day) - DATE '1970-01-01')::int8 * 86400000)"
+                                 " FROM aod.observer_span",
                                  0, NULL, NULL, NULL, NULL, 0);
     int rc = -1;
 
@@ -2037,34 +2033,30 @@ aod_store_completeness *aod_store_completeness_get(aod_store *st, int64_t from_m
     /* Every source with its span, and whether it logs daily: on at least
      * 14 days, and on 2 of every 3 days between its first and last (so an
      * outage of up to a third of its life still shows as gaps). */
+    /* Every source with its span (aod.observer_span), and whether it logs
+     * daily: on at least 14 days, and on 2 of every 3 days between its
+     * first and last (so an outage of up to a third of its life still
+     * shows as gaps). */
     static const char sources_sql[] =
-        "SELECT observer, max(display), min(day) - DATE '1970-01-01',"
-        " max(day) - DATE '1970-01-01', count(*),"
-        " (count(*) >= $1::int AND count(*) * 3 >= (max(day) - min(day) + 1) * 2)"
-        " FROM aod.observer_day GROUP BY observer ORDER BY observer";
-    /* The runs of days, inside [from, to] and before the store's newest
-     * day, on which a daily source logged nothing: the holes between the
-     * days it did log (an index range scan of the primary key per source),
-     * and before its first and after its last day in the window. */
+        "SELECT observer, display, first_day - DATE '1970-01-01', last_day - DATE '1970-01-01',"
+        " days, (days >= $1::int AND days * 3 >= (last_day - first_day + 1) * 2)"
+        " FROM aod.observer_span ORDER BY observer";
+    /* The runs of days, inside [from, to], on which a daily source logged
+     * nothing: its silent runs (aod.observer_gap, kept at load) cut to the
+     * period, and the days after its last one up to the store's newest
+     * day. */
     static const char gaps_sql[] =
-        "WITH s AS (SELECT observer, min(day) AS first, count(*) AS days, max(day) AS last"
-        "   FROM aod.observer_day GROUP BY observer),"
-        " w AS (SELECT s.observer, greatest(s.first, DATE '1970-01-01' + $1::int) AS lo,"
-        "   least((SELECT max(day) FROM aod.observer_day), DATE '1970-01-01' + $2::int) AS hi"
-        "   FROM s WHERE s.days >= $3::int AND s.days * 3 >= (s.last - s.first + 1) * 2),"
-        " r AS (SELECT o.observer, o.day, lag(o.day) OVER (PARTITION BY o.observer ORDER BY o.day)"
-        "   AS prev FROM aod.observer_day o JOIN w ON o.observer = w.observer"
-        "   AND o.day BETWEEN w.lo AND w.hi),"
-        " e AS (SELECT observer, min(day) AS a, max(day) AS b FROM r GROUP BY observer)"
+        "WITH s AS (SELECT * FROM aod.observer_span"
+        "   WHERE days >= $3::int AND days * 3 >= (last_day - first_day + 1) * 2),"
+        " p AS (SELECT DATE '1970-01-01' + $1::int AS lo, DATE '1970-01-01' + $2::int AS hi,"
+        "   (SELECT max(last_day) FROM aod.observer_span) AS newest)"
         " SELECT observer, g0 - DATE '1970-01-01', g1 - DATE '1970-01-01' FROM ("
-        "  SELECT observer, prev + 1 AS g0, day - 1 AS g1 FROM r WHERE day > prev + 1"
-        "  UNION ALL SELECT w.observer, w.lo, e.a - 1 FROM w JOIN e USING (observer) WHERE e.a > "
-        "w.lo"
-        "  UNION ALL SELECT w.observer, e.b + 1, w.hi FROM w JOIN e USING (observer) WHERE e.b < "
-        "w.hi"
-        "  UNION ALL SELECT w.observer, w.lo, w.hi FROM w WHERE w.lo <= w.hi"
-        "   AND NOT EXISTS (SELECT 1 FROM e WHERE e.observer = w.observer)"
-        " ) g ORDER BY 2, 1";
+        "  SELECT g.observer, greatest(g.from_day, p.lo) AS g0, least(g.to_day, p.hi) AS g1"
+        "   FROM aod.observer_gap g JOIN s USING (observer), p"
+        "   WHERE g.from_day <= p.hi AND g.to_day >= p.lo"
+        "  UNION ALL SELECT s.observer, greatest(s.last_day + 1, p.lo), least(p.newest, p.hi)"
+        "   FROM s, p WHERE greatest(s.last_day + 1, p.lo) <= least(p.newest, p.hi)"
+        " ) x ORDER BY 2, 1";
     aod_store_completeness *c = calloc(1, sizeof *c);
     PGresult *res = NULL;
     const char *params[3];

@@ -102,7 +102,8 @@ psql_q "UPDATE aod.event_patient SET other_keys = NULL WHERE event_id = $only2" 
 # A store made by schema version 1 and upgraded: its rows have no
 # other_keys, so every key's cursor sends everything and the merge skips.
 psql_q "ALTER TABLE aod.event_patient DROP COLUMN other_keys;
-        DROP TABLE aod.search_outcome, aod.observer_day;
+        DROP TABLE aod.search_outcome, aod.observer_day, aod.observer_span, aod.observer_gap;
+        DROP FUNCTION aod.observer_days_add;
         DROP FUNCTION aod.record_self_audit, aod.event_patient_check CASCADE;
         DROP FUNCTION aod.norm_disagreement, aod.norm_escape, aod.norm_field, aod.norm_dict;
         DELETE FROM aod.schema_version WHERE version >= 2" >/dev/null
