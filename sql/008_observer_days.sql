@@ -93,6 +93,7 @@ BEGIN
         INSERT INTO aod.observer_day AS o (observer, day, records, display)
         SELECT t.o, DATE '1970-01-01' + t.d, t.n, t.s
           FROM unnest(p_observer, p_day, p_records, p_display) AS t (o, d, n, s)
+         ORDER BY t.o, t.d -- in order, most new days only move a span's end
         ON CONFLICT (observer, day) DO UPDATE SET records = o.records + EXCLUDED.records,
             display = COALESCE(EXCLUDED.display, o.display)
         RETURNING o.observer, o.day, o.display, (o.xmax = 0) AS fresh
@@ -118,8 +119,9 @@ BEGIN
         ELSE
             -- a silent day inside the span, now logged: split its run
             SELECT * INTO g FROM aod.observer_gap
-             WHERE observer = r.observer AND from_day <= r.day AND to_day >= r.day;
-            IF FOUND THEN
+             WHERE observer = r.observer AND from_day <= r.day
+             ORDER BY from_day DESC LIMIT 1;
+            IF FOUND AND g.to_day >= r.day THEN
                 DELETE FROM aod.observer_gap WHERE observer = g.observer AND from_day = g.from_day;
                 IF g.from_day < r.day THEN
                     INSERT INTO aod.observer_gap VALUES (g.observer, g.from_day, r.day - 1);
