@@ -47,6 +47,12 @@ typedef struct aod_pdf_options {
      * file exists, else none; "": none (one embedded font: smaller, and
      * faster when many letters are made).  A file named here must load. */
     const char *bold_font_file;
+    /* The font for the characters font_file lacks (Chinese, Japanese,
+     * Korean), borrowed, copied; a TrueType collection's first font.  NULL:
+     * AOD_FALLBACK_FONT_FILE (WenQuanYi Micro Hei) when that file exists,
+     * else none; "": none.  Read and
+     * embedded only when a document draws a character that needs it. */
+    const char *fallback_font_file;
 } aod_pdf_options;
 
 /* A new PDF sink writing to out (borrowed; written only at end(), and only
