@@ -172,8 +172,8 @@ typedef struct pdf_sink {
     } missing[MAX_MISSING];
     size_t n_missing, missing_more; /* listed; occurrences of others */
 
-    /* The outline (bookmarks): the letter and its headings, each section of
-     * the table and each month in it. */
+    /* The outline (bookmarks): the letter, each section of the table and
+     * each month in it. */
     struct mark {
         HPDF_Page page;
         double top;
@@ -1168,7 +1168,6 @@ static int heading(pdf_sink *s, flow *fl, const char *str)
 {
     if (need(s, fl, 10 + 18 + 3 * BODY_LEAD) != 0)
         return -1;
-    add_mark(s, fl->page, fl->y, 1, 1, str);
     fl->y -= 10;
     if (para(s, fl, str, STYLE_BOLD, 11.5, 17, ACCENT, 0) != 0)
         return -1;
@@ -1790,8 +1789,8 @@ static int font_failed(pdf_sink *s, const char *path, aod_error *err)
 /* ------------------------------------------------- the document's structure
  * libharu cannot tag a PDF, but it can say the language (the catalog's
  * /Lang, which screen readers use for their voice), have viewers show the
- * title rather than the file name, and carry an outline: the letter with
- * its headings, each section of the table with its months. */
+ * title rather than the file name, and carry an outline: the letter, each
+ * section of the table with its months. */
 
 /* Remembers a bookmark at (page, top), level 0 or 1 (under the last
  * level 0), titled with str (copied). */
@@ -1851,8 +1850,16 @@ static void mark_month(pdf_sink *s, const aod_entry *e, double top)
 static HPDF_Outline new_outline(pdf_sink *s, HPDF_Outline parent, const struct mark *m,
                                 HPDF_Encoder enc)
 {
-    HPDF_Outline o = HPDF_CreateOutline(s->doc, parent, s->mark_text.data + m->off, enc);
-    HPDF_Destination d = HPDF_Page_CreateDestination(m->page);
+    const char *title = s->mark_text.data + m->off, *p;
+    HPDF_Outline o;
+    HPDF_Destination d;
+
+    /* An ASCII title as a plain string: a quarter of the bytes of UTF-16
+     * in hex, which libharu writes for any other. */
+    for (p = title; *p > 0x1F && *p < 0x7F && *p != '(' && *p != ')' && *p != '\\'; p++)
+        ;
+    o = HPDF_CreateOutline(s->doc, parent, title, *p ? enc : NULL);
+    d = HPDF_Page_CreateDestination(m->page);
 
     if (!o || !d)
         return NULL;

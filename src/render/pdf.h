@@ -34,8 +34,8 @@
  * process reads each font file once, however many documents it makes.
  *
  * Structure: the catalog says the language (/Lang, from info->lang) and
- * asks viewers to show the title; the outline holds the letter and its
- * headings, each section of the table and each month of it.  libharu
+ * asks viewers to show the title; the outline holds the letter, each
+ * section of the table and each month of it.  libharu
  * cannot tag a PDF: the accessible form is the HTML output.
  *
  * The output is deterministic: the same input gives the same bytes (the

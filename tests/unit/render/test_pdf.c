@@ -872,8 +872,8 @@ static void arabic_shaped(void **state)
     doc_free(&d);
 }
 
-/* /Lang, the title shown, and the outline: the letter and its headings,
- * the table and its months. */
+/* /Lang, the title shown, and the outline: the letter, the table and its
+ * months. */
 /* The outline and catalog of the job's document, as qpdf reads them. */
 static char *outline_json(const job *j, const char *name)
 {
@@ -903,7 +903,6 @@ static void structure(void **state)
     must_contain(js, "\"/DisplayDocTitle\": true");
     must_contain(js, "\"/PageMode\": \"/UseOutlines\"");
     must_contain(js, "\"title\": \"Carta\"");
-    must_contain(js, "\"title\": \"Lo que encontramos\""); /* a heading of the letter */
     must_contain(js, "\"title\": \"Accesos a su información de salud\"");
     must_contain(js, "\"title\": \"Intentos fallidos\"");
     must_contain(js, "\"title\": \"enero de 2024\"");
@@ -913,7 +912,6 @@ static void structure(void **state)
     js = outline_json(&en, "structure-en.pdf");
     must_contain(js, "\"/Lang\": \"u:en\"");
     must_contain(js, "\"title\": \"Letter\"");
-    must_contain(js, "\"title\": \"What this report does not list\"");
     assert_int_equal(count(js, "\"title\": \"January 2024\""), 1);
     assert_int_equal(count(js, "\"title\": \"February 2024\""), 1);
     must_contain(js, "\"title\": \"October 2024\"");
