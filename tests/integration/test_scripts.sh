@@ -35,6 +35,8 @@ done
 ok "five scripts: no replacement character" bash -c '! grep -q $'"'"'\xef\xbf\xbd'"'"' <<<"$1"' _ "$T"
 ok "five scripts: CJK drawn with the fallback font, subset" \
     contains "$(pdffonts "$pdf" 2>/dev/null)" "WenQuanYiMicroHei"
+ok "five scripts: the same bytes again" bash -c '"${@:2}" >/dev/null 2>&1 && cmp -s "$1" "$1.again"' _ \
+    "$pdf" "${AOD[@]}" "${R[@]}" --patient Patient/p1 --patient-name "ليلى أحمد" --format pdf -o "$pdf.again"
 
 J=$(qpdf --json --json-key=outlines --json-key=qpdf "$pdf")
 ok "the catalog has /Lang en" contains "$J" '"/Lang": "u:en"'
