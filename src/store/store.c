@@ -1800,7 +1800,7 @@ int aod_store_maintain(aod_store *st, const char *now, aod_store_partition_fn fn
         "SELECT i.partition::text,"
         " coalesce(to_char(i.lo AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
         " to_char(i.hi AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), i.rows_estimate,"
-        " (SELECT x.indexrelid::regclass::text FROM pg_index x"
+        " (SELECT quote_ident(c.relname) FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid"
         "   WHERE x.indrelid = i.partition AND x.indisprimary)"
         " FROM aod.partition_info i"
         " WHERE i.parent = 'event_patient' AND NOT i.foreign_table AND NOT i.clustered"
@@ -1809,9 +1809,10 @@ int aod_store_maintain(aod_store *st, const char *now, aod_store_partition_fn fn
         " ORDER BY i.hi";
     const char *params[1] = {now};
     PGresult *res = NULL;
-    aod_buf sql = {0};
+    aod_buf sql;
     int i, rc = -1;
 
+    aod_buf_init(&sql, 0);
     *n_clustered = 0;
     res = PQexecParams(st->conn,
                        "SELECT aod.ensure_partitions(ARRAY[t, t + interval '1 month',"
