@@ -64,6 +64,15 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
       FROM (SELECT ('x' || encode(substr(sha256(convert_to(k, 'UTF8')), 1, 8), 'hex'))::bit(64)::bigint AS x) s
 $$;
 
+-- Ask each shard what a scan costs (so that a patient's rows come sorted
+-- by the shard's index instead of being sorted here), and fetch rows in
+-- batches of 1000 rather than 100: unless the site set them otherwise.
+SELECT format('ALTER SERVER %I OPTIONS (ADD %s %L)', s.srvname, o.name, o.value)
+  FROM pg_foreign_server s
+ CROSS JOIN (VALUES ('use_remote_estimate', 'true'), ('fetch_size', '1000')) o(name, value)
+ WHERE s.srvname ~ '^aod_shard_[0-9]+$'
+   AND NOT EXISTS (SELECT 1 FROM unnest(s.srvoptions) x WHERE x LIKE o.name || '=%') \gexec
+
 -- The local, month-partitioned report table goes; the sharded one comes.
 DROP TABLE aod.event_patient;
 
