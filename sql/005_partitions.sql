@@ -176,6 +176,10 @@ BEGIN
                FROM unnest(t) x WHERE x IS NOT NULL AND isfinite(x) ORDER BY 1 LOOP
         hi := (m AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC';
         FOREACH tbl IN ARRAY ARRAY['audit_event', 'event_patient'] LOOP
+            part := tbl || '_' || to_char(m AT TIME ZONE 'UTC', 'YYYY_MM');
+            -- the month made already (the usual case, a few microseconds;
+            -- the bounds below are read only when it is not)
+            CONTINUE WHEN to_regclass(format('aod.%I', part)) IS NOT NULL;
             -- only a table partitioned by range here (a sharded coordinator's
             -- event_patient is partitioned by patient key instead)
             CONTINUE WHEN NOT EXISTS (
@@ -184,7 +188,6 @@ BEGIN
             CONTINUE WHEN EXISTS (
                 SELECT 1 FROM aod.partition_info i
                  WHERE i.parent = tbl AND (i.lo IS NULL OR i.lo <= m) AND m < i.hi);
-            part := tbl || '_' || to_char(m AT TIME ZONE 'UTC', 'YYYY_MM');
             -- the same lock ATTACH takes, first: two sessions making the same
             -- month wait for each other, and the second finds it made
             EXECUTE format('LOCK TABLE aod.%I IN SHARE UPDATE EXCLUSIVE MODE', tbl);
@@ -337,8 +340,15 @@ CREATE FUNCTION aod.record_self_audit(
     p_as_of timestamptz, p_started timestamptz, p_operator_name text, p_os_user text,
     p_host text, p_program text, p_files jsonb, OUT event_id text, OUT stored boolean)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    month text := to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY_MM');
 BEGIN
-    PERFORM aod.ensure_partitions(ARRAY[clock_timestamp()]);
+    -- the month's partitions are there but once a month (cheaper to look
+    -- for them by name than to ask ensure_partitions, on a new connection;
+    -- it makes both tables' months together)
+    IF to_regclass('aod.audit_event_' || month) IS NULL THEN
+        PERFORM aod.ensure_partitions(ARRAY[clock_timestamp()]);
+    END IF;
     SELECT r.event_id, r.stored INTO event_id, stored
       FROM aod.record_self_audit_003(p_retry_key, p_patient_keys, p_kind, p_audience, p_language,
                p_first_day, p_last_day, p_period_start, p_period_end, p_as_of, p_started,
