@@ -415,7 +415,7 @@ BEGIN
     END IF;
     -- nothing may be loaded into a month while it goes
     PERFORM pg_advisory_xact_lock(hashtext('aodreport load'));
-    FOR r IN SELECT i.parent, i.partition::text AS part, i.lo, i.hi, greatest(i.rows_estimate, 0) AS n
+    FOR r IN SELECT i.parent, i.partition::text AS part, i.lo, i.hi, i.rows_estimate AS n
                FROM aod.partition_info i
               WHERE i.hi <= least(p_cutoff, now()) AND NOT i.foreign_table
               ORDER BY i.hi, i.parent LOOP

@@ -25,13 +25,25 @@ static int usage(aod_error *err, const char *cmd, const char *msg, const char *a
     return -1;
 }
 
+/* "about 1,234 rows", or that the server has not counted them yet */
+static const char *rows_text(long long rows, char *buf, size_t size)
+{
+    if (rows < 0)
+        snprintf(buf, size, "rows not counted yet");
+    else
+        snprintf(buf, size, "about %lld row%s", rows, rows == 1 ? "" : "s");
+    return buf;
+}
+
 static int show_clustered(void *ctx, const char *partition, const char *lo, const char *hi,
                           long long rows, double seconds, aod_error *err)
 {
     (void)ctx;
     (void)err;
-    printf("clustered %s (%s to %s, about %lld rows) in %.1f s\n", partition,
-           *lo ? lo : "the start", hi, rows < 0 ? 0 : rows, seconds);
+    char n[48];
+
+    printf("clustered %s (%s to %s, %s) in %.1f s\n", partition, *lo ? lo : "the start", hi,
+           rows_text(rows, n, sizeof n), seconds);
     return 0;
 }
 
@@ -163,8 +175,10 @@ static int show_dropped(void *ctx, const char *partition, const char *lo, const 
     (void)seconds;
     (void)err;
     o->n++;
-    printf("%s %s (%s to %s, about %lld rows)\n", o->dry_run ? "would drop" : "dropped", partition,
-           *lo ? lo : "the start", hi, rows < 0 ? 0 : rows);
+    char n[48];
+
+    printf("%s %s (%s to %s, %s)\n", o->dry_run ? "would drop" : "dropped", partition,
+           *lo ? lo : "the start", hi, rows_text(rows, n, sizeof n));
     return 0;
 }
 
@@ -255,11 +269,9 @@ int aod_retention_command(int argc, char **argv, aod_error *err)
         goto out;
     if (known)
         aod_timefmt_datetime(hms, horizon, sizeof horizon);
-    printf("%s %d partition%s recorded before %s (older than %s).%s%s\n",
+    printf("%s %d partition%s recorded before %s (older than %s%s).%s%s\n",
            out.dry_run ? "Would drop" : "Dropped", out.n, out.n == 1 ? "" : "s", cutoff,
-           older                                     ? older
-           : policy->modes.disclosures_lookback.text ? "the policy's look-back"
-                                                     : age,
+           older ? older : age, older ? "" : ", the policy's longer look-back",
            known ? " Retention horizon: " : "", known ? horizon : "");
     rc = 0;
 out:

@@ -1883,7 +1883,7 @@ int aod_store_retention(aod_store *st, const char *now, const char *older_than,
     if (dry_run) {
         snprintf(sql, sizeof sql,
                  "SELECT partition::text, coalesce(to_char(lo AT TIME ZONE 'UTC', %s), ''),"
-                 " to_char(hi AT TIME ZONE 'UTC', %s), greatest(rows_estimate, 0)"
+                 " to_char(hi AT TIME ZONE 'UTC', %s), rows_estimate"
                  " FROM aod.partition_info WHERE hi <= least($1::timestamptz, now())"
                  " AND NOT foreign_table"
                  " ORDER BY hi, parent",
