@@ -68,6 +68,7 @@ t1=$(date +%s%N)
 echo "# retention took $(((t1 - t0) / 1000000)) ms"
 ok "  in under a second" test $(((t1 - t0) / 1000000)) -lt 1000
 ok "  says what went" contains "$OUT" "dropped aod.event_patient_2024_05"
+ok "  and the horizon it leaves (aod_store_retention_horizon)" contains "$OUT" "Retention horizon: 2024-06-01T00:00:00"
 ok "  whole months before the cutoff only" equals "$(months event_patient)" 19
 ok "  the 1999 month too" equals "$(psql_q "SELECT to_regclass('aod.audit_event_1999_07') IS NULL")" t
 ok "  no row of what stays was rewritten" equals "$(psql_q "SELECT string_agg(relname || ':' || relfilenode, ' ' ORDER BY relname) FROM pg_class
