@@ -161,4 +161,44 @@ int aod_store_each_patient(aod_store *st, int64_t from_ms, int64_t to_ms, aod_st
  * "session_user/current_user" when they differ (borrowed from st). */
 const char *aod_store_user(const aod_store *st);
 
+/* ---- a store that lives for years: partitions, maintenance, retention ---- */
+
+/* Called for each partition maintain clusters or retention drops: its name
+ * (schema-qualified), its bounds as UTC text (lo "" when it starts at the
+ * beginning), the server's estimate of its rows (-1: not known) and the
+ * seconds the step took (maintain; 0 for retention).  Borrowed strings.
+ * Return 0 to go on, -1 (err set) to stop. */
+typedef int (*aod_store_partition_fn)(void *ctx, const char *partition, const char *lo,
+                                      const char *hi, long long rows, double seconds,
+                                      aod_error *err);
+
+/* `aodreport maintain` (sql/005_partitions.sql): makes the partitions of
+ * the month of now and the next two, then clusters each partition of
+ * aod.event_patient whose month ended before now's month began and that was
+ * never clustered (CLUSTER ... USING its primary key, then ANALYZE; one
+ * transaction per partition, so each month is locked only while it is
+ * rewritten).  now is a timestamp the server reads (NULL: the clock).  fn
+ * (may be NULL) is called after each partition.  *n_clustered receives how
+ * many.  Returns 0, or -1 with err set. */
+int aod_store_maintain(aod_store *st, const char *now, aod_store_partition_fn fn, void *ctx,
+                       int *n_clustered, aod_error *err);
+
+/* `aodreport retention`: drops every month partition of aod.audit_event and
+ * aod.event_patient that ends on or before now minus older_than (an
+ * interval the server reads, e.g. "6 years"), whole, and records an
+ * AuditEvent of it and the new horizon (aod.apply_retention).  who[0..4)
+ * are the operator's name, the OS user, the host and the program (borrowed,
+ * may be NULL).  dry_run: only lists what would go.  fn (may be NULL) is
+ * called for each partition.  cutoff (cutoff_size bytes) receives the
+ * cutoff as UTC text.  Returns 0, or -1 with err set. */
+int aod_store_retention(aod_store *st, const char *now, const char *older_than,
+                        const char *const who[4], int dry_run, aod_store_partition_fn fn, void *ctx,
+                        char *cutoff, size_t cutoff_size, aod_error *err);
+
+/* The retention horizon: events recorded before *ms may have been removed
+ * from the store by retention.  *known 0 when retention never removed
+ * anything (or the store predates migration 005).  Readable by the
+ * reporting role.  Returns 0, or -1 with err set. */
+int aod_store_retention_horizon(aod_store *st, int64_t *ms, int *known, aod_error *err);
+
 #endif
