@@ -32,6 +32,7 @@ struct aod_outfile {
     dev_t dev;   /* that device or pipe, as first seen */
     ino_t ino;
     int closed;
+    int no_sync; /* the caller makes it durable (aod_outfile_defer_sync) */
 };
 
 static void free_handle(aod_outfile *o)
@@ -503,6 +504,28 @@ int aod_outfile_read_fd(const aod_outfile *o)
     return o->fp ? fileno(o->fp) : -1;
 }
 
+void aod_outfile_defer_sync(aod_outfile *o)
+{
+    o->no_sync = 1;
+}
+
+int aod_outfile_sync_fs(int dirfd, const char *shown, aod_error *err)
+{
+#ifdef __linux__
+    if (syncfs(dirfd) != 0) {
+        aod_error_set(err, AOD_ERR_IO, shown, 0, NULL, "cannot sync the output files: %s",
+                      strerror(errno));
+        return -1;
+    }
+#else
+    (void)dirfd;
+    (void)shown;
+    (void)err;
+    sync();
+#endif
+    return 0;
+}
+
 int aod_outfile_close(aod_outfile *o, aod_error *err)
 {
     int e = 0;
@@ -511,7 +534,7 @@ int aod_outfile_close(aod_outfile *o, aod_error *err)
         return 0;
     if (fflush(o->fp) != 0 || ferror(o->fp))
         e = errno ? errno : EIO;
-    else if (o->temp && fsync(fileno(o->fp)) != 0)
+    else if (o->temp && !o->no_sync && fsync(fileno(o->fp)) != 0)
         e = errno;
     if (e) {
         aod_error_set(err, AOD_ERR_IO, o->shown, 0, NULL, "cannot write the output file: %s",
@@ -602,7 +625,8 @@ int aod_outfile_commit(aod_outfile *o, aod_error *err)
     o->temp = NULL;
     /* The new name durable too, as far as the file system allows: the
      * file is in place and whole either way. */
-    (void)fsync(o->dirfd);
+    if (!o->no_sync)
+        (void)fsync(o->dirfd);
     rc = 0;
 out:
     if (o->temp)

@@ -129,7 +129,7 @@ assert a and b and not set(a) & set(b) and len(a) + len(b) == int(sys.argv[2]), 
 EOF
 
 # -------------------------------------------- killed with SIGKILL, resumed
-AOD_TEST_SLOW_MS=400 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/k" --jobs 1 -q 2>/dev/null &
+AOD_TEST_SLOW_MS=400 AOD_TEST_BATCH_GROUP=2 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/k" --jobs 1 -q 2>/dev/null &
 pid=$!
 ok "the killed run got going" wait_first_ok "$B/k"
 kill -9 "$pid"
@@ -152,7 +152,7 @@ ok "killed and resumed gives the same files" equals "$(sums "$B/k")" "$SUMS"
 ok "and a complete manifest" manifest_check "$B/k" "m['run']['state'] == 'complete' and st == ['ok'] * $KEYS"
 
 # --------------------------------------------------- stopped with SIGTERM
-AOD_TEST_SLOW_MS=400 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/t" --jobs 2 >"$PGTMP/t.out" 2>"$PGTMP/t.err" &
+AOD_TEST_SLOW_MS=400 AOD_TEST_BATCH_GROUP=2 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/t" --jobs 2 >"$PGTMP/t.out" 2>"$PGTMP/t.err" &
 pid=$!
 ok "the terminated run got going" wait_first_ok "$B/t"
 kill -TERM "$pid"
@@ -167,7 +167,7 @@ ok "resume after SIGTERM" run 0 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/t"
 ok "terminated and resumed gives the same files" equals "$(sums "$B/t")" "$SUMS"
 
 # ------------------------------------------------ the database goes away
-AOD_TEST_SLOW_MS=600 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/d" --jobs 1 >"$PGTMP/d.out" 2>"$PGTMP/d.err" &
+AOD_TEST_SLOW_MS=600 AOD_TEST_BATCH_GROUP=2 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/d" --jobs 1 >"$PGTMP/d.out" 2>"$PGTMP/d.err" &
 pid=$!
 ok "the run got going before the database went" wait_first_ok "$B/d"
 pg_down
