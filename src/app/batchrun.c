@@ -778,6 +778,8 @@ static long remove_temps(const plan *p)
             close(fd);
         return removed;
     }
+    /* A dup shares the offset, which the listing above left at the end. */
+    rewinddir(d);
     while ((de = readdir(d))) {
         int sub;
         if (!aod_batch_is_patient_dir(de->d_name))

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -254,6 +255,35 @@ static long temp_pid(const char *name)
     return tag ? strtol(tag + strlen(TEMP_TAG), NULL, 10) : 0;
 }
 
+/* 1 when pid has ended but nobody reaped it yet (a killed batch worker
+ * whose parent was killed too, where nothing reaps orphans): its temporary
+ * files are as abandoned as a vanished writer's.  Linux only. */
+static int is_zombie(pid_t pid)
+{
+#ifdef __linux__
+    char path[64], buf[512];
+    const char *paren;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* "pid (comm) S ...": the state follows the last ')' */
+    paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+#else
+    (void)pid;
+    return 0;
+#endif
+}
+
 long aod_outfile_clean_temps(int dirfd)
 {
     struct dirent *de;
@@ -269,6 +299,9 @@ long aod_outfile_clean_temps(int dirfd)
         close(fd);
         return 0;
     }
+    /* The dup shares dirfd's offset: an earlier listing may have left it at
+     * the end. */
+    rewinddir(d);
     while ((de = readdir(d))) {
         struct stat sb;
         long pid;
@@ -281,8 +314,8 @@ long aod_outfile_clean_temps(int dirfd)
             sb.st_uid != geteuid() || sb.st_nlink != 1)
             continue;
         pid = temp_pid(de->d_name);
-        gone = pid > 0 && pid <= INT_MAX && (pid_t)pid != getpid() && kill((pid_t)pid, 0) != 0 &&
-               errno == ESRCH;
+        gone = pid > 0 && pid <= INT_MAX && (pid_t)pid != getpid() &&
+               ((kill((pid_t)pid, 0) != 0 && errno == ESRCH) || is_zombie((pid_t)pid));
         if (!gone && now - sb.st_mtime < AOD_OUTFILE_STALE_SECONDS)
             continue;
         if (unlinkat(dirfd, de->d_name, 0) == 0)
