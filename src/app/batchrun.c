@@ -9,7 +9,14 @@
  * reports with run.h; it shares the parent's policy, templates and plan
  * (copied at fork, read-only).  Processes rather than threads: libpq, libharu
  * and the process-wide time zone are then no concern, and a worker that
- * crashes costs one report, not the run.
+ * crashes costs one report (a group, in a month run), not the run.
+ *
+ * A month run hands out groups of consecutive patient keys instead of
+ * single reports (work_group): one query streams the group's rows in
+ * patient order, one syncfs and one self-audit transaction cover the
+ * group, then its files are renamed (doc/operations.md, "Durability").
+ * The workers take groups as they come free, so each works through its
+ * own ranges of the key space and both cores stay busy to the end.
  *
  * Signals: SIGINT and SIGTERM stop the run.  The workers roll back the
  * report in hand (run.h: nothing published, no self-audit), the parent
