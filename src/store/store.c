@@ -1612,8 +1612,6 @@ int aod_store_each_keys_event(aod_store *st, const char *const *keys, size_t n_k
     rc = 0;
     while ((res = PQgetResult(st->conn))) {
         ExecStatusType s = PQresultStatus(res);
-        int64_t id, rec;
-
         if (s == PGRES_SINGLE_TUPLE && !stopped) {
             /* keep draining after a stop so the connection stays usable */
             if (PQnfields(res) != 4 || PQgetisnull(res, 0, 3) || PQgetlength(res, 0, 0) != 8 ||
@@ -1623,11 +1621,8 @@ int aod_store_each_keys_event(aod_store *st, const char *const *keys, size_t n_k
                 stopped = 1;
                 rc = -1;
             } else {
-                id = get_be64(PQgetvalue(res, 0, 0));
-                rec = get_be64(PQgetvalue(res, 0, 2));
-                (void)rec;
-                if (fn(ctx, PQgetvalue(res, 0, 3), id, PQgetvalue(res, 0, 1),
-                       (size_t)PQgetlength(res, 0, 1), err) != 0) {
+                if (fn(ctx, PQgetvalue(res, 0, 3), get_be64(PQgetvalue(res, 0, 0)),
+                       PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1), err) != 0) {
                     stopped = 1;
                     rc = -1;
                 }
