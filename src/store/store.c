@@ -1607,6 +1607,127 @@ int aod_store_each_event(aod_store *st, const char *const *keys, size_t n_keys, 
 
 /* ------------------------------------------------------------------ batch */
 
+/* keys joined with US (0x1F), which no stored key contains, for
+ * string_to_array($n, chr(31)) on the server. */
+static int join_keys(aod_buf *b, const char *const *keys, size_t n_keys, aod_error *err)
+{
+    size_t k;
+
+    for (k = 0; k < n_keys; k++)
+        if ((k && aod_buf_addc(b, '\x1f') != 0) || aod_buf_adds(b, keys[k]) != 0) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            return -1;
+        }
+    return 0;
+}
+
+int aod_store_each_keys_event(aod_store *st, const char *const *keys, size_t n_keys,
+                              int64_t from_ms, int64_t to_ms, aod_store_keyed_event_fn fn,
+                              void *ctx, aod_error *err)
+{
+    /* One range scan of the primary key per key (a ScalarArrayOp index
+     * scan), already in (patient_key, recorded, event_id) order: no sort,
+     * one query for the whole group. */
+    static const char sql[] = "SELECT event_id, norm, recorded, patient_key"
+                              " FROM aod.event_patient"
+                              " WHERE patient_key = ANY (string_to_array($1, chr(31)))"
+                              " AND recorded >= $2 AND recorded < $3"
+                              " ORDER BY patient_key, recorded, event_id";
+    const char *params[3];
+    char from[40], to[40];
+    aod_buf joined;
+    PGresult *res;
+    int rc = -1, stopped = 0;
+
+    aod_buf_init(&joined, 0);
+    if (n_keys == 0) {
+        aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "patient", "no patient key");
+        goto out;
+    }
+    if (join_keys(&joined, keys, n_keys, err) != 0)
+        goto out;
+    aod_time_format_utc(from_ms, from, sizeof from);
+    aod_time_format_utc(to_ms, to, sizeof to);
+    params[0] = aod_buf_str(&joined);
+    params[1] = from;
+    params[2] = to;
+    if (!PQsendQueryParams(st->conn, sql, 3, NULL, params, NULL, NULL, 1) ||
+        !PQsetSingleRowMode(st->conn)) {
+        db_error(err, PQstatus(st->conn) == CONNECTION_OK ? AOD_ERR_DB : AOD_ERR_DB_CONNECT,
+                 "query the store", PQerrorMessage(st->conn));
+        goto out;
+    }
+    rc = 0;
+    while ((res = PQgetResult(st->conn))) {
+        ExecStatusType s = PQresultStatus(res);
+        if (s == PGRES_SINGLE_TUPLE && !stopped) {
+            /* keep draining after a stop so the connection stays usable */
+            if (PQnfields(res) != 4 || PQgetisnull(res, 0, 3) || PQgetlength(res, 0, 0) != 8 ||
+                PQgetlength(res, 0, 2) != 8 || PQgetisnull(res, 0, 1)) {
+                aod_error_set(err, AOD_ERR_DB, "database", 0, NULL,
+                              "query the store: unexpected row shape (is the schema current?)");
+                stopped = 1;
+                rc = -1;
+            } else {
+                if (fn(ctx, PQgetvalue(res, 0, 3), get_be64(PQgetvalue(res, 0, 0)),
+                       PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1), err) != 0) {
+                    stopped = 1;
+                    rc = -1;
+                }
+            }
+        } else if (s != PGRES_TUPLES_OK && s != PGRES_SINGLE_TUPLE) {
+            if (!stopped)
+                result_error(err, "query the store", res, st->conn);
+            stopped = 1;
+            rc = -1;
+        }
+        PQclear(res);
+    }
+out:
+    aod_buf_free(&joined);
+    return rc;
+}
+
+int aod_store_search_outcomes_keys(aod_store *st, const char *const *keys, size_t n_keys,
+                                   aod_store_keyed_outcome_fn fn, void *ctx, aod_error *err)
+{
+    /* What aod_store_search_outcomes() says for each key alone: its
+     * distinct messages in the same order, at most 8 (counted here). */
+    static const char sql[] =
+        "SELECT k, message FROM (SELECT DISTINCT k, o.message FROM aod.search_outcome o"
+        " CROSS JOIN LATERAL unnest(o.patient_keys) k"
+        " WHERE o.patient_keys && string_to_array($1, chr(31))"
+        " AND k = ANY (string_to_array($1, chr(31)))) s ORDER BY k, message";
+    const char *params[1];
+    aod_buf joined;
+    PGresult *res = NULL;
+    int rc = -1, i, n, same = 0;
+
+    aod_buf_init(&joined, 0);
+    if (join_keys(&joined, keys, n_keys, err) != 0)
+        goto out;
+    params[0] = aod_buf_str(&joined);
+    res = PQexecParams(st->conn, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        result_error(err, "read the search outcomes", res, st->conn);
+        goto out;
+    }
+    n = PQntuples(res);
+    for (i = 0; i < n; i++) {
+        same =
+            i > 0 && strcmp(PQgetvalue(res, i, 0), PQgetvalue(res, i - 1, 0)) == 0 ? same + 1 : 0;
+        if (same >= 8)
+            continue;
+        if (fn(ctx, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), err) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    PQclear(res);
+    aod_buf_free(&joined);
+    return rc;
+}
+
 int aod_store_each_patient(aod_store *st, int64_t from_ms, int64_t to_ms, aod_store_patient_fn fn,
                            void *ctx, aod_error *err)
 {
@@ -1726,6 +1847,103 @@ int aod_store_self_audit(aod_store *st, const char *const args[AOD_STORE_SELF_AU
     rc = 0;
 out:
     PQclear(res);
+    return rc;
+}
+
+/* Leaves pipeline mode after a failure (synced: the sync was sent, and
+ * has not been read) and rolls back whatever is open. */
+static void group_rollback(aod_store *st, int synced)
+{
+    PGresult *res;
+    long guard = 0;
+
+    if (PQpipelineStatus(st->conn) != PQ_PIPELINE_OFF) {
+        if (!synced)
+            synced = PQpipelineSync(st->conn);
+        while (synced && PQstatus(st->conn) == CONNECTION_OK && guard++ < 1000000) {
+            res = PQgetResult(st->conn);
+            if (!res)
+                continue;
+            if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+                PQclear(res);
+                break;
+            }
+            PQclear(res);
+        }
+        (void)PQexitPipelineMode(st->conn);
+    }
+    if (PQpipelineStatus(st->conn) == PQ_PIPELINE_OFF &&
+        PQtransactionStatus(st->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(st->conn, "ROLLBACK"));
+}
+
+int aod_store_self_audit_many(aod_store *st, const char *const *args, size_t n, char *ids,
+                              size_t id_size, aod_error *err)
+{
+    static const char sql[] =
+        "SELECT event_id, stored FROM aod.record_self_audit($1, $2::text[], $3, $4, $5,"
+        " $6::date, $7::date, $8::timestamptz, $9::timestamptz, $10::timestamptz,"
+        " $11::timestamptz, $12, $13, $14, $15, $16::jsonb)";
+    PGresult *res = NULL;
+    size_t i;
+    int rc = -1, synced = 0, sync_sent = 0;
+
+    /* BEGIN, the n calls and COMMIT go out together (pipeline mode): one
+     * round trip and one commit for the group. */
+    if (!PQenterPipelineMode(st->conn) ||
+        !PQsendQueryParams(st->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0)) {
+        db_error(err, AOD_ERR_DB, "record the self-audit", PQerrorMessage(st->conn));
+        goto fail;
+    }
+    for (i = 0; i < n; i++)
+        if (!PQsendQueryParams(st->conn, sql, AOD_STORE_SELF_AUDIT_ARGS, NULL,
+                               args + i * AOD_STORE_SELF_AUDIT_ARGS, NULL, NULL, 0)) {
+            db_error(err, AOD_ERR_DB, "record the self-audit", PQerrorMessage(st->conn));
+            goto fail;
+        }
+    if (!PQsendQueryParams(st->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
+        !PQpipelineSync(st->conn)) {
+        db_error(err, AOD_ERR_DB, "record the self-audit", PQerrorMessage(st->conn));
+        goto fail;
+    }
+    sync_sent = 1;
+    /* BEGIN, n SELECTs, COMMIT: each result then a NULL; then the sync. */
+    for (i = 0; i < n + 2; i++) {
+        ExecStatusType s;
+        res = PQgetResult(st->conn);
+        s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        if (i > 0 && i <= n) {
+            if (s != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 2) {
+                result_error(err, "record the self-audit", res, st->conn);
+                goto fail;
+            }
+            snprintf(ids + (i - 1) * id_size, id_size, "%s", PQgetvalue(res, 0, 0));
+        } else if (s != PGRES_COMMAND_OK) {
+            result_error(err, i ? "commit the self-audits" : "record the self-audit", res,
+                         st->conn);
+            goto fail;
+        }
+        PQclear(res);
+        res = PQgetResult(st->conn); /* the NULL that ends this query's results */
+        PQclear(res);
+        res = NULL;
+    }
+    res = PQgetResult(st->conn);
+    synced = res && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+    PQclear(res);
+    res = NULL;
+    if (synced)
+        sync_sent = 0;
+    if (!synced || !PQexitPipelineMode(st->conn)) {
+        db_error(err, AOD_ERR_DB, "record the self-audit", PQerrorMessage(st->conn));
+        goto fail;
+    }
+    return 0;
+fail:
+    PQclear(res);
+    group_rollback(st, sync_sent);
+    if (PQstatus(st->conn) != CONNECTION_OK)
+        err->code = AOD_ERR_DB_CONNECT;
     return rc;
 }
 

@@ -157,6 +157,40 @@ typedef int (*aod_store_patient_fn)(void *ctx, const char *key, aod_error *err);
 int aod_store_each_patient(aod_store *st, int64_t from_ms, int64_t to_ms, aod_store_patient_fn fn,
                            void *ctx, aod_error *err);
 
+/* Called for each row of aod_store_each_keys_event(): key is the row's
+ * patient key; key and norm are borrowed (valid during the call).  Return
+ * 0 to go on, -1 (err set) to stop. */
+typedef int (*aod_store_keyed_event_fn)(void *ctx, const char *key, int64_t event_id,
+                                        const char *norm, size_t len, aod_error *err);
+
+/* The batch's streaming read: in one query, the events of each of keys
+ * (store form; each key on its own, as a one-key report reads it) recorded
+ * in [from_ms, to_ms), ordered by patient key (the server's collation, the
+ * order aod_store_each_patient() lists them in), then recorded, then id.
+ * Each key's rows are exactly what aod_store_each_event() streams for that
+ * key alone.  Returns 0 / -1. */
+int aod_store_each_keys_event(aod_store *st, const char *const *keys, size_t n_keys,
+                              int64_t from_ms, int64_t to_ms, aod_store_keyed_event_fn fn,
+                              void *ctx, aod_error *err);
+
+/* Called for each (key, message) of aod_store_search_outcomes_keys(),
+ * borrowed.  Return 0 to go on, -1 (err set) to stop. */
+typedef int (*aod_store_keyed_outcome_fn)(void *ctx, const char *key, const char *message,
+                                          aod_error *err);
+
+/* For each of keys, in one query, what aod_store_search_outcomes() gives
+ * for that key alone (the same messages in the same order, at most 8);
+ * grouped by key.  Returns 0 / -1. */
+int aod_store_search_outcomes_keys(aod_store *st, const char *const *keys, size_t n_keys,
+                                   aod_store_keyed_outcome_fn fn, void *ctx, aod_error *err);
+
+/* Records n report runs as aod_store_self_audit() does, in one transaction
+ * (all or none): args holds n x AOD_STORE_SELF_AUDIT_ARGS arguments
+ * (borrowed).  The i-th event id goes to ids + i * id_size.  Returns 0, or
+ * -1 with err set; then none is recorded. */
+int aod_store_self_audit_many(aod_store *st, const char *const *args, size_t n, char *ids,
+                              size_t id_size, aod_error *err);
+
 /* The database user as the server reports it at connect: session_user, and
  * "session_user/current_user" when they differ (borrowed from st). */
 const char *aod_store_user(const aod_store *st);
