@@ -144,7 +144,7 @@ REVOKE EXECUTE ON FUNCTION aod.observer_days_add(text[], int[], bigint[], text[]
 -- -------------------------------------------------- the stored form aod3
 -- A record with an R5 encounter or basedOn is stored as aod3 (src/model/
 -- recio.h: aod2 and a context line after the entities); the check of every
--- new aod.event_patient row (migration 003) reads its R line as aod2's.
+-- new aod.event_patient row (migration 005's) reads its R line as aod2's.
 CREATE OR REPLACE FUNCTION aod.norm_disagreement(norm text, patient_key text, recorded timestamptz,
                                       e aod.audit_event) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
@@ -212,8 +212,9 @@ END
 $$;
 
 -- ------------------------------------------------------ the self-audit
--- aod.record_self_audit() (migration 003) with two changes, same
--- arguments (so the grants of sql/roles.sql stay):
+-- The body of the self-audit (migration 003's, which migration 005 renamed
+-- aod.record_self_audit_003 and calls from aod.record_self_audit after
+-- making the month's partitions) with two changes, same arguments:
 --  * a report's CSV completeness file (format csv-completeness) is a file
 --    of the run like the others;
 --  * verify's answer file may carry "subject": the person the question was
@@ -222,7 +223,7 @@ $$;
 -- The runs themselves are not counted in aod.observer_day: the report's own
 -- runs are no source of accesses, and a report must not describe its store
 -- differently because it was run before.
-CREATE OR REPLACE FUNCTION aod.record_self_audit(
+CREATE OR REPLACE FUNCTION aod.record_self_audit_003(
     p_retry_key text,
     p_patient_keys text[],
     p_kind text,

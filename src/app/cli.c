@@ -33,6 +33,7 @@
 #include "app/run.h"
 #include "app/selfaudit.h"
 #include "app/verify.h"
+#include "app/maintain.h"
 #include "base/log.h"
 #include "store/store.h"
 #include "base/timefmt.h"
@@ -950,6 +951,8 @@ static const command commands[] = {
     {"batch", cmd_batch, "many reports: a requests file or a month's patients, resumable"},
     {"check", cmd_check, "say whether this site is ready: policy, templates, font, database"},
     {"verify", aod_verify_command, "did one person access a patient's record? yes or no, and when"},
+    {"maintain", aod_maintain_command, "make the coming months' partitions, cluster closed months"},
+    {"retention", aod_retention_command, "drop the months past retention, and record it"},
 };
 
 static void main_help(void)
