@@ -74,10 +74,6 @@ int aod_batch_parse_formats(const char *list, unsigned *bits, aod_error *err)
         aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "formats", "no format named");
         return -1;
     }
-    /* a CSV carries its completeness statement in a file beside it
-     * (doc/csv.md), in every report as in `report` */
-    if (out & AOD_BATCH_CSV)
-        out |= AOD_BATCH_CSV_COMPLETENESS;
     *bits = out;
     return 0;
 }

@@ -732,7 +732,7 @@ static void batch_help(void)
            "  --out-dir DIR      where the reports and the manifest go (created if missing)\n"
            "  --formats LIST     default formats: pdf, csv, html, xlsx, bundle-json,\n"
            "                     bundle-xml, separated by ',' or ';' (default: pdf,csv);\n"
-           "                     a CSV comes with its completeness file (.completeness.csv)\n"
+           "                     csv-completeness: a CSV's completeness statement\n"
            "  --mode MODE        default mode: disclosures or access\n"
            "  --audience WHO     default audience: patient (default) or privacy-office\n"
            "  --lang LANG        default language (default: the policy's)\n"

@@ -558,10 +558,15 @@ aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod
     j->info.n_search_outcomes = j->found.n;
     /* What the store can say of its own completeness: its sources, since
      * when each logs, the horizon, the silent days of daily sources. */
-    j->complete = aod_store_completeness_get(st, info->from, info->to, err);
-    if (!j->complete)
-        goto fail;
-    j->info.completeness = aod_store_completeness_view(j->complete);
+    if (!outcome_msgs) {
+        /* a month batch's group streams its rows on this connection while
+         * its reports begin (outcome_msgs given): no query here, and its
+         * reports say nothing of sources and gaps yet */
+        j->complete = aod_store_completeness_get(st, info->from, info->to, err);
+        if (!j->complete)
+            goto fail;
+        j->info.completeness = aod_store_completeness_view(j->complete);
+    }
     j->rep = aod_report_new(&j->info, text, sink, err);
     if (!j->rep)
         goto fail;

@@ -74,9 +74,8 @@ ok "bad patient named with its line" contains "$ERR" "req.csv:3: patient: not a 
 ok "impossible date named with its line" contains "$ERR" "req.csv:4: from: '2025-02-30' is not a valid date"
 ok "unknown format named with its line" contains "$ERR" "req.csv:5: formats: unknown format 'docx'"
 ok "the summary says what was skipped" contains "$OUT" "2 written, 0 already complete, 0 failed, 3 skipped"
-# each CSV with its completeness file beside it (doc/csv.md)
-ok "the good rows ran" test "$(sums "$B/req" | wc -l)" = 5
-ok "a row's keys share one directory" test "$(find "$B/req" -name 'disclosures_2025-01-01_*' | wc -l)" = 3
+ok "the good rows ran" test "$(sums "$B/req" | wc -l)" = 3
+ok "a row's keys share one directory" test "$(find "$B/req" -name 'disclosures_2025-01-01_*' | wc -l)" = 2
 ok "manifest lists ok and skipped rows" manifest_check "$B/req" \
     "st == ['ok', 'skipped', 'skipped', 'skipped', 'ok'] and [x['line'] for x in r] == [2, 3, 4, 5, 6]"
 ok "manifest.csv names the skipped line" contains "$(cat "$B/req/manifest.csv")" "skipped,4,$P2,"
@@ -86,7 +85,7 @@ ok "files are 0600" test -z "$(find "$B/req" -type f ! -perm 600)"
 before=$(selfaudits)
 ok "month run" run 0 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/m1"
 ok "one report per patient key of the month" test "$(find "$B/m1" -mindepth 1 -maxdepth 1 -type d | wc -l)" = "$KEYS"
-ok "pdf and csv (with its completeness file) for each" test "$(sums "$B/m1" | wc -l)" = $((KEYS * 3))
+ok "pdf and csv for each" test "$(sums "$B/m1" | wc -l)" = $((KEYS * 2))
 ok "monthly reports are access reports" test "$(find "$B/m1" -name 'access_2025-01-01_2025-01-31_en.pdf' | wc -l)" = "$KEYS"
 ok "manifest complete" manifest_check "$B/m1" "m['run']['state'] == 'complete' and st == ['ok'] * $KEYS"
 ok "manifest checksums are the files'" python3 - "$B/m1" <<'EOF'

@@ -267,10 +267,9 @@ static void test_formats(void **state)
 
     (void)state;
     aod_error_init(&err);
-    /* a CSV always comes with its completeness file */
     assert_int_equal(aod_batch_parse_formats("pdf,csv", &bits, &err), 0);
-    assert_int_equal(bits, AOD_BATCH_PDF | AOD_BATCH_CSV | AOD_BATCH_CSV_COMPLETENESS);
-    assert_int_equal(aod_batch_parse_formats(" bundle-json ; ;csv ", &bits, &err), 0);
+    assert_int_equal(bits, AOD_BATCH_PDF | AOD_BATCH_CSV);
+    assert_int_equal(aod_batch_parse_formats(" bundle-json ; ;csv-completeness;csv ", &bits, &err), 0);
     assert_int_equal(bits, AOD_BATCH_BUNDLE_JSON | AOD_BATCH_CSV | AOD_BATCH_CSV_COMPLETENESS);
     assert_int_equal(aod_batch_parse_formats("pdf;bundle", &bits, &err), -1);
     assert_string_equal(err.field, "formats");
