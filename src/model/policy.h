@@ -293,6 +293,14 @@ typedef struct aod_policy {
         size_t n_protected_systems;
         const char **protected_keys;
         size_t n_protected_keys;
+        /* <masking name-recipient-persons="true">: a person outside the
+         * covered entity (the recipient of a disclosure, an outside person
+         * in the access report) is shown to the patient by name.  Default
+         * 0: by organisation, host or role with the address, never by
+         * personal name, since the boundary is drawn from domains and
+         * identifier systems that can miss a staff member (pipeline/mask.h).
+         * The privacy office sees names either way. */
+        int name_recipient_persons;
     } masking;
 
     struct {

@@ -504,6 +504,64 @@ static int protected_staff(const aod_policy *p, const aod_party *w)
     return 0;
 }
 
+/* The role words of code into *out: NULL (with e flagged) when the
+ * templates have none and the reader is the patient. */
+static const char *role_words(const aod_mask *m, aod_entry *e, const char *code)
+{
+    const char *v = aod_text_code(m->text, "role", code, NULL);
+
+    if (is_bare_code(v)) {
+        e->flags |= AOD_ENTRY_NO_WORDS;
+        if (m->audience == AOD_AUDIENCE_PATIENT)
+            return NULL;
+    }
+    return v;
+}
+
+/* A person outside the covered entity, for the patient, when the policy
+ * does not name them: "a person at <organisation>", else "a person at
+ * <host>" (the machine they used, when it has a name), else their role, else
+ * the generic label; the role beside it and the address (164.528(b)(2)(ii)
+ * wants it when known) as recorded. */
+static int outside_person(aod_mask *m, aod_entry *e, const char *org, aod_error *err)
+{
+    const aod_party *w = &e->who;
+    const char *place = org, *name = NULL, *role = NULL, *tmpl;
+    char host[256], key[128];
+
+    if (!place) {
+        aod_network_host(w->network, host, sizeof host);
+        if (host[0] && !aod_host_is_ip(host))
+            place = host;
+    }
+    if (has(w->role))
+        role = role_words(m, e, w->role);
+    tmpl = aod_text_get(m->text, class_key(key, sizeof key, "actor", w->cls, "-of"));
+    if (place && tmpl) {
+        const char *vars[3] = {"organisation", place, NULL};
+        if (aod_text_expand(&m->buf, tmpl, vars, err) != 0)
+            return -1;
+        name = intern_buf(m);
+    } else if (place) {
+        name = aod_strpool_intern(m->pool, place);
+    } else if (role) {
+        name = role;
+        role = NULL;
+    } else {
+        name = aod_strpool_intern(m->pool, generic_label(m, w->cls, key, sizeof key));
+    }
+    if (!name) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "mask", "out of memory");
+        return -1;
+    }
+    e->shown_name = name;
+    e->shown_role = role;
+    e->shown_organisation = org;
+    e->shown_address = has(w->address) ? w->address : NULL;
+    e->tier = AOD_TIER_ORGANISATION;
+    return 0;
+}
+
 int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
 {
     const aod_party *w = &e->who;
@@ -511,7 +569,7 @@ int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
     const char *org, *name = NULL, *role = NULL, *shown_org = NULL, *address = NULL;
     char key[128], code[LONG_CODE_LEN + 1];
     aod_mask_tier tier;
-    int external, forced, protect = 0, r;
+    int external, forced, unnamed, protect = 0, r;
 
     if ((unsigned)c >= AOD_ACTOR_CLASS_COUNT) {
         aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "who", "actor class %d out of range", (int)c);
@@ -520,6 +578,20 @@ int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
     external = c == AOD_ACTOR_EXTERNAL_PERSON || c == AOD_ACTOR_EXTERNAL_ORGANISATION;
     /* 164.528(b)(2): a disclosure's recipient is named, whatever the tier. */
     forced = external || (m->mode == AOD_MODE_DISCLOSURES && e->cls == AOD_CLASS_DISCLOSURE);
+    /* But a person is "outside" only because no domain or identifier
+     * system of the policy matched them, and a staff member on a home
+     * workstation or a portal host looks just the same: unless the policy
+     * says to name outside persons, the patient is told where they were
+     * (organisation, host, role, address), never who.  A staff member who
+     * received a disclosure is shown as the workforce tier says. */
+    unnamed =
+        c == AOD_ACTOR_EXTERNAL_PERSON && !w->related && !m->policy->masking.name_recipient_persons;
+    if (unnamed && (has(w->name) || has(w->id_value)))
+        e->flags |= AOD_ENTRY_NAME_WITHHELD;
+    if (m->audience == AOD_AUDIENCE_PATIENT && !m->policy->masking.name_recipient_persons &&
+        (unnamed || c == AOD_ACTOR_WORKFORCE))
+        forced = 0;
+    unnamed = unnamed && m->audience == AOD_AUDIENCE_PATIENT;
     tier = forced ? AOD_TIER_FULL_NAME : m->policy->masking.tiers[m->audience][c].tier;
     /* The workforce works for the covered entity by definition. */
     org = w->organisation;
@@ -528,6 +600,12 @@ int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
     if (!has(org))
         org = NULL;
     aod_buf_reset(&m->buf);
+
+    if (unnamed) {
+        if (outside_person(m, e, org, err) != 0)
+            return -1;
+        return 0;
+    }
 
     /* Protected staff: the patient sees the unit, never the person (a name,
      * a role or a pseudonym that stays the same could point them out); with

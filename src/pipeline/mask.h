@@ -23,7 +23,15 @@
  * 164.528(b)(2) requires its name and, where known, its address.  So a
  * reportable disclosure in a disclosures report, and any actor of an
  * external class (external person, external organisation) in any report,
- * is shown by full name with its address, whatever tier the policy sets.
+ * is shown by full name with its address, whatever tier the policy sets -
+ * with one exception for the patient's copy.  A person is "outside" only
+ * because no domain or identifier system of the policy matched, and a staff
+ * member on another network looks the same; unless the policy says
+ * name-recipient-persons="true", an outside person (not a related person of
+ * the patient's) is shown to the patient as "a person at <organisation or
+ * host>", else their role, with the address, and a staff member taken for a
+ * recipient by the workforce tier.  Such lines carry AOD_ENTRY_NAME_WITHHELD
+ * in every audience; the privacy office sees the names.
  * Words (labels, pseudonym words) come from the templates (render/text.h).
  */
 #ifndef AOD_MASK_H

@@ -954,8 +954,10 @@ static json_t *event_extensions(bundle_sink *s, const aod_entry *e)
     if (e->count > 0)
         push(s, a, extension(s, AOD_BUNDLE_EXT_EVENT_COUNT, "valueInteger", jint(s, e->count)));
     for (i = 0; i < AOD_ENTRY_FLAG_COUNT; i++)
-        /* a code without words is the privacy office's to-do, not the patient's */
-        if ((e->flags & (1u << i)) && (s->privacy || (1u << i) != AOD_ENTRY_NO_WORDS))
+        /* a code without words and a name left out are the privacy
+         * office's to-do, not the patient's */
+        if ((e->flags & (1u << i)) && (s->privacy || ((1u << i) != AOD_ENTRY_NO_WORDS &&
+                                                      (1u << i) != AOD_ENTRY_NAME_WITHHELD)))
             push(s, a,
                  extension(s, AOD_BUNDLE_EXT_FLAG, "valueCode",
                            jlit(s, aod_entry_flag_name(1u << i))));
