@@ -193,6 +193,22 @@ typedef struct aod_report_summary {
      * completeness note can name them; n_unreadable_ids <= records_unreadable. */
     int64_t unreadable_ids[16];
     size_t n_unreadable_ids;
+    /* Codes the templates have no words for (roles, purposes, resource
+     * types) on this report's lines: the patient's copy says a plain phrase
+     * instead, the privacy office's lists them so that words get added.
+     * lines_without_words counts the lines with one (AOD_ENTRY_NO_WORDS);
+     * no_words holds the first distinct (kind, code) pairs with how many
+     * lines each was on, no_words_more the lines of pairs that did not fit.
+     * Strings are borrowed from the report's pool: valid until the report
+     * is freed. */
+    long lines_without_words;
+    struct {
+        const char *kind; /* "purpose", "role", "resource" */
+        const char *code;
+        long count;
+    } no_words[16];
+    size_t n_no_words;
+    long no_words_more;
 } aod_report_summary;
 
 /* A renderer.  begin() once, entry() per line in time order, end() once

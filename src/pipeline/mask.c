@@ -54,8 +54,9 @@ struct aod_mask {
     size_t n_codes, n_used;
     ident_slot *idents; /* open addressing on the identity */
     size_t n_idents, n_idents_used;
-    aod_buf ident; /* scratch: the identity being coded */
-    aod_buf buf;   /* scratch for built names, reused */
+    aod_buf ident;         /* scratch: the identity being coded */
+    aod_buf buf;           /* scratch for built names, reused */
+    aod_report_summary nw; /* codes without words (only the no_words fields) */
 };
 
 static int has(const char *s)
@@ -462,19 +463,73 @@ static const char *intern_buf(aod_mask *m)
 
 /* ------------------------------------------------------------------ apply */
 
-/* A code as systems write it ("NIECE", "429577009"), not words a reader
- * understands: capitals, digits and - _ . only, and short. */
 static int is_bare_code(const char *s)
 {
-    size_t n = 0;
+    return aod_text_is_bare_code(s);
+}
 
-    if (!s || !*s)
-        return 0;
-    for (; s[n]; n++)
-        if (!((s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '-' ||
-              s[n] == '_' || s[n] == '.'))
-            return 0;
-    return n <= 32;
+/* Counts one code without words (kind and code borrowed from the pool or
+ * static) on the line e, and flags the line. */
+static void no_words(aod_mask *m, aod_entry *e, const char *kind, const char *code)
+{
+    aod_report_summary *nw = &m->nw;
+    size_t i;
+
+    if (!(e->flags & AOD_ENTRY_NO_WORDS))
+        nw->lines_without_words++;
+    e->flags |= AOD_ENTRY_NO_WORDS;
+    for (i = 0; i < nw->n_no_words; i++)
+        if (strcmp(nw->no_words[i].kind, kind) == 0 && strcmp(nw->no_words[i].code, code) == 0) {
+            nw->no_words[i].count++;
+            return;
+        }
+    if (nw->n_no_words == sizeof nw->no_words / sizeof nw->no_words[0]) {
+        nw->no_words_more++;
+        return;
+    }
+    nw->no_words[nw->n_no_words].kind = kind;
+    nw->no_words[nw->n_no_words].code = code;
+    nw->no_words[nw->n_no_words].count = 1;
+    nw->n_no_words++;
+}
+
+/* The purpose and the kinds of data of e: codes without words are counted
+ * (the renderers say a plain phrase for them in the patient's copy). */
+static int check_words(aod_mask *m, aod_entry *e)
+{
+    const char *p;
+    char kind[128];
+
+    if ((has(e->purpose_code) || has(e->purpose_display)) &&
+        !aod_text_words(m->text, "purpose", e->purpose_code, e->purpose_display))
+        no_words(m, e, "purpose", has(e->purpose_code) ? e->purpose_code : e->purpose_display);
+    for (p = e->data_kinds; p && *p;) {
+        size_t n = strcspn(p, ",");
+        if (n > 0 && n < sizeof kind) {
+            memcpy(kind, p, n);
+            kind[n] = '\0';
+            if (!aod_text_words(m->text, "resource", kind, NULL)) {
+                const char *k = aod_strpool_intern(m->pool, kind);
+                if (!k)
+                    return -1;
+                no_words(m, e, "resource", k);
+            }
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+void aod_mask_no_words(const aod_mask *m, aod_report_summary *sum)
+{
+    if (!m || !sum)
+        return;
+    sum->lines_without_words = m->nw.lines_without_words;
+    memcpy(sum->no_words, m->nw.no_words, sizeof sum->no_words);
+    sum->n_no_words = m->nw.n_no_words;
+    sum->no_words_more = m->nw.no_words_more;
 }
 
 /* 1 when w is a member of the protected staff the policy lists (by an
@@ -506,12 +561,12 @@ static int protected_staff(const aod_policy *p, const aod_party *w)
 
 /* The role words of code into *out: NULL (with e flagged) when the
  * templates have none and the reader is the patient. */
-static const char *role_words(const aod_mask *m, aod_entry *e, const char *code)
+static const char *role_words(aod_mask *m, aod_entry *e, const char *code)
 {
     const char *v = aod_text_code(m->text, "role", code, NULL);
 
     if (is_bare_code(v)) {
-        e->flags |= AOD_ENTRY_NO_WORDS;
+        no_words(m, e, "role", code);
         if (m->audience == AOD_AUDIENCE_PATIENT)
             return NULL;
     }
@@ -575,6 +630,8 @@ int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
         aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "who", "actor class %d out of range", (int)c);
         return -1;
     }
+    if (check_words(m, e) != 0)
+        goto nomem;
     external = c == AOD_ACTOR_EXTERNAL_PERSON || c == AOD_ACTOR_EXTERNAL_ORGANISATION;
     /* 164.528(b)(2): a disclosure's recipient is named, whatever the tier. */
     forced = external || (m->mode == AOD_MODE_DISCLOSURES && e->cls == AOD_CLASS_DISCLOSURE);
@@ -717,22 +774,10 @@ int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
      * words; never a bare code in the patient's copy.  A code the templates
      * have no words for is flagged, so the privacy office can count them
      * and add the words. */
-    if (name && name == w->role) {
-        name = aod_text_code(m->text, "role", name, NULL);
-        if (is_bare_code(name)) {
-            e->flags |= AOD_ENTRY_NO_WORDS;
-            if (m->audience == AOD_AUDIENCE_PATIENT)
-                name = NULL;
-        }
-    }
-    if (role) {
-        role = aod_text_code(m->text, "role", role, NULL);
-        if (is_bare_code(role)) {
-            e->flags |= AOD_ENTRY_NO_WORDS;
-            if (m->audience == AOD_AUDIENCE_PATIENT)
-                role = NULL;
-        }
-    }
+    if (name && name == w->role)
+        name = role_words(m, e, name);
+    if (role)
+        role = role_words(m, e, role);
     if (!name) {
         /* Nothing recorded to show at the asked tier: the generic label. */
         name = aod_strpool_intern(m->pool, generic_label(m, c, key, sizeof key));

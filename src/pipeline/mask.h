@@ -72,6 +72,13 @@ aod_mask *aod_mask_new(const aod_policy *policy, aod_audience audience, aod_mode
  * out of range). */
 int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err);
 
+/* Codes without words: aod_mask_apply() flags each line holding a role,
+ * purpose or resource type the templates have no words for
+ * (AOD_ENTRY_NO_WORDS) and counts it by kind and code.  This copies those
+ * counts into sum's lines_without_words, no_words[], n_no_words and
+ * no_words_more (strings borrowed from the mask's pool). */
+void aod_mask_no_words(const aod_mask *m, aod_report_summary *sum);
+
 /* Frees the mask and wipes the secret it held.  Accepts NULL. */
 void aod_mask_free(aod_mask *m);
 

@@ -394,6 +394,7 @@ int aod_report_finish(aod_report *r, aod_report_summary *sum, aod_error *err)
         return -1;
     if (r->summarize && aod_summarize_finish(r->summarize, err) != 0)
         return -1;
+    aod_mask_no_words(r->mask, &r->sum);
     if (sum)
         *sum = r->sum;
     if (r->explain)

@@ -591,6 +591,55 @@ static void test_outside_person_unnamed(void **state)
     assert_false(e.flags & AOD_ENTRY_NAME_WITHHELD);
 }
 
+/* Codes the templates have no words for are flagged on the line and
+ * counted by kind and code, in both audiences, once per line. */
+static void test_codes_without_words(void **state)
+{
+    fixture *f = *state;
+    aod_report_summary sum;
+    aod_entry e;
+    aod_mask *m;
+    int a;
+
+    for (a = 0; a < AOD_AUDIENCE_COUNT; a++) {
+        m = new_mask(f, (aod_audience)a, AOD_MODE_ACCESS, f->en);
+        e = staff_entry();
+        e.purpose_code = "LOCALPOU"; /* no template, no display */
+        e.data_kinds = "Observation,Unknownish";
+        apply(m, &e);
+        assert_true(e.flags & AOD_ENTRY_NO_WORDS);
+        e = staff_entry();
+        e.purpose_code = "LOCALPOU";
+        e.purpose_display = "LOCALPOU"; /* a display that is a code is no words */
+        apply(m, &e);
+        assert_true(e.flags & AOD_ENTRY_NO_WORDS);
+        e = staff_entry();
+        e.purpose_code = "LOCALPOU";
+        e.purpose_display = "Local purpose"; /* words enough */
+        e.purpose_system = NULL;
+        e.data_kinds = "Observation";
+        apply(m, &e);
+        assert_false(e.flags & AOD_ENTRY_NO_WORDS);
+        e = staff_entry();
+        e.purpose_code = "TREAT";
+        apply(m, &e);
+        assert_false(e.flags & AOD_ENTRY_NO_WORDS);
+
+        memset(&sum, 0, sizeof sum);
+        aod_mask_no_words(m, &sum);
+        assert_int_equal(sum.lines_without_words, 2);
+        assert_int_equal(sum.n_no_words, 2);
+        assert_string_equal(sum.no_words[0].kind, "purpose");
+        assert_string_equal(sum.no_words[0].code, "LOCALPOU");
+        assert_int_equal(sum.no_words[0].count, 2);
+        assert_string_equal(sum.no_words[1].kind, "resource");
+        assert_string_equal(sum.no_words[1].code, "Unknownish");
+        assert_int_equal(sum.no_words[1].count, 1);
+        assert_int_equal(sum.no_words_more, 0);
+        aod_mask_free(m);
+    }
+}
+
 static void test_privacy_office(void **state)
 {
     fixture *f = *state;
@@ -787,6 +836,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_generic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disclosure_recipient_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outside_person_unnamed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_codes_without_words, setup, teardown),
         cmocka_unit_test_setup_teardown(test_privacy_office, setup, teardown),
         cmocka_unit_test_setup_teardown(test_never_null, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_errors, setup, teardown),

@@ -119,11 +119,19 @@ static char *render(aod_mode mode, aod_audience audience, const char *lang, int 
     sum.events = 3;
     sum.by_class[AOD_CLASS_DISCLOSURE] = 2;
     sum.suspended = 1;
+    sum.lines_without_words = 1;
+    sum.no_words[0].kind = "purpose";
+    sum.no_words[0].code = "LOCALPOU";
+    sum.no_words[0].count = 1;
+    sum.n_no_words = 1;
     aod_error_init(&err);
     s = aod_html_sink_new(f, t, &err);
     assert_non_null(s);
     assert_int_equal(s->begin(s, &in, &err), 0);
     e = line(T_FROM + 10 * DAY, "<script>alert(1)</script>");
+    e.purpose_code = "LOCALPOU"; /* no template, no display: no words */
+    e.purpose_display = NULL;
+    e.flags |= AOD_ENTRY_NO_WORDS;
     assert_int_equal(s->entry(s, &e, &err), 0);
     e = line(T_FROM + 20 * DAY, "Dr. Ana López");
     e.flags = AOD_ENTRY_SUSPENDED;
@@ -244,6 +252,12 @@ static void privacy_copy(void **state)
     lacks(patient, "class=\"banner\"");
     lacks(patient, "For the privacy office");
     lacks(patient, "withheld");
+    /* a purpose code without words: a plain phrase for the patient, the
+     * code and its count in the office's own section */
+    has(patient, "a reason recorded only as a code (ask us what it means)");
+    lacks(patient, "LOCALPOU");
+    has(office, "1 line holds codes our templates have no words for");
+    has(office, "purpose of use LOCALPOU (1)");
     free(patient);
     free(office);
 }
