@@ -1304,7 +1304,7 @@ static int build_dedup(loader *ld, xmlNode *el)
 
     if (get_int(ld, el, "pair-window-seconds", 5, 3600, &p->dedup.pair_window_seconds) != 0 ||
         get_int(ld, el, "page-window-seconds", 300, 86400, &p->dedup.page_window_seconds) != 0 ||
-        get_bool(ld, el, "sessions", 0, &p->dedup.sessions) != 0 ||
+        get_bool(ld, el, "sessions", 1, &p->dedup.sessions) != 0 ||
         get_int(ld, el, "session-gap-minutes", 30, 1440, &p->dedup.session_gap_minutes) != 0)
         return -1;
     if (p->dedup.session_gap_minutes < 1)
@@ -1546,7 +1546,7 @@ static void set_defaults(aod_policy *p)
     p->modes.access_failed = AOD_FAILED_SEPARATE;
     p->dedup.pair_window_seconds = 5;
     p->dedup.page_window_seconds = 300;
-    p->dedup.sessions = 0;
+    p->dedup.sessions = 1;
     p->dedup.session_gap_minutes = 30;
     p->summarize.enabled = 1;
     p->summarize.min_count = 2;

@@ -266,7 +266,9 @@ typedef struct aod_policy {
     struct {
         int pair_window_seconds; /* client/server pairing window, default 5 */
         int page_window_seconds; /* search page collapse window, default 300 */
-        int sessions;            /* 1: group accesses into sessions; default 0 */
+        int sessions;            /* 1 (default): the access report groups one person's
+                                  * consecutive accesses into sessions; never the
+                                  * accounting, whose lines are disclosures */
         int session_gap_minutes; /* default 30 */
     } dedup;
 

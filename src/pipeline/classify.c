@@ -1217,6 +1217,81 @@ static const char *activity(const ctx *c, aod_actor_class k)
     return NULL;
 }
 
+/* Machine text where words are due: a reference ("Device/x"), a URI, a
+ * host or domain ("ehr.hospital.example.org"), an address ("10.2.3.4"). */
+static int is_machine_text(const char *s)
+{
+    size_t i, n;
+    int dot = 0;
+
+    if (!s || !*s)
+        return 1;
+    if (looks_like_reference(s) || is_uri_text(s))
+        return 1;
+    /* a host name or an IPv4 address, with or without a port */
+    n = strcspn(s, ":");
+    if (s[n] && s[n + 1] == '\0')
+        return 0;
+    for (i = n + (s[n] ? 1 : 0); s[i]; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    for (i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '.') {
+            if (i == 0 || s[i - 1] == '.')
+                return 0;
+            dot = 1;
+        } else if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                     (ch >= '0' && ch <= '9') || ch == '-')) {
+            return 0;
+        }
+    }
+    return dot;
+}
+
+/* The name of the covered entity or of a business associate whose domain
+ * the host of net is in, or NULL. */
+static const char *owner_of(const ctx *c, const char *net)
+{
+    const aod_policy *p = c->policy;
+    char host[256];
+    size_t i;
+
+    aod_network_host(net, host, sizeof host);
+    if (!host[0] || aod_host_is_ip(host))
+        return NULL;
+    for (i = 0; i < p->inside.n_business_associates; i++) {
+        const aod_policy_party *ba = &p->inside.business_associates[i];
+        if (ba->n_names && host_in(host, ba->domains, ba->n_domains))
+            return ba->names[0];
+    }
+    if (host_in(host, p->inside.domains, p->inside.n_domains))
+        return p->organisation.name;
+    return NULL;
+}
+
+/* "Where from" in words (issue 16): the site when it is words, else the
+ * observer's display (the system that recorded the event), else, for a
+ * site or observer that is only a host, the name of the organisation that
+ * host belongs to (the covered entity, a business associate).  Never a
+ * bare reference, URI or domain: NULL when nothing better is recorded. */
+static const char *where_from(const ctx *c)
+{
+    const aod_record *r = c->r;
+
+    if (!is_machine_text(r->site))
+        return r->site;
+    if (!is_machine_text(r->observer.display))
+        return r->observer.display;
+    if (r->site && owner_of(c, r->site))
+        return owner_of(c, r->site);
+    if (r->observer.display && owner_of(c, r->observer.display))
+        return owner_of(c, r->observer.display);
+    if (r->observer.reference && !looks_like_reference(r->observer.reference))
+        return owner_of(c, r->observer.reference);
+    return NULL;
+}
+
 static aod_recipient_kind kind_of(aod_actor_class k)
 {
     if (k == AOD_ACTOR_PATIENT_OR_REPRESENTATIVE)
@@ -1229,7 +1304,6 @@ int aod_classify(const aod_policy *policy, const aod_report_info *info, const ao
 {
     ctx c;
     const aod_agent *who = NULL, *req;
-    const char *where;
     aod_actor_class k;
     int64_t *ids;
 
@@ -1295,11 +1369,7 @@ int aod_classify(const aod_policy *policy, const aod_report_info *info, const ao
     fill_data(&c, out);
     fill_purpose(&c, who, req, out);
 
-    /* A bare "Device/x" says nothing to a reader: never shown as a place. */
-    where = r->site ? r->site : r->observer.display;
-    if (!where && !looks_like_reference(r->observer.reference))
-        where = r->observer.reference;
-    out->where = intern(&c, where);
+    out->where = intern(&c, where_from(&c));
     out->type_code = intern(&c, first_code(&r->type));
     out->subtype_code = intern(&c, first_code(&r->subtype));
     out->activity = intern(&c, activity(&c, k));

@@ -282,7 +282,7 @@ static void test_hipaa_default(void **state)
     assert_int_equal(p->modes.access_failed, AOD_FAILED_SEPARATE);
     assert_int_equal(p->dedup.pair_window_seconds, 5);
     assert_int_equal(p->dedup.page_window_seconds, 300);
-    assert_int_equal(p->dedup.sessions, 0);
+    assert_int_equal(p->dedup.sessions, 1);
     assert_int_equal(p->dedup.session_gap_minutes, 30);
     assert_int_equal(p->summarize.enabled, 1);
     assert_int_equal(p->summarize.min_count, 2);
@@ -582,7 +582,7 @@ static void test_minimal_defaults(void **state)
     assert_int_equal(p->modes.access_failed, AOD_FAILED_SEPARATE);
     assert_int_equal(p->dedup.pair_window_seconds, 5);
     assert_int_equal(p->dedup.page_window_seconds, 300);
-    assert_int_equal(p->dedup.sessions, 0);
+    assert_int_equal(p->dedup.sessions, 1);
     assert_int_equal(p->dedup.session_gap_minutes, 30);
     assert_int_equal(p->summarize.enabled, 1);
     assert_int_equal(p->summarize.min_count, 2);
