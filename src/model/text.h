@@ -59,11 +59,31 @@ const char *aod_text_code(const aod_text *t, const char *kind, const char *code,
  * ...).  A recorded purpose speaks for itself (the "purpose." words);
  * otherwise the template "reason.<name>" with {evidence} filled in, so the
  * words say what showed the reason; "reason.none" ("no reason was
- * recorded") when nothing did.  Written into scratch (reset first) when a
+ * recorded") when nothing did; generic (the patient's copy): a purpose
+ * code without words as aod_text_shown says it.  Written into scratch (reset first) when a
  * template is expanded; returns the words, borrowed from t, the arguments
  * or scratch; "" when out of memory (scratch freed itself). */
 const char *aod_text_reason(const aod_text *t, const char *reason, const char *purpose_code,
-                            const char *purpose_display, const char *evidence, aod_buf *scratch);
+                            const char *purpose_display, const char *evidence, int generic,
+                            aod_buf *scratch);
+/* 1 when s is a code as systems write it ("HMARKT", "429577009", "NIECE"):
+ * capitals, digits and - _ . only, at most 32 characters.  Not words a
+ * reader understands. */
+int aod_text_is_bare_code(const char *s);
+
+/* Words a reader understands for a code, or NULL when there are none: the
+ * template "kind.code", else display when it is given and is not itself a
+ * bare code.  Borrowed from t or display. */
+const char *aod_text_words(const aod_text *t, const char *kind, const char *code,
+                           const char *display);
+
+/* What a copy prints for a code of that kind: its words (aod_text_words),
+ * else, for the patient (generic nonzero), the plain phrase of the template
+ * "no-words.kind" ("a reason recorded in code ..."), else the display or
+ * the code as recorded (the privacy office needs it to add the words).
+ * Never NULL; "" when code and display are both absent. */
+const char *aod_text_shown(const aod_text *t, const char *kind, const char *code,
+                           const char *display, int generic);
 
 /* Calls fn(key, value, ctx) for every template the language uses (its own
  * and the English ones it falls back to), in no particular order; key and

@@ -288,7 +288,8 @@ static int kinds_words(aod_words *w, const char *list)
             int dup = 0;
             memcpy(kind, p, len);
             kind[len] = '\0';
-            t = aod_text_code(w->text, "resource", kind, NULL);
+            /* the patient gets a plain phrase, the office the type */
+            t = aod_text_shown(w->text, "resource", kind, NULL, !w->privacy);
             if (t == kind) /* no words for it: the type as recorded */
                 t = NULL;
             for (i = 0; t && i < n_seen && !dup; i++)
@@ -394,8 +395,9 @@ static void part(aod_words_row *row, int c, const char *text, int muted)
 
 const char *aod_words_reason(aod_words *w, const aod_entry *e)
 {
-    const char *t = aod_text_reason(w->text, aod_reason_name(e->reason), e->purpose_code,
-                                    e->purpose_display, e->reason_evidence, &w->reason);
+    const char *t =
+        aod_text_reason(w->text, aod_reason_name(e->reason), e->purpose_code, e->purpose_display,
+                        e->reason_evidence, !w->privacy, &w->reason);
 
     if (!has(t))
         w->nomem = 1;
@@ -1011,6 +1013,56 @@ static int letter_close(letter *L)
     return 0;
 }
 
+/* The codes without words, with how many lines each was on: the office's
+ * list of words to add to the templates. */
+static int letter_no_words(letter *L)
+{
+    aod_words *w = L->w;
+    const aod_report_summary *sum = L->sum;
+    const char *vars[9];
+    char key[96], num[48];
+    aod_buf codes;
+    size_t i;
+    int rc = -1;
+
+    aod_buf_init(&codes, 64 * 1024);
+    for (i = 0; i < sum->n_no_words; i++) {
+        snprintf(key, sizeof key, "letter.office.no-words.kind.%s", sum->no_words[i].kind);
+        vars[0] = "kind";
+        vars[1] = aod_words_get(w, key);
+        vars[2] = "code";
+        vars[3] = sum->no_words[i].code;
+        vars[4] = "n";
+        vars[5] = fmt_num(w, sum->no_words[i].count, num, sizeof num);
+        vars[6] = NULL;
+        if ((codes.len && aod_buf_adds(&codes, "; ") != 0) ||
+            aod_buf_adds(&codes, say(w, 1, "letter.office.no-words.item", vars)) != 0)
+            goto nomem;
+    }
+    if (sum->no_words_more > 0) {
+        vars[0] = "n";
+        vars[1] = fmt_num(w, sum->no_words_more, num, sizeof num);
+        vars[2] = NULL;
+        if ((codes.len && aod_buf_adds(&codes, "; ") != 0) ||
+            aod_buf_adds(&codes, say(w, 1, "letter.office.no-words.more", vars)) != 0)
+            goto nomem;
+    }
+    snprintf(key, sizeof key, "letter.office.no-words.%s",
+             sum->lines_without_words == 1 ? "one" : "other");
+    vars[0] = "n";
+    vars[1] = fmt_num(w, sum->lines_without_words, num, sizeof num);
+    vars[2] = "codes";
+    vars[3] = aod_buf_str(&codes);
+    vars[4] = NULL;
+    rc = para(L, say(w, 0, key, vars));
+    goto cleanup;
+nomem:
+    w->nomem = 1;
+cleanup:
+    aod_buf_free(&codes);
+    return rc;
+}
+
 /* The privacy-office copy's own section: how the events were classified,
  * what was withheld or summarised, the policy and its warnings. */
 static int letter_office(letter *L)
@@ -1076,7 +1128,7 @@ static int letter_office(letter *L)
         if (para(L, say(w, 0, "letter.office.warning", vars)) != 0)
             return -1;
     }
-    return 0;
+    return sum->lines_without_words > 0 ? letter_no_words(L) : 0;
 }
 
 int aod_words_letter(aod_words *w, const aod_report_summary *sum_or_NULL, long rows,
