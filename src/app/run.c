@@ -315,6 +315,7 @@ static int out_digest(const aod_outfile *o, const char *name, char *hex, long lo
         if (n < 0) {
             aod_error_set(err, AOD_ERR_IO, name, 0, NULL, "cannot read back the output: %s",
                           strerror(errno));
+            aod_sha256_final(&c, digest); /* releases the hash (sha256.h) */
             return -1;
         }
         if (n == 0)
