@@ -24,6 +24,7 @@
 #include "render/bundle.h"
 #include "render/explain.h"
 #include "render/html.h"
+#include "render/mhd.h"
 #include "render/pdf.h"
 #include "render/xlsx.h"
 #include "base/timefmt.h"
@@ -176,8 +177,16 @@ int aod_run_parse_when(const char *opt, const char *s, int end_of_day, int64_t *
 
 static const struct {
     const char *name, *ext;
-} formats[] = {{"csv", "csv"},   {"pdf", "pdf"},          {"html", "html"},
-               {"xlsx", "xlsx"}, {"bundle-json", "json"}, {"bundle-xml", "xml"}};
+} formats[] = {{"csv", "csv"},
+               {"pdf", "pdf"},
+               {"html", "html"},
+               {"xlsx", "xlsx"},
+               {"bundle-json", "json"},
+               {"bundle-xml", "xml"},
+               {"mhd", "mhd.json"},
+               {"mhd-html", "mhd-html.json"},
+               {"mhd-simplified", "mhd-simplified.json"},
+               {"mhd-simplified-html", "mhd-simplified-html.json"}};
 
 const char *aod_run_format_ext(const char *format)
 {
@@ -218,8 +227,13 @@ static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
         return aod_bundle_sink_new(out, AOD_BUNDLE_JSON, text, err);
     if (strcmp(format, "bundle-xml") == 0)
         return aod_bundle_sink_new(out, AOD_BUNDLE_XML, text, err);
+    if (strncmp(format, "mhd", 3) == 0 && aod_run_format_known(format))
+        return aod_mhd_sink_new(
+            out, strstr(format, "simplified") ? AOD_MHD_SIMPLIFIED : AOD_MHD_PROVIDE,
+            strstr(format, "html") ? AOD_MHD_HTML : AOD_MHD_PDF, o->font, text, err);
     aod_error_set(err, AOD_ERR_USAGE, "--format", 0, NULL,
-                  "unknown format '%s' (known: csv, pdf, html, xlsx, bundle-json, bundle-xml)",
+                  "unknown format '%s' (known: csv, pdf, html, xlsx, bundle-json, bundle-xml, "
+                  "mhd, mhd-html, mhd-simplified, mhd-simplified-html)",
                   format);
     return NULL;
 }

@@ -117,7 +117,8 @@ int aod_run_parse_when(const char *opt, const char *s, int end_of_day, int64_t *
 int aod_run_period(const aod_policy *policy, const char *now, const char *from, const char *to,
                    aod_report_info *info, aod_error *err);
 
-/* 1 when format is one of csv, pdf, html, xlsx, bundle-json, bundle-xml. */
+/* 1 when format is one of csv, pdf, html, xlsx, bundle-json, bundle-xml,
+ * mhd, mhd-html, mhd-simplified, mhd-simplified-html. */
 int aod_run_format_known(const char *format);
 
 /* The file extension for a known format ("csv", "pdf", "html", "xlsx",

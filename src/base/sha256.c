@@ -81,8 +81,7 @@ void aod_hmac_sha256_final(aod_hmac_sha256_ctx *ctx, unsigned char out[AOD_SHA25
 {
     size_t n = 0;
 
-    if (EVP_MAC_final(ctx->mac, out, &n, AOD_SHA256_DIGEST_LEN) != 1 ||
-        n != AOD_SHA256_DIGEST_LEN)
+    if (EVP_MAC_final(ctx->mac, out, &n, AOD_SHA256_DIGEST_LEN) != 1 || n != AOD_SHA256_DIGEST_LEN)
         fail("finish an HMAC-SHA256");
     EVP_MAC_CTX_free(ctx->mac);
     ctx->mac = NULL;

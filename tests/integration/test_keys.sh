@@ -108,10 +108,10 @@ psql_q "ALTER TABLE aod.event_patient DROP COLUMN other_keys;
         DELETE FROM aod.schema_version WHERE version >= 2" >/dev/null
 ok "a report on a version 1 store is refused" \
     run 5 "${AOD[@]}" report --policy "$DEMO_POLICY" --patient "$K1" --from "$FROM" --to "$TO" --now "$NOW" -o "$W/r.csv"
-ok "the refusal says to run init" contains "$ERR" "schema version 1, this program needs 4: run 'aodreport init'"
+ok "the refusal says to run init" contains "$ERR" "schema version 1, this program needs 5: run 'aodreport init'"
 ok "and leaves no file" test ! -e "$W/r.csv"
 ok "init upgrades a version 1 store" run 0 "${AOD[@]}" init
-ok "init says it applied the three later migrations" contains "$OUT" "applied 3 migrations, schema version 4"
+ok "init says it applied the four later migrations" contains "$OUT" "applied 4 migrations, schema version 5"
 ok "upgraded rows have no other_keys" \
     equals "$(psql_q 'SELECT count(*) FROM aod.event_patient WHERE other_keys IS NOT NULL')" 0
 want=$(sql_ids "$K1" "$K2" "$K3")
