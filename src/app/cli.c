@@ -23,6 +23,7 @@
 #include "app/batch.h"
 #include "app/check.h"
 #include "base/buf.h"
+#include "base/sign.h"
 #include "ingest/load.h"
 #include "ingest/normalize.h"
 #include "model/policy.h"
@@ -32,6 +33,7 @@
 #include "pipeline/report.h"
 #include "app/run.h"
 #include "app/selfaudit.h"
+#include "app/sigcheck.h"
 #include "app/verify.h"
 #include "base/log.h"
 #include "store/store.h"
@@ -313,6 +315,7 @@ typedef struct report_opts {
     const char *mode, *audience, *policy, *format, *output, *lang, *templates;
     const char *patient_name;
     const char *font;
+    const char *sign; /* --sign KEYFILE */
     const char *operator_name;
     int csv_bom;
     int json;
@@ -353,7 +356,10 @@ static void report_help(const char *cmd)
                "                     for a portal, with the PDF or HTML and the Document\n"
                "                     Bundle), mhd-simplified or mhd-simplified-html (ITI-105:\n"
                "                     one DocumentReference carrying the PDF or HTML)\n"
-               "  --font FILE        TrueType font for the PDF (default: DejaVu Sans)\n");
+               "  --font FILE        TrueType font for the PDF (default: DejaVu Sans)\n"
+               "  --sign KEYFILE     sign the FHIR document (bundle-json, or the one mhd\n"
+               "                     carries) with this Ed25519 private key (PEM, mode 0600):\n"
+               "                     Bundle.signature, a JWS over its canonical JSON\n");
     printf("  -o, --output FILE  write here (default: standard output); written to a\n"
            "                     temporary file and renamed when complete, mode 0600\n"
            "  --csv-bom          start CSV output with a UTF-8 byte order mark (Excel)\n"
@@ -392,6 +398,7 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
                                          {"csv-bom", no_argument, NULL, 'B'},
                                          {"csv-delimiter", required_argument, NULL, 'D'},
                                          {"font", required_argument, NULL, 'U'},
+                                         {"sign", required_argument, NULL, 'S'},
                                          {"operator", required_argument, NULL, 'O'},
                                          {"json", no_argument, NULL, 'J'},
                                          {"help", no_argument, NULL, 'h'},
@@ -452,6 +459,9 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
             break;
         case 'U':
             o->font = optarg;
+            break;
+        case 'S':
+            o->sign = optarg;
             break;
         case 'O':
             o->operator_name = optarg;
@@ -532,6 +542,7 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     aod_run_output output;
     aod_policy *policy = NULL;
     aod_text *text = NULL;
+    aod_sign_key *sign_key = NULL;
     aod_store *st = NULL;
     aod_buf keybuf[MAX_KEYS];
     const char *keys[MAX_KEYS];
@@ -594,6 +605,21 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
                     "redirect standard output");
         goto out;
     }
+    /* --sign: a FHIR JSON document is what carries a signature */
+    if (o.sign) {
+        const char *f = o.format ? o.format : "csv";
+        if (explain || (strcmp(f, "bundle-json") != 0 && strcmp(f, "mhd") != 0 &&
+                        strcmp(f, "mhd-html") != 0)) {
+            usage_error(err, "--sign",
+                        "signs a FHIR JSON document: use it with --format bundle-json, or mhd / "
+                        "mhd-html (the document they carry), not %s",
+                        explain ? "explain" : f);
+            goto out;
+        }
+        sign_key = aod_sign_key_load_private(o.sign, err);
+        if (!sign_key)
+            goto out;
+    }
     policy = aod_run_load_policy(o.policy, NULL, err);
     if (!policy)
         goto out;
@@ -614,6 +640,7 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
         goto out;
     memset(&ro, 0, sizeof ro);
     ro.font = o.font;
+    ro.sign_key = sign_key;
     ro.csv.bom = o.csv_bom;
     ro.csv.delimiter = o.csv_delimiter;
     ro.operator_name = o.operator_name;
@@ -657,6 +684,7 @@ out:
     aod_store_free(st);
     aod_text_free(text);
     aod_policy_free(policy);
+    aod_sign_key_free(sign_key);
     for (i = 0; i < o.n_keys; i++)
         aod_buf_free(&keybuf[i]);
     return rc;
@@ -904,6 +932,8 @@ static const command commands[] = {
     {"batch", cmd_batch, "many reports: a requests file or a month's patients, resumable"},
     {"check", cmd_check, "say whether this site is ready: policy, templates, font, database"},
     {"verify", aod_verify_command, "did one person access a patient's record? yes or no, and when"},
+    {"verify-signature", aod_sigcheck_command,
+     "check the signature of a document written with --sign"},
 };
 
 static void main_help(void)
@@ -916,7 +946,7 @@ static void main_help(void)
            "\n"
            "Commands:\n");
     for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        printf("  %-9s %s\n", commands[i].name, commands[i].summary);
+        printf("  %-16s %s\n", commands[i].name, commands[i].summary);
     printf("\n"
            "'aodreport COMMAND --help' describes each command; see also aodreport(1).\n"
            "  -h, --help      show this help\n"

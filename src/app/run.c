@@ -26,6 +26,7 @@
 #include "render/html.h"
 #include "render/mhd.h"
 #include "render/pdf.h"
+#include "render/signature.h"
 #include "render/xlsx.h"
 #include "base/timefmt.h"
 
@@ -223,6 +224,22 @@ static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
         return aod_html_sink_new(out, text, err);
     if (strcmp(format, "xlsx") == 0)
         return aod_xlsx_sink_new(out, text, err);
+    if (strcmp(format, "bundle-json") == 0 && o->sign_key) {
+        /* the document is written to a temporary file, then signed */
+        FILE *tmp = tmpfile();
+        aod_sink *inner;
+        if (!tmp) {
+            aod_error_set(err, AOD_ERR_IO, NULL, 0, NULL,
+                          "cannot make a temporary file for the document to sign");
+            return NULL;
+        }
+        inner = aod_bundle_sink_new(tmp, AOD_BUNDLE_JSON, text, err);
+        if (!inner) {
+            fclose(tmp);
+            return NULL;
+        }
+        return aod_signature_sink_new(inner, tmp, out, o->sign_key, err);
+    }
     if (strcmp(format, "bundle-json") == 0)
         return aod_bundle_sink_new(out, AOD_BUNDLE_JSON, text, err);
     if (strcmp(format, "bundle-xml") == 0)
@@ -230,7 +247,7 @@ static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
     if (strncmp(format, "mhd", 3) == 0 && aod_run_format_known(format))
         return aod_mhd_sink_new(
             out, strstr(format, "simplified") ? AOD_MHD_SIMPLIFIED : AOD_MHD_PROVIDE,
-            strstr(format, "html") ? AOD_MHD_HTML : AOD_MHD_PDF, o->font, text, err);
+            strstr(format, "html") ? AOD_MHD_HTML : AOD_MHD_PDF, o->font, o->sign_key, text, err);
     aod_error_set(err, AOD_ERR_USAGE, "--format", 0, NULL,
                   "unknown format '%s' (known: csv, pdf, html, xlsx, bundle-json, bundle-xml, "
                   "mhd, mhd-html, mhd-simplified, mhd-simplified-html)",

@@ -25,6 +25,7 @@
 #include <stdio.h>
 
 #include "base/error.h"
+#include "base/sign.h"
 #include "model/policy.h"
 #include "render/csv.h"
 #include "model/text.h"
@@ -45,7 +46,10 @@ typedef struct aod_run_output {
 
 /* Settings every report of a run shares.  All borrowed. */
 typedef struct aod_run_options {
-    const char *font;          /* PDF font file, NULL: the built-in default */
+    const char *font; /* PDF font file, NULL: the built-in default */
+    /* --sign: the key that signs bundle-json documents (and the document an
+     * MHD submission carries); NULL: unsigned.  Borrowed. */
+    const aod_sign_key *sign_key;
     aod_csv_options csv;       /* CSV and explain dialect */
     const char *operator_name; /* --operator, NULL: the OS and database users */
     /* When *stop becomes non-zero (a signal handler sets it) the run stops at

@@ -22,7 +22,8 @@ size_t aod_base64_encode(const void *in, size_t n, char *out, int url)
         out[k++] = a[v & 63];
     }
     if (i < n) {
-        unsigned long v = (unsigned long)p[i] << 16 | (i + 1 < n ? (unsigned long)p[i + 1] << 8 : 0);
+        unsigned long v =
+            (unsigned long)p[i] << 16 | (i + 1 < n ? (unsigned long)p[i + 1] << 8 : 0);
         out[k++] = a[v >> 18 & 63];
         out[k++] = a[v >> 12 & 63];
         if (i + 1 < n)

@@ -25,6 +25,7 @@
 #include "render/bundle.h"
 #include "render/html.h"
 #include "render/pdf.h"
+#include "render/signature.h"
 
 #define CS_RFC3986   "urn:ietf:rfc:3986"
 #define CS_CONF      "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
@@ -789,7 +790,8 @@ static void mhd_free(aod_sink *s)
 }
 
 aod_sink *aod_mhd_sink_new(FILE *out, aod_mhd_form form, aod_mhd_document doc,
-                           const char *font_file, const aod_text *text, aod_error *err)
+                           const char *font_file, const aod_sign_key *sign_key,
+                           const aod_text *text, aod_error *err)
 {
     mhd_sink *m;
 
@@ -828,8 +830,25 @@ aod_sink *aod_mhd_sink_new(FILE *out, aod_mhd_form form, aod_mhd_document doc,
     }
     if (!m->readable)
         goto fail;
-    if (form == AOD_MHD_PROVIDE) {
+    if (form == AOD_MHD_PROVIDE && !sign_key) {
         m->document = aod_bundle_sink_new(m->document_tmp, AOD_BUNDLE_JSON, text, err);
+        if (!m->document)
+            goto fail;
+    } else if (form == AOD_MHD_PROVIDE) {
+        /* the document is written to a file of its own, then signed */
+        FILE *unsigned_tmp = tmpfile();
+        aod_sink *inner;
+        if (!unsigned_tmp) {
+            aod_error_set(err, AOD_ERR_IO, NULL, 0, NULL,
+                          "cannot make a temporary file for the document to sign");
+            goto fail;
+        }
+        inner = aod_bundle_sink_new(unsigned_tmp, AOD_BUNDLE_JSON, text, err);
+        if (!inner) {
+            fclose(unsigned_tmp);
+            goto fail;
+        }
+        m->document = aod_signature_sink_new(inner, unsigned_tmp, m->document_tmp, sign_key, err);
         if (!m->document)
             goto fail;
     }

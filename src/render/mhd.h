@@ -30,6 +30,7 @@
 #include <stdio.h>
 
 #include "base/error.h"
+#include "base/sign.h"
 #include "model/entry.h"
 #include "model/text.h"
 
@@ -56,7 +57,8 @@ typedef enum aod_mhd_document {
 
 /* A new MHD sink writing the submission to out (borrowed; written only in
  * end(), flushed there, never closed).  font_file (borrowed, copied by the
- * PDF renderer; NULL: the default) is the PDF's font.  text (borrowed,
+ * PDF renderer; NULL: the default) is the PDF's font.  sign_key (borrowed,
+ * may be NULL) signs the FHIR document ITI-65 carries (signature.h).  text (borrowed,
  * required) must outlive the sink; the info given to begin() and its policy
  * are borrowed until end() returns.  Entries must be masked.  Returns a new
  * sink (free it through its free member), or NULL with err set
@@ -68,6 +70,7 @@ typedef enum aod_mhd_document {
  * identifier (the SubmissionSet's sourceId); end() with AOD_ERR_IO when
  * writing fails, and as the inner renderers fail. */
 aod_sink *aod_mhd_sink_new(FILE *out, aod_mhd_form form, aod_mhd_document doc,
-                           const char *font_file, const aod_text *text, aod_error *err);
+                           const char *font_file, const aod_sign_key *sign_key,
+                           const aod_text *text, aod_error *err);
 
 #endif
