@@ -502,9 +502,17 @@ static int print_report_json(const char *cmd, const report_opts *o, const char *
     size_t i;
     int rc = -1;
 
-    for (i = 0; jkeys && i < n_keys; i++)
-        if (json_array_append_new(jkeys, json_string(keys[i])) != 0)
+    /* An SSN is printed as the logs print keys, by its last four characters:
+     * a full SSN never leaves (doc/bundle.md), not even to the operator's
+     * terminal or a cron mail. */
+    for (i = 0; jkeys && i < n_keys; i++) {
+        char masked[512];
+        const char *k = aod_text_key_is_ssn(keys[i])
+                            ? aod_error_mask_key(keys[i], masked, sizeof masked)
+                            : keys[i];
+        if (json_array_append_new(jkeys, json_string(k)) != 0)
             break;
+    }
     doc = json_pack("{s:s, s:o, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, "
                     "s:s}",
                     "command", cmd, "patient_keys", jkeys, "mode",

@@ -9,7 +9,8 @@
 #     --format pdf (html) and bundle-json write for the same report;
 #   - the same bytes twice (determinism);
 #   - a report asked for by an SSN alone is refused (exit 2): the SSN is the
-#     only identifier the portal could be given and it never leaves in full;
+#     only identifier the portal could be given and it never leaves in full
+#     (nor in the --json summary);
 #     and no output carries a full SSN.
 . "$(dirname "$0")/lib.sh"
 command -v node >/dev/null 2>&1 || { echo "FAIL: node is not installed" >&2; exit 1; }
@@ -82,6 +83,11 @@ for dir in "$CASES"/*/; do
             --format mhd -o "$OUTD/$name.mhd.json"
         ok "$name: the refusal says why" contains "$ERR" "SSN, which never leaves in full"
         ok "$name: and leaves no file" test ! -e "$OUTD/$name.mhd.json"
+        # nor does the operator's --json summary print the whole SSN
+        ok "$name: --json summary" run 0 "${AOD[@]}" report --db "dbname=$db" "${args[@]}" \
+            --format csv --json -o "$OUTD/$name.csv"
+        ok "$name: --json summary: no full SSN" bash -c '! grep -q "123-45-6789" <<<"$1"' _ "$OUT"
+        ok "$name: --json summary: its last four" contains "$OUT" "6789"
         # with the patient's reference as a second key it goes
         args+=(--patient Patient/p-ssn)
     fi
