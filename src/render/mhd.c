@@ -50,7 +50,6 @@ typedef struct mhd_sink {
     char *subject_system_copy;
     unsigned char seed[AOD_SHA256_DIGEST_LEN];
     int nomem;
-    aod_buf scratch;
 } mhd_sink;
 
 /* ------------------------------------------------------------- ids */
