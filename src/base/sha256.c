@@ -73,11 +73,12 @@ void aod_sha256(const void *data, size_t len, unsigned char out[AOD_SHA256_DIGES
 void aod_hmac_sha256_init(aod_hmac_sha256_ctx *ctx, const void *key, size_t keylen)
 {
     static const unsigned char empty[1];
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    static EVP_MAC *mac; /* fetched once, as sha256_md() */
     OSSL_PARAM params[2];
 
+    if (!mac)
+        mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     ctx->mac = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    EVP_MAC_free(mac); /* the context keeps its own reference */
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
     params[1] = OSSL_PARAM_construct_end();
     /* libcrypto refuses a NULL key; an empty key is a valid HMAC key */
