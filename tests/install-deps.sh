@@ -13,6 +13,8 @@ echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/aodre
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # libssl-dev: OpenSSL's libcrypto (SHA-256, HMAC, the Ed25519 signatures).
+# libfribidi-dev: Arabic and Hebrew in the PDF; fonts-wqy-microhei: the PDF's
+# fallback font for Chinese, Japanese and Korean names (test_scripts.sh).
 # libxlsxwriter-dev: the spreadsheet output; its pkg-config file links -lz,
 # so zlib1g-dev too.  libreoffice-calc-nogui: the spreadsheet test opens
 # every XLSX in LibreOffice (headless) and compares the cells with the CSV.
@@ -30,6 +32,6 @@ apt-get install -y -qq --no-install-recommends \
     libpq-dev libjansson-dev libhpdf-dev libxml2-dev libxml2-utils libcmocka-dev zlib1g-dev \
     libssl-dev \
     libxlsxwriter-dev libreoffice-calc-nogui \
-    libharfbuzz-dev \
-    postgresql-15 fonts-dejavu-core python3 python3-psycopg2 time \
+    libharfbuzz-dev libfribidi-dev \
+    postgresql-15 fonts-dejavu-core fonts-wqy-microhei python3 python3-psycopg2 time \
     poppler-utils qpdf clang-format chromium "${node_pkgs[@]}" "$@" >/dev/null

@@ -789,7 +789,7 @@ static void mhd_free(aod_sink *s)
 }
 
 aod_sink *aod_mhd_sink_new(FILE *out, aod_mhd_form form, aod_mhd_document doc,
-                           const char *font_file, const aod_sign_key *sign_key,
+                           const aod_pdf_options *pdf, const aod_sign_key *sign_key,
                            const aod_text *text, aod_error *err)
 {
     mhd_sink *m;
@@ -820,10 +820,7 @@ aod_sink *aod_mhd_sink_new(FILE *out, aod_mhd_form form, aod_mhd_document doc,
         goto fail;
     }
     if (doc == AOD_MHD_PDF) {
-        aod_pdf_options po;
-        memset(&po, 0, sizeof po);
-        po.font_file = font_file;
-        m->readable = aod_pdf_sink_new(m->readable_tmp, &po, text, err);
+        m->readable = aod_pdf_sink_new(m->readable_tmp, pdf, text, err);
     } else {
         m->readable = aod_html_sink_new(m->readable_tmp, text, err);
     }

@@ -33,6 +33,7 @@
 #include "base/sign.h"
 #include "model/entry.h"
 #include "model/text.h"
+#include "render/pdf.h"
 
 typedef enum aod_mhd_form {
     AOD_MHD_PROVIDE = 0, /* ITI-65, transaction Bundle */
@@ -56,8 +57,8 @@ typedef enum aod_mhd_document {
 #define AOD_MHD_CS_FORMAT     "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode"
 
 /* A new MHD sink writing the submission to out (borrowed; written only in
- * end(), flushed there, never closed).  font_file (borrowed, copied by the
- * PDF renderer; NULL: the default) is the PDF's font.  sign_key (borrowed,
+ * end(), flushed there, never closed).  pdf (borrowed, may be NULL: the
+ * defaults) are the PDF's options, as --format pdf has them.  sign_key (borrowed,
  * may be NULL) signs the FHIR document ITI-65 carries (signature.h).  text (borrowed,
  * required) must outlive the sink; the info given to begin() and its policy
  * are borrowed until end() returns.  Entries must be masked.  Returns a new
@@ -70,7 +71,7 @@ typedef enum aod_mhd_document {
  * identifier (the SubmissionSet's sourceId); end() with AOD_ERR_IO when
  * writing fails, and as the inner renderers fail. */
 aod_sink *aod_mhd_sink_new(FILE *out, aod_mhd_form form, aod_mhd_document doc,
-                           const char *font_file, const aod_sign_key *sign_key,
+                           const aod_pdf_options *pdf, const aod_sign_key *sign_key,
                            const aod_text *text, aod_error *err);
 
 #endif

@@ -1,6 +1,8 @@
--- 005_mhd_formats.sql: the MHD submissions are formats a report may record.
+-- 006_mhd_formats.sql: the MHD submissions are formats a report may record.
 --
--- aod.record_self_audit() (003) accepts only the file formats it knows, so a
+-- The self-audit function of 003 (since 005 aod.record_self_audit_003(),
+-- behind a wrapper that makes the month's partitions) accepts only the file
+-- formats it knows, so a
 -- report written as an IHE MHD submission (--format mhd, mhd-html,
 -- mhd-simplified, mhd-simplified-html; doc/bundle.md, "Portal delivery")
 -- would be refused and never published.  The function is re-created from
@@ -9,7 +11,7 @@
 -- CREATE OR REPLACE keeps them.
 DO $$
 DECLARE
-    fn constant regprocedure := 'aod.record_self_audit(text, text[], text, text, text, date, date,
+    fn constant regprocedure := 'aod.record_self_audit_003(text, text[], text, text, text, date, date,
         timestamptz, timestamptz, timestamptz, timestamptz, text, text, text, text, jsonb)';
     def text;
     patched text;
@@ -18,7 +20,7 @@ BEGIN
     patched := replace(def, '''bundle-json'', ''bundle-xml'',',
         '''bundle-json'', ''bundle-xml'', ''mhd'', ''mhd-html'', ''mhd-simplified'', ''mhd-simplified-html'',');
     IF patched = def THEN
-        RAISE EXCEPTION '005_mhd_formats: the format list of aod.record_self_audit() was not found';
+        RAISE EXCEPTION '006_mhd_formats: the format list of aod.record_self_audit_003() was not found';
     END IF;
     EXECUTE patched;
 END
