@@ -716,7 +716,7 @@ static void each_kind(bundle_sink *s, const char *list, kind_fn fn, void *ctx)
 static void kind_words(bundle_sink *s, void *ctx, const char *kind)
 {
     aod_buf *b = ctx;
-    const char *w = aod_text_code(s->text, "resource", kind, NULL);
+    const char *w = aod_text_shown(s->text, "resource", kind, NULL, !s->privacy);
 
     /* Two kinds may share words ("clinical documents"): say them once. */
     if (b->len && strstr(aod_buf_str(b), w))
@@ -748,7 +748,7 @@ static const char *action_words(const bundle_sink *s, const aod_entry *e)
 static const char *purpose_words(const bundle_sink *s, const aod_entry *e)
 {
     if (has(e->purpose_code) || has(e->purpose_display))
-        return aod_text_code(s->text, "purpose", e->purpose_code, e->purpose_display);
+        return aod_text_shown(s->text, "purpose", e->purpose_code, e->purpose_display, !s->privacy);
     if (e->flags & AOD_ENTRY_PURPOSE_UNKNOWN)
         return words(s, "bundle.purpose-unknown");
     return NULL;
@@ -907,7 +907,8 @@ static void data_entity(bundle_sink *s, void *ctx, const char *kind)
 
     put(s, ent, "type", coding(s, SYS_RESOURCE_TYPES, kind, NULL));
     put(s, ent, "role", coding(s, SYS_OBJECT_ROLE, "4", "Domain Resource"));
-    put_str(s, ent, "description", aod_text_code(s->text, "resource", kind, NULL), CLEAN_TEXT);
+    put_str(s, ent, "description", aod_text_shown(s->text, "resource", kind, NULL, !s->privacy),
+            CLEAN_TEXT);
     push(s, list, ent);
 }
 
@@ -939,8 +940,10 @@ static json_t *event_extensions(bundle_sink *s, const aod_entry *e)
     if (e->count > 0)
         push(s, a, extension(s, AOD_BUNDLE_EXT_EVENT_COUNT, "valueInteger", jint(s, e->count)));
     for (i = 0; i < AOD_ENTRY_FLAG_COUNT; i++)
-        /* a code without words is the privacy office's to-do, not the patient's */
-        if ((e->flags & (1u << i)) && (s->privacy || (1u << i) != AOD_ENTRY_NO_WORDS))
+        /* a code without words and a name left out are the privacy
+         * office's to-do, not the patient's */
+        if ((e->flags & (1u << i)) && (s->privacy || ((1u << i) != AOD_ENTRY_NO_WORDS &&
+                                                      (1u << i) != AOD_ENTRY_NAME_WITHHELD)))
             push(s, a,
                  extension(s, AOD_BUNDLE_EXT_FLAG, "valueCode",
                            jlit(s, aod_entry_flag_name(1u << i))));

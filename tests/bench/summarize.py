@@ -26,7 +26,7 @@ ROWS = [
     ("report.csv.disclosures", "report CSV, disclosures", "patient"),
     ("report.csv.access", "report CSV, access", "patient"),
     ("report.pdf.disclosures", "report PDF, disclosures", "patient"),
-    ("report.pdf.access", "report PDF, access (no sessions)", "patient"),
+    ("report.pdf.access", "report PDF, access (sessions)", "patient"),
     ("report.bundle-json.disclosures", "report Bundle JSON, disclosures", "patient"),
     ("report.bundle-json.access", "report Bundle JSON, access", "patient"),
     ("report.html.disclosures", "report HTML, disclosures", "patient"),
