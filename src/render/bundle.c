@@ -338,15 +338,13 @@ static void hash_int(aod_sha256_ctx *h, int64_t v)
     hash_str(h, num(digits, sizeof digits, v));
 }
 
-/* A name-based UUID: SHA-256 of the seed, kind and n, cut to 128 bits with
- * the version (5) and RFC 4122 variant bits set, as version-5 UUIDs do with
- * SHA-1. */
+/* A name-based UUID: SHA-256 of the seed, kind and n, as a version-8 UUID
+ * (sha256.h says why not version 5). */
 static void make_uuid(const bundle_sink *s, const char *kind, int64_t n, int64_t group,
                       char out[UUID_LEN])
 {
     aod_sha256_ctx h;
     unsigned char d[AOD_SHA256_DIGEST_LEN];
-    char hex[AOD_SHA256_HEX_LEN];
 
     aod_sha256_init(&h);
     aod_sha256_update(&h, s->seed, sizeof s->seed);
@@ -354,20 +352,7 @@ static void make_uuid(const bundle_sink *s, const char *kind, int64_t n, int64_t
     hash_int(&h, n);
     hash_int(&h, group);
     aod_sha256_final(&h, d);
-    d[6] = (unsigned char)((d[6] & 0x0F) | 0x50);
-    d[8] = (unsigned char)((d[8] & 0x3F) | 0x80);
-    aod_sha256_hex(d, 16, hex);
-    /* 8-4-4-4-12 */
-    memcpy(out, hex, 8);
-    out[8] = '-';
-    memcpy(out + 9, hex + 8, 4);
-    out[13] = '-';
-    memcpy(out + 14, hex + 12, 4);
-    out[18] = '-';
-    memcpy(out + 19, hex + 16, 4);
-    out[23] = '-';
-    memcpy(out + 24, hex + 20, 12);
-    out[36] = '\0';
+    aod_sha256_uuid(d, out);
 }
 
 /* The seed: everything that makes this document what it is. */
@@ -1111,8 +1096,10 @@ static json_t *patient_identifier(bundle_sink *s, const char *key)
         sys[bar - key] = '\0';
         put_str(s, id, "system", sys, CLEAN_URI);
         free(sys);
-        if (!s->privacy && aod_text_key_is_ssn(key)) {
-            /* the patient's copy keeps the last four digits only (text.h) */
+        if (aod_text_key_is_ssn(key)) {
+            /* every copy keeps the last four digits only (text.h): a full
+             * SSN never leaves, not even in the privacy office's copy,
+             * which is as likely to be forwarded or filed elsewhere */
             size_t n = strlen(bar + 1);
             char masked[16];
             snprintf(masked, sizeof masked, "***-**-%s", n >= 4 ? bar + 1 + n - 4 : "");
