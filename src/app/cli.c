@@ -348,7 +348,9 @@ static void report_help(const char *cmd)
         printf("  --format FORMAT    csv (default), pdf (a letter and table for the patient),\n"
                "                     html (the same letter and table as an accessible web\n"
                "                     page), xlsx (the CSV's lines as a typed spreadsheet),\n"
-               "                     bundle-json or bundle-xml (a FHIR R4 Document Bundle)\n"
+               "                     bundle-json or bundle-xml (a FHIR R4 Document Bundle),\n"
+               "                     csv-summary (the summary: one row per person,\n"
+               "                     organisation or system)\n"
                "  --font FILE        TrueType font for the PDF (default: DejaVu Sans)\n");
     printf("  -o, --output FILE  write here (default: standard output); written to a\n"
            "                     temporary file and renamed when complete, mode 0600\n"
@@ -577,7 +579,8 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     /* validate the format before touching the database or the output */
     if (!explain && o.format && !aod_run_format_known(o.format)) {
         usage_error(err, "--format",
-                    "unknown format '%s' (known: csv, pdf, html, xlsx, bundle-json, bundle-xml)",
+                    "unknown format '%s' (known: csv, csv-summary, pdf, html, xlsx, bundle-json, "
+                    "bundle-xml)",
                     o.format);
         goto out;
     }

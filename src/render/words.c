@@ -950,6 +950,240 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------------- summary */
+
+/* "treatment; payment" and, when some accesses had none, "no reason was
+ * recorded (3)": the reasons of one summary line, into b. */
+static int reasons_words(aod_words *w, const aod_overview_line *l, aod_buf *b)
+{
+    char num[48];
+    const char *vars[3];
+    size_t i;
+
+    for (i = 0; i < l->n_reasons; i++)
+        if ((b->len && aod_buf_adds(b, "; ") != 0) ||
+            aod_buf_adds(
+                b, aod_text_code(w->text, "purpose", l->reason_code[i], l->reason_display[i])) != 0)
+            return -1;
+    if (l->more_reasons && aod_buf_adds(b, aod_words_get(w, "summary.more")) != 0)
+        return -1;
+    if (l->no_reason > 0) {
+        vars[0] = "n";
+        vars[1] = fmt_num(w, l->no_reason, num, sizeof num);
+        vars[2] = NULL;
+        if ((b->len && aod_buf_adds(b, "; ") != 0) ||
+            aod_buf_adds(
+                b,
+                say(w, 6, l->no_reason == l->count ? "summary.no-reason" : "summary.no-reason-some",
+                    vars)) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The kinds of data of one summary line in words ("test results; clinical
+ * documents"), into w->kinds. */
+static int overview_kinds(aod_words *w, const aod_overview_line *l)
+{
+    aod_buf list;
+    size_t i;
+    int rc = -1;
+
+    aod_buf_init(&list, 64 * 1024);
+    for (i = 0; i < l->n_kinds; i++)
+        if ((i && aod_buf_addc(&list, ',') != 0) || aod_buf_adds(&list, l->kinds[i]) != 0)
+            goto done;
+    aod_buf_reset(&w->kinds);
+    if (l->n_kinds && kinds_words(w, aod_buf_str(&list)) != 0)
+        goto done;
+    if (l->more_kinds && aod_buf_adds(&w->kinds, aod_words_get(w, "summary.more")) != 0)
+        goto done;
+    rc = 0;
+done:
+    aod_buf_free(&list);
+    return rc;
+}
+
+/* The first letter of an ASCII sentence in capitals (the masked labels
+ * start small: "an automated system"). */
+static void capitalise(aod_buf *b)
+{
+    if (b->len && b->data[0] >= 'a' && b->data[0] <= 'z')
+        b->data[0] = (char)(b->data[0] - 'a' + 'A');
+}
+
+const char *aod_words_overview_who(aod_words *w, const aod_overview_line *l)
+{
+    aod_buf *b = &w->who;
+
+    aod_buf_reset(b);
+    if (aod_buf_adds(b, l->name) != 0)
+        goto nomem;
+    if (has(l->role) && !strstr(l->name, l->role) &&
+        aod_buf_printf(b, ", %s", aod_text_code(w->text, "role", l->role, NULL)) != 0)
+        goto nomem;
+    if (has(l->organisation) && !strstr(l->name, l->organisation) &&
+        aod_buf_printf(b, ", %s", l->organisation) != 0)
+        goto nomem;
+    return aod_buf_str(b);
+nomem:
+    w->nomem = 1;
+    return "";
+}
+
+int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, void *ctx,
+                       aod_error *err)
+{
+    aod_words_block blk;
+    aod_buf text, note;
+    const char *vars[11];
+    const char *unit = w->access ? "summary.n.accesses" : "summary.n.disclosures";
+    size_t i;
+    int sect, rc = -1;
+
+    aod_buf_init(&text, 16 * 1024 * 1024);
+    aod_buf_init(&note, 16 * 1024 * 1024);
+    w->nomem = 0;
+    memset(&blk, 0, sizeof blk);
+#define SAY_BLOCK(k, t, n)                                                                         \
+    do {                                                                                           \
+        if (w->nomem)                                                                              \
+            goto nomem;                                                                            \
+        blk.kind = (k);                                                                            \
+        blk.text = (t);                                                                            \
+        blk.note = (n);                                                                            \
+        if (fn(ctx, &blk, err) != 0)                                                               \
+            goto done;                                                                             \
+    } while (0)
+    SAY_BLOCK(
+        AOD_WORDS_HEADING,
+        aod_words_get(w, w->access ? "summary.heading.access" : "summary.heading.disclosures"),
+        NULL);
+    vars[0] = "records";
+    vars[1] = count_phrase(w, 0, "letter.n.records", ov->records);
+    vars[2] = "accesses";
+    vars[3] = count_phrase(w, 1, unit, ov->accesses);
+    vars[4] = "people";
+    vars[5] = count_phrase(w, 2, "summary.n.people", ov->people);
+    vars[6] = "organisations";
+    vars[7] = count_phrase(w, 6, "summary.n.organisations", ov->organisations);
+    vars[8] = NULL;
+    aod_buf_reset(&text);
+    if (aod_buf_adds(&text, say(w, 7, "summary.totals", vars)) != 0)
+        goto nomem;
+    if (ov->systems > 0) {
+        vars[0] = "accesses";
+        vars[1] = count_phrase(w, 1, unit, ov->system_accesses);
+        vars[2] = "systems";
+        vars[3] = count_phrase(w, 2, "summary.n.systems", ov->systems);
+        vars[4] = NULL;
+        if (aod_buf_addc(&text, ' ') != 0 ||
+            aod_buf_adds(&text, say(w, 7, "summary.totals.systems", vars)) != 0)
+            goto nomem;
+    }
+    SAY_BLOCK(AOD_WORDS_PARA, aod_buf_str(&text), NULL);
+    if (ov->n_lines == 0)
+        SAY_BLOCK(AOD_WORDS_PARA, aod_words_get(w, "summary.none"), NULL);
+    for (sect = 0; sect < 2; sect++) {
+        int any = 0;
+        for (i = 0; i < ov->n_lines; i++) {
+            const aod_overview_line *l = &ov->lines[i];
+            if ((l->section == AOD_SECTION_SYSTEM) != sect)
+                continue;
+            if (!any++)
+                SAY_BLOCK(
+                    AOD_WORDS_HEADING,
+                    aod_words_get(w, sect ? "summary.heading.systems" : "summary.heading.people"),
+                    NULL);
+            if (sect && any == 1)
+                SAY_BLOCK(AOD_WORDS_PARA, aod_words_get(w, "summary.systems.intro"), NULL);
+            if (overview_kinds(w, l) != 0)
+                goto nomem;
+            aod_buf_reset(&text);
+            aod_buf_reset(&note);
+            if (sect) {
+                aod_entry e;
+                const char *act;
+                memset(&e, 0, sizeof e);
+                e.action = l->action;
+                e.activity = l->activity;
+                act = action_words(w, &e);
+                vars[0] = "who";
+                vars[1] = aod_words_overview_who(w, l);
+                vars[2] = "action";
+                vars[3] = has(act) ? act : aod_words_get(w, "summary.system.used");
+                vars[4] = "data";
+                vars[5] = w->kinds.len ? aod_buf_str(&w->kinds)
+                                       : aod_words_get(w, "summary.system.your-record");
+                vars[6] = "times";
+                vars[7] = count_phrase(w, 1, "letter.n.times", l->count);
+                vars[8] = NULL;
+                if (aod_buf_adds(&text, say(w, 7, "summary.system", vars)) != 0)
+                    goto nomem;
+                capitalise(&text);
+                if (aod_buf_adds(&note, when_range(w, l->first, l->last)) != 0)
+                    goto nomem;
+            } else {
+                if (aod_buf_adds(&text, aod_words_overview_who(w, l)) != 0)
+                    goto nomem;
+                capitalise(&text);
+                if (l->people > 1) {
+                    vars[0] = "people";
+                    vars[1] = count_phrase(w, 2, "summary.n.people", l->people);
+                    vars[2] = NULL;
+                    if (aod_buf_printf(&text, " (%s)", say(w, 7, "summary.people-behind", vars)) !=
+                        0)
+                        goto nomem;
+                }
+                vars[0] = "n";
+                vars[1] = count_phrase(w, 1, unit, l->count);
+                vars[2] = "when";
+                vars[3] = when_range(w, l->first, l->last);
+                vars[4] = NULL;
+                if (aod_buf_adds(&note, say(w, 7, "summary.line", vars)) != 0)
+                    goto nomem;
+                if (w->kinds.len) {
+                    vars[0] = "data";
+                    vars[1] = aod_buf_str(&w->kinds);
+                    vars[2] = NULL;
+                    if (aod_buf_addc(&note, ' ') != 0 ||
+                        aod_buf_adds(&note, say(w, 7, "summary.data", vars)) != 0)
+                        goto nomem;
+                }
+            }
+            {
+                aod_buf why;
+                int bad;
+                aod_buf_init(&why, 1024 * 1024);
+                bad = reasons_words(w, l, &why) != 0;
+                vars[0] = "reasons";
+                vars[1] = aod_buf_str(&why);
+                vars[2] = NULL;
+                if (!bad && why.len &&
+                    (aod_buf_addc(&note, ' ') != 0 ||
+                     aod_buf_adds(&note, say(w, 7, "summary.reasons", vars)) != 0))
+                    bad = 1;
+                aod_buf_free(&why);
+                if (bad)
+                    goto nomem;
+            }
+            SAY_BLOCK(AOD_WORDS_BULLET, aod_buf_str(&text), aod_buf_str(&note));
+        }
+        if (any)
+            SAY_BLOCK(AOD_WORDS_LIST_END, "", NULL);
+    }
+    SAY_BLOCK(AOD_WORDS_PARA, aod_words_get(w, "summary.details"), NULL);
+#undef SAY_BLOCK
+    rc = 0;
+    goto done;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "words", "out of memory");
+done:
+    aod_buf_free(&text);
+    aod_buf_free(&note);
+    return rc;
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 aod_words *aod_words_new(const aod_text *text, const aod_report_info *info, aod_words_medium medium,
