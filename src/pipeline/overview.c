@@ -11,6 +11,7 @@
 
 #include "base/buf.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +28,8 @@ struct aod_overview_acc {
     size_t n_index;
     ident_slot *idents;
     size_t n_idents, n_idents_used;
-    aod_buf key; /* scratch: one identity key */
+    aod_buf key;          /* scratch: one identity key */
+    long people, systems; /* distinct identities over all person / system lines */
     aod_overview result;
 };
 
@@ -252,6 +254,16 @@ int aod_overview_add(aod_overview_acc *o, const aod_entry *e, aod_error *err)
     if (fresh < 0)
         goto nomem;
     l->people += fresh;
+    /* the totals count each identity once, whatever lines it is in */
+    if (fresh && k.section != AOD_SECTION_ORGANISATION) {
+        int once = ident_new(o, e, k.section == AOD_SECTION_SYSTEM ? SIZE_MAX : SIZE_MAX - 1);
+        if (once < 0)
+            goto nomem;
+        if (k.section == AOD_SECTION_SYSTEM)
+            o->systems += once;
+        else
+            o->people += once;
+    }
     if (add_kinds(o, l, e->data_kinds) != 0)
         goto nomem;
     add_reason(l, e);
@@ -302,22 +314,13 @@ const aod_overview *aod_overview_result(aod_overview_acc *o, long records)
     for (i = 0; i < o->n_lines; i++) {
         const aod_overview_line *l = &o->lines[i];
         r->accesses += l->count;
-        if (l->section == AOD_SECTION_PERSON)
-            r->people += l->people;
-        else if (l->section == AOD_SECTION_ORGANISATION)
+        if (l->section == AOD_SECTION_ORGANISATION)
             r->organisations++;
-        else {
-            size_t j;
-            /* a system doing two things has two lines: count it once */
-            for (j = 0; j < i; j++)
-                if (o->lines[j].section == AOD_SECTION_SYSTEM &&
-                    str_same(o->lines[j].name, l->name) && str_same(o->lines[j].role, l->role) &&
-                    str_same(o->lines[j].organisation, l->organisation))
-                    break;
-            r->systems += j == i;
+        else if (l->section == AOD_SECTION_SYSTEM)
             r->system_accesses += l->count;
-        }
     }
+    r->people = o->people;
+    r->systems = o->systems;
     return r;
 }
 

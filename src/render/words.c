@@ -1121,7 +1121,10 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
                 if (aod_buf_adds(&text, say(w, 7, "summary.system", vars)) != 0)
                     goto nomem;
                 capitalise(&text);
-                if (aod_buf_adds(&note, when_range(w, l->first, l->last)) != 0)
+                vars[0] = "when";
+                vars[1] = when_range(w, l->first, l->last);
+                vars[2] = NULL;
+                if (aod_buf_adds(&note, say(w, 7, "summary.system.when", vars)) != 0)
                     goto nomem;
             } else {
                 if (aod_buf_adds(&text, aod_words_overview_who(w, l)) != 0)
@@ -1161,7 +1164,9 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
                 vars[2] = NULL;
                 if (!bad && why.len &&
                     (aod_buf_addc(&note, ' ') != 0 ||
-                     aod_buf_adds(&note, say(w, 7, "summary.reasons", vars)) != 0))
+                     aod_buf_adds(
+                         &note, say(w, 7, l->n_reasons ? "summary.reasons" : "summary.reasons-none",
+                                    vars)) != 0))
                     bad = 1;
                 aod_buf_free(&why);
                 if (bad)
