@@ -34,8 +34,8 @@ const char *aod_batch_column_name(aod_batch_column c)
     return (int)c >= 0 && c < AOD_BATCH_NCOLS ? column_names[c] : "?";
 }
 
-static const char *const format_names[AOD_BATCH_NFORMATS] = {"pdf",        "csv",  "bundle-json",
-                                                             "bundle-xml", "html", "xlsx"};
+static const char *const format_names[AOD_BATCH_NFORMATS] = {
+    "pdf", "csv", "bundle-json", "bundle-xml", "html", "xlsx", "csv-summary"};
 
 const char *aod_batch_format_name(size_t bit)
 {

@@ -741,6 +741,8 @@ static int letter_found(letter *L)
     }
     if (para(L, aod_buf_str(b)) != 0)
         return -1;
+    if (L->rows > 0 && sum->overview)
+        return para(L, T(L, w->scrolled ? "html.found.summary" : "letter.found.summary"));
     return para(L, T(L, L->rows > 0 ? (w->scrolled ? "html.found.table" : "letter.found.table")
                         : w->access ? "letter.found.none.access"
                                     : "letter.found.none.disclosures"));
