@@ -204,8 +204,10 @@ typedef struct aod_overview_line {
     long count;    /* accesses (events) behind the line */
     long records;  /* raw audit records behind them */
     long people;   /* distinct identities behind the masked name */
-    /* Kinds of data seen (FHIR resource types), in the order first seen. */
+    /* Kinds of data seen (FHIR resource types), in the order first seen,
+     * and how many of the line's accesses involved each. */
     const char *kinds[AOD_OVERVIEW_MAX_KINDS];
+    long kind_count[AOD_OVERVIEW_MAX_KINDS];
     size_t n_kinds;
     int more_kinds; /* 1 when more kinds were seen than kept */
     /* Reasons recorded (purpose code and display, either may be NULL). */

@@ -165,7 +165,7 @@ static int ident_new(aod_overview_acc *o, const aod_entry *e, size_t line)
     return 1;
 }
 
-static int add_kinds(aod_overview_acc *o, aod_overview_line *l, const char *list)
+static int add_kinds(aod_overview_acc *o, aod_overview_line *l, const char *list, long count)
 {
     const char *p = list;
 
@@ -178,12 +178,13 @@ static int add_kinds(aod_overview_acc *o, aod_overview_line *l, const char *list
                 return -1;
             for (i = 0; i < l->n_kinds && l->kinds[i] != k; i++)
                 ;
-            if (i == l->n_kinds) {
-                if (l->n_kinds < AOD_OVERVIEW_MAX_KINDS)
-                    l->kinds[l->n_kinds++] = k;
-                else
-                    l->more_kinds = 1;
-            }
+            if (i < l->n_kinds)
+                l->kind_count[i] += count;
+            else if (l->n_kinds < AOD_OVERVIEW_MAX_KINDS) {
+                l->kind_count[l->n_kinds] = count;
+                l->kinds[l->n_kinds++] = k;
+            } else
+                l->more_kinds = 1;
         }
         p = *end ? end + 1 : end;
     }
@@ -264,7 +265,7 @@ int aod_overview_add(aod_overview_acc *o, const aod_entry *e, aod_error *err)
         else
             o->people += once;
     }
-    if (add_kinds(o, l, e->data_kinds) != 0)
+    if (add_kinds(o, l, e->data_kinds, e->count) != 0)
         goto nomem;
     add_reason(l, e);
     return 0;

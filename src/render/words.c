@@ -983,27 +983,67 @@ static int reasons_words(aod_words *w, const aod_overview_line *l, aod_buf *b)
     return 0;
 }
 
-/* The kinds of data of one summary line in words ("test results; clinical
- * documents"), into w->kinds. */
+#define SUMMARY_KINDS 4 /* kinds of data named per summary line, most seen first */
+
+/* The kinds of data of one summary line in words, the most seen first
+ * ("test results; clinical documents"), at most SUMMARY_KINDS of them and
+ * then ", and 3 more", into w->kinds: the summary stays short, the
+ * listing and the summary CSV have them all. */
 static int overview_kinds(aod_words *w, const aod_overview_line *l)
 {
     aod_buf list;
-    size_t i;
+    size_t order[AOD_OVERVIEW_MAX_KINDS], i, j, shown;
+    const char *vars[3];
+    char num[48];
     int rc = -1;
 
+    for (i = 0; i < l->n_kinds; i++) { /* by count, ties in the order first seen */
+        for (j = i; j > 0 && l->kind_count[order[j - 1]] < l->kind_count[i]; j--)
+            order[j] = order[j - 1];
+        order[j] = i;
+    }
+    shown = l->n_kinds < SUMMARY_KINDS ? l->n_kinds : SUMMARY_KINDS;
     aod_buf_init(&list, 64 * 1024);
-    for (i = 0; i < l->n_kinds; i++)
-        if ((i && aod_buf_addc(&list, ',') != 0) || aod_buf_adds(&list, l->kinds[i]) != 0)
+    for (i = 0; i < shown; i++)
+        if ((i && aod_buf_addc(&list, ',') != 0) || aod_buf_adds(&list, l->kinds[order[i]]) != 0)
             goto done;
     aod_buf_reset(&w->kinds);
-    if (l->n_kinds && kinds_words(w, aod_buf_str(&list)) != 0)
+    if (shown && kinds_words(w, aod_buf_str(&list)) != 0)
         goto done;
-    if (l->more_kinds && aod_buf_adds(&w->kinds, aod_words_get(w, "summary.more")) != 0)
-        goto done;
+    if (l->n_kinds > shown || l->more_kinds) {
+        vars[0] = "n";
+        vars[1] = fmt_num(w, (long)(l->n_kinds - shown), num, sizeof num);
+        vars[2] = NULL;
+        if (aod_buf_adds(&w->kinds, l->n_kinds > shown ? say(w, 6, "summary.more-kinds", vars)
+                                                       : aod_words_get(w, "summary.more")) != 0)
+            goto done;
+    }
     rc = 0;
 done:
     aod_buf_free(&list);
     return rc;
+}
+
+/* "2024-01-01 to 2025-12-31", or one date: the summary's span in days. */
+static const char *overview_days(aod_words *w, int64_t a, int64_t b)
+{
+    const char *vars[5];
+    char da[16], db[16];
+
+    aod_timefmt_date(a, da, sizeof da);
+    aod_timefmt_date(b, db, sizeof db);
+    if (strcmp(da, db) == 0) {
+        aod_buf_reset(&w->say[5]);
+        if (aod_buf_adds(&w->say[5], da) != 0)
+            w->nomem = 1;
+        return aod_buf_str(&w->say[5]);
+    }
+    vars[0] = "start";
+    vars[1] = da;
+    vars[2] = "end";
+    vars[3] = db;
+    vars[4] = NULL;
+    return say(w, 5, "letter.range", vars);
 }
 
 /* The first letter of an ASCII sentence in capitals (the masked labels
@@ -1024,7 +1064,10 @@ const char *aod_words_overview_who(aod_words *w, const aod_overview_line *l)
     if (has(l->role) && !strstr(l->name, l->role) &&
         aod_buf_printf(b, ", %s", aod_text_code(w->text, "role", l->role, NULL)) != 0)
         goto nomem;
+    /* our own organisation goes without saying: the letter is from it */
     if (has(l->organisation) && !strstr(l->name, l->organisation) &&
+        !(has(w->info->policy->organisation.name) &&
+          strcmp(l->organisation, w->info->policy->organisation.name) == 0) &&
         aod_buf_printf(b, ", %s", l->organisation) != 0)
         goto nomem;
     return aod_buf_str(b);
@@ -1124,7 +1167,7 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
                     goto nomem;
                 capitalise(&text);
                 vars[0] = "when";
-                vars[1] = when_range(w, l->first, l->last);
+                vars[1] = overview_days(w, l->first, l->last);
                 vars[2] = NULL;
                 if (aod_buf_adds(&note, say(w, 7, "summary.system.when", vars)) != 0)
                     goto nomem;
@@ -1143,16 +1186,16 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
                 vars[0] = "n";
                 vars[1] = count_phrase(w, 1, unit, l->count);
                 vars[2] = "when";
-                vars[3] = when_range(w, l->first, l->last);
+                vars[3] = overview_days(w, l->first, l->last);
                 vars[4] = NULL;
-                if (aod_buf_adds(&note, say(w, 7, "summary.line", vars)) != 0)
+                if (aod_buf_addc(&text, ':') != 0 || aod_buf_addc(&text, ' ') != 0 ||
+                    aod_buf_adds(&text, say(w, 7, "summary.line", vars)) != 0)
                     goto nomem;
                 if (w->kinds.len) {
                     vars[0] = "data";
                     vars[1] = aod_buf_str(&w->kinds);
                     vars[2] = NULL;
-                    if (aod_buf_addc(&note, ' ') != 0 ||
-                        aod_buf_adds(&note, say(w, 7, "summary.data", vars)) != 0)
+                    if (aod_buf_adds(&note, say(w, 7, "summary.data", vars)) != 0)
                         goto nomem;
                 }
             }
@@ -1165,7 +1208,7 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
                 vars[1] = aod_buf_str(&why);
                 vars[2] = NULL;
                 if (!bad && why.len &&
-                    (aod_buf_addc(&note, ' ') != 0 ||
+                    ((note.len && aod_buf_addc(&note, ' ') != 0) ||
                      aod_buf_adds(
                          &note, say(w, 7, l->n_reasons ? "summary.reasons" : "summary.reasons-none",
                                     vars)) != 0))

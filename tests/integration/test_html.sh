@@ -71,7 +71,7 @@ ok "no raw markup from the data" lacks_text "$f" "<script"
 f="$OUTD/summary-system-lines-privacy-office.html"
 ok "summary: a section after the letter" has_text "$f" '<section class="summary">'
 ok "summary: the systems apart, named for the office" has_text "$f" \
-    'Our laboratory interface, Example Community Hospital: viewed (test results and observations), 14 times.'
+    'Our laboratory interface: viewed (test results and observations), 14 times.'
 ok "summary: before the listing" python3 -c '
 import sys; t = open(sys.argv[1]).read()
 sys.exit(0 if 0 < t.index("class=\"summary\"") < t.index("class=\"listing\"") else 1)' "$f"
