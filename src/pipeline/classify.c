@@ -647,7 +647,7 @@ static int codes_say_system(const aod_codings *l)
     return 0;
 }
 
-/* doc/report.md, "Systems apart from people": software acting on its own
+/* The CSV's section column (doc/csv.md): software acting on its own
  * (an interface, a batch job, a population query) rather than a person
  * using it.  A person's reference never counts as a system. */
 static int agent_is_system(const aod_record *r, const aod_agent *a)
