@@ -110,6 +110,7 @@ int aod_batch_read_requests_file(FILE *f, const char *name, aod_batch_row_fn row
 #define AOD_BATCH_BUNDLE_XML  0x8u
 #define AOD_BATCH_HTML        0x10u
 #define AOD_BATCH_XLSX        0x20u
+#define AOD_BATCH_CSV_SUMMARY 0x40u
 
 /* Parses "pdf;csv" (';' or ',' between names, blanks ignored) into bits.
  * Returns 0, or -1 with err set (AOD_ERR_USAGE, field "formats": an unknown

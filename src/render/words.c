@@ -1090,10 +1090,15 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
     aod_buf_init(&note, 16 * 1024 * 1024);
     w->nomem = 0;
     memset(&blk, 0, sizeof blk);
+#define OOM()                                                                                      \
+    do {                                                                                           \
+        w->nomem = 1;                                                                              \
+        goto done;                                                                                 \
+    } while (0)
 #define SAY_BLOCK(k, t, n)                                                                         \
     do {                                                                                           \
         if (w->nomem)                                                                              \
-            goto nomem;                                                                            \
+            goto done;                                                                             \
         blk.kind = (k);                                                                            \
         blk.text = (t);                                                                            \
         blk.note = (n);                                                                            \
@@ -1115,7 +1120,7 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
     vars[8] = NULL;
     aod_buf_reset(&text);
     if (aod_buf_adds(&text, say(w, 7, "summary.totals", vars)) != 0)
-        goto nomem;
+        OOM();
     if (ov->systems > 0) {
         vars[0] = "accesses";
         vars[1] = count_phrase(w, 1, unit, ov->system_accesses);
@@ -1124,7 +1129,7 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
         vars[4] = NULL;
         if (aod_buf_addc(&text, ' ') != 0 ||
             aod_buf_adds(&text, say(w, 7, "summary.totals.systems", vars)) != 0)
-            goto nomem;
+            OOM();
     }
     SAY_BLOCK(AOD_WORDS_PARA, aod_buf_str(&text), NULL);
     if (ov->n_lines == 0)
@@ -1143,7 +1148,7 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
             if (sect && any == 1)
                 SAY_BLOCK(AOD_WORDS_PARA, aod_words_get(w, "summary.systems.intro"), NULL);
             if (overview_kinds(w, l) != 0)
-                goto nomem;
+                OOM();
             aod_buf_reset(&text);
             aod_buf_reset(&note);
             if (sect) {
@@ -1164,16 +1169,16 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
                 vars[7] = count_phrase(w, 1, "letter.n.times", l->count);
                 vars[8] = NULL;
                 if (aod_buf_adds(&text, say(w, 7, "summary.system", vars)) != 0)
-                    goto nomem;
+                    OOM();
                 capitalise(&text);
                 vars[0] = "when";
                 vars[1] = overview_days(w, l->first, l->last);
                 vars[2] = NULL;
                 if (aod_buf_adds(&note, say(w, 7, "summary.system.when", vars)) != 0)
-                    goto nomem;
+                    OOM();
             } else {
                 if (aod_buf_adds(&text, aod_words_overview_who(w, l)) != 0)
-                    goto nomem;
+                    OOM();
                 capitalise(&text);
                 if (l->people > 1) {
                     vars[0] = "people";
@@ -1181,7 +1186,7 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
                     vars[2] = NULL;
                     if (aod_buf_printf(&text, " (%s)", say(w, 7, "summary.people-behind", vars)) !=
                         0)
-                        goto nomem;
+                        OOM();
                 }
                 vars[0] = "n";
                 vars[1] = count_phrase(w, 1, unit, l->count);
@@ -1190,13 +1195,13 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
                 vars[4] = NULL;
                 if (aod_buf_addc(&text, ':') != 0 || aod_buf_addc(&text, ' ') != 0 ||
                     aod_buf_adds(&text, say(w, 7, "summary.line", vars)) != 0)
-                    goto nomem;
+                    OOM();
                 if (w->kinds.len) {
                     vars[0] = "data";
                     vars[1] = aod_buf_str(&w->kinds);
                     vars[2] = NULL;
                     if (aod_buf_adds(&note, say(w, 7, "summary.data", vars)) != 0)
-                        goto nomem;
+                        OOM();
                 }
             }
             {
@@ -1215,7 +1220,7 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
                     bad = 1;
                 aod_buf_free(&why);
                 if (bad)
-                    goto nomem;
+                    OOM();
             }
             SAY_BLOCK(AOD_WORDS_BULLET, aod_buf_str(&text), aod_buf_str(&note));
         }
@@ -1224,11 +1229,11 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
     }
     SAY_BLOCK(AOD_WORDS_PARA, aod_words_get(w, "summary.details"), NULL);
 #undef SAY_BLOCK
+#undef OOM
     rc = 0;
-    goto done;
-nomem:
-    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "words", "out of memory");
 done:
+    if (rc != 0 && w->nomem) /* else fn said why */
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "words", "out of memory");
     aod_buf_free(&text);
     aod_buf_free(&note);
     return rc;
