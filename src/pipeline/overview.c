@@ -300,8 +300,9 @@ const aod_overview *aod_overview_result(aod_overview_acc *o, long records)
     aod_overview *r = &o->result;
     size_t i;
 
-    /* the index points into the unsorted order: drop it, adding again rebuilds it */
-    qsort(o->lines, o->n_lines, sizeof *o->lines, line_cmp);
+    /* the index points into the unsorted order: drop it */
+    if (o->n_lines > 1) /* qsort takes no NULL, even for nothing */
+        qsort(o->lines, o->n_lines, sizeof *o->lines, line_cmp);
     free(o->index);
     o->index = NULL;
     o->n_index = 0;

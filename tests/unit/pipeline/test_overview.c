@@ -155,6 +155,19 @@ static void test_bounded(void **state)
     assert_int_equal(aod_overview_result(f->o, 200000)->n_lines, 3);
 }
 
+/* A report with no lines: an empty summary, all totals 0 (and under
+ * UBSan, no sorting of nothing through a NULL pointer). */
+static void test_empty(void **state)
+{
+    fixture *f = *state;
+    const aod_overview *ov = aod_overview_result(f->o, 3);
+
+    assert_int_equal(ov->n_lines, 0);
+    assert_int_equal(ov->records, 3);
+    assert_int_equal(ov->accesses, 0);
+    assert_int_equal(ov->people, 0);
+}
+
 static void test_unmasked_refused(void **state)
 {
     fixture *f = *state;
@@ -173,6 +186,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lines_and_totals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_systems, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unmasked_refused, setup, teardown),
     };
 
