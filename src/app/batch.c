@@ -62,7 +62,8 @@ int aod_batch_parse_formats(const char *list, unsigned *bits, aod_error *err)
         if (i == AOD_BATCH_NFORMATS) {
             aod_error_set(
                 err, AOD_ERR_USAGE, NULL, 0, "formats",
-                "unknown format '%.*s' (known: pdf, csv, html, xlsx, bundle-json, bundle-xml)",
+                "unknown format '%.*s' (known: pdf, csv, html, xlsx, bundle-json, bundle-xml, "
+                "csv-summary)",
                 (int)(n > 40 ? 40 : n), p);
             return -1;
         }

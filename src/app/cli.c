@@ -33,6 +33,7 @@
 #include "app/run.h"
 #include "app/selfaudit.h"
 #include "app/verify.h"
+#include "app/maintain.h"
 #include "base/log.h"
 #include "store/store.h"
 #include "base/timefmt.h"
@@ -312,7 +313,7 @@ typedef struct report_opts {
     const char *from, *to, *now, *requested;
     const char *mode, *audience, *policy, *format, *output, *lang, *templates;
     const char *patient_name;
-    const char *font;
+    const char *font, *fallback_font;
     const char *operator_name;
     int csv_bom;
     int json;
@@ -351,7 +352,10 @@ static void report_help(const char *cmd)
                "                     bundle-json or bundle-xml (a FHIR R4 Document Bundle),\n"
                "                     csv-summary (the summary: one row per person,\n"
                "                     organisation or system)\n"
-               "  --font FILE        TrueType font for the PDF (default: DejaVu Sans)\n");
+               "  --font FILE        TrueType font for the PDF (default: DejaVu Sans)\n"
+               "  --fallback-font FILE  TrueType font (or collection) for the characters\n"
+               "                     --font lacks: Chinese, Japanese, Korean (default:\n"
+               "                     WenQuanYi Micro Hei); '' for none\n");
     printf("  -o, --output FILE  write here (default: standard output); written to a\n"
            "                     temporary file and renamed when complete, mode 0600\n"
            "  --csv-bom          start CSV output with a UTF-8 byte order mark (Excel)\n"
@@ -390,6 +394,7 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
                                          {"csv-bom", no_argument, NULL, 'B'},
                                          {"csv-delimiter", required_argument, NULL, 'D'},
                                          {"font", required_argument, NULL, 'U'},
+                                         {"fallback-font", required_argument, NULL, 'k'},
                                          {"operator", required_argument, NULL, 'O'},
                                          {"json", no_argument, NULL, 'J'},
                                          {"help", no_argument, NULL, 'h'},
@@ -450,6 +455,9 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
             break;
         case 'U':
             o->font = optarg;
+            break;
+        case 'k':
+            o->fallback_font = optarg;
             break;
         case 'O':
             o->operator_name = optarg;
@@ -612,6 +620,7 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
         goto out;
     memset(&ro, 0, sizeof ro);
     ro.font = o.font;
+    ro.fallback_font = o.fallback_font;
     ro.csv.bom = o.csv_bom;
     ro.csv.delimiter = o.csv_delimiter;
     ro.operator_name = o.operator_name;
@@ -702,6 +711,7 @@ static void batch_help(void)
            "  --operator NAME    who runs the batch, for the self-audit records\n"
            "  --templates DIR    templates directory (default: installed / built in)\n"
            "  --font FILE        TrueType font for the PDFs (default: DejaVu Sans)\n"
+           "  --fallback-font FILE  font for the characters --font lacks (CJK)\n"
            "  --csv-bom          start CSV files with a UTF-8 byte order mark\n"
            "  --csv-delimiter C  ',' (default), ';' or 'tab'\n"
            "  --db CONNINFO      libpq connection string (default: the PG* environment)\n"
@@ -727,6 +737,7 @@ static int cmd_batch(int argc, char **argv, aod_error *err)
                                          {"db", required_argument, NULL, 'd'},
                                          {"templates", required_argument, NULL, 'T'},
                                          {"font", required_argument, NULL, 'U'},
+                                         {"fallback-font", required_argument, NULL, 'k'},
                                          {"operator", required_argument, NULL, 'O'},
                                          {"jobs", required_argument, NULL, 'j'},
                                          {"shard", required_argument, NULL, 'S'},
@@ -781,6 +792,9 @@ static int cmd_batch(int argc, char **argv, aod_error *err)
             break;
         case 'U':
             o.font = optarg;
+            break;
+        case 'k':
+            o.fallback_font = optarg;
             break;
         case 'O':
             o.operator_name = optarg;
@@ -903,6 +917,8 @@ static const command commands[] = {
     {"batch", cmd_batch, "many reports: a requests file or a month's patients, resumable"},
     {"check", cmd_check, "say whether this site is ready: policy, templates, font, database"},
     {"verify", aod_verify_command, "did one person access a patient's record? yes or no, and when"},
+    {"maintain", aod_maintain_command, "make the coming months' partitions, cluster closed months"},
+    {"retention", aod_retention_command, "drop the months past retention, and record it"},
 };
 
 static void main_help(void)
