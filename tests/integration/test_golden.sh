@@ -9,6 +9,8 @@
 #   expected-explain.csv           optional: the explain view
 #   expected-pdf.txt               optional: the PDF's text (pdftotext -raw)
 #   expected-privacy.csv           optional: the privacy-office copy
+#   expected-summary.csv           optional: the summary (--format csv-summary)
+#   expected-summary-privacy.csv   optional: the same, privacy-office copy
 #   README                         the pattern's source and the legal reasoning
 #   not-in-patient-copy            optional: texts (one a line) that must appear
 #                                  in none of the patient's outputs (CSV, PDF
@@ -70,13 +72,16 @@ for dir in "$CASES"/*/; do
     events=$(ls "$dir"/events.* | head -n 1)
     ok "$name: init" run 0 "${AOD[@]}" init --db "dbname=$db"
     ok "$name: load" run 0 "${AOD[@]}" load --db "dbname=$db" "$events"
-    for kind in expected expected-privacy expected-explain; do
+    for kind in expected expected-privacy expected-explain expected-summary \
+        expected-summary-privacy; do
         [ -f "$dir/$kind.csv" ] || continue
         out="$PGTMP/$name-$kind.csv"
         extra=()
         cmd=report
         case $kind in
         expected-privacy) extra=(--audience privacy-office) ;;
+        expected-summary) extra=(--format csv-summary) ;;
+        expected-summary-privacy) extra=(--format csv-summary --audience privacy-office) ;;
         expected-explain) cmd=explain ;;
         esac
         ok "$name: $cmd ${extra[*]}" run 0 "${AOD[@]}" "$cmd" --db "dbname=$db" "${args[@]}" "${extra[@]}" -o "$out"
