@@ -35,7 +35,7 @@ const char *aod_batch_column_name(aod_batch_column c)
 }
 
 static const char *const format_names[AOD_BATCH_NFORMATS] = {
-    "pdf", "csv", "bundle-json", "bundle-xml", "html", "xlsx", "csv-completeness"};
+    "pdf", "csv", "bundle-json", "bundle-xml", "html", "xlsx", "csv-summary", "csv-completeness"};
 
 const char *aod_batch_format_name(size_t bit)
 {
@@ -61,8 +61,8 @@ int aod_batch_parse_formats(const char *list, unsigned *bits, aod_error *err)
                 break;
         if (i == AOD_BATCH_NFORMATS) {
             aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "formats",
-                          "unknown format '%.*s' (known: pdf, csv, csv-completeness, html, xlsx, "
-                          "bundle-json, bundle-xml)",
+                          "unknown format '%.*s' (known: pdf, csv, csv-summary, csv-completeness, "
+                          "html, xlsx, bundle-json, bundle-xml)",
                           (int)(n > 40 ? 40 : n), p);
             return -1;
         }

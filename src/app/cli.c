@@ -23,6 +23,7 @@
 #include "app/batch.h"
 #include "app/check.h"
 #include "base/buf.h"
+#include "base/sign.h"
 #include "ingest/load.h"
 #include "ingest/normalize.h"
 #include "model/policy.h"
@@ -32,6 +33,7 @@
 #include "pipeline/report.h"
 #include "app/run.h"
 #include "app/selfaudit.h"
+#include "app/sigcheck.h"
 #include "app/verify.h"
 #include "app/maintain.h"
 #include "base/log.h"
@@ -314,6 +316,7 @@ typedef struct report_opts {
     const char *mode, *audience, *policy, *format, *output, *lang, *templates;
     const char *patient_name;
     const char *font, *fallback_font;
+    const char *sign; /* --sign KEYFILE */
     const char *operator_name;
     const char *ref; /* explain --ref */
     int csv_bom;
@@ -351,8 +354,17 @@ static void report_help(const char *cmd)
         printf("  --format FORMAT    csv (default), pdf (a letter and table for the patient),\n"
                "                     html (the same letter and table as an accessible web\n"
                "                     page), xlsx (the CSV's lines as a typed spreadsheet),\n"
-               "                     bundle-json or bundle-xml (a FHIR R4 Document Bundle)\n"
+               "                     bundle-json or bundle-xml (a FHIR R4 Document Bundle),\n"
+               "                     mhd or mhd-html (IHE MHD ITI-65: a transaction Bundle\n"
+               "                     for a portal, with the PDF or HTML and the Document\n"
+               "                     Bundle), mhd-simplified or mhd-simplified-html (ITI-105:\n"
+               "                     one DocumentReference carrying the PDF or HTML)\n"
+               "                     csv-summary (the summary: one row per person,\n"
+               "                     organisation or system)\n"
                "  --font FILE        TrueType font for the PDF (default: DejaVu Sans)\n"
+               "  --sign KEYFILE     sign the FHIR document (bundle-json, or the one mhd\n"
+               "                     carries) with this Ed25519 private key (PEM, mode 0600):\n"
+               "                     Bundle.signature, a JWS over its canonical JSON\n"
                "  --fallback-font FILE  TrueType font (or collection) for the characters\n"
                "                     --font lacks: Chinese, Japanese, Korean (default:\n"
                "                     WenQuanYi Micro Hei); '' for none\n");
@@ -399,6 +411,7 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
                                          {"csv-bom", no_argument, NULL, 'B'},
                                          {"csv-delimiter", required_argument, NULL, 'D'},
                                          {"font", required_argument, NULL, 'U'},
+                                         {"sign", required_argument, NULL, 'S'},
                                          {"fallback-font", required_argument, NULL, 'k'},
                                          {"operator", required_argument, NULL, 'O'},
                                          {"json", no_argument, NULL, 'J'},
@@ -462,6 +475,9 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
         case 'U':
             o->font = optarg;
             break;
+        case 'S':
+            o->sign = optarg;
+            break;
         case 'k':
             o->fallback_font = optarg;
             break;
@@ -509,9 +525,17 @@ static int print_report_json(const char *cmd, const report_opts *o, const char *
     size_t i;
     int rc = -1;
 
-    for (i = 0; jkeys && i < n_keys; i++)
-        if (json_array_append_new(jkeys, json_string(keys[i])) != 0)
+    /* An SSN is printed as the logs print keys, by its last four characters:
+     * a full SSN never leaves (doc/bundle.md), not even to the operator's
+     * terminal or a cron mail. */
+    for (i = 0; jkeys && i < n_keys; i++) {
+        char masked[512];
+        const char *k = aod_text_key_is_ssn(keys[i])
+                            ? aod_error_mask_key(keys[i], masked, sizeof masked)
+                            : keys[i];
+        if (json_array_append_new(jkeys, json_string(k)) != 0)
             break;
+    }
     doc = json_pack("{s:s, s:o, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, "
                     "s:s}",
                     "command", cmd, "patient_keys", jkeys, "mode",
@@ -551,6 +575,7 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     aod_buf companion;
     aod_policy *policy = NULL;
     aod_text *text = NULL;
+    aod_sign_key *sign_key = NULL;
     aod_store *st = NULL;
     aod_buf keybuf[MAX_KEYS];
     const char *keys[MAX_KEYS];
@@ -601,8 +626,9 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     /* validate the format before touching the database or the output */
     if (!explain && o.format && !aod_run_format_known(o.format)) {
         usage_error(err, "--format",
-                    "unknown format '%s' (known: csv, csv-completeness, pdf, html, xlsx, "
-                    "bundle-json, bundle-xml)",
+                    "unknown format '%s' (known: csv, csv-summary, csv-completeness, pdf, html, "
+                    "xlsx, bundle-json, bundle-xml, mhd, mhd-html, mhd-simplified, "
+                    "mhd-simplified-html)",
                     o.format);
         goto out;
     }
@@ -613,6 +639,21 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
                     "a PDF is not written to a terminal: give -o FILE or "
                     "redirect standard output");
         goto out;
+    }
+    /* --sign: a FHIR JSON document is what carries a signature */
+    if (o.sign) {
+        const char *f = o.format ? o.format : "csv";
+        if (explain || (strcmp(f, "bundle-json") != 0 && strcmp(f, "mhd") != 0 &&
+                        strcmp(f, "mhd-html") != 0)) {
+            usage_error(err, "--sign",
+                        "signs a FHIR JSON document: use it with --format bundle-json, or mhd / "
+                        "mhd-html (the document they carry), not %s",
+                        explain ? "explain" : f);
+            goto out;
+        }
+        sign_key = aod_sign_key_load_private(o.sign, err);
+        if (!sign_key)
+            goto out;
     }
     policy = aod_run_load_policy(o.policy, NULL, err);
     if (!policy)
@@ -634,6 +675,7 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
         goto out;
     memset(&ro, 0, sizeof ro);
     ro.font = o.font;
+    ro.sign_key = sign_key;
     ro.fallback_font = o.fallback_font;
     ro.csv.bom = o.csv_bom;
     ro.csv.delimiter = o.csv_delimiter;
@@ -697,6 +739,7 @@ out:
     aod_store_free(st);
     aod_text_free(text);
     aod_policy_free(policy);
+    aod_sign_key_free(sign_key);
     for (i = 0; i < o.n_keys; i++)
         aod_buf_free(&keybuf[i]);
     aod_buf_free(&companion);
@@ -731,8 +774,9 @@ static void batch_help(void)
            "  --month YYYY-MM    every patient with activity in that month\n"
            "  --out-dir DIR      where the reports and the manifest go (created if missing)\n"
            "  --formats LIST     default formats: pdf, csv, html, xlsx, bundle-json,\n"
-           "                     bundle-xml, separated by ',' or ';' (default: pdf,csv);\n"
-           "                     csv-completeness: a CSV's completeness statement\n"
+           "                     bundle-xml, csv-summary, separated by ',' or ';'\n"
+           "                     (default: pdf,csv); csv-completeness: a CSV's\n"
+           "                     completeness statement\n"
            "  --mode MODE        default mode: disclosures or access\n"
            "  --audience WHO     default audience: patient (default) or privacy-office\n"
            "  --lang LANG        default language (default: the policy's)\n"
@@ -953,6 +997,8 @@ static const command commands[] = {
     {"verify", aod_verify_command, "did one person access a patient's record? yes or no, and when"},
     {"maintain", aod_maintain_command, "make the coming months' partitions, cluster closed months"},
     {"retention", aod_retention_command, "drop the months past retention, and record it"},
+    {"verify-signature", aod_sigcheck_command,
+     "check the signature of a document written with --sign"},
 };
 
 static void main_help(void)
@@ -965,7 +1011,7 @@ static void main_help(void)
            "\n"
            "Commands:\n");
     for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        printf("  %-9s %s\n", commands[i].name, commands[i].summary);
+        printf("  %-16s %s\n", commands[i].name, commands[i].summary);
     printf("\n"
            "'aodreport COMMAND --help' describes each command; see also aodreport(1).\n"
            "  -h, --help      show this help\n"

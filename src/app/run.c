@@ -24,7 +24,9 @@
 #include "render/bundle.h"
 #include "render/explain.h"
 #include "render/html.h"
+#include "render/mhd.h"
 #include "render/pdf.h"
+#include "render/signature.h"
 #include "render/xlsx.h"
 #include "base/timefmt.h"
 
@@ -182,6 +184,11 @@ static const struct {
                {"xlsx", "xlsx"},
                {"bundle-json", "json"},
                {"bundle-xml", "xml"},
+               {"mhd", "mhd.json"},
+               {"mhd-html", "mhd-html.json"},
+               {"mhd-simplified", "mhd-simplified.json"},
+               {"mhd-simplified-html", "mhd-simplified-html.json"},
+               {"csv-summary", "summary.csv"},
                {"csv-completeness", "completeness.csv"}};
 
 const char *aod_run_format_ext(const char *format)
@@ -202,6 +209,8 @@ int aod_run_format_known(const char *format)
 static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
                            const aod_run_options *o, aod_error *err)
 {
+    aod_pdf_options po; /* the PDF's, also for the PDF an MHD submission carries */
+
     if (o->extra_sink) {
         aod_sink *s = o->extra_sink(o->extra_ctx, format, out, text, err);
         if (s || err->code != AOD_OK)
@@ -211,24 +220,45 @@ static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
         return aod_csv_sink_new(out, &o->csv, text, NULL, NULL, err);
     if (strcmp(format, "csv-completeness") == 0)
         return aod_csv_completeness_sink_new(out, &o->csv, text, err);
-    if (strcmp(format, "pdf") == 0) {
-        aod_pdf_options po;
-        memset(&po, 0, sizeof po);
-        po.font_file = o->font;
-        po.fallback_font_file = o->fallback_font;
+    if (strcmp(format, "csv-summary") == 0)
+        return aod_csv_summary_sink_new(out, &o->csv, text, err);
+    memset(&po, 0, sizeof po);
+    po.font_file = o->font;
+    po.fallback_font_file = o->fallback_font;
+    if (strcmp(format, "pdf") == 0)
         return aod_pdf_sink_new(out, &po, text, err);
-    }
     if (strcmp(format, "html") == 0)
         return aod_html_sink_new(out, text, err);
     if (strcmp(format, "xlsx") == 0)
         return aod_xlsx_sink_new(out, text, err);
+    if (strcmp(format, "bundle-json") == 0 && o->sign_key) {
+        /* the document is written to a temporary file, then signed */
+        FILE *tmp = tmpfile();
+        aod_sink *inner;
+        if (!tmp) {
+            aod_error_set(err, AOD_ERR_IO, NULL, 0, NULL,
+                          "cannot make a temporary file for the document to sign");
+            return NULL;
+        }
+        inner = aod_bundle_sink_new(tmp, AOD_BUNDLE_JSON, text, err);
+        if (!inner) {
+            fclose(tmp);
+            return NULL;
+        }
+        return aod_signature_sink_new(inner, tmp, out, o->sign_key, err);
+    }
     if (strcmp(format, "bundle-json") == 0)
         return aod_bundle_sink_new(out, AOD_BUNDLE_JSON, text, err);
     if (strcmp(format, "bundle-xml") == 0)
         return aod_bundle_sink_new(out, AOD_BUNDLE_XML, text, err);
+    if (strncmp(format, "mhd", 3) == 0 && aod_run_format_known(format))
+        return aod_mhd_sink_new(
+            out, strstr(format, "simplified") ? AOD_MHD_SIMPLIFIED : AOD_MHD_PROVIDE,
+            strstr(format, "html") ? AOD_MHD_HTML : AOD_MHD_PDF, &po, o->sign_key, text, err);
     aod_error_set(err, AOD_ERR_USAGE, "--format", 0, NULL,
-                  "unknown format '%s' (known: csv, csv-completeness, pdf, html, xlsx, "
-                  "bundle-json, bundle-xml)",
+                  "unknown format '%s' (known: csv, csv-summary, csv-completeness, pdf, html, "
+                  "xlsx, bundle-json, bundle-xml, mhd, mhd-html, mhd-simplified, "
+                  "mhd-simplified-html)",
                   format);
     return NULL;
 }
@@ -353,6 +383,7 @@ static int out_digest(const aod_outfile *o, const char *name, char *hex, long lo
         if (n < 0) {
             aod_error_set(err, AOD_ERR_IO, name, 0, NULL, "cannot read back the output: %s",
                           strerror(errno));
+            aod_sha256_final(&c, digest); /* releases the hash (sha256.h) */
             return -1;
         }
         if (n == 0)
@@ -641,7 +672,9 @@ static void selfaudit_of(const aod_run_job *j, aod_selfaudit *a, aod_selfaudit_f
     size_t i;
 
     for (i = 0; i < j->n_outs; i++) {
-        files[i].format = j->outs[i].format;
+        /* the store's self-audit knows kinds of file, and the summary is a
+         * CSV file (its name tells it from the listing) */
+        files[i].format = strcmp(j->outs[i].format, "csv-summary") == 0 ? "csv" : j->outs[i].format;
         files[i].name = base_name(j->outs[i].path);
         files[i].sha256 = j->outs[i].sha256;
         files[i].size = j->outs[i].size;

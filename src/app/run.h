@@ -25,6 +25,7 @@
 #include <stdio.h>
 
 #include "base/error.h"
+#include "base/sign.h"
 #include "model/policy.h"
 #include "render/csv.h"
 #include "model/text.h"
@@ -47,6 +48,9 @@ typedef struct aod_run_output {
 typedef struct aod_run_options {
     const char *font;          /* PDF font file, NULL: the built-in default */
     const char *fallback_font; /* PDF font for what font lacks (CJK); NULL default, "" none */
+    /* --sign: the key that signs bundle-json documents (and the document an
+     * MHD submission carries); NULL: unsigned.  Borrowed. */
+    const aod_sign_key *sign_key;
     aod_csv_options csv;       /* CSV and explain dialect */
     const char *operator_name; /* --operator, NULL: the OS and database users */
     /* When *stop becomes non-zero (a signal handler sets it) the run stops at
@@ -170,7 +174,8 @@ int aod_run_parse_when(const char *opt, const char *s, int end_of_day, int64_t *
 int aod_run_period(const aod_policy *policy, const char *now, const char *from, const char *to,
                    aod_report_info *info, aod_error *err);
 
-/* 1 when format is one of csv, pdf, html, xlsx, bundle-json, bundle-xml. */
+/* 1 when format is one of csv, pdf, html, xlsx, bundle-json, bundle-xml,
+ * mhd, mhd-html, mhd-simplified, mhd-simplified-html. */
 int aod_run_format_known(const char *format);
 
 /* The file extension for a known format ("csv", "pdf", "html", "xlsx",

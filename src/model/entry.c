@@ -73,6 +73,33 @@ const char *aod_reason_name(aod_reason r)
     return "?";
 }
 
+aod_section aod_entry_section(const aod_entry *e)
+{
+    switch (e->who.cls) {
+    case AOD_ACTOR_SYSTEM_DEVICE:
+        return AOD_SECTION_SYSTEM;
+    case AOD_ACTOR_EXTERNAL_ORGANISATION:
+        return AOD_SECTION_ORGANISATION;
+    default:
+        return AOD_SECTION_PERSON;
+    }
+}
+
+const char *aod_section_name(aod_section s)
+{
+    switch (s) {
+    case AOD_SECTION_PERSON:
+        return "person";
+    case AOD_SECTION_ORGANISATION:
+        return "organisation";
+    case AOD_SECTION_SYSTEM:
+        return "system";
+    case AOD_SECTION_COUNT:
+        break;
+    }
+    return "?";
+}
+
 int aod_reason_recorded(aod_reason r)
 {
     return r == AOD_REASON_PURPOSE || r == AOD_REASON_EMERGENCY || r == AOD_REASON_PATIENT ||

@@ -20,6 +20,7 @@
 #include "pipeline/classify.h"
 #include "pipeline/dedup.h"
 #include "pipeline/mask.h"
+#include "pipeline/overview.h"
 #include "base/log.h"
 #include "pipeline/summarize.h"
 #include "pipeline/suspend.h"
@@ -34,6 +35,7 @@ struct aod_report {
     aod_policy dedup_policy; /* the policy as dedup reads it (sessions by mode) */
     aod_summarize *summarize;
     aod_mask *mask;
+    aod_overview_acc *overview; /* NULL in explain runs */
     aod_report_summary sum;
     int begun;
 
@@ -205,6 +207,8 @@ static int on_line(void *ctx, const aod_entry *in, aod_error *err)
         }
         return 0;
     }
+    if (aod_overview_add(r->overview, &e, err) != 0)
+        return -1;
     return r->sink->entry(r->sink, &e, err);
 }
 
@@ -312,6 +316,9 @@ aod_report *aod_report_new(const aod_report_info *info, const aod_text *text, ao
         if (!r->summarize)
             goto nomem;
     }
+    r->overview = aod_overview_new(r->pool);
+    if (!r->overview)
+        goto nomem;
     r->mask = aod_mask_new(p, info->audience, info->mode, text, r->pool, err);
     if (!r->mask)
         goto fail;
@@ -519,6 +526,10 @@ int aod_report_finish(aod_report *r, aod_report_summary *sum, aod_error *err)
     if (r->summarize && aod_summarize_finish(r->summarize, err) != 0)
         return -1;
     aod_mask_no_words(r->mask, &r->sum);
+    if (r->explain)
+        r->sum.overview = NULL;
+    else
+        r->sum.overview = aod_overview_result(r->overview, r->sum.records_read);
     if (sum)
         *sum = r->sum;
     if (r->explain)
@@ -531,6 +542,7 @@ void aod_report_free(aod_report *r)
     if (!r)
         return;
     aod_mask_free(r->mask);
+    aod_overview_free(r->overview);
     aod_summarize_free(r->summarize);
     aod_dedup_free(r->dedup);
     aod_record_free(r->rec);

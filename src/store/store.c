@@ -39,9 +39,13 @@ static const struct {
     int version;
     const char *file;
 } migrations[] = {
-    {1, "sql/001_store.sql"},           {2, "sql/002_other_keys.sql"},
-    {3, "sql/003_least_privilege.sql"}, {4, "sql/004_search_outcomes.sql"},
-    {5, "sql/005_partitions.sql"},      {8, "sql/008_observer_days.sql"},
+    {1, "sql/001_store.sql"},           /* the store */
+    {2, "sql/002_other_keys.sql"},      /* each event once per report */
+    {3, "sql/003_least_privilege.sql"}, /* roles, the self-audit function */
+    {4, "sql/004_search_outcomes.sql"}, /* what search responses left out */
+    {5, "sql/005_partitions.sql"},      /* a store partitioned by month */
+    {6, "sql/006_mhd_formats.sql"},     /* the MHD formats in the self-audit */
+    {7, "sql/007_observer_days.sql"},   /* sources, their days, completeness */
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

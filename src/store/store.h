@@ -151,7 +151,7 @@ int aod_store_search_outcomes(aod_store *st, const char *const *keys, size_t n_k
 /* ---- completeness (doc/store.md, "Completeness") ---- */
 
 /* The store's completeness facts for a report over [from_ms, to_ms), read
- * from aod.observer_day (migration 008): the horizon, every source system
+ * from aod.observer_day (migration 007): the horizon, every source system
  * with its first and last day and whether it logs daily, and the runs of
  * days inside the period (and before the store's newest day) on which a
  * daily source logged nothing (at most 50 runs; the rest counted).

@@ -11,6 +11,8 @@
 #   expected-privacy.csv           optional: the privacy-office copy
 #   expected.completeness.csv,     optional: the completeness file the report
 #   expected-privacy.completeness.csv  writes next to each CSV (doc/csv.md)
+#   expected-summary.csv           optional: the summary (--format csv-summary)
+#   expected-summary-privacy.csv   optional: the same, privacy-office copy
 #   README                         the pattern's source and the legal reasoning
 #   not-in-patient-copy            optional: texts (one a line) that must appear
 #                                  in none of the patient's outputs (CSV, PDF
@@ -72,19 +74,23 @@ for dir in "$CASES"/*/; do
     events=$(ls "$dir"/events.* | head -n 1)
     ok "$name: init" run 0 "${AOD[@]}" init --db "dbname=$db"
     ok "$name: load" run 0 "${AOD[@]}" load --db "dbname=$db" "$events"
-    for kind in expected expected-privacy expected-explain; do
+    for kind in expected expected-privacy expected-explain expected-summary \
+        expected-summary-privacy; do
         [ -f "$dir/$kind.csv" ] || continue
         out="$PGTMP/$name-$kind.csv"
         extra=()
         cmd=report
         case $kind in
         expected-privacy) extra=(--audience privacy-office) ;;
+        expected-summary) extra=(--format csv-summary) ;;
+        expected-summary-privacy) extra=(--format csv-summary --audience privacy-office) ;;
         expected-explain) cmd=explain ;;
         esac
         ok "$name: $cmd ${extra[*]}" run 0 "${AOD[@]}" "$cmd" --db "dbname=$db" "${args[@]}" "${extra[@]}" -o "$out"
         ok "$name: $kind.csv matches" compare "$out" "$dir/$kind.csv"
-        [ "$kind" = expected-explain ] && continue
-        # every CSV report carries its completeness statement beside it
+        # every CSV listing carries its completeness statement beside it (the
+        # summary file is a table of the same report, not a report of its own)
+        case $kind in expected-explain | expected-summary*) continue ;; esac
         ok "$name: $kind.completeness.csv written" test -s "${out%.csv}.completeness.csv"
         if [ -f "$dir/$kind.completeness.csv" ]; then
             ok "$name: $kind.completeness.csv matches" \

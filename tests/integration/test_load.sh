@@ -10,7 +10,7 @@ count() { psql_q "SELECT count(*) FROM aod.audit_event $1"; }
 
 # --- init
 ok "init creates the store" run 0 "${AOD[@]}" init
-ok "init says what it did" contains "$OUT" "applied 6 migrations, schema version 8"
+ok "init says what it did" contains "$OUT" "applied 7 migrations, schema version 7"
 ok "init again changes nothing" run 0 "${AOD[@]}" init
 ok "init again says so" contains "$OUT" "up to date"
 ok "each migration recorded once" equals "$(psql_q 'SELECT count(*) FROM aod.schema_version')" 6
@@ -82,7 +82,7 @@ ok "mixed run exits 3" run 3 "${AOD[@]}" load "$D/bad-json.ndjson" "$PGTMP/fresh
 ok "the good file was loaded" contains "$OUT" "fresh.ndjson: 3 events read, 3 stored"
 ok "the summary counts the failure" contains "$ERR" "1 of 2 files not loaded"
 
-# --- the completeness tables follow every load (migration 008): a source's
+# --- the completeness tables follow every load (migration 007): a source's
 # span and its runs of silent days, kept incrementally, always equal what
 # aod.observer_day says, also when a later file fills a silent day, extends
 # the span at either end, or brings a day already counted.

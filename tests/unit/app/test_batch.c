@@ -269,7 +269,8 @@ static void test_formats(void **state)
     aod_error_init(&err);
     assert_int_equal(aod_batch_parse_formats("pdf,csv", &bits, &err), 0);
     assert_int_equal(bits, AOD_BATCH_PDF | AOD_BATCH_CSV);
-    assert_int_equal(aod_batch_parse_formats(" bundle-json ; ;csv-completeness;csv ", &bits, &err), 0);
+    assert_int_equal(aod_batch_parse_formats(" bundle-json ; ;csv-completeness;csv ", &bits, &err),
+                     0);
     assert_int_equal(bits, AOD_BATCH_BUNDLE_JSON | AOD_BATCH_CSV | AOD_BATCH_CSV_COMPLETENESS);
     assert_int_equal(aod_batch_parse_formats("pdf;bundle", &bits, &err), -1);
     assert_string_equal(err.field, "formats");
@@ -281,8 +282,11 @@ static void test_formats(void **state)
     /* new formats take new bits: the manifest's old bits keep their meaning */
     assert_string_equal(aod_batch_format_name(4), "html");
     assert_string_equal(aod_batch_format_name(5), "xlsx");
-    assert_string_equal(aod_batch_format_name(6), "csv-completeness");
-    assert_null(aod_batch_format_name(7));
+    assert_string_equal(aod_batch_format_name(6), "csv-summary");
+    assert_string_equal(aod_batch_format_name(7), "csv-completeness");
+    assert_null(aod_batch_format_name(8));
+    assert_int_equal(aod_batch_parse_formats("csv,csv-summary", &bits, &err), 0);
+    assert_int_equal(bits, AOD_BATCH_CSV | AOD_BATCH_CSV_SUMMARY);
 }
 
 /* -------------------------------------------------------------- naming */

@@ -62,7 +62,7 @@ static const char *org_address[] = {"1 River Road", "Riverside, ST 11111"};
 static aod_policy_identifier org_ids[] = {{"http://hl7.org/fhir/sid/us-npi", "1234567893"},
                                           {NULL, "LOCAL-7"}};
 static const char *const patient_keys[] = {"http://hospital.example.org/mrn|MRN-0042",
-                                           "Patient/p42"};
+                                           "Patient/p42", "http://hl7.org/fhir/sid/us-ssn|123-45-6789"};
 
 static aod_policy make_policy(aod_failed_mode failed, int summarise)
 {
@@ -97,7 +97,7 @@ static aod_report_info make_info(const aod_policy *p, aod_mode mode, aod_audienc
     info.audience = a;
     info.lang = lang;
     info.patient_keys = patient_keys;
-    info.n_patient_keys = 2;
+    info.n_patient_keys = 3;
     info.patient_name = "Maria José Núñez";
     info.from = T_FROM;
     info.to = T_TO;
@@ -106,6 +106,36 @@ static aod_report_info make_info(const aod_policy *p, aod_mode mode, aod_audienc
     info.policy = p;
     return info;
 }
+
+/* The summary the report driver hands over (pipeline/overview.h): a
+ * masked person line and a system line. */
+static const aod_overview_line overview_lines[] = {
+    {.section = AOD_SECTION_PERSON,
+     .name = "Nurse, Cardiology",
+     .organisation = "Riverside Hospital",
+     .first = T_0102,
+     .last = T_0630,
+     .count = 4,
+     .records = 5,
+     .people = 2,
+     .kinds = {"Observation"},
+     .n_kinds = 1,
+     .reason_code = {"TREAT"},
+     .n_reasons = 1,
+     .no_reason = 1},
+    {.section = AOD_SECTION_SYSTEM,
+     .name = "Laboratory interface",
+     .action = 'R',
+     .first = T_0102,
+     .last = T_0630,
+     .count = 14,
+     .records = 14,
+     .people = 1,
+     .kinds = {"Observation"},
+     .n_kinds = 1,
+     .no_reason = 14},
+};
+static const aod_overview overview = {overview_lines, 2, 40, 18, 2, 0, 1, 14};
 
 static aod_report_summary make_summary(void)
 {
@@ -125,6 +155,7 @@ static aod_report_summary make_summary(void)
     s.by_exclusion[AOD_EXCL_IV] = 1;
     s.summarised = 3;
     s.suspended = 1;
+    s.overview = &overview;
     return s;
 }
 
@@ -434,6 +465,26 @@ static json_t *render_json(const scenario *sc)
     return doc;
 }
 
+/* An SSN among the keys leaves by its last four digits only, in every
+ * copy and format: the privacy office's documents are forwarded and filed
+ * as readily as the patient's. */
+static void ssn_never_whole(void **state)
+{
+    size_t i;
+    int fmt;
+
+    (void)state;
+    for (i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
+        for (fmt = AOD_BUNDLE_JSON; fmt <= AOD_BUNDLE_XML; fmt++) {
+            char *txt = render(&scenarios[i], (aod_bundle_format)fmt, NULL);
+            if (strstr(txt, "123-45-6789"))
+                fail_msg("%s (%s): the whole SSN is in the document", scenarios[i].name,
+                         fmt == AOD_BUNDLE_JSON ? "JSON" : "XML");
+            assert_non_null(strstr(txt, "***-**-6789"));
+            free(txt);
+        }
+}
+
 static const scenario *find(const char *name)
 {
     size_t i;
@@ -472,7 +523,7 @@ static int is_uuid_urn(const char *s)
             return 0;
         }
     }
-    return s[14] == '5' && strchr("89ab", s[19]) != NULL; /* version 5, RFC 4122 variant */
+    return s[14] == '8' && strchr("89ab", s[19]) != NULL; /* version 8 (RFC 9562 5.8), its variant */
 }
 
 static int is_full_url(json_t *doc, const char *ref)
@@ -652,6 +703,31 @@ static void bundle_shape(void **state)
 /* Each listing section references exactly its events, each event appears
  * in one section; empty listings carry an emptyReason and no entry;
  * every section has a narrative. */
+/* The summary section (issue 16): the totals, the people as masked, the
+ * systems apart with what they did; in every scenario and language. */
+static void overview_section(void **state)
+{
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
+        json_t *doc = render_json(&scenarios[i]), *comp = resource(doc, 0);
+        json_t *sec = section_by_code(comp, "who-and-why");
+        const char *div;
+
+        assert_non_null(sec);
+        /* second, after the summary of the counts, before the listing */
+        assert_ptr_equal(json_array_get(json_object_get(comp, "section"), 1), sec);
+        div = str_at(json_object_get(sec, "text"), "div");
+        assert_non_null(strstr(div, "40"));
+        assert_non_null(strstr(div, "Nurse, Cardiology, Riverside Hospital"));
+        assert_non_null(strstr(div, "Laboratory interface"));
+        assert_non_null(strstr(div, strcmp(scenarios[i].lang, "es") == 0 ? "consult" : "viewed"));
+        assert_null(json_object_get(sec, "entry"));
+        json_decref(doc);
+    }
+}
+
 static void sections(void **state)
 {
     size_t i;
@@ -906,11 +982,19 @@ static void json_layout(void **state)
 /* The Composition's second section: the listing. */
 static json_t *list_section(json_t *doc)
 {
-    return json_array_get(
-        json_object_get(
-            json_object_get(json_array_get(json_object_get(doc, "entry"), 0), "resource"),
-            "section"),
-        1);
+    json_t *secs = json_object_get(
+        json_object_get(json_array_get(json_object_get(doc, "entry"), 0), "resource"), "section");
+    size_t i;
+
+    /* the listing by its code: the summary sections come before it */
+    for (i = 0; i < json_array_size(secs); i++) {
+        json_t *sec = json_array_get(secs, i);
+        const char *code = json_string_value(json_object_get(
+            json_array_get(json_object_get(json_object_get(sec, "code"), "coding"), 0), "code"));
+        if (code && (strcmp(code, "accesses") == 0 || strcmp(code, "disclosures") == 0))
+            return sec;
+    }
+    return NULL;
 }
 
 /* The longest string anywhere in v. */
@@ -1361,10 +1445,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bundle_shape),
         cmocka_unit_test(sections),
+        cmocka_unit_test(overview_section),
         cmocka_unit_test(section_membership),
         cmocka_unit_test(security_labels),
         cmocka_unit_test(counts_and_agents),
         cmocka_unit_test(no_leaks),
+        cmocka_unit_test(ssn_never_whole),
         cmocka_unit_test(deterministic),
         cmocka_unit_test(json_layout),
         cmocka_unit_test(narratives),

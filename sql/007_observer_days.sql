@@ -1,4 +1,4 @@
--- 008_observer_days.sql: what the store can say about its own completeness.
+-- 007_observer_days.sql: what the store can say about its own completeness.
 --
 -- A report must say how complete it is (issue 16, point 5): which systems'
 -- logs the store holds and since when, the horizon before which nothing can
@@ -214,7 +214,8 @@ $$;
 -- ------------------------------------------------------ the self-audit
 -- The body of the self-audit (migration 003's, which migration 005 renamed
 -- aod.record_self_audit_003 and calls from aod.record_self_audit after
--- making the month's partitions) with two changes, same arguments:
+-- making the month's partitions, and 006 gave the MHD formats) with two
+-- changes, same arguments:
 --  * a report's CSV completeness file (format csv-completeness) is a file
 --    of the run like the others;
 --  * verify's answer file may carry "subject": the person the question was
@@ -297,6 +298,7 @@ BEGIN
         IF jsonb_typeof(f) IS DISTINCT FROM 'object'
            OR f->>'format' IS NULL
            OR f->>'format' NOT IN ('csv', 'pdf', 'html', 'xlsx', 'bundle-json', 'bundle-xml',
+                                   'mhd', 'mhd-html', 'mhd-simplified', 'mhd-simplified-html',
                                    'verify-text', 'verify-json', 'csv-completeness')
            OR length(coalesce(f->>'subject', '')) > 1000
            OR (f ? 'subject' AND f->>'format' NOT IN ('verify-text', 'verify-json'))
