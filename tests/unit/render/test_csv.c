@@ -630,8 +630,8 @@ static void test_section_column(void **state)
     e[1] = read_entry();
     e[1].who.cls = AOD_ACTOR_PATIENT_OR_REPRESENTATIVE;
     out = render(NULL, AOD_AUDIENCE_PATIENT, e, 2);
-    assert_non_null(strstr(out, "-05:00,system\r\n"));
-    assert_non_null(strstr(out, "-05:00,person\r\n"));
+    assert_non_null(strstr(out, "-05:00,system,K7Q2M-9XD4P\r\n"));
+    assert_non_null(strstr(out, "-05:00,person,K7Q2M-9XD4P\r\n"));
     free(out);
 }
 
