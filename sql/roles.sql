@@ -64,7 +64,7 @@ GRANT USAGE ON SCHEMA aod TO aod_reader, aod_loader;
 
 -- The reporting role reads; its one write is its self-audit record.
 GRANT SELECT ON aod.audit_event, aod.event_patient, aod.schema_version, aod.search_outcome,
-    aod.retention_log, aod.partition_info
+    aod.retention_log, aod.partition_info, aod.observer_day, aod.observer_span, aod.observer_gap
     TO aod_reader;
 GRANT EXECUTE ON FUNCTION aod.record_self_audit(text, text[], text, text, text, date, date,
     timestamptz, timestamptz, timestamptz, timestamptz, text, text, text, text, jsonb),
@@ -74,6 +74,8 @@ GRANT EXECUTE ON FUNCTION aod.record_self_audit(text, text[], text, text, text, 
 -- The loader inserts; it reads the event keys (to skip what is stored) and
 -- the schema version, and reserves event ids from the sequence.
 GRANT INSERT ON aod.audit_event, aod.event_patient, aod.search_outcome TO aod_loader;
+-- the completeness statement's records per source and day: added to at load
+GRANT EXECUTE ON FUNCTION aod.observer_days_add(text[], int[], bigint[], text[]) TO aod_loader;
 GRANT SELECT (id, event_key) ON aod.audit_event TO aod_loader;
 GRANT SELECT ON aod.schema_version TO aod_loader;
 -- (each batch's months get their partitions, sql/005_partitions.sql)

@@ -66,6 +66,12 @@ typedef struct aod_run_options {
     aod_sink *(*extra_sink)(void *ctx, const char *format, FILE *out, const aod_text *text,
                             aod_error *err);
     void *extra_ctx;
+    /* verify's question: the person asked about, recorded in the self-audit
+     * with the answer file (selfaudit.h); NULL for reports. */
+    const char *subject;
+    /* explain --ref: only the raw records of the line with this reference,
+     * each with its stored AuditEvent; NULL: every record. */
+    const char *explain_ref;
     /* 1: the caller makes the outputs durable (aod_outfile_defer_sync):
      * a batch syncs a group of reports at once.  0: each file and its
      * directory are synced as it is published. */

@@ -21,8 +21,9 @@ typedef struct explain_sink {
 static int explain_begin(aod_trace_sink *base, aod_error *err)
 {
     static const char *const head[] = {
-        "record_id",   "fhir_id",       "recorded",    "class", "exclusion", "rule",     "reason",
-        "dedup_group", "group_records", "report_line", "fate",  "shown_as",  "mask_tier"};
+        "record_id", "fhir_id",     "recorded",      "class",       "exclusion", "rule",
+        "reason",    "dedup_group", "group_records", "report_line", "fate",      "shown_as",
+        "mask_tier", "ref",         "reason_basis",  "resource"};
     explain_sink *s = (explain_sink *)base;
     size_t k;
 
@@ -63,7 +64,18 @@ static int explain_trace(aod_trace_sink *base, const aod_trace *t, aod_error *er
                                : (t->fate ? t->fate : "not shown"),
                        d, 0);
     aod_csv_write_cell(out, t->shown ? t->shown : "", d, 0);
-    aod_csv_write_cell(out, t->tier >= 0 ? aod_policy_tier_name((aod_mask_tier)t->tier) : "", d, 1);
+    aod_csv_write_cell(out, t->tier >= 0 ? aod_policy_tier_name((aod_mask_tier)t->tier) : "", d, 0);
+    aod_csv_write_cell(out, t->ref ? t->ref : "", d, 0);
+    if (t->line) {
+        /* "encounter: Encounter/77": the basis, and what showed it */
+        char basis[512];
+        snprintf(basis, sizeof basis, "%s%s%s", aod_reason_name(t->basis),
+                 t->basis_evidence ? ": " : "", t->basis_evidence ? t->basis_evidence : "");
+        aod_csv_write_cell(out, basis, d, 0);
+    } else {
+        aod_csv_write_cell(out, "", d, 0);
+    }
+    aod_csv_write_cell(out, t->resource ? t->resource : "", d, 1);
     return 0;
 }
 
