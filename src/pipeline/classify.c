@@ -427,7 +427,14 @@ static int agent_inside(const ctx *c, const aod_agent *a)
     aod_network_host(a->network, host, sizeof host);
     if (host_in(host, p->inside.domains, p->inside.n_domains))
         return 1;
-    /* doc/policy.md: so is an identifier system URI on one of its hosts */
+    /* doc/policy.md: so is an identifier system URI on one of its hosts,
+     * unless the agent itself points elsewhere (an Organization, a named
+     * host outside the domains): the entity issues identifiers to the
+     * parties it sends records to too (a law firm's requester number), and
+     * such an identifier says nothing about who employs the party. */
+    if (ref_is(&a->who, "Organization") || (host[0] && !aod_host_is_ip(host)))
+        return name_eq(p->organisation.name, a->who.display) ||
+               name_eq(p->organisation.name, a->name);
     if (a->who.id_system && strstr(a->who.id_system, "://")) {
         aod_network_host(a->who.id_system, host, sizeof host);
         if (host_in(host, p->inside.domains, p->inside.n_domains))
