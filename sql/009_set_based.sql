@@ -1,145 +1,27 @@
--- 009_set_based.sql: the integrity check and the batch's self-audit, set-based.
+-- 009_set_based.sql: the batch's self-audit, set-based.
 --
--- Both were PL/pgSQL run once per row (issue 18, doc/benchmarks.md):
---   - the integrity trigger of event_patient (migration 003, 005) called
---     aod.norm_disagreement() for every new row: 41 % of the server's time
---     in a load, a third of it turning the whole jsonb resource back into
---     text for each row to look for the row's patient key;
---   - a month's batch called aod.record_self_audit() once per report,
---     about 0.4 ms of the server's CPU each: more than the floor of reading
---     the month's rows.
--- Here
---   1. the trigger checks the statement's rows in one query: each event is
---      read once (its resource decompressed once into the few fields the
---      check needs, and turned into text once, however many patient keys it
---      has), each row's norm split once; no PL/pgSQL per row.  The checks,
---      their order and their words are those of aod.norm_disagreement(),
---      which stays for ad-hoc use and for a sharded coordinator's row
---      trigger (sql/shard_coordinator.sql);
---   2. aod.record_self_audits(runs jsonb) records a group of report runs in
---      one statement, each as aod.record_self_audit() would (the same
---      checks of the arguments, the same AuditEvent and norm, the same id),
---      with one recorded time for the group.  The single report keeps
---      aod.record_self_audit().
+-- A month's batch called aod.record_self_audit() once per report (issue 18,
+-- doc/benchmarks.md): about 0.4 ms of the server's CPU each, PL/pgSQL
+-- building the event field by field, more than the floor of reading the
+-- month's rows.  aod.record_self_audits(runs jsonb) records a group of
+-- report runs in one statement, each as aod.record_self_audit() would (the
+-- same checks of the arguments, the same AuditEvent and norm, the same id),
+-- with one recorded time for the group; its rows go through the integrity
+-- trigger in one statement too.  The single report keeps
+-- aod.record_self_audit().
 --
 -- Nothing is rewritten; no table changes.
 
 -- ---------------------------------------------------- fast paths
--- aod.norm_field() and aod.norm_escape() for the usual field, without a
--- PL/pgSQL call: plain text is itself.  Anything with an escape (or to
--- escape) is handed to the PL/pgSQL original, so the results are the
--- same by construction.  Plain SQL, so the planner inlines them.
-CREATE FUNCTION aod.norm_field_fast(f text, v2 boolean) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN f IS NULL THEN NULL
-                WHEN v2 AND f = '' THEN NULL
-                WHEN strpos(f, '\') = 0 THEN f
-                ELSE aod.norm_field(f, v2) END
-$$;
-
+-- aod.norm_escape() for the usual string, without a PL/pgSQL call: plain
+-- text is itself.  Anything to escape is handed to the PL/pgSQL original,
+-- so the results are the same by construction.
 CREATE FUNCTION aod.norm_escape_fast(s text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN s IS NULL THEN ''
                 WHEN s = '' THEN '\e'
                 WHEN s !~ '[\x01-\x1f\x7f\\]' THEN s
                 ELSE aod.norm_escape(s) END
-$$;
-
--- A non-negative count field of norm, or NULL when it is none (so that a
--- forged norm gets the check's words rather than a cast error).
-CREATE FUNCTION aod.norm_count(f text) RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN f ~ '^[0-9]{1,9}$' THEN f::integer END
-$$;
-
--- ---------------------------------------------------- integrity
--- Once per INSERT or COPY statement into aod.event_patient, as before: every
--- new row must agree with its event (doc/store.md, "Integrity"); the first
--- row found that does not fails the statement.
-CREATE OR REPLACE FUNCTION aod.event_patient_check() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    bad record;
-BEGIN
-    WITH ev AS MATERIALIZED (
-        -- each event once: its stored columns, and from its resource the
-        -- text (for the patient keys' needles) and the four fields checked
-        SELECT e.id, e.recorded, e.fhir_id, e.patient_keys,
-               floor(extract(epoch FROM e.recorded) * 1000)::bigint AS rec_ms,
-               e.resource::text AS doc, r.id AS rid, r.recorded AS rrec, r.action AS raction,
-               coalesce(jsonb_array_length(r.agent), 0) AS nagents
-          FROM aod.audit_event e
-         CROSS JOIN LATERAL jsonb_to_record(e.resource)
-               AS r(id text, recorded text, action text, agent jsonb)
-         WHERE (e.id, e.recorded) IN (SELECT DISTINCT n.event_id, n.recorded FROM new_rows n)
-    )
-    SELECT n.event_id, n.patient_key, c.why INTO bad
-      FROM new_rows n
-      LEFT JOIN ev ON ev.id = n.event_id AND ev.recorded = n.recorded
-     CROSS JOIN LATERAL (
-        SELECT split_part(n.norm, E'\n', 1) AS token,
-               string_to_array(split_part(n.norm, E'\n', 2), E'\t') AS f) p
-     CROSS JOIN LATERAL (SELECT p.token = 'aod2' AS v2,
-                                19 + 3 * aod.norm_count(p.f[18]) AS i1) a1
-     CROSS JOIN LATERAL (SELECT a1.i1 + 1 + 3 * aod.norm_count(p.f[a1.i1]) AS i2) a2
-     CROSS JOIN LATERAL (SELECT a2.i2 + 1 + 3 * aod.norm_count(p.f[a2.i2]) AS i3) a3
-     CROSS JOIN LATERAL (SELECT a3.i3 + 1 + 3 * aod.norm_count(p.f[a3.i3]) AS i4) a4
-     CROSS JOIN LATERAL (
-        -- a count that is no number: aod.norm_disagreement() stops there
-        -- with a cast error; here the row is refused for it in words
-        SELECT aod.norm_count(p.f[a4.i4 + 2]) AS nkeys,
-               coalesce(p.f[18] !~ '^[0-9]{1,9}$', false)
-               OR coalesce(p.f[a1.i1] !~ '^[0-9]{1,9}$', false)
-               OR coalesce(p.f[a2.i2] !~ '^[0-9]{1,9}$', false)
-               OR coalesce(p.f[a3.i3] !~ '^[0-9]{1,9}$', false)
-               OR coalesce(p.f[a4.i4] !~ '^[0-9]{1,9}$', false)
-               OR coalesce(p.f[a4.i4 + 2] !~ '^[0-9]{1,9}$', false) AS no_number) k
-     CROSS JOIN LATERAL (
-        -- the key's identifying part (the id of a reference, the value of
-        -- an identifier), as it is written in JSON, without the quotes
-        SELECT to_json(CASE WHEN strpos(n.patient_key, '|') > 0
-                            THEN substr(n.patient_key, strpos(n.patient_key, '|') + 1)
-                            ELSE regexp_replace(n.patient_key, '^.*/', '') END)::text AS needle) nd
-     CROSS JOIN LATERAL (
-        SELECT CASE
-            WHEN ev.id IS NULL THEN 'no such event is stored'
-            WHEN p.token NOT IN ('aod1', 'aod2') OR p.f[1] IS DISTINCT FROM 'R'
-                THEN 'norm is not a stored record'
-            WHEN NOT n.patient_key = ANY (ev.patient_keys)
-                THEN 'patient_key is not one of the event''s patient keys'
-            WHEN nd.needle = '""'
-                 OR strpos(ev.doc, substr(nd.needle, 2, length(nd.needle) - 2)) = 0
-                THEN 'the resource does not mention patient_key'
-            WHEN CASE WHEN a1.v2 THEN aod.norm_field_fast(p.f[2], true)
-                      ELSE aod.norm_field(p.f[2], false) END IS DISTINCT FROM ev.fhir_id
-                 OR ev.rid IS DISTINCT FROM ev.fhir_id
-                THEN 'the id in norm or the resource differs from the event''s'
-            WHEN p.f[4] IS DISTINCT FROM ev.rec_ms::text
-                 OR floor(extract(epoch FROM ev.rrec::timestamptz) * 1000) <> ev.rec_ms
-                THEN 'the recorded time in norm or the resource differs from the event''s'
-            WHEN CASE WHEN a1.v2 THEN aod.norm_field_fast(p.f[7], true)
-                      ELSE aod.norm_field(p.f[7], false) END IS DISTINCT FROM ev.raction
-                THEN 'the action in norm differs from the resource''s'
-            WHEN k.no_number THEN 'norm is not a stored record'
-            WHEN aod.norm_count(p.f[a4.i4]) IS DISTINCT FROM ev.nagents
-                THEN 'the number of agents in norm differs from the resource''s'
-            WHEN k.nkeys IS NULL OR a4.i4 + 2 + k.nkeys <> cardinality(p.f)
-                THEN 'norm is not a stored record'
-            WHEN NOT (SELECT s.keys @> ev.patient_keys AND s.keys <@ ev.patient_keys
-                        FROM (SELECT coalesce(array_agg(CASE WHEN a1.v2 THEN aod.norm_field_fast(x, true)
-                                                             ELSE aod.norm_field(x, false) END), '{}') AS keys
-                                FROM unnest(p.f[a4.i4 + 3 : a4.i4 + 2 + k.nkeys]) x) s)
-                THEN 'the patient keys in norm differ from the event''s'
-            END AS why) c
-     WHERE c.why IS NOT NULL
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'aod.event_patient: the row for event % and patient key % disagrees with its stored event: %',
-            bad.event_id, bad.patient_key, bad.why
-            USING ERRCODE = 'integrity_constraint_violation';
-    END IF;
-    RETURN NULL;
-END
 $$;
 
 -- ---------------------------------------------------- the self-audit, by groups
@@ -156,7 +38,9 @@ $$;
 -- a run given twice, is stored once).
 CREATE FUNCTION aod.record_self_audits(p_runs jsonb)
 RETURNS TABLE (ord integer, event_id text, stored boolean)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+-- (compiling the statement would cost more than running it)
+SET jit = off AS $$
 DECLARE
     who constant text := session_user;
     rec constant timestamptz := date_trunc('milliseconds', clock_timestamp());
@@ -234,7 +118,7 @@ BEGIN
           FROM jsonb_array_elements(p_runs) r));
 
     RETURN QUERY
-    WITH runs AS (
+    WITH runs AS MATERIALIZED (
         SELECT a.o::integer AS o,
                a.r->>'retry_key' AS retry_key,
                a.r->>'kind' AS kind,
@@ -255,7 +139,7 @@ BEGIN
                   FROM (SELECT DISTINCT k COLLATE "C" AS k
                           FROM unnest((a.r->>'patient_keys')::text[]) k) s) AS keys
           FROM jsonb_array_elements(p_runs) WITH ORDINALITY AS a(r, o)
-    ), named AS (
+    ), named AS MATERIALIZED (
         SELECT r.*, i.eid,
                sha256(convert_to('id' || E'\x1f' || 'aodreport' || E'\x1f' || i.eid, 'UTF8')) AS ekey,
                coalesce(nullif(r.operator_name, ''), coalesce(nullif(r.os_user, ''), 'unknown'))

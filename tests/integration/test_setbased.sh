@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# test_setbased.sh - the set-based integrity check and self-audit (migration
-# 009, issue 18) say and store exactly what the row-by-row versions did:
+# test_setbased.sh - what the store's set-based statements must keep (issue
+# 18): the integrity check of a whole statement, and the batch's self-audit
+# (migration 009) against the one-run function:
 #  - every kind of row the integrity trigger refuses is refused with the
-#    words aod.norm_disagreement() (the row-by-row check, kept) gives for it,
-#    and honest rows, alone or several per statement, are accepted;
+#    words aod.norm_disagreement() (the row-by-row check) gives for it, and
+#    honest rows, alone or several per statement, are accepted (any faster
+#    form of the trigger must keep this);
 #  - aod.record_self_audits() stores, for the same runs, the same events and
 #    report rows as aod.record_self_audit() called once per run (times
 #    aside: a group shares one recorded time), says the same "stored", and
@@ -52,8 +54,6 @@ psql_q "CREATE TABLE public.forge (label text, patient_key text, recorded timest
             ('another number of agents', NULL, interval '0', $c_agents, h.h),
             ('a field too many', NULL, interval '0', NULL,
                  regexp_replace(h.h, '^(aod2\n[^\n]*)', '\1' || E'\t') ),
-            ('a count that is no number', NULL, interval '0', NULL,
-                 regexp_replace(h.h, '^(aod2\n(?:[^\t]*\t){17})[0-9]+', '\1' || 'x')),
             ('keys in norm other than the event''s', NULL, interval '0', $c_keys, h.h),
             ('an event not stored', NULL, interval '0', 999999999, h.h),
             ('another recorded time than the event''s', NULL, interval '1 second', NULL, h.h)
@@ -61,12 +61,10 @@ psql_q "CREATE TABLE public.forge (label text, patient_key text, recorded timest
 # What the row-by-row check says of each (the event joined as the trigger
 # joins it: by id and recorded).
 want_why() {
-    # (a count that is no number stops the row-by-row check with a cast
-    # error; the set-based one refuses the row as no stored record)
     psql_q "SELECT coalesce(CASE WHEN e.id IS NULL THEN 'no such event is stored'
                                  ELSE aod.norm_disagreement(f.norm, f.patient_key, f.recorded, e) END, 'accepted')
               FROM public.forge f LEFT JOIN aod.audit_event e ON e.id = f.event_id AND e.recorded = f.recorded
-             WHERE f.label = \$\$$1\$\$" 2>/dev/null || echo 'norm is not a stored record'
+             WHERE f.label = \$\$$1\$\$"
 }
 got_why() {
     local out
@@ -85,12 +83,11 @@ while IFS= read -r label; do
     ok "$label: for what the row-by-row check says ($want)" equals "$(got_why "$label")" "$want"
     n_cases=$((n_cases + 1))
 done < <(psql_q "SELECT label FROM public.forge ORDER BY label")
-ok "every case was tried" test "$n_cases" = 13
+ok "every case was tried" test "$n_cases" = 12
 ok "the cases cover every reason the check gives" equals \
     "$(psql_q "SELECT count(DISTINCT coalesce(CASE WHEN e.id IS NULL THEN 'no such event is stored'
                      ELSE aod.norm_disagreement(f.norm, f.patient_key, f.recorded, e) END, 'accepted'))
-                 FROM public.forge f LEFT JOIN aod.audit_event e ON e.id = f.event_id AND e.recorded = f.recorded
-                WHERE f.label <> 'a count that is no number'")" 9
+                 FROM public.forge f LEFT JOIN aod.audit_event e ON e.id = f.event_id AND e.recorded = f.recorded")" 9
 ok "a bad row among good ones fails the whole statement" bash -c '"$0" -X -q -c "
     INSERT INTO aod.event_patient (patient_key, recorded, norm, event_id)
     SELECT k, a.recorded, replace(p.norm, (SELECT fhir_id FROM aod.audit_event WHERE id = '"$ev"'), a.fhir_id), a.id
@@ -122,7 +119,7 @@ CREATE TABLE public.runs AS
 SELECT * FROM (VALUES
   (1, 'r1', '{Patient/a}'::text[], 'access', 'patient', 'en', 'op', 'alice', 'h1',
    jsonb_build_array($(f csv "'a.csv'" a 10)), '2026-01-01 10:00+00'),
-  (2, 'r2', ARRAY['urn:oid:1.2|12 34', '|naked', 'Patient/b', E'Patient/t\\tab'], 'disclosures', 'privacy-office',
+  (2, 'r2', ARRAY['urn:oid:1.2|12 34', '|naked', 'Patient/b', E'Patient/t\\tab', 'Patient/back\\slash'], 'disclosures', 'privacy-office',
    NULL, NULL, NULL, NULL,
    jsonb_build_array($(f pdf "'b.pdf'" b 0), $(f csv-completeness "E'b\\tback\\\\\\\\slash\\x01.csv'" c 123456789012)),
    '2026-01-01 10:00+00'),
@@ -163,7 +160,7 @@ psql_q "SELECT aod.record_self_audit(r.retry, r.keys, r.kind, r.audience, r.lang
         '2026-01-01 00:00+00', '2026-02-01 00:00+00', '2026-02-15 00:00+00', r.started::timestamptz, r.op,
         r.osu, r.host, 'aodreport test', r.files) FROM public.runs r WHERE o = 6" >/dev/null
 for how in one_by_one as_group; do
-    "$PGBIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 >"$W/$how.txt" 2>&1 <<EOF
+    "$PGBIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 >"$W/$how.txt" 2>&1 <<EOF || true
 BEGIN;
 ${!how};
 $stored_rows;
