@@ -32,7 +32,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- ---------------------------------------------------- integrity, by events
--- aod.norm_disagreement() for all the rows of one event that carry the same
+-- aod.norm_disagreement() (as migration 007 left it: aod1, aod2, aod3) for
+-- all the rows of one event that carry the same
 -- norm (the loader writes one norm per event, whatever its patient keys):
 -- the same checks, in the same order, with the resource turned into text
 -- and the norm split once for all of them instead of once per row.  Returns
@@ -56,10 +57,10 @@ DECLARE
     doc text;
     rec_ms bigint := floor(extract(epoch FROM e.recorded) * 1000);
 BEGIN
-    IF token NOT IN ('aod1', 'aod2') OR f[1] IS DISTINCT FROM 'R' THEN
+    IF token NOT IN ('aod1', 'aod2', 'aod3') OR f[1] IS DISTINCT FROM 'R' THEN
         RETURN keys[1] || E'\t' || 'norm is not a stored record';
     END IF;
-    v2 := token = 'aod2';
+    v2 := token IN ('aod2', 'aod3');
     IF recorded IS DISTINCT FROM e.recorded THEN
         RETURN keys[1] || E'\t' || 'recorded differs from the event''s';
     END IF;
@@ -180,7 +181,9 @@ BEGIN
     END IF;
 
     -- the arguments, as aod.record_self_audit() checks them, in its order:
-    -- the first run (in the order given) that breaks a rule is refused
+    -- the first run (in the order given) that breaks a rule is refused.
+    -- (The formats are those of aod.record_self_audit_003() as migration
+    -- 007 left it: a later migration that adds one must add it here too.)
     SELECT a.o, v.why, v.file INTO bad
       FROM jsonb_array_elements(p_runs) WITH ORDINALITY AS a(r, o)
      CROSS JOIN LATERAL (SELECT (a.r->>'patient_keys')::text[] AS pkeys,

@@ -2010,6 +2010,8 @@ int aod_store_privileges(aod_store *st, int *may_read, int *may_record, char *us
         " CASE WHEN NOT has_schema_privilege(n.oid, 'USAGE') THEN false"
         " ELSE to_regprocedure('" SELF_AUDIT_SIGNATURE "') IS NOT NULL"
         "   AND has_function_privilege(to_regprocedure('" SELF_AUDIT_SIGNATURE "'), 'EXECUTE')"
+        "   AND to_regprocedure('aod.record_self_audits(jsonb)') IS NOT NULL"
+        "   AND has_function_privilege(to_regprocedure('aod.record_self_audits(jsonb)'), 'EXECUTE')"
         " END FROM (SELECT NULL) x LEFT JOIN pg_namespace n ON n.nspname = 'aod'";
     PGresult *res = PQexec(st->conn, sql);
     int rc = -1;
