@@ -46,7 +46,7 @@
 
 #define AOD_BATCH_MAX_KEYS 32 /* patient keys in one request */
 #define AOD_BATCH_DIR_LEN  64 /* a patient directory name with its NUL */
-#define AOD_BATCH_NFORMATS 8
+#define AOD_BATCH_NFORMATS 12
 
 /* ------------------------------------------------------- requests file */
 
@@ -119,9 +119,10 @@ int aod_batch_read_requests_file(FILE *f, const char *name, aod_batch_row_fn row
 int aod_batch_parse_formats(const char *list, unsigned *bits, aod_error *err);
 
 /* The format name of the i-th bit (0: "pdf", 1: "csv", 2: "bundle-json",
- * 3: "bundle-xml", 4: "html", 5: "xlsx", 6: "csv-summary"); NULL past the
- * end.  New formats take new bits: a bit's meaning never changes, since
- * manifests record them. */
+ * 3: "bundle-xml", 4: "html", 5: "xlsx", 6: "csv-summary", 7:
+ * "csv-completeness", 8: "mhd", 9: "mhd-html", 10: "mhd-simplified", 11:
+ * "mhd-simplified-html"); NULL past the end.  New formats take new bits: a bit's meaning never
+ * changes, since manifests record them. */
 const char *aod_batch_format_name(size_t bit);
 
 /* A request row, checked and in the store's terms. */
@@ -330,6 +331,7 @@ typedef struct aod_batch_options {
     const char *now;      /* --now, NULL: the clock */
     const char *policy, *db, *templates, *font, *operator_name;
     const char *fallback_font; /* --fallback-font, NULL: the default */
+    const char *sign;          /* --sign KEYFILE: sign each FHIR document, NULL: unsigned */
     int csv_bom;
     char csv_delimiter;
     int jobs;                  /* 1..64 */
