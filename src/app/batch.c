@@ -34,6 +34,8 @@ const char *aod_batch_column_name(aod_batch_column c)
     return (int)c >= 0 && c < AOD_BATCH_NCOLS ? column_names[c] : "?";
 }
 
+_Static_assert(AOD_BATCH_NFORMATS <= AOD_RUN_MAX_OUTPUTS, "a batch row may ask for every format");
+
 static const char *const format_names[AOD_BATCH_NFORMATS] = {
     "pdf",  "csv",      "bundle-json",    "bundle-xml",
     "html", "xlsx",     "csv-summary",    "csv-completeness",

@@ -30,7 +30,7 @@
 #include "render/xlsx.h"
 #include "base/timefmt.h"
 
-#define MAX_OUTPUTS 8
+#define MAX_OUTPUTS AOD_RUN_MAX_OUTPUTS
 
 /* ---------------------------------------------------------------- helpers */
 
