@@ -946,6 +946,9 @@ static void check_help(void)
            "  --lang LANG        the letter's language (default: the policy's)\n"
            "  --templates DIR    templates directory (default: installed / built in)\n"
            "  --font FILE        the PDF font (default: DejaVu Sans)\n"
+           "  --fallback-font FILE  the font for the characters --font lacks, as the PDF\n"
+           "                     takes it (default: WenQuanYi Micro Hei when installed);\n"
+           "                     '' for none\n"
            "  --db CONNINFO      libpq connection string (default: the PG* environment)\n"
            "  --json             one JSON object instead of lines\n"
            "  -h, --help         show this help\n");
@@ -953,11 +956,15 @@ static void check_help(void)
 
 static int cmd_check(int argc, char **argv, aod_error *err)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},   {"policy", required_argument, NULL, 'P'},
-        {"lang", required_argument, NULL, 'l'}, {"templates", required_argument, NULL, 'T'},
-        {"font", required_argument, NULL, 'U'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},       {0, 0, 0, 0}};
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"policy", required_argument, NULL, 'P'},
+                                         {"lang", required_argument, NULL, 'l'},
+                                         {"templates", required_argument, NULL, 'T'},
+                                         {"font", required_argument, NULL, 'U'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"fallback-font", required_argument, NULL, 'k'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0, 0, 0, 0}};
     aod_check_options o;
     int c;
 
@@ -978,6 +985,9 @@ static int cmd_check(int argc, char **argv, aod_error *err)
             break;
         case 'U':
             o.font = optarg;
+            break;
+        case 'k':
+            o.fallback_font = optarg;
             break;
         case 'j':
             o.json = 1;
