@@ -141,7 +141,7 @@ int aod_sigcheck_command(int argc, char **argv, aod_error *err)
         doc = aod_bundle_read_xml(bytes.data, bytes.len, err);
         if (!doc) {
             aod_error_where(err, file, -1, -1);
-            if (err->code == AOD_ERR_INPUT) {
+            if (err->code == AOD_ERR_INPUT && strcmp(err->field, "xml") != 0) {
                 /* XML, but not the form written here: changed, or not ours */
                 char msg[400];
                 aod_error_format(err, msg, sizeof msg);

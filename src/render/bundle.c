@@ -2807,13 +2807,13 @@ json_t *aod_bundle_read_xml(const char *text, size_t len, aod_error *err)
     doc = xmlReadMemory(cut.data ? cut.data : "", (int)cut.len, NULL, "UTF-8",
                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!doc) {
-        aod_error_set(err, AOD_ERR_INPUT, NULL, 0, NULL, "not well-formed XML");
+        aod_error_set(err, AOD_ERR_INPUT, NULL, 0, "xml", "not well-formed XML");
         goto done;
     }
     root = xmlDocGetRootElement(doc);
     if (doc->intSubset || !root || strcmp((const char *)root->name, "Bundle") != 0 || !root->ns ||
         strcmp((const char *)root->ns->href, FHIR_NS) != 0) {
-        aod_error_set(err, AOD_ERR_INPUT, NULL, 0, NULL,
+        aod_error_set(err, AOD_ERR_INPUT, NULL, 0, "xml",
                       "not a FHIR Bundle (a Bundle element in " FHIR_NS ", no DTD)");
         goto done;
     }

@@ -88,8 +88,9 @@ int aod_bundle_write_xml(FILE *out, json_t *doc, aod_error *err);
  * booleans is known for the elements written here only; narratives come
  * back as the XHTML text written.  Nothing is fetched, no DTD or entity is
  * loaded.  The whole document is held in memory.  Returns a new value, or
- * NULL with err set (AOD_ERR_INPUT: not well-formed, not a Bundle, or an
- * element or attribute not written here, with its line; AOD_ERR_NOMEM).
+ * NULL with err set (AOD_ERR_INPUT with field "xml": not well-formed XML
+ * or not a Bundle; AOD_ERR_INPUT without a field: an element or attribute
+ * not written here, with its line; AOD_ERR_NOMEM).
  * Whether the bytes are exactly what aod_bundle_write_xml() writes for the
  * result is the caller's question (verify-signature asks it). */
 json_t *aod_bundle_read_xml(const char *text, size_t len, aod_error *err);

@@ -223,6 +223,11 @@ ok "it says so" contains "$OUT" "0 written, 2 already complete"
 ok "batch with another key: made again (the key is part of the request)" run 0 "${AOD[@]}" batch "${BT[@]}" \
     --requests "$W/req.csv" --out-dir "$W/batch" --formats "$ALL" --sign "$W/other.pem"
 ok "it says so" contains "$OUT" "2 written, 0 already complete"
+ok "batch pdf,csv with a key" run 0 "${AOD[@]}" batch "${BT[@]}" --requests "$W/req.csv" \
+    --out-dir "$W/batch-pdf" --formats pdf,csv --sign "$W/key.pem"
+ok "the same with another key: nothing to do (nothing of it is signed)" run 0 "${AOD[@]}" batch "${BT[@]}" \
+    --requests "$W/req.csv" --out-dir "$W/batch-pdf" --formats pdf,csv --sign "$W/other.pem"
+ok "it says so" contains "$OUT" "0 written, 2 already complete"
 ok "batch: a world-readable key is refused" run 2 "${AOD[@]}" batch "${BT[@]}" --requests "$W/req.csv" \
     --out-dir "$W/batch2" --formats bundle-json --sign "$W/open-batch.pem"
 ok "batch: nothing made" test ! -e "$W/batch2/manifest.json"
@@ -252,5 +257,10 @@ if [ "$(id -u)" = 0 ]; then
 fi
 ok "verify-signature without a file" run 2 "${AOD[@]}" verify-signature
 ok "verify-signature on what is not JSON" run 3 "${AOD[@]}" verify-signature "$W/key.pem"
+ok "verify-signature on XML that is not a Bundle" run 3 "${AOD[@]}" verify-signature "$DEMO_POLICY"
+printf '<Bundle xmlns="http://hl7.org/fhir"><type value="document"/>' >"$W/broken.xml"
+ok "verify-signature on XML that is not well-formed" run 3 "${AOD[@]}" verify-signature "$W/broken.xml"
+printf '<?xml version="1.0"?>\n<!DOCTYPE Bundle [<!ENTITY e "x">]>\n<Bundle xmlns="http://hl7.org/fhir"><type value="&e;"/></Bundle>\n' >"$W/dtd.xml"
+ok "verify-signature on XML with a DTD" run 3 "${AOD[@]}" verify-signature "$W/dtd.xml"
 
 finish
