@@ -104,14 +104,18 @@ int aod_batch_read_requests_file(FILE *f, const char *name, aod_batch_row_fn row
                                  aod_batch_bad_fn bad, void *ctx, aod_error *err);
 
 /* Format bits. */
-#define AOD_BATCH_PDF              0x1u
-#define AOD_BATCH_CSV              0x2u
-#define AOD_BATCH_BUNDLE_JSON      0x4u
-#define AOD_BATCH_BUNDLE_XML       0x8u
-#define AOD_BATCH_HTML             0x10u
-#define AOD_BATCH_XLSX             0x20u
-#define AOD_BATCH_CSV_SUMMARY      0x40u
-#define AOD_BATCH_CSV_COMPLETENESS 0x80u /* the CSV's completeness file (doc/csv.md) */
+#define AOD_BATCH_PDF                 0x1u
+#define AOD_BATCH_CSV                 0x2u
+#define AOD_BATCH_BUNDLE_JSON         0x4u
+#define AOD_BATCH_BUNDLE_XML          0x8u
+#define AOD_BATCH_HTML                0x10u
+#define AOD_BATCH_XLSX                0x20u
+#define AOD_BATCH_CSV_SUMMARY         0x40u
+#define AOD_BATCH_CSV_COMPLETENESS    0x80u  /* the CSV's completeness file (doc/csv.md) */
+#define AOD_BATCH_MHD                 0x100u /* IHE MHD ITI-65, the PDF (doc/bundle.md) */
+#define AOD_BATCH_MHD_HTML            0x200u /* ITI-65 with the HTML */
+#define AOD_BATCH_MHD_SIMPLIFIED      0x400u /* ITI-105, the PDF */
+#define AOD_BATCH_MHD_SIMPLIFIED_HTML 0x800u /* ITI-105 with the HTML */
 
 /* Parses "pdf;csv" (';' or ',' between names, blanks ignored) into bits.
  * Returns 0, or -1 with err set (AOD_ERR_USAGE, field "formats": an unknown

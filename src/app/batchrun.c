@@ -310,17 +310,8 @@ nomem:
 
 /* The formats --sign signs: the FHIR documents (bundle-json, bundle-xml)
  * and the one an ITI-65 submission carries (mhd, mhd-html). */
-static unsigned signed_formats(void)
-{
-    static const char *const names[] = {"bundle-json", "bundle-xml", "mhd", "mhd-html"};
-    unsigned bits = 0, b;
-    size_t i;
-
-    for (i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (aod_batch_parse_formats(names[i], &b, NULL) == 0)
-            bits |= b;
-    return bits;
-}
+#define SIGNED_FORMATS                                                                             \
+    (AOD_BATCH_BUNDLE_JSON | AOD_BATCH_BUNDLE_XML | AOD_BATCH_MHD | AOD_BATCH_MHD_HTML)
 
 /* What a request is, for resuming: everything that decides its output, the
  * period as given (so "default" stays "default" from one day to the next). */
@@ -358,7 +349,7 @@ static void fingerprint(const plan *p, const aod_batch_entry *e, const char *per
         LINE(o->fallback_font);
     /* signed: by which key (unsigned runs' fingerprints unchanged); only
      * when the report has a format that carries a signature */
-    if (p->sign_kid[0] && (formats & signed_formats()))
+    if (p->sign_kid[0] && (formats & SIGNED_FORMATS))
         LINE(p->sign_kid);
     snprintf(buf, sizeof buf, "csv %d %d", o->csv_bom, o->csv_delimiter);
     LINE(buf);
