@@ -34,6 +34,10 @@
 #include "base/sha256.h"
 #include "store/store.h"
 
+/* The most outputs one report writes at once (a batch row may ask for
+ * every format: batch.c checks AOD_BATCH_NFORMATS against this). */
+#define AOD_RUN_MAX_OUTPUTS 12
+
 /* One output of a run. */
 typedef struct aod_run_output {
     const char *format;              /* in: "csv", "pdf", "html", "xlsx", "bundle-json", ... */

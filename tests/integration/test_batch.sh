@@ -37,7 +37,7 @@ wait_first_ok() {
 # manifest_check DIR EXPR: a Python expression over the manifest m is true.
 manifest_check() {
     python3 - "$1/manifest.json" "$2" <<'EOF'
-import json, sys
+import json, os, sys
 m = json.load(open(sys.argv[1]))
 r = m["reports"]
 st = [x["status"] for x in r]
@@ -265,6 +265,13 @@ ok "the summary CSV is written next to the listing" bash -c \
     sh "$B/summary"
 ok "the manifest lists the summary CSV" manifest_check "$B/summary" \
     "all(any(f['format'] == 'csv-summary' for f in x['files']) for x in r if x['status'] == 'ok')"
+# under the name it is written as (the manifest said .csv-summary, a file
+# that does not exist), and a rerun finds it complete
+ok "the manifest's paths are the files written" manifest_check "$B/summary" \
+    "all(os.path.isfile(os.path.join('$B/summary', f['path'])) for x in r for f in x['files'])"
+ok "a rerun with the summary CSV" run 0 "${AOD[@]}" batch --policy "$DEMO_POLICY" --requests "$B/req1.csv" \
+    --out-dir "$B/summary" --now "$NOW" --formats csv,csv-summary
+ok "finds it complete" contains "$OUT" " 0 written,"
 
 # A role that may read but not insert: the report cannot be accounted for,
 # so it is not written at all.
