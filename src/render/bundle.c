@@ -162,6 +162,7 @@ typedef struct bundle_sink {
     aod_buf cell;         /* a narrative cell, reused */
     aod_buf reason;       /* a line's reason in words, reused */
     aod_buf key;          /* a patient key in words (key_words) */
+    aod_buf source;       /* a source system's name in words (source_name) */
     aod_buf entry;        /* entries shifted into place, not yet written */
     xmlBufferPtr xbuf;    /* a narrative div, reused */
     xmlTextWriterPtr xml; /* the XML document writer (XML output only) */
@@ -1577,11 +1578,19 @@ static const aod_source *find_source(const aod_completeness *c, const char *obs)
     return NULL;
 }
 
+/* A source's name in words (model/text.h), never its bare key; into
+ * s->source, borrowed until the next call; "" with s->nomem set when out of
+ * memory. */
 static const char *source_name(bundle_sink *s, const char *display, const char *obs)
 {
-    if (has(display))
-        return display;
-    return has(obs) ? obs : words(s, "letter.complete.unnamed-system");
+    aod_error ignored;
+    const char *t;
+
+    aod_error_init(&ignored);
+    t = aod_text_source(s->text, obs, display, &s->source, &ignored);
+    if (!t)
+        s->nomem = 1;
+    return t ? t : "";
 }
 
 /* UTC day of a store day start, "YYYY-MM-DD". */
@@ -2422,6 +2431,7 @@ static void bundle_free(aod_sink *base)
     aod_buf_free(&s->cell);
     aod_buf_free(&s->reason);
     aod_buf_free(&s->key);
+    aod_buf_free(&s->source);
     aod_buf_free(&s->entry);
     if (s->xbuf)
         xmlBufferFree(s->xbuf);
@@ -2458,6 +2468,7 @@ aod_sink *aod_bundle_sink_new(FILE *out, aod_bundle_format fmt, const aod_text *
     aod_buf_init(&s->cell, 64 * 1024 * 1024);
     aod_buf_init(&s->reason, 1024 * 1024);
     aod_buf_init(&s->key, 64 * 1024);
+    aod_buf_init(&s->source, 64 * 1024);
     aod_buf_init(&s->entry, 0);
     return &s->base;
 }

@@ -32,6 +32,7 @@ struct aod_words {
     aod_buf period, generated, subject, keys;
     /* The row's own buffers: its strings live until the next row. */
     aod_buf when, who, kinds, count, reason, ref;
+    aod_buf source; /* a source system's name in words */
     /* The summary's table says the short words of the templates ("tests"
      * for "test results and observations") and lists those it used under
      * it (borrowed from the templates). */
@@ -817,13 +818,19 @@ static const aod_source *find_source(const aod_completeness *c, const char *obs)
     return NULL;
 }
 
-/* A source's name: its display, else its identity, else the words for a
- * system that did not name itself. */
+/* A source's name in words (model/text.h): its display, else words made
+ * from how the store knows it, never its bare key.  Borrowed until the
+ * next call; "" when out of memory. */
 static const char *source_name(letter *L, const char *display, const char *obs)
 {
-    if (has(display))
-        return display;
-    return has(obs) ? obs : T(L, "letter.complete.unnamed-system");
+    aod_error ignored;
+    const char *t;
+
+    aod_error_init(&ignored);
+    t = aod_text_source(L->w->text, obs, display, &L->w->source, &ignored);
+    if (!t)
+        L->w->nomem = 1;
+    return t ? t : "";
 }
 
 /* Which systems the lines come from and since when each logs, the
@@ -1587,6 +1594,7 @@ aod_words *aod_words_new(const aod_text *text, const aod_report_info *info, aod_
     aod_buf_init(&w->count, 64 * 1024);
     aod_buf_init(&w->reason, 1024 * 1024);
     aod_buf_init(&w->ref, 4096);
+    aod_buf_init(&w->source, 64 * 1024);
     return w;
 }
 
@@ -1608,5 +1616,6 @@ void aod_words_free(aod_words *w)
     aod_buf_free(&w->count);
     aod_buf_free(&w->reason);
     aod_buf_free(&w->ref);
+    aod_buf_free(&w->source);
     free(w);
 }
