@@ -1155,7 +1155,10 @@ static int letter_office(letter *L)
         vars[3] = fmt_num(w, sum->reason_base, base, sizeof base);
         {
             const char *v2[7] = {"n", vars[1], "base", vars[3], "share", share, NULL};
-            if (para(L, say(w, 0, "letter.office.reasons", v2)) != 0)
+            if (para(L, say(w, 0,
+                            sum->reasoned == 1 ? "letter.office.reasons.one"
+                                               : "letter.office.reasons.other",
+                            v2)) != 0)
                 return -1;
         }
     }

@@ -62,7 +62,8 @@ static const char *org_address[] = {"1 River Road", "Riverside, ST 11111"};
 static aod_policy_identifier org_ids[] = {{"http://hl7.org/fhir/sid/us-npi", "1234567893"},
                                           {NULL, "LOCAL-7"}};
 static const char *const patient_keys[] = {"http://hospital.example.org/mrn|MRN-0042",
-                                           "Patient/p42", "http://hl7.org/fhir/sid/us-ssn|123-45-6789"};
+                                           "Patient/p42",
+                                           "http://hl7.org/fhir/sid/us-ssn|123-45-6789"};
 
 static aod_policy make_policy(aod_failed_mode failed, int summarise)
 {
@@ -523,7 +524,8 @@ static int is_uuid_urn(const char *s)
             return 0;
         }
     }
-    return s[14] == '8' && strchr("89ab", s[19]) != NULL; /* version 8 (RFC 9562 5.8), its variant */
+    return s[14] == '8' &&
+           strchr("89ab", s[19]) != NULL; /* version 8 (RFC 9562 5.8), its variant */
 }
 
 static int is_full_url(json_t *doc, const char *ref)
@@ -723,6 +725,12 @@ static void overview_section(void **state)
         assert_non_null(strstr(div, "Nurse, Cardiology, Riverside Hospital"));
         assert_non_null(strstr(div, "Laboratory interface"));
         assert_non_null(strstr(div, strcmp(scenarios[i].lang, "es") == 0 ? "consult" : "viewed"));
+        /* one system: the verb agrees (issue 16: no "1 ... are") */
+        assert_non_null(strstr(div, strcmp(scenarios[i].lang, "es") == 0
+                                        ? "1 sistema informático que actuó por sí solo se indica"
+                                        : "1 computer system acting on its own is listed apart"));
+        assert_non_null(
+            strstr(div, strcmp(scenarios[i].lang, "es") == 0 ? "2 personas" : "2 people"));
         assert_null(json_object_get(sec, "entry"));
         json_decref(doc);
     }
