@@ -736,11 +736,12 @@ const char *aod_text_source(const aod_text *t, const char *observer, const char 
             goto nomem;
         return aod_buf_str(out);
     }
-    if ((h = host_of(observer, &n)) != NULL) {
+    if ((bar = strchr(observer, '|')) != NULL && bar[1])
+        id = bar + 1; /* an identifier: its value, which may be an address */
+    if ((h = host_of(id, &n)) != NULL) {
         key = "letter.complete.source.host";
         id = h;
-    } else if ((bar = strchr(observer, '|')) != NULL && bar[1]) {
-        id = bar + 1; /* an identifier: its value */
+    } else if (id != observer) {
         n = strlen(id);
     } else if ((slash = strrchr(observer, '/')) != NULL && slash[1] && slash > observer &&
                observer[0] >= 'A' && observer[0] <= 'Z') {

@@ -192,8 +192,13 @@ typedef struct pdf_sink {
     } * marks;
     size_t n_marks, cap_marks;
     aod_buf mark_text;
-    char month[8];              /* "YYYY-MM" of the last table line, "" none */
-    const aod_entry *row_entry; /* the line place_row() is placing */
+    char month[8]; /* "YYYY-MM" of the last table line, "" none */
+    /* Rows laid out and not yet drawn: the last two of a section wait
+     * until it is known which is last, so that the last is never alone on
+     * a page when the one before it can go with it. */
+    rowbuf pend[2];
+    int64_t pend_when[2];
+    int n_pend;
 
     /* The open text object (see text_begin): what is already set in it, so
      * a row's lines share one BT..ET and repeat no operator. */
@@ -1057,12 +1062,13 @@ static int table_page(pdf_sink *s)
     return s->nomem || s->hpdf_no ? -1 : 0;
 }
 
-/* Draws the row laid out in s->body: on this page when it fits, else on a
- * new one.  Only a row taller than a whole page is split, and its rest
- * continues under the header row of the next page. */
-static int place_row(pdf_sink *s)
+/* Draws the row laid out in r (its line's time when, for the outline's
+ * month): on this page when it fits, else on a new one.  Only a row taller
+ * than a whole page is split, and its rest continues under the header row
+ * of the next page. */
+static int place_row(pdf_sink *s, const rowbuf *r, int64_t when)
 {
-    size_t n = row_lines(&s->body), a = 0;
+    size_t n = row_lines(r), a = 0;
 
     while (a < n) {
         size_t fit, b;
@@ -1077,9 +1083,13 @@ static int place_row(pdf_sink *s)
             continue;
         }
         b = a + fit < n ? a + fit : n;
-        if (a == 0 && s->row_entry)
-            mark_month(s, s->row_entry, s->y);
-        draw_cells(s, &s->body, s->y, a, b);
+        if (a == 0) {
+            aod_entry at;
+            memset(&at, 0, sizeof at);
+            at.when_start = when;
+            mark_month(s, &at, s->y);
+        }
+        draw_cells(s, r, s->y, a, b);
         s->y -= row_height(b - a);
         hline(s->page, RULE, 0.4, s->col_x[0], table_right(s), s->y);
         s->page_rows++;
@@ -1120,13 +1130,49 @@ static int render_entry(pdf_sink *s, const aod_entry *e)
     s->where_line = 0;
     if (s->nomem)
         return -1;
-    s->row_entry = e;
-    rc = place_row(s);
-    s->row_entry = NULL;
-    if (rc != 0)
-        return -1;
     s->rows++;
+    /* the oldest waiting row is not the last two: it is drawn now */
+    if (s->n_pend == 2) {
+        rowbuf t = s->pend[0];
+        rc = place_row(s, &s->pend[0], s->pend_when[0]);
+        s->pend[0] = s->pend[1];
+        s->pend_when[0] = s->pend_when[1];
+        s->pend[1] = t;
+        s->n_pend = 1;
+        if (rc != 0)
+            return -1;
+    }
+    /* this row waits: swap its buffers with the free pending slot's */
+    {
+        rowbuf t = s->pend[s->n_pend];
+        s->pend[s->n_pend] = *r;
+        *r = t;
+        s->pend_when[s->n_pend] = e->when_start;
+        s->n_pend++;
+    }
     return 0;
+}
+
+/* The section's last rows: the one before the last goes to a new page
+ * with it when the last alone would not fit on this one. */
+static int flush_rows(pdf_sink *s)
+{
+    int rc = 0;
+
+    if (s->n_pend == 2) {
+        double room = s->page ? s->y - CONTENT_BOTTOM : 0;
+        double h0 = row_height(row_lines(&s->pend[0])), h1 = row_height(row_lines(&s->pend[1]));
+        if (s->page && s->page_rows > 0 && h0 <= room && h0 + h1 > room &&
+            h0 + h1 <= page_top(s->page) - CONTENT_BOTTOM - 60)
+            s->page = NULL; /* both on the next page */
+        rc = place_row(s, &s->pend[0], s->pend_when[0]);
+        if (rc == 0)
+            rc = place_row(s, &s->pend[1], s->pend_when[1]);
+    } else if (s->n_pend == 1) {
+        rc = place_row(s, &s->pend[0], s->pend_when[0]);
+    }
+    s->n_pend = 0;
+    return rc;
 }
 
 /* --------------------------------------------------------------- letter */
@@ -2383,6 +2429,8 @@ static int pdf_end(aod_sink *base, const aod_report_summary *sum, aod_error *err
         return -1;
     }
     s->ended = 1;
+    if (flush_rows(s) != 0)
+        goto fail;
     if (s->n_held > 0) {
         s->section = 1;
         s->titled = 0;
@@ -2391,6 +2439,8 @@ static int pdf_end(aod_sink *base, const aod_report_summary *sum, aod_error *err
         for (i = 0; i < s->n_held; i++)
             if (render_entry(s, &s->held[i]) != 0)
                 goto fail;
+        if (flush_rows(s) != 0)
+            goto fail;
     }
     if (draw_letter(s, sum) != 0)
         goto fail;
@@ -2452,6 +2502,8 @@ static void pdf_free(aod_sink *base)
     free(s->letter);
     free(s->held);
     aod_buf_free(&s->body.text);
+    aod_buf_free(&s->pend[0].text);
+    aod_buf_free(&s->pend[1].text);
     aod_buf_free(&s->head.text);
     aod_buf_free(&s->para);
     aod_buf_free(&s->one);
@@ -2464,6 +2516,8 @@ static void pdf_free(aod_sink *base)
         aod_buf_free(&s->say[i]);
     for (i = 0; i < NCOL; i++) {
         free(s->body.cell[i].v);
+        free(s->pend[0].cell[i].v);
+        free(s->pend[1].cell[i].v);
         free(s->head.cell[i].v);
     }
     free(s->lines.v);
@@ -2524,6 +2578,8 @@ aod_sink *aod_pdf_sink_new(FILE *out, const aod_pdf_options *opts_or_NULL, const
     s->out = out;
     s->text = text;
     aod_buf_init(&s->body.text, 16 * 1024 * 1024);
+    aod_buf_init(&s->pend[0].text, 16 * 1024 * 1024);
+    aod_buf_init(&s->pend[1].text, 16 * 1024 * 1024);
     aod_buf_init(&s->head.text, 64 * 1024);
     aod_buf_init(&s->para, 16 * 1024 * 1024);
     aod_buf_init(&s->one, 1024 * 1024);

@@ -224,6 +224,9 @@ static void test_source_words(void **state)
                         "a system at the address hospital.example.org");
     assert_string_equal(aod_text_source(en, "urn:ietf:rfc:3986|ehr-7", NULL, &b, &err),
                         "a system recorded as ehr-7");
+    assert_string_equal(aod_text_source(en, "https://h.example.org/ids|https://fhir.example.net/r4",
+                                        NULL, &b, &err),
+                        "a system at the address fhir.example.net");
     assert_string_equal(aod_text_source(en, "Example EHR", NULL, &b, &err), "Example EHR");
     assert_string_equal(aod_text_source(en, NULL, NULL, &b, &err),
                         "a system that did not name itself");

@@ -721,6 +721,44 @@ static void summary_fits_or_says_why(void **state)
     doc_free(&d);
 }
 
+static void fill_uniform(long i, aod_entry *e)
+{
+    *e = line(T_FROM + i * HOUR, "Pat Example", NULL);
+}
+
+/* Issue 16 point 2: the listing never leaves its last row alone on a page
+ * when the row before it can go with it; the rows of every length of a
+ * table of equal rows, one of which ends one row past a full page. */
+static void no_lone_last_row(void **state)
+{
+    long n;
+    int lone_case = 0;
+
+    (void)state;
+    for (n = 8; n <= 40; n++) {
+        job j = {AOD_MODE_DISCLOSURES, AOD_AUDIENCE_PATIENT, "en", n, fill_uniform, NULL, NULL};
+        char name[32];
+        doc d;
+        char *pg;
+        size_t on_last, first_table;
+
+        snprintf(name, sizeof name, "lone-%ld.pdf", n);
+        d = render(&j, name);
+        pg = page_text(&d, d.pages - 1);
+        on_last = count(pg, "Pat Example");
+        free(pg);
+        pg = page_text(&d, d.pages - 2);
+        first_table = count(pg, "Pat Example");
+        free(pg);
+        if (on_last < 2 && first_table > 0)
+            fail_msg("%ld rows: the last page holds %zu row(s)", n, on_last);
+        if (on_last == 2 && first_table > 0)
+            lone_case = 1; /* the row before the last moved with it */
+        doc_free(&d);
+    }
+    assert_true(lone_case);
+}
+
 static void empty_report(void **state)
 {
     job j = {AOD_MODE_DISCLOSURES, AOD_AUDIENCE_PATIENT, "en", 0, fill_none, NULL, ""};
@@ -1344,6 +1382,7 @@ int main(void)
         cmocka_unit_test(privacy_office_copy),
         cmocka_unit_test(empty_report),
         cmocka_unit_test(summary_fits_or_says_why),
+        cmocka_unit_test(no_lone_last_row),
         cmocka_unit_test(row_taller_than_a_page),
         cmocka_unit_test(long_words_break_at_separators),
         cmocka_unit_test(one_font),
