@@ -364,7 +364,7 @@ static int letter_block(void *ctx, const aod_words_block *blk, aod_error *err)
         break; /* closed by close_open() */
     case AOD_WORDS_TABLE_HEAD: {
         size_t c;
-        rc |= aod_buf_adds(b, "<table class=\"people\">\n<thead><tr>");
+        rc |= PUT(b, "<table class=\"people\">\n<caption>", blk->text, "</caption>\n<thead><tr>");
         for (c = 0; blk->row && c < AOD_WORDS_SUM_NCOL; c++)
             rc |= PUT(b, "<th scope=\"col\">", blk->row->n[c] ? blk->row->part[c][0].text : "",
                       "</th>");

@@ -1430,7 +1430,7 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
                     part(&row, AOD_WORDS_SUM_DATA, aod_words_get(w, "summary.col.data"), 0);
                     part(&row, AOD_WORDS_SUM_WHY, aod_words_get(w, "summary.col.why"), 0);
                     blk.row = &row;
-                    SAY_BLOCK(AOD_WORDS_TABLE_HEAD, "", NULL);
+                    SAY_BLOCK(AOD_WORDS_TABLE_HEAD, aod_words_get(w, "summary.caption"), NULL);
                     blk.row = NULL;
                 }
             }

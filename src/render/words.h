@@ -69,7 +69,8 @@ typedef enum aod_words_kind {
     AOD_WORDS_LIST_END,     /* after a list's last item */
     AOD_WORDS_CLOSING,      /* text: the closing ("Sincerely,") */
     AOD_WORDS_SIGNATURE,    /* text: a line of the signature */
-    AOD_WORDS_TABLE_HEAD,   /* row: a summary table's column labels (AOD_WORDS_SUM_*) */
+    AOD_WORDS_TABLE_HEAD,   /* row: a summary table's column labels (AOD_WORDS_SUM_*);
+                             * text: what the table holds, for a caption */
     AOD_WORDS_TABLE_ROW,    /* row: one line of that table */
     AOD_WORDS_TABLE_END,    /* after its last row */
     AOD_WORDS_NOTE          /* text: a small print note under a table */
