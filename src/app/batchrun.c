@@ -1026,6 +1026,11 @@ typedef struct group {
     group_item *v;
     size_t n, cur; /* the item whose rows are coming; n when past the end */
     const char **keys;
+    /* The completeness statement's store facts (sources, horizon, gaps)
+     * depend on the period only, the same for every report of a month:
+     * read once per group, before its rows stream, and shared. */
+    aod_store_completeness *complete;
+    int64_t complete_from, complete_to;
 } group;
 
 static void item_fail(group_item *it, const aod_error *err)
@@ -1043,6 +1048,7 @@ static int item_begin(group *g, size_t k)
     plan *p = g->p;
     group_item *it = &g->v[k];
     aod_batch_entry *e = &p->entries[it->i];
+    aod_report_info info;
     char dir[4096];
     aod_error err;
     size_t f;
@@ -1069,10 +1075,13 @@ static int item_begin(group *g, size_t k)
         it->outs[f].at_dir = 1;
         it->outs[f].dir_fd = dfd;
     }
-    /* the outputs keep their own descriptor of the directory */
-    it->job =
-        aod_run_begin(g->st, &p->jobs[it->i].info, p->jobs[it->i].text, 0, it->outs, e->n_files,
-                      &p->ro, (const char *const *)it->outcome, it->n_outcomes, &err);
+    /* the outputs keep their own descriptor of the directory; the report
+     * says the group's completeness facts when its period is theirs */
+    info = p->jobs[it->i].info;
+    if (g->complete && info.from == g->complete_from && info.to == g->complete_to)
+        info.completeness = aod_store_completeness_view(g->complete);
+    it->job = aod_run_begin(g->st, &info, p->jobs[it->i].text, 0, it->outs, e->n_files, &p->ro,
+                            (const char *const *)it->outcome, it->n_outcomes, &err);
     close(dfd);
     if (!it->job)
         goto fail;
@@ -1234,6 +1243,11 @@ static int work_group(plan *p, const uint32_t *idx, size_t n, aod_store **st, in
     g.st = *st;
     if (aod_store_search_outcomes_keys(g.st, g.keys, n, group_outcome, &g, &err) != 0)
         goto failed;
+    g.complete_from = p->jobs[idx[0]].info.from;
+    g.complete_to = p->jobs[idx[0]].info.to;
+    g.complete = aod_store_completeness_get(g.st, g.complete_from, g.complete_to, &err);
+    if (!g.complete)
+        goto failed;
     if (aod_store_each_keys_event(g.st, g.keys, n, p->month_from, p->month_to, group_row, &g,
                                   &err) != 0)
         goto failed;
@@ -1296,6 +1310,7 @@ report:
         for (o = 0; o < it->n_outcomes; o++)
             free(it->outcome[o]);
     }
+    aod_store_completeness_free(g.complete);
     free(g.v);
     free(g.keys);
     return rc;

@@ -595,8 +595,9 @@ aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod
      * when each logs, the horizon, the silent days of daily sources. */
     if (!outcome_msgs) {
         /* a month batch's group streams its rows on this connection while
-         * its reports begin (outcome_msgs given): no query here, and its
-         * reports say nothing of sources and gaps yet */
+         * its reports begin (outcome_msgs given): no query here; the group
+         * reads these facts once, before its rows, and hands them in
+         * info->completeness (batchrun.c) */
         j->complete = aod_store_completeness_get(st, info->from, info->to, err);
         if (!j->complete)
             goto fail;

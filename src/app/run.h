@@ -114,8 +114,10 @@ typedef struct aod_run_job aod_run_job;
 /* Opens the outputs under temporary names and the pipeline.  Arguments as
  * aod_run_report's (borrowed; outs must outlive the job).  outcome_msgs:
  * the search outcomes of info's keys, as aod_store_search_outcomes() gives
- * them (borrowed, copied), or NULL to read them from st.  Returns a new
- * job (aod_run_job_free) or NULL with err set. */
+ * them (borrowed, copied), or NULL to read them and the completeness
+ * facts from st; with outcome_msgs the caller hands the completeness facts
+ * in info->completeness (borrowed: they must outlive the job; NULL: none).
+ * Returns a new job (aod_run_job_free) or NULL with err set. */
 aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod_text *text,
                            int explain, aod_run_output *outs, size_t n_outs,
                            const aod_run_options *opts, const char *const *outcome_msgs,

@@ -164,6 +164,7 @@ typedef struct bundle_sink {
     aod_buf cell;         /* a narrative cell, reused */
     aod_buf reason;       /* a line's reason in words, reused */
     aod_buf key;          /* a patient key in words (key_words) */
+    aod_buf source;       /* a source system's name in words (source_name) */
     aod_buf entry;        /* entries shifted into place, not yet written */
     xmlBufferPtr xbuf;    /* a narrative div, reused */
     xmlTextWriterPtr xml; /* the XML document writer (XML output only) */
@@ -293,6 +294,36 @@ static const char *expand(bundle_sink *s, const char *key, const char *const *va
         return NULL;
     }
     return aod_buf_str(&s->words);
+}
+
+/* The phrase base.one or base.other for n ("1 audit record"), into b
+ * (reset first); "" with s->nomem set when out of memory. */
+static const char *phrase(bundle_sink *s, aod_buf *b, const char *base, int64_t n)
+{
+    char key[96], d[32];
+    const char *vars[3];
+    aod_error ignored;
+
+    snprintf(key, sizeof key, "%s.%s", base, n == 1 ? "one" : "other");
+    snprintf(d, sizeof d, "%" PRId64, n);
+    vars[0] = "n";
+    vars[1] = d;
+    vars[2] = NULL;
+    aod_error_init(&ignored);
+    aod_buf_reset(b);
+    if (aod_text_expand(b, words(s, key), vars, &ignored) != 0) {
+        s->nomem = 1;
+        return "";
+    }
+    return aod_buf_str(b);
+}
+
+/* The key base.one when n is 1, else base.other (the sentence's verb
+ * agrees with n). */
+static const char *by_n(char *key, size_t size, const char *base, int64_t n)
+{
+    snprintf(key, size, "%s.%s", base, n == 1 ? "one" : "other");
+    return key;
 }
 
 /* ---------------------------------------------------------- identifiers */
@@ -1447,7 +1478,7 @@ static void overview_narrative(bundle_sink *s, xhtml *x)
     const aod_overview *ov = s->sum->overview;
     const char *unit = s->info.mode == AOD_MODE_ACCESS ? "bundle.overview.accesses"
                                                        : "bundle.overview.disclosures";
-    char a[24], b[24], c[24], d[24], e[24];
+    char a[24];
     size_t i;
     int sect;
 
@@ -1455,13 +1486,27 @@ static void overview_narrative(bundle_sink *s, xhtml *x)
         xh_el(s, x, "p", words(s, "bundle.overview.none"));
         return;
     }
-    xh_el(s, x, "p",
-          expand(s, "bundle.overview.totals",
-                 (const char *const[]){"records", num(a, sizeof a, ov->records), "accesses",
-                                       num(b, sizeof b, ov->accesses), "people",
-                                       num(c, sizeof c, ov->people), "organisations",
-                                       num(d, sizeof d, ov->organisations), "systems",
-                                       num(e, sizeof e, ov->systems), NULL}));
+    {
+        aod_buf ph[5];
+        char key[96];
+        int k;
+        for (k = 0; k < 5; k++)
+            aod_buf_init(&ph[k], 4096);
+        xh_el(
+            s, x, "p",
+            expand(s, by_n(key, sizeof key, "bundle.overview.totals", ov->systems),
+                   (const char *const[]){
+                       "records", phrase(s, &ph[0], "letter.n.records", ov->records), "accesses",
+                       phrase(s, &ph[1],
+                              s->info.mode == AOD_MODE_ACCESS ? "summary.n.accesses"
+                                                              : "summary.n.disclosures",
+                              ov->accesses),
+                       "people", phrase(s, &ph[2], "summary.n.people", ov->people), "organisations",
+                       phrase(s, &ph[3], "summary.n.organisations", ov->organisations), "systems",
+                       phrase(s, &ph[4], "summary.n.systems", ov->systems), NULL}));
+        for (k = 0; k < 5; k++)
+            aod_buf_free(&ph[k]);
+    }
     if (ov->n_lines == 0)
         xh_el(s, x, "p", words(s, "bundle.overview.none"));
     for (sect = 0; sect < 2; sect++) {
@@ -1579,11 +1624,19 @@ static const aod_source *find_source(const aod_completeness *c, const char *obs)
     return NULL;
 }
 
+/* A source's name in words (model/text.h), never its bare key; into
+ * s->source, borrowed until the next call; "" with s->nomem set when out of
+ * memory. */
 static const char *source_name(bundle_sink *s, const char *display, const char *obs)
 {
-    if (has(display))
-        return display;
-    return has(obs) ? obs : words(s, "letter.complete.unnamed-system");
+    aod_error ignored;
+    const char *t;
+
+    aod_error_init(&ignored);
+    t = aod_text_source(s->text, obs, display, &s->source, &ignored);
+    if (!t)
+        s->nomem = 1;
+    return t ? t : "";
 }
 
 /* UTC day of a store day start, "YYYY-MM-DD". */
@@ -1657,7 +1710,7 @@ static void sources_narrative(bundle_sink *s, xhtml *x)
 static void completeness_narrative(bundle_sink *s, xhtml *x)
 {
     const aod_report_summary *sum = s->sum;
-    char from[16], to[16], now[40], req[16], a[24], b[24];
+    char from[16], to[16], now[40], req[16], a[24], b[24], key[96];
     size_t i;
 
     aod_timefmt_date(s->info.from, from, sizeof from);
@@ -1671,14 +1724,24 @@ static void completeness_narrative(bundle_sink *s, xhtml *x)
               expand(s, "bundle.completeness.requested",
                      (const char *const[]){
                          "date", aod_timefmt_date(s->info.requested, req, sizeof req), NULL}));
-    xh_el(s, x, "p",
-          expand(s, "bundle.completeness.records",
-                 (const char *const[]){"records", num(a, sizeof a, sum->records_read), "events",
-                                       num(b, sizeof b, sum->events), NULL}));
-    if (sum->records_unreadable > 0) {
+    {
+        aod_buf ph[2];
+        aod_buf_init(&ph[0], 4096);
+        aod_buf_init(&ph[1], 4096);
         xh_el(s, x, "p",
-              expand(s, "bundle.completeness.unreadable",
-                     (const char *const[]){"n", num(a, sizeof a, sum->records_unreadable), NULL}));
+              expand(s, by_n(key, sizeof key, "bundle.completeness.records", sum->records_read),
+                     (const char *const[]){
+                         "records", phrase(s, &ph[0], "letter.n.records", sum->records_read),
+                         "events", phrase(s, &ph[1], "letter.n.events", sum->events), NULL}));
+        aod_buf_free(&ph[0]);
+        aod_buf_free(&ph[1]);
+    }
+    if (sum->records_unreadable > 0) {
+        xh_el(
+            s, x, "p",
+            expand(s,
+                   by_n(key, sizeof key, "bundle.completeness.unreadable", sum->records_unreadable),
+                   (const char *const[]){"n", num(a, sizeof a, sum->records_unreadable), NULL}));
         if (s->privacy && sum->n_unreadable_ids > 0) {
             aod_buf_reset(&s->cell);
             for (i = 0; i < sum->n_unreadable_ids && i < 16; i++)
@@ -1704,12 +1767,12 @@ static void completeness_narrative(bundle_sink *s, xhtml *x)
     if (s->privacy) {
         if (sum->reason_base > 0)
             xh_el(s, x, "p",
-                  expand(s, "bundle.completeness.reasons",
+                  expand(s, by_n(key, sizeof key, "bundle.completeness.reasons", sum->reasoned),
                          (const char *const[]){"n", num(a, sizeof a, sum->reasoned), "base",
                                                num(b, sizeof b, sum->reason_base), NULL}));
         if (sum->suspended > 0)
             xh_el(s, x, "p",
-                  expand(s, "bundle.completeness.suspended",
+                  expand(s, by_n(key, sizeof key, "bundle.completeness.suspended", sum->suspended),
                          (const char *const[]){"n", num(a, sizeof a, sum->suspended), NULL}));
         xh_el(
             s, x, "p",
@@ -2424,6 +2487,7 @@ static void bundle_free(aod_sink *base)
     aod_buf_free(&s->cell);
     aod_buf_free(&s->reason);
     aod_buf_free(&s->key);
+    aod_buf_free(&s->source);
     aod_buf_free(&s->entry);
     if (s->xbuf)
         xmlBufferFree(s->xbuf);
@@ -2460,6 +2524,7 @@ aod_sink *aod_bundle_sink_new(FILE *out, aod_bundle_format fmt, const aod_text *
     aod_buf_init(&s->cell, 64 * 1024 * 1024);
     aod_buf_init(&s->reason, 1024 * 1024);
     aod_buf_init(&s->key, 64 * 1024);
+    aod_buf_init(&s->source, 64 * 1024);
     aod_buf_init(&s->entry, 0);
     return &s->base;
 }

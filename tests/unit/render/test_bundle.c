@@ -794,6 +794,12 @@ static void overview_section(void **state)
         assert_non_null(strstr(div, "Nurse, Cardiology, Riverside Hospital"));
         assert_non_null(strstr(div, "Laboratory interface"));
         assert_non_null(strstr(div, strcmp(scenarios[i].lang, "es") == 0 ? "consult" : "viewed"));
+        /* one system: the verb agrees (issue 16: no "1 ... are") */
+        assert_non_null(strstr(div, strcmp(scenarios[i].lang, "es") == 0
+                                        ? "1 sistema informático que actuó por sí solo se indica"
+                                        : "1 computer system acting on its own is listed apart"));
+        assert_non_null(
+            strstr(div, strcmp(scenarios[i].lang, "es") == 0 ? "2 personas" : "2 people"));
         assert_null(json_object_get(sec, "entry"));
         json_decref(doc);
     }
