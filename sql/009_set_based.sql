@@ -182,8 +182,9 @@ BEGIN
 
     -- the arguments, as aod.record_self_audit() checks them, in its order:
     -- the first run (in the order given) that breaks a rule is refused.
-    -- (The formats are those of aod.record_self_audit_003() as migration
-    -- 007 left it: a later migration that adds one must add it here too.)
+    -- (The formats and the number of files are those of
+    -- aod.record_self_audit_003() as migrations 007 and 011 left it: a later
+    -- migration that changes them there must change them here too.)
     SELECT a.o, v.why, v.file INTO bad
       FROM jsonb_array_elements(p_runs) WITH ORDINALITY AS a(r, o)
      CROSS JOIN LATERAL (SELECT (a.r->>'patient_keys')::text[] AS pkeys,
@@ -208,8 +209,8 @@ BEGIN
                  OR length(coalesce(a.r->>'language', '')) > 35
                 THEN 'bad arguments'
             WHEN jsonb_typeof(x.files) IS DISTINCT FROM 'array'
-                 OR jsonb_array_length(x.files) NOT BETWEEN 1 AND 8
-                THEN 'give 1 to 8 files'
+                 OR jsonb_array_length(x.files) NOT BETWEEN 1 AND 12
+                THEN 'give 1 to 12 files'
             END AS why,
             (SELECT f FROM jsonb_array_elements(CASE WHEN jsonb_typeof(x.files) = 'array' THEN x.files END)
                            WITH ORDINALITY AS fs(f, fo)

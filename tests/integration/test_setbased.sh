@@ -114,7 +114,8 @@ ok "  (all of them)" equals "$(psql_q "SELECT count(*) FROM aod.event_patient WH
 # ------------------------------------------------ the self-audit, by groups
 # Runs exercising every branch of the function: identifiers with and
 # without a system, references with and without a type, characters norm
-# escapes, several files, verify's subjects (two, one twice), each kind and
+# escapes, several files (twelve, the most since migration 011), verify's
+# subjects (two, one twice), each kind and
 # audience, NULLs, a start in the future (then the period starts when it is
 # recorded), the same run twice, and a run stored before.
 f() { # f FORMAT NAME-SQL HEX-DIGIT SIZE [SUBJECT-SQL]: one file's JSON object, as SQL
@@ -138,7 +139,10 @@ SELECT * FROM (VALUES
   (5, 'r1', '{Patient/a}', 'access', 'patient', 'en', 'op', 'alice', 'h1',
    jsonb_build_array($(f csv "'a.csv'" a 10)), '2026-01-01 10:00+00'),
   (6, 'r0', '{Patient/a}', 'access', 'patient', 'en', 'op', 'alice', 'h1',
-   jsonb_build_array($(f csv "'z.csv'" 9 10)), '2026-01-01 10:00+00')
+   jsonb_build_array($(f csv "'z.csv'" 9 10)), '2026-01-01 10:00+00'),
+  (7, 'r7', '{Patient/g}', 'access', 'patient', 'en', 'op', 'alice', 'h1',
+   (SELECT jsonb_agg(jsonb_build_object('format', 'csv', 'name', 'f' || g || '.csv', 'sha256', repeat('1', 64),
+                                        'size', g) ORDER BY g) FROM generate_series(1, 12) g), '2026-01-01 10:00+00')
 ) AS r(o, retry, keys, kind, audience, lang, op, osu, host, files, started);
 SQL
 "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -f "$W/runs.sql" >/dev/null
@@ -176,7 +180,7 @@ done
 ok "the group says what the calls one by one said" equals "$(head -n 1 "$W/as_group.txt" | sed 's/^[0-9]*://; s/ [0-9]*:/ /g')" \
     "$(head -n 1 "$W/one_by_one.txt" | sed 's/^[0-9]*://; s/ [0-9]*:/ /g')"
 ok "  (runs 5 and 6 were stored already)" equals "$(head -n 1 "$W/as_group.txt" | grep -o ':[a-z]*\( \|$\)' | tr -d ' \n')" \
-    ":true:true:true:true:false:false"
+    ":true:true:true:true:false:false:true"
 ok "the group stores the same events and rows" diff "$W/one_by_one.txt" "$W/as_group.txt"
 ok "  (and they are not few)" test "$(wc -l <"$W/as_group.txt")" -ge 9
 ok "the group's rows pass the integrity check" contains "$(cat "$W/as_group.txt")" "aodreport-"
@@ -200,7 +204,7 @@ ok "too many keys refuse it" contains \
 ok "an unknown kind refuses it" contains "$(bad_group "jsonb_set(j, '{kind}', '\"all\"')")" \
     "record_self_audit: bad arguments (run 1)"
 ok "no files refuse it" contains "$(bad_group "jsonb_set(j, '{files}', '\"[]\"')")" \
-    "record_self_audit: give 1 to 8 files (run 1)"
+    "record_self_audit: give 1 to 12 files (run 1)"
 ok "an empty group is refused" contains "$("$PGBIN/psql" -X -q -t -A -c "SELECT * FROM aod.record_self_audits('[]')" 2>&1)" \
     "give 1 to 1024 runs"
 ok "nothing of the refused groups is stored" equals "$(psql_q "SELECT count(*) FROM aod.audit_event")" "$before"
