@@ -68,6 +68,7 @@ GRANT SELECT ON aod.audit_event, aod.event_patient, aod.schema_version, aod.sear
     TO aod_reader;
 GRANT EXECUTE ON FUNCTION aod.record_self_audit(text, text[], text, text, text, date, date,
     timestamptz, timestamptz, timestamptz, timestamptz, text, text, text, text, jsonb),
+    aod.record_self_audits(jsonb),
     aod.retention_horizon()
     TO aod_reader;
 

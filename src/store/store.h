@@ -44,8 +44,9 @@ int aod_store_check_version(aod_store *st, aod_error *err);
 
 /* What the connected role may do, for `check`: *may_read 1 when it may
  * read the report rows (SELECT on aod.event_patient), *may_record 1 when it
- * may record a self-audit (EXECUTE on aod.record_self_audit(); 0 when the
- * store is older than migration 003).  *user receives the session's login
+ * may record a self-audit (EXECUTE on aod.record_self_audit() and, for a
+ * month's batch, aod.record_self_audits(); 0 when the store is older than
+ * migration 009).  *user receives the session's login
  * (user_size bytes).  Returns 0, or -1 with err set. */
 int aod_store_privileges(aod_store *st, int *may_read, int *may_record, char *user,
                          size_t user_size, aod_error *err);
