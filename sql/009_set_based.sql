@@ -183,7 +183,7 @@ BEGIN
     -- the arguments, as aod.record_self_audit() checks them, in its order:
     -- the first run (in the order given) that breaks a rule is refused.
     -- (The formats and the number of files are those of
-    -- aod.record_self_audit_003() as migrations 007 and 011 left it: a later
+    -- aod.record_self_audit_003() as migrations 007 and 008 left it: a later
     -- migration that changes them there must change them here too.)
     SELECT a.o, v.why, v.file INTO bad
       FROM jsonb_array_elements(p_runs) WITH ORDINALITY AS a(r, o)

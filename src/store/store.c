@@ -46,8 +46,8 @@ static const struct {
     {5, "sql/005_partitions.sql"},      /* a store partitioned by month */
     {6, "sql/006_mhd_formats.sql"},     /* the MHD formats in the self-audit */
     {7, "sql/007_observer_days.sql"},   /* sources, their days, completeness */
+    {8, "sql/008_batch_formats.sql"},   /* twelve files in one self-audit */
     {9, "sql/009_set_based.sql"},       /* the check and the batch's self-audit, set-based */
-    {11, "sql/011_batch_formats.sql"},  /* twelve files in one self-audit */
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

@@ -114,7 +114,7 @@ ok "  (all of them)" equals "$(psql_q "SELECT count(*) FROM aod.event_patient WH
 # ------------------------------------------------ the self-audit, by groups
 # Runs exercising every branch of the function: identifiers with and
 # without a system, references with and without a type, characters norm
-# escapes, several files (twelve, the most since migration 011), verify's
+# escapes, several files (twelve, the most since migration 008), verify's
 # subjects (two, one twice), each kind and
 # audience, NULLs, a start in the future (then the period starts when it is
 # recorded), the same run twice, and a run stored before.
