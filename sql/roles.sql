@@ -18,8 +18,11 @@
 --   aod_loader  load: inserts events and their report rows; it may read
 --               only the event keys it needs to skip what is stored, never
 --               a resource or aod.event_patient, and may not update or
---               delete.  Its rows are checked against the events they point
---               to by a trigger (sql/003_least_privilege.sql).
+--               delete an event.  Its rows are checked against the events
+--               they point to by a trigger (sql/003_least_privilege.sql).
+--               It also replaces the site inputs (load-roster,
+--               load-patient-facts, load-care): DELETE and INSERT on those
+--               tables only, never SELECT.
 \set ON_ERROR_STOP on
 
 DO $$
@@ -64,6 +67,9 @@ GRANT USAGE ON SCHEMA aod TO aod_reader, aod_loader;
 -- The reporting role reads; its one write is its self-audit record.
 GRANT SELECT ON aod.audit_event, aod.event_patient, aod.schema_version, aod.search_outcome
     TO aod_reader;
+-- and the site inputs (migration 006): roster, patient facts, care relationships
+GRANT SELECT ON aod.roster, aod.patient_fact, aod.care_relationship, aod.site_input
+    TO aod_reader;
 GRANT EXECUTE ON FUNCTION aod.record_self_audit(text, text[], text, text, text, date, date,
     timestamptz, timestamptz, timestamptz, timestamptz, text, text, text, text, jsonb)
     TO aod_reader;
@@ -71,6 +77,10 @@ GRANT EXECUTE ON FUNCTION aod.record_self_audit(text, text[], text, text, text, 
 -- The loader inserts; it reads the event keys (to skip what is stored) and
 -- the schema version, and reserves event ids from the sequence.
 GRANT INSERT ON aod.audit_event, aod.event_patient, aod.search_outcome TO aod_loader;
+-- The site inputs are replaced whole by each load: DELETE then COPY, one
+-- transaction (it reads none of them).
+GRANT INSERT, DELETE ON aod.roster, aod.patient_fact, aod.care_relationship TO aod_loader;
+GRANT INSERT ON aod.site_input TO aod_loader;
 GRANT SELECT (id, event_key) ON aod.audit_event TO aod_loader;
 GRANT SELECT ON aod.schema_version TO aod_loader;
 DO $$

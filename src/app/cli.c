@@ -24,6 +24,7 @@
 #include "app/check.h"
 #include "base/buf.h"
 #include "ingest/load.h"
+#include "ingest/sitecsv.h"
 #include "ingest/normalize.h"
 #include "model/policy.h"
 #include "model/record.h"
@@ -889,11 +890,92 @@ static int cmd_check(int argc, char **argv, aod_error *err)
     return aod_check_run(&o, err);
 }
 
+/* ---------------------------------------------------------- site inputs */
+
+static void site_help(aod_site_kind kind)
+{
+    static const char *const what[AOD_SITE_KIND_COUNT] = {
+        "the staff roster: staff_key,name,surname,address,department,start,end,patient_keys",
+        "facts about patients: patient_key,surname,address,vip,deceased,employee",
+        "care relationships: patient_key,staff_key,from,to"};
+    static const char *const cmd[AOD_SITE_KIND_COUNT] = {"load-roster", "load-patient-facts",
+                                                         "load-care"};
+
+    printf("Usage: aodreport %s [--db CONNINFO] FILE.csv\n"
+           "\n"
+           "Replace %s.\n"
+           "The file is CSV (RFC 4180) with a header row naming those columns; dates are\n"
+           "YYYY-MM-DD, yes/no columns say yes or no.  The stored list is replaced whole, in\n"
+           "one transaction: a bad row names the file, line and column, and nothing is\n"
+           "loaded.  The privacy office's copy reads the lists (doc/privacy-office.md).\n"
+           "\n"
+           "  --db CONNINFO   libpq connection string or URI (default: the PG* environment)\n"
+           "  -h, --help      show this help\n",
+           cmd[kind], what[kind]);
+}
+
+static int cmd_site(aod_site_kind kind, const char *name, int argc, char **argv, aod_error *err)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    const char *db = NULL;
+    aod_store *st;
+    long rows = 0;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            db = optarg;
+            break;
+        case 'h':
+            site_help(kind);
+            return 0;
+        default:
+            return bad_option(err, name);
+        }
+    }
+    if (optind >= argc)
+        return usage_error(err, name, "no input file given (use '-' for standard input)");
+    if (optind + 1 < argc)
+        return usage_error(err, name, "one file only: each load replaces the whole list");
+    st = aod_store_connect(db, err);
+    if (!st || aod_store_check_version(st, err) != 0) {
+        aod_store_free(st);
+        return -1;
+    }
+    rc = aod_sitecsv_load(st, kind, argv[optind], &rows, err);
+    if (rc == 0)
+        printf("%s: %ld row%s loaded; the %s list was replaced\n",
+               strcmp(argv[optind], "-") == 0 ? "<stdin>" : argv[optind], rows,
+               rows == 1 ? "" : "s", aod_store_site_kind_name(kind));
+    aod_store_free(st);
+    return rc;
+}
+
+static int cmd_load_roster(int argc, char **argv, aod_error *err)
+{
+    return cmd_site(AOD_SITE_ROSTER, "load-roster", argc, argv, err);
+}
+
+static int cmd_load_facts(int argc, char **argv, aod_error *err)
+{
+    return cmd_site(AOD_SITE_PATIENT_FACTS, "load-patient-facts", argc, argv, err);
+}
+
+static int cmd_load_care(int argc, char **argv, aod_error *err)
+{
+    return cmd_site(AOD_SITE_CARE, "load-care", argc, argv, err);
+}
+
 /* ------------------------------------------------------------------ main */
 
 static const command commands[] = {
     {"init", cmd_init, "create or upgrade the audit store"},
     {"load", cmd_load, "load AuditEvent files (NDJSON or Bundles) into the store"},
+    {"load-roster", cmd_load_roster, "replace the staff roster (CSV) the flags read"},
+    {"load-patient-facts", cmd_load_facts, "replace the patient facts (CSV): VIP, employee, ..."},
+    {"load-care", cmd_load_care, "replace the care relationships (CSV) the flags read"},
     {"report", cmd_report, "write one patient's accounting of disclosures or access report"},
     {"explain", cmd_explain, "show why each audit record is (not) in a patient's report"},
     {"batch", cmd_batch, "many reports: a requests file or a month's patients, resumable"},
@@ -911,7 +993,7 @@ static void main_help(void)
            "\n"
            "Commands:\n");
     for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        printf("  %-9s %s\n", commands[i].name, commands[i].summary);
+        printf("  %-18s %s\n", commands[i].name, commands[i].summary);
     printf("\n"
            "'aodreport COMMAND --help' describes each command; see also aodreport(1).\n"
            "  -h, --help      show this help\n"

@@ -443,6 +443,108 @@ static int take_outcome(void *ctx, const char *message, aod_error *err)
     return 0;
 }
 
+/* ------------------------------------------------------------ site facts */
+
+typedef struct facts_ctx {
+    aod_facts *f;
+} facts_ctx;
+
+/* A site input's date as the day in the policy's zone: its start, or with
+ * end_of_day the next day's start; absent dates are open ends. */
+static int site_day(const char *v, int end_of_day, int64_t *ms, aod_error *err)
+{
+    if (!v || !*v) {
+        *ms = end_of_day ? AOD_FACTS_NO_END : AOD_FACTS_NO_START;
+        return 0;
+    }
+    return aod_run_parse_when("site input", v, end_of_day, ms, err);
+}
+
+static int take_staff(void *ctx, const char *const *v, size_t n, aod_error *err)
+{
+    facts_ctx *c = ctx;
+    int64_t start, end;
+
+    if (n < 8 || site_day(v[5], 0, &start, err) != 0 || site_day(v[6], 1, &end, err) != 0)
+        return -1;
+    if (aod_facts_add_staff(c->f, v[0], v[1], v[2], v[3], v[4], start, end, v[7]) != 0) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory reading the roster");
+        return -1;
+    }
+    return 0;
+}
+
+static int take_patient(void *ctx, const char *const *v, size_t n, aod_error *err)
+{
+    facts_ctx *c = ctx;
+
+    if (n < 6)
+        return -1;
+    if (aod_facts_add_patient(c->f, v[1], v[2], v[3] && v[3][0] == 't', v[4],
+                              v[5] && v[5][0] == 't') != 0) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory reading patient facts");
+        return -1;
+    }
+    return 0;
+}
+
+static int take_care(void *ctx, const char *const *v, size_t n, aod_error *err)
+{
+    facts_ctx *c = ctx;
+    int64_t from, to;
+
+    if (n < 4 || site_day(v[2], 0, &from, err) != 0 || site_day(v[3], 1, &to, err) != 0)
+        return -1;
+    if (aod_facts_add_care(c->f, v[1], from, to) != 0) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL,
+                      "out of memory reading care relationships");
+        return -1;
+    }
+    return 0;
+}
+
+/* What the site knows, for the privacy office's copy: read once, before the
+ * first event (model/facts.h).  The roster is read whole: finding the staff
+ * keys of the patient's events first would read every event twice
+ * (doc/privacy-office.md, "Cost"); the patient's facts and care
+ * relationships by the report's keys.  Only when a flag needs them. */
+static aod_facts *read_facts(aod_store *st, const aod_report_info *info, aod_error *err)
+{
+    const unsigned roster_flags = (1u << AOD_AFLAG_SAME_SURNAME) | (1u << AOD_AFLAG_SAME_ADDRESS) |
+                                  (1u << AOD_AFLAG_CO_WORKER) | (1u << AOD_AFLAG_SELF_ACCESS) |
+                                  (1u << AOD_AFLAG_FAMILY) | (1u << AOD_AFLAG_OUTSIDE_EMPLOYMENT) |
+                                  (1u << AOD_AFLAG_NO_RELATIONSHIP);
+    const unsigned patient_flags = (1u << AOD_AFLAG_SAME_SURNAME) | (1u << AOD_AFLAG_SAME_ADDRESS) |
+                                   (1u << AOD_AFLAG_CO_WORKER) | (1u << AOD_AFLAG_VIP) |
+                                   (1u << AOD_AFLAG_FAMILY);
+    unsigned on = info->policy->access_flags.enabled;
+    facts_ctx c;
+    int roster = 0, patient = 0, care = 0;
+
+    c.f = aod_facts_new();
+    if (!c.f) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return NULL;
+    }
+    if ((on & roster_flags) &&
+        aod_store_site_read(st, AOD_SITE_ROSTER, NULL, 0, take_staff, &c, &roster, err) != 0)
+        goto fail;
+    if ((on & patient_flags) &&
+        aod_store_site_read(st, AOD_SITE_PATIENT_FACTS, info->patient_keys, info->n_patient_keys,
+                            take_patient, &c, &patient, err) != 0)
+        goto fail;
+    /* the care list also explains accesses (coverage), flags or not */
+    if (aod_store_site_read(st, AOD_SITE_CARE, info->patient_keys, info->n_patient_keys, take_care,
+                            &c, &care, err) != 0)
+        goto fail;
+    aod_facts_set_loaded(c.f, roster, patient, care);
+    aod_facts_finish(c.f);
+    return c.f;
+fail:
+    aod_facts_free(c.f);
+    return NULL;
+}
+
 int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *text, int explain,
                    aod_run_output *outs, size_t n_outs, const aod_run_options *opts,
                    aod_report_summary *sum, char *self_audit_id, aod_error *err)
@@ -455,6 +557,7 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
     aod_report_summary local;
     aod_report_info with_outcomes;
     outcomes *found = NULL;
+    aod_facts *facts = NULL;
     run_ctx ctx;
     int64_t started = aod_timefmt_now();
     size_t i;
@@ -515,6 +618,14 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
     with_outcomes = *info;
     with_outcomes.search_outcomes = found->v;
     with_outcomes.n_search_outcomes = found->n;
+    /* the site facts, for the privacy office only: the patient's copy
+     * never reads them */
+    if (explain || info->audience == AOD_AUDIENCE_PRIVACY_OFFICE) {
+        facts = read_facts(st, info, err);
+        if (!facts)
+            goto out;
+        with_outcomes.facts = facts;
+    }
     info = &with_outcomes;
     ctx.stop = opts->stop;
     ctx.rep = aod_report_new(info, text, sink, err);
@@ -527,6 +638,9 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
         goto out;
     if (aod_report_finish(ctx.rep, sum, err) != 0)
         goto out;
+    /* the per-person coverage lives with the report, freed below */
+    sum->coverage = NULL;
+    sum->n_coverage = 0;
 
     /* The bytes are final: close, checksum, record, publish.  The renames
      * come last, so a failure before them leaves nothing behind. */
@@ -565,5 +679,6 @@ out:
         aod_outfile_abort(files[i]);
     }
     free(found);
+    aod_facts_free(facts);
     return rc;
 }

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "model/facts.h"
 #include "model/policy.h"
 #include "model/record.h"
 
@@ -126,6 +127,20 @@ typedef struct aod_entry {
     const char *data_ref;     /* the main data entity's reference ("Observation/7") */
     const char *query;        /* a search's description (not its payload), for page collapse */
     const char *actor_key; /* stable identity of the acting user/system (for pairing, sessions) */
+    /* The actor's identifier as "system|value" when actor_key is its
+     * reference: a roster may know the person by either (pipeline/flags.h). */
+    const char *actor_id_key;
+
+    /* The access flags (pipeline/flags.h), privacy office only: bit
+     * aod_access_flag set when the flag fires, and the evidence of each, in
+     * flag order, "id: evidence" joined by "; " (pool string, NULL when
+     * none).  Always 0 / NULL in the patient's copy: the stage does not run. */
+    unsigned access_flags;
+    const char *access_evidence;
+    /* 1 when the access is explained by a recorded purpose, a consent or
+     * authorization, or a care relationship or encounter (flags.h); set by
+     * the flags stage, privacy office only. */
+    int explained;
 
     /* Filled by mask: what the audience sees.  shown_name is never NULL
      * after mask; the others may be. */
@@ -164,6 +179,9 @@ typedef struct aod_report_info {
      * borrowed; the completeness statement says them. */
     const char *const *search_outcomes;
     size_t n_search_outcomes;
+    /* What the site knows (roster, patient facts, care; model/facts.h),
+     * borrowed; NULL when not read (the patient's copy never reads it). */
+    const aod_facts *facts;
 } aod_report_info;
 
 /* Counts that every output states the same way. */
@@ -184,7 +202,26 @@ typedef struct aod_report_summary {
      * completeness note can name them; n_unreadable_ids <= records_unreadable. */
     int64_t unreadable_ids[16];
     size_t n_unreadable_ids;
+    /* Privacy office only (the flags stage; 0 / NULL otherwise):
+     * explanation coverage, the accesses explained by a recorded purpose,
+     * a consent or authorization, or a care relationship or encounter, over
+     * all accesses; per person in coverage[0..n_coverage), most accesses
+     * first (borrowed from the report, valid until it is freed); and how
+     * many lines carry a flag. */
+    long coverage_accesses;
+    long coverage_explained;
+    const struct aod_coverage *coverage;
+    size_t n_coverage;
+    long flagged_lines;
+    int flags_on; /* 1: the flags stage ran (the policy turns flags on) */
 } aod_report_summary;
+
+/* One person's explanation coverage. */
+typedef struct aod_coverage {
+    const char *who; /* the actor key as recorded (privacy office copy) */
+    long accesses;
+    long explained;
+} aod_coverage;
 
 /* A renderer.  begin() once, entry() per line in time order, end() once
  * with the final counts; free() always (after a failure too).  A sink that
@@ -215,10 +252,13 @@ typedef struct aod_trace {
     const char *reason; /* that rule's reason in words (explain), NULL until set */
     long group;         /* dedup group, 0 if none */
     long group_records;
-    long line;         /* report line it ended up in, 0 if none */
-    const char *fate;  /* why it is not in the report, NULL if not said */
-    const char *shown; /* the name shown, NULL if not masked */
-    int tier;          /* aod_mask_tier applied, -1 when not masked */
+    long line;                   /* report line it ended up in, 0 if none */
+    const char *fate;            /* why it is not in the report, NULL if not said */
+    const char *shown;           /* the name shown, NULL if not masked */
+    int tier;                    /* aod_mask_tier applied, -1 when not masked */
+    unsigned access_flags;       /* the line's access flags (privacy office) */
+    const char *access_evidence; /* their evidence, NULL when none */
+    const char *access_words;    /* their sentences (templates), set by explain */
 } aod_trace;
 
 /* The explain view's renderer.  begin() once, trace() per raw record in the

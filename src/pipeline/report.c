@@ -18,6 +18,7 @@
 #include "model/recio.h"
 #include "pipeline/classify.h"
 #include "pipeline/dedup.h"
+#include "pipeline/flags.h"
 #include "pipeline/mask.h"
 #include "base/log.h"
 #include "pipeline/summarize.h"
@@ -32,6 +33,7 @@ struct aod_report {
     aod_dedup *dedup;
     aod_summarize *summarize;
     aod_mask *mask;
+    aod_flags *flags; /* privacy office and explain only */
     aod_report_summary sum;
     int begun;
 
@@ -136,7 +138,7 @@ static int fail_nomem(aod_error *err)
 }
 
 /* The last stage: mask, count, hand to the sink (or to the traces). */
-static int on_line(void *ctx, const aod_entry *in, aod_error *err)
+static int on_flagged(void *ctx, const aod_entry *in, aod_error *err)
 {
     aod_report *r = ctx;
     aod_entry e = *in;
@@ -155,10 +157,23 @@ static int on_line(void *ctx, const aod_entry *in, aod_error *err)
             t->line = r->sum.entries;
             t->shown = e.shown_name;
             t->tier = (int)e.tier;
+            t->access_flags = e.access_flags;
+            t->access_evidence = e.access_evidence;
         }
         return 0;
     }
     return r->sink->entry(r->sink, &e, err);
+}
+
+/* A line of the report: through the flags stage for the privacy office
+ * (never for the patient's copy), then mask and the sink. */
+static int on_line(void *ctx, const aod_entry *in, aod_error *err)
+{
+    aod_report *r = ctx;
+
+    if (r->flags)
+        return aod_flags_push(r->flags, in, err);
+    return on_flagged(r, in, err);
 }
 
 /* After dedup: one real event.  Decide whether the report shows it. */
@@ -263,6 +278,11 @@ aod_report *aod_report_new(const aod_report_info *info, const aod_text *text, ao
     r->mask = aod_mask_new(p, info->audience, info->mode, text, r->pool, err);
     if (!r->mask)
         goto fail;
+    if (info->audience == AOD_AUDIENCE_PRIVACY_OFFICE) {
+        r->flags = aod_flags_new(info, r->pool, on_flagged, r);
+        if (!r->flags)
+            goto nomem;
+    }
     return r;
 nomem:
     fail_nomem(err);
@@ -278,6 +298,12 @@ int aod_report_explain_to(aod_report *r, aod_trace_sink *explain, aod_error *err
         return -1;
     }
     r->explain = explain;
+    /* the explain view is the privacy office's: it shows the flags */
+    if (!r->flags) {
+        r->flags = aod_flags_new(r->info, r->pool, on_flagged, r);
+        if (!r->flags)
+            return fail_nomem(err);
+    }
     return 0;
 }
 
@@ -380,6 +406,25 @@ static int write_explain(aod_report *r, aod_error *err)
             aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
             return -1;
         }
+        if (t->access_flags) {
+            unsigned k;
+            aod_buf_reset(&r->why);
+            for (k = 0; k < AOD_AFLAG_COUNT; k++) {
+                char key[64];
+                const char *w;
+                if (!(t->access_flags & (1u << k)))
+                    continue;
+                snprintf(key, sizeof key, "access-flag.%s",
+                         aod_policy_access_flag_id((aod_access_flag)k));
+                w = aod_text_get(r->text, key);
+                if ((r->why.len && aod_buf_addc(&r->why, ' ') != 0) ||
+                    aod_buf_adds(&r->why, w ? w : key) != 0) {
+                    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+                    return -1;
+                }
+            }
+            t->access_words = aod_strpool_intern(r->pool, aod_buf_str(&r->why));
+        }
         if (out->trace(out, t, err) != 0)
             return -1;
     }
@@ -394,6 +439,8 @@ int aod_report_finish(aod_report *r, aod_report_summary *sum, aod_error *err)
         return -1;
     if (r->summarize && aod_summarize_finish(r->summarize, err) != 0)
         return -1;
+    if (r->flags && aod_flags_summary(r->flags, &r->sum, err) != 0)
+        return -1;
     if (sum)
         *sum = r->sum;
     if (r->explain)
@@ -406,6 +453,7 @@ void aod_report_free(aod_report *r)
     if (!r)
         return;
     aod_mask_free(r->mask);
+    aod_flags_free(r->flags);
     aod_summarize_free(r->summarize);
     aod_dedup_free(r->dedup);
     aod_record_free(r->rec);

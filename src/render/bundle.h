@@ -54,6 +54,12 @@ typedef enum aod_bundle_format {
 #define AOD_BUNDLE_EXT_RULE        AOD_BUNDLE_EXT_PREFIX "rule"
 #define AOD_BUNDLE_EXT_GROUP       AOD_BUNDLE_EXT_PREFIX "dedup-group"
 #define AOD_BUNDLE_EXT_RECORD_IDS  AOD_BUNDLE_EXT_PREFIX "source-record-ids"
+/* The access flags (privacy office only, doc/privacy-office.md): one
+ * access-flag (valueCode, the flag's id) per flag, then its evidence and the
+ * flags' sentences (valueString). */
+#define AOD_BUNDLE_EXT_ACCESS_FLAG     AOD_BUNDLE_EXT_PREFIX "access-flag"
+#define AOD_BUNDLE_EXT_ACCESS_EVIDENCE AOD_BUNDLE_EXT_PREFIX "access-flag-evidence"
+#define AOD_BUNDLE_EXT_ACCESS_WORDS    AOD_BUNDLE_EXT_PREFIX "access-flag-words"
 
 /* A new Bundle sink writing the document to out (borrowed; written only in
  * end(), flushed there, never closed) in format fmt.  text (borrowed,

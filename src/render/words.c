@@ -29,7 +29,7 @@ struct aod_words {
     aod_buf say[N_SAY];
     aod_buf period, generated, subject, keys;
     /* The row's own buffers: its strings live until the next row. */
-    aod_buf when, who, kinds, count;
+    aod_buf when, who, kinds, count, flags;
 };
 
 static int has(const char *s)
@@ -451,6 +451,27 @@ int aod_words_line(aod_words *w, const aod_entry *e, aod_words_row *row, aod_err
         part(row, AOD_WORDS_ACTION, flag_words(w, "flag.suspended"), 1);
     if (e->flags & AOD_ENTRY_SELF_AUDIT)
         part(row, AOD_WORDS_ACTION, flag_words(w, "flag.self-audit"), 1);
+    /* The access flags: the privacy office's copy only (pipeline/flags.h) */
+    if (w->privacy && e->access_flags) {
+        unsigned k;
+        aod_buf_reset(&w->flags);
+        for (k = 0; k < AOD_AFLAG_COUNT; k++) {
+            char key[64];
+            if (!(e->access_flags & (1u << k)))
+                continue;
+            snprintf(key, sizeof key, "access-flag.%s",
+                     aod_policy_access_flag_id((aod_access_flag)k));
+            if ((w->flags.len && aod_buf_addc(&w->flags, ' ') != 0) ||
+                aod_buf_adds(&w->flags, aod_words_get(w, key)) != 0)
+                w->nomem = 1;
+        }
+        if (has(e->access_evidence) &&
+            (aod_buf_adds(&w->flags, " (") != 0 ||
+             aod_buf_adds(&w->flags, e->access_evidence) != 0 || aod_buf_addc(&w->flags, ')') != 0))
+            w->nomem = 1;
+        if (!w->nomem)
+            part(row, AOD_WORDS_ACTION, aod_buf_str(&w->flags), 1);
+    }
 
     /* How many */
     vars[0] = "count";
@@ -866,6 +887,63 @@ static int letter_close(letter *L)
     return 0;
 }
 
+/* "37 %" of part over whole; "-" when whole is 0. */
+static const char *percent(long part, long whole, char *out, size_t size)
+{
+    if (whole <= 0)
+        snprintf(out, size, "-");
+    else
+        snprintf(out, size, "%ld %%", (part * 100 + whole / 2) / whole);
+    return out;
+}
+
+/* Explanation coverage, overall and per person, and the flagged lines. */
+static int office_coverage(letter *L)
+{
+    aod_words *w = L->w;
+    const aod_report_summary *sum = L->sum;
+    const char *vars[9];
+    char a[32], e[32], pc[16];
+    size_t i;
+
+    if (sum->coverage_accesses <= 0 && !sum->flags_on)
+        return 0;
+    snprintf(a, sizeof a, "%ld", sum->coverage_accesses);
+    snprintf(e, sizeof e, "%ld", sum->coverage_explained);
+    vars[0] = "explained";
+    vars[1] = e;
+    vars[2] = "accesses";
+    vars[3] = a;
+    vars[4] = "percent";
+    vars[5] = percent(sum->coverage_explained, sum->coverage_accesses, pc, sizeof pc);
+    vars[6] = NULL;
+    if (para(L, say(w, 0, "letter.office.coverage", vars)) != 0)
+        return -1;
+    for (i = 0; i < sum->n_coverage; i++) {
+        const aod_coverage *c = &sum->coverage[i];
+        snprintf(a, sizeof a, "%ld", c->accesses);
+        snprintf(e, sizeof e, "%ld", c->explained);
+        vars[0] = "who";
+        vars[1] = c->who;
+        vars[2] = "explained";
+        vars[3] = e;
+        vars[4] = "accesses";
+        vars[5] = a;
+        vars[6] = "percent";
+        vars[7] = percent(c->explained, c->accesses, pc, sizeof pc);
+        vars[8] = NULL;
+        if (emit(L, AOD_WORDS_BULLET, NULL, say(w, 0, "letter.office.coverage-person", vars),
+                 NULL) != 0)
+            return -1;
+    }
+    if (sum->n_coverage && emit(L, AOD_WORDS_LIST_END, NULL, "", NULL) != 0)
+        return -1;
+    if (sum->flags_on &&
+        para(L, count_phrase(w, 0, "letter.office.flagged", sum->flagged_lines)) != 0)
+        return -1;
+    return 0;
+}
+
 /* The privacy-office copy's own section: how the events were classified,
  * what was withheld or summarised, the policy and its warnings. */
 static int letter_office(letter *L)
@@ -895,6 +973,8 @@ static int letter_office(letter *L)
         return -1;
     if (!w->access && sum->summarised > 0 &&
         para(L, count_phrase(w, 0, "letter.office.summarised", sum->summarised)) != 0)
+        return -1;
+    if (office_coverage(L) != 0)
         return -1;
     if (has(L->p->name)) {
         vars[0] = "policy";
@@ -980,6 +1060,7 @@ aod_words *aod_words_new(const aod_text *text, const aod_report_info *info, aod_
     aod_buf_init(&w->keys, 1024 * 1024);
     aod_buf_init(&w->when, 64 * 1024);
     aod_buf_init(&w->who, 16 * 1024 * 1024);
+    aod_buf_init(&w->flags, 64 * 1024);
     aod_buf_init(&w->kinds, 1024 * 1024);
     aod_buf_init(&w->count, 64 * 1024);
     return w;
@@ -999,6 +1080,7 @@ void aod_words_free(aod_words *w)
     aod_buf_free(&w->keys);
     aod_buf_free(&w->when);
     aod_buf_free(&w->who);
+    aod_buf_free(&w->flags);
     aod_buf_free(&w->kinds);
     aod_buf_free(&w->count);
     free(w);
