@@ -178,12 +178,35 @@ static int cmp_i64(int64_t a, int64_t b)
     return a < b ? -1 : a > b;
 }
 
+static int str_cmp(const char *a, const char *b)
+{
+    return a && b ? strcmp(a, b) : (a != NULL) - (b != NULL);
+}
+
+/* A total order: the store hands the roster over in no order, and rows that
+ * compare equal here are alike in every field a flag reads. */
 static int staff_cmp(const void *a, const void *b)
 {
     const aod_staff *x = a, *y = b;
     int c = strcmp(x->key, y->key);
 
-    return c ? c : cmp_i64(x->start, y->start);
+    if (!c)
+        c = cmp_i64(x->start, y->start);
+    if (!c)
+        c = cmp_i64(x->end, y->end);
+    if (!c)
+        c = str_cmp(x->surname, y->surname);
+    if (!c)
+        c = str_cmp(x->address, y->address);
+    if (!c)
+        c = str_cmp(x->name, y->name);
+    if (!c)
+        c = str_cmp(x->department, y->department);
+    if (!c)
+        c = cmp_i64((int64_t)x->n_patient_keys, (int64_t)y->n_patient_keys);
+    for (size_t i = 0; !c && i < x->n_patient_keys; i++)
+        c = strcmp(x->patient_keys[i], y->patient_keys[i]);
+    return c;
 }
 
 static int care_cmp(const void *a, const void *b)

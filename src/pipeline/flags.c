@@ -28,6 +28,12 @@ typedef struct person {
     long in_window; /* sum of the weights in the ring */
     long before;    /* accesses that left the window */
     long accesses, explained;
+    /* the roster rows of the person, looked up once */
+    int staff_known, tried_id;
+    const aod_staff *st;
+    size_t n_st;
+    const char *skey;
+    const char *last_evidence; /* the pool string of their last flagged line */
 } person;
 
 struct aod_flags {
@@ -192,9 +198,12 @@ static int say(aod_flags *f, aod_entry *e, aod_access_flag flag, const char *fmt
     if (!(f->on & (1u << flag)))
         return 0;
     e->access_flags |= 1u << flag;
-    if (aod_buf_printf(&f->ev, "%s%s: ", f->ev.len ? "; " : "", aod_policy_access_flag_id(flag)) !=
-        0)
+    if ((f->ev.len && aod_buf_add(&f->ev, "; ", 2) != 0) ||
+        aod_buf_adds(&f->ev, aod_policy_access_flag_id(flag)) != 0 ||
+        aod_buf_add(&f->ev, ": ", 2) != 0)
         return -1;
+    if (!strchr(fmt, '%')) /* most evidence is a fixed phrase: no formatting */
+        return aod_buf_adds(&f->ev, fmt);
     va_start(ap, fmt);
     rc = aod_buf_vprintf(&f->ev, fmt, ap);
     va_end(ap);
@@ -307,20 +316,36 @@ static int volume(aod_flags *f, person *who, aod_entry *e)
                (long long)windows, windows == 1 ? "" : "s", f->p->access_flags.spike_window_hours);
 }
 
-/* The roster rows of the line's person: under actor_key, else actor_id_key. */
-static const aod_staff *staff_of(const aod_flags *f, const aod_entry *e, size_t *n,
+/* The roster rows of the line's person: under actor_key, else actor_id_key;
+ * looked up once per person (keyed by actor_key), and once more when a line
+ * of theirs first brings an identifier. */
+static const aod_staff *staff_of(const aod_flags *f, const aod_entry *e, person *who, size_t *n,
                                  const char **key)
 {
     const aod_staff *s = NULL;
 
+    /* not found yet: an event of the same person that also carries the
+     * identifier may still find them under it */
+    if (who && who->staff_known && (who->n_st > 0 || !e->actor_id_key || who->tried_id)) {
+        *n = who->n_st;
+        *key = who->skey;
+        return who->st;
+    }
     *n = 0;
     *key = NULL;
-    if (!aod_facts_roster_loaded(f->facts))
-        return NULL;
-    if (e->actor_key && (s = aod_facts_staff(f->facts, e->actor_key, n)) != NULL)
-        *key = e->actor_key;
-    else if (e->actor_id_key && (s = aod_facts_staff(f->facts, e->actor_id_key, n)) != NULL)
-        *key = e->actor_id_key;
+    if (aod_facts_roster_loaded(f->facts)) {
+        if (e->actor_key && (s = aod_facts_staff(f->facts, e->actor_key, n)) != NULL)
+            *key = e->actor_key;
+        else if (e->actor_id_key && (s = aod_facts_staff(f->facts, e->actor_id_key, n)) != NULL)
+            *key = e->actor_id_key;
+    }
+    if (who) {
+        who->staff_known = 1;
+        who->tried_id |= e->actor_id_key != NULL;
+        who->st = s;
+        who->n_st = *n;
+        who->skey = *key;
+    }
     return s;
 }
 
@@ -334,7 +359,7 @@ static int flag_line(aod_flags *f, aod_entry *e, person *who)
     int64_t t = e->when_start;
     char d1[16], d2[16];
 
-    st = staff_of(f, e, &n, &skey);
+    st = staff_of(f, e, who, &n, &skey);
     for (i = 0; i < n; i++) {
         if (!self && (self_k = own_key(f, &st[i])) != 0)
             self = &st[i];
@@ -436,9 +461,15 @@ int aod_flags_push(aod_flags *f, const aod_entry *in, aod_error *err)
     if (f->on && flag_line(f, &e, who) != 0)
         goto nomem;
     if (e.access_flags) {
-        e.access_evidence = aod_strpool_intern(f->pool, aod_buf_str(&f->ev));
+        /* a person's lines mostly repeat their evidence: reuse it */
+        if (who && who->last_evidence && strcmp(who->last_evidence, aod_buf_str(&f->ev)) == 0)
+            e.access_evidence = who->last_evidence;
+        else
+            e.access_evidence = aod_strpool_intern(f->pool, aod_buf_str(&f->ev));
         if (!e.access_evidence)
             goto nomem;
+        if (who)
+            who->last_evidence = e.access_evidence;
         f->flagged++;
     }
     e.explained = explained(f, &e);

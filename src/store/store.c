@@ -1741,8 +1741,7 @@ static const struct {
      "COPY aod.roster (staff_key, name, surname, address, department, start_date, end_date,"
      " patient_keys, source_line) FROM STDIN",
      "SELECT staff_key, name, surname, address, department, start_date::text, end_date::text,"
-     " array_to_string(patient_keys, chr(31)) FROM aod.roster"
-     " ORDER BY staff_key COLLATE \"C\", source_line",
+     " array_to_string(patient_keys, chr(31)) FROM aod.roster",
      7},
     {"patient-facts", "aod.patient_fact",
      "COPY aod.patient_fact (patient_key, surname, address, vip, deceased, employee,"

@@ -201,11 +201,13 @@ void aod_store_site_abort(aod_store *st);
  * NULL).  Return 0 to go on, -1 (err set) to stop. */
 typedef int (*aod_store_site_fn)(void *ctx, const char *const *values, size_t n, aod_error *err);
 
-/* Reads one site input for a report, in a fixed order:
+/* Reads one site input for a report:
  *   roster: every row (staff_key name surname address department start end
- *     patient_keys), patient_keys joined with the unit separator (0x1F);
+ *     patient_keys), patient_keys joined with the unit separator (0x1F), in
+ *     no particular order (the caller sorts: a sort of 10,000 rows in the
+ *     server spills to disk at the default work_mem);
  *   patient facts and care: the rows of any of keys[0..n_keys), values as
- *     given to aod_store_site_row.
+ *     given to aod_store_site_row, in a fixed order.
  * *loaded (may be NULL) receives 1 when the input was ever loaded (an empty
  * list loaded is still loaded), 0 when never.  Returns 0 / -1. */
 int aod_store_site_read(aod_store *st, aod_site_kind kind, const char *const *keys, size_t n_keys,
