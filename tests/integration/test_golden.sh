@@ -9,6 +9,8 @@
 #   expected-explain.csv           optional: the explain view
 #   expected-pdf.txt               optional: the PDF's text (pdftotext -raw)
 #   expected-privacy.csv           optional: the privacy-office copy
+#   expected-privacy-pdf.txt       optional: the privacy-office copy's PDF text
+#                                  (the access flags, the explanation coverage)
 #   README                         the pattern's source and the legal reasoning
 #   not-in-patient-copy            optional: texts (one a line) that must appear
 #                                  in none of the patient's outputs (CSV, PDF
@@ -138,6 +140,13 @@ for dir in "$CASES"/*/; do
     if [ -f "$dir/expected-pdf.txt" ]; then
         pdftotext -raw "$pdf" "$pdf.txt" 2>/dev/null
         ok "$name: expected-pdf.txt matches" compare "$pdf.txt" "$dir/expected-pdf.txt"
+    fi
+    if [ -f "$dir/expected-privacy-pdf.txt" ]; then
+        ok "$name: privacy-office pdf" run 0 "${AOD[@]}" report --db "dbname=$db" "${args[@]}" \
+            --audience privacy-office --format pdf -o "$pdf.office.pdf"
+        pdftotext -raw "$pdf.office.pdf" "$pdf.office.txt" 2>/dev/null
+        ok "$name: expected-privacy-pdf.txt matches" compare "$pdf.office.txt" \
+            "$dir/expected-privacy-pdf.txt"
     fi
     for aud in patient privacy-office; do
         for fmt in json xml; do
