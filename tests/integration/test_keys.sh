@@ -105,13 +105,14 @@ psql_q "ALTER TABLE aod.event_patient DROP COLUMN other_keys;
         DROP TABLE aod.search_outcome;
         DROP FUNCTION aod.record_self_audit, aod.event_patient_check CASCADE;
         DROP FUNCTION aod.norm_disagreement, aod.norm_escape, aod.norm_field, aod.norm_dict;
+        DROP TABLE aod.roster, aod.patient_fact, aod.care_relationship, aod.site_input;
         DELETE FROM aod.schema_version WHERE version >= 2" >/dev/null
 ok "a report on a version 1 store is refused" \
     run 5 "${AOD[@]}" report --policy "$DEMO_POLICY" --patient "$K1" --from "$FROM" --to "$TO" --now "$NOW" -o "$W/r.csv"
-ok "the refusal says to run init" contains "$ERR" "schema version 1, this program needs 4: run 'aodreport init'"
+ok "the refusal says to run init" contains "$ERR" "schema version 1, this program needs 6: run 'aodreport init'"
 ok "and leaves no file" test ! -e "$W/r.csv"
 ok "init upgrades a version 1 store" run 0 "${AOD[@]}" init
-ok "init says it applied the three later migrations" contains "$OUT" "applied 3 migrations, schema version 4"
+ok "init says it applied the four later migrations" contains "$OUT" "applied 4 migrations, schema version 6"
 ok "upgraded rows have no other_keys" \
     equals "$(psql_q 'SELECT count(*) FROM aod.event_patient WHERE other_keys IS NOT NULL')" 0
 want=$(sql_ids "$K1" "$K2" "$K3")
