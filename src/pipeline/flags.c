@@ -33,7 +33,11 @@ typedef struct person {
     const aod_staff *st;
     size_t n_st;
     const char *skey;
-    const char *last_evidence; /* the pool string of their last flagged line */
+    /* the pool strings of their recent evidence: a person's lines repeat
+     * a few combinations, and interning each line's anew costs a hash of
+     * the whole text */
+    const char *evidence[8];
+    unsigned next_evidence;
 } person;
 
 struct aod_flags {
@@ -246,7 +250,7 @@ static int after_hours(aod_flags *f, aod_entry *e)
     time_t t = (time_t)(e->when_start / 1000 - (e->when_start % 1000 < 0 ? 1 : 0));
     struct tm tm;
     int minutes;
-    char hm[8];
+    const char *where;
 
     if (!localtime_r(&t, &tm))
         return 0;
@@ -254,9 +258,14 @@ static int after_hours(aod_flags *f, aod_entry *e)
     if ((f->p->access_flags.days & (1u << tm.tm_wday)) &&
         minutes >= f->p->access_flags.hours_start && minutes < f->p->access_flags.hours_end)
         return 0;
-    snprintf(hm, sizeof hm, "%02d:%02d", tm.tm_hour, tm.tm_min);
-    return say(f, e, AOD_AFLAG_AFTER_HOURS, "%s %s, outside the site hours %02d:%02d-%02d:%02d",
-               day_word(tm.tm_wday), hm, f->p->access_flags.hours_start / 60,
+    /* the line shows the time; the evidence names the day and the hours
+     * (and so repeats, line after line) */
+    if (!(f->p->access_flags.days & (1u << tm.tm_wday)))
+        where = "not a working day;";
+    else
+        where = minutes < f->p->access_flags.hours_start ? "before" : "after";
+    return say(f, e, AOD_AFLAG_AFTER_HOURS, "%s, %s the site hours %02d:%02d-%02d:%02d",
+               day_word(tm.tm_wday), where, f->p->access_flags.hours_start / 60,
                f->p->access_flags.hours_start % 60, f->p->access_flags.hours_end / 60,
                f->p->access_flags.hours_end % 60) != 0
                ? -1
@@ -461,15 +470,18 @@ int aod_flags_push(aod_flags *f, const aod_entry *in, aod_error *err)
     if (f->on && flag_line(f, &e, who) != 0)
         goto nomem;
     if (e.access_flags) {
-        /* a person's lines mostly repeat their evidence: reuse it */
-        if (who && who->last_evidence && strcmp(who->last_evidence, aod_buf_str(&f->ev)) == 0)
-            e.access_evidence = who->last_evidence;
-        else
-            e.access_evidence = aod_strpool_intern(f->pool, aod_buf_str(&f->ev));
-        if (!e.access_evidence)
-            goto nomem;
-        if (who)
-            who->last_evidence = e.access_evidence;
+        const char *ev = aod_buf_str(&f->ev);
+        size_t k;
+        for (k = 0; who && k < 8 && !e.access_evidence; k++)
+            if (who->evidence[k] && strcmp(who->evidence[k], ev) == 0)
+                e.access_evidence = who->evidence[k];
+        if (!e.access_evidence) {
+            e.access_evidence = aod_strpool_intern(f->pool, ev);
+            if (!e.access_evidence)
+                goto nomem;
+            if (who)
+                who->evidence[who->next_evidence++ % 8] = e.access_evidence;
+        }
         f->flagged++;
     }
     e.explained = explained(f, &e);
