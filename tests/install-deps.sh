@@ -12,6 +12,8 @@ mkdir -p /etc/postgresql-common/createcluster.d
 echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/aodreport-no-main.conf
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# libfribidi-dev: Arabic and Hebrew in the PDF; fonts-wqy-microhei: the PDF's
+# fallback font for Chinese, Japanese and Korean names (test_scripts.sh).
 # libxlsxwriter-dev: the spreadsheet output; its pkg-config file links -lz,
 # so zlib1g-dev too.  libreoffice-calc-nogui: the spreadsheet test opens
 # every XLSX in LibreOffice (headless) and compares the cells with the CSV.
@@ -28,6 +30,6 @@ apt-get install -y -qq --no-install-recommends \
     build-essential autoconf automake pkg-config ca-certificates \
     libpq-dev libjansson-dev libhpdf-dev libxml2-dev libxml2-utils libcmocka-dev zlib1g-dev \
     libxlsxwriter-dev libreoffice-calc-nogui \
-    libharfbuzz-dev \
-    postgresql-15 fonts-dejavu-core python3 python3-psycopg2 time \
+    libharfbuzz-dev libfribidi-dev \
+    postgresql-15 fonts-dejavu-core fonts-wqy-microhei python3 python3-psycopg2 time \
     poppler-utils qpdf clang-format chromium "${node_pkgs[@]}" "$@" >/dev/null

@@ -326,6 +326,7 @@ typedef struct aod_batch_options {
     const char *lang;     /* --lang, NULL: the policy's */
     const char *now;      /* --now, NULL: the clock */
     const char *policy, *db, *templates, *font, *operator_name;
+    const char *fallback_font; /* --fallback-font, NULL: the default */
     int csv_bom;
     char csv_delimiter;
     int jobs;                  /* 1..64 */

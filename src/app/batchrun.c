@@ -325,6 +325,8 @@ static void fingerprint(const plan *p, const aod_batch_entry *e, const char *per
     LINE(p->policy_hex);
     LINE(o->templates);
     LINE(o->font);
+    if (o->fallback_font) /* only when given: earlier fingerprints stay valid */
+        LINE(o->fallback_font);
     snprintf(buf, sizeof buf, "csv %d %d", o->csv_bom, o->csv_delimiter);
     LINE(buf);
 #undef LINE
@@ -1746,6 +1748,7 @@ int aod_batch_run(const aod_batch_options *o, aod_error *err)
     p->run.shard_n = o->shard_n;
     p->run.started = aod_timefmt_now();
     p->ro.font = o->font;
+    p->ro.fallback_font = o->fallback_font;
     p->ro.csv.bom = o->csv_bom;
     p->ro.csv.delimiter = o->csv_delimiter ? o->csv_delimiter : ',';
     p->ro.operator_name = o->operator_name;

@@ -313,7 +313,7 @@ typedef struct report_opts {
     const char *from, *to, *now, *requested;
     const char *mode, *audience, *policy, *format, *output, *lang, *templates;
     const char *patient_name;
-    const char *font;
+    const char *font, *fallback_font;
     const char *operator_name;
     int csv_bom;
     int json;
@@ -350,7 +350,10 @@ static void report_help(const char *cmd)
                "                     html (the same letter and table as an accessible web\n"
                "                     page), xlsx (the CSV's lines as a typed spreadsheet),\n"
                "                     bundle-json or bundle-xml (a FHIR R4 Document Bundle)\n"
-               "  --font FILE        TrueType font for the PDF (default: DejaVu Sans)\n");
+               "  --font FILE        TrueType font for the PDF (default: DejaVu Sans)\n"
+               "  --fallback-font FILE  TrueType font (or collection) for the characters\n"
+               "                     --font lacks: Chinese, Japanese, Korean (default:\n"
+               "                     WenQuanYi Micro Hei); '' for none\n");
     printf("  -o, --output FILE  write here (default: standard output); written to a\n"
            "                     temporary file and renamed when complete, mode 0600\n"
            "  --csv-bom          start CSV output with a UTF-8 byte order mark (Excel)\n"
@@ -389,6 +392,7 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
                                          {"csv-bom", no_argument, NULL, 'B'},
                                          {"csv-delimiter", required_argument, NULL, 'D'},
                                          {"font", required_argument, NULL, 'U'},
+                                         {"fallback-font", required_argument, NULL, 'k'},
                                          {"operator", required_argument, NULL, 'O'},
                                          {"json", no_argument, NULL, 'J'},
                                          {"help", no_argument, NULL, 'h'},
@@ -449,6 +453,9 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
             break;
         case 'U':
             o->font = optarg;
+            break;
+        case 'k':
+            o->fallback_font = optarg;
             break;
         case 'O':
             o->operator_name = optarg;
@@ -610,6 +617,7 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
         goto out;
     memset(&ro, 0, sizeof ro);
     ro.font = o.font;
+    ro.fallback_font = o.fallback_font;
     ro.csv.bom = o.csv_bom;
     ro.csv.delimiter = o.csv_delimiter;
     ro.operator_name = o.operator_name;
@@ -699,6 +707,7 @@ static void batch_help(void)
            "  --operator NAME    who runs the batch, for the self-audit records\n"
            "  --templates DIR    templates directory (default: installed / built in)\n"
            "  --font FILE        TrueType font for the PDFs (default: DejaVu Sans)\n"
+           "  --fallback-font FILE  font for the characters --font lacks (CJK)\n"
            "  --csv-bom          start CSV files with a UTF-8 byte order mark\n"
            "  --csv-delimiter C  ',' (default), ';' or 'tab'\n"
            "  --db CONNINFO      libpq connection string (default: the PG* environment)\n"
@@ -724,6 +733,7 @@ static int cmd_batch(int argc, char **argv, aod_error *err)
                                          {"db", required_argument, NULL, 'd'},
                                          {"templates", required_argument, NULL, 'T'},
                                          {"font", required_argument, NULL, 'U'},
+                                         {"fallback-font", required_argument, NULL, 'k'},
                                          {"operator", required_argument, NULL, 'O'},
                                          {"jobs", required_argument, NULL, 'j'},
                                          {"shard", required_argument, NULL, 'S'},
@@ -778,6 +788,9 @@ static int cmd_batch(int argc, char **argv, aod_error *err)
             break;
         case 'U':
             o.font = optarg;
+            break;
+        case 'k':
+            o.fallback_font = optarg;
             break;
         case 'O':
             o.operator_name = optarg;

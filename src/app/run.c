@@ -208,6 +208,7 @@ static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
         aod_pdf_options po;
         memset(&po, 0, sizeof po);
         po.font_file = o->font;
+        po.fallback_font_file = o->fallback_font;
         return aod_pdf_sink_new(out, &po, text, err);
     }
     if (strcmp(format, "html") == 0)

@@ -46,6 +46,7 @@ typedef struct aod_run_output {
 /* Settings every report of a run shares.  All borrowed. */
 typedef struct aod_run_options {
     const char *font;          /* PDF font file, NULL: the built-in default */
+    const char *fallback_font; /* PDF font for what font lacks (CJK); NULL default, "" none */
     aod_csv_options csv;       /* CSV and explain dialect */
     const char *operator_name; /* --operator, NULL: the OS and database users */
     /* When *stop becomes non-zero (a signal handler sets it) the run stops at

@@ -29,6 +29,7 @@
 #include "base/buf.h"
 #include "base/timefmt.h"
 #include "base/utf8.h"
+#include "render/bidi.h"
 #include "render/fontsubset.h"
 #include "render/words.h"
 
@@ -37,6 +38,9 @@
 #endif
 #ifndef AOD_FONT_BOLD_FILE
 #define AOD_FONT_BOLD_FILE "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+#endif
+#ifndef AOD_FALLBACK_FONT_FILE
+#define AOD_FALLBACK_FONT_FILE "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 #endif
 #ifndef PACKAGE_STRING
 #define PACKAGE_STRING "aodreport"
@@ -89,7 +93,9 @@ static const rgb BOX_BG = {0.955f, 0.965f, 0.975f};
 
 /* ---------------------------------------------------------------- state */
 
-enum { FACE_REGULAR, FACE_BOLD, N_FACES };
+/* The regular and bold faces draw what they have; what they lack is drawn
+ * with the fallback font (Chinese, Japanese, Korean), its bold stroked. */
+enum { FACE_REGULAR, FACE_BOLD, FACE_FALLBACK, FACE_FALLBACK_BOLD, N_FACES };
 
 #define WIDTH_CACHE 0x800 /* code points whose widths are cached: Latin, Greek, Cyrillic */
 
@@ -99,6 +105,7 @@ typedef struct face {
     aod_fontsubset_used used;       /* what was drawn with font (a stroked face: with regular) */
     int stroke;                     /* bold drawn by stroking the regular face */
     int16_t width[WIDTH_CACHE];     /* advance widths in 1/1000 em; -1 not yet known */
+    int8_t by[WIDTH_CACHE];         /* the face that draws it (draw_face); -2 not yet known */
 } face;
 
 /* One wrapped line: a slice of a text buffer and how to draw it. */
@@ -121,6 +128,8 @@ typedef struct rowbuf {
 } rowbuf;
 
 #define N_SAY 8 /* scratch buffers for phrases built from templates */
+
+#define MAX_MISSING 8 /* characters the PDF cannot draw, named in the error */
 
 /* Where the letter is drawn: a cursor on its current page. */
 typedef struct flow {
@@ -146,6 +155,36 @@ typedef struct pdf_sink {
     HPDF_STATUS hpdf_no, hpdf_detail; /* the first libharu error */
     int nomem;                        /* a scratch buffer could not grow */
     face faces[N_FACES];
+
+    /* Scripts (see "scripts" below): the fallback font, the Arabic forms
+     * drawn, and the characters the PDF cannot draw. */
+    char *fallback_file; /* NULL: none */
+    int fallback_state;  /* 0 not loaded yet, 1 loaded, -1 none or failed */
+    aod_error fallback_err;
+    aod_bidi_forms forms;
+    aod_buf visual;
+    const char *where; /* the field being laid out, for the message; NULL: area */
+    long where_line;   /* its table line, 0 none */
+    const char *area;  /* the part of the document being drawn */
+    struct missing {
+        uint32_t cp;
+        char where[112];
+    } missing[MAX_MISSING];
+    size_t n_missing, missing_more; /* listed; occurrences of others */
+
+    /* The outline (bookmarks): the letter, each section of the table and
+     * each month in it. */
+    struct mark {
+        HPDF_Page page;
+        double top;
+        int level;  /* 0 top, 1 under the last top */
+        int letter; /* 1: a mark of the letter (drawn last, listed first) */
+        size_t off; /* its title in mark_text */
+    } * marks;
+    size_t n_marks, cap_marks;
+    aod_buf mark_text;
+    char month[8];              /* "YYYY-MM" of the last table line, "" none */
+    const aod_entry *row_entry; /* the line place_row() is placing */
 
     /* The open text object (see text_begin): what is already set in it, so
      * a row's lines share one BT..ET and repeat no operator. */
@@ -197,6 +236,12 @@ static void HPDF_STDCALL on_hpdf_error(HPDF_STATUS no, HPDF_STATUS detail, void 
 /* Turns a remembered failure into err; returns -1 when there was one. */
 static int check(pdf_sink *s, const char *doing, aod_error *err)
 {
+    if (s->fallback_err.code != AOD_OK) { /* the fallback font, loaded midway, failed */
+        if (err && err->code == AOD_OK)
+            *err = s->fallback_err;
+        s->failed = 1;
+        return -1;
+    }
     if (s->nomem) {
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "pdf", "out of memory while %s", doing);
         s->failed = 1;
@@ -283,11 +328,14 @@ static uint32_t utf8_next(const char **p)
 
 #define REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
 
+static void note_missing(pdf_sink *s, uint32_t cp);
+
 /* Appends in to out, made fit to draw: runs of white space and control
  * characters become one space, the ends are trimmed, and what the font
  * machinery cannot take (invalid UTF-8, code points past U+FFFF, which
  * libharu's 16-bit Unicode type cannot carry) becomes U+FFFD, so nothing is
- * dropped without a trace. */
+ * dropped without a trace (a code point past U+FFFF is noted: the document
+ * fails).  Arabic is shaped (render/bidi.h). */
 static int append_clean(pdf_sink *s, aod_buf *out, const char *in)
 {
     const unsigned char *p = (const unsigned char *)in;
@@ -309,6 +357,11 @@ static int append_clean(pdf_sink *s, aod_buf *out, const char *in)
             p += 2;
             continue;
         }
+        if (n == 4) {
+            uint32_t cp = 0;
+            aod_utf8_decode(p, 4, &cp);
+            note_missing(s, cp);
+        }
         if (n == 0 || n == 4) {
             add = REPLACEMENT;
             add_len = 3;
@@ -321,22 +374,179 @@ static int append_clean(pdf_sink *s, aod_buf *out, const char *in)
             goto nomem;
         p += n;
     }
+    if (out->len > start && aod_bidi_shape(out, start, &s->forms) != 0)
+        goto nomem;
     return 0;
 nomem:
     s->nomem = 1;
     return -1;
 }
 
+/* -------------------------------------------------------------- scripts
+ * Latin, Greek, Cyrillic, Hebrew and Arabic are drawn with the main font
+ * (Arabic shaped into its presentation forms, right-to-left lines put in
+ * drawing order: render/bidi.h).  Characters it lacks are drawn with the
+ * fallback font (Chinese, Japanese, Korean), loaded only when a document
+ * needs it.  What neither has, and the scripts whose letters change shape
+ * or place in ways only a shaping engine knows (Devanagari and the other
+ * Indic scripts, Thai, Tibetan, Khmer, Myanmar, Syriac...), the PDF cannot
+ * draw correctly: each such character is noted with where it occurs, and
+ * end() refuses the document, pointing to the HTML output, rather than
+ * print boxes or letters in the wrong shape. */
+
+static int load_face(pdf_sink *s, int f, const char *path, aod_error *err);
+static int font_failed(pdf_sink *s, const char *path, aod_error *err);
+static int draw_face(pdf_sink *s, int f, uint32_t cp);
+
+/* Code points whose script needs shaping that is not done here (U+0700
+ * and up: the scripts below are all drawn right). */
+static int needs_shaping(uint32_t cp)
+{
+    static const uint32_t ranges[][2] = {
+        {0x0700, 0x077F}, /* Syriac, Arabic Supplement (no presentation forms) */
+        {0x07C0, 0x0DFF}, /* N'Ko ... Arabic Extended, Devanagari ... Sinhala */
+        {0x0E00, 0x0FFF}, /* Thai, Lao, Tibetan */
+        {0x1000, 0x11FF}, /* Myanmar, Georgian is not here: 10A0-10FF */
+        {0x1700, 0x1CFF}, /* Philippine scripts, Khmer, Mongolian ... Vedic */
+        {0xA800, 0xABFF}, /* Syloti Nagri ... Meetei Mayek */
+        {0xD7B0, 0xD7FF}, /* Hangul Jamo Extended-B */
+    };
+    size_t i;
+
+    if (cp < 0x0700)
+        return 0;
+    for (i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+        if (cp >= ranges[i][0] && cp <= ranges[i][1])
+            return !(cp >= 0x10A0 && cp <= 0x10FF); /* Georgian: simple */
+    return 0;
+}
+
+/* Notes that cp cannot be drawn, at s->where (and line) or in s->area. */
+static void note_missing(pdf_sink *s, uint32_t cp)
+{
+    struct missing *m;
+    size_t i;
+
+    for (i = 0; i < s->n_missing; i++)
+        if (s->missing[i].cp == cp)
+            return;
+    if (s->n_missing == MAX_MISSING) {
+        s->missing_more++;
+        return;
+    }
+    m = &s->missing[s->n_missing++];
+    m->cp = cp;
+    if (s->where && s->where_line > 0)
+        snprintf(m->where, sizeof m->where, "table line %ld, column \"%s\"", s->where_line,
+                 s->where);
+    else
+        snprintf(m->where, sizeof m->where, "%s", s->where ? s->where : s->area ? s->area : "");
+}
+
+/* Notes each character of str (as the PDF would draw it) that cannot be
+ * drawn, at where; for fields named before anything is drawn. */
+static void check_field(pdf_sink *s, const char *str, const char *where)
+{
+    const char *p, *end;
+
+    if (!str || !*str)
+        return;
+    s->where = where;
+    aod_buf_reset(&s->one);
+    if (append_clean(s, &s->one, str) == 0)
+        for (p = s->one.data, end = p + s->one.len; p < end;) {
+            uint32_t cp = utf8_next(&p);
+            if (!aod_bidi_invisible(cp) &&
+                (draw_face(s, FACE_REGULAR, cp) < 0 || needs_shaping(cp)))
+                note_missing(s, cp);
+        }
+    s->where = NULL;
+}
+
+/* Notes the characters of a table cell's clean text that cannot be drawn
+ * (at s->where: the line and the column). */
+static void check_cell(pdf_sink *s, const char *p, size_t n)
+{
+    const char *end = p + n;
+
+    while (p < end) {
+        uint32_t cp = utf8_next(&p);
+        if (cp >= 0x80 && !aod_bidi_invisible(cp) &&
+            (draw_face(s, FACE_REGULAR, cp) < 0 || needs_shaping(cp)))
+            note_missing(s, cp);
+    }
+}
+
+/* The fields a report names before its lines: the first place their
+ * characters are reported at, when the PDF cannot draw them. */
+static void check_fields(pdf_sink *s)
+{
+    const aod_policy *p = s->info.policy;
+    size_t i;
+
+    check_field(s, s->info.patient_name, "the patient's name");
+    check_field(s, p->organisation.name, "the policy's organisation name");
+    for (i = 0; i < p->organisation.n_address; i++)
+        check_field(s, p->organisation.address[i], "the policy's organisation address");
+    check_field(s, p->organisation.privacy_name, "the policy's privacy office");
+}
+
+/* Loads the fallback font the first time a character needs it.  Returns 0,
+ * or -1 when there is none (or it failed: fallback_err says why). */
+static int load_fallback(pdf_sink *s)
+{
+    face *fb = &s->faces[FACE_FALLBACK], *fbb = &s->faces[FACE_FALLBACK_BOLD];
+
+    if (s->fallback_state)
+        return s->fallback_state > 0 ? 0 : -1;
+    s->fallback_state = -1;
+    if (!s->fallback_file)
+        return -1;
+    if (load_face(s, FACE_FALLBACK, s->fallback_file, &s->fallback_err) != 0 || s->hpdf_no) {
+        font_failed(s, s->fallback_file, &s->fallback_err);
+        return -1;
+    }
+    fbb->font = fb->font;
+    fbb->src = fb->src;
+    fbb->stroke = 1;
+    s->fallback_state = 1;
+    return 0;
+}
+
+/* The face that draws cp in style face f (regular or bold): f when its font
+ * has cp, else the fallback font's face of that style when that has it;
+ * -1 when neither has it. */
+static int draw_face(pdf_sink *s, int f, uint32_t cp)
+{
+    face *fc = &s->faces[f];
+    int g = -1, fb = f == FACE_BOLD ? FACE_FALLBACK_BOLD : FACE_FALLBACK;
+
+    if (cp < WIDTH_CACHE && fc->by[cp] != -2)
+        return fc->by[cp];
+    if (aod_fontsubset_has(fc->src, cp))
+        g = f;
+    else if (load_fallback(s) == 0 && aod_fontsubset_has(s->faces[fb].src, cp))
+        g = fb;
+    if (cp < WIDTH_CACHE)
+        fc->by[cp] = (int8_t)g;
+    return g;
+}
+
 /* ------------------------------------------------------------ measuring */
 
+/* The advance of cp in style face f as drawn (by f or its fallback). */
 static int glyph_width(pdf_sink *s, int f, uint32_t cp)
 {
     face *fc = &s->faces[f];
-    int w;
+    int w, g;
 
     if (cp < WIDTH_CACHE && fc->width[cp] >= 0)
         return fc->width[cp];
-    w = aod_fontsubset_width(fc->src, cp);
+    g = draw_face(s, f, cp);
+    if (aod_bidi_invisible(cp))
+        w = 0; /* never drawn */
+    else
+        w = aod_fontsubset_width(s->faces[g < 0 ? f : g].src, cp);
     if (w < 0)
         w = 0;
     if (cp < WIDTH_CACHE)
@@ -448,27 +658,19 @@ static void text_end(pdf_sink *s)
     s->tpage = NULL;
 }
 
-/* Draws the n bytes of clean text at p with its baseline at (x, y), in the
- * open text object. */
-static void text_line(pdf_sink *s, int f, double size, rgb c, double x, double y, const char *p,
-                      size_t n)
+/* Draws s->scratch in face g with its baseline at (x, y), in the open text
+ * object. */
+static void text_run(pdf_sink *s, int g, double size, rgb c, double x, double y)
 {
     HPDF_Page pg = s->tpage;
-    const face *fc = &s->faces[f];
-    int restyle = s->tface != f || s->tsize != size || s->tcolor.r != c.r || s->tcolor.g != c.g ||
+    const face *fc = &s->faces[g];
+    int restyle = s->tface != g || s->tsize != size || s->tcolor.r != c.r || s->tcolor.g != c.g ||
                   s->tcolor.b != c.b;
 
-    if (n == 0 || s->nomem || s->hpdf_no || !pg)
-        return;
-    aod_buf_reset(&s->scratch);
-    if (aod_buf_add(&s->scratch, p, n) != 0) {
-        s->nomem = 1;
-        return;
-    }
     if (restyle) {
         if (s->tcolor.r != c.r || s->tcolor.g != c.g || s->tcolor.b != c.b || s->tface < 0)
             HPDF_Page_SetRGBFill(pg, c.r, c.g, c.b);
-        if (s->tface != f || s->tsize != size)
+        if (s->tface != g || s->tsize != size)
             HPDF_Page_SetFontAndSize(pg, fc->font, (HPDF_REAL)size);
         if (fc->stroke) { /* bold by stroking: the outline in the fill's colour */
             HPDF_Page_SetRGBStroke(pg, c.r, c.g, c.b);
@@ -476,12 +678,68 @@ static void text_line(pdf_sink *s, int f, double size, rgb c, double x, double y
         }
         if (s->tface < 0 || fc->stroke != s->faces[s->tface].stroke)
             HPDF_Page_SetTextRenderingMode(pg, fc->stroke ? HPDF_FILL_THEN_STROKE : HPDF_FILL);
-        s->tface = f;
+        s->tface = g;
         s->tsize = size;
         s->tcolor = c;
     }
-    aod_fontsubset_mark(&s->faces[f].used, p, n);
+    aod_fontsubset_mark(&s->faces[g].used, s->scratch.data, s->scratch.len);
     HPDF_Page_TextOut(pg, (HPDF_REAL)x, (HPDF_REAL)y, aod_buf_str(&s->scratch));
+}
+
+/* Draws the n bytes of clean text at p (logical order) with its baseline
+ * at (x, y), in the open text object, in style face f: right-to-left runs
+ * put in drawing order, each character in the face that has it (f or its
+ * fallback), invisible formatting characters left out.  A character no
+ * face can draw is noted for the error at end(). */
+static void text_line(pdf_sink *s, int f, double size, rgb c, double x, double y, const char *p,
+                      size_t n)
+{
+    const char *q, *end, *run;
+    int g = -1;
+
+    if (n == 0 || s->nomem || s->hpdf_no || !s->tpage)
+        return;
+    if (aod_bidi_has_rtl(p, n)) {
+        aod_buf_reset(&s->visual);
+        if (aod_bidi_visual(p, n, &s->visual) != 0) {
+            s->nomem = 1;
+            return;
+        }
+        p = s->visual.len ? s->visual.data : "";
+        n = s->visual.len;
+    }
+    end = p + n;
+    for (q = run = p;;) {
+        const char *at = q;
+        int h = -2; /* -2: the end; -1: not drawn */
+
+        if (q < end) {
+            uint32_t cp = utf8_next(&q);
+            h = -1;
+            if (!aod_bidi_invisible(cp)) {
+                h = draw_face(s, f, cp);
+                if (h < 0 || needs_shaping(cp))
+                    note_missing(s, cp);
+                if (h < 0)
+                    h = f; /* drawn as the font's "missing" box: the document fails */
+            }
+        }
+        if (h == g)
+            continue;
+        if (g >= 0 && at > run) {
+            aod_buf_reset(&s->scratch);
+            if (aod_buf_add(&s->scratch, run, (size_t)(at - run)) != 0) {
+                s->nomem = 1;
+                return;
+            }
+            text_run(s, g, size, c, x, y);
+            x += text_width(s, f, run, (size_t)(at - run), size);
+        }
+        run = at;
+        g = h;
+        if (at == end)
+            return;
+    }
 }
 
 /* One line in a text object of its own. */
@@ -566,6 +824,11 @@ static const char *say(pdf_sink *s, int slot, const char *key, const char *const
 }
 
 /* -------------------------------------------------------------- pages */
+
+/* The outline's marks (see "the document's structure" below). */
+static void add_mark(pdf_sink *s, HPDF_Page page, double top, int level, int in_letter,
+                     const char *str);
+static void mark_month(pdf_sink *s, const aod_entry *e, double top);
 
 static int push_page(pdf_sink *s, HPDF_Page **v, size_t *n, size_t *cap, HPDF_Page pg)
 {
@@ -752,8 +1015,9 @@ static int table_page(pdf_sink *s)
     running_header(s, pg, TABLE_MARGIN_X);
     s->y = page_top(pg);
     if (!s->titled) {
-        double w =
-            draw_str(s, pg, FACE_BOLD, 12, ACCENT, TABLE_MARGIN_X, s->y - 12, section_title(s));
+        double w;
+        add_mark(s, pg, s->y, 0, 0, section_title(s));
+        w = draw_str(s, pg, FACE_BOLD, 12, ACCENT, TABLE_MARGIN_X, s->y - 12, section_title(s));
         draw_str(s, pg, FACE_REGULAR, 9, MUTED, TABLE_MARGIN_X + w + 10, s->y - 12,
                  aod_words_period(s->words));
         s->y -= 24;
@@ -783,6 +1047,8 @@ static int place_row(pdf_sink *s)
             continue;
         }
         b = a + fit < n ? a + fit : n;
+        if (a == 0 && s->row_entry)
+            mark_month(s, s->row_entry, s->y);
         draw_cells(s, &s->body, s->y, a, b);
         s->y -= row_height(b - a);
         hline(s->page, RULE, 0.4, s->col_x[0], table_right(s), s->y);
@@ -802,7 +1068,7 @@ static int render_entry(pdf_sink *s, const aod_entry *e)
     rowbuf *r = &s->body;
     aod_error ignored;
     size_t i;
-    int c;
+    int c, rc;
 
     aod_error_init(&ignored);
     if (aod_words_line(s->words, e, &s->wrow, &ignored) != 0) {
@@ -810,14 +1076,24 @@ static int render_entry(pdf_sink *s, const aod_entry *e)
         return -1;
     }
     row_reset(r);
-    for (c = 0; c < NCOL; c++)
+    for (c = 0; c < NCOL; c++) {
+        size_t from = r->text.len;
+        s->where = aod_words_column(s->words, c);
+        s->where_line = s->rows + 1;
         for (i = 0; i < w->n[c]; i++)
             if (cell_add(s, r, c, w->part[c][i].text,
                          w->part[c][i].muted ? STYLE_MUTED : STYLE_NORMAL) != 0)
                 return -1;
+        check_cell(s, r->text.data + from, r->text.len - from);
+    }
+    s->where = NULL;
+    s->where_line = 0;
     if (s->nomem)
         return -1;
-    if (place_row(s) != 0)
+    s->row_entry = e;
+    rc = place_row(s);
+    s->row_entry = NULL;
+    if (rc != 0)
         return -1;
     s->rows++;
     return 0;
@@ -1121,8 +1397,10 @@ static int draw_letter(pdf_sink *s, const aod_report_summary *sum_or_NULL)
     for (i = 0; i < MAX_FACTS; i++)
         aod_buf_init(&L.facts[i].value, 64 * 1024);
     aod_error_init(&ignored);
+    s->area = "the letter";
     if (letter_page(s, &L.fl) != 0)
         goto done;
+    add_mark(s, L.fl.page, HPDF_Page_GetHeight(L.fl.page), 0, 1, T(s, "letter.outline.letter"));
     L.fl.y = HPDF_Page_GetHeight(L.fl.page) - LETTER_TOP + 16;
     if (letterhead(s, &L.fl) != 0)
         goto done;
@@ -1212,13 +1490,94 @@ static int write_out(pdf_sink *s, aod_error *err)
  * libharu's UTF-8 encoder a character's code is its Unicode value (BMP), so
  * the right map is the identity: one bfrange per high byte (a range may not
  * cross a last-byte boundary), surrogates left out, at most 100 per block.
- * We write it into libharu's stream in place, before anything is saved.
+ * We write it into libharu's stream in place when the font is loaded, and
+ * again before the file is saved when Arabic was shaped: each presentation
+ * form drawn then maps to the letters it stands for.
  */
-static int fix_to_unicode(HPDF_Font font)
+/* Appends a ToUnicode block of kind ("bfrange" or "bfchar") holding the n
+ * entries in lines to st; 0, or -1. */
+static int cmap_block(HPDF_Stream st, const char *kind, const aod_buf *lines, int n)
+{
+    char head[40];
+
+    if (n == 0)
+        return 0;
+    snprintf(head, sizeof head, "%d begin%s\n", n, kind);
+    return HPDF_Stream_WriteStr(st, head) == HPDF_OK &&
+                   HPDF_Stream_Write(st, (const HPDF_BYTE *)lines->data, (HPDF_UINT)lines->len) ==
+                       HPDF_OK &&
+                   HPDF_Stream_WriteStr(st, "end") == HPDF_OK &&
+                   HPDF_Stream_WriteStr(st, kind) == HPDF_OK &&
+                   HPDF_Stream_WriteStr(st, "\n") == HPDF_OK
+               ? 0
+               : -1;
+}
+
+/* The entries of the map, 100 at most in a block: identity ranges, and
+ * each Arabic presentation form drawn mapped to the letters it stands for
+ * (forms_or_NULL: none), so that its text is the letters.  The ranges skip
+ * the forms' codes: a code is in one entry only. */
+static int cmap_entries(HPDF_Stream st, const aod_bidi_forms *forms_or_NULL)
+{
+    aod_buf range, chr;
+    int n_range = 0, n_chr = 0, hi, lo, rc = -1;
+    char line[48];
+
+    aod_buf_init(&range, 64 * 1024);
+    aod_buf_init(&chr, 64 * 1024);
+    for (hi = 0; hi < 256; hi++) {
+        int from = 0;
+        if (hi >= 0xD8 && hi <= 0xDF) /* UTF-16 surrogates are no characters */
+            continue;
+        for (lo = 0; lo <= 256; lo++) {
+            uint32_t letters[2];
+            int k = lo < 256 && forms_or_NULL
+                        ? aod_bidi_letters(forms_or_NULL, (uint32_t)(hi << 8 | lo), letters)
+                        : 0;
+            if (k == 0 && lo < 256)
+                continue;
+            if (lo > from) { /* identity for [from, lo) */
+                snprintf(line, sizeof line, "<%02X%02X> <%02X%02X> <%02X%02X>\n", hi, from, hi,
+                         lo - 1, hi, from);
+                if (aod_buf_adds(&range, line) != 0)
+                    goto done;
+                if (++n_range == 100) {
+                    if (cmap_block(st, "bfrange", &range, n_range) != 0)
+                        goto done;
+                    aod_buf_reset(&range);
+                    n_range = 0;
+                }
+            }
+            from = lo + 1;
+            if (k == 0)
+                continue;
+            if (k == 1)
+                snprintf(line, sizeof line, "<%02X%02X> <%04X>\n", hi, lo, (unsigned)letters[0]);
+            else
+                snprintf(line, sizeof line, "<%02X%02X> <%04X%04X>\n", hi, lo, (unsigned)letters[0],
+                         (unsigned)letters[1]);
+            if (aod_buf_adds(&chr, line) != 0)
+                goto done;
+            if (++n_chr == 100) {
+                if (cmap_block(st, "bfchar", &chr, n_chr) != 0)
+                    goto done;
+                aod_buf_reset(&chr);
+                n_chr = 0;
+            }
+        }
+    }
+    if (cmap_block(st, "bfrange", &range, n_range) == 0 &&
+        cmap_block(st, "bfchar", &chr, n_chr) == 0)
+        rc = 0;
+done:
+    aod_buf_free(&range);
+    aod_buf_free(&chr);
+    return rc;
+}
+
+static int fix_to_unicode(HPDF_Font font, const aod_bidi_forms *forms_or_NULL)
 {
     HPDF_Dict cmap = HPDF_Dict_GetItem(font, "ToUnicode", HPDF_OCLASS_DICT);
-    char line[40];
-    int hi, in_block = 0;
 
     if (!cmap || !cmap->stream)
         return 0; /* no ToUnicode written: nothing to repair */
@@ -1233,26 +1592,8 @@ static int fix_to_unicode(HPDF_Font font)
                           "/CMapType 2 def\n"
                           "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n") != HPDF_OK)
         return -1;
-    for (hi = 0; hi < 256; hi++) {
-        if (hi >= 0xD8 && hi <= 0xDF) /* UTF-16 surrogates are no characters */
-            continue;
-        if (in_block == 0) {
-            int left = 0, k;
-            for (k = hi; k < 256; k++)
-                left += !(k >= 0xD8 && k <= 0xDF);
-            snprintf(line, sizeof line, "%d beginbfrange\n", left < 100 ? left : 100);
-            if (HPDF_Stream_WriteStr(cmap->stream, line) != HPDF_OK)
-                return -1;
-        }
-        snprintf(line, sizeof line, "<%02X00> <%02XFF> <%02X00>\n", hi, hi, hi);
-        if (HPDF_Stream_WriteStr(cmap->stream, line) != HPDF_OK)
-            return -1;
-        if (++in_block == 100 || hi == 255) {
-            if (HPDF_Stream_WriteStr(cmap->stream, "endbfrange\n") != HPDF_OK)
-                return -1;
-            in_block = 0;
-        }
-    }
+    if (cmap_entries(cmap->stream, forms_or_NULL) != 0)
+        return -1;
     return HPDF_Stream_WriteStr(cmap->stream, "endcmap\n"
                                               "CMapName currentdict /CMap defineresource pop\n"
                                               "end\n"
@@ -1322,7 +1663,7 @@ static int load_face(pdf_sink *s, int f, const char *path, aod_error *err)
     fc->font = HPDF_GetFont(s->doc, def->base_font, "UTF-8");
     if (!fc->font)
         return -1;
-    return fix_to_unicode(fc->font);
+    return fix_to_unicode(fc->font, NULL);
 }
 
 /* Puts the subset of fc's font for the characters in used in the place of
@@ -1395,18 +1736,40 @@ fail:
     return rc;
 }
 
-/* Every font of the document, cut to the characters drawn with it. */
+/* Every font of the document, cut to the characters drawn with it (faces
+ * sharing a font: the characters of both), its ToUnicode map given the
+ * Arabic forms drawn. */
 static int embed_subsets(pdf_sink *s, aod_error *err)
 {
-    face *r = &s->faces[FACE_REGULAR], *b = &s->faces[FACE_BOLD];
+    int shaped = 0, f, g;
     size_t i;
 
-    if (b->font == r->font) /* one font (the bold one stroked, or the same file) */
-        for (i = 0; i < sizeof r->used.bits / sizeof r->used.bits[0]; i++)
-            r->used.bits[i] |= b->used.bits[i];
-    if (embed_subset(s, r, &r->used, err) != 0)
-        return -1;
-    return b->font == r->font ? 0 : embed_subset(s, b, &b->used, err);
+    for (i = 0; i < sizeof s->forms.from / sizeof s->forms.from[0] && !shaped; i++)
+        shaped = s->forms.from[i][0] != 0;
+    for (f = 0; f < N_FACES; f++) {
+        face *fc = &s->faces[f];
+        if (!fc->font)
+            continue;
+        for (g = 0; g < f && s->faces[g].font != fc->font; g++)
+            ;
+        if (g < f) { /* drawn as face g's font: embedded with it */
+            for (i = 0; i < sizeof fc->used.bits / sizeof fc->used.bits[0]; i++)
+                s->faces[g].used.bits[i] |= fc->used.bits[i];
+            fc->font = NULL;
+        }
+    }
+    for (f = 0; f < N_FACES; f++) {
+        face *fc = &s->faces[f];
+        if (!fc->font)
+            continue;
+        if (embed_subset(s, fc, &fc->used, err) != 0)
+            return -1;
+        if (shaped && fix_to_unicode(fc->font, &s->forms) != 0) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "pdf", "out of memory writing ToUnicode");
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* A font libharu could not load: the error names the file and libharu's
@@ -1420,6 +1783,159 @@ static int font_failed(pdf_sink *s, const char *path, aod_error *err)
     snprintf(doing, sizeof doing, "loading the font %.256s", path);
     check(s, doing, err);
     aod_error_where(err, path, 0, -1);
+    return -1;
+}
+
+/* ------------------------------------------------- the document's structure
+ * libharu cannot tag a PDF, but it can say the language (the catalog's
+ * /Lang, which screen readers use for their voice), have viewers show the
+ * title rather than the file name, and carry an outline: the letter, each
+ * section of the table with its months. */
+
+/* Remembers a bookmark at (page, top), level 0 or 1 (under the last
+ * level 0), titled with str (copied). */
+static void add_mark(pdf_sink *s, HPDF_Page page, double top, int level, int in_letter,
+                     const char *str)
+{
+    struct mark *m;
+
+    if (s->nomem || !page || !has(str))
+        return;
+    if (s->n_marks == s->cap_marks) {
+        struct mark *v = grow_array(s->marks, &s->cap_marks, sizeof *v);
+        if (!v) {
+            s->nomem = 1;
+            return;
+        }
+        s->marks = v;
+    }
+    m = &s->marks[s->n_marks];
+    m->page = page;
+    m->top = top;
+    m->level = level;
+    m->letter = in_letter;
+    m->off = s->mark_text.len;
+    if (aod_buf_add(&s->mark_text, str, strlen(str) + 1) != 0) {
+        s->nomem = 1;
+        return;
+    }
+    s->n_marks++;
+}
+
+/* A bookmark for the month of the table line that starts at the top of a
+ * row, when it is not the month of the line before. */
+static void mark_month(pdf_sink *s, const aod_entry *e, double top)
+{
+    char iso[40], key[24];
+    const char *vars[5];
+    int m = 0;
+
+    aod_timefmt_date(e->when_start, iso, sizeof iso);
+    if (strlen(iso) < 7 || strncmp(iso, s->month, 7) == 0)
+        return;
+    memcpy(s->month, iso, 7);
+    s->month[7] = '\0';
+    if (sscanf(iso + 5, "%2d", &m) != 1)
+        return;
+    snprintf(key, sizeof key, "letter.month.%d", m);
+    iso[4] = '\0';
+    vars[0] = "month";
+    vars[1] = T(s, key);
+    vars[2] = "year";
+    vars[3] = iso;
+    vars[4] = NULL;
+    add_mark(s, s->page, top, 1, 0, say(s, 1, "letter.outline.month", vars));
+}
+
+static HPDF_Outline new_outline(pdf_sink *s, HPDF_Outline parent, const struct mark *m,
+                                HPDF_Encoder enc)
+{
+    const char *title = s->mark_text.data + m->off, *p;
+    HPDF_Outline o;
+    HPDF_Destination d;
+
+    /* An ASCII title as a plain string: a quarter of the bytes of UTF-16
+     * in hex, which libharu writes for any other. */
+    for (p = title; *p > 0x1F && *p < 0x7F && *p != '(' && *p != ')' && *p != '\\'; p++)
+        ;
+    o = HPDF_CreateOutline(s->doc, parent, title, *p ? enc : NULL);
+    d = HPDF_Page_CreateDestination(m->page);
+
+    if (!o || !d)
+        return NULL;
+    HPDF_Destination_SetFitH(d, (HPDF_REAL)m->top);
+    HPDF_Outline_SetDestination(o, d);
+    return o;
+}
+
+/* The outline, the letter's marks first (its pages come first), then the
+ * table's; opened at its first level. */
+static void write_outline(pdf_sink *s)
+{
+    HPDF_Encoder enc = HPDF_GetCurrentEncoder(s->doc);
+    HPDF_Outline top = NULL;
+    int pass;
+    size_t i;
+
+    for (pass = 1; pass >= 0; pass--)
+        for (i = 0; i < s->n_marks; i++) {
+            const struct mark *m = &s->marks[i];
+            if (m->letter != pass)
+                continue;
+            if (m->level == 0 || !top) {
+                top = new_outline(s, s->doc->outlines, m, enc);
+                if (top)
+                    HPDF_Outline_SetOpened(top, HPDF_FALSE);
+            } else {
+                new_outline(s, top, m, enc);
+            }
+        }
+    if (s->n_marks > 0)
+        HPDF_SetPageMode(s->doc, HPDF_PAGE_MODE_USE_OUTLINE);
+}
+
+/* /Lang "en" (a BCP 47 tag: letters, digits and hyphens only) and
+ * /ViewerPreferences << /DisplayDocTitle true >> in the catalog. */
+static void write_catalog(pdf_sink *s)
+{
+    HPDF_Dict cat = s->doc->catalog, vp;
+    const char *lang = s->info.lang;
+    size_t i, n = lang ? strlen(lang) : 0;
+
+    for (i = 0; i < n; i++)
+        if (!((lang[i] >= 'a' && lang[i] <= 'z') || (lang[i] >= 'A' && lang[i] <= 'Z') ||
+              (lang[i] >= '0' && lang[i] <= '9') || lang[i] == '-'))
+            break;
+    if (n > 0 && n < 36 && i == n)
+        HPDF_Dict_Add(cat, "Lang", HPDF_String_New(s->doc->mmgr, lang, NULL));
+    vp = HPDF_Dict_New(s->doc->mmgr);
+    if (vp && HPDF_Dict_Add(cat, "ViewerPreferences", vp) == HPDF_OK)
+        HPDF_Dict_AddBoolean(vp, "DisplayDocTitle", HPDF_TRUE);
+}
+
+/* The characters the PDF cannot draw, as an error pointing to the HTML
+ * output: each with the first place it occurs. */
+static int refuse_missing(pdf_sink *s, aod_error *err)
+{
+    char list[400];
+    size_t i, len = 0;
+
+    if (s->n_missing == 0)
+        return 0;
+    list[0] = '\0';
+    for (i = 0; i < s->n_missing && i < 4 && len < sizeof list; i++) {
+        int k = snprintf(list + len, sizeof list - len, "%sU+%04X in %s", i ? "; " : "",
+                         (unsigned)s->missing[i].cp, s->missing[i].where);
+        len += k > 0 ? (size_t)k : 0;
+    }
+    aod_error_set(err, AOD_ERR_TEMPLATES, NULL, 0, "pdf",
+                  "the PDF cannot draw %s%zu character%s of this report: %s%s (no font has them, "
+                  "or their script needs shaping the PDF does not do); write the report with "
+                  "--format html, which shows every script",
+                  s->missing_more ? "more than " : "", s->n_missing,
+                  s->n_missing > 1 || s->missing_more ? "s" : "", list,
+                  s->n_missing > 4 || s->missing_more ? " and others" : "");
+    s->failed = 1;
     return -1;
 }
 
@@ -1474,7 +1990,9 @@ static int pdf_begin(aod_sink *base, const aod_report_info *info, aod_error *err
         s->faces[FACE_BOLD].src = s->faces[FACE_REGULAR].src;
         s->faces[FACE_BOLD].stroke = 1;
     }
-    return 0;
+    check_fields(s);
+    s->area = "the table";
+    return check(s, "loading the fonts", err);
 }
 
 static int pdf_entry(aod_sink *base, const aod_entry *e, aod_error *err)
@@ -1539,6 +2057,7 @@ static int pdf_end(aod_sink *base, const aod_report_summary *sum, aod_error *err
         s->section = 1;
         s->titled = 0;
         s->page = NULL;
+        s->month[0] = '\0';
         for (i = 0; i < s->n_held; i++)
             if (render_entry(s, &s->held[i]) != 0)
                 goto fail;
@@ -1547,11 +2066,12 @@ static int pdf_end(aod_sink *base, const aod_report_summary *sum, aod_error *err
         goto fail;
 
     /* Footers, now that the pages are counted: letter first, then table. */
+    s->area = "a page footer";
     snprintf(when, sizeof when, "%s", aod_words_generated(s->words));
     total = s->n_letter + s->n_pages;
     for (i = 0; i < total; i++)
         footer(s, i < s->n_letter ? s->letter[i] : s->pages[i - s->n_letter], i + 1, total, when);
-    if (check(s, "drawing the footers", err) != 0)
+    if (check(s, "drawing the footers", err) != 0 || refuse_missing(s, err) != 0)
         return -1;
 
     /* The document info: fixed dates, so the same report is the same file. */
@@ -1563,7 +2083,9 @@ static int pdf_end(aod_sink *base, const aod_report_summary *sum, aod_error *err
     d = pdf_date(s->info.now);
     HPDF_SetInfoDateAttr(s->doc, HPDF_INFO_CREATION_DATE, d);
     HPDF_SetInfoDateAttr(s->doc, HPDF_INFO_MOD_DATE, d);
-    if (check(s, "setting the document info", err) != 0)
+    write_catalog(s);
+    write_outline(s);
+    if (check(s, "setting the document info and outline", err) != 0)
         return -1;
     if (embed_subsets(s, err) != 0) {
         s->failed = 1;
@@ -1604,6 +2126,10 @@ static void pdf_free(aod_sink *base)
     aod_buf_free(&s->para);
     aod_buf_free(&s->one);
     aod_buf_free(&s->scratch);
+    aod_buf_free(&s->visual);
+    aod_buf_free(&s->mark_text);
+    free(s->marks);
+    free(s->fallback_file);
     for (i = 0; i < N_SAY; i++)
         aod_buf_free(&s->say[i]);
     for (i = 0; i < NCOL; i++) {
@@ -1631,6 +2157,7 @@ aod_sink *aod_pdf_sink_new(FILE *out, const aod_pdf_options *opts_or_NULL, const
     const char *font =
         opts_or_NULL && opts_or_NULL->font_file ? opts_or_NULL->font_file : AOD_FONT_FILE;
     const char *bold = opts_or_NULL ? opts_or_NULL->bold_font_file : NULL;
+    const char *fallback = opts_or_NULL ? opts_or_NULL->fallback_font_file : NULL;
     int i;
 
     if (!out || !text) {
@@ -1650,6 +2177,13 @@ aod_sink *aod_pdf_sink_new(FILE *out, const aod_pdf_options *opts_or_NULL, const
                       strerror(errno));
         return NULL;
     }
+    if (!fallback) /* the default fallback font is optional */
+        fallback = readable(AOD_FALLBACK_FONT_FILE) ? AOD_FALLBACK_FONT_FILE : "";
+    else if (*fallback && !readable(fallback)) {
+        aod_error_set(err, AOD_ERR_IO, fallback, 0, "font", "cannot open the font file: %s",
+                      strerror(errno));
+        return NULL;
+    }
     s = calloc(1, sizeof *s);
     if (!s)
         goto nomem;
@@ -1666,11 +2200,17 @@ aod_sink *aod_pdf_sink_new(FILE *out, const aod_pdf_options *opts_or_NULL, const
     aod_buf_init(&s->scratch, 16 * 1024 * 1024);
     for (i = 0; i < N_SAY; i++)
         aod_buf_init(&s->say[i], 16 * 1024 * 1024);
-    for (i = 0; i < N_FACES; i++)
+    for (i = 0; i < N_FACES; i++) {
         memset(s->faces[i].width, 0xFF, sizeof s->faces[i].width); /* -1: unknown */
+        memset(s->faces[i].by, -2, sizeof s->faces[i].by);
+    }
+    aod_buf_init(&s->visual, 16 * 1024 * 1024);
+    aod_buf_init(&s->mark_text, 16 * 1024 * 1024);
+    aod_error_init(&s->fallback_err);
     s->font_file = dup_str(font);
     s->bold_file = *bold ? dup_str(bold) : NULL;
-    if (!s->font_file || (*bold && !s->bold_file)) {
+    s->fallback_file = *fallback ? dup_str(fallback) : NULL;
+    if (!s->font_file || (*bold && !s->bold_file) || (*fallback && !s->fallback_file)) {
         pdf_free(&s->base);
         goto nomem;
     }

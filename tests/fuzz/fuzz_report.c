@@ -3,13 +3,15 @@
  * pipeline (classify, dedup, summarize, mask) with the events of the input.
  *
  * The first byte picks the output (CSV for the patient or the privacy
- * office, Bundle JSON or XML, PDF now and then: a PDF costs tens of
- * milliseconds), the mode and the language; the rest is NDJSON as the loader
- * reads it.  Each event is normalised and encoded as the loader stores it,
- * then pushed in its compact form as the store hands it to a report; the
- * patient is the first key of the first event; the policy is
- * examples/policies/demo.xml.  Output goes to /dev/null.
- * Seeds: tests/data/cases/ * /events.ndjson.
+ * office, HTML, XLSX, Bundle JSON or XML, PDF now and then: a PDF costs
+ * tens of milliseconds), the mode, the language and the patient's name (none,
+ * Latin, Arabic or Chinese: the PDF shapes, reorders, falls back or refuses);
+ * the rest is NDJSON as the loader reads it.  Each event is normalised
+ * and encoded as the loader stores it, then pushed in its compact form as
+ * the store hands it to a report; the patient is the first key of the
+ * first event; the policy is examples/policies/demo.xml.  Output goes to
+ * /dev/null.  Seeds: tests/data/cases/ * /events.ndjson and
+ * tests/data/scripts/.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -26,7 +28,9 @@
 #include "pipeline/report.h"
 #include "render/bundle.h"
 #include "render/csv.h"
+#include "render/html.h"
 #include "render/pdf.h"
+#include "render/xlsx.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -127,7 +131,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     info.lang = (pick & 32) ? "es" : "en";
     info.patient_keys = keys;
     info.n_patient_keys = 1;
-    info.patient_name = (pick & 64) ? "Maria José Núñez" : NULL;
+    {
+        static const char *const names[] = {"Maria José Núñez", "ليلى أحمد", "王小明"};
+        info.patient_name = (pick & 64) ? names[size % 3] : NULL;
+    }
     info.from = INT64_C(946684800000); /* 2000 */
     info.to = INT64_C(4102444800000);  /* 2100 */
     info.now = INT64_C(1767225600000); /* 2026 */
@@ -135,21 +142,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     aod_error_init(&err);
     switch (pick & 7) {
     case 0:
-    case 1:
         sink = aod_csv_sink_new(null, NULL, text[(pick & 32) != 0], NULL, NULL, &err);
+        break;
+    case 1:
+        sink = aod_html_sink_new(null, text[(pick & 32) != 0], &err);
         break;
     case 2:
     case 3:
         sink = aod_bundle_sink_new(null, AOD_BUNDLE_JSON, text[(pick & 32) != 0], &err);
         break;
     case 4:
-    case 5:
         sink = aod_bundle_sink_new(null, AOD_BUNDLE_XML, text[(pick & 32) != 0], &err);
         break;
-    default:
-        sink = (pick & 128)
-                   ? aod_pdf_sink_new(null, NULL, text[(pick & 32) != 0], &err)
-                   : aod_csv_sink_new(null, NULL, text[(pick & 32) != 0], NULL, NULL, &err);
+    case 5:
+        sink = aod_xlsx_sink_new(null, text[(pick & 32) != 0], &err);
+        break;
+    default: /* 6: CSV, 7: HTML, or with bit 128 a PDF */
+        if (pick & 128)
+            sink = aod_pdf_sink_new(null, NULL, text[(pick & 32) != 0], &err);
+        else if (pick & 1)
+            sink = aod_html_sink_new(null, text[(pick & 32) != 0], &err);
+        else
+            sink = aod_csv_sink_new(null, NULL, text[(pick & 32) != 0], NULL, NULL, &err);
         break;
     }
     if (!sink)

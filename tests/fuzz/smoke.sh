@@ -37,9 +37,9 @@ seed requests "$TOP"/tests/fuzz/seeds/requests/*
 seed dedup
 # The report target's first byte picks the output: one seed per kind.
 mkdir -p "$WORK/seed-report"
-for f in "$TOP"/tests/data/cases/*/events.ndjson; do
+for f in "$TOP"/tests/data/cases/*/events.ndjson "$TOP"/tests/data/scripts/events.ndjson; do
     c=$(basename "$(dirname "$f")")
-    for sel in 000 013 022 035 104 215 237 377; do
+    for sel in 000 001 013 022 035 104 005 045 215 237 306 377; do
         { printf "\\$sel"; cat "$f"; } >"$WORK/seed-report/$c-$sel"
     done
 done

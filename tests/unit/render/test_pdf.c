@@ -631,7 +631,7 @@ static void row_taller_than_a_page(void **state)
 
 static void one_font(void **state)
 {
-    aod_pdf_options regular_only = {NULL, ""};
+    aod_pdf_options regular_only = {NULL, "", NULL};
     job j = {AOD_MODE_DISCLOSURES, AOD_AUDIENCE_PATIENT, "en", 8, fill_scripts, NULL, NULL};
     doc two, one;
     size_t i;
@@ -762,6 +762,236 @@ static void document_info(void **state)
     doc_free(&d);
 }
 
+/* ------------------------------------------------------- every script */
+
+/* Names in Arabic (joined letters, a lam-alef ligature), Hebrew, Chinese,
+ * Japanese and Korean: right-to-left names shaped and reordered with
+ * FriBidi, the CJK ones drawn with the fallback font. */
+static const char *const world[] = {"محمد عبد الله", "שרה לוי", "王小明", "山田花子", "김민준"};
+static const char *const world_role[] = {"طبيب", "אחות", "医生", "看護師", "간호사"};
+
+static void fill_world(long i, aod_entry *e)
+{
+    *e = line(T_FROM + i * 20 * DAY, world[i % 5], world_role[i % 5]);
+}
+
+/* pdftotext, pdffonts and pdfinfo on the file at path say nothing on their
+ * standard error (poppler warns about a bad ToUnicode map or font). */
+static void poppler_quiet(const char *path)
+{
+    char err[600];
+    char *text;
+
+    snprintf(err, sizeof err, "%s.err", path);
+    assert_int_equal(run("{ pdftotext '%s' /dev/null && pdffonts '%s' >/dev/null && "
+                         "pdfinfo '%s' >/dev/null; } 2>'%s'",
+                         path, path, path, err),
+                     0);
+    text = read_file(err, NULL);
+    if (*text)
+        fail_msg("poppler warns on %s: %s", path, text);
+    free(text);
+}
+
+/* text without the embedding marks (U+202A..U+202E) pdftotext puts around
+ * right-to-left runs, in place. */
+static void strip_embeddings(char *text)
+{
+    char *r = text, *w = text;
+
+    while (*r) {
+        if ((unsigned char)r[0] == 0xE2 && (unsigned char)r[1] == 0x80 &&
+            (unsigned char)r[2] >= 0xAA && (unsigned char)r[2] <= 0xAE) {
+            r += 3;
+            continue;
+        }
+        *w++ = *r++;
+    }
+    *w = '\0';
+}
+
+static void world_scripts(void **state)
+{
+    job j = {AOD_MODE_DISCLOSURES, AOD_AUDIENCE_PATIENT, "en", 15, fill_world, NULL, "ليلى أحمد"};
+    char path[512], fonts[600];
+    doc d;
+    char *list;
+    size_t i;
+
+    (void)state;
+    d = render(&j, "world.pdf");
+    tmp_path(path, sizeof path, "world.pdf");
+    poppler_quiet(path);
+    strip_embeddings(d.text);
+    /* Every name reads back as written (logical order, the letters, not
+     * their presentation forms): what copy-paste and screen readers get. */
+    for (i = 0; i < 5; i++) {
+        must_contain(d.text, world[i]);
+        must_contain(d.text, world_role[i]);
+    }
+    must_contain(d.text, "Dear ليلى أحمد,");
+    must_lack(d.text, "\xEF\xBF\xBD"); /* no replacement character */
+    /* Three fonts: DejaVu Sans, its bold, and the fallback for CJK, each
+     * with a ToUnicode map. */
+    snprintf(fonts, sizeof fonts, "%s.fonts", path);
+    assert_int_equal(run("pdffonts '%s' >'%s' 2>/dev/null", path, fonts), 0);
+    list = read_file(fonts, NULL);
+    must_contain(list, "DejaVuSans-Bold");
+    must_contain(list, "WenQuanYiMicroHei");
+    assert_int_equal(count(list, "Identity-H       yes yes yes"), 3);
+    free(list);
+    doc_free(&d);
+}
+
+/* Arabic is drawn in presentation forms, right to left: the content stream
+ * holds the isolated/final/medial/initial forms in visual order. */
+static void arabic_shaped(void **state)
+{
+    job j = {AOD_MODE_DISCLOSURES, AOD_AUDIENCE_PATIENT, "en", 1, fill_world, NULL, "لا"};
+    char path[512], qdf[600];
+    doc d;
+    char *raw;
+
+    (void)state;
+    d = render(&j, "arabic.pdf");
+    tmp_path(path, sizeof path, "arabic.pdf");
+    snprintf(qdf, sizeof qdf, "%s.qdf", path);
+    assert_int_equal(run("qpdf --qdf --object-streams=disable '%s' '%s'", path, qdf), 0);
+    raw = read_file(qdf, NULL);
+    /* "محمد" in drawing order: final dal FEAA, medial meem FEE4, medial hah
+     * FEA4, initial meem FEE3; the name's lam-alef is the ligature FEFB. */
+    must_contain(raw, "feaafee4fea4fee3");
+    must_contain(raw, "<fefb>");
+    /* The ToUnicode map gives the letters back: the ligature is two, in
+     * drawing order as the rest of the line (alef, lam). */
+    must_contain(raw, "<FEFB> <06270644>");
+    must_contain(raw, "<FEAA> <062F>");
+    strip_embeddings(d.text);
+    must_contain(d.text, "Dear لا,");
+    free(raw);
+    doc_free(&d);
+}
+
+/* /Lang, the title shown, and the outline: the letter, the table and its
+ * months. */
+/* The outline and catalog of the job's document, as qpdf reads them. */
+static char *outline_json(const job *j, const char *name)
+{
+    char path[512], json[600];
+    doc d;
+    char *js;
+
+    d = render(j, name);
+    tmp_path(path, sizeof path, name);
+    snprintf(json, sizeof json, "%s.json", path);
+    assert_int_equal(run("qpdf --json --json-key=outlines --json-key=qpdf '%s' >'%s'", path, json),
+                     0);
+    js = read_file(json, NULL);
+    doc_free(&d);
+    return js;
+}
+
+static void structure(void **state)
+{
+    job es = {AOD_MODE_ACCESS, AOD_AUDIENCE_PATIENT, "es", 120, fill_access, NULL, NULL};
+    job en = {AOD_MODE_DISCLOSURES, AOD_AUDIENCE_PATIENT, "en", 15, fill_world, NULL, NULL};
+    char *js;
+
+    (void)state;
+    js = outline_json(&es, "structure-es.pdf");
+    must_contain(js, "\"/Lang\": \"u:es\"");
+    must_contain(js, "\"/DisplayDocTitle\": true");
+    must_contain(js, "\"/PageMode\": \"/UseOutlines\"");
+    must_contain(js, "\"title\": \"Carta\"");
+    must_contain(js, "\"title\": \"Accesos a su información de salud\"");
+    must_contain(js, "\"title\": \"Intentos fallidos\"");
+    must_contain(js, "\"title\": \"enero de 2024\"");
+    free(js);
+
+    /* One bookmark per month of the listing, in order, each once. */
+    js = outline_json(&en, "structure-en.pdf");
+    must_contain(js, "\"/Lang\": \"u:en\"");
+    must_contain(js, "\"title\": \"Letter\"");
+    assert_int_equal(count(js, "\"title\": \"January 2024\""), 1);
+    assert_int_equal(count(js, "\"title\": \"February 2024\""), 1);
+    must_contain(js, "\"title\": \"October 2024\"");
+    assert_true(strstr(js, "\"January 2024\"") < strstr(js, "\"October 2024\""));
+    must_lack(js, "\"title\": \"November 2024\""); /* 15 lines 20 days apart */
+    free(js);
+}
+
+/* Devanagari needs a shaping engine the PDF does not have (and DejaVu has
+ * no Devanagari): the document is refused, naming the characters, where
+ * they are, and the HTML output; nothing is written. */
+static const char *devanagari = "राहुल शर्मा";
+
+static void fill_devanagari(long i, aod_entry *e)
+{
+    *e = line(T_FROM + i * DAY, i == 2 ? devanagari : who[i % 4], role[i % 4]);
+}
+
+static long file_size(FILE *f);
+
+static void refuses_what_it_cannot_draw(void **state)
+{
+    aod_policy pol = test_policy();
+    aod_report_info info = test_info(&pol, AOD_MODE_DISCLOSURES, AOD_AUDIENCE_PATIENT, "en");
+    aod_report_summary sum = test_summary(4);
+    aod_text *t = load_text("en");
+    FILE *out = tmpfile();
+    aod_error err;
+    aod_sink *s;
+    long i;
+
+    (void)state;
+    assert_non_null(out);
+    aod_error_init(&err);
+    s = aod_pdf_sink_new(out, NULL, t, &err);
+    assert_non_null(s);
+    assert_int_equal(s->begin(s, &info, &err), 0);
+    for (i = 0; i < 4; i++) {
+        aod_entry e;
+        fill_devanagari(i, &e);
+        assert_int_equal(s->entry(s, &e, &err), 0);
+    }
+    assert_int_equal(s->end(s, &sum, &err), -1);
+    assert_int_equal(err.code, AOD_ERR_TEMPLATES);
+    must_contain(err.text, "U+0930 in table line 3, column \"Who received it\"");
+    must_contain(err.text, "--format html");
+    assert_int_equal(file_size(out), 0);
+    s->free(s);
+    fclose(out);
+
+    /* The patient's own name is named as such. */
+    info.patient_name = "अनीता";
+    aod_error_init(&err);
+    out = tmpfile();
+    s = aod_pdf_sink_new(out, NULL, t, &err);
+    assert_non_null(s);
+    assert_int_equal(s->begin(s, &info, &err), 0);
+    assert_int_equal(s->end(s, &sum, &err), -1);
+    must_contain(err.text, "U+0905 in the patient's name");
+    assert_int_equal(file_size(out), 0);
+    s->free(s);
+    fclose(out);
+
+    /* Without a fallback font, Chinese is refused the same way. */
+    {
+        aod_pdf_options none = {NULL, NULL, ""};
+        info.patient_name = "王小明";
+        aod_error_init(&err);
+        out = tmpfile();
+        s = aod_pdf_sink_new(out, &none, t, &err);
+        assert_non_null(s);
+        assert_int_equal(s->begin(s, &info, &err), 0);
+        assert_int_equal(s->end(s, &sum, &err), -1);
+        must_contain(err.text, "U+738B in the patient's name");
+        s->free(s);
+        fclose(out);
+    }
+    aod_text_free(t);
+}
+
 /* ------------------------------------------------------------- failures */
 
 static long file_size(FILE *f)
@@ -773,7 +1003,7 @@ static long file_size(FILE *f)
 
 static void missing_font(void **state)
 {
-    aod_pdf_options opts = {"/nonexistent/NoSuchFont.ttf", NULL};
+    aod_pdf_options opts = {"/nonexistent/NoSuchFont.ttf", NULL, NULL};
     aod_text *t = load_text("en");
     FILE *out = tmpfile();
     aod_error err;
@@ -802,7 +1032,7 @@ static void not_a_font(void **state)
     aod_report_summary sum = test_summary(0);
     aod_text *t = load_text("en");
     char path[512];
-    aod_pdf_options opts = {NULL, NULL};
+    aod_pdf_options opts = {NULL, NULL, NULL};
     FILE *out = tmpfile();
     aod_error err;
     aod_sink *s;
@@ -970,6 +1200,10 @@ int main(void)
         cmocka_unit_test(not_a_font),
         cmocka_unit_test(unmasked_line_midway),
         cmocka_unit_test(write_fails),
+        cmocka_unit_test(world_scripts),
+        cmocka_unit_test(arabic_shaped),
+        cmocka_unit_test(structure),
+        cmocka_unit_test(refuses_what_it_cannot_draw),
         cmocka_unit_test(golden_disclosures_en),
         cmocka_unit_test(golden_access_office_es),
     };
