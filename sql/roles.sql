@@ -14,6 +14,7 @@
 --               (migrations) runs as the owner, nothing else should.
 --   aod_reader  report, explain, batch: reads the store, and appends only
 --               its own self-audit record, through aod.record_self_audit()
+--               (and reads the retention horizon, aod.retention_horizon())
 --               (no INSERT, UPDATE or DELETE on any table).
 --   aod_loader  load: inserts events and their report rows; it may read
 --               only the event keys it needs to skip what is stored, never
@@ -65,13 +66,15 @@ $$;
 GRANT USAGE ON SCHEMA aod TO aod_reader, aod_loader;
 
 -- The reporting role reads; its one write is its self-audit record.
-GRANT SELECT ON aod.audit_event, aod.event_patient, aod.schema_version, aod.search_outcome
+GRANT SELECT ON aod.audit_event, aod.event_patient, aod.schema_version, aod.search_outcome,
+    aod.retention_log, aod.partition_info
     TO aod_reader;
 -- and the site inputs (migration 006): roster, patient facts, care relationships
 GRANT SELECT ON aod.roster, aod.patient_fact, aod.care_relationship, aod.site_input
     TO aod_reader;
 GRANT EXECUTE ON FUNCTION aod.record_self_audit(text, text[], text, text, text, date, date,
-    timestamptz, timestamptz, timestamptz, timestamptz, text, text, text, text, jsonb)
+    timestamptz, timestamptz, timestamptz, timestamptz, text, text, text, text, jsonb),
+    aod.retention_horizon()
     TO aod_reader;
 
 -- The loader inserts; it reads the event keys (to skip what is stored) and
@@ -83,6 +86,8 @@ GRANT INSERT, DELETE ON aod.roster, aod.patient_fact, aod.care_relationship TO a
 GRANT INSERT ON aod.site_input TO aod_loader;
 GRANT SELECT (id, event_key) ON aod.audit_event TO aod_loader;
 GRANT SELECT ON aod.schema_version TO aod_loader;
+-- (each batch's months get their partitions, sql/005_partitions.sql)
+GRANT EXECUTE ON FUNCTION aod.ensure_partitions(timestamptz[]) TO aod_loader;
 DO $$
 BEGIN
     EXECUTE format('GRANT USAGE ON SEQUENCE %s TO aod_loader',

@@ -12,6 +12,7 @@ mkdir -p /etc/postgresql-common/createcluster.d
 echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/aodreport-no-main.conf
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# libssl-dev: OpenSSL's libcrypto (SHA-256, HMAC, the Ed25519 signatures).
 # libfribidi-dev: Arabic and Hebrew in the PDF; fonts-wqy-microhei: the PDF's
 # fallback font for Chinese, Japanese and Korean names (test_scripts.sh).
 # libxlsxwriter-dev: the spreadsheet output; its pkg-config file links -lz,
@@ -29,6 +30,7 @@ fi
 apt-get install -y -qq --no-install-recommends \
     build-essential autoconf automake pkg-config ca-certificates \
     libpq-dev libjansson-dev libhpdf-dev libxml2-dev libxml2-utils libcmocka-dev zlib1g-dev \
+    libssl-dev \
     libxlsxwriter-dev libreoffice-calc-nogui \
     libharfbuzz-dev libfribidi-dev \
     postgresql-15 fonts-dejavu-core fonts-wqy-microhei python3 python3-psycopg2 time \

@@ -9,7 +9,14 @@
  * reports with run.h; it shares the parent's policy, templates and plan
  * (copied at fork, read-only).  Processes rather than threads: libpq, libharu
  * and the process-wide time zone are then no concern, and a worker that
- * crashes costs one report, not the run.
+ * crashes costs one report (a group, in a month run), not the run.
+ *
+ * A month run hands out groups of consecutive patient keys instead of
+ * single reports (work_group): one query streams the group's rows in
+ * patient order, one syncfs and one self-audit transaction cover the
+ * group, then its files are renamed (doc/operations.md, "Durability").
+ * The workers take groups as they come free, so each works through its
+ * own ranges of the key space and both cores stay busy to the end.
  *
  * Signals: SIGINT and SIGTERM stop the run.  The workers roll back the
  * report in hand (run.h: nothing published, no self-audit), the parent
@@ -55,8 +62,13 @@
 #define MAX_LANGS         32
 #define MANIFEST_EVERY_MS 500
 /* Requests planned and run at a time: what the run holds in memory. */
-#define WINDOW    4096
-#define LOCK_NAME ".aodreport-batch.lock"
+#define WINDOW 4096
+/* Reports of a month run made from one query, with their self-audits in
+ * one transaction (work_group); fewer when they have many formats, since
+ * each keeps two descriptors per file open until the group is published. */
+#define MAX_GROUP       64
+#define GROUP_MAX_FILES 192
+#define LOCK_NAME       ".aodreport-batch.lock"
 
 /* Set by the signal handlers: the signal that asked the run to stop, and
  * (in the parent) how many stop signals came. */
@@ -110,7 +122,8 @@ typedef struct plan {
     aod_batch_entry *entries; /* the window: the reports planned and not yet finished */
     job *jobs;
     size_t n, cap;
-    size_t window; /* plan and run this many at a time */
+    size_t window;    /* plan and run this many at a time */
+    size_t group_max; /* reports in one group of a month run (work_group) */
     struct run_state *s;
     aod_error deferred; /* an error of a callback that cannot return one */
     char manifest_base[64];
@@ -774,6 +787,8 @@ static long remove_temps(const plan *p)
             close(fd);
         return removed;
     }
+    /* A dup shares the offset, which the listing above left at the end. */
+    rewinddir(d);
     while ((de = readdir(d))) {
         int sub;
         if (!aod_batch_is_patient_dir(de->d_name))
@@ -882,9 +897,10 @@ static size_t resume(plan *p, aod_batch_resume *done, aod_error *err)
 
 typedef struct worker {
     pid_t pid;
-    int job_fd; /* parent writes job numbers */
-    int res_fd; /* parent reads result lines */
-    long job;   /* the entry in hand, -1 when idle */
+    int job_fd;               /* parent writes job numbers */
+    int res_fd;               /* parent reads result lines */
+    uint32_t jobs[MAX_GROUP]; /* the entries in hand (a group in a month run) */
+    size_t n_jobs;            /* 0 when idle */
     struct timespec job_start;
     aod_buf in; /* a partial result line */
 } worker;
@@ -977,6 +993,303 @@ done:
     return line;
 }
 
+/* One report of a group (work_group). */
+typedef struct group_item {
+    size_t i; /* the entry */
+    aod_run_output outs[AOD_BATCH_NFORMATS];
+    char names[AOD_BATCH_NFORMATS][256];
+    aod_run_job *job;
+    aod_report_summary sum;
+    aod_error err; /* its own failure, if any */
+    int done;      /* finished (its temporaries complete) or failed */
+    int published;
+    struct timespec t0;
+    double seconds;
+    char *outcome[8]; /* its search outcomes (owned) */
+    size_t n_outcomes;
+} group_item;
+
+typedef struct group {
+    plan *p;
+    aod_store *st;
+    group_item *v;
+    size_t n, cur; /* the item whose rows are coming; n when past the end */
+    const char **keys;
+} group;
+
+static void item_fail(group_item *it, const aod_error *err)
+{
+    if (it->err.code == AOD_OK)
+        it->err = *err;
+    aod_run_job_free(it->job);
+    it->job = NULL;
+    it->done = 1;
+}
+
+/* Opens item k's outputs and pipeline. */
+static int item_begin(group *g, size_t k)
+{
+    plan *p = g->p;
+    group_item *it = &g->v[k];
+    aod_batch_entry *e = &p->entries[it->i];
+    char dir[4096];
+    aod_error err;
+    size_t f;
+    int dfd;
+
+    aod_error_init(&err);
+    clock_gettime(CLOCK_MONOTONIC, &it->t0);
+    if ((size_t)snprintf(dir, sizeof dir, "%s/%s", p->o->out_dir, e->dir) >= sizeof dir) {
+        aod_error_set(&err, AOD_ERR_IO, p->o->out_dir, 0, NULL, "path too long");
+        goto fail;
+    }
+    dfd = aod_outfile_subdir(p->out_fd, e->dir, 1, dir, &err);
+    if (dfd < 0)
+        goto fail;
+    for (f = 0; f < e->n_files; f++) {
+        if ((size_t)snprintf(it->names[f], sizeof it->names[f], "%s.%s", e->base,
+                             aod_run_format_ext(e->files[f].format)) >= sizeof it->names[f]) {
+            aod_error_set(&err, AOD_ERR_IO, dir, 0, NULL, "path too long");
+            close(dfd);
+            goto fail;
+        }
+        it->outs[f].format = e->files[f].format;
+        it->outs[f].path = it->names[f];
+        it->outs[f].at_dir = 1;
+        it->outs[f].dir_fd = dfd;
+    }
+    /* the outputs keep their own descriptor of the directory */
+    it->job =
+        aod_run_begin(g->st, &p->jobs[it->i].info, p->jobs[it->i].text, 0, it->outs, e->n_files,
+                      &p->ro, (const char *const *)it->outcome, it->n_outcomes, &err);
+    close(dfd);
+    if (!it->job)
+        goto fail;
+    return 0;
+fail:
+    item_fail(it, &err);
+    return -1;
+}
+
+/* Item k has all its rows: finish it (opening it first if it had none). */
+static void item_end(group *g, size_t k)
+{
+    group_item *it = &g->v[k];
+    aod_error err;
+
+    if (it->done)
+        return;
+    if (!it->job && item_begin(g, k) != 0)
+        return;
+    aod_error_init(&err);
+    if (aod_run_finish(it->job, &it->sum, &err) != 0) {
+        item_fail(it, &err);
+        return;
+    }
+    it->done = 1;
+    it->seconds = since(&it->t0);
+}
+
+static int group_outcome(void *ctx, const char *key, const char *message, aod_error *err)
+{
+    group *g = ctx;
+    size_t k;
+
+    for (k = 0; k < g->n; k++) {
+        group_item *it = &g->v[k];
+        if (strcmp(g->keys[k], key) != 0 || it->n_outcomes >= 8)
+            continue;
+        if (!(it->outcome[it->n_outcomes] = strdup(message))) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            return -1;
+        }
+        it->n_outcomes++;
+    }
+    return 0;
+}
+
+/* A row of the group's query: rows come grouped by key, in the order the
+ * items are (the server's order of patient keys, as planned). */
+static int group_row(void *ctx, const char *key, int64_t id, const char *norm, size_t len,
+                     aod_error *err)
+{
+    group *g = ctx;
+    group_item *it;
+    aod_error ierr;
+
+    if (stop_signal) {
+        aod_error_set(err, AOD_ERR_INTERRUPTED, NULL, 0, NULL, "interrupted");
+        return -1;
+    }
+    while (g->cur < g->n && strcmp(g->keys[g->cur], key) != 0) {
+        item_end(g, g->cur);
+        g->cur++;
+    }
+    if (g->cur >= g->n) {
+        aod_error_set(err, AOD_ERR_DB, "database", 0, NULL,
+                      "the store sent the rows of patient key '%s' out of order", key);
+        return -1;
+    }
+    it = &g->v[g->cur];
+    if (it->done || (!it->job && item_begin(g, g->cur) != 0))
+        return 0; /* it failed; its other rows are skipped */
+    aod_error_init(&ierr);
+    if (aod_run_push(it->job, id, norm, len, &ierr) != 0) {
+        if (ierr.code == AOD_ERR_INTERRUPTED) {
+            *err = ierr;
+            return -1;
+        }
+        item_fail(it, &ierr);
+    }
+    return 0;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts;
+
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stop_signal)
+        ;
+}
+
+/* The result line of a group's item. */
+static char *group_result(plan *p, group_item *it)
+{
+    aod_batch_entry *e = &p->entries[it->i];
+    json_t *res, *files = json_array();
+    char msg[1024] = "";
+    char *line;
+    size_t k;
+    int ok = it->published && it->err.code == AOD_OK;
+
+    if (!ok) {
+        if (it->err.code == AOD_OK)
+            aod_error_set(&it->err, AOD_ERR_INTERNAL, NULL, 0, NULL, "not made");
+        aod_error_format(&it->err, msg, sizeof msg);
+    }
+    for (k = 0; ok && files && k < e->n_files; k++)
+        json_array_append_new(files, json_pack("{s:s, s:I}", "sha256", it->outs[k].sha256, "size",
+                                               (json_int_t)it->outs[k].size));
+    res =
+        json_pack("{s:I, s:i, s:s, s:I, s:I, s:I, s:o, s:s, s:f}", "job", (json_int_t)it->i, "code",
+                  ok ? 0 : (int)it->err.code, "error", msg, "records",
+                  (json_int_t)it->sum.records_read, "events", (json_int_t)it->sum.events, "lines",
+                  (json_int_t)it->sum.entries, "files", files ? files : json_array(), "self_audit",
+                  ok ? aod_run_job_self_audit_id(it->job) : "", "seconds", it->seconds);
+    line = res ? json_dumps(res, JSON_COMPACT) : NULL;
+    json_decref(res);
+    return line;
+}
+
+/*
+ * A group of month reports (one patient key each, the same period): their
+ * rows in one query in patient order, each key's rows fed to its own
+ * report as they stream by; then the finished temporaries synced at once,
+ * the group's self-audits recorded in one transaction, and only then the
+ * files renamed into place (doc/operations.md, "Durability").  A report
+ * that fails alone fails alone; a self-audit transaction that fails fails
+ * the whole group, and none of its files appears.  Writes one result line
+ * per report to res_fd.  Returns 0, or -1 when the pipe is gone.
+ */
+static int work_group(plan *p, const uint32_t *idx, size_t n, aod_store **st, int res_fd)
+{
+    group g;
+    aod_run_job *done[MAX_GROUP];
+    size_t k, m = 0;
+    aod_error err;
+    long pause = env_ms("AOD_TEST_PUBLISH_PAUSE_MS");
+    int rc = 0;
+
+    aod_error_init(&err);
+    memset(&g, 0, sizeof g);
+    g.p = p;
+    g.n = n;
+    g.v = calloc(n, sizeof *g.v);
+    g.keys = calloc(n, sizeof *g.keys);
+    if (!g.v || !g.keys) {
+        free(g.v);
+        free(g.keys);
+        return -1;
+    }
+    for (k = 0; k < n; k++) {
+        g.v[k].i = idx[k];
+        g.keys[k] = p->entries[idx[k]].keys[0];
+        aod_error_init(&g.v[k].err);
+    }
+    if (!*st && !(*st = aod_store_connect(p->o->db, &err)))
+        goto failed;
+    g.st = *st;
+    if (aod_store_search_outcomes_keys(g.st, g.keys, n, group_outcome, &g, &err) != 0)
+        goto failed;
+    if (aod_store_each_keys_event(g.st, g.keys, n, p->month_from, p->month_to, group_row, &g,
+                                  &err) != 0)
+        goto failed;
+    for (; g.cur < n; g.cur++)
+        item_end(&g, g.cur);
+    for (k = 0; k < n; k++)
+        if (g.v[k].job && g.v[k].done && g.v[k].err.code == AOD_OK)
+            done[m++] = g.v[k].job;
+    if (m == 0)
+        goto report;
+    /* The data of every finished temporary on disk before the self-audits
+     * say the files exist. */
+    if (aod_outfile_sync_fs(p->out_fd, p->o->out_dir, &err) != 0)
+        goto failed;
+    if (p->ro.pause_ms > 0)
+        sleep_ms(p->ro.pause_ms);
+    if (stop_signal) {
+        aod_error_set(&err, AOD_ERR_INTERRUPTED, NULL, 0, NULL, "interrupted");
+        goto failed;
+    }
+    if (aod_run_record_group(g.st, done, m, &err) != 0)
+        goto failed;
+    /* Recorded: publish.  From here on a signal waits for the renames. */
+    for (k = 0; k < n; k++) {
+        group_item *it = &g.v[k];
+        aod_error perr;
+        if (!it->job || !it->done || it->err.code != AOD_OK)
+            continue;
+        aod_error_init(&perr);
+        if (aod_run_publish(it->job, &perr) != 0)
+            it->err = perr;
+        else
+            it->published = 1;
+        if (pause > 0)
+            sleep_ms(pause);
+    }
+    /* ... and their names on disk before the manifest lists them.  A
+     * failure here loses nothing: the files are in place and recorded, and
+     * a name lost to a crash is missing from the manifest too (made again). */
+    (void)aod_outfile_sync_fs(p->out_fd, p->o->out_dir, &err);
+    goto report;
+failed:
+    if (err.code == AOD_ERR_DB_CONNECT || err.code == AOD_ERR_DB) {
+        aod_store_free(*st);
+        *st = NULL;
+    }
+    for (k = 0; k < n; k++)
+        if (!g.v[k].published)
+            item_fail(&g.v[k], &err);
+report:
+    for (k = 0; k < n; k++) {
+        group_item *it = &g.v[k];
+        char *line = group_result(p, it);
+        size_t o;
+        if (rc == 0 && (!line || write_all(res_fd, line, strlen(line)) != 0 ||
+                        write_all(res_fd, "\n", 1) != 0))
+            rc = -1;
+        free(line);
+        aod_run_job_free(it->job);
+        for (o = 0; o < it->n_outcomes; o++)
+            free(it->outcome[o]);
+    }
+    free(g.v);
+    free(g.keys);
+    return rc;
+}
+
 static void worker_main(plan *p, int job_fd, int res_fd, pid_t parent)
 {
     struct sigaction sa;
@@ -998,12 +1311,27 @@ static void worker_main(plan *p, int job_fd, int res_fd, pid_t parent)
     p->ro.stop = &stop_signal;
     p->ro.pause_ms = env_ms("AOD_TEST_SLOW_MS");
     while (!stop_signal) {
-        ssize_t r = read(job_fd, &idx, sizeof idx);
+        uint32_t msg[1 + MAX_GROUP];
+        ssize_t r = read(job_fd, msg, sizeof msg);
         char *line;
+        size_t k;
         if (r < 0 && errno == EINTR)
             continue;
-        if (r != (ssize_t)sizeof idx || idx >= p->n)
+        /* one message per write, far below PIPE_BUF: read whole */
+        if (r < (ssize_t)(2 * sizeof idx) || msg[0] == 0 || msg[0] > MAX_GROUP ||
+            (size_t)r != (1 + msg[0]) * sizeof idx)
             break;
+        for (k = 0; k < msg[0]; k++)
+            if (msg[1 + k] >= p->n)
+                break;
+        if (k < msg[0])
+            break;
+        if (p->o->month) {
+            if (work_group(p, msg + 1, msg[0], &st, res_fd) != 0)
+                break;
+            continue;
+        }
+        idx = msg[1];
         line = work(p, idx, &st);
         if (!line || write_all(res_fd, line, strlen(line)) != 0 ||
             write_all(res_fd, "\n", 1) != 0) {
@@ -1065,7 +1393,7 @@ static int spawn(plan *p, worker *w, size_t nw, size_t k, aod_error *err)
     w[k].pid = pid;
     w[k].job_fd = jp[1];
     w[k].res_fd = rp[0];
-    w[k].job = -1;
+    w[k].n_jobs = 0;
     aod_buf_init(&w[k].in, (size_t)1024 * 1024);
     return 0;
 fail:
@@ -1170,12 +1498,16 @@ static void apply_result(run_state *s, worker *w, const char *line)
     long code;
     size_t k;
 
-    if (!r || w->job < 0) {
+    json_int_t jn = r ? json_integer_value(json_object_get(r, "job")) : -1;
+
+    for (k = 0; k < w->n_jobs && (json_int_t)w->jobs[k] != jn; k++)
+        ;
+    if (!r || k >= w->n_jobs) {
         json_decref(r);
         return;
     }
-    e = &p->entries[w->job];
-    w->job = -1;
+    e = &p->entries[jn];
+    w->jobs[k] = w->jobs[--w->n_jobs];
     code = (long)json_integer_value(json_object_get(r, "code"));
     e->seconds = json_real_value(json_object_get(r, "seconds"));
     s->dirty = 1;
@@ -1238,8 +1570,8 @@ static void worker_gone(run_state *s, worker *w)
             WIFSIGNALED(status) ? "signal" : "status",
             WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
     }
-    if (w->job >= 0) {
-        aod_batch_entry *e = &s->p->entries[w->job];
+    while (w->n_jobs > 0) {
+        aod_batch_entry *e = &s->p->entries[w->jobs[--w->n_jobs]];
         if (WIFSIGNALED(status))
             snprintf(msg, sizeof msg, "the worker process ended by signal %d while making it",
                      WTERMSIG(status));
@@ -1258,7 +1590,6 @@ static void worker_gone(run_state *s, worker *w)
             s->pr.done++;
             log_result(s, e);
         }
-        w->job = -1;
         s->dirty = 1;
     }
     aod_buf_free(&w->in);
@@ -1293,20 +1624,47 @@ static void read_worker(run_state *s, worker *w)
     }
 }
 
+/* How many reports the next message to a worker carries: one, or in a
+ * month run a group of consecutive planned reports (consecutive patient
+ * keys), smaller towards the end so that every worker has a share. */
+static size_t group_size(const run_state *s)
+{
+    const plan *p = s->p;
+    size_t left = s->n_todo - s->next, share, cap = p->group_max, files;
+
+    if (!p->o->month)
+        return 1;
+    files = p->n > 0 ? p->entries[s->todo[s->next]].n_files : 1;
+    if (files > 0 && GROUP_MAX_FILES / files < cap)
+        cap = GROUP_MAX_FILES / files;
+    share = (left + s->nw - 1) / s->nw;
+    if (share < cap)
+        cap = share;
+    return cap > 0 ? cap : 1;
+}
+
 static void dispatch(run_state *s)
 {
-    size_t k;
+    size_t k, i;
 
     for (k = 0; k < s->nw && !s->stopping && s->next < s->n_todo; k++) {
         worker *w = &s->w[k];
-        uint32_t idx;
-        if (w->pid <= 0 || w->job >= 0)
+        uint32_t msg[1 + MAX_GROUP];
+        size_t n;
+        if (w->pid <= 0 || w->n_jobs > 0)
             continue;
-        idx = (uint32_t)s->todo[s->next];
-        if (write_all(w->job_fd, &idx, sizeof idx) != 0)
+        n = group_size(s);
+        if (n > s->n_todo - s->next)
+            n = s->n_todo - s->next;
+        msg[0] = (uint32_t)n;
+        for (i = 0; i < n; i++)
+            msg[1 + i] = (uint32_t)s->todo[s->next + i];
+        if (write_all(w->job_fd, msg, (1 + n) * sizeof msg[0]) != 0)
             continue; /* it died; its pipe will say so */
-        w->job = (long)idx;
-        s->next++;
+        for (i = 0; i < n; i++)
+            w->jobs[i] = msg[1 + i];
+        w->n_jobs = n;
+        s->next += n;
         clock_gettime(CLOCK_MONOTONIC, &w->job_start);
     }
 }
@@ -1330,9 +1688,9 @@ static void on_signal(run_state *s)
     s->interrupted = 1;
     s->stopping = 1;
     for (k = 0; k < s->nw; k++)
-        if (s->w[k].pid > 0 && s->w[k].job >= 0) {
+        if (s->w[k].pid > 0 && s->w[k].n_jobs > 0) {
             kill(s->w[k].pid, SIGTERM);
-            busy++;
+            busy += s->w[k].n_jobs;
         }
     say(&s->pr, AOD_LOG_WARNING, "%s: stopping; %zu report%s in flight %s rolled back",
         stop_signal == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)", busy,
@@ -1352,7 +1710,7 @@ static void loop(run_state *s)
         on_signal(s);
         dispatch(s);
         for (k = 0; k < s->nw; k++)
-            if (s->w[k].pid > 0 && s->w[k].job >= 0)
+            if (s->w[k].pid > 0 && s->w[k].n_jobs > 0)
                 busy++;
         if (busy == 0 && (s->stopping || s->next >= s->n_todo || s->alive == 0))
             break;
@@ -1735,6 +2093,10 @@ int aod_batch_run(const aod_batch_options *o, aod_error *err)
     p->out_fd = -1;
     p->window =
         env_ms("AOD_TEST_BATCH_WINDOW") > 0 ? (size_t)env_ms("AOD_TEST_BATCH_WINDOW") : WINDOW;
+    /* Test hook: smaller groups, so that a test can stop a run between two. */
+    p->group_max = env_ms("AOD_TEST_BATCH_GROUP") > 0 && env_ms("AOD_TEST_BATCH_GROUP") < MAX_GROUP
+                       ? (size_t)env_ms("AOD_TEST_BATCH_GROUP")
+                       : MAX_GROUP;
     aod_error_init(&p->deferred);
     aod_error_init(&s->manifest_err);
     s->pr.tty = isatty(2);
@@ -1752,6 +2114,8 @@ int aod_batch_run(const aod_batch_options *o, aod_error *err)
     p->ro.csv.bom = o->csv_bom;
     p->ro.csv.delimiter = o->csv_delimiter ? o->csv_delimiter : ',';
     p->ro.operator_name = o->operator_name;
+    /* A month run syncs each group of reports at once (work_group). */
+    p->ro.defer_sync = o->month != NULL;
 
     /* Stop requests are noted from the start; workers inherit the flag. */
     stop_signal = 0;

@@ -23,6 +23,7 @@
 #include "app/batch.h"
 #include "app/check.h"
 #include "base/buf.h"
+#include "base/sign.h"
 #include "ingest/load.h"
 #include "ingest/sitecsv.h"
 #include "ingest/normalize.h"
@@ -33,7 +34,9 @@
 #include "pipeline/report.h"
 #include "app/run.h"
 #include "app/selfaudit.h"
+#include "app/sigcheck.h"
 #include "app/verify.h"
+#include "app/maintain.h"
 #include "base/log.h"
 #include "store/store.h"
 #include "base/timefmt.h"
@@ -314,6 +317,7 @@ typedef struct report_opts {
     const char *mode, *audience, *policy, *format, *output, *lang, *templates;
     const char *patient_name;
     const char *font, *fallback_font;
+    const char *sign; /* --sign KEYFILE */
     const char *operator_name;
     int csv_bom;
     int json;
@@ -349,8 +353,15 @@ static void report_help(const char *cmd)
         printf("  --format FORMAT    csv (default), pdf (a letter and table for the patient),\n"
                "                     html (the same letter and table as an accessible web\n"
                "                     page), xlsx (the CSV's lines as a typed spreadsheet),\n"
-               "                     bundle-json or bundle-xml (a FHIR R4 Document Bundle)\n"
+               "                     bundle-json or bundle-xml (a FHIR R4 Document Bundle),\n"
+               "                     mhd or mhd-html (IHE MHD ITI-65: a transaction Bundle\n"
+               "                     for a portal, with the PDF or HTML and the Document\n"
+               "                     Bundle), mhd-simplified or mhd-simplified-html (ITI-105:\n"
+               "                     one DocumentReference carrying the PDF or HTML)\n"
                "  --font FILE        TrueType font for the PDF (default: DejaVu Sans)\n"
+               "  --sign KEYFILE     sign the FHIR document (bundle-json, or the one mhd\n"
+               "                     carries) with this Ed25519 private key (PEM, mode 0600):\n"
+               "                     Bundle.signature, a JWS over its canonical JSON\n"
                "  --fallback-font FILE  TrueType font (or collection) for the characters\n"
                "                     --font lacks: Chinese, Japanese, Korean (default:\n"
                "                     WenQuanYi Micro Hei); '' for none\n");
@@ -392,6 +403,7 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
                                          {"csv-bom", no_argument, NULL, 'B'},
                                          {"csv-delimiter", required_argument, NULL, 'D'},
                                          {"font", required_argument, NULL, 'U'},
+                                         {"sign", required_argument, NULL, 'S'},
                                          {"fallback-font", required_argument, NULL, 'k'},
                                          {"operator", required_argument, NULL, 'O'},
                                          {"json", no_argument, NULL, 'J'},
@@ -454,6 +466,9 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
         case 'U':
             o->font = optarg;
             break;
+        case 'S':
+            o->sign = optarg;
+            break;
         case 'k':
             o->fallback_font = optarg;
             break;
@@ -496,9 +511,17 @@ static int print_report_json(const char *cmd, const report_opts *o, const char *
     size_t i;
     int rc = -1;
 
-    for (i = 0; jkeys && i < n_keys; i++)
-        if (json_array_append_new(jkeys, json_string(keys[i])) != 0)
+    /* An SSN is printed as the logs print keys, by its last four characters:
+     * a full SSN never leaves (doc/bundle.md), not even to the operator's
+     * terminal or a cron mail. */
+    for (i = 0; jkeys && i < n_keys; i++) {
+        char masked[512];
+        const char *k = aod_text_key_is_ssn(keys[i])
+                            ? aod_error_mask_key(keys[i], masked, sizeof masked)
+                            : keys[i];
+        if (json_array_append_new(jkeys, json_string(k)) != 0)
             break;
+    }
     doc = json_pack("{s:s, s:o, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, "
                     "s:s}",
                     "command", cmd, "patient_keys", jkeys, "mode",
@@ -536,6 +559,7 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     aod_run_output output;
     aod_policy *policy = NULL;
     aod_text *text = NULL;
+    aod_sign_key *sign_key = NULL;
     aod_store *st = NULL;
     aod_buf keybuf[MAX_KEYS];
     const char *keys[MAX_KEYS];
@@ -585,7 +609,8 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     /* validate the format before touching the database or the output */
     if (!explain && o.format && !aod_run_format_known(o.format)) {
         usage_error(err, "--format",
-                    "unknown format '%s' (known: csv, pdf, html, xlsx, bundle-json, bundle-xml)",
+                    "unknown format '%s' (known: csv, pdf, html, xlsx, bundle-json, bundle-xml, "
+                    "mhd, mhd-html, mhd-simplified, mhd-simplified-html)",
                     o.format);
         goto out;
     }
@@ -596,6 +621,21 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
                     "a PDF is not written to a terminal: give -o FILE or "
                     "redirect standard output");
         goto out;
+    }
+    /* --sign: a FHIR JSON document is what carries a signature */
+    if (o.sign) {
+        const char *f = o.format ? o.format : "csv";
+        if (explain || (strcmp(f, "bundle-json") != 0 && strcmp(f, "mhd") != 0 &&
+                        strcmp(f, "mhd-html") != 0)) {
+            usage_error(err, "--sign",
+                        "signs a FHIR JSON document: use it with --format bundle-json, or mhd / "
+                        "mhd-html (the document they carry), not %s",
+                        explain ? "explain" : f);
+            goto out;
+        }
+        sign_key = aod_sign_key_load_private(o.sign, err);
+        if (!sign_key)
+            goto out;
     }
     policy = aod_run_load_policy(o.policy, NULL, err);
     if (!policy)
@@ -617,6 +657,7 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
         goto out;
     memset(&ro, 0, sizeof ro);
     ro.font = o.font;
+    ro.sign_key = sign_key;
     ro.fallback_font = o.fallback_font;
     ro.csv.bom = o.csv_bom;
     ro.csv.delimiter = o.csv_delimiter;
@@ -661,6 +702,7 @@ out:
     aod_store_free(st);
     aod_text_free(text);
     aod_policy_free(policy);
+    aod_sign_key_free(sign_key);
     for (i = 0; i < o.n_keys; i++)
         aod_buf_free(&keybuf[i]);
     return rc;
@@ -994,6 +1036,10 @@ static const command commands[] = {
     {"batch", cmd_batch, "many reports: a requests file or a month's patients, resumable"},
     {"check", cmd_check, "say whether this site is ready: policy, templates, font, database"},
     {"verify", aod_verify_command, "did one person access a patient's record? yes or no, and when"},
+    {"maintain", aod_maintain_command, "make the coming months' partitions, cluster closed months"},
+    {"retention", aod_retention_command, "drop the months past retention, and record it"},
+    {"verify-signature", aod_sigcheck_command,
+     "check the signature of a document written with --sign"},
 };
 
 static void main_help(void)

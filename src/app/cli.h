@@ -13,6 +13,8 @@
 /* What aod_cli_run returns when `verify` answers no: not an error, an
  * answer, which main.c gives its own exit code. */
 #define AOD_CLI_ANSWER_NO 1
+/* ... and when `verify-signature` finds the signature not valid. */
+#define AOD_CLI_BAD_SIGNATURE 2
 
 /* Runs `aodreport ARGS...`.  Returns 0 on success (including --help and
  * --version), AOD_CLI_ANSWER_NO when `verify` found no access, or -1 with

@@ -24,7 +24,9 @@
 #include "render/bundle.h"
 #include "render/explain.h"
 #include "render/html.h"
+#include "render/mhd.h"
 #include "render/pdf.h"
+#include "render/signature.h"
 #include "render/xlsx.h"
 #include "base/timefmt.h"
 
@@ -176,8 +178,16 @@ int aod_run_parse_when(const char *opt, const char *s, int end_of_day, int64_t *
 
 static const struct {
     const char *name, *ext;
-} formats[] = {{"csv", "csv"},   {"pdf", "pdf"},          {"html", "html"},
-               {"xlsx", "xlsx"}, {"bundle-json", "json"}, {"bundle-xml", "xml"}};
+} formats[] = {{"csv", "csv"},
+               {"pdf", "pdf"},
+               {"html", "html"},
+               {"xlsx", "xlsx"},
+               {"bundle-json", "json"},
+               {"bundle-xml", "xml"},
+               {"mhd", "mhd.json"},
+               {"mhd-html", "mhd-html.json"},
+               {"mhd-simplified", "mhd-simplified.json"},
+               {"mhd-simplified-html", "mhd-simplified-html.json"}};
 
 const char *aod_run_format_ext(const char *format)
 {
@@ -197,6 +207,8 @@ int aod_run_format_known(const char *format)
 static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
                            const aod_run_options *o, aod_error *err)
 {
+    aod_pdf_options po; /* the PDF's, also for the PDF an MHD submission carries */
+
     if (o->extra_sink) {
         aod_sink *s = o->extra_sink(o->extra_ctx, format, out, text, err);
         if (s || err->code != AOD_OK)
@@ -204,23 +216,42 @@ static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
     }
     if (strcmp(format, "csv") == 0)
         return aod_csv_sink_new(out, &o->csv, text, NULL, NULL, err);
-    if (strcmp(format, "pdf") == 0) {
-        aod_pdf_options po;
-        memset(&po, 0, sizeof po);
-        po.font_file = o->font;
-        po.fallback_font_file = o->fallback_font;
+    memset(&po, 0, sizeof po);
+    po.font_file = o->font;
+    po.fallback_font_file = o->fallback_font;
+    if (strcmp(format, "pdf") == 0)
         return aod_pdf_sink_new(out, &po, text, err);
-    }
     if (strcmp(format, "html") == 0)
         return aod_html_sink_new(out, text, err);
     if (strcmp(format, "xlsx") == 0)
         return aod_xlsx_sink_new(out, text, err);
+    if (strcmp(format, "bundle-json") == 0 && o->sign_key) {
+        /* the document is written to a temporary file, then signed */
+        FILE *tmp = tmpfile();
+        aod_sink *inner;
+        if (!tmp) {
+            aod_error_set(err, AOD_ERR_IO, NULL, 0, NULL,
+                          "cannot make a temporary file for the document to sign");
+            return NULL;
+        }
+        inner = aod_bundle_sink_new(tmp, AOD_BUNDLE_JSON, text, err);
+        if (!inner) {
+            fclose(tmp);
+            return NULL;
+        }
+        return aod_signature_sink_new(inner, tmp, out, o->sign_key, err);
+    }
     if (strcmp(format, "bundle-json") == 0)
         return aod_bundle_sink_new(out, AOD_BUNDLE_JSON, text, err);
     if (strcmp(format, "bundle-xml") == 0)
         return aod_bundle_sink_new(out, AOD_BUNDLE_XML, text, err);
+    if (strncmp(format, "mhd", 3) == 0 && aod_run_format_known(format))
+        return aod_mhd_sink_new(
+            out, strstr(format, "simplified") ? AOD_MHD_SIMPLIFIED : AOD_MHD_PROVIDE,
+            strstr(format, "html") ? AOD_MHD_HTML : AOD_MHD_PDF, &po, o->sign_key, text, err);
     aod_error_set(err, AOD_ERR_USAGE, "--format", 0, NULL,
-                  "unknown format '%s' (known: csv, pdf, html, xlsx, bundle-json, bundle-xml)",
+                  "unknown format '%s' (known: csv, pdf, html, xlsx, bundle-json, bundle-xml, "
+                  "mhd, mhd-html, mhd-simplified, mhd-simplified-html)",
                   format);
     return NULL;
 }
@@ -275,11 +306,6 @@ static void tee_free(aod_sink *s)
 
 /* ------------------------------------------------------------------ run */
 
-typedef struct run_ctx {
-    aod_report *rep;
-    const volatile sig_atomic_t *stop;
-} run_ctx;
-
 static int interrupted(const volatile sig_atomic_t *stop, aod_error *err)
 {
     if (stop && *stop) {
@@ -287,16 +313,6 @@ static int interrupted(const volatile sig_atomic_t *stop, aod_error *err)
         return 1;
     }
     return 0;
-}
-
-/* The store streams rows; each goes straight into the report. */
-static int push_row(void *ctx, int64_t id, const char *norm, size_t len, aod_error *err)
-{
-    run_ctx *c = ctx;
-
-    if (interrupted(c->stop, err))
-        return -1;
-    return aod_report_push_norm(c->rep, id, norm, len, err);
 }
 
 /* SHA-256 and size of the bytes written to o, read back from its start. */
@@ -316,6 +332,7 @@ static int out_digest(const aod_outfile *o, const char *name, char *hex, long lo
         if (n < 0) {
             aod_error_set(err, AOD_ERR_IO, name, 0, NULL, "cannot read back the output: %s",
                           strerror(errno));
+            aod_sha256_final(&c, digest); /* releases the hash (sha256.h) */
             return -1;
         }
         if (n == 0)
@@ -367,49 +384,6 @@ static int64_t process_started(void)
         owner = getpid();
     }
     return t;
-}
-
-/* Records the run; a failure is the run's failure (selfaudit.h says why). */
-static int self_audit(aod_store *st, const aod_report_info *info, int explain,
-                      const aod_run_output *outs, size_t n_outs, const aod_run_options *o,
-                      int64_t started, char *id_out, aod_error *err)
-{
-    aod_selfaudit_file files[MAX_OUTPUTS];
-    aod_selfaudit a;
-    char os_user[128], host[256];
-    aod_error aerr;
-    size_t i;
-
-    for (i = 0; i < n_outs; i++) {
-        files[i].format = outs[i].format;
-        files[i].name = base_name(outs[i].path);
-        files[i].sha256 = outs[i].sha256;
-        files[i].size = outs[i].size;
-    }
-    aod_selfaudit_whoami(os_user, sizeof os_user, host, sizeof host);
-    memset(&a, 0, sizeof a);
-    a.info = info;
-    a.explain = explain;
-    a.operator_name = o->operator_name;
-    a.db_user = aod_store_user(st);
-    a.os_user = os_user;
-    a.host = host;
-    a.pid = (long)getpid();
-    a.process_started = process_started();
-    a.files = files;
-    a.n_files = n_outs;
-    a.started = started;
-    a.recorded = aod_timefmt_now();
-    aod_error_init(&aerr);
-    if (aod_selfaudit_write(st, &a, id_out, NULL, &aerr) != 0) {
-        char msg[700];
-        aod_error_set(err, aerr.code, "self-audit", 0, NULL,
-                      "the report could not be recorded as an access in the store, so it was not "
-                      "written (%s)",
-                      aod_error_format(&aerr, msg, sizeof msg));
-        return -1;
-    }
-    return 0;
 }
 
 /* The stored search outcomes of a report's keys, copied (the store's rows
@@ -546,140 +520,322 @@ fail:
     return NULL;
 }
 
+/* What the self-audit of a finished job records (files: MAX_OUTPUTS). */
+static void selfaudit_of(const aod_run_job *j, aod_selfaudit *a, aod_selfaudit_file *files,
+                         char *os_user, size_t user_size, char *host, size_t host_size);
+
+/* Records the run; a failure is the run's failure (selfaudit.h says why). */
+static int self_audit(aod_store *st, const aod_run_job *j, char *id_out, aod_error *err)
+{
+    aod_selfaudit_file files[MAX_OUTPUTS];
+    aod_selfaudit a;
+    char os_user[128], host[256];
+    aod_error aerr;
+
+    selfaudit_of(j, &a, files, os_user, sizeof os_user, host, sizeof host);
+    a.db_user = aod_store_user(st);
+    aod_error_init(&aerr);
+    if (aod_selfaudit_write(st, &a, id_out, NULL, &aerr) != 0) {
+        char msg[700];
+        aod_error_set(err, aerr.code, "self-audit", 0, NULL,
+                      "the report could not be recorded as an access in the store, so it was not "
+                      "written (%s)",
+                      aod_error_format(&aerr, msg, sizeof msg));
+        return -1;
+    }
+    return 0;
+}
+
+/* One report on its way: the outputs open under temporary names, the
+ * pipeline fed row by row. */
+struct aod_run_job {
+    aod_outfile *files[MAX_OUTPUTS];
+    aod_sink *sinks[MAX_OUTPUTS];
+    aod_trace_sink *explainer;
+    tee_sink *tee;
+    aod_report *rep;
+    aod_report_info info; /* with the search outcomes (and the site facts) */
+    aod_facts *facts;     /* privacy office and explain only */
+    outcomes found;
+    aod_run_output *outs;
+    size_t n_outs;
+    int explain, finished;
+    const aod_run_options *opts;
+    int64_t started;
+    char self_audit_id[AOD_SELFAUDIT_ID_LEN];
+};
+
+aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod_text *text,
+                           int explain, aod_run_output *outs, size_t n_outs,
+                           const aod_run_options *opts, const char *const *outcome_msgs,
+                           size_t n_outcome_msgs, aod_error *err)
+{
+    aod_run_job *j;
+    aod_sink *sink;
+    size_t i;
+
+    if (n_outs == 0 || n_outs > MAX_OUTPUTS || (explain && n_outs != 1)) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "bad number of outputs (%zu)", n_outs);
+        return NULL;
+    }
+    j = calloc(1, sizeof *j);
+    if (!j) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return NULL;
+    }
+    j->outs = outs;
+    j->n_outs = n_outs;
+    j->explain = explain;
+    j->opts = opts;
+    j->started = aod_timefmt_now();
+    for (i = 0; i < n_outs; i++) {
+        FILE *stream;
+        if (outs[i].at_dir)
+            j->files[i] = aod_outfile_openat(outs[i].dir_fd, outs[i].path, outs[i].path, err);
+        else
+            j->files[i] = aod_outfile_open(outs[i].path, err);
+        if (!j->files[i])
+            goto fail;
+        if (opts->defer_sync)
+            aod_outfile_defer_sync(j->files[i]);
+        stream = aod_outfile_stream(j->files[i]);
+        if (explain) {
+            j->explainer = aod_explain_sink_new(stream, &opts->csv, err);
+            if (!j->explainer)
+                goto fail;
+        } else {
+            j->sinks[i] = make_sink(outs[i].format, stream, text, opts, err);
+            if (!j->sinks[i])
+                goto fail;
+        }
+    }
+    if (!explain && n_outs > 1) {
+        j->tee = calloc(1, sizeof *j->tee);
+        if (!j->tee) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            goto fail;
+        }
+        j->tee->base.begin = tee_begin;
+        j->tee->base.entry = tee_entry;
+        j->tee->base.end = tee_end;
+        j->tee->base.free = tee_free;
+        j->tee->v = j->sinks;
+        j->tee->n = n_outs;
+        sink = &j->tee->base;
+    } else {
+        sink = j->sinks[0];
+    }
+    /* A search response that said it was incomplete (a community that did
+     * not answer) is part of what the completeness statement must say. */
+    if (outcome_msgs) {
+        for (i = 0; i < n_outcome_msgs; i++)
+            (void)take_outcome(&j->found, outcome_msgs[i], err);
+    } else if (aod_store_search_outcomes(st, info->patient_keys, info->n_patient_keys, take_outcome,
+                                         &j->found, err) != 0) {
+        goto fail;
+    }
+    j->info = *info;
+    j->info.search_outcomes = j->found.v;
+    j->info.n_search_outcomes = j->found.n;
+    /* the site facts, for the privacy office only: the patient's copy
+     * never reads them */
+    if (explain || info->audience == AOD_AUDIENCE_PRIVACY_OFFICE) {
+        j->facts = read_facts(st, info, err);
+        if (!j->facts)
+            goto fail;
+        j->info.facts = j->facts;
+    }
+    j->rep = aod_report_new(&j->info, text, sink, err);
+    if (!j->rep)
+        goto fail;
+    if (j->explainer && aod_report_explain_to(j->rep, j->explainer, err) != 0)
+        goto fail;
+    return j;
+fail:
+    aod_run_job_free(j);
+    return NULL;
+}
+
+int aod_run_push(aod_run_job *j, int64_t id, const char *norm, size_t len, aod_error *err)
+{
+    if (interrupted(j->opts->stop, err))
+        return -1;
+    return aod_report_push_norm(j->rep, id, norm, len, err);
+}
+
+/* The stream of a job's failed output, for a renderer's I/O error that
+ * does not know the file's name. */
+static void name_failed_output(aod_run_job *j, aod_error *err)
+{
+    size_t i;
+
+    for (i = 0; err->code == AOD_ERR_IO && !err->source[0] && i < j->n_outs; i++)
+        if (j->files[i] && ferror(aod_outfile_stream(j->files[i])))
+            aod_error_where(err, is_stdout(j->outs[i].path) ? "<stdout>" : j->outs[i].path, 0, -1);
+}
+
+int aod_run_finish(aod_run_job *j, aod_report_summary *sum, aod_error *err)
+{
+    aod_report_summary local;
+    size_t i;
+
+    if (!sum)
+        sum = &local;
+    if (aod_report_finish(j->rep, sum, err) != 0)
+        goto fail;
+    /* the per-person coverage lives with the report, which the job frees */
+    sum->coverage = NULL;
+    sum->n_coverage = 0;
+    /* The bytes are final: close, checksum; the self-audit and the renames
+     * come after, so a failure before them leaves nothing behind. */
+    for (i = 0; i < j->n_outs; i++) {
+        const char *name = is_stdout(j->outs[i].path) ? "<stdout>" : j->outs[i].path;
+        if (aod_outfile_close(j->files[i], err) != 0 ||
+            out_digest(j->files[i], name, j->outs[i].sha256, &j->outs[i].size, err) != 0)
+            goto fail;
+    }
+    j->finished = 1;
+    return 0;
+fail:
+    name_failed_output(j, err);
+    return -1;
+}
+
+static void selfaudit_of(const aod_run_job *j, aod_selfaudit *a, aod_selfaudit_file *files,
+                         char *os_user, size_t user_size, char *host, size_t host_size)
+{
+    size_t i;
+
+    for (i = 0; i < j->n_outs; i++) {
+        files[i].format = j->outs[i].format;
+        files[i].name = base_name(j->outs[i].path);
+        files[i].sha256 = j->outs[i].sha256;
+        files[i].size = j->outs[i].size;
+    }
+    aod_selfaudit_whoami(os_user, user_size, host, host_size);
+    memset(a, 0, sizeof *a);
+    a->info = &j->info;
+    a->explain = j->explain;
+    a->operator_name = j->opts->operator_name;
+    a->os_user = os_user;
+    a->host = host;
+    a->pid = (long)getpid();
+    a->process_started = process_started();
+    a->files = files;
+    a->n_files = j->n_outs;
+    a->started = j->started;
+    a->recorded = aod_timefmt_now();
+}
+
+int aod_run_record_group(aod_store *st, aod_run_job *const *jobs, size_t n, aod_error *err)
+{
+    aod_selfaudit *a = calloc(n ? n : 1, sizeof *a);
+    aod_selfaudit_file *files = calloc(n ? n * MAX_OUTPUTS : 1, sizeof *files);
+    char *ids = calloc(n ? n : 1, AOD_SELFAUDIT_ID_LEN);
+    char os_user[128], host[256];
+    aod_error aerr;
+    size_t i;
+    int rc = -1;
+
+    aod_error_init(&aerr);
+    if (!a || !files || !ids) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        if (!jobs[i]->finished) {
+            aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "a report is not finished");
+            goto out;
+        }
+        selfaudit_of(jobs[i], &a[i], files + i * MAX_OUTPUTS, os_user, sizeof os_user, host,
+                     sizeof host);
+        a[i].db_user = aod_store_user(st);
+    }
+    if (aod_selfaudit_write_many(st, a, n, ids, &aerr) != 0) {
+        char msg[700];
+        aod_error_set(err, aerr.code, "self-audit", 0, NULL,
+                      "the reports could not be recorded as accesses in the store, so none of "
+                      "them was written (%s)",
+                      aod_error_format(&aerr, msg, sizeof msg));
+        goto out;
+    }
+    for (i = 0; i < n; i++)
+        memcpy(jobs[i]->self_audit_id, ids + i * AOD_SELFAUDIT_ID_LEN, AOD_SELFAUDIT_ID_LEN);
+    rc = 0;
+out:
+    free(a);
+    free(files);
+    free(ids);
+    return rc;
+}
+
+int aod_run_publish(aod_run_job *j, aod_error *err)
+{
+    size_t i;
+
+    for (i = 0; i < j->n_outs; i++) {
+        aod_outfile *f = j->files[i];
+        j->files[i] = NULL;
+        if (aod_outfile_commit(f, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+const char *aod_run_job_self_audit_id(const aod_run_job *j)
+{
+    return j->self_audit_id;
+}
+
+void aod_run_job_free(aod_run_job *j)
+{
+    size_t i;
+
+    if (!j)
+        return;
+    aod_report_free(j->rep);
+    aod_facts_free(j->facts);
+    if (j->explainer)
+        j->explainer->free(j->explainer);
+    free(j->tee);
+    for (i = 0; i < j->n_outs; i++) {
+        if (j->sinks[i])
+            j->sinks[i]->free(j->sinks[i]);
+        aod_outfile_abort(j->files[i]);
+    }
+    free(j);
+}
+
+/* The store streams rows; each goes straight into the report. */
+static int push_row(void *ctx, int64_t id, const char *norm, size_t len, aod_error *err)
+{
+    return aod_run_push(ctx, id, norm, len, err);
+}
+
 int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *text, int explain,
                    aod_run_output *outs, size_t n_outs, const aod_run_options *opts,
                    aod_report_summary *sum, char *self_audit_id, aod_error *err)
 {
-    aod_outfile *files[MAX_OUTPUTS] = {NULL};
-    aod_sink *sinks[MAX_OUTPUTS] = {NULL};
-    aod_trace_sink *explainer = NULL;
-    tee_sink *tee = NULL;
-    aod_sink *sink = NULL;
-    aod_report_summary local;
-    aod_report_info with_outcomes;
-    outcomes *found = NULL;
-    aod_facts *facts = NULL;
-    run_ctx ctx;
-    int64_t started = aod_timefmt_now();
-    size_t i;
+    aod_run_job *j = aod_run_begin(st, info, text, explain, outs, n_outs, opts, NULL, 0, err);
     int rc = -1;
 
-    memset(&ctx, 0, sizeof ctx);
-    if (n_outs == 0 || n_outs > MAX_OUTPUTS || (explain && n_outs != 1)) {
-        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "bad number of outputs (%zu)", n_outs);
+    if (!j)
         return -1;
-    }
-    if (!sum)
-        sum = &local;
-    for (i = 0; i < n_outs; i++) {
-        FILE *stream;
-        if (outs[i].at_dir)
-            files[i] = aod_outfile_openat(outs[i].dir_fd, outs[i].path, outs[i].path, err);
-        else
-            files[i] = aod_outfile_open(outs[i].path, err);
-        if (!files[i])
-            goto out;
-        stream = aod_outfile_stream(files[i]);
-        if (explain) {
-            explainer = aod_explain_sink_new(stream, &opts->csv, err);
-            if (!explainer)
-                goto out;
-        } else {
-            sinks[i] = make_sink(outs[i].format, stream, text, opts, err);
-            if (!sinks[i])
-                goto out;
-        }
-    }
-    if (!explain && n_outs > 1) {
-        tee = calloc(1, sizeof *tee);
-        if (!tee) {
-            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
-            goto out;
-        }
-        tee->base.begin = tee_begin;
-        tee->base.entry = tee_entry;
-        tee->base.end = tee_end;
-        tee->base.free = tee_free;
-        tee->v = sinks;
-        tee->n = n_outs;
-        sink = &tee->base;
-    } else {
-        sink = sinks[0];
-    }
-    /* A search response that said it was incomplete (a community that did
-     * not answer) is part of what the completeness statement must say. */
-    found = calloc(1, sizeof *found);
-    if (!found) {
-        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+    if (aod_store_each_event(st, j->info.patient_keys, j->info.n_patient_keys, j->info.from,
+                             j->info.to, push_row, j, err) != 0)
         goto out;
-    }
-    if (aod_store_search_outcomes(st, info->patient_keys, info->n_patient_keys, take_outcome, found,
-                                  err) != 0)
+    if (aod_run_finish(j, sum, err) != 0)
         goto out;
-    with_outcomes = *info;
-    with_outcomes.search_outcomes = found->v;
-    with_outcomes.n_search_outcomes = found->n;
-    /* the site facts, for the privacy office only: the patient's copy
-     * never reads them */
-    if (explain || info->audience == AOD_AUDIENCE_PRIVACY_OFFICE) {
-        facts = read_facts(st, info, err);
-        if (!facts)
-            goto out;
-        with_outcomes.facts = facts;
-    }
-    info = &with_outcomes;
-    ctx.stop = opts->stop;
-    ctx.rep = aod_report_new(info, text, sink, err);
-    if (!ctx.rep)
-        goto out;
-    if (explainer && aod_report_explain_to(ctx.rep, explainer, err) != 0)
-        goto out;
-    if (aod_store_each_event(st, info->patient_keys, info->n_patient_keys, info->from, info->to,
-                             push_row, &ctx, err) != 0)
-        goto out;
-    if (aod_report_finish(ctx.rep, sum, err) != 0)
-        goto out;
-    /* the per-person coverage lives with the report, freed below */
-    sum->coverage = NULL;
-    sum->n_coverage = 0;
-
-    /* The bytes are final: close, checksum, record, publish.  The renames
-     * come last, so a failure before them leaves nothing behind. */
-    for (i = 0; i < n_outs; i++) {
-        const char *name = is_stdout(outs[i].path) ? "<stdout>" : outs[i].path;
-        if (aod_outfile_close(files[i], err) != 0 ||
-            out_digest(files[i], name, outs[i].sha256, &outs[i].size, err) != 0)
-            goto out;
-    }
     if (opts->pause_ms > 0)
         sleep_ms(opts->pause_ms);
     if (interrupted(opts->stop, err))
         goto out;
-    if (self_audit(st, info, explain, outs, n_outs, opts, started, self_audit_id, err) != 0)
+    if (self_audit(st, j, self_audit_id, err) != 0)
         goto out;
-    for (i = 0; i < n_outs; i++) {
-        aod_outfile *f = files[i];
-        files[i] = NULL;
-        if (aod_outfile_commit(f, err) != 0)
-            goto out;
-    }
+    if (aod_run_publish(j, err) != 0)
+        goto out;
     rc = 0;
 out:
-    /* A renderer that could not write (a full disk) does not know the
-     * file's name: the stream that failed says which it was. */
-    for (i = 0; rc != 0 && err->code == AOD_ERR_IO && !err->source[0] && i < n_outs; i++)
-        if (files[i] && ferror(aod_outfile_stream(files[i])))
-            aod_error_where(err, is_stdout(outs[i].path) ? "<stdout>" : outs[i].path, 0, -1);
-    aod_report_free(ctx.rep);
-    if (explainer)
-        explainer->free(explainer);
-    free(tee);
-    for (i = 0; i < n_outs; i++) {
-        if (sinks[i])
-            sinks[i]->free(sinks[i]);
-        aod_outfile_abort(files[i]);
-    }
-    free(found);
-    aod_facts_free(facts);
+    aod_run_job_free(j);
     return rc;
 }

@@ -25,6 +25,7 @@
 #include <stdio.h>
 
 #include "base/error.h"
+#include "base/sign.h"
 #include "model/policy.h"
 #include "render/csv.h"
 #include "model/text.h"
@@ -47,6 +48,9 @@ typedef struct aod_run_output {
 typedef struct aod_run_options {
     const char *font;          /* PDF font file, NULL: the built-in default */
     const char *fallback_font; /* PDF font for what font lacks (CJK); NULL default, "" none */
+    /* --sign: the key that signs bundle-json documents (and the document an
+     * MHD submission carries); NULL: unsigned.  Borrowed. */
+    const aod_sign_key *sign_key;
     aod_csv_options csv;       /* CSV and explain dialect */
     const char *operator_name; /* --operator, NULL: the OS and database users */
     /* When *stop becomes non-zero (a signal handler sets it) the run stops at
@@ -62,6 +66,10 @@ typedef struct aod_run_options {
     aod_sink *(*extra_sink)(void *ctx, const char *format, FILE *out, const aod_text *text,
                             aod_error *err);
     void *extra_ctx;
+    /* 1: the caller makes the outputs durable (aod_outfile_defer_sync):
+     * a batch syncs a group of reports at once.  0: each file and its
+     * directory are synced as it is published. */
+    int defer_sync;
 } aod_run_options;
 
 /* Runs one report (explain: the explain view, one CSV output) for info
@@ -75,6 +83,48 @@ typedef struct aod_run_options {
 int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *text, int explain,
                    aod_run_output *outs, size_t n_outs, const aod_run_options *opts,
                    aod_report_summary *sum, char *self_audit_id, aod_error *err);
+
+/* The same run in steps, for the batch, which feeds many reports from one
+ * query and records their self-audits in one transaction:
+ *   aod_run_begin -> aod_run_push per row -> aod_run_finish
+ *   -> aod_run_record_group (with the other reports of the group)
+ *   -> aod_run_publish -> aod_run_job_free.
+ * The bytes are those aod_run_report writes for the same rows. */
+typedef struct aod_run_job aod_run_job;
+
+/* Opens the outputs under temporary names and the pipeline.  Arguments as
+ * aod_run_report's (borrowed; outs must outlive the job).  outcome_msgs:
+ * the search outcomes of info's keys, as aod_store_search_outcomes() gives
+ * them (borrowed, copied), or NULL to read them from st.  Returns a new
+ * job (aod_run_job_free) or NULL with err set. */
+aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod_text *text,
+                           int explain, aod_run_output *outs, size_t n_outs,
+                           const aod_run_options *opts, const char *const *outcome_msgs,
+                           size_t n_outcome_msgs, aod_error *err);
+
+/* One stored row (as aod_store_event_fn), in report order.  0 / -1. */
+int aod_run_push(aod_run_job *j, int64_t id, const char *norm, size_t len, aod_error *err);
+
+/* Ends the report and closes its temporaries; fills each output's sha256
+ * and size; sum (may be NULL) receives the counts.  Returns 0 / -1. */
+int aod_run_finish(aod_run_job *j, aod_report_summary *sum, aod_error *err);
+
+/* Records the self-audits of the finished jobs jobs[0..n) in one
+ * transaction: all or none.  Returns 0, or -1 with err set (then none is
+ * recorded, and none may be published). */
+int aod_run_record_group(aod_store *st, aod_run_job *const *jobs, size_t n, aod_error *err);
+
+/* After its self-audit is recorded: renames the outputs into place.
+ * Returns 0, or -1 with err set (the outputs not yet renamed are removed
+ * by aod_run_job_free). */
+int aod_run_publish(aod_run_job *j, aod_error *err);
+
+/* The id of the recorded self-audit (borrowed), "" before. */
+const char *aod_run_job_self_audit_id(const aod_run_job *j);
+
+/* Frees j, removing whatever of its outputs is not published.  Accepts
+ * NULL. */
+void aod_run_job_free(aod_run_job *j);
 
 /* Where the site policy came from (aod_run_load_policy). */
 typedef enum aod_policy_origin {
@@ -118,7 +168,8 @@ int aod_run_parse_when(const char *opt, const char *s, int end_of_day, int64_t *
 int aod_run_period(const aod_policy *policy, const char *now, const char *from, const char *to,
                    aod_report_info *info, aod_error *err);
 
-/* 1 when format is one of csv, pdf, html, xlsx, bundle-json, bundle-xml. */
+/* 1 when format is one of csv, pdf, html, xlsx, bundle-json, bundle-xml,
+ * mhd, mhd-html, mhd-simplified, mhd-simplified-html. */
 int aod_run_format_known(const char *format);
 
 /* The file extension for a known format ("csv", "pdf", "html", "xlsx",

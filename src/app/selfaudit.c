@@ -294,57 +294,108 @@ out:
     return text;
 }
 
-int aod_selfaudit_write(aod_store *st, const aod_selfaudit *a, char *id_out, int *stored,
-                        aod_error *err)
+/* The arguments of aod.record_self_audit() for one run, and the storage
+ * they point into. */
+typedef struct sa_args {
+    const char *v[AOD_STORE_SELF_AUDIT_ARGS];
+    char retry[AOD_SELFAUDIT_ID_LEN], first[16], last[16], from[40], to[40], now[40];
+    char started[40], program[64];
+    char *files;
+    aod_buf keys;
+} sa_args;
+
+static void sa_args_free(sa_args *g)
+{
+    aod_buf_free(&g->keys);
+    free(g->files);
+    g->files = NULL;
+}
+
+static int sa_args_fill(sa_args *g, const aod_selfaudit *a, aod_error *err)
 {
     const aod_report_info *info = a->info;
-    const char *args[AOD_STORE_SELF_AUDIT_ARGS];
-    char retry[AOD_SELFAUDIT_ID_LEN], first[16], last[16], from[40], to[40], now[40];
-    char started[40], program[64], id[AOD_SELFAUDIT_ID_LEN];
-    char *files = files_json(a);
-    aod_buf keys;
-    int rc = -1;
 
-    aod_buf_init(&keys, (size_t)1024 * 1024);
-    if (!files || array_literal(info, &keys) != 0) {
+    aod_buf_init(&g->keys, (size_t)1024 * 1024);
+    g->files = files_json(a);
+    if (!g->files || array_literal(info, &g->keys) != 0) {
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL,
                       "out of memory storing the self-audit event");
-        goto out;
+        return -1;
     }
     /* The run's own key: an exact retry of this report merges with it; the
      * server adds the login, so nobody's retry merges with another's. */
-    aod_selfaudit_id(a, retry);
-    aod_timefmt_date(info->from, first, sizeof first);
-    aod_timefmt_date(info->to > info->from ? info->to - 1 : info->to, last, sizeof last);
-    aod_time_format_utc(info->from, from, sizeof from);
-    aod_time_format_utc(info->to, to, sizeof to);
-    aod_time_format_utc(info->now, now, sizeof now);
-    aod_time_format_utc(a->started, started, sizeof started);
-    snprintf(program, sizeof program, "aodreport %s", PACKAGE_VERSION);
-    args[0] = retry;
-    args[1] = aod_buf_str(&keys);
-    args[2] = kind_name(a);
-    args[3] = aod_policy_audience_name(info->audience);
-    args[4] = info->lang ? info->lang : "";
-    args[5] = first;
-    args[6] = last;
-    args[7] = from;
-    args[8] = to;
-    args[9] = now;
-    args[10] = started;
-    args[11] = a->operator_name;
-    args[12] = a->os_user;
-    args[13] = a->host;
-    args[14] = program;
-    args[15] = files;
-    if (aod_store_self_audit(st, args, id, sizeof id, stored, err) != 0)
+    aod_selfaudit_id(a, g->retry);
+    aod_timefmt_date(info->from, g->first, sizeof g->first);
+    aod_timefmt_date(info->to > info->from ? info->to - 1 : info->to, g->last, sizeof g->last);
+    aod_time_format_utc(info->from, g->from, sizeof g->from);
+    aod_time_format_utc(info->to, g->to, sizeof g->to);
+    aod_time_format_utc(info->now, g->now, sizeof g->now);
+    aod_time_format_utc(a->started, g->started, sizeof g->started);
+    snprintf(g->program, sizeof g->program, "aodreport %s", PACKAGE_VERSION);
+    g->v[0] = g->retry;
+    g->v[1] = aod_buf_str(&g->keys);
+    g->v[2] = kind_name(a);
+    g->v[3] = aod_policy_audience_name(info->audience);
+    g->v[4] = info->lang ? info->lang : "";
+    g->v[5] = g->first;
+    g->v[6] = g->last;
+    g->v[7] = g->from;
+    g->v[8] = g->to;
+    g->v[9] = g->now;
+    g->v[10] = g->started;
+    g->v[11] = a->operator_name;
+    g->v[12] = a->os_user;
+    g->v[13] = a->host;
+    g->v[14] = g->program;
+    g->v[15] = g->files;
+    return 0;
+}
+
+int aod_selfaudit_write(aod_store *st, const aod_selfaudit *a, char *id_out, int *stored,
+                        aod_error *err)
+{
+    char id[AOD_SELFAUDIT_ID_LEN];
+    sa_args g;
+    int rc = -1;
+
+    memset(&g, 0, sizeof g);
+    if (sa_args_fill(&g, a, err) != 0)
+        goto out;
+    if (aod_store_self_audit(st, g.v, id, sizeof id, stored, err) != 0)
         goto out;
     if (id_out)
         snprintf(id_out, AOD_SELFAUDIT_ID_LEN, "%s", id);
     rc = 0;
 out:
-    aod_buf_free(&keys);
-    free(files);
+    sa_args_free(&g);
+    return rc;
+}
+
+int aod_selfaudit_write_many(aod_store *st, const aod_selfaudit *a, size_t n, char *ids,
+                             aod_error *err)
+{
+    sa_args *g = calloc(n ? n : 1, sizeof *g);
+    const char **v = calloc(n ? n * AOD_STORE_SELF_AUDIT_ARGS : 1, sizeof *v);
+    size_t i, filled = 0;
+    int rc = -1;
+
+    if (!g || !v) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL,
+                      "out of memory storing the self-audit events");
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        filled++;
+        if (sa_args_fill(&g[i], &a[i], err) != 0)
+            goto out;
+        memcpy(v + i * AOD_STORE_SELF_AUDIT_ARGS, g[i].v, sizeof g[i].v);
+    }
+    rc = aod_store_self_audit_many(st, v, n, ids, AOD_SELFAUDIT_ID_LEN, err);
+out:
+    for (i = 0; g && i < filled; i++)
+        sa_args_free(&g[i]);
+    free(g);
+    free(v);
     return rc;
 }
 

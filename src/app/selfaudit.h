@@ -99,6 +99,12 @@ json_t *aod_selfaudit_build(const aod_selfaudit *a, aod_error *err);
 int aod_selfaudit_write(aod_store *st, const aod_selfaudit *a, char *id_out, int *stored,
                         aod_error *err);
 
+/* Has the store record the n runs a[0..n) in one transaction: all are
+ * recorded or none.  The i-th event id goes to ids + i *
+ * AOD_SELFAUDIT_ID_LEN.  Returns 0, or -1 with err set (none recorded). */
+int aod_selfaudit_write_many(aod_store *st, const aod_selfaudit *a, size_t n, char *ids,
+                             aod_error *err);
+
 /* The OS user and host name of this process, for the operator agent, into
  * user and host ("" when unknown). */
 void aod_selfaudit_whoami(char *user, size_t user_size, char *host, size_t host_size);

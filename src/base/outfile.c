@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,6 +33,7 @@ struct aod_outfile {
     dev_t dev;   /* that device or pipe, as first seen */
     ino_t ino;
     int closed;
+    int no_sync; /* the caller makes it durable (aod_outfile_defer_sync) */
 };
 
 static void free_handle(aod_outfile *o)
@@ -253,6 +255,35 @@ static long temp_pid(const char *name)
     return tag ? strtol(tag + strlen(TEMP_TAG), NULL, 10) : 0;
 }
 
+/* 1 when pid has ended but nobody reaped it yet (a killed batch worker
+ * whose parent was killed too, where nothing reaps orphans): its temporary
+ * files are as abandoned as a vanished writer's.  Linux only. */
+static int is_zombie(pid_t pid)
+{
+#ifdef __linux__
+    char path[64], buf[512];
+    const char *paren;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* "pid (comm) S ...": the state follows the last ')' */
+    paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+#else
+    (void)pid;
+    return 0;
+#endif
+}
+
 long aod_outfile_clean_temps(int dirfd)
 {
     struct dirent *de;
@@ -268,6 +299,9 @@ long aod_outfile_clean_temps(int dirfd)
         close(fd);
         return 0;
     }
+    /* The dup shares dirfd's offset: an earlier listing may have left it at
+     * the end. */
+    rewinddir(d);
     while ((de = readdir(d))) {
         struct stat sb;
         long pid;
@@ -280,8 +314,8 @@ long aod_outfile_clean_temps(int dirfd)
             sb.st_uid != geteuid() || sb.st_nlink != 1)
             continue;
         pid = temp_pid(de->d_name);
-        gone = pid > 0 && pid <= INT_MAX && (pid_t)pid != getpid() && kill((pid_t)pid, 0) != 0 &&
-               errno == ESRCH;
+        gone = pid > 0 && pid <= INT_MAX && (pid_t)pid != getpid() &&
+               ((kill((pid_t)pid, 0) != 0 && errno == ESRCH) || is_zombie((pid_t)pid));
         if (!gone && now - sb.st_mtime < AOD_OUTFILE_STALE_SECONDS)
             continue;
         if (unlinkat(dirfd, de->d_name, 0) == 0)
@@ -503,6 +537,28 @@ int aod_outfile_read_fd(const aod_outfile *o)
     return o->fp ? fileno(o->fp) : -1;
 }
 
+void aod_outfile_defer_sync(aod_outfile *o)
+{
+    o->no_sync = 1;
+}
+
+int aod_outfile_sync_fs(int dirfd, const char *shown, aod_error *err)
+{
+#ifdef __linux__
+    if (syncfs(dirfd) != 0) {
+        aod_error_set(err, AOD_ERR_IO, shown, 0, NULL, "cannot sync the output files: %s",
+                      strerror(errno));
+        return -1;
+    }
+#else
+    (void)dirfd;
+    (void)shown;
+    (void)err;
+    sync();
+#endif
+    return 0;
+}
+
 int aod_outfile_close(aod_outfile *o, aod_error *err)
 {
     int e = 0;
@@ -511,7 +567,7 @@ int aod_outfile_close(aod_outfile *o, aod_error *err)
         return 0;
     if (fflush(o->fp) != 0 || ferror(o->fp))
         e = errno ? errno : EIO;
-    else if (o->temp && fsync(fileno(o->fp)) != 0)
+    else if (o->temp && !o->no_sync && fsync(fileno(o->fp)) != 0)
         e = errno;
     if (e) {
         aod_error_set(err, AOD_ERR_IO, o->shown, 0, NULL, "cannot write the output file: %s",
@@ -602,7 +658,8 @@ int aod_outfile_commit(aod_outfile *o, aod_error *err)
     o->temp = NULL;
     /* The new name durable too, as far as the file system allows: the
      * file is in place and whole either way. */
-    (void)fsync(o->dirfd);
+    if (!o->no_sync)
+        (void)fsync(o->dirfd);
     rc = 0;
 out:
     if (o->temp)

@@ -77,6 +77,19 @@ int aod_outfile_read_fd(const aod_outfile *o);
  * temporary file is gone too. */
 int aod_outfile_commit(aod_outfile *o, aod_error *err);
 
+/* The caller takes over making o durable: aod_outfile_close() then does
+ * not fsync the file, nor aod_outfile_commit() its directory.  A batch
+ * writes a group of reports and syncs them all at once with
+ * aod_outfile_sync_fs() (doc/operations.md, "Durability").  Call before
+ * aod_outfile_close(). */
+void aod_outfile_defer_sync(aod_outfile *o);
+
+/* Writes to disk what is cached of the file system that holds the open
+ * directory dirfd (syncfs(2) on Linux; sync() elsewhere): the data and
+ * names of every file written there.  shown names it in messages.  Returns
+ * 0, or -1 with err set (AOD_ERR_IO). */
+int aod_outfile_sync_fs(int dirfd, const char *shown, aod_error *err);
+
 /* Discards the output and frees o.  Accepts NULL. */
 void aod_outfile_abort(aod_outfile *o);
 

@@ -1,14 +1,22 @@
 /*
- * sha256.h - SHA-256 (FIPS 180-4) and HMAC-SHA256 (RFC 2104), no OpenSSL.
+ * sha256.h - SHA-256 (FIPS 180-4) and HMAC-SHA256 (RFC 2104), computed by
+ * OpenSSL's libcrypto.
  *
  * A support module, not a pipeline stage: the mask stage keys its stable
  * pseudonyms with HMAC-SHA256 over a site secret, the batch manifest carries
  * file checksums, and stable document ids are derived from input hashes.
- * OpenSSL is not an allowed dependency, so the algorithm lives here.
+ * libcrypto (which libpq already loads) does the arithmetic, with the
+ * processor's SHA extensions where it has them; this header keeps the
+ * project's small API over it, so no other file includes OpenSSL's headers
+ * for hashing.
  *
- * The contexts are plain value types meant to live on the caller's stack:
- * nothing here allocates, so there is nothing to free and no way to fail.
- * Their fields are private; touch them only through these functions.
+ * The contexts are value types meant to live on the caller's stack.  Each
+ * holds a libcrypto context that init allocates and final frees, so every
+ * init must be followed by its final (also on error paths).  libcrypto
+ * failing to allocate that context is the only way a hash can fail; since a
+ * wrong digest would silently give wrong document ids, pseudonyms or
+ * checksums, that failure stops the program (a message on standard error,
+ * then abort()) instead of returning.  Fields are private.
  */
 #ifndef AOD_SHA256_H
 #define AOD_SHA256_H
@@ -22,16 +30,12 @@
 
 /* A running SHA-256 computation (private fields). */
 typedef struct aod_sha256_ctx {
-    uint32_t state[8];
-    uint64_t total;                            /* bytes hashed so far */
-    unsigned char block[AOD_SHA256_BLOCK_LEN]; /* a partial block waiting for more */
-    size_t used;                               /* bytes waiting in block */
+    struct evp_md_ctx_st *md; /* libcrypto's EVP_MD_CTX */
 } aod_sha256_ctx;
 
 /* A running HMAC-SHA256 computation (private fields). */
 typedef struct aod_hmac_sha256_ctx {
-    aod_sha256_ctx inner;
-    unsigned char outer_pad[AOD_SHA256_BLOCK_LEN]; /* key XOR opad, kept for final */
+    struct evp_mac_ctx_st *mac; /* libcrypto's EVP_MAC_CTX */
 } aod_hmac_sha256_ctx;
 
 /* Starts a hash.  ctx is caller-owned (usually on the stack). */
@@ -41,8 +45,8 @@ void aod_sha256_init(aod_sha256_ctx *ctx);
  * any size give the same digest as one call with all the bytes. */
 void aod_sha256_update(aod_sha256_ctx *ctx, const void *data, size_t len);
 
-/* Writes the 32-byte digest to out and wipes ctx; start again with
- * aod_sha256_init() to reuse it. */
+/* Writes the 32-byte digest to out and releases ctx's libcrypto state;
+ * start again with aod_sha256_init() to reuse it. */
 void aod_sha256_final(aod_sha256_ctx *ctx, unsigned char out[AOD_SHA256_DIGEST_LEN]);
 
 /* One-shot digest of len bytes of data into out. */
@@ -55,18 +59,22 @@ void aod_hmac_sha256_init(aod_hmac_sha256_ctx *ctx, const void *key, size_t keyl
 /* Feeds len bytes of the message. */
 void aod_hmac_sha256_update(aod_hmac_sha256_ctx *ctx, const void *msg, size_t len);
 
-/* Writes the 32-byte MAC to out and wipes ctx (it holds key material). */
+/* Writes the 32-byte MAC to out and releases ctx (libcrypto clears the key
+ * material it held). */
 void aod_hmac_sha256_final(aod_hmac_sha256_ctx *ctx, unsigned char out[AOD_SHA256_DIGEST_LEN]);
 
 /* One-shot HMAC-SHA256 of msg under key into out. */
 void aod_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t len,
                      unsigned char out[AOD_SHA256_DIGEST_LEN]);
 
-/* Whether the processor's SHA extensions are used (1) or the portable code
- * (0).  use: 0 forces the portable code, 1 uses the extensions where the
- * processor has them (the default), -1 only asks.  For tests and
- * measurements; process-wide. */
-int aod_sha256_accelerated(int use);
+#define AOD_UUID_LEN 37 /* a UUID in 8-4-4-4-12 form, with its NUL */
+
+/* Writes the name-based UUID of a SHA-256 digest into out: its first 16
+ * bytes with the version set to 8 and the variant to RFC 9562's (binary
+ * 10), in lowercase 8-4-4-4-12 form.  RFC 9562 section 5.8 (example in B.2)
+ * calls a UUID built from a SHA-256 name hash version 8; version 5 means
+ * SHA-1.  Returns out. */
+char *aod_sha256_uuid(const unsigned char digest[AOD_SHA256_DIGEST_LEN], char out[AOD_UUID_LEN]);
 
 /* Writes n bytes as lowercase hex into out, which must hold 2 * n + 1 bytes
  * (AOD_SHA256_HEX_LEN for a digest).  Returns out (borrowed from the caller). */

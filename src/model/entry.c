@@ -39,6 +39,8 @@ const char *aod_entry_flag_name(unsigned bit)
         return "self-audit";
     case AOD_ENTRY_NO_WORDS:
         return "code-without-words";
+    case AOD_ENTRY_NAME_WITHHELD:
+        return "name-withheld";
     }
     return "?";
 }

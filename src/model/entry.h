@@ -57,11 +57,16 @@ const char *aod_class_name(aod_class c);
 #define AOD_ENTRY_SUSPENDED       0x08u /* withheld from the patient: 164.528(a)(2) */
 #define AOD_ENTRY_FAILED          0x10u /* the attempt failed */
 #define AOD_ENTRY_SELF_AUDIT      0x20u /* the access log itself was read (a report run) */
-#define AOD_ENTRY_NO_WORDS        0x40u /* a role code the templates have no words for */
-#define AOD_ENTRY_FLAG_COUNT      7     /* the flags above are bits 0 .. COUNT-1 */
+#define AOD_ENTRY_NO_WORDS        0x40u /* a code the templates have no words for */
+/* A person outside the covered entity whose name the patient's copy leaves
+ * out (policy masking.name_recipient_persons off): the privacy office
+ * checks whether they are really outside, or staff the boundary missed. */
+#define AOD_ENTRY_NAME_WITHHELD 0x80u
+#define AOD_ENTRY_FLAG_COUNT    8 /* the flags above are bits 0 .. COUNT-1 */
 
 /* The stable name of one AOD_ENTRY_* bit ("summary", "session",
- * "purpose-unknown", "suspended", "failed", "self-audit"), as the CSV flags
+ * "purpose-unknown", "suspended", "failed", "self-audit", "code-without-words",
+ * "name-withheld"), as the CSV flags
  * column and the Bundle's report-flag extension write it; "?" otherwise. */
 const char *aod_entry_flag_name(unsigned bit);
 
@@ -77,6 +82,10 @@ typedef struct aod_party {
     const char *organisation; /* organisation name when known */
     const char *address;      /* postal address when known (recipients) */
     const char *network;      /* network address (host, URI) */
+    /* 1: a person around the patient (a RelatedPerson, a family or
+     * caregiver role), who cannot be a staff member the covered entity's
+     * boundary missed: the mask may name them (pipeline/mask.h). */
+    int related;
 } aod_party;
 
 typedef struct aod_entry {
@@ -214,6 +223,22 @@ typedef struct aod_report_summary {
     size_t n_coverage;
     long flagged_lines;
     int flags_on; /* 1: the flags stage ran (the policy turns flags on) */
+    /* Codes the templates have no words for (roles, purposes, resource
+     * types) on this report's lines: the patient's copy says a plain phrase
+     * instead, the privacy office's lists them so that words get added.
+     * lines_without_words counts the lines with one (AOD_ENTRY_NO_WORDS);
+     * no_words holds the first distinct (kind, code) pairs with how many
+     * lines each was on, no_words_more the lines of pairs that did not fit.
+     * Strings are borrowed from the report's pool: valid until the report
+     * is freed. */
+    long lines_without_words;
+    struct {
+        const char *kind; /* "purpose", "role", "resource" */
+        const char *code;
+        long count;
+    } no_words[16];
+    size_t n_no_words;
+    long no_words_more;
 } aod_report_summary;
 
 /* One person's explanation coverage. */

@@ -1304,7 +1304,7 @@ static int build_dedup(loader *ld, xmlNode *el)
 
     if (get_int(ld, el, "pair-window-seconds", 5, 3600, &p->dedup.pair_window_seconds) != 0 ||
         get_int(ld, el, "page-window-seconds", 300, 86400, &p->dedup.page_window_seconds) != 0 ||
-        get_bool(ld, el, "sessions", 0, &p->dedup.sessions) != 0 ||
+        get_bool(ld, el, "sessions", 1, &p->dedup.sessions) != 0 ||
         get_int(ld, el, "session-gap-minutes", 30, 1440, &p->dedup.session_gap_minutes) != 0)
         return -1;
     if (p->dedup.session_gap_minutes < 1)
@@ -1519,6 +1519,8 @@ static int build_masking(loader *ld, xmlNode *el)
     xmlNode *c, *a;
     int aud, cls, tier;
 
+    if (get_bool(ld, el, "name-recipient-persons", 0, &p->masking.name_recipient_persons) != 0)
+        return -1;
     for (c = first_el(el); c; c = next_el(c->next)) {
         if (is_el(c, "pseudonym-secret")) {
             const char *file;
@@ -1584,6 +1586,10 @@ static int check_masking(loader *ld, xmlNode *el)
     for (c = AOD_ACTOR_EXTERNAL_PERSON; c <= AOD_ACTOR_EXTERNAL_ORGANISATION; c++) {
         aod_mask_tier t = p->masking.tiers[AOD_AUDIENCE_PATIENT][c].tier;
 
+        /* without name-recipient-persons an outside person is shown by
+         * organisation or host whatever the tier: nothing to warn about */
+        if (c == AOD_ACTOR_EXTERNAL_PERSON && !p->masking.name_recipient_persons)
+            continue;
         if (t != AOD_TIER_FULL_NAME && t != AOD_TIER_ORGANISATION) {
             if (add_warning(ld, line,
                             "%s is masked as %s for the patient: recipients of a HIPAA "
@@ -1619,7 +1625,7 @@ static void set_defaults(aod_policy *p)
 {
     static const aod_mask_tier patient_tiers[AOD_ACTOR_CLASS_COUNT] = {
         AOD_TIER_ROLE_UNIT,    /* workforce: role and unit, as Sweden requires */
-        AOD_TIER_FULL_NAME,    /* external person: HIPAA names disclosure recipients */
+        AOD_TIER_ORGANISATION, /* external person: where, not who (name-recipient-persons) */
         AOD_TIER_ORGANISATION, /* external organisation */
         AOD_TIER_FULL_NAME,    /* the patient sees their own and their representatives' names */
         AOD_TIER_GENERIC,      /* systems: "an automated system" */
@@ -1640,7 +1646,7 @@ static void set_defaults(aod_policy *p)
     p->modes.access_failed = AOD_FAILED_SEPARATE;
     p->dedup.pair_window_seconds = 5;
     p->dedup.page_window_seconds = 300;
-    p->dedup.sessions = 0;
+    p->dedup.sessions = 1;
     p->dedup.session_gap_minutes = 30;
     p->summarize.enabled = 1;
     p->summarize.min_count = 2;

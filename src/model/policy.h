@@ -284,7 +284,9 @@ typedef struct aod_policy {
     struct {
         int pair_window_seconds; /* client/server pairing window, default 5 */
         int page_window_seconds; /* search page collapse window, default 300 */
-        int sessions;            /* 1: group accesses into sessions; default 0 */
+        int sessions;            /* 1 (default): the access report groups one person's
+                                  * consecutive accesses into sessions; never the
+                                  * accounting, whose lines are disclosures */
         int session_gap_minutes; /* default 30 */
     } dedup;
 
@@ -324,6 +326,14 @@ typedef struct aod_policy {
         size_t n_protected_systems;
         const char **protected_keys;
         size_t n_protected_keys;
+        /* <masking name-recipient-persons="true">: a person outside the
+         * covered entity (the recipient of a disclosure, an outside person
+         * in the access report) is shown to the patient by name.  Default
+         * 0: by organisation, host or role with the address, never by
+         * personal name, since the boundary is drawn from domains and
+         * identifier systems that can miss a staff member (pipeline/mask.h).
+         * The privacy office sees names either way. */
+        int name_recipient_persons;
     } masking;
 
     struct {

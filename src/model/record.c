@@ -493,3 +493,49 @@ char *aod_time_format_utc(int64_t ms, char *out, size_t size)
                  ss);
     return out;
 }
+
+/* ------------------------------------------------------------ networks */
+
+/* The host of a network address ("https://h.example:8443/x", "h.example",
+ * "user@h.example"), lower case, into buf; "" when none fits. */
+char *aod_network_host(const char *net, char *buf, size_t size)
+{
+    const char *s, *at, *end;
+    size_t n, i;
+
+    buf[0] = '\0';
+    if (!net)
+        return buf;
+    s = strstr(net, "://");
+    s = s ? s + 3 : net;
+    end = s + strcspn(s, "/?#");
+    at = memchr(s, '@', (size_t)(end - s));
+    if (at)
+        s = at + 1;
+    if (*s == '[') /* IPv6 literal: not a domain */
+        return buf;
+    n = strcspn(s, ":/?#");
+    if (s + n > end)
+        n = (size_t)(end - s);
+    if (n == 0 || n >= size)
+        return buf;
+    for (i = 0; i < n; i++)
+        buf[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+    buf[n] = '\0';
+    while (n && buf[n - 1] == '.')
+        buf[--n] = '\0';
+    return buf;
+}
+
+/* An IP address says nothing about which organisation owns it. */
+int aod_host_is_ip(const char *host)
+{
+    size_t i;
+
+    if (!host[0])
+        return 0;
+    for (i = 0; host[i]; i++)
+        if (!((host[i] >= '0' && host[i] <= '9') || host[i] == '.'))
+            return strchr(host, ':') != NULL;
+    return 1;
+}

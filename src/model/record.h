@@ -158,4 +158,14 @@ int64_t aod_days_from_civil(int64_t y, unsigned m, unsigned d);
  * zero) into out (at least 32 bytes).  Returns out. */
 char *aod_time_format_utc(int64_t ms, char *out, size_t size);
 
+/* The host of a network address ("https://h.example:8443/x", "h.example",
+ * "user@h.example"), lower case and without a trailing dot, into buf (size
+ * bytes); "" when none fits (no address, an IPv6 literal, too long).
+ * Returns buf. */
+char *aod_network_host(const char *net, char *buf, size_t size);
+
+/* 1 when host (as aod_network_host gives it) is an IP address: it says
+ * nothing about which organisation owns the machine. */
+int aod_host_is_ip(const char *host);
+
 #endif

@@ -569,6 +569,51 @@ const char *aod_text_code(const aod_text *t, const char *kind, const char *code,
     return "";
 }
 
+int aod_text_is_bare_code(const char *s)
+{
+    size_t n = 0;
+
+    if (!s || !*s)
+        return 0;
+    for (; s[n]; n++)
+        if (!((s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '-' ||
+              s[n] == '_' || s[n] == '.'))
+            return 0;
+    return n <= 32;
+}
+
+const char *aod_text_words(const aod_text *t, const char *kind, const char *code,
+                           const char *display)
+{
+    if (t && kind && code && *code) {
+        size_t j = find(t, kind, code);
+        if (j != NOT_FOUND)
+            return t->slots[j].value;
+    }
+    if (display && *display && !aod_text_is_bare_code(display))
+        return display;
+    return NULL;
+}
+
+const char *aod_text_shown(const aod_text *t, const char *kind, const char *code,
+                           const char *display, int generic)
+{
+    const char *v = aod_text_words(t, kind, code, display);
+    char key[64];
+
+    if (v)
+        return v;
+    if ((!code || !*code) && (!display || !*display))
+        return "";
+    if (generic && kind && strlen(kind) < sizeof key - 10) {
+        snprintf(key, sizeof key, "no-words.%s", kind);
+        v = aod_text_get(t, key);
+        if (v)
+            return v;
+    }
+    return display && *display ? display : code;
+}
+
 int aod_text_expand(aod_buf *out, const char *tmpl, const char *const *vars, aod_error *err)
 {
     const char *p = tmpl, *open;

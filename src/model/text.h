@@ -54,6 +54,25 @@ const char *aod_text_get(const aod_text *t, const char *key);
 const char *aod_text_code(const aod_text *t, const char *kind, const char *code,
                           const char *display);
 
+/* 1 when s is a code as systems write it ("HMARKT", "429577009", "NIECE"):
+ * capitals, digits and - _ . only, at most 32 characters.  Not words a
+ * reader understands. */
+int aod_text_is_bare_code(const char *s);
+
+/* Words a reader understands for a code, or NULL when there are none: the
+ * template "kind.code", else display when it is given and is not itself a
+ * bare code.  Borrowed from t or display. */
+const char *aod_text_words(const aod_text *t, const char *kind, const char *code,
+                           const char *display);
+
+/* What a copy prints for a code of that kind: its words (aod_text_words),
+ * else, for the patient (generic nonzero), the plain phrase of the template
+ * "no-words.kind" ("a reason recorded in code ..."), else the display or
+ * the code as recorded (the privacy office needs it to add the words).
+ * Never NULL; "" when code and display are both absent. */
+const char *aod_text_shown(const aod_text *t, const char *kind, const char *code,
+                           const char *display, int generic);
+
 /* Calls fn(key, value, ctx) for every template the language uses (its own
  * and the English ones it falls back to), in no particular order; key and
  * value are borrowed from t.  Stops when fn returns non-zero and returns

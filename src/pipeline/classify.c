@@ -214,50 +214,6 @@ static int looks_like_reference(const char *s)
 
 /* ------------------------------------------------------------------- hosts */
 
-/* The host of a network address ("https://h.example:8443/x", "h.example",
- * "user@h.example"), lower case, into buf; "" when none fits. */
-static const char *host_of(const char *net, char *buf, size_t size)
-{
-    const char *s, *at, *end;
-    size_t n, i;
-
-    buf[0] = '\0';
-    if (!net)
-        return buf;
-    s = strstr(net, "://");
-    s = s ? s + 3 : net;
-    end = s + strcspn(s, "/?#");
-    at = memchr(s, '@', (size_t)(end - s));
-    if (at)
-        s = at + 1;
-    if (*s == '[') /* IPv6 literal: not a domain */
-        return buf;
-    n = strcspn(s, ":/?#");
-    if (s + n > end)
-        n = (size_t)(end - s);
-    if (n == 0 || n >= size)
-        return buf;
-    for (i = 0; i < n; i++)
-        buf[i] = lower(s[i]);
-    buf[n] = '\0';
-    while (n && buf[n - 1] == '.')
-        buf[--n] = '\0';
-    return buf;
-}
-
-/* An IP address says nothing about which organisation owns it. */
-static int is_ip(const char *host)
-{
-    size_t i;
-
-    if (!host[0])
-        return 0;
-    for (i = 0; host[i]; i++)
-        if (!((host[i] >= '0' && host[i] <= '9') || host[i] == '.'))
-            return strchr(host, ':') != NULL;
-    return 1;
-}
-
 static int domain_matches(const char *host, const char *domain)
 {
     size_t nh = strlen(host), nd = strlen(domain), i;
@@ -296,7 +252,7 @@ int aod_classify_party_matches(const aod_policy_party *p, const aod_party *who)
         if (str_eq(p->identifiers[i].value, who->id_value) &&
             (!p->identifiers[i].system || str_eq(p->identifiers[i].system, who->id_system)))
             return 1;
-    host_of(who->network, host, sizeof host);
+    aod_network_host(who->network, host, sizeof host);
     if (host_in(host, p->domains, p->n_domains))
         return 1;
     for (i = 0; who->reference && i < p->n_references; i++)
@@ -467,12 +423,12 @@ static int agent_inside(const ctx *c, const aod_agent *a)
         if (str_eq(p->organisation.identifiers[i].value, a->who.id_value) &&
             str_eq(p->organisation.identifiers[i].system, a->who.id_system))
             return 1;
-    host_of(a->network, host, sizeof host);
+    aod_network_host(a->network, host, sizeof host);
     if (host_in(host, p->inside.domains, p->inside.n_domains))
         return 1;
     /* doc/policy.md: so is an identifier system URI on one of its hosts */
     if (a->who.id_system && strstr(a->who.id_system, "://")) {
-        host_of(a->who.id_system, host, sizeof host);
+        aod_network_host(a->who.id_system, host, sizeof host);
         if (host_in(host, p->inside.domains, p->inside.n_domains))
             return 1;
     }
@@ -488,8 +444,8 @@ static int agent_outside_evidence(const ctx *c, const aod_agent *a)
 
     if (ref_is(&a->who, "Organization"))
         return 1;
-    host_of(a->network, host, sizeof host);
-    if (host[0] && !is_ip(host) && p->inside.n_domains > 0 &&
+    aod_network_host(a->network, host, sizeof host);
+    if (host[0] && !aod_host_is_ip(host) && p->inside.n_domains > 0 &&
         !host_in(host, p->inside.domains, p->inside.n_domains))
         return 1;
     if (!a->who.reference && a->who.id_system && p->inside.n_identifier_systems > 0) {
@@ -501,11 +457,23 @@ static int agent_outside_evidence(const ctx *c, const aod_agent *a)
     return 0;
 }
 
-/* An outside party: an organisation, or (the default: R4 agent.name and most
- * senders name people) a person. */
+/* An agent typed as one end of a transfer (DICOM 110150 Application,
+ * 110152 Destination, 110153 Source, 110154 Destination Media) that no
+ * person reference makes a person: a system or a medium ("Northside Lab
+ * document source", "CD handed to ..."), never someone's name. */
+static int agent_is_typed_machine(const aod_agent *a)
+{
+    if (agent_is_person(a))
+        return 0;
+    return agent_has_type(a, DCM, "110150") || agent_has_type(a, DCM, DCM_DESTINATION) ||
+           agent_has_type(a, DCM, DCM_SOURCE) || agent_has_type(a, DCM, DCM_MEDIA);
+}
+
+/* An outside party: an organisation (or its system), or (the default: R4
+ * agent.name and most senders name people) a person. */
 static aod_actor_class outside_class(const aod_agent *a, int business_associate_match)
 {
-    if (ref_is(&a->who, "Organization") || ref_is(&a->who, "Device"))
+    if (ref_is(&a->who, "Organization") || ref_is(&a->who, "Device") || agent_is_typed_machine(a))
         return AOD_ACTOR_EXTERNAL_ORGANISATION;
     if (business_associate_match && !agent_is_person(a))
         return AOD_ACTOR_EXTERNAL_ORGANISATION;
@@ -551,8 +519,9 @@ static int machine_outside(const ctx *c)
         const aod_agent *a = &c->r->agents[i];
         if (!agent_is_machine(a))
             continue;
-        host_of(a->network, host, sizeof host);
-        if (host[0] && !is_ip(host) && !host_in(host, p->inside.domains, p->inside.n_domains))
+        aod_network_host(a->network, host, sizeof host);
+        if (host[0] && !aod_host_is_ip(host) &&
+            !host_in(host, p->inside.domains, p->inside.n_domains))
             return 1;
     }
     return 0;
@@ -674,6 +643,9 @@ static void fill_party(ctx *c, const aod_agent *a, aod_actor_class k, aod_party 
         name = a->name && a->who.display && !is_uri_text(a->who.display) ? a->who.display : NULL;
     }
     out->name = intern(c, name);
+    /* family, friends, caregivers: people the patient knows, never staff */
+    out->related = k == AOD_ACTOR_EXTERNAL_PERSON &&
+                   (ref_is(&a->who, "RelatedPerson") || agent_is_related_person(a));
     out->role = intern(c, first_text(&a->role));
     if (!out->role && agent_is_related_person(a))
         out->role = intern(c, first_text(&a->type));
@@ -1245,6 +1217,81 @@ static const char *activity(const ctx *c, aod_actor_class k)
     return NULL;
 }
 
+/* Machine text where words are due: a reference ("Device/x"), a URI, a
+ * host or domain ("ehr.hospital.example.org"), an address ("10.2.3.4"). */
+static int is_machine_text(const char *s)
+{
+    size_t i, n;
+    int dot = 0;
+
+    if (!s || !*s)
+        return 1;
+    if (looks_like_reference(s) || is_uri_text(s))
+        return 1;
+    /* a host name or an IPv4 address, with or without a port */
+    n = strcspn(s, ":");
+    if (s[n] && s[n + 1] == '\0')
+        return 0;
+    for (i = n + (s[n] ? 1 : 0); s[i]; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    for (i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '.') {
+            if (i == 0 || s[i - 1] == '.')
+                return 0;
+            dot = 1;
+        } else if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                     (ch >= '0' && ch <= '9') || ch == '-')) {
+            return 0;
+        }
+    }
+    return dot;
+}
+
+/* The name of the covered entity or of a business associate whose domain
+ * the host of net is in, or NULL. */
+static const char *owner_of(const ctx *c, const char *net)
+{
+    const aod_policy *p = c->policy;
+    char host[256];
+    size_t i;
+
+    aod_network_host(net, host, sizeof host);
+    if (!host[0] || aod_host_is_ip(host))
+        return NULL;
+    for (i = 0; i < p->inside.n_business_associates; i++) {
+        const aod_policy_party *ba = &p->inside.business_associates[i];
+        if (ba->n_names && host_in(host, ba->domains, ba->n_domains))
+            return ba->names[0];
+    }
+    if (host_in(host, p->inside.domains, p->inside.n_domains))
+        return p->organisation.name;
+    return NULL;
+}
+
+/* "Where from" in words (issue 16): the site when it is words, else the
+ * observer's display (the system that recorded the event), else, for a
+ * site or observer that is only a host, the name of the organisation that
+ * host belongs to (the covered entity, a business associate).  Never a
+ * bare reference, URI or domain: NULL when nothing better is recorded. */
+static const char *where_from(const ctx *c)
+{
+    const aod_record *r = c->r;
+
+    if (!is_machine_text(r->site))
+        return r->site;
+    if (!is_machine_text(r->observer.display))
+        return r->observer.display;
+    if (r->site && owner_of(c, r->site))
+        return owner_of(c, r->site);
+    if (r->observer.display && owner_of(c, r->observer.display))
+        return owner_of(c, r->observer.display);
+    if (r->observer.reference && !looks_like_reference(r->observer.reference))
+        return owner_of(c, r->observer.reference);
+    return NULL;
+}
+
 static aod_recipient_kind kind_of(aod_actor_class k)
 {
     if (k == AOD_ACTOR_PATIENT_OR_REPRESENTATIVE)
@@ -1257,7 +1304,6 @@ int aod_classify(const aod_policy *policy, const aod_report_info *info, const ao
 {
     ctx c;
     const aod_agent *who = NULL, *req;
-    const char *where;
     aod_actor_class k;
     int64_t *ids;
 
@@ -1323,11 +1369,7 @@ int aod_classify(const aod_policy *policy, const aod_report_info *info, const ao
     fill_data(&c, out);
     fill_purpose(&c, who, req, out);
 
-    /* A bare "Device/x" says nothing to a reader: never shown as a place. */
-    where = r->site ? r->site : r->observer.display;
-    if (!where && !looks_like_reference(r->observer.reference))
-        where = r->observer.reference;
-    out->where = intern(&c, where);
+    out->where = intern(&c, where_from(&c));
     out->type_code = intern(&c, first_code(&r->type));
     out->subtype_code = intern(&c, first_code(&r->subtype));
     out->activity = intern(&c, activity(&c, k));

@@ -54,8 +54,9 @@ struct aod_mask {
     size_t n_codes, n_used;
     ident_slot *idents; /* open addressing on the identity */
     size_t n_idents, n_idents_used;
-    aod_buf ident; /* scratch: the identity being coded */
-    aod_buf buf;   /* scratch for built names, reused */
+    aod_buf ident;         /* scratch: the identity being coded */
+    aod_buf buf;           /* scratch for built names, reused */
+    aod_report_summary nw; /* codes without words (only the no_words fields) */
 };
 
 static int has(const char *s)
@@ -462,19 +463,73 @@ static const char *intern_buf(aod_mask *m)
 
 /* ------------------------------------------------------------------ apply */
 
-/* A code as systems write it ("NIECE", "429577009"), not words a reader
- * understands: capitals, digits and - _ . only, and short. */
 static int is_bare_code(const char *s)
 {
-    size_t n = 0;
+    return aod_text_is_bare_code(s);
+}
 
-    if (!s || !*s)
-        return 0;
-    for (; s[n]; n++)
-        if (!((s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '-' ||
-              s[n] == '_' || s[n] == '.'))
-            return 0;
-    return n <= 32;
+/* Counts one code without words (kind and code borrowed from the pool or
+ * static) on the line e, and flags the line. */
+static void no_words(aod_mask *m, aod_entry *e, const char *kind, const char *code)
+{
+    aod_report_summary *nw = &m->nw;
+    size_t i;
+
+    if (!(e->flags & AOD_ENTRY_NO_WORDS))
+        nw->lines_without_words++;
+    e->flags |= AOD_ENTRY_NO_WORDS;
+    for (i = 0; i < nw->n_no_words; i++)
+        if (strcmp(nw->no_words[i].kind, kind) == 0 && strcmp(nw->no_words[i].code, code) == 0) {
+            nw->no_words[i].count++;
+            return;
+        }
+    if (nw->n_no_words == sizeof nw->no_words / sizeof nw->no_words[0]) {
+        nw->no_words_more++;
+        return;
+    }
+    nw->no_words[nw->n_no_words].kind = kind;
+    nw->no_words[nw->n_no_words].code = code;
+    nw->no_words[nw->n_no_words].count = 1;
+    nw->n_no_words++;
+}
+
+/* The purpose and the kinds of data of e: codes without words are counted
+ * (the renderers say a plain phrase for them in the patient's copy). */
+static int check_words(aod_mask *m, aod_entry *e)
+{
+    const char *p;
+    char kind[128];
+
+    if ((has(e->purpose_code) || has(e->purpose_display)) &&
+        !aod_text_words(m->text, "purpose", e->purpose_code, e->purpose_display))
+        no_words(m, e, "purpose", has(e->purpose_code) ? e->purpose_code : e->purpose_display);
+    for (p = e->data_kinds; p && *p;) {
+        size_t n = strcspn(p, ",");
+        if (n > 0 && n < sizeof kind) {
+            memcpy(kind, p, n);
+            kind[n] = '\0';
+            if (!aod_text_words(m->text, "resource", kind, NULL)) {
+                const char *k = aod_strpool_intern(m->pool, kind);
+                if (!k)
+                    return -1;
+                no_words(m, e, "resource", k);
+            }
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+void aod_mask_no_words(const aod_mask *m, aod_report_summary *sum)
+{
+    if (!m || !sum)
+        return;
+    sum->lines_without_words = m->nw.lines_without_words;
+    memcpy(sum->no_words, m->nw.no_words, sizeof sum->no_words);
+    sum->n_no_words = m->nw.n_no_words;
+    sum->no_words_more = m->nw.no_words_more;
 }
 
 /* 1 when w is a member of the protected staff the policy lists (by an
@@ -504,6 +559,64 @@ static int protected_staff(const aod_policy *p, const aod_party *w)
     return 0;
 }
 
+/* The role words of code into *out: NULL (with e flagged) when the
+ * templates have none and the reader is the patient. */
+static const char *role_words(aod_mask *m, aod_entry *e, const char *code)
+{
+    const char *v = aod_text_code(m->text, "role", code, NULL);
+
+    if (is_bare_code(v)) {
+        no_words(m, e, "role", code);
+        if (m->audience == AOD_AUDIENCE_PATIENT)
+            return NULL;
+    }
+    return v;
+}
+
+/* A person outside the covered entity, for the patient, when the policy
+ * does not name them: "a person at <organisation>", else "a person at
+ * <host>" (the machine they used, when it has a name), else their role, else
+ * the generic label; the role beside it and the address (164.528(b)(2)(ii)
+ * wants it when known) as recorded. */
+static int outside_person(aod_mask *m, aod_entry *e, const char *org, aod_error *err)
+{
+    const aod_party *w = &e->who;
+    const char *place = org, *name = NULL, *role = NULL, *tmpl;
+    char host[256], key[128];
+
+    if (!place) {
+        aod_network_host(w->network, host, sizeof host);
+        if (host[0] && !aod_host_is_ip(host))
+            place = host;
+    }
+    if (has(w->role))
+        role = role_words(m, e, w->role);
+    tmpl = aod_text_get(m->text, class_key(key, sizeof key, "actor", w->cls, "-of"));
+    if (place && tmpl) {
+        const char *vars[3] = {"organisation", place, NULL};
+        if (aod_text_expand(&m->buf, tmpl, vars, err) != 0)
+            return -1;
+        name = intern_buf(m);
+    } else if (place) {
+        name = aod_strpool_intern(m->pool, place);
+    } else if (role) {
+        name = role;
+        role = NULL;
+    } else {
+        name = aod_strpool_intern(m->pool, generic_label(m, w->cls, key, sizeof key));
+    }
+    if (!name) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "mask", "out of memory");
+        return -1;
+    }
+    e->shown_name = name;
+    e->shown_role = role;
+    e->shown_organisation = org;
+    e->shown_address = has(w->address) ? w->address : NULL;
+    e->tier = AOD_TIER_ORGANISATION;
+    return 0;
+}
+
 int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
 {
     const aod_party *w = &e->who;
@@ -511,15 +624,31 @@ int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
     const char *org, *name = NULL, *role = NULL, *shown_org = NULL, *address = NULL;
     char key[128], code[LONG_CODE_LEN + 1];
     aod_mask_tier tier;
-    int external, forced, protect = 0, r;
+    int external, forced, unnamed, protect = 0, r;
 
     if ((unsigned)c >= AOD_ACTOR_CLASS_COUNT) {
         aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "who", "actor class %d out of range", (int)c);
         return -1;
     }
+    if (check_words(m, e) != 0)
+        goto nomem;
     external = c == AOD_ACTOR_EXTERNAL_PERSON || c == AOD_ACTOR_EXTERNAL_ORGANISATION;
     /* 164.528(b)(2): a disclosure's recipient is named, whatever the tier. */
     forced = external || (m->mode == AOD_MODE_DISCLOSURES && e->cls == AOD_CLASS_DISCLOSURE);
+    /* But a person is "outside" only because no domain or identifier
+     * system of the policy matched them, and a staff member on a home
+     * workstation or a portal host looks just the same: unless the policy
+     * says to name outside persons, the patient is told where they were
+     * (organisation, host, role, address), never who.  A staff member who
+     * received a disclosure is shown as the workforce tier says. */
+    unnamed =
+        c == AOD_ACTOR_EXTERNAL_PERSON && !w->related && !m->policy->masking.name_recipient_persons;
+    if (unnamed && (has(w->name) || has(w->id_value)))
+        e->flags |= AOD_ENTRY_NAME_WITHHELD;
+    if (m->audience == AOD_AUDIENCE_PATIENT && !m->policy->masking.name_recipient_persons &&
+        (unnamed || c == AOD_ACTOR_WORKFORCE))
+        forced = 0;
+    unnamed = unnamed && m->audience == AOD_AUDIENCE_PATIENT;
     tier = forced ? AOD_TIER_FULL_NAME : m->policy->masking.tiers[m->audience][c].tier;
     /* The workforce works for the covered entity by definition. */
     org = w->organisation;
@@ -528,6 +657,12 @@ int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
     if (!has(org))
         org = NULL;
     aod_buf_reset(&m->buf);
+
+    if (unnamed) {
+        if (outside_person(m, e, org, err) != 0)
+            return -1;
+        return 0;
+    }
 
     /* Protected staff: the patient sees the unit, never the person (a name,
      * a role or a pseudonym that stays the same could point them out); with
@@ -639,22 +774,10 @@ int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
      * words; never a bare code in the patient's copy.  A code the templates
      * have no words for is flagged, so the privacy office can count them
      * and add the words. */
-    if (name && name == w->role) {
-        name = aod_text_code(m->text, "role", name, NULL);
-        if (is_bare_code(name)) {
-            e->flags |= AOD_ENTRY_NO_WORDS;
-            if (m->audience == AOD_AUDIENCE_PATIENT)
-                name = NULL;
-        }
-    }
-    if (role) {
-        role = aod_text_code(m->text, "role", role, NULL);
-        if (is_bare_code(role)) {
-            e->flags |= AOD_ENTRY_NO_WORDS;
-            if (m->audience == AOD_AUDIENCE_PATIENT)
-                role = NULL;
-        }
-    }
+    if (name && name == w->role)
+        name = role_words(m, e, name);
+    if (role)
+        role = role_words(m, e, role);
     if (!name) {
         /* Nothing recorded to show at the asked tier: the generic label. */
         name = aod_strpool_intern(m->pool, generic_label(m, c, key, sizeof key));

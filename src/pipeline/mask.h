@@ -23,7 +23,15 @@
  * 164.528(b)(2) requires its name and, where known, its address.  So a
  * reportable disclosure in a disclosures report, and any actor of an
  * external class (external person, external organisation) in any report,
- * is shown by full name with its address, whatever tier the policy sets.
+ * is shown by full name with its address, whatever tier the policy sets -
+ * with one exception for the patient's copy.  A person is "outside" only
+ * because no domain or identifier system of the policy matched, and a staff
+ * member on another network looks the same; unless the policy says
+ * name-recipient-persons="true", an outside person (not a related person of
+ * the patient's) is shown to the patient as "a person at <organisation or
+ * host>", else their role, with the address, and a staff member taken for a
+ * recipient by the workforce tier.  Such lines carry AOD_ENTRY_NAME_WITHHELD
+ * in every audience; the privacy office sees the names.
  * Words (labels, pseudonym words) come from the templates (render/text.h).
  */
 #ifndef AOD_MASK_H
@@ -63,6 +71,13 @@ aod_mask *aod_mask_new(const aod_policy *policy, aod_audience audience, aod_mode
  * or -1 with err set (AOD_ERR_NOMEM; AOD_ERR_INTERNAL for an actor class
  * out of range). */
 int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err);
+
+/* Codes without words: aod_mask_apply() flags each line holding a role,
+ * purpose or resource type the templates have no words for
+ * (AOD_ENTRY_NO_WORDS) and counts it by kind and code.  This copies those
+ * counts into sum's lines_without_words, no_words[], n_no_words and
+ * no_words_more (strings borrowed from the mask's pool). */
+void aod_mask_no_words(const aod_mask *m, aod_report_summary *sum);
 
 /* Frees the mask and wipes the secret it held.  Accepts NULL. */
 void aod_mask_free(aod_mask *m);

@@ -31,6 +31,7 @@ struct aod_report {
     aod_strpool *pool;
     aod_record *rec;
     aod_dedup *dedup;
+    aod_policy dedup_policy; /* the policy as dedup reads it (sessions by mode) */
     aod_summarize *summarize;
     aod_mask *mask;
     aod_flags *flags; /* privacy office and explain only */
@@ -267,7 +268,12 @@ aod_report *aod_report_new(const aod_report_info *info, const aod_text *text, ao
     r->rec = aod_record_new();
     if (!r->pool || !r->rec)
         goto nomem;
-    r->dedup = aod_dedup_new(p, r->pool, on_event, r);
+    /* Sessions are for the access report: an accounting lists disclosures,
+     * and its counts are of events, never of sessions. */
+    r->dedup_policy = *p;
+    if (info->mode != AOD_MODE_ACCESS)
+        r->dedup_policy.dedup.sessions = 0;
+    r->dedup = aod_dedup_new(&r->dedup_policy, r->pool, on_event, r);
     if (!r->dedup)
         goto nomem;
     if (info->mode == AOD_MODE_DISCLOSURES && p->summarize.enabled) {
@@ -441,6 +447,7 @@ int aod_report_finish(aod_report *r, aod_report_summary *sum, aod_error *err)
         return -1;
     if (r->flags && aod_flags_summary(r->flags, &r->sum, err) != 0)
         return -1;
+    aod_mask_no_words(r->mask, &r->sum);
     if (sum)
         *sum = r->sum;
     if (r->explain)

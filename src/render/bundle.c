@@ -338,15 +338,13 @@ static void hash_int(aod_sha256_ctx *h, int64_t v)
     hash_str(h, num(digits, sizeof digits, v));
 }
 
-/* A name-based UUID: SHA-256 of the seed, kind and n, cut to 128 bits with
- * the version (5) and RFC 4122 variant bits set, as version-5 UUIDs do with
- * SHA-1. */
+/* A name-based UUID: SHA-256 of the seed, kind and n, as a version-8 UUID
+ * (sha256.h says why not version 5). */
 static void make_uuid(const bundle_sink *s, const char *kind, int64_t n, int64_t group,
                       char out[UUID_LEN])
 {
     aod_sha256_ctx h;
     unsigned char d[AOD_SHA256_DIGEST_LEN];
-    char hex[AOD_SHA256_HEX_LEN];
 
     aod_sha256_init(&h);
     aod_sha256_update(&h, s->seed, sizeof s->seed);
@@ -354,20 +352,7 @@ static void make_uuid(const bundle_sink *s, const char *kind, int64_t n, int64_t
     hash_int(&h, n);
     hash_int(&h, group);
     aod_sha256_final(&h, d);
-    d[6] = (unsigned char)((d[6] & 0x0F) | 0x50);
-    d[8] = (unsigned char)((d[8] & 0x3F) | 0x80);
-    aod_sha256_hex(d, 16, hex);
-    /* 8-4-4-4-12 */
-    memcpy(out, hex, 8);
-    out[8] = '-';
-    memcpy(out + 9, hex + 8, 4);
-    out[13] = '-';
-    memcpy(out + 14, hex + 12, 4);
-    out[18] = '-';
-    memcpy(out + 19, hex + 16, 4);
-    out[23] = '-';
-    memcpy(out + 24, hex + 20, 12);
-    out[36] = '\0';
+    aod_sha256_uuid(d, out);
 }
 
 /* The seed: everything that makes this document what it is. */
@@ -731,7 +716,7 @@ static void each_kind(bundle_sink *s, const char *list, kind_fn fn, void *ctx)
 static void kind_words(bundle_sink *s, void *ctx, const char *kind)
 {
     aod_buf *b = ctx;
-    const char *w = aod_text_code(s->text, "resource", kind, NULL);
+    const char *w = aod_text_shown(s->text, "resource", kind, NULL, !s->privacy);
 
     /* Two kinds may share words ("clinical documents"): say them once. */
     if (b->len && strstr(aod_buf_str(b), w))
@@ -763,7 +748,7 @@ static const char *action_words(const bundle_sink *s, const aod_entry *e)
 static const char *purpose_words(const bundle_sink *s, const aod_entry *e)
 {
     if (has(e->purpose_code) || has(e->purpose_display))
-        return aod_text_code(s->text, "purpose", e->purpose_code, e->purpose_display);
+        return aod_text_shown(s->text, "purpose", e->purpose_code, e->purpose_display, !s->privacy);
     if (e->flags & AOD_ENTRY_PURPOSE_UNKNOWN)
         return words(s, "bundle.purpose-unknown");
     return NULL;
@@ -922,7 +907,8 @@ static void data_entity(bundle_sink *s, void *ctx, const char *kind)
 
     put(s, ent, "type", coding(s, SYS_RESOURCE_TYPES, kind, NULL));
     put(s, ent, "role", coding(s, SYS_OBJECT_ROLE, "4", "Domain Resource"));
-    put_str(s, ent, "description", aod_text_code(s->text, "resource", kind, NULL), CLEAN_TEXT);
+    put_str(s, ent, "description", aod_text_shown(s->text, "resource", kind, NULL, !s->privacy),
+            CLEAN_TEXT);
     push(s, list, ent);
 }
 
@@ -954,8 +940,10 @@ static json_t *event_extensions(bundle_sink *s, const aod_entry *e)
     if (e->count > 0)
         push(s, a, extension(s, AOD_BUNDLE_EXT_EVENT_COUNT, "valueInteger", jint(s, e->count)));
     for (i = 0; i < AOD_ENTRY_FLAG_COUNT; i++)
-        /* a code without words is the privacy office's to-do, not the patient's */
-        if ((e->flags & (1u << i)) && (s->privacy || (1u << i) != AOD_ENTRY_NO_WORDS))
+        /* a code without words and a name left out are the privacy
+         * office's to-do, not the patient's */
+        if ((e->flags & (1u << i)) && (s->privacy || ((1u << i) != AOD_ENTRY_NO_WORDS &&
+                                                      (1u << i) != AOD_ENTRY_NAME_WITHHELD)))
             push(s, a,
                  extension(s, AOD_BUNDLE_EXT_FLAG, "valueCode",
                            jlit(s, aod_entry_flag_name(1u << i))));
@@ -1133,8 +1121,10 @@ static json_t *patient_identifier(bundle_sink *s, const char *key)
         sys[bar - key] = '\0';
         put_str(s, id, "system", sys, CLEAN_URI);
         free(sys);
-        if (!s->privacy && aod_text_key_is_ssn(key)) {
-            /* the patient's copy keeps the last four digits only (text.h) */
+        if (aod_text_key_is_ssn(key)) {
+            /* every copy keeps the last four digits only (text.h): a full
+             * SSN never leaves, not even in the privacy office's copy,
+             * which is as likely to be forwarded or filed elsewhere */
             size_t n = strlen(bar + 1);
             char masked[16];
             snprintf(masked, sizeof masked, "***-**-%s", n >= 4 ? bar + 1 + n - 4 : "");

@@ -125,7 +125,8 @@ static int has(const char *s)
 /* "Observation,DiagnosticReport" -> the kinds, space separated, into kinds
  * and their words, "; " separated and each once, into words.  A kind too
  * long to be a resource type is listed but not put into words. */
-static int data_kinds(const aod_csv_row *s, const char *list, aod_buf *kinds, aod_buf *words)
+static int data_kinds(const aod_csv_row *s, const char *list, int patient, aod_buf *kinds,
+                      aod_buf *words)
 {
     const char *seen[MAX_KINDS];
     size_t n_seen = 0, i;
@@ -150,7 +151,8 @@ static int data_kinds(const aod_csv_row *s, const char *list, aod_buf *kinds, ao
         if (len > 0 && len < sizeof kind) {
             memcpy(kind, p, len);
             kind[len] = '\0';
-            w = aod_text_code(s->text, "resource", kind, NULL);
+            /* never a bare type to the patient (templates/README.md) */
+            w = aod_text_shown(s->text, "resource", kind, NULL, patient);
             for (i = 0; i < n_seen && strcmp(seen[i], w) != 0; i++)
                 ;
             if (i == n_seen && n_seen < MAX_KINDS) {
@@ -280,7 +282,8 @@ int aod_csv_row_cells(aod_csv_row *r, const aod_entry *e, aod_audience audience,
     aod_buf_reset(&r->flags);
     aod_buf_reset(&r->ids);
     aod_buf_reset(&r->aflags);
-    if (has(e->data_kinds) && data_kinds(r, e->data_kinds, &r->kinds, &r->data) != 0)
+    if (has(e->data_kinds) &&
+        data_kinds(r, e->data_kinds, audience == AOD_AUDIENCE_PATIENT, &r->kinds, &r->data) != 0)
         goto nomem;
     r->letter[0] = e->action;
     r->letter[1] = '\0';
@@ -299,7 +302,8 @@ int aod_csv_row_cells(aod_csv_row *r, const aod_entry *e, aod_audience audience,
     cell[COL_DATA_KINDS] = aod_buf_str(&r->kinds);
     cell[COL_WHERE] = e->where;
     cell[COL_WHY] = has(e->purpose_code) || has(e->purpose_display)
-                        ? aod_text_code(r->text, "purpose", e->purpose_code, e->purpose_display)
+                        ? aod_text_shown(r->text, "purpose", e->purpose_code, e->purpose_display,
+                                         audience == AOD_AUDIENCE_PATIENT)
                         : NULL;
     cell[COL_PURPOSE_CODE] = e->purpose_code;
     cell[COL_OUTCOME] =

@@ -102,13 +102,15 @@ typedef struct html_sink {
 /* Appends str escaped for text and attribute values: & < > " ' as
  * references; invalid UTF-8, C0 and C1 controls (but TAB, LF, CR) and
  * noncharacters as U+FFFD, which HTML would otherwise refuse or alter. */
-static int esc(aod_buf *b, const char *str)
+static int esc_n(aod_buf *b, const char *str, size_t len)
 {
     const unsigned char *p = (const unsigned char *)(str ? str : "");
+    const unsigned char *end = p + (str ? len : 0);
 
-    while (*p) {
+    while (p < end && *p) {
         uint32_t cp = 0;
-        size_t n = aod_utf8_decode(p, 4, &cp); /* NUL-terminated: a NUL ends a sequence */
+        size_t left = (size_t)(end - p);
+        size_t n = aod_utf8_decode(p, left < 4 ? left : 4, &cp); /* a NUL ends a sequence */
         const char *rep = NULL;
 
         if (n == 0) {
@@ -132,6 +134,54 @@ static int esc(aod_buf *b, const char *str)
         if (rep ? aod_buf_adds(b, rep) != 0 : aod_buf_add(b, p, n) != 0)
             return -1;
         p += n;
+    }
+    return 0;
+}
+
+static int esc(aod_buf *b, const char *str)
+{
+    return esc_n(b, str, str ? strlen(str) : 0);
+}
+
+/* A word at least this long (bytes) may break after its separators. */
+#define LONG_WORD 16
+
+static int separator(char c)
+{
+    return c == '.' || c == '/' || c == '-' || c == '_' || c == '@' || c == '?' || c == '&' ||
+           c == '=' || c == ':' || c == '|';
+}
+
+/* esc() for a table cell: a long word (a host name, a URL, a code) gets a
+ * <wbr> after each dot, slash or other separator inside it, so that a
+ * narrow column breaks it there and not in the middle of a name (the CSS
+ * breaks between letters only when a piece is wider than the column). */
+static int esc_cell(aod_buf *b, const char *str)
+{
+    const char *p = str ? str : "";
+
+    while (*p) {
+        size_t sp = strspn(p, " \t\n"), w, i, from;
+
+        if (sp && esc_n(b, p, sp) != 0)
+            return -1;
+        p += sp;
+        w = strcspn(p, " \t\n");
+        if (w < LONG_WORD) {
+            if (esc_n(b, p, w) != 0)
+                return -1;
+        } else {
+            for (i = from = 0; i < w; i++) {
+                if (!separator(p[i]) || i + 1 == w)
+                    continue;
+                if (esc_n(b, p + from, i + 1 - from) != 0 || aod_buf_adds(b, "<wbr>") != 0)
+                    return -1;
+                from = i + 1;
+            }
+            if (esc_n(b, p + from, w - from) != 0)
+                return -1;
+        }
+        p += w;
     }
     return 0;
 }
@@ -326,7 +376,7 @@ static int cell(aod_buf *b, const aod_words_row *row, int c)
         const char *close = i == 0 && !p->muted ? "" : "</span>";
         if (c == AOD_WORDS_WHO && i == 0) /* a name keeps its own direction */
             open = "<bdi>", close = "</bdi>";
-        if (PUT(b, open, p->text, close) != 0)
+        if (aod_buf_adds(b, open) != 0 || esc_cell(b, p->text) != 0 || aod_buf_adds(b, close) != 0)
             return -1;
     }
     return aod_buf_adds(b, "</td>");

@@ -565,9 +565,20 @@ static double text_width(pdf_sink *s, int f, const char *p, size_t n, double siz
     return (double)units * size / 1000.0;
 }
 
+/* Where a word too long for a line may break: after a dot, a slash and the
+ * other separators of host names, URLs and codes ("hospital.example.org",
+ * "https://h/fhir", "ITI-68"), never inside a run of letters. */
+static int break_after(uint32_t cp)
+{
+    return cp == '.' || cp == '/' || cp == '-' || cp == '_' || cp == '@' || cp == '?' ||
+           cp == '&' || cp == '=' || cp == ':' || cp == '|' || cp == ',' || cp == ';';
+}
+
 /* Wraps the clean text at buf[off, off + len) into lines no wider than
- * width, appended to out: by words where it can, and a word wider than a
- * whole line is broken between characters, so nothing is cut off. */
+ * width, appended to out: by words where it can; a word wider than a whole
+ * line is broken after its dots, slashes and other separators, each line
+ * holding as much as fits; only a run without any (wider than the line by
+ * itself) is broken between characters, so nothing is cut off. */
 static int wrap(pdf_sink *s, const char *buf, size_t off, size_t len, int f, double size,
                 double width, int style, spans *out)
 {
@@ -597,17 +608,22 @@ static int wrap(pdf_sink *s, const char *buf, size_t off, size_t len, int f, dou
             } else {
                 size_t k = i;
                 while (k < j) {
-                    size_t m = k;
+                    size_t m = k, brk = k;
                     double cw = 0;
                     while (m < j) {
                         const char *q = buf + m;
-                        double gw = glyph_width(s, f, utf8_next(&q)) * size / 1000.0;
+                        uint32_t cp = utf8_next(&q);
+                        double gw = glyph_width(s, f, cp) * size / 1000.0;
                         if (m > k && cw + gw > width)
                             break;
                         cw += gw;
                         m = (size_t)(q - buf);
+                        if (break_after(cp) && m < j)
+                            brk = m;
                     }
                     if (m < j) {
+                        if (brk > k) /* the last separator that fits */
+                            m = brk;
                         if (spans_push(s, out, k, m - k, style) != 0)
                             return -1;
                     } else {

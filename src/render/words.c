@@ -288,7 +288,8 @@ static int kinds_words(aod_words *w, const char *list)
             int dup = 0;
             memcpy(kind, p, len);
             kind[len] = '\0';
-            t = aod_text_code(w->text, "resource", kind, NULL);
+            /* the patient gets a plain phrase, the office the type */
+            t = aod_text_shown(w->text, "resource", kind, NULL, !w->privacy);
             if (t == kind) /* no words for it: the type as recorded */
                 t = NULL;
             for (i = 0; t && i < n_seen && !dup; i++)
@@ -438,7 +439,8 @@ int aod_words_line(aod_words *w, const aod_entry *e, aod_words_row *row, aod_err
     /* Why */
     if (has(e->purpose_code) || has(e->purpose_display))
         part(row, AOD_WORDS_WHY,
-             aod_text_code(w->text, "purpose", e->purpose_code, e->purpose_display), 0);
+             aod_text_shown(w->text, "purpose", e->purpose_code, e->purpose_display, !w->privacy),
+             0);
     else
         part(row, AOD_WORDS_WHY, flag_words(w, "flag.purpose-unknown"), 1);
 
@@ -944,6 +946,56 @@ static int office_coverage(letter *L)
     return 0;
 }
 
+/* The codes without words, with how many lines each was on: the office's
+ * list of words to add to the templates. */
+static int letter_no_words(letter *L)
+{
+    aod_words *w = L->w;
+    const aod_report_summary *sum = L->sum;
+    const char *vars[9];
+    char key[96], num[48];
+    aod_buf codes;
+    size_t i;
+    int rc = -1;
+
+    aod_buf_init(&codes, 64 * 1024);
+    for (i = 0; i < sum->n_no_words; i++) {
+        snprintf(key, sizeof key, "letter.office.no-words.kind.%s", sum->no_words[i].kind);
+        vars[0] = "kind";
+        vars[1] = aod_words_get(w, key);
+        vars[2] = "code";
+        vars[3] = sum->no_words[i].code;
+        vars[4] = "n";
+        vars[5] = fmt_num(w, sum->no_words[i].count, num, sizeof num);
+        vars[6] = NULL;
+        if ((codes.len && aod_buf_adds(&codes, "; ") != 0) ||
+            aod_buf_adds(&codes, say(w, 1, "letter.office.no-words.item", vars)) != 0)
+            goto nomem;
+    }
+    if (sum->no_words_more > 0) {
+        vars[0] = "n";
+        vars[1] = fmt_num(w, sum->no_words_more, num, sizeof num);
+        vars[2] = NULL;
+        if ((codes.len && aod_buf_adds(&codes, "; ") != 0) ||
+            aod_buf_adds(&codes, say(w, 1, "letter.office.no-words.more", vars)) != 0)
+            goto nomem;
+    }
+    snprintf(key, sizeof key, "letter.office.no-words.%s",
+             sum->lines_without_words == 1 ? "one" : "other");
+    vars[0] = "n";
+    vars[1] = fmt_num(w, sum->lines_without_words, num, sizeof num);
+    vars[2] = "codes";
+    vars[3] = aod_buf_str(&codes);
+    vars[4] = NULL;
+    rc = para(L, say(w, 0, key, vars));
+    goto cleanup;
+nomem:
+    w->nomem = 1;
+cleanup:
+    aod_buf_free(&codes);
+    return rc;
+}
+
 /* The privacy-office copy's own section: how the events were classified,
  * what was withheld or summarised, the policy and its warnings. */
 static int letter_office(letter *L)
@@ -990,7 +1042,7 @@ static int letter_office(letter *L)
         if (para(L, say(w, 0, "letter.office.warning", vars)) != 0)
             return -1;
     }
-    return 0;
+    return sum->lines_without_words > 0 ? letter_no_words(L) : 0;
 }
 
 int aod_words_letter(aod_words *w, const aod_report_summary *sum_or_NULL, long rows,

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -42,9 +43,13 @@ static const struct {
     int version;
     const char *file;
 } migrations[] = {
-    {1, "sql/001_store.sql"},           {2, "sql/002_other_keys.sql"},
-    {3, "sql/003_least_privilege.sql"}, {4, "sql/004_search_outcomes.sql"},
-    {6, "sql/006_site_inputs.sql"},
+    {1, "sql/001_store.sql"},           /* the store */
+    {2, "sql/002_other_keys.sql"},      /* each event once per report */
+    {3, "sql/003_least_privilege.sql"}, /* roles, the self-audit function */
+    {4, "sql/004_search_outcomes.sql"}, /* what search responses left out */
+    {5, "sql/005_partitions.sql"},      /* a store partitioned by month */
+    {6, "sql/006_mhd_formats.sql"},     /* the MHD formats in the self-audit */
+    {7, "sql/007_site_inputs.sql"},     /* the site lists of the access flags */
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -707,6 +712,52 @@ nomem:
     return -1;
 }
 
+/* Makes sure the store has partitions for the months of the batch's new
+ * rows (sql/005_partitions.sql): the days they fall on, each once in a
+ * run, go to aod.ensure_partitions(), which makes what is missing (usually
+ * nothing: months are made ahead). */
+static int batch_partitions(aod_store *st, load_batch *b, aod_error *err)
+{
+    aod_buf *q = &st->load->scratch;
+    const char *params[1];
+    PGresult *res;
+    int64_t last_day = INT64_MIN;
+    char num[32];
+    size_t i;
+    int first = 1, rc = -1;
+
+    aod_buf_reset(q);
+    if (aod_buf_addc(q, '{') != 0)
+        goto nomem;
+    for (i = 0; i < b->n_rows; i++) {
+        int64_t ms = b->rows[i].recorded_ms;
+        int64_t day = ms / 86400000 - (ms % 86400000 < 0);
+        if (b->rows[i].id != 0 || day == last_day)
+            continue;
+        last_day = day;
+        snprintf(num, sizeof num, "%s%" PRId64, first ? "" : ",", day);
+        first = 0;
+        if (aod_buf_adds(q, num) != 0)
+            goto nomem;
+    }
+    if (aod_buf_addc(q, '}') != 0)
+        goto nomem;
+    params[0] = q->data;
+    res = PQexecParams(st->conn,
+                       "SELECT aod.ensure_partitions(ARRAY(SELECT DISTINCT"
+                       " to_timestamp(d * 86400.0) FROM unnest($1::int8[]) d))",
+                       1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        load_error(st, err, "make the partitions of the batch's months", res);
+    else
+        rc = 0;
+    PQclear(res);
+    return rc;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+    return -1;
+}
+
 /* Marks the rows whose key the store holds already (id stays 0) and
  * reserves ids for the others. */
 static int batch_check(aod_store *st, load_batch *b, long *n_new, aod_error *err)
@@ -759,6 +810,8 @@ static int batch_check(aod_store *st, load_batch *b, long *n_new, aod_error *err
     for (i = 0; i < b->n_rows; i++)
         fresh += b->rows[i].id == 0;
     *n_new = fresh;
+    if (fresh > 0 && batch_partitions(st, b, err) != 0)
+        goto out;
     if (fresh > 0) {
         snprintf(count, sizeof count, "%ld", fresh);
         params[0] = count;
@@ -1565,6 +1618,127 @@ int aod_store_each_event(aod_store *st, const char *const *keys, size_t n_keys, 
 
 /* ------------------------------------------------------------------ batch */
 
+/* keys joined with US (0x1F), which no stored key contains, for
+ * string_to_array($n, chr(31)) on the server. */
+static int join_keys(aod_buf *b, const char *const *keys, size_t n_keys, aod_error *err)
+{
+    size_t k;
+
+    for (k = 0; k < n_keys; k++)
+        if ((k && aod_buf_addc(b, '\x1f') != 0) || aod_buf_adds(b, keys[k]) != 0) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            return -1;
+        }
+    return 0;
+}
+
+int aod_store_each_keys_event(aod_store *st, const char *const *keys, size_t n_keys,
+                              int64_t from_ms, int64_t to_ms, aod_store_keyed_event_fn fn,
+                              void *ctx, aod_error *err)
+{
+    /* One range scan of the primary key per key (a ScalarArrayOp index
+     * scan), already in (patient_key, recorded, event_id) order: no sort,
+     * one query for the whole group. */
+    static const char sql[] = "SELECT event_id, norm, recorded, patient_key"
+                              " FROM aod.event_patient"
+                              " WHERE patient_key = ANY (string_to_array($1, chr(31)))"
+                              " AND recorded >= $2 AND recorded < $3"
+                              " ORDER BY patient_key, recorded, event_id";
+    const char *params[3];
+    char from[40], to[40];
+    aod_buf joined;
+    PGresult *res;
+    int rc = -1, stopped = 0;
+
+    aod_buf_init(&joined, 0);
+    if (n_keys == 0) {
+        aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "patient", "no patient key");
+        goto out;
+    }
+    if (join_keys(&joined, keys, n_keys, err) != 0)
+        goto out;
+    aod_time_format_utc(from_ms, from, sizeof from);
+    aod_time_format_utc(to_ms, to, sizeof to);
+    params[0] = aod_buf_str(&joined);
+    params[1] = from;
+    params[2] = to;
+    if (!PQsendQueryParams(st->conn, sql, 3, NULL, params, NULL, NULL, 1) ||
+        !PQsetSingleRowMode(st->conn)) {
+        db_error(err, PQstatus(st->conn) == CONNECTION_OK ? AOD_ERR_DB : AOD_ERR_DB_CONNECT,
+                 "query the store", PQerrorMessage(st->conn));
+        goto out;
+    }
+    rc = 0;
+    while ((res = PQgetResult(st->conn))) {
+        ExecStatusType s = PQresultStatus(res);
+        if (s == PGRES_SINGLE_TUPLE && !stopped) {
+            /* keep draining after a stop so the connection stays usable */
+            if (PQnfields(res) != 4 || PQgetisnull(res, 0, 3) || PQgetlength(res, 0, 0) != 8 ||
+                PQgetlength(res, 0, 2) != 8 || PQgetisnull(res, 0, 1)) {
+                aod_error_set(err, AOD_ERR_DB, "database", 0, NULL,
+                              "query the store: unexpected row shape (is the schema current?)");
+                stopped = 1;
+                rc = -1;
+            } else {
+                if (fn(ctx, PQgetvalue(res, 0, 3), get_be64(PQgetvalue(res, 0, 0)),
+                       PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1), err) != 0) {
+                    stopped = 1;
+                    rc = -1;
+                }
+            }
+        } else if (s != PGRES_TUPLES_OK && s != PGRES_SINGLE_TUPLE) {
+            if (!stopped)
+                result_error(err, "query the store", res, st->conn);
+            stopped = 1;
+            rc = -1;
+        }
+        PQclear(res);
+    }
+out:
+    aod_buf_free(&joined);
+    return rc;
+}
+
+int aod_store_search_outcomes_keys(aod_store *st, const char *const *keys, size_t n_keys,
+                                   aod_store_keyed_outcome_fn fn, void *ctx, aod_error *err)
+{
+    /* What aod_store_search_outcomes() says for each key alone: its
+     * distinct messages in the same order, at most 8 (counted here). */
+    static const char sql[] =
+        "SELECT k, message FROM (SELECT DISTINCT k, o.message FROM aod.search_outcome o"
+        " CROSS JOIN LATERAL unnest(o.patient_keys) k"
+        " WHERE o.patient_keys && string_to_array($1, chr(31))"
+        " AND k = ANY (string_to_array($1, chr(31)))) s ORDER BY k, message";
+    const char *params[1];
+    aod_buf joined;
+    PGresult *res = NULL;
+    int rc = -1, i, n, same = 0;
+
+    aod_buf_init(&joined, 0);
+    if (join_keys(&joined, keys, n_keys, err) != 0)
+        goto out;
+    params[0] = aod_buf_str(&joined);
+    res = PQexecParams(st->conn, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        result_error(err, "read the search outcomes", res, st->conn);
+        goto out;
+    }
+    n = PQntuples(res);
+    for (i = 0; i < n; i++) {
+        same =
+            i > 0 && strcmp(PQgetvalue(res, i, 0), PQgetvalue(res, i - 1, 0)) == 0 ? same + 1 : 0;
+        if (same >= 8)
+            continue;
+        if (fn(ctx, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), err) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    PQclear(res);
+    aod_buf_free(&joined);
+    return rc;
+}
+
 int aod_store_each_patient(aod_store *st, int64_t from_ms, int64_t to_ms, aod_store_patient_fn fn,
                            void *ctx, aod_error *err)
 {
@@ -1684,6 +1858,103 @@ int aod_store_self_audit(aod_store *st, const char *const args[AOD_STORE_SELF_AU
     rc = 0;
 out:
     PQclear(res);
+    return rc;
+}
+
+/* Leaves pipeline mode after a failure (synced: the sync was sent, and
+ * has not been read) and rolls back whatever is open. */
+static void group_rollback(aod_store *st, int synced)
+{
+    PGresult *res;
+    long guard = 0;
+
+    if (PQpipelineStatus(st->conn) != PQ_PIPELINE_OFF) {
+        if (!synced)
+            synced = PQpipelineSync(st->conn);
+        while (synced && PQstatus(st->conn) == CONNECTION_OK && guard++ < 1000000) {
+            res = PQgetResult(st->conn);
+            if (!res)
+                continue;
+            if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+                PQclear(res);
+                break;
+            }
+            PQclear(res);
+        }
+        (void)PQexitPipelineMode(st->conn);
+    }
+    if (PQpipelineStatus(st->conn) == PQ_PIPELINE_OFF &&
+        PQtransactionStatus(st->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(st->conn, "ROLLBACK"));
+}
+
+int aod_store_self_audit_many(aod_store *st, const char *const *args, size_t n, char *ids,
+                              size_t id_size, aod_error *err)
+{
+    static const char sql[] =
+        "SELECT event_id, stored FROM aod.record_self_audit($1, $2::text[], $3, $4, $5,"
+        " $6::date, $7::date, $8::timestamptz, $9::timestamptz, $10::timestamptz,"
+        " $11::timestamptz, $12, $13, $14, $15, $16::jsonb)";
+    PGresult *res = NULL;
+    size_t i;
+    int rc = -1, synced = 0, sync_sent = 0;
+
+    /* BEGIN, the n calls and COMMIT go out together (pipeline mode): one
+     * round trip and one commit for the group. */
+    if (!PQenterPipelineMode(st->conn) ||
+        !PQsendQueryParams(st->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0)) {
+        db_error(err, AOD_ERR_DB, "record the self-audit", PQerrorMessage(st->conn));
+        goto fail;
+    }
+    for (i = 0; i < n; i++)
+        if (!PQsendQueryParams(st->conn, sql, AOD_STORE_SELF_AUDIT_ARGS, NULL,
+                               args + i * AOD_STORE_SELF_AUDIT_ARGS, NULL, NULL, 0)) {
+            db_error(err, AOD_ERR_DB, "record the self-audit", PQerrorMessage(st->conn));
+            goto fail;
+        }
+    if (!PQsendQueryParams(st->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
+        !PQpipelineSync(st->conn)) {
+        db_error(err, AOD_ERR_DB, "record the self-audit", PQerrorMessage(st->conn));
+        goto fail;
+    }
+    sync_sent = 1;
+    /* BEGIN, n SELECTs, COMMIT: each result then a NULL; then the sync. */
+    for (i = 0; i < n + 2; i++) {
+        ExecStatusType s;
+        res = PQgetResult(st->conn);
+        s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        if (i > 0 && i <= n) {
+            if (s != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 2) {
+                result_error(err, "record the self-audit", res, st->conn);
+                goto fail;
+            }
+            snprintf(ids + (i - 1) * id_size, id_size, "%s", PQgetvalue(res, 0, 0));
+        } else if (s != PGRES_COMMAND_OK) {
+            result_error(err, i ? "commit the self-audits" : "record the self-audit", res,
+                         st->conn);
+            goto fail;
+        }
+        PQclear(res);
+        res = PQgetResult(st->conn); /* the NULL that ends this query's results */
+        PQclear(res);
+        res = NULL;
+    }
+    res = PQgetResult(st->conn);
+    synced = res && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+    PQclear(res);
+    res = NULL;
+    if (synced)
+        sync_sent = 0;
+    if (!synced || !PQexitPipelineMode(st->conn)) {
+        db_error(err, AOD_ERR_DB, "record the self-audit", PQerrorMessage(st->conn));
+        goto fail;
+    }
+    return 0;
+fail:
+    PQclear(res);
+    group_rollback(st, sync_sent);
+    if (PQstatus(st->conn) != CONNECTION_OK)
+        err->code = AOD_ERR_DB_CONNECT;
     return rc;
 }
 
@@ -1998,5 +2269,191 @@ int aod_store_site_read(aod_store *st, aod_site_kind kind, const char *const *ke
 out:
     PQclear(res);
     aod_buf_free(&joined);
+    return rc;
+}
+
+/* ------------------------------------- partitions, maintenance, retention */
+
+static int call_partition(aod_store_partition_fn fn, void *ctx, const PGresult *res, int row,
+                          double seconds, aod_error *err)
+{
+    const char *rows = PQgetvalue(res, row, 3);
+
+    if (!fn)
+        return 0;
+    return fn(ctx, PQgetvalue(res, row, 0), PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
+              *rows ? strtoll(rows, NULL, 10) : -1, seconds, err);
+}
+
+static double mono_seconds(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+int aod_store_maintain(aod_store *st, const char *now, aod_store_partition_fn fn, void *ctx,
+                       int *n_clustered, aod_error *err)
+{
+    /* Partitions come from the catalog as regclass text, already quoted:
+     * nothing from input reaches the CLUSTER statement. */
+    static const char list_sql[] =
+        "SELECT i.partition::text,"
+        " coalesce(to_char(i.lo AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
+        " to_char(i.hi AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), i.rows_estimate,"
+        " (SELECT quote_ident(c.relname) FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid"
+        "   WHERE x.indrelid = i.partition AND x.indisprimary)"
+        " FROM aod.partition_info i"
+        " WHERE i.parent = 'event_patient' AND NOT i.foreign_table AND NOT i.clustered"
+        " AND i.hi <= date_trunc('month', coalesce($1::timestamptz, now()) AT TIME ZONE 'UTC')"
+        " AT TIME ZONE 'UTC'"
+        " ORDER BY i.hi";
+    const char *params[1] = {now};
+    PGresult *res = NULL;
+    aod_buf sql;
+    int i, rc = -1;
+
+    aod_buf_init(&sql, 0);
+    *n_clustered = 0;
+    res = PQexecParams(st->conn,
+                       "SELECT aod.ensure_partitions(ARRAY[t, t + interval '1 month',"
+                       " t + interval '2 months']) FROM coalesce($1::timestamptz, now()) t",
+                       1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        result_error(err, "make the coming months' partitions", res, st->conn);
+        goto out;
+    }
+    PQclear(res);
+    res = PQexecParams(st->conn, list_sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        result_error(err, "list the partitions", res, st->conn);
+        goto out;
+    }
+    for (i = 0; i < PQntuples(res); i++) {
+        double t0 = mono_seconds();
+        const char *part = PQgetvalue(res, i, 0);
+
+        if (PQgetisnull(res, i, 4)) {
+            aod_error_set(err, AOD_ERR_DB, "database", 0, NULL,
+                          "partition %s has no primary key to cluster by", part);
+            goto out;
+        }
+        aod_buf_reset(&sql);
+        if (aod_buf_adds(&sql, "CLUSTER ") != 0 || aod_buf_adds(&sql, part) != 0 ||
+            aod_buf_adds(&sql, " USING ") != 0 || aod_buf_adds(&sql, PQgetvalue(res, i, 4)) != 0 ||
+            aod_buf_adds(&sql, "; ANALYZE ") != 0 || aod_buf_adds(&sql, part) != 0) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            goto out;
+        }
+        if (exec_simple(st, aod_buf_str(&sql), "cluster a closed month", err) != 0)
+            goto out;
+        (*n_clustered)++;
+        if (call_partition(fn, ctx, res, i, mono_seconds() - t0, err) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    PQclear(res);
+    aod_buf_free(&sql);
+    return rc;
+}
+
+int aod_store_retention(aod_store *st, const char *now, const char *older_than,
+                        const char *const who[4], int dry_run, aod_store_partition_fn fn, void *ctx,
+                        char *cutoff, size_t cutoff_size, aod_error *err)
+{
+    static const char fmt[] = "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'";
+    const char *params[6];
+    PGresult *res = NULL;
+    char sql[1024];
+    int i, rc = -1, in_tx = 0;
+
+    params[0] = now;
+    params[1] = older_than;
+    res = PQexecParams(st->conn,
+                       "SELECT to_char((coalesce($1::timestamptz, now()) - $2::interval)"
+                       " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+                       2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        result_error(err, "compute the cutoff", res, st->conn);
+        goto out;
+    }
+    snprintf(cutoff, cutoff_size, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    params[0] = cutoff;
+    if (dry_run) {
+        snprintf(sql, sizeof sql,
+                 "SELECT partition::text, coalesce(to_char(lo AT TIME ZONE 'UTC', %s), ''),"
+                 " to_char(hi AT TIME ZONE 'UTC', %s), rows_estimate"
+                 " FROM aod.partition_info WHERE hi <= least($1::timestamptz, now())"
+                 " AND NOT foreign_table"
+                 " ORDER BY hi, parent",
+                 fmt, fmt);
+        res = PQexecParams(st->conn, sql, 1, NULL, params, NULL, NULL, 0);
+    } else {
+        if (exec_simple(st, "BEGIN; SET LOCAL lock_timeout = '30s'", "begin", err) != 0)
+            goto out;
+        in_tx = 1;
+        for (i = 0; i < 4; i++)
+            params[i + 1] = who ? who[i] : NULL;
+        snprintf(sql, sizeof sql,
+                 "SELECT partition, coalesce(to_char(lo AT TIME ZONE 'UTC', %s), ''),"
+                 " to_char(hi AT TIME ZONE 'UTC', %s), rows_estimate"
+                 " FROM aod.apply_retention($1::timestamptz, $2, $3, $4, $5)",
+                 fmt, fmt);
+        res = PQexecParams(st->conn, sql, 5, NULL, params, NULL, NULL, 0);
+    }
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        result_error(err, dry_run ? "list the partitions" : "drop the months past retention", res,
+                     st->conn);
+        goto out;
+    }
+    for (i = 0; i < PQntuples(res); i++)
+        if (call_partition(fn, ctx, res, i, 0, err) != 0)
+            goto out;
+    if (in_tx) {
+        in_tx = 0;
+        if (exec_simple(st, "COMMIT", "commit", err) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    if (in_tx)
+        PQclear(PQexec(st->conn, "ROLLBACK"));
+    PQclear(res);
+    return rc;
+}
+
+int aod_store_retention_horizon(aod_store *st, int64_t *ms, int *known, aod_error *err)
+{
+    PGresult *res =
+        PQexec(st->conn, "SELECT to_regprocedure('aod.retention_horizon()') IS NOT NULL");
+    int rc = -1;
+
+    *known = 0;
+    *ms = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        result_error(err, "read the retention horizon", res, st->conn);
+        goto out;
+    }
+    if (PQgetvalue(res, 0, 0)[0] != 't') {
+        rc = 0; /* older than migration 005: retention never ran */
+        goto out;
+    }
+    PQclear(res);
+    res =
+        PQexec(st->conn, "SELECT floor(extract(epoch FROM aod.retention_horizon()) * 1000)::int8");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        result_error(err, "read the retention horizon", res, st->conn);
+        goto out;
+    }
+    if (!PQgetisnull(res, 0, 0)) {
+        *ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        *known = 1;
+    }
+    rc = 0;
+out:
+    PQclear(res);
     return rc;
 }

@@ -158,7 +158,7 @@ int aod_store_each_patient(aod_store *st, int64_t from_ms, int64_t to_ms, aod_st
                            void *ctx, aod_error *err);
 
 /* ---- site inputs: roster, patient facts, care relationships ----
- * Tables of their own (sql/006_site_inputs.sql), never mixed with the audit
+ * Tables of their own (sql/007_site_inputs.sql), never mixed with the audit
  * events; each load replaces one table whole, in one transaction. */
 
 typedef enum aod_site_kind {
@@ -212,9 +212,82 @@ typedef int (*aod_store_site_fn)(void *ctx, const char *const *values, size_t n,
  * list loaded is still loaded), 0 when never.  Returns 0 / -1. */
 int aod_store_site_read(aod_store *st, aod_site_kind kind, const char *const *keys, size_t n_keys,
                         aod_store_site_fn fn, void *ctx, int *loaded, aod_error *err);
+/* Called for each row of aod_store_each_keys_event(): key is the row's
+ * patient key; key and norm are borrowed (valid during the call).  Return
+ * 0 to go on, -1 (err set) to stop. */
+typedef int (*aod_store_keyed_event_fn)(void *ctx, const char *key, int64_t event_id,
+                                        const char *norm, size_t len, aod_error *err);
+
+/* The batch's streaming read: in one query, the events of each of keys
+ * (store form; each key on its own, as a one-key report reads it) recorded
+ * in [from_ms, to_ms), ordered by patient key (the server's collation, the
+ * order aod_store_each_patient() lists them in), then recorded, then id.
+ * Each key's rows are exactly what aod_store_each_event() streams for that
+ * key alone.  Returns 0 / -1. */
+int aod_store_each_keys_event(aod_store *st, const char *const *keys, size_t n_keys,
+                              int64_t from_ms, int64_t to_ms, aod_store_keyed_event_fn fn,
+                              void *ctx, aod_error *err);
+
+/* Called for each (key, message) of aod_store_search_outcomes_keys(),
+ * borrowed.  Return 0 to go on, -1 (err set) to stop. */
+typedef int (*aod_store_keyed_outcome_fn)(void *ctx, const char *key, const char *message,
+                                          aod_error *err);
+
+/* For each of keys, in one query, what aod_store_search_outcomes() gives
+ * for that key alone (the same messages in the same order, at most 8);
+ * grouped by key.  Returns 0 / -1. */
+int aod_store_search_outcomes_keys(aod_store *st, const char *const *keys, size_t n_keys,
+                                   aod_store_keyed_outcome_fn fn, void *ctx, aod_error *err);
+
+/* Records n report runs as aod_store_self_audit() does, in one transaction
+ * (all or none): args holds n x AOD_STORE_SELF_AUDIT_ARGS arguments
+ * (borrowed).  The i-th event id goes to ids + i * id_size.  Returns 0, or
+ * -1 with err set; then none is recorded. */
+int aod_store_self_audit_many(aod_store *st, const char *const *args, size_t n, char *ids,
+                              size_t id_size, aod_error *err);
 
 /* The database user as the server reports it at connect: session_user, and
  * "session_user/current_user" when they differ (borrowed from st). */
 const char *aod_store_user(const aod_store *st);
+
+/* ---- a store that lives for years: partitions, maintenance, retention ---- */
+
+/* Called for each partition maintain clusters or retention drops: its name
+ * (schema-qualified), its bounds as UTC text (lo "" when it starts at the
+ * beginning), the server's estimate of its rows (-1: not known) and the
+ * seconds the step took (maintain; 0 for retention).  Borrowed strings.
+ * Return 0 to go on, -1 (err set) to stop. */
+typedef int (*aod_store_partition_fn)(void *ctx, const char *partition, const char *lo,
+                                      const char *hi, long long rows, double seconds,
+                                      aod_error *err);
+
+/* `aodreport maintain` (sql/005_partitions.sql): makes the partitions of
+ * the month of now and the next two, then clusters each partition of
+ * aod.event_patient whose month ended before now's month began and that was
+ * never clustered (CLUSTER ... USING its primary key, then ANALYZE; one
+ * transaction per partition, so each month is locked only while it is
+ * rewritten).  now is a timestamp the server reads (NULL: the clock).  fn
+ * (may be NULL) is called after each partition.  *n_clustered receives how
+ * many.  Returns 0, or -1 with err set. */
+int aod_store_maintain(aod_store *st, const char *now, aod_store_partition_fn fn, void *ctx,
+                       int *n_clustered, aod_error *err);
+
+/* `aodreport retention`: drops every month partition of aod.audit_event and
+ * aod.event_patient that ends on or before now minus older_than (an
+ * interval the server reads, e.g. "6 years"), whole, and records an
+ * AuditEvent of it and the new horizon (aod.apply_retention).  who[0..4)
+ * are the operator's name, the OS user, the host and the program (borrowed,
+ * may be NULL).  dry_run: only lists what would go.  fn (may be NULL) is
+ * called for each partition.  cutoff (cutoff_size bytes) receives the
+ * cutoff as UTC text.  Returns 0, or -1 with err set. */
+int aod_store_retention(aod_store *st, const char *now, const char *older_than,
+                        const char *const who[4], int dry_run, aod_store_partition_fn fn, void *ctx,
+                        char *cutoff, size_t cutoff_size, aod_error *err);
+
+/* The retention horizon: events recorded before *ms may have been removed
+ * from the store by retention.  *known 0 when retention never removed
+ * anything (or the store predates migration 005).  Readable by the
+ * reporting role.  Returns 0, or -1 with err set. */
+int aod_store_retention_horizon(aod_store *st, int64_t *ms, int *known, aod_error *err);
 
 #endif

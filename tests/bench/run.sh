@@ -128,6 +128,17 @@ timed() {
     printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$rep" "$(((t1 - t0) / 1000))e-6" "$rss" "$extra" >>"$RES"
 }
 
+# The floor of loading (issue 18): PostgreSQL itself taking the same NDJSON
+# lines as jsonb, \copy into a one-column table of a database of its own
+# (CSV with a quote and a delimiter no JSON text contains raw), right
+# before the load, on the same server.
+say "load floor: \\copy of the same lines into a one-column jsonb table"
+as_pg "$PGBIN/createdb" -h "$PGTMP" -U postgres aodfloor
+"${PSQL[@]}" -d aodfloor -c "CREATE TABLE t (doc jsonb)"
+timed load.floor 1 "$EVENTS" "${PSQL[@]}" -d aodfloor \
+    -c "\\copy t FROM '$DATA' WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
+as_pg "$PGBIN/dropdb" -h "$PGTMP" -U postgres aodfloor
+
 say "loading (aodreport init + load)"
 "$AODREPORT" init >/dev/null
 timed load 1 "$EVENTS" "$AODREPORT" load -q "$DATA"

@@ -129,7 +129,7 @@ assert a and b and not set(a) & set(b) and len(a) + len(b) == int(sys.argv[2]), 
 EOF
 
 # -------------------------------------------- killed with SIGKILL, resumed
-AOD_TEST_SLOW_MS=400 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/k" --jobs 1 -q 2>/dev/null &
+AOD_TEST_SLOW_MS=400 AOD_TEST_BATCH_GROUP=2 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/k" --jobs 1 -q 2>/dev/null &
 pid=$!
 ok "the killed run got going" wait_first_ok "$B/k"
 kill -9 "$pid"
@@ -151,8 +151,49 @@ ok "no temporary file is left" no_temps "$B/k"
 ok "killed and resumed gives the same files" equals "$(sums "$B/k")" "$SUMS"
 ok "and a complete manifest" manifest_check "$B/k" "m['run']['state'] == 'complete' and st == ['ok'] * $KEYS"
 
+# ------------------------- killed with SIGKILL in the middle of a group
+# A month run records a group's self-audits in one transaction, then
+# renames the group's files.  Killed (parent and worker, SIGKILL) while it
+# renames, no report may be under its name without its self-audit: every
+# published file's checksum is in a self-audit of this run (told apart by
+# its --operator), and some of the group's files are not published yet.
+file_sums() { (cd "$1" && find . -type f \( -name '*.pdf' -o -name '*.csv' \) ! -name 'manifest*' \
+    ! -name '.*' | sort | xargs -r sha256sum | awk '{print $1}'); }
+AOD_TEST_BATCH_GROUP=4 AOD_TEST_PUBLISH_PAUSE_MS=500 "${AOD[@]}" batch "${MONTH[@]}" \
+    --operator "crash test" --out-dir "$B/c" --jobs 1 -q 2>/dev/null &
+pid=$!
+for i in $(seq 1 600); do [ -n "$(file_sums "$B/c")" ] && break; sleep 0.05; done
+workers=$(pgrep -P "$pid" || true)
+kill -9 $workers "$pid" 2>/dev/null || true
+wait "$pid" || true
+for w in $workers; do # gone, not only dying: the rerun then removes their temporaries
+    for i in $(seq 1 100); do kill -0 "$w" 2>/dev/null || break; sleep 0.05; done
+done
+ok "killed mid-group: the worker was killed too" test -n "$workers"
+published=$(file_sums "$B/c" | wc -l)
+ok "killed mid-group: some files were published" test "$published" -ge 1
+ok "killed mid-group: not all of the group" test "$published" -lt 8
+recorded=$(psql_q "SELECT DISTINCT d->>'valueString' FROM aod.audit_event a,
+                       jsonb_array_elements(a.resource->'entity') e, jsonb_array_elements(e->'detail') d
+                   WHERE a.loaded_from = 'aodreport self-audit' AND d->>'type' = 'sha256'
+                     AND a.resource->'agent'->0->'who'->>'display' LIKE 'crash test %'")
+ok "killed mid-group: every published file has its self-audit" python3 - "$(file_sums "$B/c")" "$recorded" <<'EOF'
+import sys
+files, recorded = sys.argv[1].split(), set(sys.argv[2].split())
+missing = [f for f in files if f not in recorded]
+assert files and not missing, ("published without a self-audit", missing)
+EOF
+ok "rerun after the kill" run 0 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/c" --jobs 1
+ok "rerun after the kill: the same files" equals "$(sums "$B/c")" "$SUMS"
+ok "rerun after the kill: no temporary file" no_temps "$B/c"
+ok "rerun after the kill: a complete manifest" manifest_check "$B/c" "m['run']['state'] == 'complete' and st == ['ok'] * $KEYS"
+n_sa=$(selfaudits)
+ok "and once more: nothing to do" run 0 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/c" --jobs 1
+ok "and once more: everything already complete" contains "$OUT" "0 written, $KEYS already complete"
+ok "and once more: no new self-audit" equals "$(selfaudits)" "$n_sa"
+
 # --------------------------------------------------- stopped with SIGTERM
-AOD_TEST_SLOW_MS=400 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/t" --jobs 2 >"$PGTMP/t.out" 2>"$PGTMP/t.err" &
+AOD_TEST_SLOW_MS=400 AOD_TEST_BATCH_GROUP=2 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/t" --jobs 2 >"$PGTMP/t.out" 2>"$PGTMP/t.err" &
 pid=$!
 ok "the terminated run got going" wait_first_ok "$B/t"
 kill -TERM "$pid"
@@ -167,7 +208,7 @@ ok "resume after SIGTERM" run 0 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/t"
 ok "terminated and resumed gives the same files" equals "$(sums "$B/t")" "$SUMS"
 
 # ------------------------------------------------ the database goes away
-AOD_TEST_SLOW_MS=600 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/d" --jobs 1 >"$PGTMP/d.out" 2>"$PGTMP/d.err" &
+AOD_TEST_SLOW_MS=600 AOD_TEST_BATCH_GROUP=2 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/d" --jobs 1 >"$PGTMP/d.out" 2>"$PGTMP/d.err" &
 pid=$!
 ok "the run got going before the database went" wait_first_ok "$B/d"
 pg_down

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /*
  * validate-bundle.js - independent checks of the FHIR R4 Document Bundles
- * aodreport writes (--format bundle-json / bundle-xml).
+ * aodreport writes (--format bundle-json / bundle-xml), and of its IHE MHD
+ * submissions (--format mhd*: an ITI-65 transaction Bundle, or an ITI-105
+ * DocumentReference).
  *
  *   node tests/validate/validate-bundle.js DOC.json [DOC.xml] [DOC2.json [DOC2.xml] ...]
  *
@@ -28,6 +30,12 @@
  *   narrative       every text.div: well-formed XHTML in the FHIR subset
  *                   (txt-1: allowed elements and attributes only, no script,
  *                   no javascript: links; txt-2: some non-white-space text)
+ *   mhd             for an MHD submission only: the IHE MHD Minimal
+ *                   ProvideBundle / SubmissionSet / DocumentReference and
+ *                   Simplified Publish constraints and the transaction's
+ *                   own rules (written out in mhdProblems below); the FHIR
+ *                   document carried in an ITI-65 Binary is checked as a
+ *                   document of its own, named FILE#document
  * and for an XML file:
  *   xml-wellformed  xmllint --noout --nonet
  *   xml-structure   root Bundle in namespace http://hl7.org/fhir, FHIR
@@ -225,6 +233,11 @@ function loadSchema() {
 
 function schemaProblems(doc) {
     if (!ajvBundle) loadSchema();
+    if (doc && doc.resourceType !== 'Bundle') {
+        const v = ajvInstance.getSchema(`urn:aodreport-test:fhir-r4-schema#/definitions/${doc && doc.resourceType}`);
+        if (!v) return [`unknown resourceType ${doc && doc.resourceType}`];
+        return v(doc) ? [] : v.errors.slice(0, 10).map((err) => `${doc.resourceType}${err.instancePath}: ${err.message}`);
+    }
     if (ajvBundle(doc)) return [];
     // Say which resource and element: validate each entry on its own (the
     // Bundle's errors are about a oneOf over every resource type).
@@ -290,6 +303,20 @@ let r4model = null;
 
 // R4 (4.0.1) expressions, as the specification writes them.
 const BUNDLE_INVARIANTS = [
+    ['bdl-1', "total.empty() or (type = 'searchset') or (type = 'history')", 'total only when a search or history'],
+    ['bdl-2', "entry.search.empty() or (type = 'searchset')", 'entry.search only when a search'],
+    [
+        'bdl-3',
+        "entry.all(request.exists() = (%resource.type = 'batch' or %resource.type = 'transaction' or %resource.type = 'history'))",
+        'entry.request mandatory for batch/transaction/history, otherwise prohibited',
+    ],
+    [
+        'bdl-4',
+        "entry.all(response.exists() = (%resource.type = 'batch-response' or %resource.type = 'transaction-response' or %resource.type = 'history'))",
+        'entry.response mandatory for batch-response/transaction-response/history, otherwise prohibited',
+    ],
+    ['bdl-5', 'entry.all(resource.exists() or request.exists() or response.exists())', 'must be a resource unless there is a request or response'],
+    ["bdl-8", "entry.all(fullUrl.contains('/_history/').not())", 'fullUrl cannot be a version specific reference'],
     [
         'bdl-7',
         "(type = 'history') or entry.where(fullUrl.exists()).select(fullUrl&resource.meta.versionId).isDistinct()",
@@ -336,10 +363,11 @@ function invariantProblems(doc) {
         r4model = need('fhirpath/fhir-context/r4');
     }
     const problems = [];
+    if (!doc || doc.resourceType !== 'Bundle') return problems; // an ITI-105 DocumentReference: see mhd
     for (const [key, expr, human] of BUNDLE_INVARIANTS) {
         let ok;
         try {
-            ok = fhirpath.evaluate(doc, expr, null, r4model);
+            ok = fhirpath.evaluate(doc, expr, { resource: doc }, r4model);
             ok = ok.length === 1 && ok[0] === true;
         } catch (e) {
             ok = false;
@@ -430,7 +458,7 @@ function jsonOrderProblems(doc) {
         }
     }
     if (!medplum) loadMedplum();
-    walk(doc, 'Bundle', 'Bundle');
+    walk(doc, doc.resourceType || 'Bundle', doc.resourceType || 'Bundle');
     return problems;
 }
 
@@ -693,6 +721,171 @@ function xmlJsonProblems(doc, xmlText) {
     return d ? [d] : [];
 }
 
+/* -------------------------------------------------------------------- mhd */
+
+const MHD = 'https://profiles.ihe.net/ITI/MHD/';
+const MHD_PROFILE = {
+    bundle: MHD + 'StructureDefinition/IHE.MHD.Minimal.ProvideBundle',
+    list: MHD + 'StructureDefinition/IHE.MHD.Minimal.SubmissionSet',
+    docref: MHD + 'StructureDefinition/IHE.MHD.Minimal.DocumentReference',
+    simplified: MHD + 'StructureDefinition/IHE.MHD.SimplifiedPublish.DocumentReference',
+};
+const UUID_URN = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const SSN_SYSTEMS = new Set(['http://hl7.org/fhir/sid/us-ssn', 'urn:oid:2.16.840.1.113883.4.1']);
+
+function isMhd(doc) {
+    return (
+        doc &&
+        ((doc.resourceType === 'Bundle' && doc.type === 'transaction') ||
+            (doc.resourceType === 'DocumentReference' && ((doc.meta && doc.meta.profile) || []).includes(MHD_PROFILE.simplified)))
+    );
+}
+
+function decodeBase64(s) {
+    if (typeof s !== 'string' || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(s)) return null;
+    return Buffer.from(s, 'base64');
+}
+
+function hasProfile(r, url) {
+    return ((r.meta && r.meta.profile) || []).includes(url);
+}
+
+// Identifiers anywhere: an SSN never leaves in full (nine digits).
+function ssnProblems(v, where, out) {
+    if (Array.isArray(v)) v.forEach((x, n) => ssnProblems(x, `${where}[${n}]`, out));
+    else if (v && typeof v === 'object') {
+        if (SSN_SYSTEMS.has(v.system) && typeof v.value === 'string' && (v.value.match(/[0-9]/g) || []).length >= 9)
+            out.push(`${where}: a full SSN`);
+        for (const [k, x] of Object.entries(v)) ssnProblems(x, `${where}.${k}`, out);
+    }
+    return out;
+}
+
+// The DocumentReference rules both forms share (MHD Minimal metadata).
+function docRefProblems(r, where, p) {
+    const mi = r.masterIdentifier;
+    if (!mi || !mi.system || !mi.value) p.push(`${where}: masterIdentifier (uniqueId) needs system and value`);
+    if (mi && mi.use !== 'usual') p.push(`${where}: masterIdentifier.use must be usual`);
+    if (!['current', 'superseded'].includes(r.status)) p.push(`${where}: status must be current or superseded`);
+    if (r.docStatus) p.push(`${where}: docStatus is not allowed`);
+    if (r.modifierExtension) p.push(`${where}: modifierExtension is not allowed`);
+    if (!r.subject || !r.subject.identifier || !r.subject.identifier.value)
+        p.push(`${where}: subject must name the patient by identifier`);
+    if (!Array.isArray(r.content) || r.content.length !== 1) p.push(`${where}: content must occur exactly once`);
+    const att = r.content && r.content[0] && r.content[0].attachment;
+    if (!att || !att.contentType) p.push(`${where}: content.attachment.contentType is required`);
+    return att || {};
+}
+
+function checkedAttachment(att, data, where, p) {
+    const bytes = decodeBase64(data);
+    if (!bytes) {
+        p.push(`${where}: the data is not base64`);
+        return null;
+    }
+    if (att.size !== undefined && att.size !== bytes.length)
+        p.push(`${where}: attachment.size ${att.size} but the data holds ${bytes.length} bytes`);
+    if (att.contentType === 'application/pdf' && bytes.subarray(0, 5).toString('latin1') !== '%PDF-')
+        p.push(`${where}: application/pdf data that is no PDF`);
+    if (att.contentType === 'text/html' && !/^<!DOCTYPE html>/i.test(bytes.subarray(0, 20).toString('utf8')))
+        p.push(`${where}: text/html data that is no HTML page`);
+    return bytes;
+}
+
+// ITI-65 (Minimal Provide Document Bundle) and ITI-105 (Simplified Publish).
+// Returns [problems, embedded documents as [name, text]].
+function mhdProblems(doc) {
+    const p = [];
+    const embedded = [];
+    ssnProblems(doc, '$', p);
+    if (doc.resourceType === 'DocumentReference') {
+        const att = docRefProblems(doc, 'DocumentReference', p);
+        if ((doc.identifier || []).some((i) => i.use === 'official' && /^urn:uuid:/.test(i.value || '')))
+            p.push('ITI-105: the entryUUID identifier is assigned by the recipient, never sent');
+        if (doc.status !== 'current') p.push('ITI-105: status must be current');
+        if (att.url) p.push('ITI-105: attachment.url is not allowed (the document travels in data)');
+        if (!att.data) p.push('ITI-105: attachment.data is required');
+        else checkedAttachment(att, att.data, 'DocumentReference.content[0].attachment', p);
+        return [p, embedded];
+    }
+    if (!hasProfile(doc, MHD_PROFILE.bundle)) p.push(`Bundle: meta.profile must name ${MHD_PROFILE.bundle}`);
+    const entries = doc.entry || [];
+    const byUrl = new Map();
+    entries.forEach((e, n) => {
+        const r = e.resource || {};
+        if (!UUID_URN.test(e.fullUrl || '')) p.push(`entry[${n}]: fullUrl is no urn:uuid: of a version-8 UUID`);
+        if (byUrl.has(e.fullUrl)) p.push(`entry[${n}]: fullUrl ${e.fullUrl} occurs twice`);
+        byUrl.set(e.fullUrl, r);
+        if (!e.request || e.request.method !== 'POST') p.push(`entry[${n}]: request.method must be POST`);
+        if (!e.request || e.request.url !== r.resourceType) p.push(`entry[${n}]: request.url must be ${r.resourceType}`);
+        if (r.id) p.push(`entry[${n}]: a resource created by POST has no id`);
+    });
+    const lists = entries.filter((e) => e.resource && e.resource.resourceType === 'List');
+    const sets = lists.filter((e) => ((e.resource.code || {}).coding || []).some((c) => c.system === MHD + 'CodeSystem/MHDlistTypes' && c.code === 'submissionset'));
+    if (sets.length !== 1) p.push(`exactly one SubmissionSet List is required, found ${sets.length}`);
+    const docRefs = entries.filter((e) => e.resource && e.resource.resourceType === 'DocumentReference');
+    if (docRefs.length === 0) p.push('no DocumentReference');
+    if (sets.length === 1) {
+        const ss = sets[0].resource;
+        const w = 'SubmissionSet';
+        if (!hasProfile(ss, MHD_PROFILE.list)) p.push(`${w}: meta.profile must name ${MHD_PROFILE.list}`);
+        const ids = ss.identifier || [];
+        if (ids.length < 2) p.push(`${w}: at least two identifiers (uniqueId and entryUUID)`);
+        if (!ids.some((i) => i.use === 'usual' && i.system === 'urn:ietf:rfc:3986' && /^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$/.test(i.value || '')))
+            p.push(`${w}: the uniqueId (use usual) must be an urn:oid:`);
+        if (!ids.some((i) => i.use === 'official' && i.system === 'urn:ietf:rfc:3986' && i.value === sets[0].fullUrl))
+            p.push(`${w}: the entryUUID (use official) must be its own urn:uuid:`);
+        const src = (ss.extension || []).filter((x) => x.url === MHD + 'StructureDefinition/ihe-sourceId');
+        if (src.length !== 1 || !/^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$/.test((src[0].valueIdentifier || {}).value || ''))
+            p.push(`${w}: exactly one sourceId extension holding an urn:oid:`);
+        if (ss.mode !== 'working') p.push(`${w}: mode must be working`);
+        if (ss.status !== 'current') p.push(`${w}: status must be current`);
+        if (!ss.date) p.push(`${w}: date is required`);
+        if (ss.encounter || ss.orderedBy || ss.emptyReason) p.push(`${w}: encounter, orderedBy and emptyReason are not allowed`);
+        if (!ss.subject || !ss.subject.identifier) p.push(`${w}: subject must name the patient by identifier`);
+        const items = (ss.entry || []).map((e) => e.item && e.item.reference);
+        (ss.entry || []).forEach((e, n) => {
+            if (e.flag || e.deleted || e.date) p.push(`${w}.entry[${n}]: flag, deleted and date are not allowed`);
+        });
+        for (const ref of items) {
+            const t = byUrl.get(ref);
+            if (!t || !['DocumentReference', 'List'].includes(t.resourceType))
+                p.push(`${w}: entry ${ref} is no DocumentReference or List of the Bundle`);
+        }
+        for (const d of docRefs)
+            if (!items.includes(d.fullUrl)) p.push(`${w}: DocumentReference ${d.fullUrl} is not in the SubmissionSet`);
+        for (const d of docRefs)
+            if (JSON.stringify(d.resource.subject) !== JSON.stringify(ss.subject))
+                p.push(`DocumentReference ${d.fullUrl}: subject differs from the SubmissionSet's`);
+    }
+    const targets = new Set();
+    for (const d of docRefs) {
+        const w = `DocumentReference ${d.fullUrl}`;
+        if (!hasProfile(d.resource, MHD_PROFILE.docref)) p.push(`${w}: meta.profile must name ${MHD_PROFILE.docref}`);
+        const att = docRefProblems(d.resource, w, p);
+        if (att.data) p.push(`${w}: attachment.data is not allowed (Minimal metadata: url)`);
+        if (!att.url) {
+            p.push(`${w}: attachment.url is required`);
+            continue;
+        }
+        const bin = byUrl.get(att.url);
+        if (!bin || bin.resourceType !== 'Binary') {
+            p.push(`${w}: attachment.url ${att.url} is no Binary of the Bundle`);
+            continue;
+        }
+        targets.add(att.url);
+        if (bin.contentType !== att.contentType) p.push(`${w}: contentType ${att.contentType} but the Binary says ${bin.contentType}`);
+        const bytes = checkedAttachment(att, bin.data, w, p);
+        if (bytes && att.contentType === 'application/fhir+json') embedded.push(['document', bytes.toString('utf8')]);
+    }
+    entries.forEach((e) => {
+        if (e.resource && e.resource.resourceType === 'Binary' && !targets.has(e.fullUrl))
+            p.push(`Binary ${e.fullUrl} is referenced by no DocumentReference`);
+    });
+    if (embedded.length !== 1) p.push(`exactly one DocumentReference must carry the FHIR document (application/fhir+json), found ${embedded.length}`);
+    return [p, embedded];
+}
+
 /* ------------------------------------------------------------------ main */
 
 function readText(file) {
@@ -703,8 +896,8 @@ function readText(file) {
     }
 }
 
-function checkJson(file) {
-    const text = readText(file);
+function checkJson(file, given) {
+    const text = given === undefined ? readText(file) : given;
     const raw = rawJsonProblems(text);
     report('json-raw', file, raw);
     let doc;
@@ -713,6 +906,7 @@ function checkJson(file) {
     } catch (e) {
         for (const c of ['schema', 'medplum', 'invariants', 'order', 'narrative'])
             report(c, file, ['not checked: the file is not JSON']);
+        if (given !== undefined) report('mhd', file, ['the carried document is not JSON']);
         return null;
     }
     report('schema', file, schemaProblems(doc));
@@ -720,6 +914,17 @@ function checkJson(file) {
     report('invariants', file, invariantProblems(doc));
     report('order', file, jsonOrderProblems(doc));
     report('narrative', file, narrativeProblems(doc));
+    if (isMhd(doc)) {
+        const [problems, embedded] = mhdProblems(doc);
+        report('mhd', file, problems);
+        for (const [name, t] of embedded) {
+            const inner = checkJson(`${file}#${name}`, t);
+            if (!inner) continue;
+            const q = ssnProblems(inner, '$', []);
+            if (inner.resourceType !== 'Bundle' || inner.type !== 'document') q.push('the carried FHIR document is no document Bundle');
+            report('mhd', `${file}#${name}`, q);
+        }
+    }
     return doc;
 }
 

@@ -282,14 +282,17 @@ static void test_hipaa_default(void **state)
     assert_int_equal(p->modes.access_failed, AOD_FAILED_SEPARATE);
     assert_int_equal(p->dedup.pair_window_seconds, 5);
     assert_int_equal(p->dedup.page_window_seconds, 300);
-    assert_int_equal(p->dedup.sessions, 0);
+    assert_int_equal(p->dedup.sessions, 1);
     assert_int_equal(p->dedup.session_gap_minutes, 30);
     assert_int_equal(p->summarize.enabled, 1);
     assert_int_equal(p->summarize.min_count, 2);
     assert_int_equal(p->n_suspensions, 0);
     assert_int_equal(mask(p, AOD_AUDIENCE_PATIENT, AOD_ACTOR_WORKFORCE)->tier, AOD_TIER_ROLE_UNIT);
+    /* outside persons: where they were, not who (a staff member outside
+     * the listed domains looks the same) */
     assert_int_equal(mask(p, AOD_AUDIENCE_PATIENT, AOD_ACTOR_EXTERNAL_PERSON)->tier,
-                     AOD_TIER_FULL_NAME);
+                     AOD_TIER_ORGANISATION);
+    assert_int_equal(p->masking.name_recipient_persons, 0);
     assert_int_equal(mask(p, AOD_AUDIENCE_PATIENT, AOD_ACTOR_SYSTEM_DEVICE)->tier,
                      AOD_TIER_GENERIC);
     assert_string_equal(mask(p, AOD_AUDIENCE_PATIENT, AOD_ACTOR_SYSTEM_DEVICE)->label,
@@ -370,13 +373,14 @@ static void test_presets(void **state)
         const char *file;
         aod_mask_tier workforce;
         int access_years, access_months;
+        int name_persons; /* names outside persons: only where staff are named too */
     } presets[] = {
-        {"examples/policies/us-hipaa-accounting.xml", AOD_TIER_ROLE_UNIT, 3, 0},
-        {"examples/policies/us-access-report.xml", AOD_TIER_FULL_NAME, 3, 0},
-        {"examples/policies/eu-ehds-access-log.xml", AOD_TIER_FULL_NAME, 3, 0},
-        {"examples/policies/ch-epr.xml", AOD_TIER_FULL_NAME, 10, 0},
-        {"examples/policies/se-unit.xml", AOD_TIER_ROLE_UNIT, 3, 0},
-        {"examples/policies/au-mhr.xml", AOD_TIER_ORGANISATION, 1, 0},
+        {"examples/policies/us-hipaa-accounting.xml", AOD_TIER_ROLE_UNIT, 3, 0, 0},
+        {"examples/policies/us-access-report.xml", AOD_TIER_FULL_NAME, 3, 0, 1},
+        {"examples/policies/eu-ehds-access-log.xml", AOD_TIER_FULL_NAME, 3, 0, 1},
+        {"examples/policies/ch-epr.xml", AOD_TIER_FULL_NAME, 10, 0, 1},
+        {"examples/policies/se-unit.xml", AOD_TIER_ROLE_UNIT, 3, 0, 0},
+        {"examples/policies/au-mhr.xml", AOD_TIER_ORGANISATION, 1, 0, 0},
     };
     size_t i;
 
@@ -391,6 +395,7 @@ static void test_presets(void **state)
                          presets[i].workforce);
         assert_int_equal(p->modes.access_lookback.years, presets[i].access_years);
         assert_int_equal(p->modes.access_lookback.months, presets[i].access_months);
+        assert_int_equal(p->masking.name_recipient_persons, presets[i].name_persons);
         aod_policy_free(p);
     }
 }
@@ -531,6 +536,7 @@ static void test_full_policy(void **state)
     assert_string_equal(mask(p, AOD_AUDIENCE_PATIENT, AOD_ACTOR_WORKFORCE)->label, "staff.member");
     assert_int_equal(mask(p, AOD_AUDIENCE_PATIENT, AOD_ACTOR_EXTERNAL_PERSON)->tier,
                      AOD_TIER_PSEUDONYM);
+    assert_int_equal(p->masking.name_recipient_persons, 1);
     assert_int_equal(mask(p, AOD_AUDIENCE_PATIENT, AOD_ACTOR_SYSTEM_DEVICE)->tier,
                      AOD_TIER_ORGANISATION);
     /* Classes the file leaves out keep their defaults. */
@@ -576,7 +582,7 @@ static void test_minimal_defaults(void **state)
     assert_int_equal(p->modes.access_failed, AOD_FAILED_SEPARATE);
     assert_int_equal(p->dedup.pair_window_seconds, 5);
     assert_int_equal(p->dedup.page_window_seconds, 300);
-    assert_int_equal(p->dedup.sessions, 0);
+    assert_int_equal(p->dedup.sessions, 1);
     assert_int_equal(p->dedup.session_gap_minutes, 30);
     assert_int_equal(p->summarize.enabled, 1);
     assert_int_equal(p->summarize.min_count, 2);
@@ -881,6 +887,14 @@ static void test_protected_staff_parsed(void **state)
     assert_int_equal(p->masking.n_protected_keys, 2);
     assert_string_equal(p->masking.protected_keys[0], "Practitioner/7");
     assert_string_equal(p->masking.protected_keys[1], "http://hospital.example.org/staff|E9");
+    /* outside persons are not named to the patient unless the policy says */
+    assert_int_equal(p->masking.name_recipient_persons, 0);
+    aod_policy_free(p);
+    free(xml);
+    xml = policy_with("<masking name-recipient-persons=\"true\"/>\n");
+    p = load_text(xml, "mem.xml", &err);
+    assert_non_null(p);
+    assert_int_equal(p->masking.name_recipient_persons, 1);
     aod_policy_free(p);
     free(xml);
     /* after the audiences it is out of place */

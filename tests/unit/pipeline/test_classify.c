@@ -502,7 +502,7 @@ static void test_r5_disclosure(void **state)
     assert_string_equal(f->e.who.name, "State Immunization Registry");
     assert_int_equal(f->e.who.cls, AOD_ACTOR_EXTERNAL_ORGANISATION);
     assert_null(f->e.subtype_code); /* text only */
-    assert_null(f->e.data); /* a bare type is not a description */
+    assert_null(f->e.data);         /* a bare type is not a description */
     assert_string_equal(f->e.data_kinds, "Immunization");
     assert_null(f->e.actor_key); /* nobody asked: a push */
 }
@@ -615,6 +615,41 @@ static void test_balp_query(void **state)
     assert_string_equal(f->e.who.name, "Nurse Bo");
     assert_int_equal(f->e.cls, AOD_CLASS_INTERNAL);
     assert_string_equal(f->e.rule_id, "treatment");
+}
+
+/* "Where from" is words: the site, else the system's display, else the
+ * organisation a host belongs to; never a bare domain, URI or reference. */
+static void test_where_in_words(void **state)
+{
+    fixture *f = *state;
+    aod_record *r;
+
+    r = balp_read("2024-03-05T10:00:00Z", "Device/fhir-server", "10.2.3.4");
+    r->site = tu_str(r, "hospital.example.org");
+    tu_ref(r, &r->observer, "Device/ehr", "Charting system");
+    use(f, r);
+    run(f);
+    assert_string_equal(f->e.where, "Charting system");
+
+    r = balp_read("2024-03-05T10:00:00Z", "Device/fhir-server", "10.2.3.4");
+    r->site = tu_str(r, "Main campus");
+    use(f, r);
+    run(f);
+    assert_string_equal(f->e.where, "Main campus");
+
+    /* a host of the covered entity: its name */
+    r = balp_read("2024-03-05T10:00:00Z", "Device/fhir-server", "10.2.3.4");
+    r->site = tu_str(r, "ehr.hospital.example.org");
+    use(f, r);
+    run(f);
+    assert_string_equal(f->e.where, HOSPITAL);
+
+    /* a URL of nobody we know, a reference: nothing rather than machine text */
+    r = balp_read("2024-03-05T10:00:00Z", "https://fhir.elsewhere.example/r4", "10.2.3.4");
+    r->site = tu_str(r, "elsewhere.example");
+    use(f, r);
+    run(f);
+    assert_null(f->e.where);
 }
 
 /* -------------------------------------------------- patient, failed, scope */
@@ -902,6 +937,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recipient_without_destination_code, setup, teardown),
         cmocka_unit_test_setup_teardown(test_balp_read_pair, setup, teardown),
         cmocka_unit_test_setup_teardown(test_balp_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_where_in_words, setup, teardown),
         cmocka_unit_test_setup_teardown(test_patient_self_access, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_scope, setup, teardown),

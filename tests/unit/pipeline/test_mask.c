@@ -467,6 +467,8 @@ static void test_disclosure_recipient_named(void **state)
     fixture *f = *state;
     aod_entry e = staff_entry();
 
+    /* a policy that names outside persons (name-recipient-persons="true") */
+    f->policy.masking.name_recipient_persons = 1;
     /* a reportable disclosure in a HIPAA accounting: named, with address,
      * even if classify took the recipient for workforce */
     e.cls = AOD_CLASS_DISCLOSURE;
@@ -506,6 +508,136 @@ static void test_disclosure_recipient_named(void **state)
     e.who.cls = AOD_ACTOR_EXTERNAL_PERSON;
     e = masked(f, e, AOD_TIER_ORGANISATION, AOD_MODE_DISCLOSURES);
     expect(&e, "a person outside our organization", NULL, NULL, NULL, AOD_TIER_FULL_NAME);
+}
+
+/* The default (name-recipient-persons false): a person is outside only
+ * because no domain or identifier system matched, which a staff member on
+ * a portal host or a home workstation can also be.  The patient learns
+ * where, never who; the privacy office sees the name and a flag. */
+static void test_outside_person_unnamed(void **state)
+{
+    fixture *f = *state;
+    aod_entry e, base;
+    aod_mask *m;
+
+    memset(&base, 0, sizeof base);
+    base.cls = AOD_CLASS_DISCLOSURE;
+    base.action = 'R';
+    base.count = 1;
+    base.who.cls = AOD_ACTOR_EXTERNAL_PERSON;
+    base.who.reference = "Practitioner/77";
+    base.who.name = "Dr. Jane Moonlight";
+    base.who.role = "Physician";
+    base.who.network = "https://WS12.Clinic-Portal.example:8443/fhir";
+    base.who.address = "5 Harbor Street";
+
+    /* the host the person used, the role and the address: no name, under
+     * every tier the policy may set */
+    for (int t = AOD_TIER_FULL_NAME; t <= AOD_TIER_GENERIC; t++) {
+        if (t == AOD_TIER_PSEUDONYM)
+            continue;
+        e = masked(f, base, (aod_mask_tier)t, AOD_MODE_DISCLOSURES);
+        expect(&e, "a person at ws12.clinic-portal.example", "Physician", NULL, "5 Harbor Street",
+               AOD_TIER_ORGANISATION);
+        assert_true(e.flags & AOD_ENTRY_NAME_WITHHELD);
+        e = masked(f, base, (aod_mask_tier)t, AOD_MODE_ACCESS);
+        assert_string_equal(e.shown_name, "a person at ws12.clinic-portal.example");
+    }
+    /* the organisation when recorded */
+    e = base;
+    e.who.organisation = "County Sheriff";
+    e = masked(f, e, AOD_TIER_FULL_NAME, AOD_MODE_DISCLOSURES);
+    expect(&e, "a person at County Sheriff", "Physician", "County Sheriff", "5 Harbor Street",
+           AOD_TIER_ORGANISATION);
+    /* an IP address says nothing: the role */
+    e = base;
+    e.who.network = "10.2.3.4";
+    e = masked(f, e, AOD_TIER_FULL_NAME, AOD_MODE_DISCLOSURES);
+    expect(&e, "Physician", NULL, NULL, "5 Harbor Street", AOD_TIER_ORGANISATION);
+    /* nothing but the name: the label */
+    e = base;
+    e.who.network = NULL;
+    e.who.role = NULL;
+    e.who.address = NULL;
+    e = masked(f, e, AOD_TIER_FULL_NAME, AOD_MODE_DISCLOSURES);
+    expect(&e, "a person outside our organization", NULL, NULL, NULL, AOD_TIER_ORGANISATION);
+
+    /* a staff member classify took for a recipient: the workforce tier */
+    e = staff_entry();
+    e.cls = AOD_CLASS_DISCLOSURE;
+    e = masked(f, e, AOD_TIER_ROLE_UNIT, AOD_MODE_DISCLOSURES);
+    expect(&e, "Physician, Cardiology", NULL, "Example Hospital", NULL, AOD_TIER_ROLE_UNIT);
+
+    /* organisations are still named: they are not people */
+    memset(&e, 0, sizeof e);
+    e.cls = AOD_CLASS_DISCLOSURE;
+    e.who.cls = AOD_ACTOR_EXTERNAL_ORGANISATION;
+    e.who.organisation = "State Cancer Registry";
+    e = masked(f, e, AOD_TIER_GENERIC, AOD_MODE_DISCLOSURES);
+    expect(&e, "State Cancer Registry", NULL, "State Cancer Registry", NULL, AOD_TIER_FULL_NAME);
+
+    /* the privacy office sees the name, flagged for review */
+    e = base;
+    m = new_mask(f, AOD_AUDIENCE_PRIVACY_OFFICE, AOD_MODE_DISCLOSURES, f->en);
+    apply(m, &e);
+    aod_mask_free(m);
+    expect(&e, "Dr. Jane Moonlight", "Physician", NULL, "5 Harbor Street", AOD_TIER_FULL_NAME);
+    assert_true(e.flags & AOD_ENTRY_NAME_WITHHELD);
+
+    /* and with name-recipient-persons="true" the patient does too */
+    f->policy.masking.name_recipient_persons = 1;
+    e = masked(f, base, AOD_TIER_GENERIC, AOD_MODE_DISCLOSURES);
+    expect(&e, "Dr. Jane Moonlight", "Physician", NULL, "5 Harbor Street", AOD_TIER_FULL_NAME);
+    assert_false(e.flags & AOD_ENTRY_NAME_WITHHELD);
+}
+
+/* Codes the templates have no words for are flagged on the line and
+ * counted by kind and code, in both audiences, once per line. */
+static void test_codes_without_words(void **state)
+{
+    fixture *f = *state;
+    aod_report_summary sum;
+    aod_entry e;
+    aod_mask *m;
+    int a;
+
+    for (a = 0; a < AOD_AUDIENCE_COUNT; a++) {
+        m = new_mask(f, (aod_audience)a, AOD_MODE_ACCESS, f->en);
+        e = staff_entry();
+        e.purpose_code = "LOCALPOU"; /* no template, no display */
+        e.data_kinds = "Observation,Unknownish";
+        apply(m, &e);
+        assert_true(e.flags & AOD_ENTRY_NO_WORDS);
+        e = staff_entry();
+        e.purpose_code = "LOCALPOU";
+        e.purpose_display = "LOCALPOU"; /* a display that is a code is no words */
+        apply(m, &e);
+        assert_true(e.flags & AOD_ENTRY_NO_WORDS);
+        e = staff_entry();
+        e.purpose_code = "LOCALPOU";
+        e.purpose_display = "Local purpose"; /* words enough */
+        e.purpose_system = NULL;
+        e.data_kinds = "Observation";
+        apply(m, &e);
+        assert_false(e.flags & AOD_ENTRY_NO_WORDS);
+        e = staff_entry();
+        e.purpose_code = "TREAT";
+        apply(m, &e);
+        assert_false(e.flags & AOD_ENTRY_NO_WORDS);
+
+        memset(&sum, 0, sizeof sum);
+        aod_mask_no_words(m, &sum);
+        assert_int_equal(sum.lines_without_words, 2);
+        assert_int_equal(sum.n_no_words, 2);
+        assert_string_equal(sum.no_words[0].kind, "purpose");
+        assert_string_equal(sum.no_words[0].code, "LOCALPOU");
+        assert_int_equal(sum.no_words[0].count, 2);
+        assert_string_equal(sum.no_words[1].kind, "resource");
+        assert_string_equal(sum.no_words[1].code, "Unknownish");
+        assert_int_equal(sum.no_words[1].count, 1);
+        assert_int_equal(sum.no_words_more, 0);
+        aod_mask_free(m);
+    }
 }
 
 static void test_privacy_office(void **state)
@@ -703,6 +835,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_organisation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disclosure_recipient_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outside_person_unnamed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_codes_without_words, setup, teardown),
         cmocka_unit_test_setup_teardown(test_privacy_office, setup, teardown),
         cmocka_unit_test_setup_teardown(test_never_null, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_errors, setup, teardown),

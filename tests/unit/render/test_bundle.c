@@ -62,7 +62,7 @@ static const char *org_address[] = {"1 River Road", "Riverside, ST 11111"};
 static aod_policy_identifier org_ids[] = {{"http://hl7.org/fhir/sid/us-npi", "1234567893"},
                                           {NULL, "LOCAL-7"}};
 static const char *const patient_keys[] = {"http://hospital.example.org/mrn|MRN-0042",
-                                           "Patient/p42"};
+                                           "Patient/p42", "http://hl7.org/fhir/sid/us-ssn|123-45-6789"};
 
 static aod_policy make_policy(aod_failed_mode failed, int summarise)
 {
@@ -97,7 +97,7 @@ static aod_report_info make_info(const aod_policy *p, aod_mode mode, aod_audienc
     info.audience = a;
     info.lang = lang;
     info.patient_keys = patient_keys;
-    info.n_patient_keys = 2;
+    info.n_patient_keys = 3;
     info.patient_name = "Maria José Núñez";
     info.from = T_FROM;
     info.to = T_TO;
@@ -434,6 +434,26 @@ static json_t *render_json(const scenario *sc)
     return doc;
 }
 
+/* An SSN among the keys leaves by its last four digits only, in every
+ * copy and format: the privacy office's documents are forwarded and filed
+ * as readily as the patient's. */
+static void ssn_never_whole(void **state)
+{
+    size_t i;
+    int fmt;
+
+    (void)state;
+    for (i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
+        for (fmt = AOD_BUNDLE_JSON; fmt <= AOD_BUNDLE_XML; fmt++) {
+            char *txt = render(&scenarios[i], (aod_bundle_format)fmt, NULL);
+            if (strstr(txt, "123-45-6789"))
+                fail_msg("%s (%s): the whole SSN is in the document", scenarios[i].name,
+                         fmt == AOD_BUNDLE_JSON ? "JSON" : "XML");
+            assert_non_null(strstr(txt, "***-**-6789"));
+            free(txt);
+        }
+}
+
 static const scenario *find(const char *name)
 {
     size_t i;
@@ -472,7 +492,7 @@ static int is_uuid_urn(const char *s)
             return 0;
         }
     }
-    return s[14] == '5' && strchr("89ab", s[19]) != NULL; /* version 5, RFC 4122 variant */
+    return s[14] == '8' && strchr("89ab", s[19]) != NULL; /* version 8 (RFC 9562 5.8), its variant */
 }
 
 static int is_full_url(json_t *doc, const char *ref)
@@ -1365,6 +1385,7 @@ int main(void)
         cmocka_unit_test(security_labels),
         cmocka_unit_test(counts_and_agents),
         cmocka_unit_test(no_leaks),
+        cmocka_unit_test(ssn_never_whole),
         cmocka_unit_test(deterministic),
         cmocka_unit_test(json_layout),
         cmocka_unit_test(narratives),

@@ -313,7 +313,9 @@ static void test_column_fallbacks(void **state)
     (void)state;
     /* words for the data come only from the kinds; a described entry keeps
      * its description; an unknown subtype leaves the action's words; an
-     * unknown purpose shows the recorded display, then the code */
+     * unknown purpose shows the recorded display; a purpose or a kind of
+     * data with no words at all is never printed raw to the patient: a
+     * plain phrase (the code column keeps the code) */
     e[0] = read_entry();
     e[0].data = "Lab report 7 (=formula-looking? no: starts with L)";
     e[0].subtype_code = "Disclosure";
@@ -342,7 +344,8 @@ static void test_column_fallbacks(void **state)
         "Lab report 7 (=formula-looking? no: starts with L),Observation,EHR East,"
         "Local purpose,LOCALPOU,,1,2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00\r\n"
         "2025-03-04T05:15:30-05:00,2025-03-04T05:20:00-05:00,\"Physician, Cardiology\",,"
-        "Example Hospital,,,,Unknownish,Unknownish,EHR East,LOCALPOU,LOCALPOU,failed,1,"
+        "Example Hospital,,,,other information in your record,Unknownish,EHR East,"
+        "a reason recorded only as a code (ask us what it means),LOCALPOU,failed,1,"
         "2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00\r\n"
         "2025-03-04T05:15:30-05:00,,\"Physician, Cardiology\",'@admin,Example Hospital,,viewed,"
         "R,,,'-cmd|' /C calc'!A0,,,completed,1,2025-03-04T05:15:30-05:00,"

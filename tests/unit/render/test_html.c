@@ -119,14 +119,23 @@ static char *render(aod_mode mode, aod_audience audience, const char *lang, int 
     sum.events = 3;
     sum.by_class[AOD_CLASS_DISCLOSURE] = 2;
     sum.suspended = 1;
+    sum.lines_without_words = 1;
+    sum.no_words[0].kind = "purpose";
+    sum.no_words[0].code = "LOCALPOU";
+    sum.no_words[0].count = 1;
+    sum.n_no_words = 1;
     aod_error_init(&err);
     s = aod_html_sink_new(f, t, &err);
     assert_non_null(s);
     assert_int_equal(s->begin(s, &in, &err), 0);
     e = line(T_FROM + 10 * DAY, "<script>alert(1)</script>");
+    e.purpose_code = "LOCALPOU"; /* no template, no display: no words */
+    e.purpose_display = NULL;
+    e.flags |= AOD_ENTRY_NO_WORDS;
     assert_int_equal(s->entry(s, &e, &err), 0);
     e = line(T_FROM + 20 * DAY, "Dr. Ana López");
     e.flags = AOD_ENTRY_SUSPENDED;
+    e.where = "records.riverside-community-hospital.example.org/portal";
     assert_int_equal(s->entry(s, &e, &err), 0);
     if (failed) {
         e = line(T_FROM + 30 * DAY, "Intruder");
@@ -218,7 +227,7 @@ static void escaping(void **state)
     char *doc = render(AOD_MODE_DISCLOSURES, AOD_AUDIENCE_PATIENT, "en", 0);
 
     (void)state;
-    has(doc, "<bdi>&lt;script&gt;alert(1)&lt;/script&gt;</bdi>");
+    has(doc, "<bdi>&lt;script&gt;alert(1)&lt;/<wbr>script&gt;</bdi>");
     has(doc, "Riverside &lt;Community&gt; &amp; Hospital");
     has(doc, "Zoë &quot;Z&quot; &lt;Ångström&gt;");
     /* In the print styles' running header: a CSS string, where a '<'
@@ -229,6 +238,18 @@ static void escaping(void **state)
     has(doc, "Lab results &amp; notes &#39;x&#39; \xEF\xBF\xBD \xEF\xBF\xBD end");
     lacks(doc, "\x01");
     lacks(doc, "<Community>");
+    free(doc);
+}
+
+/* A long word breaks after its dots and slashes, never inside a name. */
+static void long_words(void **state)
+{
+    char *doc = render(AOD_MODE_DISCLOSURES, AOD_AUDIENCE_PRIVACY_OFFICE, "en", 0);
+
+    (void)state;
+    has(doc, "<td>records.<wbr>riverside-<wbr>community-<wbr>hospital.<wbr>example.<wbr>org/<wbr>"
+             "portal</td>");
+    has(doc, "<td>Riverside EHR</td>"); /* short words stay whole */
     free(doc);
 }
 
@@ -244,6 +265,12 @@ static void privacy_copy(void **state)
     lacks(patient, "class=\"banner\"");
     lacks(patient, "For the privacy office");
     lacks(patient, "withheld");
+    /* a purpose code without words: a plain phrase for the patient, the
+     * code and its count in the office's own section */
+    has(patient, "a reason recorded only as a code (ask us what it means)");
+    lacks(patient, "LOCALPOU");
+    has(office, "1 line holds codes our templates have no words for");
+    has(office, "purpose of use LOCALPOU (1)");
     free(patient);
     free(office);
 }
@@ -312,10 +339,11 @@ static void refuses_unmasked(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(rtl_languages),  cmocka_unit_test(structure),
-        cmocka_unit_test(escaping),       cmocka_unit_test(privacy_copy),
-        cmocka_unit_test(failed_section), cmocka_unit_test(spanish),
-        cmocka_unit_test(deterministic),  cmocka_unit_test(refuses_unmasked),
+        cmocka_unit_test(rtl_languages),    cmocka_unit_test(structure),
+        cmocka_unit_test(escaping),         cmocka_unit_test(long_words),
+        cmocka_unit_test(privacy_copy),     cmocka_unit_test(failed_section),
+        cmocka_unit_test(spanish),          cmocka_unit_test(deterministic),
+        cmocka_unit_test(refuses_unmasked),
     };
     aod_error err;
 

@@ -629,6 +629,32 @@ static void row_taller_than_a_page(void **state)
     doc_free(&d);
 }
 
+static void fill_host(long i, aod_entry *e)
+{
+    *e = line(T_FROM + i * DAY, who[i % 4], role[i % 4]);
+    e->where = "records.riverside-community-hospital.example.org/patient-portal/v2";
+    e->data = "https://fhir.riverside-community-hospital.example.org/DocumentReference/abc";
+}
+
+/* A host name or URL wider than its column breaks after a dot, a slash or
+ * a hyphen: every label of it is still whole on some line. */
+static void long_words_break_at_separators(void **state)
+{
+    static const char *const labels[] = {"records.",  "riverside-",         "community-",
+                                         "hospital.", "example.",           "patient-",
+                                         "portal/",   "DocumentReference/", NULL};
+    job j = {AOD_MODE_DISCLOSURES, AOD_AUDIENCE_PATIENT, "en", 2, fill_host, NULL, NULL};
+    doc d;
+    size_t k;
+
+    (void)state;
+    d = render(&j, "hosts.pdf");
+    for (k = 0; labels[k]; k++)
+        if (!strstr(d.raw, labels[k]))
+            fail_msg("\"%s\" is broken inside:\n%s", labels[k], d.raw);
+    doc_free(&d);
+}
+
 static void one_font(void **state)
 {
     aod_pdf_options regular_only = {NULL, "", NULL};
@@ -1192,6 +1218,7 @@ int main(void)
         cmocka_unit_test(privacy_office_copy),
         cmocka_unit_test(empty_report),
         cmocka_unit_test(row_taller_than_a_page),
+        cmocka_unit_test(long_words_break_at_separators),
         cmocka_unit_test(one_font),
         cmocka_unit_test(subset_fonts),
         cmocka_unit_test(deterministic),
