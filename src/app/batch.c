@@ -34,8 +34,8 @@ const char *aod_batch_column_name(aod_batch_column c)
     return (int)c >= 0 && c < AOD_BATCH_NCOLS ? column_names[c] : "?";
 }
 
-static const char *const format_names[AOD_BATCH_NFORMATS] = {"pdf",        "csv",  "bundle-json",
-                                                             "bundle-xml", "html", "xlsx"};
+static const char *const format_names[AOD_BATCH_NFORMATS] = {
+    "pdf", "csv", "bundle-json", "bundle-xml", "html", "xlsx", "csv-summary"};
 
 const char *aod_batch_format_name(size_t bit)
 {
@@ -62,7 +62,8 @@ int aod_batch_parse_formats(const char *list, unsigned *bits, aod_error *err)
         if (i == AOD_BATCH_NFORMATS) {
             aod_error_set(
                 err, AOD_ERR_USAGE, NULL, 0, "formats",
-                "unknown format '%.*s' (known: pdf, csv, html, xlsx, bundle-json, bundle-xml)",
+                "unknown format '%.*s' (known: pdf, csv, html, xlsx, bundle-json, bundle-xml, "
+                "csv-summary)",
                 (int)(n > 40 ? 40 : n), p);
             return -1;
         }

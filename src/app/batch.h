@@ -46,7 +46,7 @@
 
 #define AOD_BATCH_MAX_KEYS 32 /* patient keys in one request */
 #define AOD_BATCH_DIR_LEN  64 /* a patient directory name with its NUL */
-#define AOD_BATCH_NFORMATS 6
+#define AOD_BATCH_NFORMATS 7
 
 /* ------------------------------------------------------- requests file */
 
@@ -110,6 +110,7 @@ int aod_batch_read_requests_file(FILE *f, const char *name, aod_batch_row_fn row
 #define AOD_BATCH_BUNDLE_XML  0x8u
 #define AOD_BATCH_HTML        0x10u
 #define AOD_BATCH_XLSX        0x20u
+#define AOD_BATCH_CSV_SUMMARY 0x40u
 
 /* Parses "pdf;csv" (';' or ',' between names, blanks ignored) into bits.
  * Returns 0, or -1 with err set (AOD_ERR_USAGE, field "formats": an unknown
@@ -117,8 +118,9 @@ int aod_batch_read_requests_file(FILE *f, const char *name, aod_batch_row_fn row
 int aod_batch_parse_formats(const char *list, unsigned *bits, aod_error *err);
 
 /* The format name of the i-th bit (0: "pdf", 1: "csv", 2: "bundle-json",
- * 3: "bundle-xml", 4: "html", 5: "xlsx"); NULL past the end.  New formats take new
- * bits: a bit's meaning never changes, since manifests record them. */
+ * 3: "bundle-xml", 4: "html", 5: "xlsx", 6: "csv-summary"); NULL past the
+ * end.  New formats take new bits: a bit's meaning never changes, since
+ * manifests record them. */
 const char *aod_batch_format_name(size_t bit);
 
 /* A request row, checked and in the store's terms. */

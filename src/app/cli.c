@@ -358,6 +358,8 @@ static void report_help(const char *cmd)
                "                     for a portal, with the PDF or HTML and the Document\n"
                "                     Bundle), mhd-simplified or mhd-simplified-html (ITI-105:\n"
                "                     one DocumentReference carrying the PDF or HTML)\n"
+               "                     csv-summary (the summary: one row per person,\n"
+               "                     organisation or system)\n"
                "  --font FILE        TrueType font for the PDF (default: DejaVu Sans)\n"
                "  --sign KEYFILE     sign the FHIR document (bundle-json, or the one mhd\n"
                "                     carries) with this Ed25519 private key (PEM, mode 0600):\n"
@@ -609,8 +611,8 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     /* validate the format before touching the database or the output */
     if (!explain && o.format && !aod_run_format_known(o.format)) {
         usage_error(err, "--format",
-                    "unknown format '%s' (known: csv, pdf, html, xlsx, bundle-json, bundle-xml, "
-                    "mhd, mhd-html, mhd-simplified, mhd-simplified-html)",
+                    "unknown format '%s' (known: csv, csv-summary, pdf, html, xlsx, bundle-json, "
+                    "bundle-xml, mhd, mhd-html, mhd-simplified, mhd-simplified-html)",
                     o.format);
         goto out;
     }
@@ -736,7 +738,8 @@ static void batch_help(void)
            "  --month YYYY-MM    every patient with activity in that month\n"
            "  --out-dir DIR      where the reports and the manifest go (created if missing)\n"
            "  --formats LIST     default formats: pdf, csv, html, xlsx, bundle-json,\n"
-           "                     bundle-xml, separated by ',' or ';' (default: pdf,csv)\n"
+           "                     bundle-xml, csv-summary, separated by ',' or ';'\n"
+           "                     (default: pdf,csv)\n"
            "  --mode MODE        default mode: disclosures or access\n"
            "  --audience WHO     default audience: patient (default) or privacy-office\n"
            "  --lang LANG        default language (default: the policy's)\n"

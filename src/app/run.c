@@ -187,7 +187,8 @@ static const struct {
                {"mhd", "mhd.json"},
                {"mhd-html", "mhd-html.json"},
                {"mhd-simplified", "mhd-simplified.json"},
-               {"mhd-simplified-html", "mhd-simplified-html.json"}};
+               {"mhd-simplified-html", "mhd-simplified-html.json"},
+               {"csv-summary", "summary.csv"}};
 
 const char *aod_run_format_ext(const char *format)
 {
@@ -216,6 +217,8 @@ static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
     }
     if (strcmp(format, "csv") == 0)
         return aod_csv_sink_new(out, &o->csv, text, NULL, NULL, err);
+    if (strcmp(format, "csv-summary") == 0)
+        return aod_csv_summary_sink_new(out, &o->csv, text, err);
     memset(&po, 0, sizeof po);
     po.font_file = o->font;
     po.fallback_font_file = o->fallback_font;
@@ -250,8 +253,8 @@ static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
             out, strstr(format, "simplified") ? AOD_MHD_SIMPLIFIED : AOD_MHD_PROVIDE,
             strstr(format, "html") ? AOD_MHD_HTML : AOD_MHD_PDF, &po, o->sign_key, text, err);
     aod_error_set(err, AOD_ERR_USAGE, "--format", 0, NULL,
-                  "unknown format '%s' (known: csv, pdf, html, xlsx, bundle-json, bundle-xml, "
-                  "mhd, mhd-html, mhd-simplified, mhd-simplified-html)",
+                  "unknown format '%s' (known: csv, csv-summary, pdf, html, xlsx, bundle-json, "
+                  "bundle-xml, mhd, mhd-html, mhd-simplified, mhd-simplified-html)",
                   format);
     return NULL;
 }
@@ -707,7 +710,9 @@ static void selfaudit_of(const aod_run_job *j, aod_selfaudit *a, aod_selfaudit_f
     size_t i;
 
     for (i = 0; i < j->n_outs; i++) {
-        files[i].format = j->outs[i].format;
+        /* the store's self-audit knows kinds of file, and the summary is a
+         * CSV file (its name tells it from the listing) */
+        files[i].format = strcmp(j->outs[i].format, "csv-summary") == 0 ? "csv" : j->outs[i].format;
         files[i].name = base_name(j->outs[i].path);
         files[i].sha256 = j->outs[i].sha256;
         files[i].size = j->outs[i].size;

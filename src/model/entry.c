@@ -44,3 +44,30 @@ const char *aod_entry_flag_name(unsigned bit)
     }
     return "?";
 }
+
+aod_section aod_entry_section(const aod_entry *e)
+{
+    switch (e->who.cls) {
+    case AOD_ACTOR_SYSTEM_DEVICE:
+        return AOD_SECTION_SYSTEM;
+    case AOD_ACTOR_EXTERNAL_ORGANISATION:
+        return AOD_SECTION_ORGANISATION;
+    default:
+        return AOD_SECTION_PERSON;
+    }
+}
+
+const char *aod_section_name(aod_section s)
+{
+    switch (s) {
+    case AOD_SECTION_PERSON:
+        return "person";
+    case AOD_SECTION_ORGANISATION:
+        return "organisation";
+    case AOD_SECTION_SYSTEM:
+        return "system";
+    case AOD_SECTION_COUNT:
+        break;
+    }
+    return "?";
+}

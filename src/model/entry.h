@@ -193,6 +193,72 @@ typedef struct aod_report_info {
     const aod_facts *facts;
 } aod_report_info;
 
+/* Which section of the summary a line belongs to: a person (staff, an
+ * outside person, the patient or a representative), an organisation, or a
+ * system acting on its own (batch jobs, interfaces, population queries,
+ * scheduled report runs).  The CSV's `section` column names it. */
+typedef enum aod_section {
+    AOD_SECTION_PERSON = 0,
+    AOD_SECTION_ORGANISATION,
+    AOD_SECTION_SYSTEM,
+    AOD_SECTION_COUNT
+} aod_section;
+
+/* e's section, from the actor's class (classify decides who is a system). */
+aod_section aod_entry_section(const aod_entry *e);
+
+/* "person", "organisation", "system"; "?" otherwise. */
+const char *aod_section_name(aod_section s);
+
+#define AOD_OVERVIEW_MAX_KINDS   12 /* distinct kinds of data kept per summary line */
+#define AOD_OVERVIEW_MAX_REASONS 6  /* distinct reasons kept per summary line */
+
+/* One line of the summary that comes first in every report: everything one
+ * person, organisation or system (as the audience sees it: the masked
+ * identity is the key) did in the report.  Strings are borrowed from the
+ * report's pool. */
+typedef struct aod_overview_line {
+    aod_section section;
+    const char *name;         /* shown_name */
+    const char *role;         /* shown_role, may be NULL */
+    const char *organisation; /* shown_organisation, may be NULL */
+    /* System lines are kept apart per thing done: the action letter and
+     * classify's activity key (see aod_entry); person lines leave them 0. */
+    char action;
+    const char *activity;
+    int64_t first; /* first access (ms) */
+    int64_t last;  /* last access (ms) */
+    long count;    /* accesses (events) behind the line */
+    long records;  /* raw audit records behind them */
+    long people;   /* distinct identities behind the masked name */
+    /* Kinds of data seen (FHIR resource types), in the order first seen,
+     * and how many of the line's accesses involved each. */
+    const char *kinds[AOD_OVERVIEW_MAX_KINDS];
+    long kind_count[AOD_OVERVIEW_MAX_KINDS];
+    size_t n_kinds;
+    int more_kinds; /* 1 when more kinds were seen than kept */
+    /* Reasons recorded (purpose code and display, either may be NULL). */
+    const char *reason_code[AOD_OVERVIEW_MAX_REASONS];
+    const char *reason_display[AOD_OVERVIEW_MAX_REASONS];
+    size_t n_reasons;
+    int more_reasons;
+    long no_reason; /* accesses behind the line with no reason recorded */
+} aod_overview_line;
+
+/* The summary: its lines (persons first, then organisations, then systems;
+ * each by first access) and its totals.  "records audit records -> accesses
+ * accesses by people people and organisations organisations" (+ systems). */
+typedef struct aod_overview {
+    const aod_overview_line *lines;
+    size_t n_lines;
+    long records;       /* raw audit records read (as records_read) */
+    long accesses;      /* accesses in the report (sum of the lines' counts) */
+    long people;        /* distinct persons behind the person lines */
+    long organisations; /* organisation lines */
+    long systems;       /* system lines' distinct systems */
+    long system_accesses;
+} aod_overview;
+
 /* Counts that every output states the same way. */
 typedef struct aod_report_summary {
     long records_read;                  /* raw audit records read from the store */
@@ -239,6 +305,9 @@ typedef struct aod_report_summary {
     } no_words[16];
     size_t n_no_words;
     long no_words_more;
+    /* The summary of who did what (pipeline/overview.h), borrowed from the
+     * report run: valid until aod_report_free(); NULL in explain runs. */
+    const aod_overview *overview;
 } aod_report_summary;
 
 /* One person's explanation coverage. */

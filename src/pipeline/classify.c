@@ -14,6 +14,7 @@
 #include "pipeline/classify.h"
 
 #include <string.h>
+#include <strings.h>
 
 #define DCM              "http://dicom.nema.org/resources/ontology/DCM"
 #define OBJECT_ROLE      "http://terminology.hl7.org/CodeSystem/object-role"
@@ -588,6 +589,51 @@ static const aod_agent *recipient_agent(const ctx *c)
             return a;
     }
     return NULL;
+}
+
+/* ------------------------------------------------------------ systems */
+
+/* Agent type or role codes that name software, not a person: DICOM
+ * Application (110150) and Application Launcher (110151), the HL7 security
+ * role types of servers and processors, and the plain words. */
+static int codes_say_system(const aod_codings *l)
+{
+    static const char *const codes[] = {"110150",        "110151",        "authserver",
+                                        "datacollector", "dataprocessor", NULL};
+    size_t i, j;
+
+    for (i = 0; i < l->n; i++) {
+        const aod_coding *c = &l->v[i];
+        for (j = 0; c->code && codes[j]; j++)
+            if (strcmp(c->code, codes[j]) == 0)
+                return 1;
+        if ((c->code &&
+             (strcasecmp(c->code, "application") == 0 || strcasecmp(c->code, "system") == 0)) ||
+            (c->display &&
+             (strcasecmp(c->display, "application") == 0 || strcasecmp(c->display, "system") == 0)))
+            return 1;
+    }
+    return 0;
+}
+
+/* The CSV's section column (doc/csv.md): software acting on its own
+ * (an interface, a batch job, a population query) rather than a person
+ * using it.  A person's reference never counts as a system. */
+static int agent_is_system(const aod_record *r, const aod_agent *a)
+{
+    size_t i;
+
+    if (agent_is_person(a))
+        return 0;
+    if (ref_is(&a->who, "Device") || codes_say_system(&a->type) || codes_say_system(&a->role))
+        return 1;
+    if (a->requestor != 0)
+        return 0;
+    /* not the requestor, and no person in the event: nobody asked */
+    for (i = 0; i < r->n_agents; i++)
+        if (agent_is_person(&r->agents[i]) || r->agents[i].requestor == 1)
+            return 0;
+    return 1;
 }
 
 /* ------------------------------------------------------------- the party */
@@ -1360,6 +1406,10 @@ int aod_classify(const aod_policy *policy, const aod_report_info *info, const ao
 
     decide(&c, kind_of(k), out);
     fill_party(&c, who, k, &out->who);
+    /* our own software acting: shown and summarised as a system, never as
+     * a staff member (the decision above stays the workforce's) */
+    if (k == AOD_ACTOR_WORKFORCE && who && agent_is_system(r, who))
+        out->who.cls = AOD_ACTOR_SYSTEM_DEVICE;
     if (out->flags & AOD_ENTRY_SELF_AUDIT) {
         out->who.cls = AOD_ACTOR_WORKFORCE;
         if (!out->who.unit)

@@ -20,6 +20,7 @@
 #include "pipeline/dedup.h"
 #include "pipeline/flags.h"
 #include "pipeline/mask.h"
+#include "pipeline/overview.h"
 #include "base/log.h"
 #include "pipeline/summarize.h"
 #include "pipeline/suspend.h"
@@ -34,7 +35,8 @@ struct aod_report {
     aod_policy dedup_policy; /* the policy as dedup reads it (sessions by mode) */
     aod_summarize *summarize;
     aod_mask *mask;
-    aod_flags *flags; /* privacy office and explain only */
+    aod_flags *flags;           /* privacy office and explain only */
+    aod_overview_acc *overview; /* NULL in explain runs */
     aod_report_summary sum;
     int begun;
 
@@ -163,6 +165,8 @@ static int on_flagged(void *ctx, const aod_entry *in, aod_error *err)
         }
         return 0;
     }
+    if (aod_overview_add(r->overview, &e, err) != 0)
+        return -1;
     return r->sink->entry(r->sink, &e, err);
 }
 
@@ -281,6 +285,9 @@ aod_report *aod_report_new(const aod_report_info *info, const aod_text *text, ao
         if (!r->summarize)
             goto nomem;
     }
+    r->overview = aod_overview_new(r->pool);
+    if (!r->overview)
+        goto nomem;
     r->mask = aod_mask_new(p, info->audience, info->mode, text, r->pool, err);
     if (!r->mask)
         goto fail;
@@ -448,6 +455,10 @@ int aod_report_finish(aod_report *r, aod_report_summary *sum, aod_error *err)
     if (r->flags && aod_flags_summary(r->flags, &r->sum, err) != 0)
         return -1;
     aod_mask_no_words(r->mask, &r->sum);
+    if (r->explain)
+        r->sum.overview = NULL;
+    else
+        r->sum.overview = aod_overview_result(r->overview, r->sum.records_read);
     if (sum)
         *sum = r->sum;
     if (r->explain)
@@ -461,6 +472,7 @@ void aod_report_free(aod_report *r)
         return;
     aod_mask_free(r->mask);
     aod_flags_free(r->flags);
+    aod_overview_free(r->overview);
     aod_summarize_free(r->summarize);
     aod_dedup_free(r->dedup);
     aod_record_free(r->rec);

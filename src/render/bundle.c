@@ -72,7 +72,8 @@
 
 enum {
     SEC_SUMMARY,
-    SEC_LIST, /* the disclosures (disclosures mode) or the accesses (access mode) */
+    SEC_OVERVIEW, /* who did what: one line per person, organisation, system */
+    SEC_LIST,     /* the disclosures (disclosures mode) or the accesses (access mode) */
     SEC_SUMMARISED,
     SEC_FAILED,
     SEC_WITHHELD,
@@ -1278,9 +1279,8 @@ static int section_present(const bundle_sink *s, int sec)
 static const char *section_code(const bundle_sink *s, int sec)
 {
     static const char *const codes[SEC_N] = {
-        "summary",         "disclosures",          "summarised-disclosures",
-        "failed-attempts", "withheld-disclosures", "exclusions",
-        "completeness"};
+        "summary",         "who-and-why",          "disclosures", "summarised-disclosures",
+        "failed-attempts", "withheld-disclosures", "exclusions",  "completeness"};
 
     if (sec == SEC_LIST && s->info.mode == AOD_MODE_ACCESS)
         return "accesses";
@@ -1290,9 +1290,9 @@ static const char *section_code(const bundle_sink *s, int sec)
 static const char *section_title(const bundle_sink *s, int sec)
 {
     static const char *const keys[SEC_N] = {
-        "bundle.section.summary",     "bundle.section.disclosures", "bundle.section.summarised",
-        "bundle.section.failed",      "bundle.section.withheld",    "bundle.section.exclusions",
-        "bundle.section.completeness"};
+        "bundle.section.summary",    "bundle.section.overview",    "bundle.section.disclosures",
+        "bundle.section.summarised", "bundle.section.failed",      "bundle.section.withheld",
+        "bundle.section.exclusions", "bundle.section.completeness"};
 
     if (sec == SEC_LIST && s->info.mode == AOD_MODE_ACCESS)
         return words(s, "bundle.section.accesses");
@@ -1442,6 +1442,98 @@ static void summary_narrative(bundle_sink *s, xhtml *x)
     if (s->any_masked || s->any_pseudo)
         xh_el(s, x, "p", words(s, "bundle.masking"));
     contact_narrative(s, x);
+}
+
+/* The summary lines (aod_overview): the totals, then one table row per
+ * person or organisation and one sentence per system, as the PDF says
+ * them (render/words.h). */
+static void overview_narrative(bundle_sink *s, xhtml *x)
+{
+    const aod_overview *ov = s->sum->overview;
+    const char *unit = s->info.mode == AOD_MODE_ACCESS ? "bundle.overview.accesses"
+                                                       : "bundle.overview.disclosures";
+    char a[24], b[24], c[24], d[24], e[24];
+    size_t i;
+    int sect;
+
+    if (!ov) {
+        xh_el(s, x, "p", words(s, "bundle.overview.none"));
+        return;
+    }
+    xh_el(s, x, "p",
+          expand(s, "bundle.overview.totals",
+                 (const char *const[]){"records", num(a, sizeof a, ov->records), "accesses",
+                                       num(b, sizeof b, ov->accesses), "people",
+                                       num(c, sizeof c, ov->people), "organisations",
+                                       num(d, sizeof d, ov->organisations), "systems",
+                                       num(e, sizeof e, ov->systems), NULL}));
+    if (ov->n_lines == 0)
+        xh_el(s, x, "p", words(s, "bundle.overview.none"));
+    for (sect = 0; sect < 2; sect++) {
+        int any = 0;
+        for (i = 0; i < ov->n_lines; i++) {
+            const aod_overview_line *l = &ov->lines[i];
+            int k;
+            if ((l->section == AOD_SECTION_SYSTEM) != sect)
+                continue;
+            if (!any++) {
+                xh_el(s, x, "p",
+                      words(s, sect ? "bundle.overview.systems" : "bundle.overview.people"));
+                xh_start(x, "table");
+                xh_start(x, "tr");
+                for (k = 0; k < 6; k++) {
+                    static const char *const heads[6] = {
+                        "bundle.overview.col.who",  "bundle.overview.col.section",
+                        "bundle.overview.col.when", "bundle.overview.col.count",
+                        "bundle.overview.col.data", "bundle.overview.col.why"};
+                    xh_el(s, x, "th", words(s, heads[k]));
+                }
+                xh_end(x);
+            }
+            aod_buf_reset(&s->cell);
+            cell_add(s, "", l->name);
+            if (has(l->role) && !strstr(l->name, l->role))
+                cell_add(s, ", ", aod_text_code(s->text, "role", l->role, NULL));
+            if (has(l->organisation) && !strstr(l->name, l->organisation))
+                cell_add(s, ", ", l->organisation);
+            xh_start(x, "tr");
+            xh_el(s, x, "td", aod_buf_str(&s->cell));
+            aod_buf_reset(&s->cell);
+            cell_add(s, "",
+                     words(s, l->section == AOD_SECTION_PERSON ? "bundle.overview.person"
+                              : l->section == AOD_SECTION_ORGANISATION
+                                  ? "bundle.overview.organisation"
+                                  : "bundle.overview.system"));
+            if (l->section == AOD_SECTION_SYSTEM) {
+                aod_entry ev;
+                memset(&ev, 0, sizeof ev);
+                ev.action = l->action;
+                ev.activity = l->activity;
+                cell_add(s, ": ", action_words(s, &ev));
+            }
+            xh_el(s, x, "td", aod_buf_str(&s->cell));
+            xh_el(s, x, "td", when_words(s, l->first, l->last, s->info.mode == AOD_MODE_ACCESS));
+            xh_el(s, x, "td",
+                  expand(s, unit, (const char *const[]){"n", num(a, sizeof a, l->count), NULL}));
+            aod_buf_reset(&s->cell);
+            for (k = 0; k < (int)l->n_kinds; k++)
+                kind_words(s, &s->cell, l->kinds[k]);
+            xh_el(s, x, "td", aod_buf_str(&s->cell));
+            aod_buf_reset(&s->cell);
+            for (k = 0; k < (int)l->n_reasons; k++)
+                cell_add(
+                    s, "; ",
+                    aod_text_code(s->text, "purpose", l->reason_code[k], l->reason_display[k]));
+            if (l->no_reason > 0)
+                cell_add(s, "; ",
+                         expand(s, "bundle.overview.no-reason",
+                                (const char *const[]){"n", num(a, sizeof a, l->no_reason), NULL}));
+            xh_el(s, x, "td", aod_buf_str(&s->cell));
+            xh_end(x);
+        }
+        if (any)
+            xh_end(x);
+    }
 }
 
 static void exclusions_narrative(bundle_sink *s, xhtml *x)
@@ -1609,6 +1701,9 @@ static json_t *section(bundle_sink *s, int sec)
     switch (sec) {
     case SEC_SUMMARY:
         summary_narrative(s, &x);
+        break;
+    case SEC_OVERVIEW:
+        overview_narrative(s, &x);
         break;
     case SEC_EXCLUSIONS:
         exclusions_narrative(s, &x);

@@ -35,7 +35,8 @@ enum {
     COL_COUNT,
     COL_FIRST_DATE,
     COL_LAST_DATE,
-    COL_CLASS, /* from here on: privacy office only */
+    COL_SECTION, /* person, organisation, system (doc/csv.md) */
+    COL_CLASS,   /* from here on: privacy office only */
     COL_EXCLUSION,
     COL_RULE,
     COL_FLAGS,
@@ -47,11 +48,14 @@ enum {
 
 #define FIRST_PRIVACY_COL COL_CLASS
 
+_Static_assert(COL_N <= AOD_CSV_MAX_COLUMNS, "AOD_CSV_MAX_COLUMNS holds every column");
+
 static const char *const column_names[COL_N] = {
     "when",         "when_end",    "who",   "role",       "organisation", "recipient_address",
     "action",       "action_code", "data",  "data_kinds", "where",        "why",
-    "purpose_code", "outcome",     "count", "first_date", "last_date",    "class",
-    "exclusion",    "rule",        "flags", "group",      "record_ids",   "access_flags"};
+    "purpose_code", "outcome",     "count", "first_date", "last_date",    "section",
+    "class",        "exclusion",   "rule",  "flags",      "group",        "record_ids",
+    "access_flags"};
 
 #define MAX_KINDS 32 /* distinct kinds of data put into words per row */
 
@@ -312,6 +316,7 @@ int aod_csv_row_cells(aod_csv_row *r, const aod_entry *e, aod_audience audience,
     cell[COL_COUNT] = r->count;
     cell[COL_FIRST_DATE] = aod_timefmt_datetime(e->first, r->first, sizeof r->first);
     cell[COL_LAST_DATE] = aod_timefmt_datetime(e->last, r->last, sizeof r->last);
+    cell[COL_SECTION] = aod_section_name(aod_entry_section(e));
     if (audience == AOD_AUDIENCE_PRIVACY_OFFICE) {
         if (flags(&r->flags, e->flags) != 0 ||
             record_ids(&r->ids, e->record_ids, e->n_record_ids) != 0 ||
@@ -456,4 +461,178 @@ aod_sink *aod_csv_sink_new(FILE *out, const aod_csv_options *opts, const aod_tex
         return NULL;
     }
     return &s->base;
+}
+
+/* ------------------------------------------------------------ the summary */
+
+enum {
+    OV_SECTION,
+    OV_WHO,
+    OV_ROLE,
+    OV_ORGANISATION,
+    OV_ACTION,
+    OV_ACTION_CODE,
+    OV_FIRST_DATE,
+    OV_LAST_DATE,
+    OV_COUNT,
+    OV_RECORDS,
+    OV_PEOPLE,
+    OV_DATA,
+    OV_DATA_KINDS,
+    OV_WHY,
+    OV_PURPOSE_CODES,
+    OV_NO_REASON,
+    OV_N
+};
+
+static const char *const overview_names[OV_N] = {
+    "section",    "who",       "role",          "organisation",   "action", "action_code",
+    "first_date", "last_date", "count",         "records",        "people", "data",
+    "data_kinds", "why",       "purpose_codes", "no_reason_count"};
+
+size_t aod_csv_overview_columns(void)
+{
+    return OV_N;
+}
+
+const char *aod_csv_overview_column_name(size_t i)
+{
+    return i < OV_N ? overview_names[i] : NULL;
+}
+
+aod_csv_kind aod_csv_overview_column_kind(size_t i)
+{
+    switch (i) {
+    case OV_FIRST_DATE:
+    case OV_LAST_DATE:
+        return AOD_CSV_TIME;
+    case OV_COUNT:
+    case OV_RECORDS:
+    case OV_PEOPLE:
+    case OV_NO_REASON:
+        return AOD_CSV_NUMBER;
+    default:
+        return AOD_CSV_TEXT;
+    }
+}
+
+int aod_csv_overview_cells(aod_csv_row *r, const aod_overview_line *l, aod_audience audience,
+                           const char **cell, aod_error *err)
+{
+    size_t i;
+
+    aod_buf_reset(&r->data);
+    aod_buf_reset(&r->kinds);
+    aod_buf_reset(&r->flags);
+    aod_buf_reset(&r->ids);
+    /* kinds: r->kinds (codes) and r->data (words); reasons: r->flags
+     * (words) and r->ids (codes) */
+    for (i = 0; i < l->n_kinds; i++)
+        if (data_kinds(r, l->kinds[i], audience == AOD_AUDIENCE_PATIENT, &r->kinds, &r->data) != 0)
+            goto nomem;
+    for (i = 0; i < l->n_reasons; i++) {
+        if (has(l->reason_code[i]) && ((r->ids.len && aod_buf_addc(&r->ids, ' ') != 0) ||
+                                       aod_buf_adds(&r->ids, l->reason_code[i]) != 0))
+            goto nomem;
+        if ((r->flags.len && aod_buf_adds(&r->flags, "; ") != 0) ||
+            aod_buf_adds(&r->flags,
+                         aod_text_shown(r->text, "purpose", l->reason_code[i], l->reason_display[i],
+                                        audience == AOD_AUDIENCE_PATIENT)) != 0)
+            goto nomem;
+    }
+    r->letter[0] = l->action;
+    r->letter[1] = '\0';
+    cell[OV_SECTION] = aod_section_name(l->section);
+    cell[OV_WHO] = l->name;
+    cell[OV_ROLE] = l->role;
+    cell[OV_ORGANISATION] = l->organisation;
+    cell[OV_ACTION] = NULL;
+    if (l->section == AOD_SECTION_SYSTEM) {
+        aod_entry e;
+        memset(&e, 0, sizeof e);
+        e.action = l->action;
+        e.activity = l->activity;
+        cell[OV_ACTION] = action_words(r, &e, r->letter);
+    }
+    cell[OV_ACTION_CODE] = r->letter;
+    cell[OV_FIRST_DATE] = aod_timefmt_datetime(l->first, r->first, sizeof r->first);
+    cell[OV_LAST_DATE] = aod_timefmt_datetime(l->last, r->last, sizeof r->last);
+    snprintf(r->count, sizeof r->count, "%ld", l->count);
+    cell[OV_COUNT] = r->count;
+    snprintf(r->group, sizeof r->group, "%ld", l->records);
+    cell[OV_RECORDS] = r->group;
+    snprintf(r->when, sizeof r->when, "%ld", l->people);
+    cell[OV_PEOPLE] = r->when;
+    cell[OV_DATA] = aod_buf_str(&r->data);
+    cell[OV_DATA_KINDS] = aod_buf_str(&r->kinds);
+    cell[OV_WHY] = aod_buf_str(&r->flags);
+    cell[OV_PURPOSE_CODES] = aod_buf_str(&r->ids);
+    snprintf(r->when_end, sizeof r->when_end, "%ld", l->no_reason);
+    cell[OV_NO_REASON] = r->when_end;
+    return 0;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "csv", "out of memory");
+    return -1;
+}
+
+/* The summary CSV: a header at begin(), the summary's lines at end(). */
+static int summary_begin(aod_sink *base, const aod_report_info *info, aod_error *err)
+{
+    csv_sink *s = (csv_sink *)base;
+    size_t i;
+
+    s->audience = info ? info->audience : AOD_AUDIENCE_PATIENT;
+    s->begun = 1;
+    errno = 0;
+    if (s->opts.bom && put(s->out, "\xEF\xBB\xBF", 3) != 0)
+        return write_error(err);
+    for (i = 0; i < OV_N; i++)
+        if (aod_csv_write_cell(s->out, overview_names[i], s->opts.delimiter, i == OV_N - 1) != 0)
+            return write_error(err);
+    return 0;
+}
+
+static int summary_entry(aod_sink *base, const aod_entry *e, aod_error *err)
+{
+    (void)base;
+    (void)e;
+    (void)err;
+    return 0; /* the lines come summarised, at end() */
+}
+
+static int summary_end(aod_sink *base, const aod_report_summary *sum, aod_error *err)
+{
+    csv_sink *s = (csv_sink *)base;
+    size_t i, c;
+
+    if (!s->begun) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "csv", "end() before begin()");
+        return -1;
+    }
+    for (i = 0; sum && sum->overview && i < sum->overview->n_lines; i++) {
+        if (aod_csv_overview_cells(s->row, &sum->overview->lines[i], s->audience, s->cell, err) !=
+            0)
+            return -1;
+        errno = 0;
+        for (c = 0; c < OV_N; c++)
+            if (aod_csv_write_cell(s->out, s->cell[c], s->opts.delimiter, c == OV_N - 1) != 0)
+                return write_error(err);
+    }
+    errno = 0;
+    if (fflush(s->out) != 0 || ferror(s->out))
+        return write_error(err);
+    return 0;
+}
+
+aod_sink *aod_csv_summary_sink_new(FILE *out, const aod_csv_options *opts, const aod_text *text,
+                                   aod_error *err)
+{
+    aod_sink *s = aod_csv_sink_new(out, opts, text, NULL, NULL, err);
+
+    if (!s)
+        return NULL;
+    s->begin = summary_begin;
+    s->entry = summary_entry;
+    s->end = summary_end;
+    return s;
 }

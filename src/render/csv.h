@@ -46,7 +46,7 @@ aod_sink *aod_csv_sink_new(FILE *out, const aod_csv_options *opts, const aod_tex
  * offset in the report's zone, count and group as decimal digits, absent
  * values NULL. */
 
-#define AOD_CSV_MAX_COLUMNS 24
+#define AOD_CSV_MAX_COLUMNS 25
 
 /* How a column's values are typed, for outputs that have types. */
 typedef enum aod_csv_kind {
@@ -84,5 +84,30 @@ int aod_csv_row_cells(aod_csv_row *r, const aod_entry *e, aod_audience audience,
  * holds the delimiter, '"', CR or LF; then the delimiter, or CRLF when last
  * is non-zero.  Returns 0, or -1 when writing failed (errno tells why). */
 int aod_csv_write_cell(FILE *out, const char *value, char delimiter, int last);
+
+/* ------------------------------------------------------------ the summary
+ * The report's summary (model/entry.h's aod_overview) as a table of its
+ * own: one row per person, organisation or system, columns in
+ * doc/csv.md ("The summary CSV").  The spreadsheet's summary sheet holds
+ * the same cells. */
+
+/* The number of the summary's columns; column i's name (NULL past the
+ * end) and kind. */
+size_t aod_csv_overview_columns(void);
+const char *aod_csv_overview_column_name(size_t i);
+aod_csv_kind aod_csv_overview_column_kind(size_t i);
+
+/* Fills cells[0 .. aod_csv_overview_columns()) with the values of summary
+ * line l (borrowed).  The values are borrowed from l, the templates or r,
+ * until the next call with r.  Returns 0, or -1 with err set
+ * (AOD_ERR_NOMEM). */
+int aod_csv_overview_cells(aod_csv_row *r, const aod_overview_line *l, aod_audience audience,
+                           const char **cells, aod_error *err);
+
+/* A sink that writes only the summary, as CSV (format "csv-summary"): the
+ * header at begin(), the lines at end().  Arguments as aod_csv_sink_new;
+ * entries pass through unread. */
+aod_sink *aod_csv_summary_sink_new(FILE *out, const aod_csv_options *opts, const aod_text *text,
+                                   aod_error *err);
 
 #endif

@@ -595,6 +595,18 @@ static int html_end(aod_sink *base, const aod_report_summary *sum, aod_error *er
         return nomem(s, err);
     if (!ls.began && aod_buf_adds(&s->doc, "<main>\n") != 0)
         return nomem(s, err);
+    ls.began = 1;
+    /* the summary, after the letter and before the detailed list */
+    if (sum && sum->overview) {
+        if (aod_buf_adds(&s->doc, "<section class=\"summary\">\n") != 0)
+            return nomem(s, err);
+        if (aod_words_overview(s->words, sum->overview, letter_block, &ls, err) != 0) {
+            s->failed = 1;
+            return -1;
+        }
+        if (close_open(s, AOD_WORDS_PARA) != 0 || aod_buf_adds(&s->doc, "</section>\n") != 0)
+            return nomem(s, err);
+    }
     for (sect = 0; sect < 2; sect++) {
         int rc = s->n_sect[sect] > 0 ? table(s, sect) : 0;
         if (rc == -1)

@@ -1425,6 +1425,14 @@ static int draw_letter(pdf_sink *s, const aod_report_summary *sum_or_NULL)
             s->nomem = 1;
         goto done;
     }
+    /* The summary: on a page of its own after the letter, before the list. */
+    if (sum_or_NULL && sum_or_NULL->overview &&
+        (letter_page(s, &L.fl) != 0 ||
+         aod_words_overview(s->words, sum_or_NULL->overview, letter_block, &L, &ignored) != 0)) {
+        if (ignored.code == AOD_ERR_NOMEM)
+            s->nomem = 1;
+        goto done;
+    }
     rc = s->nomem || s->hpdf_no ? -1 : 0;
 done:
     for (i = 0; i < MAX_FACTS; i++)

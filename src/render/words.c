@@ -764,6 +764,8 @@ static int letter_found(letter *L)
     }
     if (para(L, aod_buf_str(b)) != 0)
         return -1;
+    if (L->rows > 0 && sum->overview)
+        return para(L, T(L, w->scrolled ? "html.found.summary" : "letter.found.summary"));
     return para(L, T(L, L->rows > 0 ? (w->scrolled ? "html.found.table" : "letter.found.table")
                         : w->access ? "letter.found.none.access"
                                     : "letter.found.none.disclosures"));
@@ -1079,6 +1081,293 @@ done:
     aod_buf_free(&L.from);
     aod_buf_free(&L.to);
     aod_buf_free(&L.tmp);
+    return rc;
+}
+
+/* ------------------------------------------------------------- summary */
+
+/* "treatment; payment" and, when some accesses had none, "no reason was
+ * recorded (3)": the reasons of one summary line, into b. */
+static int reasons_words(aod_words *w, const aod_overview_line *l, aod_buf *b)
+{
+    char num[48];
+    const char *vars[3];
+    size_t i;
+
+    for (i = 0; i < l->n_reasons; i++)
+        if ((b->len && aod_buf_adds(b, "; ") != 0) ||
+            aod_buf_adds(
+                b, aod_text_code(w->text, "purpose", l->reason_code[i], l->reason_display[i])) != 0)
+            return -1;
+    if (l->more_reasons && aod_buf_adds(b, aod_words_get(w, "summary.more")) != 0)
+        return -1;
+    if (l->no_reason > 0) {
+        vars[0] = "n";
+        vars[1] = fmt_num(w, l->no_reason, num, sizeof num);
+        vars[2] = NULL;
+        if ((b->len && aod_buf_adds(b, "; ") != 0) ||
+            aod_buf_adds(
+                b,
+                say(w, 6, l->no_reason == l->count ? "summary.no-reason" : "summary.no-reason-some",
+                    vars)) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+#define SUMMARY_KINDS 4 /* kinds of data named per summary line, most seen first */
+
+/* The kinds of data of one summary line in words, the most seen first
+ * ("test results; clinical documents"), at most SUMMARY_KINDS of them and
+ * then ", and 3 more", into w->kinds: the summary stays short, the
+ * listing and the summary CSV have them all. */
+static int overview_kinds(aod_words *w, const aod_overview_line *l)
+{
+    aod_buf list;
+    size_t order[AOD_OVERVIEW_MAX_KINDS], i, j, shown;
+    const char *vars[3];
+    char num[48];
+    int rc = -1;
+
+    for (i = 0; i < l->n_kinds; i++) { /* by count, ties in the order first seen */
+        for (j = i; j > 0 && l->kind_count[order[j - 1]] < l->kind_count[i]; j--)
+            order[j] = order[j - 1];
+        order[j] = i;
+    }
+    shown = l->n_kinds < SUMMARY_KINDS ? l->n_kinds : SUMMARY_KINDS;
+    aod_buf_init(&list, 64 * 1024);
+    for (i = 0; i < shown; i++)
+        if ((i && aod_buf_addc(&list, ',') != 0) || aod_buf_adds(&list, l->kinds[order[i]]) != 0)
+            goto done;
+    aod_buf_reset(&w->kinds);
+    if (shown && kinds_words(w, aod_buf_str(&list)) != 0)
+        goto done;
+    if (l->n_kinds > shown || l->more_kinds) {
+        vars[0] = "n";
+        vars[1] = fmt_num(w, (long)(l->n_kinds - shown), num, sizeof num);
+        vars[2] = NULL;
+        if (aod_buf_adds(&w->kinds, l->n_kinds > shown ? say(w, 6, "summary.more-kinds", vars)
+                                                       : aod_words_get(w, "summary.more")) != 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    aod_buf_free(&list);
+    return rc;
+}
+
+/* "2024-01-01 to 2025-12-31", or one date: the summary's span in days. */
+static const char *overview_days(aod_words *w, int64_t a, int64_t b)
+{
+    const char *vars[5];
+    char da[16], db[16];
+
+    aod_timefmt_date(a, da, sizeof da);
+    aod_timefmt_date(b, db, sizeof db);
+    if (strcmp(da, db) == 0) {
+        aod_buf_reset(&w->say[5]);
+        if (aod_buf_adds(&w->say[5], da) != 0)
+            w->nomem = 1;
+        return aod_buf_str(&w->say[5]);
+    }
+    vars[0] = "start";
+    vars[1] = da;
+    vars[2] = "end";
+    vars[3] = db;
+    vars[4] = NULL;
+    return say(w, 5, "letter.range", vars);
+}
+
+/* The first letter of an ASCII sentence in capitals (the masked labels
+ * start small: "an automated system"). */
+static void capitalise(aod_buf *b)
+{
+    if (b->len && b->data[0] >= 'a' && b->data[0] <= 'z')
+        b->data[0] = (char)(b->data[0] - 'a' + 'A');
+}
+
+const char *aod_words_overview_who(aod_words *w, const aod_overview_line *l)
+{
+    aod_buf *b = &w->who;
+
+    aod_buf_reset(b);
+    if (aod_buf_adds(b, l->name) != 0)
+        goto nomem;
+    if (has(l->role) && !strstr(l->name, l->role) &&
+        aod_buf_printf(b, ", %s", aod_text_code(w->text, "role", l->role, NULL)) != 0)
+        goto nomem;
+    /* our own organisation goes without saying: the letter is from it */
+    if (has(l->organisation) && !strstr(l->name, l->organisation) &&
+        !(has(w->info->policy->organisation.name) &&
+          strcmp(l->organisation, w->info->policy->organisation.name) == 0) &&
+        aod_buf_printf(b, ", %s", l->organisation) != 0)
+        goto nomem;
+    return aod_buf_str(b);
+nomem:
+    w->nomem = 1;
+    return "";
+}
+
+int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, void *ctx,
+                       aod_error *err)
+{
+    aod_words_block blk;
+    aod_buf text, note;
+    const char *vars[11];
+    const char *unit = w->access ? "summary.n.accesses" : "summary.n.disclosures";
+    size_t i;
+    int sect, rc = -1;
+
+    aod_buf_init(&text, 16 * 1024 * 1024);
+    aod_buf_init(&note, 16 * 1024 * 1024);
+    w->nomem = 0;
+    memset(&blk, 0, sizeof blk);
+#define OOM()                                                                                      \
+    do {                                                                                           \
+        w->nomem = 1;                                                                              \
+        goto done;                                                                                 \
+    } while (0)
+#define SAY_BLOCK(k, t, n)                                                                         \
+    do {                                                                                           \
+        if (w->nomem)                                                                              \
+            goto done;                                                                             \
+        blk.kind = (k);                                                                            \
+        blk.text = (t);                                                                            \
+        blk.note = (n);                                                                            \
+        if (fn(ctx, &blk, err) != 0)                                                               \
+            goto done;                                                                             \
+    } while (0)
+    SAY_BLOCK(
+        AOD_WORDS_HEADING,
+        aod_words_get(w, w->access ? "summary.heading.access" : "summary.heading.disclosures"),
+        NULL);
+    vars[0] = "records";
+    vars[1] = count_phrase(w, 0, "letter.n.records", ov->records);
+    vars[2] = "accesses";
+    vars[3] = count_phrase(w, 1, unit, ov->accesses);
+    vars[4] = "people";
+    vars[5] = count_phrase(w, 2, "summary.n.people", ov->people);
+    vars[6] = "organisations";
+    vars[7] = count_phrase(w, 6, "summary.n.organisations", ov->organisations);
+    vars[8] = NULL;
+    aod_buf_reset(&text);
+    if (aod_buf_adds(&text, say(w, 7, "summary.totals", vars)) != 0)
+        OOM();
+    if (ov->systems > 0) {
+        vars[0] = "accesses";
+        vars[1] = count_phrase(w, 1, unit, ov->system_accesses);
+        vars[2] = "systems";
+        vars[3] = count_phrase(w, 2, "summary.n.systems", ov->systems);
+        vars[4] = NULL;
+        if (aod_buf_addc(&text, ' ') != 0 ||
+            aod_buf_adds(&text, say(w, 7, "summary.totals.systems", vars)) != 0)
+            OOM();
+    }
+    SAY_BLOCK(AOD_WORDS_PARA, aod_buf_str(&text), NULL);
+    if (ov->n_lines == 0)
+        SAY_BLOCK(AOD_WORDS_PARA, aod_words_get(w, "summary.none"), NULL);
+    for (sect = 0; sect < 2; sect++) {
+        int any = 0;
+        for (i = 0; i < ov->n_lines; i++) {
+            const aod_overview_line *l = &ov->lines[i];
+            if ((l->section == AOD_SECTION_SYSTEM) != sect)
+                continue;
+            if (!any++)
+                SAY_BLOCK(
+                    AOD_WORDS_HEADING,
+                    aod_words_get(w, sect ? "summary.heading.systems" : "summary.heading.people"),
+                    NULL);
+            if (sect && any == 1)
+                SAY_BLOCK(AOD_WORDS_PARA, aod_words_get(w, "summary.systems.intro"), NULL);
+            if (overview_kinds(w, l) != 0)
+                OOM();
+            aod_buf_reset(&text);
+            aod_buf_reset(&note);
+            if (sect) {
+                aod_entry e;
+                const char *act;
+                memset(&e, 0, sizeof e);
+                e.action = l->action;
+                e.activity = l->activity;
+                act = action_words(w, &e);
+                vars[0] = "who";
+                vars[1] = aod_words_overview_who(w, l);
+                vars[2] = "action";
+                vars[3] = has(act) ? act : aod_words_get(w, "summary.system.used");
+                vars[4] = "data";
+                vars[5] = w->kinds.len ? aod_buf_str(&w->kinds)
+                                       : aod_words_get(w, "summary.system.your-record");
+                vars[6] = "times";
+                vars[7] = count_phrase(w, 1, "letter.n.times", l->count);
+                vars[8] = NULL;
+                if (aod_buf_adds(&text, say(w, 7, "summary.system", vars)) != 0)
+                    OOM();
+                capitalise(&text);
+                vars[0] = "when";
+                vars[1] = overview_days(w, l->first, l->last);
+                vars[2] = NULL;
+                if (aod_buf_adds(&note, say(w, 7, "summary.system.when", vars)) != 0)
+                    OOM();
+            } else {
+                if (aod_buf_adds(&text, aod_words_overview_who(w, l)) != 0)
+                    OOM();
+                capitalise(&text);
+                if (l->people > 1) {
+                    vars[0] = "people";
+                    vars[1] = count_phrase(w, 2, "summary.n.people", l->people);
+                    vars[2] = NULL;
+                    if (aod_buf_printf(&text, " (%s)", say(w, 7, "summary.people-behind", vars)) !=
+                        0)
+                        OOM();
+                }
+                vars[0] = "n";
+                vars[1] = count_phrase(w, 1, unit, l->count);
+                vars[2] = "when";
+                vars[3] = overview_days(w, l->first, l->last);
+                vars[4] = NULL;
+                if (aod_buf_addc(&text, ':') != 0 || aod_buf_addc(&text, ' ') != 0 ||
+                    aod_buf_adds(&text, say(w, 7, "summary.line", vars)) != 0)
+                    OOM();
+                if (w->kinds.len) {
+                    vars[0] = "data";
+                    vars[1] = aod_buf_str(&w->kinds);
+                    vars[2] = NULL;
+                    if (aod_buf_adds(&note, say(w, 7, "summary.data", vars)) != 0)
+                        OOM();
+                }
+            }
+            {
+                aod_buf why;
+                int bad;
+                aod_buf_init(&why, 1024 * 1024);
+                bad = reasons_words(w, l, &why) != 0;
+                vars[0] = "reasons";
+                vars[1] = aod_buf_str(&why);
+                vars[2] = NULL;
+                if (!bad && why.len &&
+                    ((note.len && aod_buf_addc(&note, ' ') != 0) ||
+                     aod_buf_adds(
+                         &note, say(w, 7, l->n_reasons ? "summary.reasons" : "summary.reasons-none",
+                                    vars)) != 0))
+                    bad = 1;
+                aod_buf_free(&why);
+                if (bad)
+                    OOM();
+            }
+            SAY_BLOCK(AOD_WORDS_BULLET, aod_buf_str(&text), aod_buf_str(&note));
+        }
+        if (any)
+            SAY_BLOCK(AOD_WORDS_LIST_END, "", NULL);
+    }
+    SAY_BLOCK(AOD_WORDS_PARA, aod_words_get(w, "summary.details"), NULL);
+#undef SAY_BLOCK
+#undef OOM
+    rc = 0;
+done:
+    if (rc != 0 && w->nomem) /* else fn said why */
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "words", "out of memory");
+    aod_buf_free(&text);
+    aod_buf_free(&note);
     return rc;
 }
 

@@ -152,4 +152,20 @@ int aod_words_line(aod_words *w, const aod_entry *e, aod_words_row *row, aod_err
 int aod_words_letter(aod_words *w, const aod_report_summary *sum_or_NULL, long rows,
                      aod_words_fn fn, void *ctx, aod_error *err);
 
+/* The summary that comes first (model/entry.h's aod_overview, borrowed),
+ * said block by block to fn: a heading, the totals ("N audit records ->
+ * M accesses by K people and J organisations"), one bullet per person or
+ * organisation (text: who; note: how many, when, the data, the reasons),
+ * then the systems in a section of their own, one plain sentence each
+ * ("An automated system viewed test results 14 times"), and a closing
+ * sentence pointing to the detailed list.  Returns 0, or -1 with err set
+ * (by fn, or AOD_ERR_NOMEM). */
+int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, void *ctx,
+                       aod_error *err);
+
+/* Who one summary line is: the shown name, with the role and the
+ * organisation when the name does not already say them.  Borrowed from w
+ * until the next call that builds a row or a summary line. */
+const char *aod_words_overview_who(aod_words *w, const aod_overview_line *l);
+
 #endif

@@ -42,7 +42,7 @@ typedef struct xlsx_sink {
     char path[4096]; /* the temporary workbook; "" when none */
     char tmpdir[4096];
     lxw_workbook *wb;
-    lxw_worksheet *lines, *summary;
+    lxw_worksheet *lines, *summary, *overview;
     lxw_format *bold, *when, *day;
     lxw_error lxw; /* the first libxlsxwriter error */
     int nomem;
@@ -211,8 +211,9 @@ static const char *sheet_name(xlsx_sink *s, const char *key, const char *fallbac
 
 /* ---------------------------------------------------------------- sheets */
 
-static const double col_width[AOD_CSV_MAX_COLUMNS] = {
-    20, 20, 28, 18, 24, 24, 22, 6, 28, 18, 16, 18, 10, 12, 7, 20, 20, 12, 10, 18, 18, 7, 14};
+static const double col_width[AOD_CSV_MAX_COLUMNS] = {20, 20, 28, 18, 24, 24, 22, 6,  28,
+                                                      18, 16, 18, 10, 12, 7,  20, 20, 12,
+                                                      12, 10, 18, 18, 7,  14, 24};
 
 static int xlsx_begin(aod_sink *base, const aod_report_info *info, aod_error *err)
 {
@@ -271,10 +272,11 @@ static int xlsx_begin(aod_sink *base, const aod_report_info *info, aod_error *er
     }
     s->lines = workbook_add_worksheet(s->wb, sheet_name(s, "xlsx.sheet.lines", "Lines"));
     s->summary = workbook_add_worksheet(s->wb, sheet_name(s, "xlsx.sheet.summary", "Summary"));
+    s->overview = workbook_add_worksheet(s->wb, sheet_name(s, "xlsx.sheet.overview", "Who"));
     s->bold = workbook_add_format(s->wb);
     s->when = workbook_add_format(s->wb);
     s->day = workbook_add_format(s->wb);
-    if (!s->lines || !s->summary || !s->bold || !s->when || !s->day) {
+    if (!s->lines || !s->summary || !s->overview || !s->bold || !s->when || !s->day) {
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "xlsx", "libxlsxwriter could not start");
         s->failed = 1;
         return -1;
@@ -433,6 +435,43 @@ static void summary_sheet(xlsx_sink *s, const aod_report_summary *sum)
     }
 }
 
+/* The report's summary (aod_overview) on its own sheet: the summary CSV's
+ * columns and cells (csv.h), typed. */
+static int overview_sheet(xlsx_sink *s, const aod_report_summary *sum, aod_error *err)
+{
+    const aod_overview *ov = sum ? sum->overview : NULL;
+    size_t n = aod_csv_overview_columns(), c, i;
+
+    for (c = 0; c < n; c++) {
+        note(s, worksheet_set_column(s->overview, (lxw_col_t)c, (lxw_col_t)c,
+                                     c == 1    ? 32
+                                     : c >= 11 ? 26
+                                               : 14,
+                                     NULL));
+        put_text(s, s->overview, 0, (lxw_col_t)c, aod_csv_overview_column_name(c), s->bold);
+    }
+    worksheet_freeze_panes(s->overview, 1, 0);
+    for (i = 0; ov && i < ov->n_lines; i++) {
+        lxw_row_t r = (lxw_row_t)(i + 1);
+        if (aod_csv_overview_cells(s->row, &ov->lines[i], s->info.audience, s->cell, err) != 0)
+            return -1;
+        for (c = 0; c < n; c++) {
+            switch (aod_csv_overview_column_kind(c)) {
+            case AOD_CSV_TIME:
+                put_time(s, s->overview, r, (lxw_col_t)c, s->cell[c]);
+                break;
+            case AOD_CSV_NUMBER:
+                put_number(s, s->overview, r, (lxw_col_t)c, s->cell[c]);
+                break;
+            default:
+                put_text(s, s->overview, r, (lxw_col_t)c, s->cell[c], NULL);
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
 /* Copies the finished workbook to the output. */
 static int copy_out(xlsx_sink *s, aod_error *err)
 {
@@ -482,6 +521,10 @@ static int xlsx_end(aod_sink *base, const aod_report_summary *sum, aod_error *er
     s->ended = 1;
     note(s, worksheet_autofilter(s->lines, 0, 0, (lxw_row_t)s->rows, (lxw_col_t)(s->ncol - 1)));
     summary_sheet(s, sum);
+    if (overview_sheet(s, sum, err) != 0) {
+        s->failed = 1;
+        return -1;
+    }
     if (check(s, "writing the summary", err) != 0)
         return -1;
 

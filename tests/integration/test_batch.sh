@@ -256,6 +256,16 @@ ok "a batch as an aod_reader login" run 0 "${AOD[@]}" batch --policy "$DEMO_POLI
 ok "its self-audit names the database user" test "$(psql_q "SELECT count(*) FROM aod.audit_event
     WHERE resource->'agent'->0->>'altId' LIKE 'database user clerk;%'")" = 1
 
+# The summary as a CSV file of its own (doc/csv.md), next to the listing.
+ok "a batch with the summary CSV" run 0 "${AOD[@]}" batch --policy "$DEMO_POLICY" --requests "$B/req1.csv" \
+    --out-dir "$B/summary" --now "$NOW" --formats csv,csv-summary
+ok "the summary CSV is written next to the listing" bash -c \
+    'f=$(find "$1" -name "*.summary.csv" | sort | head -n 1); [ -n "$f" ] &&
+     head -n 1 "$f" | grep -q "^section,who,role,organisation," && [ -f "${f%.summary.csv}.csv" ]' \
+    sh "$B/summary"
+ok "the manifest lists the summary CSV" manifest_check "$B/summary" \
+    "all(any(f['format'] == 'csv-summary' for f in x['files']) for x in r if x['status'] == 'ok')"
+
 # A role that may read but not insert: the report cannot be accounted for,
 # so it is not written at all.
 psql_q "CREATE ROLE aod_ro LOGIN; GRANT USAGE ON SCHEMA aod TO aod_ro;

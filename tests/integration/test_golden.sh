@@ -11,6 +11,8 @@
 #   expected-privacy.csv           optional: the privacy-office copy
 #   expected-privacy-pdf.txt       optional: the privacy-office copy's PDF text
 #                                  (the access flags, the explanation coverage)
+#   expected-summary.csv           optional: the summary (--format csv-summary)
+#   expected-summary-privacy.csv   optional: the same, privacy-office copy
 #   README                         the pattern's source and the legal reasoning
 #   not-in-patient-copy            optional: texts (one a line) that must appear
 #                                  in none of the patient's outputs (CSV, PDF
@@ -117,13 +119,16 @@ for dir in "$CASES"/*/; do
             "$dir/patient-facts.csv"
     [ -f "$dir/care.csv" ] &&
         ok "$name: load-care" run 0 "${AOD[@]}" load-care --db "dbname=$db" "$dir/care.csv"
-    for kind in expected expected-privacy expected-explain; do
+    for kind in expected expected-privacy expected-explain expected-summary \
+        expected-summary-privacy; do
         [ -f "$dir/$kind.csv" ] || continue
         out="$PGTMP/$name-$kind.csv"
         extra=()
         cmd=report
         case $kind in
         expected-privacy) extra=(--audience privacy-office) ;;
+        expected-summary) extra=(--format csv-summary) ;;
+        expected-summary-privacy) extra=(--format csv-summary --audience privacy-office) ;;
         expected-explain) cmd=explain ;;
         esac
         ok "$name: $cmd ${extra[*]}" run 0 "${AOD[@]}" "$cmd" --db "dbname=$db" "${args[@]}" "${extra[@]}" -o "$out"

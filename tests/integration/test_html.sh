@@ -67,6 +67,14 @@ ok "at least one golden case ran" test "$n" -gt 0
 f="$OUTD/formula-injection-quoting-patient.html"
 ok "no raw markup from the data" lacks_text "$f" "<script"
 # The privacy office's copy says what the patient's never does.
+# The summary after the letter, before the listing; the systems apart.
+f="$OUTD/summary-system-lines-privacy-office.html"
+ok "summary: a section after the letter" has_text "$f" '<section class="summary">'
+ok "summary: the systems apart, named for the office" has_text "$f" \
+    'Our laboratory interface: viewed (test results and observations), 14 times.'
+ok "summary: before the listing" python3 -c '
+import sys; t = open(sys.argv[1]).read()
+sys.exit(0 if 0 < t.index("class=\"summary\"") < t.index("class=\"listing\"") else 1)' "$f"
 ok "privacy copy banner" has_text "$OUTD/suspension-privacy-office.html" 'class="banner"'
 ok "patient copy has no banner" lacks_text "$OUTD/suspension-patient.html" 'class="banner"'
 

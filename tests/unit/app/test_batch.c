@@ -281,7 +281,10 @@ static void test_formats(void **state)
     /* new formats take new bits: the manifest's old bits keep their meaning */
     assert_string_equal(aod_batch_format_name(4), "html");
     assert_string_equal(aod_batch_format_name(5), "xlsx");
-    assert_null(aod_batch_format_name(6));
+    assert_string_equal(aod_batch_format_name(6), "csv-summary");
+    assert_null(aod_batch_format_name(7));
+    assert_int_equal(aod_batch_parse_formats("csv,csv-summary", &bits, &err), 0);
+    assert_int_equal(bits, AOD_BATCH_CSV | AOD_BATCH_CSV_SUMMARY);
 }
 
 /* -------------------------------------------------------------- naming */

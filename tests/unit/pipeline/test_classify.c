@@ -920,6 +920,69 @@ static void test_party_matches(void **state)
     assert_false(aod_classify_party_matches(&p, &who));
 }
 
+/* ------------------------------------------------------------ systems */
+
+/* A read of the patient's Observation by one agent, in access mode. */
+static aod_record *one_agent_read(const char *ref, const char *display, int requestor,
+                                  aod_agent **out)
+{
+    aod_record *r = tu_record("2024-03-05T10:00:00Z", 'R');
+
+    tu_code(r, &r->type, TU_EVENT_TYPE, "rest", NULL);
+    tu_code(r, &r->subtype, TU_RESTFUL, "read", NULL);
+    *out = tu_agent(r, ref, display, requestor);
+    tu_patient(r, PATIENT);
+    tu_entity(r, "Observation/obs1", "4");
+    return r;
+}
+
+/* Issue 16 point 2: software acting on its own is a system, never a
+ * person's line; a person's reference never is, whatever its role says. */
+static void test_systems_apart(void **state)
+{
+    fixture *f = *state;
+    aod_agent *a;
+
+    f->info.mode = AOD_MODE_ACCESS;
+    /* a person asks */
+    use(f, one_agent_read("Practitioner/dr1", "Dr. Alice Smith", 1, &a));
+    run(f);
+    assert_int_equal(aod_entry_section(&f->e), AOD_SECTION_PERSON);
+    /* a Device */
+    use(f, one_agent_read("Device/lab-interface", "Lab interface", -1, &a));
+    run(f);
+    assert_int_equal(aod_entry_section(&f->e), AOD_SECTION_SYSTEM);
+    /* no reference, but the role says application */
+    use(f, one_agent_read(NULL, "Bed management", -1, &a));
+    tu_code(f->r, &a->role, NULL, "application", "application");
+    run(f);
+    assert_int_equal(f->e.who.cls, AOD_ACTOR_SYSTEM_DEVICE);
+    assert_int_equal(aod_entry_section(&f->e), AOD_SECTION_SYSTEM);
+    /* DICOM 110150 Application as the agent type */
+    use(f, one_agent_read(NULL, "Quality job", -1, &a));
+    tu_code(f->r, &a->type, TU_DCM, "110150", "Application");
+    run(f);
+    assert_int_equal(aod_entry_section(&f->e), AOD_SECTION_SYSTEM);
+    /* nobody asked (requestor false) and no person in the event */
+    use(f, one_agent_read(NULL, "nightly job", 0, &a));
+    run(f);
+    assert_int_equal(aod_entry_section(&f->e), AOD_SECTION_SYSTEM);
+    /* a name with no reference and no say either way: a person */
+    use(f, one_agent_read(NULL, "Dr. Bob Jones", -1, &a));
+    run(f);
+    assert_int_equal(f->e.who.cls, AOD_ACTOR_WORKFORCE);
+    assert_int_equal(aod_entry_section(&f->e), AOD_SECTION_PERSON);
+    /* a practitioner whose role code reads "system" is still a person */
+    use(f, one_agent_read("Practitioner/dr2", "Dr. Carol Diaz", 1, &a));
+    tu_code(f->r, &a->role, NULL, "system", NULL);
+    run(f);
+    assert_int_equal(aod_entry_section(&f->e), AOD_SECTION_PERSON);
+    /* an outside organisation */
+    use(f, one_agent_read("Organization/insurer", "Acme Insurance", 1, &a));
+    run(f);
+    assert_int_equal(aod_entry_section(&f->e), AOD_SECTION_ORGANISATION);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -944,6 +1007,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_self_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inside_outside, setup_site, teardown),
         cmocka_unit_test(test_party_matches),
+        cmocka_unit_test_setup_teardown(test_systems_apart, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -107,6 +107,36 @@ static aod_report_info make_info(const aod_policy *p, aod_mode mode, aod_audienc
     return info;
 }
 
+/* The summary the report driver hands over (pipeline/overview.h): a
+ * masked person line and a system line. */
+static const aod_overview_line overview_lines[] = {
+    {.section = AOD_SECTION_PERSON,
+     .name = "Nurse, Cardiology",
+     .organisation = "Riverside Hospital",
+     .first = T_0102,
+     .last = T_0630,
+     .count = 4,
+     .records = 5,
+     .people = 2,
+     .kinds = {"Observation"},
+     .n_kinds = 1,
+     .reason_code = {"TREAT"},
+     .n_reasons = 1,
+     .no_reason = 1},
+    {.section = AOD_SECTION_SYSTEM,
+     .name = "Laboratory interface",
+     .action = 'R',
+     .first = T_0102,
+     .last = T_0630,
+     .count = 14,
+     .records = 14,
+     .people = 1,
+     .kinds = {"Observation"},
+     .n_kinds = 1,
+     .no_reason = 14},
+};
+static const aod_overview overview = {overview_lines, 2, 40, 18, 2, 0, 1, 14};
+
 static aod_report_summary make_summary(void)
 {
     aod_report_summary s;
@@ -125,6 +155,7 @@ static aod_report_summary make_summary(void)
     s.by_exclusion[AOD_EXCL_IV] = 1;
     s.summarised = 3;
     s.suspended = 1;
+    s.overview = &overview;
     return s;
 }
 
@@ -672,6 +703,31 @@ static void bundle_shape(void **state)
 /* Each listing section references exactly its events, each event appears
  * in one section; empty listings carry an emptyReason and no entry;
  * every section has a narrative. */
+/* The summary section (issue 16): the totals, the people as masked, the
+ * systems apart with what they did; in every scenario and language. */
+static void overview_section(void **state)
+{
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
+        json_t *doc = render_json(&scenarios[i]), *comp = resource(doc, 0);
+        json_t *sec = section_by_code(comp, "who-and-why");
+        const char *div;
+
+        assert_non_null(sec);
+        /* second, after the summary of the counts, before the listing */
+        assert_ptr_equal(json_array_get(json_object_get(comp, "section"), 1), sec);
+        div = str_at(json_object_get(sec, "text"), "div");
+        assert_non_null(strstr(div, "40"));
+        assert_non_null(strstr(div, "Nurse, Cardiology, Riverside Hospital"));
+        assert_non_null(strstr(div, "Laboratory interface"));
+        assert_non_null(strstr(div, strcmp(scenarios[i].lang, "es") == 0 ? "consult" : "viewed"));
+        assert_null(json_object_get(sec, "entry"));
+        json_decref(doc);
+    }
+}
+
 static void sections(void **state)
 {
     size_t i;
@@ -926,11 +982,19 @@ static void json_layout(void **state)
 /* The Composition's second section: the listing. */
 static json_t *list_section(json_t *doc)
 {
-    return json_array_get(
-        json_object_get(
-            json_object_get(json_array_get(json_object_get(doc, "entry"), 0), "resource"),
-            "section"),
-        1);
+    json_t *secs = json_object_get(
+        json_object_get(json_array_get(json_object_get(doc, "entry"), 0), "resource"), "section");
+    size_t i;
+
+    /* the listing by its code: the summary sections come before it */
+    for (i = 0; i < json_array_size(secs); i++) {
+        json_t *sec = json_array_get(secs, i);
+        const char *code = json_string_value(json_object_get(
+            json_array_get(json_object_get(json_object_get(sec, "code"), "coding"), 0), "code"));
+        if (code && (strcmp(code, "accesses") == 0 || strcmp(code, "disclosures") == 0))
+            return sec;
+    }
+    return NULL;
 }
 
 /* The longest string anywhere in v. */
@@ -1381,6 +1445,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bundle_shape),
         cmocka_unit_test(sections),
+        cmocka_unit_test(overview_section),
         cmocka_unit_test(section_membership),
         cmocka_unit_test(security_labels),
         cmocka_unit_test(counts_and_agents),

@@ -35,7 +35,7 @@
 
 #define PATIENT_HEADER                                                                             \
     "when,when_end,who,role,organisation,recipient_address,action,action_code,data,"               \
-    "data_kinds,where,why,purpose_code,outcome,count,first_date,last_date"
+    "data_kinds,where,why,purpose_code,outcome,count,first_date,last_date,section"
 #define PRIVACY_HEADER PATIENT_HEADER ",class,exclusion,rule,flags,group,record_ids,access_flags"
 
 /* ---------------------------------------------------------------- helpers */
@@ -258,12 +258,12 @@ static void test_patient_rows(void **state)
         "\r\n"
         "2025-03-04T05:15:30-05:00,,\"Physician, Cardiology\",,Example Hospital,,viewed,R,"
         "test results and observations,Observation,EHR East,treatment,TREAT,completed,1,"
-        "2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00\r\n"
+        "2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00,person\r\n"
         "2025-01-02T05:00:00-05:00,2025-06-30T19:59:59-04:00,\"State Registry, \"\"Central\"\"\",,,"
         "\"1 Main St\nCapital City\",shared outside our organization,E,"
         "clinical documents; test results and observations,"
         "DocumentReference Composition Observation,,,,completed,3,"
-        "2025-01-02T05:00:00-05:00,2025-06-30T19:59:59-04:00\r\n");
+        "2025-01-02T05:00:00-05:00,2025-06-30T19:59:59-04:00,organisation\r\n");
     free(out);
 }
 
@@ -288,13 +288,13 @@ static void test_privacy_rows(void **state)
         "2025-03-04T05:15:30-05:00,,\"Physician, Cardiology\",,Example Hospital,,viewed,R,"
         "test results and observations,Observation,EHR East,treatment,TREAT,completed,1,"
         "2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00,"
-        "internal,,other-internal,,1,,\r\n"
+        "person,internal,,other-internal,,1,,\r\n"
         "2025-01-02T05:00:00-05:00,2025-06-30T19:59:59-04:00,\"State Registry, \"\"Central\"\"\",,,"
         "\"1 Main St\nCapital City\",shared outside our organization,E,"
         "clinical documents; test results and observations,"
         "DocumentReference Composition Observation,,,,completed,3,"
         "2025-01-02T05:00:00-05:00,2025-06-30T19:59:59-04:00,"
-        "excluded,iv,no-purpose-export,summary purpose-unknown,7,101 102 250,"
+        "organisation,excluded,iv,no-purpose-export,summary purpose-unknown,7,101 102 250,"
         "same-surname;family;emergency\r\n");
     free(out);
     /* never in the patient's copy, even on an entry that carries them */
@@ -342,14 +342,14 @@ static void test_column_fallbacks(void **state)
         "\r\n"
         "2025-03-04T05:15:30-05:00,,\"Physician, Cardiology\",,Example Hospital,,viewed,R,"
         "Lab report 7 (=formula-looking? no: starts with L),Observation,EHR East,"
-        "Local purpose,LOCALPOU,,1,2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00\r\n"
+        "Local purpose,LOCALPOU,,1,2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00,person\r\n"
         "2025-03-04T05:15:30-05:00,2025-03-04T05:20:00-05:00,\"Physician, Cardiology\",,"
         "Example Hospital,,,,other information in your record,Unknownish,EHR East,"
         "a reason recorded only as a code (ask us what it means),LOCALPOU,failed,1,"
-        "2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00\r\n"
+        "2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00,person\r\n"
         "2025-03-04T05:15:30-05:00,,\"Physician, Cardiology\",'@admin,Example Hospital,,viewed,"
         "R,,,'-cmd|' /C calc'!A0,,,completed,1,2025-03-04T05:15:30-05:00,"
-        "2025-03-04T05:15:30-05:00\r\n");
+        "2025-03-04T05:15:30-05:00,person\r\n");
     free(out);
 }
 
@@ -366,10 +366,10 @@ static void test_options(void **state)
     assert_string_equal(
         out, "\xEF\xBB\xBF"
              "when;when_end;who;role;organisation;recipient_address;action;action_code;data;"
-             "data_kinds;where;why;purpose_code;outcome;count;first_date;last_date\r\n"
+             "data_kinds;where;why;purpose_code;outcome;count;first_date;last_date;section\r\n"
              "2025-03-04T05:15:30-05:00;;\"Nurse; Ward 3\";;Example Hospital;;viewed;R;"
              "test results and observations;Observation;'=cmd;treatment;TREAT;completed;1;"
-             "2025-03-04T05:15:30-05:00;2025-03-04T05:15:30-05:00\r\n");
+             "2025-03-04T05:15:30-05:00;2025-03-04T05:15:30-05:00;person\r\n");
     free(out);
 
     e.shown_name = "Nurse\tWard 3";
@@ -377,10 +377,10 @@ static void test_options(void **state)
     assert_string_equal(
         out,
         "when\twhen_end\twho\trole\torganisation\trecipient_address\taction\taction_code\tdata\t"
-        "data_kinds\twhere\twhy\tpurpose_code\toutcome\tcount\tfirst_date\tlast_date\r\n"
+        "data_kinds\twhere\twhy\tpurpose_code\toutcome\tcount\tfirst_date\tlast_date\tsection\r\n"
         "2025-03-04T05:15:30-05:00\t\t\"Nurse\tWard 3\"\t\tExample Hospital\t\tviewed\tR\t"
         "test results and observations\tObservation\t'=cmd\ttreatment\tTREAT\tcompleted\t1\t"
-        "2025-03-04T05:15:30-05:00\t2025-03-04T05:15:30-05:00\r\n");
+        "2025-03-04T05:15:30-05:00\t2025-03-04T05:15:30-05:00\tperson\r\n");
     free(out);
 
     /* no lines: the header alone, and nothing after the last line */
@@ -480,7 +480,7 @@ static void test_unmasked_entries(void **state)
                         "2025-03-04T05:15:30-05:00,,a staff member,,,,viewed,R,"
                         "test results and observations,Observation,EHR East,treatment,"
                         "TREAT,completed,1,2025-03-04T05:15:30-05:00,"
-                        "2025-03-04T05:15:30-05:00\r\n");
+                        "2025-03-04T05:15:30-05:00,person\r\n");
     free(out);
     fclose(f);
     aod_mask_free(m);
@@ -551,6 +551,89 @@ static void test_disk_full(void **state)
     aod_text_free(t);
 }
 
+/* The summary CSV (--format csv-summary): the header at begin, entries
+ * ignored, one row per summary line at end, a system's action in words. */
+static void test_summary_sink(void **state)
+{
+    aod_report_info info = info_for(AOD_AUDIENCE_PATIENT);
+    aod_report_summary sum;
+    aod_overview ov;
+    aod_overview_line l[2];
+    aod_entry e = read_entry();
+    aod_text *t = english();
+    aod_error err;
+    aod_sink *s;
+    FILE *f = tmpfile();
+    char *out;
+
+    (void)state;
+    assert_non_null(f);
+    memset(l, 0, sizeof l);
+    l[0].section = AOD_SECTION_PERSON;
+    l[0].name = "Nurse, Cardiology";
+    l[0].organisation = "Example Hospital";
+    l[0].first = T_0102;
+    l[0].last = T_0315;
+    l[0].count = 4;
+    l[0].records = 6;
+    l[0].people = 2;
+    l[0].kinds[0] = "Observation";
+    l[0].kinds[1] = "Condition";
+    l[0].n_kinds = 2;
+    l[0].reason_code[0] = "TREAT";
+    l[0].n_reasons = 1;
+    l[0].no_reason = 1;
+    l[1].section = AOD_SECTION_SYSTEM;
+    l[1].name = "Lab interface";
+    l[1].action = 'R';
+    l[1].first = l[1].last = T_0320;
+    l[1].count = 14;
+    l[1].records = 14;
+    l[1].people = 1;
+    memset(&ov, 0, sizeof ov);
+    ov.lines = l;
+    ov.n_lines = 2;
+    memset(&sum, 0, sizeof sum);
+    sum.overview = &ov;
+    aod_error_init(&err);
+    s = aod_csv_summary_sink_new(f, NULL, t, &err);
+    assert_non_null(s);
+    assert_int_equal(s->begin(s, &info, &err), 0);
+    assert_int_equal(s->entry(s, &e, &err), 0);
+    assert_int_equal(s->end(s, &sum, &err), 0);
+    s->free(s);
+    out = tu_slurp(f, NULL);
+    assert_string_equal(out,
+                        "section,who,role,organisation,action,action_code,first_date,last_date,"
+                        "count,records,people,data,data_kinds,why,purpose_codes,no_reason_count\r\n"
+                        "person,\"Nurse, Cardiology\",,Example Hospital,,,"
+                        "2025-01-02T05:00:00-05:00,2025-03-04T05:15:30-05:00,4,6,2,"
+                        "test results and observations; diagnoses and health problems,"
+                        "Observation Condition,treatment,TREAT,1\r\n"
+                        "system,Lab interface,,,viewed,R,2025-03-04T05:20:00-05:00,"
+                        "2025-03-04T05:20:00-05:00,14,14,1,,,,,0\r\n");
+    free(out);
+    fclose(f);
+    aod_text_free(t);
+}
+
+/* The listing's section column: person, organisation, system. */
+static void test_section_column(void **state)
+{
+    aod_entry e[2];
+    char *out;
+
+    (void)state;
+    e[0] = read_entry();
+    e[0].who.cls = AOD_ACTOR_SYSTEM_DEVICE;
+    e[1] = read_entry();
+    e[1].who.cls = AOD_ACTOR_PATIENT_OR_REPRESENTATIVE;
+    out = render(NULL, AOD_AUDIENCE_PATIENT, e, 2);
+    assert_non_null(strstr(out, "-05:00,system\r\n"));
+    assert_non_null(strstr(out, "-05:00,person\r\n"));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -564,6 +647,8 @@ int main(void)
         cmocka_unit_test(test_unmasked_entries),
         cmocka_unit_test(test_bad_use),
         cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_summary_sink),
+        cmocka_unit_test(test_section_column),
     };
 
     return cmocka_run_group_tests(tests, setup_zone, NULL);
