@@ -67,9 +67,9 @@ GRANT USAGE ON SCHEMA aod TO aod_reader, aod_loader;
 
 -- The reporting role reads; its one write is its self-audit record.
 GRANT SELECT ON aod.audit_event, aod.event_patient, aod.schema_version, aod.search_outcome,
-    aod.retention_log, aod.partition_info
+    aod.retention_log, aod.partition_info, aod.observer_day, aod.observer_span, aod.observer_gap
     TO aod_reader;
--- and the site inputs (migration 006): roster, patient facts, care relationships
+-- and the site inputs (migration 008): roster, patient facts, care relationships
 GRANT SELECT ON aod.roster, aod.patient_fact, aod.care_relationship, aod.site_input
     TO aod_reader;
 GRANT EXECUTE ON FUNCTION aod.record_self_audit(text, text[], text, text, text, date, date,
@@ -80,6 +80,8 @@ GRANT EXECUTE ON FUNCTION aod.record_self_audit(text, text[], text, text, text, 
 -- The loader inserts; it reads the event keys (to skip what is stored) and
 -- the schema version, and reserves event ids from the sequence.
 GRANT INSERT ON aod.audit_event, aod.event_patient, aod.search_outcome TO aod_loader;
+-- the completeness statement's records per source and day: added to at load
+GRANT EXECUTE ON FUNCTION aod.observer_days_add(text[], int[], bigint[], text[]) TO aod_loader;
 -- The site inputs are replaced whole by each load: DELETE then COPY, one
 -- transaction (it reads none of them).
 GRANT INSERT, DELETE ON aod.roster, aod.patient_fact, aod.care_relationship TO aod_loader;

@@ -35,7 +35,7 @@ const char *aod_batch_column_name(aod_batch_column c)
 }
 
 static const char *const format_names[AOD_BATCH_NFORMATS] = {
-    "pdf", "csv", "bundle-json", "bundle-xml", "html", "xlsx", "csv-summary"};
+    "pdf", "csv", "bundle-json", "bundle-xml", "html", "xlsx", "csv-summary", "csv-completeness"};
 
 const char *aod_batch_format_name(size_t bit)
 {
@@ -60,11 +60,10 @@ int aod_batch_parse_formats(const char *list, unsigned *bits, aod_error *err)
             if (strlen(format_names[i]) == n && memcmp(format_names[i], p, n) == 0)
                 break;
         if (i == AOD_BATCH_NFORMATS) {
-            aod_error_set(
-                err, AOD_ERR_USAGE, NULL, 0, "formats",
-                "unknown format '%.*s' (known: pdf, csv, html, xlsx, bundle-json, bundle-xml, "
-                "csv-summary)",
-                (int)(n > 40 ? 40 : n), p);
+            aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "formats",
+                          "unknown format '%.*s' (known: pdf, csv, csv-summary, csv-completeness, "
+                          "html, xlsx, bundle-json, bundle-xml)",
+                          (int)(n > 40 ? 40 : n), p);
             return -1;
         }
         out |= 1u << i;
@@ -808,6 +807,8 @@ static const char *ext_of(const char *format)
         return "json";
     if (strcmp(format, "bundle-xml") == 0)
         return "xml";
+    if (strcmp(format, "csv-completeness") == 0) /* as run.c names it */
+        return "completeness.csv";
     return format;
 }
 
@@ -1251,8 +1252,12 @@ static int done_from_json(const json_t *r, aod_batch_done *d)
         /* The base name: the file name without its extension; no '/' and
          * no leading '.', so an edited manifest cannot point outside DIR. */
         name = path + nd + 1;
-        dot = strrchr(name, '.');
-        if (!dot || dot == name || name[0] == '.' || strchr(name, '/') ||
+        /* the extension may hold a dot itself ("completeness.csv") */
+        {
+            size_t nn = strlen(name), ne = strlen(ext_of(format));
+            dot = nn > ne + 1 ? name + nn - ne - 1 : NULL;
+        }
+        if (!dot || dot == name || *dot != '.' || name[0] == '.' || strchr(name, '/') ||
             strcmp(dot + 1, ext_of(format)) != 0)
             return -1;
         if (!d->base && !(d->base = strndup(name, (size_t)(dot - name))))

@@ -46,7 +46,7 @@
 
 #define AOD_BATCH_MAX_KEYS 32 /* patient keys in one request */
 #define AOD_BATCH_DIR_LEN  64 /* a patient directory name with its NUL */
-#define AOD_BATCH_NFORMATS 7
+#define AOD_BATCH_NFORMATS 8
 
 /* ------------------------------------------------------- requests file */
 
@@ -104,13 +104,14 @@ int aod_batch_read_requests_file(FILE *f, const char *name, aod_batch_row_fn row
                                  aod_batch_bad_fn bad, void *ctx, aod_error *err);
 
 /* Format bits. */
-#define AOD_BATCH_PDF         0x1u
-#define AOD_BATCH_CSV         0x2u
-#define AOD_BATCH_BUNDLE_JSON 0x4u
-#define AOD_BATCH_BUNDLE_XML  0x8u
-#define AOD_BATCH_HTML        0x10u
-#define AOD_BATCH_XLSX        0x20u
-#define AOD_BATCH_CSV_SUMMARY 0x40u
+#define AOD_BATCH_PDF              0x1u
+#define AOD_BATCH_CSV              0x2u
+#define AOD_BATCH_BUNDLE_JSON      0x4u
+#define AOD_BATCH_BUNDLE_XML       0x8u
+#define AOD_BATCH_HTML             0x10u
+#define AOD_BATCH_XLSX             0x20u
+#define AOD_BATCH_CSV_SUMMARY      0x40u
+#define AOD_BATCH_CSV_COMPLETENESS 0x80u /* the CSV's completeness file (doc/csv.md) */
 
 /* Parses "pdf;csv" (';' or ',' between names, blanks ignored) into bits.
  * Returns 0, or -1 with err set (AOD_ERR_USAGE, field "formats": an unknown

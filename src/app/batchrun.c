@@ -1007,6 +1007,7 @@ typedef struct group_item {
     double seconds;
     char *outcome[8]; /* its search outcomes (owned) */
     size_t n_outcomes;
+    aod_facts *facts; /* a privacy-office report's site facts (owned) */
 } group_item;
 
 typedef struct group {
@@ -1032,6 +1033,7 @@ static int item_begin(group *g, size_t k)
     plan *p = g->p;
     group_item *it = &g->v[k];
     aod_batch_entry *e = &p->entries[it->i];
+    aod_report_info info;
     char dir[4096];
     aod_error err;
     size_t f;
@@ -1059,9 +1061,10 @@ static int item_begin(group *g, size_t k)
         it->outs[f].dir_fd = dfd;
     }
     /* the outputs keep their own descriptor of the directory */
-    it->job =
-        aod_run_begin(g->st, &p->jobs[it->i].info, p->jobs[it->i].text, 0, it->outs, e->n_files,
-                      &p->ro, (const char *const *)it->outcome, it->n_outcomes, &err);
+    info = p->jobs[it->i].info;
+    info.facts = it->facts;
+    it->job = aod_run_begin(g->st, &info, p->jobs[it->i].text, 0, it->outs, e->n_files, &p->ro,
+                            (const char *const *)it->outcome, it->n_outcomes, &err);
     close(dfd);
     if (!it->job)
         goto fail;
@@ -1223,6 +1226,14 @@ static int work_group(plan *p, const uint32_t *idx, size_t n, aod_store **st, in
     g.st = *st;
     if (aod_store_search_outcomes_keys(g.st, g.keys, n, group_outcome, &g, &err) != 0)
         goto failed;
+    /* the privacy office's site facts, while the connection is free */
+    for (k = 0; k < n; k++) {
+        const aod_report_info *info = &p->jobs[g.v[k].i].info;
+        if (info->audience != AOD_AUDIENCE_PRIVACY_OFFICE)
+            continue;
+        if (!(g.v[k].facts = aod_run_read_facts(g.st, info, &err)))
+            goto failed;
+    }
     if (aod_store_each_keys_event(g.st, g.keys, n, p->month_from, p->month_to, group_row, &g,
                                   &err) != 0)
         goto failed;
@@ -1282,6 +1293,7 @@ report:
             rc = -1;
         free(line);
         aod_run_job_free(it->job);
+        aod_facts_free(it->facts);
         for (o = 0; o < it->n_outcomes; o++)
             free(it->outcome[o]);
     }

@@ -319,6 +319,7 @@ typedef struct report_opts {
     const char *font, *fallback_font;
     const char *sign; /* --sign KEYFILE */
     const char *operator_name;
+    const char *ref; /* explain --ref */
     int csv_bom;
     int json;
     char csv_delimiter;
@@ -332,7 +333,8 @@ static void report_help(const char *cmd)
     if (explain)
         printf("For the privacy office: one CSV line per raw audit record of the patient, with\n"
                "its classification, the policy rule that decided, the de-duplication group it\n"
-               "joined, the report line it ended up in (or why not) and the masking applied.\n\n");
+               "joined, the report line it ended up in (or why not) and the masking applied.\n"
+               "With --ref, only the records of that line, each with its stored AuditEvent.\n\n");
     else
         printf("Write one patient's accounting of disclosures (HIPAA 45 CFR 164.528) or access\n"
                "report from the audit store.\n\n");
@@ -367,6 +369,11 @@ static void report_help(const char *cmd)
                "  --fallback-font FILE  TrueType font (or collection) for the characters\n"
                "                     --font lacks: Chinese, Japanese, Korean (default:\n"
                "                     WenQuanYi Micro Hei); '' for none\n");
+    if (explain)
+        printf("  --ref REF          only the raw records behind the report line with this\n"
+               "                     reference (as printed on the line: XXXXX-XXXXX), each\n"
+               "                     with the AuditEvent the store holds; give the report's\n"
+               "                     --patient, --mode, --audience and period\n");
     printf("  -o, --output FILE  write here (default: standard output); written to a\n"
            "                     temporary file and renamed when complete, mode 0600\n"
            "  --csv-bom          start CSV output with a UTF-8 byte order mark (Excel)\n"
@@ -409,6 +416,7 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
                                          {"fallback-font", required_argument, NULL, 'k'},
                                          {"operator", required_argument, NULL, 'O'},
                                          {"json", no_argument, NULL, 'J'},
+                                         {"ref", required_argument, NULL, 'R'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -479,6 +487,11 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
             break;
         case 'J':
             o->json = 1;
+            break;
+        case 'R':
+            if (strcmp(cmd, "explain") != 0)
+                return usage_error(err, "--ref", "--ref belongs to explain");
+            o->ref = optarg;
             break;
         case 'D':
             if (strcmp(optarg, ",") == 0 || strcmp(optarg, ";") == 0)
@@ -558,7 +571,9 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     aod_report_info info;
     aod_report_summary sum;
     aod_run_options ro;
-    aod_run_output output;
+    aod_run_output output[2];
+    size_t n_outputs = 1;
+    aod_buf companion;
     aod_policy *policy = NULL;
     aod_text *text = NULL;
     aod_sign_key *sign_key = NULL;
@@ -576,6 +591,7 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
         return 0;
     }
     memset(&info, 0, sizeof info);
+    aod_buf_init(&companion, 8192);
     for (i = 0; i < o.n_keys; i++)
         aod_buf_init(&keybuf[i], 4096);
     for (i = 0; i < o.n_keys; i++) {
@@ -611,8 +627,9 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     /* validate the format before touching the database or the output */
     if (!explain && o.format && !aod_run_format_known(o.format)) {
         usage_error(err, "--format",
-                    "unknown format '%s' (known: csv, csv-summary, pdf, html, xlsx, bundle-json, "
-                    "bundle-xml, mhd, mhd-html, mhd-simplified, mhd-simplified-html)",
+                    "unknown format '%s' (known: csv, csv-summary, csv-completeness, pdf, html, "
+                    "xlsx, bundle-json, bundle-xml, mhd, mhd-html, mhd-simplified, "
+                    "mhd-simplified-html)",
                     o.format);
         goto out;
     }
@@ -664,13 +681,31 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     ro.csv.bom = o.csv_bom;
     ro.csv.delimiter = o.csv_delimiter;
     ro.operator_name = o.operator_name;
+    ro.explain_ref = o.ref;
     /* Test hook, as batch has: the finished temporary file waits this long
      * for the self-audit, so a test can kill the run there. */
     if (getenv("AOD_TEST_SLOW_MS"))
         ro.pause_ms = strtol(getenv("AOD_TEST_SLOW_MS"), NULL, 10);
-    memset(&output, 0, sizeof output);
-    output.format = explain || !o.format ? "csv" : o.format;
-    output.path = o.output;
+    memset(output, 0, sizeof output);
+    output[0].format = explain || !o.format ? "csv" : o.format;
+    output[0].path = o.output;
+    /* A CSV written to a file carries its completeness statement in a
+     * companion file (doc/csv.md): rows after the table would break RFC
+     * 4180 readers.  report.csv -> report.completeness.csv */
+    if (!explain && strcmp(output[0].format, "csv") == 0 && o.output &&
+        strcmp(o.output, "-") != 0) {
+        size_t n = strlen(o.output);
+        if (n > 4 && strcmp(o.output + n - 4, ".csv") == 0)
+            n -= 4;
+        if (aod_buf_add(&companion, o.output, n) != 0 ||
+            aod_buf_adds(&companion, ".completeness.csv") != 0) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            goto out;
+        }
+        output[1].format = "csv-completeness";
+        output[1].path = aod_buf_str(&companion);
+        n_outputs = 2;
+    }
     {
         struct sigaction sa, old_int, old_term;
         int failed;
@@ -682,7 +717,8 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
         ro.stop = &report_stop;
         sigaction(SIGINT, &sa, &old_int);
         sigaction(SIGTERM, &sa, &old_term);
-        failed = aod_run_report(st, &info, text, explain, &output, 1, &ro, &sum, self_audit, err);
+        failed =
+            aod_run_report(st, &info, text, explain, output, n_outputs, &ro, &sum, self_audit, err);
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
         if (failed)
@@ -695,7 +731,7 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
         aod_log(AOD_LOG_WARNING,
                 "%ld stored record%s could not be read (named above); the report counts them",
                 sum.records_unreadable, sum.records_unreadable == 1 ? "" : "s");
-    if (o.json && print_report_json(cmd, &o, keys, nkeys, &output, &sum, self_audit) != 0) {
+    if (o.json && print_report_json(cmd, &o, keys, nkeys, &output[0], &sum, self_audit) != 0) {
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory writing the summary");
         goto out;
     }
@@ -707,6 +743,7 @@ out:
     aod_sign_key_free(sign_key);
     for (i = 0; i < o.n_keys; i++)
         aod_buf_free(&keybuf[i]);
+    aod_buf_free(&companion);
     return rc;
 }
 
@@ -739,7 +776,8 @@ static void batch_help(void)
            "  --out-dir DIR      where the reports and the manifest go (created if missing)\n"
            "  --formats LIST     default formats: pdf, csv, html, xlsx, bundle-json,\n"
            "                     bundle-xml, csv-summary, separated by ',' or ';'\n"
-           "                     (default: pdf,csv)\n"
+           "                     (default: pdf,csv); csv-completeness: a CSV's\n"
+           "                     completeness statement\n"
            "  --mode MODE        default mode: disclosures or access\n"
            "  --audience WHO     default audience: patient (default) or privacy-office\n"
            "  --lang LANG        default language (default: the policy's)\n"

@@ -188,7 +188,8 @@ static const struct {
                {"mhd-html", "mhd-html.json"},
                {"mhd-simplified", "mhd-simplified.json"},
                {"mhd-simplified-html", "mhd-simplified-html.json"},
-               {"csv-summary", "summary.csv"}};
+               {"csv-summary", "summary.csv"},
+               {"csv-completeness", "completeness.csv"}};
 
 const char *aod_run_format_ext(const char *format)
 {
@@ -217,6 +218,8 @@ static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
     }
     if (strcmp(format, "csv") == 0)
         return aod_csv_sink_new(out, &o->csv, text, NULL, NULL, err);
+    if (strcmp(format, "csv-completeness") == 0)
+        return aod_csv_completeness_sink_new(out, &o->csv, text, err);
     if (strcmp(format, "csv-summary") == 0)
         return aod_csv_summary_sink_new(out, &o->csv, text, err);
     memset(&po, 0, sizeof po);
@@ -253,10 +256,55 @@ static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
             out, strstr(format, "simplified") ? AOD_MHD_SIMPLIFIED : AOD_MHD_PROVIDE,
             strstr(format, "html") ? AOD_MHD_HTML : AOD_MHD_PDF, &po, o->sign_key, text, err);
     aod_error_set(err, AOD_ERR_USAGE, "--format", 0, NULL,
-                  "unknown format '%s' (known: csv, csv-summary, pdf, html, xlsx, bundle-json, "
-                  "bundle-xml, mhd, mhd-html, mhd-simplified, mhd-simplified-html)",
+                  "unknown format '%s' (known: csv, csv-summary, csv-completeness, pdf, html, "
+                  "xlsx, bundle-json, bundle-xml, mhd, mhd-html, mhd-simplified, "
+                  "mhd-simplified-html)",
                   format);
     return NULL;
+}
+
+/* ------------------------------------------------- explain --ref: records */
+
+/* The explain view of one line: each raw record also with the AuditEvent
+ * the store holds for it (a few records, so one query each). */
+typedef struct raw_sink {
+    aod_trace_sink base;
+    aod_trace_sink *inner;
+    aod_store *st;
+    aod_buf json;
+} raw_sink;
+
+static int raw_begin(aod_trace_sink *b, aod_error *err)
+{
+    raw_sink *s = (raw_sink *)b;
+    return s->inner->begin(s->inner, err);
+}
+
+static int raw_trace(aod_trace_sink *b, const aod_trace *t, aod_error *err)
+{
+    raw_sink *s = (raw_sink *)b;
+    aod_trace copy = *t;
+
+    if (aod_store_event_resource(s->st, t->record_id, &s->json, err) != 0)
+        return -1;
+    copy.resource = s->json.len ? aod_buf_str(&s->json) : NULL;
+    return s->inner->trace(s->inner, &copy, err);
+}
+
+static int raw_end(aod_trace_sink *b, aod_error *err)
+{
+    raw_sink *s = (raw_sink *)b;
+    return s->inner->end(s->inner, err);
+}
+
+static void raw_free(aod_trace_sink *b)
+{
+    raw_sink *s = (raw_sink *)b;
+
+    if (!s)
+        return;
+    aod_buf_free(&s->json);
+    free(s);
 }
 
 /* ------------------------------------------------------------- tee sink */
@@ -486,7 +534,7 @@ static int take_care(void *ctx, const char *const *v, size_t n, aod_error *err)
  * keys of the patient's events first would read every event twice
  * (doc/privacy-office.md, "Cost"); the patient's facts and care
  * relationships by the report's keys.  Only when a flag needs them. */
-static aod_facts *read_facts(aod_store *st, const aod_report_info *info, aod_error *err)
+aod_facts *aod_run_read_facts(aod_store *st, const aod_report_info *info, aod_error *err)
 {
     const unsigned roster_flags = (1u << AOD_AFLAG_SAME_SURNAME) | (1u << AOD_AFLAG_SAME_ADDRESS) |
                                   (1u << AOD_AFLAG_CO_WORKER) | (1u << AOD_AFLAG_SELF_ACCESS) |
@@ -566,6 +614,8 @@ struct aod_run_job {
     const aod_run_options *opts;
     int64_t started;
     char self_audit_id[AOD_SELFAUDIT_ID_LEN];
+    aod_store_completeness *complete; /* the completeness statement's store facts */
+    raw_sink *raw;                    /* explain --ref: records with their events */
 };
 
 aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod_text *text,
@@ -640,10 +690,27 @@ aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod
     j->info = *info;
     j->info.search_outcomes = j->found.v;
     j->info.n_search_outcomes = j->found.n;
+    /* What the store can say of its own completeness: its sources, since
+     * when each logs, the horizon, the silent days of daily sources. */
+    if (!outcome_msgs) {
+        /* a month batch's group streams its rows on this connection while
+         * its reports begin (outcome_msgs given): no query here, and its
+         * reports say nothing of sources and gaps yet */
+        j->complete = aod_store_completeness_get(st, info->from, info->to, err);
+        if (!j->complete)
+            goto fail;
+        j->info.completeness = aod_store_completeness_view(j->complete);
+    }
     /* the site facts, for the privacy office only: the patient's copy
-     * never reads them */
-    if (explain || info->audience == AOD_AUDIENCE_PRIVACY_OFFICE) {
-        j->facts = read_facts(st, info, err);
+     * never reads them.  A month batch's group read them before its rows
+     * began to stream (info->facts given, borrowed). */
+    if (!info->facts && (explain || info->audience == AOD_AUDIENCE_PRIVACY_OFFICE)) {
+        if (outcome_msgs) {
+            aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL,
+                          "the site facts of a grouped report must be read before its rows");
+            goto fail;
+        }
+        j->facts = aod_run_read_facts(st, info, err);
         if (!j->facts)
             goto fail;
         j->info.facts = j->facts;
@@ -651,7 +718,24 @@ aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod
     j->rep = aod_report_new(&j->info, text, sink, err);
     if (!j->rep)
         goto fail;
-    if (j->explainer && aod_report_explain_to(j->rep, j->explainer, err) != 0)
+    if (j->explainer && opts->explain_ref) {
+        j->raw = calloc(1, sizeof *j->raw);
+        if (!j->raw) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            goto fail;
+        }
+        j->raw->base.begin = raw_begin;
+        j->raw->base.trace = raw_trace;
+        j->raw->base.end = raw_end;
+        j->raw->base.free = raw_free;
+        j->raw->inner = j->explainer;
+        j->raw->st = st;
+        aod_buf_init(&j->raw->json, (size_t)64 * 1024 * 1024);
+        if (aod_report_explain_ref(j->rep, opts->explain_ref, err) != 0)
+            goto fail;
+    }
+    if (j->explainer &&
+        aod_report_explain_to(j->rep, j->raw ? &j->raw->base : j->explainer, err) != 0)
         goto fail;
     return j;
 fail:
@@ -716,6 +800,7 @@ static void selfaudit_of(const aod_run_job *j, aod_selfaudit *a, aod_selfaudit_f
         files[i].name = base_name(j->outs[i].path);
         files[i].sha256 = j->outs[i].sha256;
         files[i].size = j->outs[i].size;
+        files[i].subject = i == 0 ? j->opts->subject : NULL;
     }
     aod_selfaudit_whoami(os_user, user_size, host, host_size);
     memset(a, 0, sizeof *a);
@@ -800,6 +885,9 @@ void aod_run_job_free(aod_run_job *j)
         return;
     aod_report_free(j->rep);
     aod_facts_free(j->facts);
+    if (j->raw)
+        raw_free(&j->raw->base);
+    aod_store_completeness_free(j->complete);
     if (j->explainer)
         j->explainer->free(j->explainer);
     free(j->tee);

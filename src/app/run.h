@@ -26,6 +26,7 @@
 
 #include "base/error.h"
 #include "base/sign.h"
+#include "model/facts.h"
 #include "model/policy.h"
 #include "render/csv.h"
 #include "model/text.h"
@@ -66,6 +67,12 @@ typedef struct aod_run_options {
     aod_sink *(*extra_sink)(void *ctx, const char *format, FILE *out, const aod_text *text,
                             aod_error *err);
     void *extra_ctx;
+    /* verify's question: the person asked about, recorded in the self-audit
+     * with the answer file (selfaudit.h); NULL for reports. */
+    const char *subject;
+    /* explain --ref: only the raw records of the line with this reference,
+     * each with its stored AuditEvent; NULL: every record. */
+    const char *explain_ref;
     /* 1: the caller makes the outputs durable (aod_outfile_defer_sync):
      * a batch syncs a group of reports at once.  0: each file and its
      * directory are synced as it is published. */
@@ -92,10 +99,19 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
  * The bytes are those aod_run_report writes for the same rows. */
 typedef struct aod_run_job aod_run_job;
 
+/* The site facts (roster, patient facts, care) a privacy-office report of
+ * info reads, as much of them as info's policy's flags need.  A caller
+ * whose connection will be busy streaming rows (a month batch's group)
+ * reads them first and hands them in info->facts.  Returns a new object
+ * (aod_facts_free) or NULL with err set. */
+aod_facts *aod_run_read_facts(aod_store *st, const aod_report_info *info, aod_error *err);
+
 /* Opens the outputs under temporary names and the pipeline.  Arguments as
  * aod_run_report's (borrowed; outs must outlive the job).  outcome_msgs:
  * the search outcomes of info's keys, as aod_store_search_outcomes() gives
- * them (borrowed, copied), or NULL to read them from st.  Returns a new
+ * them (borrowed, copied), or NULL to read them from st; given, nothing
+ * is asked of st here, so a privacy-office report needs info->facts
+ * (aod_run_read_facts, borrowed, must outlive the job).  Returns a new
  * job (aod_run_job_free) or NULL with err set. */
 aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod_text *text,
                            int explain, aod_run_output *outs, size_t n_outs,

@@ -94,6 +94,8 @@ void aod_selfaudit_id(const aod_selfaudit *a, char *out)
     for (i = 0; i < a->n_files; i++) {
         hash_str(&c, a->files[i].format);
         hash_str(&c, a->files[i].sha256);
+        if (a->files[i].subject)
+            hash_str(&c, a->files[i].subject);
     }
     /* Who and which process: another person's export of the same report
      * is another access, never merged with the first. */
@@ -235,6 +237,13 @@ json_t *aod_selfaudit_build(const aod_selfaudit *a, aod_error *err)
     for (i = 0; i < a->n_files; i++)
         if (append(entities, report_entity(a, &a->files[i])) != 0)
             goto nomem;
+    for (i = 0; i < a->n_files; i++)
+        if (a->files[i].subject && *a->files[i].subject &&
+            append(entities,
+                   json_pack("{s:o, s:o, s:s, s:s}", "type", coding(ENTITY_TYPE, "1", "Person"),
+                             "role", coding(OBJECT_ROLE, "6", "User"), "name", a->files[i].subject,
+                             "description", "the person asked about (aodreport verify)")) != 0)
+            goto nomem;
     ev = json_pack(
         "{s:s, s:s, s:o, s:[o], s:s, s:{s:s, s:s}, s:s, s:s, s:[o], s:o,"
         " s:{s:{s:s}, s:[o]}, s:o}",
@@ -283,11 +292,18 @@ static char *files_json(const aod_selfaudit *a)
 
     if (!files)
         return NULL;
-    for (i = 0; i < a->n_files; i++)
-        if (append(files, json_pack("{s:s, s:s, s:s, s:I}", "format", a->files[i].format, "name",
-                                    a->files[i].name, "sha256", a->files[i].sha256, "size",
-                                    (json_int_t)a->files[i].size)) != 0)
+    for (i = 0; i < a->n_files; i++) {
+        json_t *f = json_pack("{s:s, s:s, s:s, s:I}", "format", a->files[i].format, "name",
+                              a->files[i].name, "sha256", a->files[i].sha256, "size",
+                              (json_int_t)a->files[i].size);
+        if (f && a->files[i].subject && *a->files[i].subject &&
+            json_object_set_new(f, "subject", json_string(a->files[i].subject)) != 0) {
+            json_decref(f);
             goto out;
+        }
+        if (append(files, f) != 0)
+            goto out;
+    }
     text = json_dumps(files, JSON_COMPACT);
 out:
     json_decref(files);

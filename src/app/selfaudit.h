@@ -33,7 +33,9 @@
  *             each output file (object-role 3 Report, type 2 System Object)
  *             with a description "access report (patient copy), 2026-10-01
  *             to 2026-10-31, pdf" and the details sha256, size, format,
- *             period-start, period-end (exclusive), as-of.
+ *             period-start, period-end (exclusive), as-of; for verify,
+ *             the person asked about (type 1 Person, object-role 6 User,
+ *             name as asked).
  *   recorded  the wall clock when the event is written; period: the run.
  * The run's key (aod_selfaudit_id) is derived from the sorted patient keys,
  * the kind, audience, language, period, --now and the files' checksums, and
@@ -63,6 +65,10 @@ typedef struct aod_selfaudit_file {
     const char *name;   /* the file's base name; "-" for standard output */
     const char *sha256; /* lowercase hex of the bytes written */
     long long size;     /* bytes written */
+    /* verify's question (verify-text, verify-json only): the person asked
+     * about, recorded as an entity (object-role 6 User) so that the privacy
+     * office can audit who asked about whom; NULL otherwise */
+    const char *subject;
 } aod_selfaudit_file;
 
 /* One produced report, as the self-audit records it.  Everything is

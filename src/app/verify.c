@@ -591,6 +591,9 @@ int aod_verify_command(int argc, char **argv, aod_error *err)
     ro.operator_name = o.operator_name;
     ro.extra_sink = make_verify_sink;
     ro.extra_ctx = &ctx;
+    /* who was asked about goes into the self-audit: a privacy office must
+     * be able to audit who asked about whom */
+    ro.subject = o.person;
     memset(&output, 0, sizeof output);
     output.format = o.json ? "verify-json" : "verify-text";
     output.path = NULL;

@@ -945,6 +945,35 @@ static int fill_entities(aod_record *r, const json_t *res)
     return 0;
 }
 
+/* R5/R6 encounter and basedOn: the visit and the order the event was part
+ * of, kept as evidence of its reason (record.h).  R4 has neither. */
+static int fill_context(aod_record *r, const json_t *res)
+{
+    const json_t *enc = json_object_get(res, "encounter"), *based = json_object_get(res, "basedOn");
+    size_t i, n = jlist_size(based);
+
+    if (r->version == AOD_FHIR_R4)
+        return 0;
+    if (json_is_object(enc) && fill_ref(r, enc, &r->encounter))
+        return -1;
+    if (n == 0)
+        return 0;
+    r->based_on = aod_record_alloc(r, n * sizeof *r->based_on);
+    if (!r->based_on)
+        return -1;
+    for (i = 0; i < n; i++) {
+        const json_t *b = jlist_get(based, i);
+        if (!json_is_object(b))
+            continue;
+        if (fill_ref(r, b, &r->based_on[r->n_based_on]))
+            return -1;
+        if (r->based_on[r->n_based_on].reference || r->based_on[r->n_based_on].id_value ||
+            r->based_on[r->n_based_on].display)
+            r->n_based_on++;
+    }
+    return 0;
+}
+
 /* Sets err itself: a key may be refused, not only memory run out. */
 static int fill_patient_keys(aod_record *r, const json_t *res, aod_error *err)
 {
@@ -1186,7 +1215,8 @@ int aod_normalize(const json_t *res, aod_record *r, aod_error *err)
         add_codeable(r, &r->subtype, json_object_get(res, "code")) ||
         add_codeable(r, &r->purpose, json_object_get(res, "purposeOfEvent")) ||
         add_codeable(r, &r->purpose, json_object_get(res, "authorization")) ||
-        fill_source(r, res) || fill_agents(r, res) || fill_entities(r, res)) {
+        fill_source(r, res) || fill_agents(r, res) || fill_entities(r, res) ||
+        fill_context(r, res)) {
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory normalizing an AuditEvent");
         return -1;
     }
@@ -1261,6 +1291,7 @@ int aod_normalize_row_make(aod_normalize_row *r, const json_t *resource, const c
     }
     memset(row, 0, sizeof *row);
     row->observer = observer_identity(r);
+    row->observer_display = r->rec->observer.display;
     if (!r->rec->id || !row->observer) {
         /* Without an id the event is known by its content: the same JSON
          * written with other key order or white space is the same event.

@@ -70,6 +70,31 @@ const char *aod_class_name(aod_class c);
  * column and the Bundle's report-flag extension write it; "?" otherwise. */
 const char *aod_entry_flag_name(unsigned bit);
 
+/* Why an access happened, as far as the store can show it (issue 16
+ * point 3).  A recorded basis first: what the event itself says the access
+ * was for.  Then evidence: what the event names that it was part of, when
+ * no basis was recorded.  Never a guess: without either, NONE, which every
+ * output says as "no reason was recorded". */
+typedef enum aod_reason {
+    AOD_REASON_NONE = 0,  /* nothing recorded, nothing in evidence */
+    AOD_REASON_PURPOSE,   /* a purpose of use / authorization code (purpose_*) */
+    AOD_REASON_EMERGENCY, /* an emergency override (break-glass) was recorded */
+    AOD_REASON_PATIENT,   /* the patient's own request (PATRQT, the patient acting) */
+    AOD_REASON_CONSENT,   /* a consent decision or authorization on record (evidence: which) */
+    AOD_REASON_ENCOUNTER, /* evidence: the event names the visit (encounter, an Encounter entity) */
+    AOD_REASON_ORDER,     /* evidence: the event names an order or plan (basedOn, entity) */
+    AOD_REASON_CARE,      /* evidence: a care relationship the site supplied (the hook below) */
+    AOD_REASON_COUNT
+} aod_reason;
+
+/* "none", "purpose", "emergency", "patient-request", "consent",
+ * "encounter", "order", "care-relationship": the templates' reason.* keys
+ * and the Bundle's reason-basis code; "?" otherwise. */
+const char *aod_reason_name(aod_reason r);
+
+/* 1 for a basis the event recorded (PURPOSE .. CONSENT), else 0. */
+int aod_reason_recorded(aod_reason r);
+
 /* A party as the events describe it, before masking. */
 typedef struct aod_party {
     aod_actor_class cls;
@@ -121,6 +146,12 @@ typedef struct aod_entry {
     const char *purpose_system;
     const char *purpose_code;
     const char *purpose_display;
+    /* The reason in force (see aod_reason) and, for CONSENT, ENCOUNTER,
+     * ORDER and CARE, what showed it: the reference or display of the
+     * visit, order or consent ("Encounter/77"), the policy URI. */
+    aod_reason reason;
+    const char *reason_evidence;
+    long reasoned;            /* events behind the line with a recorded or evidenced reason */
     const char *type_code;    /* event type code (DCM 110106, rest, ...) */
     const char *subtype_code; /* event subtype code (read, search-type, disclose, ...) */
     /* What was done, as classify read the whole event: a key of the
@@ -159,11 +190,40 @@ typedef struct aod_entry {
     const char *shown_address;
     aod_mask_tier tier; /* the tier applied */
 
+    /* The line's reference (issue 16 point 6): the same in every format
+     * and every run, derived from its records, never from its position.
+     * ref_sum adds up each record's 64-bit key (report.c: its FHIR id and
+     * observer, else its stored form), so merging lines adds their sums and
+     * the order records arrive in does not matter; ref is that sum written
+     * as ten Crockford base-32 characters ("K7Q2M-9XD4P"), set on the way
+     * to the renderers (aod_entry_ref_format). */
+    uint64_t ref_sum;
+    const char *ref;
+
     /* Traceability (privacy office, explain). */
     long group;                /* dedup group number, 1-based, unique in the report */
     const int64_t *record_ids; /* store ids of the raw records behind the line */
     size_t n_record_ids;
 } aod_entry;
+
+/* Writes the reference of a line whose records add up to sum into out (at
+ * least AOD_ENTRY_REF_SIZE bytes): "XXXXX-XXXXX", ten characters of the
+ * Crockford base-32 alphabet (no I L O U) and a hyphen.  Returns out. */
+#define AOD_ENTRY_REF_SIZE 12
+char *aod_entry_ref_format(uint64_t sum, char *out, size_t size);
+
+/* Parses a reference as a person types it back: case-insensitive, with or
+ * without the hyphen or spaces, I and L read as 1, O as 0.  Writes the
+ * canonical form into out (AOD_ENTRY_REF_SIZE bytes).  Returns 0, or -1 when
+ * s is not ten base-32 characters. */
+int aod_entry_ref_parse(const char *s, char *out, size_t size);
+
+/* The care-relationship hook (issue 19): a site-supplied table that can say
+ * "this person was on the patient's care team then".  Called for a line
+ * with no recorded reason and no evidence in the event; on a match it sets
+ * *evidence (borrowed, must outlive the report: a string of the table) and
+ * returns 1; 0 when there is none; -1 with err set on failure. */
+typedef int (*aod_care_fn)(void *ctx, const aod_entry *e, const char **evidence, aod_error *err);
 
 /* The callback through which a stage hands an entry on.  The entry is
  * borrowed for the call; the receiver copies what it keeps (strings are
@@ -191,7 +251,42 @@ typedef struct aod_report_info {
     /* What the site knows (roster, patient facts, care; model/facts.h),
      * borrowed; NULL when not read (the patient's copy never reads it). */
     const aod_facts *facts;
+    /* What the store can say about its own completeness (store-wide facts:
+     * the sources, since when each logs, the horizon, the days a daily
+     * source logged nothing); NULL when not known (borrowed). */
+    const struct aod_completeness *completeness;
+    /* The care-relationship hook (aod_care_fn); NULL: none supplied. */
+    aod_care_fn care;
+    void *care_ctx;
 } aod_report_info;
+
+/* One source system (source.observer) as the store knows it. */
+typedef struct aod_source {
+    const char *observer; /* the observer's identity, as the loader keys it */
+    const char *display;  /* its name when recorded, else NULL */
+    int64_t first_day;    /* first and last UTC day it logged anything, ms */
+    int64_t last_day;
+    long days; /* days it logged on, between them */
+    int daily; /* 1: it logs (nearly) every day, so a silent day is a gap */
+} aod_source;
+
+/* A run of days on which a daily source logged nothing for anyone. */
+typedef struct aod_gap {
+    const char *observer; /* as in aod_source */
+    const char *display;
+    int64_t from_day; /* first and last silent day (UTC day starts, ms) */
+    int64_t to_day;
+} aod_gap;
+
+/* The store's completeness facts for one report (store.h fills it). */
+typedef struct aod_completeness {
+    int64_t horizon; /* before this (ms) nothing can be shown; 0 when the store is empty */
+    const aod_source *sources;
+    size_t n_sources;
+    const aod_gap *gaps; /* inside the report's period, in time order */
+    size_t n_gaps;
+    long more_gaps; /* runs not listed (the list is capped) */
+} aod_completeness;
 
 /* Which section of the summary a line belongs to: a person (staff, an
  * outside person, the patient or a representative), an organisation, or a
@@ -289,6 +384,15 @@ typedef struct aod_report_summary {
     size_t n_coverage;
     long flagged_lines;
     int flags_on; /* 1: the flags stage ran (the policy turns flags on) */
+    /* Reasons (issue 16 point 3): of `reason_base` events in the lines
+     * listed, how many had a recorded or evidenced reason. */
+    long reasoned;
+    long reason_base;
+    /* The observers behind the listed lines (pool strings, distinct, in
+     * the order first met; at most 32, more counted in more_observers). */
+    const char *observers[32];
+    size_t n_observers;
+    long more_observers;
     /* Codes the templates have no words for (roles, purposes, resource
      * types) on this report's lines: the patient's copy says a plain phrase
      * instead, the privacy office's lists them so that words get added.
@@ -353,6 +457,14 @@ typedef struct aod_trace {
     unsigned access_flags;       /* the line's access flags (privacy office) */
     const char *access_evidence; /* their evidence, NULL when none */
     const char *access_words;    /* their sentences (templates), set by explain */
+    /* The line it ended up in (issue 16 point 6): its reference, and the
+     * basis of its reason and what showed it; NULL / NONE if none. */
+    const char *ref;
+    aod_reason basis;
+    const char *basis_evidence;
+    /* The stored AuditEvent itself (JSON), when the explain view asks for
+     * one line's raw records (explain --ref); NULL otherwise. */
+    const char *resource;
 } aod_trace;
 
 /* The explain view's renderer.  begin() once, trace() per raw record in the

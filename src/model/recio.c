@@ -508,12 +508,23 @@ static int put_entity(aod_buf *b, const aod_entity *e)
                : 0;
 }
 
+static int has_context(const aod_record *r)
+{
+    const aod_ref *e = &r->encounter;
+
+    return e->reference || e->type || e->id_system || e->id_value || e->display ||
+           r->n_based_on > 0;
+}
+
 int aod_recio_encode(const aod_record *r, aod_buf *out, aod_error *err)
 {
     size_t i;
+    int v3 = has_context(r);
 
-    if (aod_buf_adds(out, AOD_RECIO_VERSION "\nR") || put_str(out, r->id) ||
-        put_num(out, (int64_t)r->version) || put_num(out, r->recorded) ||
+    /* aod3 only when there is a context line to write: every other record
+     * stays byte for byte what aod2 binaries wrote and read. */
+    if (aod_buf_adds(out, v3 ? AOD_RECIO_VERSION_CONTEXT "\nR" : AOD_RECIO_VERSION "\nR") ||
+        put_str(out, r->id) || put_num(out, (int64_t)r->version) || put_num(out, r->recorded) ||
         put_time(out, r->when_start, r->recorded) || put_time(out, r->when_end, r->recorded) ||
         put_action(out, r->action) || put_str(out, r->outcome) || put_str(out, r->outcome_text) ||
         put_str(out, r->severity) || put_str(out, r->x_request_id) || put_str(out, r->site) ||
@@ -528,6 +539,16 @@ int aod_recio_encode(const aod_record *r, aod_buf *out, aod_error *err)
     for (i = 0; i < r->n_entities; i++)
         if (put_entity(out, &r->entities[i]))
             goto nomem;
+    if (v3) {
+        if (aod_buf_addc(out, 'C') || put_ref(out, &r->encounter) ||
+            put_num(out, (int64_t)r->n_based_on))
+            goto nomem;
+        for (i = 0; i < r->n_based_on; i++)
+            if (put_ref(out, &r->based_on[i]))
+                goto nomem;
+        if (aod_buf_addc(out, '\n'))
+            goto nomem;
+    }
     return 0;
 nomem:
     aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory encoding a record");
@@ -543,6 +564,7 @@ nomem:
 #define MIN_STRING 1
 #define MIN_AGENT  20
 #define MIN_ENTITY 18
+#define MIN_REF    5
 
 /* The bytes that end a run of plain string bytes: the separators and the
  * escape.  Every other byte, raw control bytes included, is string data. */
@@ -553,7 +575,8 @@ typedef struct reader {
     char *p;     /* next byte to read */
     char *end;   /* one past the text's last byte; holds a sentinel LF */
     char sep;    /* the separator that ended the last field */
-    int v2;      /* 1 for aod2 text, 0 for aod1 */
+    int v2;      /* 1 for aod2 or aod3 text, 0 for aod1 */
+    int v3;      /* 1 for aod3 text (a context line follows the entities) */
     aod_record *r;
     aod_error *err;
 } reader;
@@ -888,7 +911,7 @@ static int get_entity(reader *d, aod_entity *e)
 
 int aod_recio_decode(const char *text, size_t len, aod_record *r, aod_error *err)
 {
-    static const char head1[] = "aod1\n", head2[] = "aod2\n";
+    static const char head1[] = "aod1\n", head2[] = "aod2\n", head3[] = "aod3\n";
     const size_t head_len = sizeof head1 - 1;
     int64_t row_id = r->row_id, v;
     const char *action;
@@ -904,8 +927,10 @@ int aod_recio_decode(const char *text, size_t len, aod_record *r, aod_error *err
     d.err = err;
     if (len >= head_len && memcmp(text, head2, head_len) == 0)
         d.v2 = 1;
+    else if (len >= head_len && memcmp(text, head3, head_len) == 0)
+        d.v2 = d.v3 = 1;
     else if (len < head_len || memcmp(text, head1, head_len) != 0)
-        return fail(&d, "version", "not an aod1 or aod2 record");
+        return fail(&d, "version", "not an aod1, aod2 or aod3 record");
     d.start = aod_record_alloc(r, len + 1);
     if (!d.start) {
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory decoding a record");
@@ -959,6 +984,25 @@ int aod_recio_decode(const char *text, size_t len, aod_record *r, aod_error *err
         if (get_entity(&d, &r->entities[i]))
             return -1;
         r->n_entities++;
+    }
+    if (d.v3) {
+        size_t n_based;
+        if (begin_line(&d, 'C', "context") ||
+            get_ref(&d, &r->encounter, "encounter.reference", "encounter.type",
+                    "encounter.identifier.system", "encounter.identifier.value",
+                    "encounter.display") ||
+            get_count(&d, &n_based, MIN_REF, "basedOn"))
+            return -1;
+        if (n_based && !(r->based_on = get_array(&d, n_based, sizeof *r->based_on, "basedOn")))
+            return -1;
+        for (i = 0; i < n_based; i++) {
+            if (get_ref(&d, &r->based_on[i], "basedOn.reference", "basedOn.type",
+                        "basedOn.identifier.system", "basedOn.identifier.value", "basedOn.display"))
+                return -1;
+            r->n_based_on++;
+        }
+        if (end_line(&d, "context"))
+            return -1;
     }
     if (d.p != d.end)
         return fail(&d, "record", "trailing bytes after the last line");
@@ -1126,6 +1170,15 @@ int aod_recio_dump(const aod_record *r, aod_buf *out, aod_error *err)
         if (aod_buf_printf(out, "patient_key[%zu]: ", i) || dump_quoted(out, r->patient_keys[i]) ||
             aod_buf_addc(out, '\n'))
             goto nomem;
+    /* aod3's context: only when present, so older dumps stay as they were */
+    if (dump_ref(out, "encounter", &r->encounter))
+        goto nomem;
+    for (i = 0; i < r->n_based_on; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "basedOn[%zu]", i);
+        if (dump_ref(out, name, &r->based_on[i]))
+            goto nomem;
+    }
     return 0;
 nomem:
     aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory dumping a record");

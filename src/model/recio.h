@@ -63,6 +63,17 @@
  *   lines, extra fields, counts larger than the rest of the text could hold,
  *   and anything after the last line.
  *
+ * THE FORMAT, version "aod3" (written for records with a context)
+ *
+ *   aod2 with one more line after the entities, the event's R5/R6 context:
+ *
+ *     C  ENCOUNTER n_based_on BASED_ON...
+ *
+ *   ENCOUNTER and each BASED_ON a REF (five strings, as above).  The
+ *   encoder writes aod3 only for a record that has an encounter or a
+ *   basedOn, and aod2 for every other record, so rows without them are
+ *   byte for byte what aod2 binaries stored.
+ *
  * THE FORMAT, version "aod1" (read, never written any more)
  *
  *   Rows stored before aod2 are never rewritten, so the decoder reads aod1
@@ -105,8 +116,10 @@
 #include "base/error.h"
 #include "model/record.h"
 
-/* The version token of what aod_recio_encode() writes. */
-#define AOD_RECIO_VERSION "aod2"
+/* The version token of what aod_recio_encode() writes; the second one
+ * for a record with an R5 encounter or basedOn (see aod3 above). */
+#define AOD_RECIO_VERSION         "aod2"
+#define AOD_RECIO_VERSION_CONTEXT "aod3"
 
 /*
  * Appends the stored form of r (all fields but row_id) to out.  r is
@@ -116,7 +129,7 @@
 int aod_recio_encode(const aod_record *r, aod_buf *out, aod_error *err);
 
 /*
- * Decodes len bytes of aod1 or aod2 text (need not be NUL terminated; any
+ * Decodes len bytes of aod1, aod2 or aod3 text (need not be NUL terminated; any
  * bytes at all are safe to pass) into out.  out is cleared first (its arena's
  * pages are kept) and its row_id left as it was.  text is only borrowed for
  * the call: every string in out is either in out's arena or, for a

@@ -110,6 +110,15 @@ typedef struct aod_record {
     const char **patient_keys;
     size_t n_patient_keys;
 
+    /* R5/R6 context: the visit the event belongs to (AuditEvent.encounter)
+     * and what it was done for (AuditEvent.basedOn: ServiceRequest, CarePlan,
+     * Task ...).  Evidence of a reason when none was recorded
+     * (pipeline/classify.c); all fields NULL / 0 when absent (R4 has no
+     * such elements: there an entity names the visit or order). */
+    aod_ref encounter;
+    aod_ref *based_on;
+    size_t n_based_on;
+
     struct aod_arena *arena; /* owns everything above but static strings; private */
 } aod_record;
 

@@ -569,6 +569,34 @@ const char *aod_text_code(const aod_text *t, const char *kind, const char *code,
     return "";
 }
 
+const char *aod_text_reason(const aod_text *t, const char *reason, const char *purpose_code,
+                            const char *purpose_display, const char *evidence, int generic,
+                            aod_buf *scratch)
+{
+    const char *vars[3], *tmpl;
+    char key[64];
+    aod_error ignored;
+
+    if ((purpose_code && *purpose_code) || (purpose_display && *purpose_display))
+        return aod_text_shown(t, "purpose", purpose_code, purpose_display, generic);
+    snprintf(key, sizeof key, "reason.%s", reason && *reason ? reason : "none");
+    tmpl = aod_text_get(t, key);
+    if (!tmpl)
+        tmpl = aod_text_get(t, "reason.none");
+    if (!tmpl)
+        return "";
+    if (!strchr(tmpl, '{'))
+        return tmpl;
+    vars[0] = "evidence";
+    vars[1] = evidence;
+    vars[2] = NULL;
+    aod_buf_reset(scratch);
+    aod_error_init(&ignored);
+    if (aod_text_expand(scratch, tmpl, vars, &ignored) != 0)
+        return "";
+    return aod_buf_str(scratch);
+}
+
 int aod_text_is_bare_code(const char *s)
 {
     size_t n = 0;

@@ -54,6 +54,18 @@ const char *aod_text_get(const aod_text *t, const char *key);
 const char *aod_text_code(const aod_text *t, const char *kind, const char *code,
                           const char *display);
 
+/* The reason of a line in words (issue 16 point 3): reason is the
+ * aod_reason_name() of entry.h ("none", "purpose", "consent", "encounter"
+ * ...).  A recorded purpose speaks for itself (the "purpose." words);
+ * otherwise the template "reason.<name>" with {evidence} filled in, so the
+ * words say what showed the reason; "reason.none" ("no reason was
+ * recorded") when nothing did; generic (the patient's copy): a purpose
+ * code without words as aod_text_shown says it.  Written into scratch (reset first) when a
+ * template is expanded; returns the words, borrowed from t, the arguments
+ * or scratch; "" when out of memory (scratch freed itself). */
+const char *aod_text_reason(const aod_text *t, const char *reason, const char *purpose_code,
+                            const char *purpose_display, const char *evidence, int generic,
+                            aod_buf *scratch);
 /* 1 when s is a code as systems write it ("HMARKT", "429577009", "NIECE"):
  * capitals, digits and - _ . only, at most 32 characters.  Not words a
  * reader understands. */

@@ -427,7 +427,14 @@ static int agent_inside(const ctx *c, const aod_agent *a)
     aod_network_host(a->network, host, sizeof host);
     if (host_in(host, p->inside.domains, p->inside.n_domains))
         return 1;
-    /* doc/policy.md: so is an identifier system URI on one of its hosts */
+    /* doc/policy.md: so is an identifier system URI on one of its hosts,
+     * unless the agent itself points elsewhere (an Organization, a named
+     * host outside the domains): the entity issues identifiers to the
+     * parties it sends records to too (a law firm's requester number), and
+     * such an identifier says nothing about who employs the party. */
+    if (ref_is(&a->who, "Organization") || (host[0] && !aod_host_is_ip(host)))
+        return name_eq(p->organisation.name, a->who.display) ||
+               name_eq(p->organisation.name, a->name);
     if (a->who.id_system && strstr(a->who.id_system, "://")) {
         aod_network_host(a->who.id_system, host, sizeof host);
         if (host_in(host, p->inside.domains, p->inside.n_domains))
@@ -1233,6 +1240,91 @@ static int emergency_access(const aod_record *r)
     return 0;
 }
 
+/* A reference as evidence is shown: its display when recorded, else the
+ * reference, else its identifier. */
+static const char *ref_evidence(const aod_ref *ref)
+{
+    if (ref->display && ref->display[0])
+        return ref->display;
+    if (ref->reference && ref->reference[0])
+        return ref->reference;
+    return ref->id_value && ref->id_value[0] ? ref->id_value : NULL;
+}
+
+static int ref_is_any(const aod_ref *ref, const char *const *types)
+{
+    for (; *types; types++)
+        if (ref_is(ref, *types))
+            return 1;
+    return 0;
+}
+
+/* What showed a consent or authorization: the Consent entity, else the
+ * first agent.policy (authorization_recorded() decided that one counts). */
+static const char *consent_evidence(const aod_record *r)
+{
+    size_t i, k;
+
+    for (i = 0; i < r->n_entities; i++)
+        if (entity_is_consent(&r->entities[i]) && ref_evidence(&r->entities[i].what))
+            return ref_evidence(&r->entities[i].what);
+    for (i = 0; i < r->n_agents; i++)
+        for (k = 0; k < r->agents[i].n_policy; k++)
+            if (r->agents[i].policy[k] && r->agents[i].policy[k][0])
+                return r->agents[i].policy[k];
+    return NULL;
+}
+
+/* Why (issue 16 point 3, entry.h aod_reason): what the event recorded as
+ * its basis, else what it names that it was part of; never a guess.  The
+ * order is the one a patient would ask in: an emergency override and their
+ * own request first (they change what the line means), then the purpose
+ * recorded, then a consent on file; only then evidence. */
+static void fill_reason(ctx *c, const aod_agent *req, aod_entry *out)
+{
+    static const char *const visits[] = {"Encounter", "EpisodeOfCare", NULL};
+    static const char *const orders[] = {"ServiceRequest",    "CarePlan",      "Task",
+                                         "MedicationRequest", "DeviceRequest", NULL};
+    const aod_record *r = c->r;
+    const char *ev = NULL;
+    size_t i;
+
+    out->reason = AOD_REASON_NONE;
+    out->reason_evidence = NULL;
+    if (emergency_access(r) || (out->purpose_code && strcmp(out->purpose_code, "ETREAT") == 0)) {
+        out->reason = AOD_REASON_EMERGENCY;
+    } else if ((out->purpose_code && strcmp(out->purpose_code, "PATRQT") == 0) ||
+               (req && ref_is_report_patient(c, &req->who))) {
+        out->reason = AOD_REASON_PATIENT;
+    } else if (out->purpose_code || out->purpose_display) {
+        out->reason = AOD_REASON_PURPOSE;
+    } else if (authorization_recorded(c) || consent_evidence(r)) {
+        /* a recorded consent or authorization is a basis whether or not
+         * the policy counts it as a HIPAA authorization (exclusion iv) */
+        out->reason = AOD_REASON_CONSENT;
+        ev = consent_evidence(r);
+    } else if ((ev = ref_evidence(&r->encounter)) != NULL) {
+        out->reason = AOD_REASON_ENCOUNTER;
+    } else {
+        for (i = 0; !ev && i < r->n_entities; i++)
+            if (ref_is_any(&r->entities[i].what, visits))
+                ev = ref_evidence(&r->entities[i].what);
+        if (ev) {
+            out->reason = AOD_REASON_ENCOUNTER;
+        } else {
+            for (i = 0; !ev && i < r->n_based_on; i++)
+                ev = ref_evidence(&r->based_on[i]);
+            for (i = 0; !ev && i < r->n_entities; i++)
+                if (ref_is_any(&r->entities[i].what, orders))
+                    ev = ref_evidence(&r->entities[i].what);
+            if (ev)
+                out->reason = AOD_REASON_ORDER;
+        }
+    }
+    out->reason_evidence = intern(c, ev);
+    out->reasoned = out->reason != AOD_REASON_NONE;
+}
+
 /* What was done, when the action letter would say it wrong: an export
  * recorded as a "read" was a disclosure, a write by an outside system added
  * to the patient's record, a break-glass start is emergency access. */
@@ -1418,6 +1510,7 @@ int aod_classify(const aod_policy *policy, const aod_report_info *info, const ao
     }
     fill_data(&c, out);
     fill_purpose(&c, who, req, out);
+    fill_reason(&c, req, out);
 
     out->where = intern(&c, where_from(&c));
     out->type_code = intern(&c, first_code(&r->type));

@@ -1047,6 +1047,17 @@ static int event_merge(aod_dedup *d, group *g, const aod_entry *e)
     FILL(&m, lo, data_ref);
     FILL(&m, lo, query);
     FILL(&m, lo, actor_key);
+    /* one event: its reason is the best any of its records gives (a
+     * recorded basis over evidence over none); its reference adds up all
+     * its records (entry.h) */
+    if (lo->reason != AOD_REASON_NONE &&
+        (m.reason == AOD_REASON_NONE ||
+         (aod_reason_recorded(lo->reason) && !aod_reason_recorded(m.reason)))) {
+        m.reason = lo->reason;
+        m.reason_evidence = lo->reason_evidence;
+    }
+    m.reasoned = hi->reasoned > lo->reasoned ? hi->reasoned : lo->reasoned;
+    m.ref_sum = hi->ref_sum + lo->ref_sum;
     m.record_ids = NULL;
     m.n_record_ids = 0;
     m.group = 0;
@@ -1111,6 +1122,12 @@ static int session_merge(aod_dedup *d, group *s, group *g)
     m->recorded = min64(m->recorded, e->recorded);
     m->count += e->count;
     m->raw_count += e->raw_count;
+    m->reasoned += e->reasoned;
+    m->ref_sum += e->ref_sum;
+    if (m->reason == AOD_REASON_NONE && e->reason != AOD_REASON_NONE) {
+        m->reason = e->reason;
+        m->reason_evidence = e->reason_evidence;
+    }
     if (m->action != e->action)
         m->action = 0;
     if (!same(m->data, e->data))

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/sha256.h"
 #include "base/strpool.h"
 #include "model/recio.h"
 #include "pipeline/classify.h"
@@ -42,11 +43,17 @@ struct aod_report {
 
     /* explain */
     aod_trace_sink *explain;
+    char explain_ref[AOD_ENTRY_REF_SIZE]; /* only this line's records; "" all */
     aod_trace *traces;
     size_t n_traces, cap_traces;
     size_t *index; /* open addressing: record_id -> trace index + 1 */
     size_t n_index;
     aod_buf why; /* one record's reason in words (reason_words) */
+
+    /* the stored form of the record being pushed (aod_report_push_norm),
+     * for the key of a record without an id */
+    const char *norm;
+    size_t norm_len;
 };
 
 /* ---------------------------------------------------------------- traces */
@@ -140,6 +147,21 @@ static int fail_nomem(aod_error *err)
     return -1;
 }
 
+/* Remembers an observer behind a listed line for the completeness
+ * statement: distinct, in the order met, the first 32 by name. */
+static void note_observer(aod_report *r, const char *obs)
+{
+    size_t i;
+
+    for (i = 0; i < r->sum.n_observers; i++)
+        if (r->sum.observers[i] == obs || strcmp(r->sum.observers[i], obs) == 0)
+            return;
+    if (r->sum.n_observers < sizeof r->sum.observers / sizeof r->sum.observers[0])
+        r->sum.observers[r->sum.n_observers++] = obs;
+    else
+        r->sum.more_observers++;
+}
+
 /* The last stage: mask, count, hand to the sink (or to the traces). */
 static int on_flagged(void *ctx, const aod_entry *in, aod_error *err)
 {
@@ -147,9 +169,30 @@ static int on_flagged(void *ctx, const aod_entry *in, aod_error *err)
     aod_entry e = *in;
     size_t i;
 
+    char ref[AOD_ENTRY_REF_SIZE];
+
+    if (e.reason == AOD_REASON_NONE && r->info->care) {
+        /* issue 19's care-relationship table, when a site supplies one */
+        const char *ev = NULL;
+        int rc = r->info->care(r->info->care_ctx, &e, &ev, err);
+        if (rc < 0)
+            return -1;
+        if (rc > 0) {
+            e.reason = AOD_REASON_CARE;
+            e.reason_evidence = ev;
+            e.reasoned = e.count;
+        }
+    }
+    e.ref = aod_strpool_intern(r->pool, aod_entry_ref_format(e.ref_sum, ref, sizeof ref));
+    if (!e.ref)
+        return fail_nomem(err);
     if (aod_mask_apply(r->mask, &e, err) != 0)
         return -1;
     r->sum.entries++;
+    r->sum.reasoned += e.reasoned;
+    r->sum.reason_base += e.count;
+    if (e.observer && !(e.flags & AOD_ENTRY_SELF_AUDIT)) /* our own runs are no source */
+        note_observer(r, e.observer);
     if (e.flags & AOD_ENTRY_SUMMARY)
         r->sum.summarised += e.count;
     if (r->explain) {
@@ -162,6 +205,9 @@ static int on_flagged(void *ctx, const aod_entry *in, aod_error *err)
             t->tier = (int)e.tier;
             t->access_flags = e.access_flags;
             t->access_evidence = e.access_evidence;
+            t->ref = e.ref;
+            t->basis = e.reason;
+            t->basis_evidence = e.reason_evidence;
         }
         return 0;
     }
@@ -304,6 +350,18 @@ fail:
     return NULL;
 }
 
+int aod_report_explain_ref(aod_report *r, const char *ref, aod_error *err)
+{
+    if (aod_entry_ref_parse(ref, r->explain_ref, sizeof r->explain_ref) != 0) {
+        r->explain_ref[0] = '\0';
+        aod_error_set(err, AOD_ERR_USAGE, "--ref", 0, NULL,
+                      "'%s' is not a line reference (ten letters and digits, as XXXXX-XXXXX)",
+                      ref ? ref : "");
+        return -1;
+    }
+    return 0;
+}
+
 int aod_report_explain_to(aod_report *r, aod_trace_sink *explain, aod_error *err)
 {
     if (r->begun) {
@@ -328,6 +386,43 @@ static int begin(aod_report *r, aod_error *err)
     return r->sink->begin(r->sink, r->info, err);
 }
 
+/* A record's share of its line's reference (entry.h): the first 8 bytes of
+ * SHA-256 over its FHIR id and its observer, which name it in any store it
+ * is loaded into; a record without an id by its stored form. */
+static uint64_t record_key(const aod_report *r, int64_t record_id, const aod_record *rec)
+{
+    unsigned char d[AOD_SHA256_DIGEST_LEN];
+    aod_sha256_ctx h;
+    const aod_ref *o = &rec->observer;
+    uint64_t v = 0;
+    int i;
+
+    aod_sha256_init(&h);
+    if (rec->id) {
+        const char *obs = o->reference ? o->reference : o->id_value ? o->id_value : o->display;
+        aod_sha256_update(&h, "ref\x1f", 4);
+        if (!o->reference && o->id_value && o->id_system)
+            aod_sha256_update(&h, o->id_system, strlen(o->id_system));
+        aod_sha256_update(&h, "\x1f", 1);
+        if (obs)
+            aod_sha256_update(&h, obs, strlen(obs));
+        aod_sha256_update(&h, "\x1f", 1);
+        aod_sha256_update(&h, rec->id, strlen(rec->id));
+    } else if (r->norm) {
+        aod_sha256_update(&h, "norm\x1f", 5);
+        aod_sha256_update(&h, r->norm, r->norm_len);
+    } else {
+        char buf[48];
+        int n = snprintf(buf, sizeof buf, "row\x1f%lld\x1f%lld", (long long)record_id,
+                         (long long)rec->recorded);
+        aod_sha256_update(&h, buf, (size_t)n);
+    }
+    aod_sha256_final(&h, d);
+    for (i = 0; i < 8; i++)
+        v = v << 8 | d[i];
+    return v;
+}
+
 int aod_report_push_record(aod_report *r, int64_t record_id, const aod_record *rec, aod_error *err)
 {
     aod_entry e;
@@ -337,6 +432,7 @@ int aod_report_push_record(aod_report *r, int64_t record_id, const aod_record *r
     r->sum.records_read++;
     if (aod_classify(r->info->policy, r->info, rec, record_id, r->pool, &e, err) != 0)
         return -1;
+    e.ref_sum = record_key(r, record_id, rec);
     if (r->explain && trace_add(r, rec, &e) != 0)
         return fail_nomem(err);
     return aod_dedup_push(r->dedup, &e, err);
@@ -346,6 +442,7 @@ int aod_report_push_norm(aod_report *r, int64_t record_id, const char *norm, siz
                          aod_error *err)
 {
     aod_error derr;
+    int rc;
 
     aod_record_clear(r->rec);
     aod_error_init(&derr);
@@ -365,7 +462,11 @@ int aod_report_push_norm(aod_report *r, int64_t record_id, const char *norm, siz
         return 0;
     }
     r->rec->row_id = record_id;
-    return aod_report_push_record(r, record_id, r->rec, err);
+    r->norm = norm;
+    r->norm_len = len;
+    rc = aod_report_push_record(r, record_id, r->rec, err);
+    r->norm = NULL;
+    return rc;
 }
 
 /* The rule's reason in the words a privacy officer reads: the reason (or
@@ -410,10 +511,27 @@ static int write_explain(aod_report *r, aod_error *err)
     aod_trace_sink *out = r->explain;
     size_t i;
 
+    size_t shown = 0;
+
+    if (r->explain_ref[0]) {
+        /* one line's records: refuse a reference no line has before
+         * anything is written */
+        for (i = 0; i < r->n_traces && !shown; i++)
+            shown = r->traces[i].ref && strcmp(r->traces[i].ref, r->explain_ref) == 0;
+        if (!shown) {
+            aod_error_set(err, AOD_ERR_USAGE, "--ref", 0, NULL,
+                          "no line of this report has the reference %s (check the patient, "
+                          "mode, audience and period it was made with)",
+                          r->explain_ref);
+            return -1;
+        }
+    }
     if (out->begin(out, err) != 0)
         return -1;
     for (i = 0; i < r->n_traces; i++) {
         aod_trace *t = &r->traces[i];
+        if (r->explain_ref[0] && (!t->ref || strcmp(t->ref, r->explain_ref) != 0))
+            continue;
         t->reason = aod_strpool_intern(r->pool, reason_words(r, t));
         if (!t->reason) {
             aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");

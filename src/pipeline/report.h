@@ -25,6 +25,13 @@ typedef struct aod_report aod_report;
 aod_report *aod_report_new(const aod_report_info *info, const aod_text *text, aod_sink *sink,
                            aod_error *err);
 
+/* Limits the explain view to the raw records behind the one line whose
+ * reference is ref (entry.h; typed back as a person reads it: case and
+ * hyphen do not matter).  Returns 0, or -1 with err set (AOD_ERR_USAGE) for
+ * a string that is no reference; finish fails (AOD_ERR_USAGE) when no line
+ * has it. */
+int aod_report_explain_ref(aod_report *r, const char *ref, aod_error *err);
+
 /* Instead of a sink, hand the explain view's renderer (borrowed; it must
  * outlive the run) one trace per raw record, with its class, rule, dedup
  * group and the masking applied, at finish.  Call before the first push. */

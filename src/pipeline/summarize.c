@@ -235,6 +235,8 @@ static int emit_summary(aod_summarize *s, long gi, aod_error *err)
     line.last = line.when_end;
     line.count = 0;
     line.raw_count = 0;
+    line.reasoned = 0;
+    line.ref_sum = 0;
     n_ids = 0;
     for (i = 0; i < s->n_items; i++) {
         const aod_entry *e = &s->items[i].e;
@@ -247,6 +249,8 @@ static int emit_summary(aod_summarize *s, long gi, aod_error *err)
             line.recorded = e->recorded;
         line.count += e->count;
         line.raw_count += e->raw_count;
+        line.reasoned += e->reasoned;
+        line.ref_sum += e->ref_sum;
         if (e->n_record_ids)
             memcpy(ids + n_ids, e->record_ids, e->n_record_ids * sizeof *ids);
         n_ids += e->n_record_ids;

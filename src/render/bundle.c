@@ -98,6 +98,7 @@ enum {
     COL_FIRST,
     COL_LAST,
     COL_COUNT,
+    COL_REF,
     COL_N,
     COL_END = -1
 };
@@ -106,25 +107,26 @@ static const char *const col_keys[COL_N] = {
     "bundle.col.date", "bundle.col.when",         "bundle.col.who",     "bundle.col.recipient",
     "bundle.col.role", "bundle.col.organisation", "bundle.col.address", "bundle.col.action",
     "bundle.col.data", "bundle.col.purpose",      "bundle.col.outcome", "bundle.col.first",
-    "bundle.col.last", "bundle.col.count"};
+    "bundle.col.last", "bundle.col.count",        "bundle.col.ref"};
 
-static const int cols_disclosures[] = {COL_DATE, COL_RECIPIENT, COL_ADDRESS,
-                                       COL_DATA, COL_PURPOSE,   COL_END};
-static const int cols_summarised[] = {COL_RECIPIENT, COL_ADDRESS, COL_DATA,  COL_PURPOSE,
-                                      COL_FIRST,     COL_LAST,    COL_COUNT, COL_END};
+static const int cols_disclosures[] = {COL_DATE,    COL_RECIPIENT, COL_ADDRESS, COL_DATA,
+                                       COL_PURPOSE, COL_REF,       COL_END};
+static const int cols_summarised[] = {COL_RECIPIENT, COL_ADDRESS, COL_DATA, COL_PURPOSE, COL_FIRST,
+                                      COL_LAST,      COL_COUNT,   COL_REF,  COL_END};
 static const int cols_accesses[] = {COL_WHEN, COL_WHO,     COL_ROLE,  COL_ORG, COL_ACTION,
-                                    COL_DATA, COL_PURPOSE, COL_COUNT, COL_END};
+                                    COL_DATA, COL_PURPOSE, COL_COUNT, COL_REF, COL_END};
 static const int cols_accesses_flagged[] = {COL_WHEN,   COL_WHO,  COL_ROLE,    COL_ORG,
                                             COL_ACTION, COL_DATA, COL_PURPOSE, COL_OUTCOME,
-                                            COL_COUNT,  COL_END};
+                                            COL_COUNT,  COL_REF,  COL_END};
 static const int cols_failed[] = {COL_WHEN, COL_WHO,     COL_ROLE,    COL_ORG, COL_ACTION,
-                                  COL_DATA, COL_PURPOSE, COL_OUTCOME, COL_END};
+                                  COL_DATA, COL_PURPOSE, COL_OUTCOME, COL_REF, COL_END};
 /* One AuditEvent's own narrative: label / value rows, empty ones left out. */
 static const int rows_disclosure[] = {COL_DATE,    COL_RECIPIENT, COL_ROLE,    COL_ORG,
                                       COL_ADDRESS, COL_DATA,      COL_PURPOSE, COL_FIRST,
-                                      COL_LAST,    COL_COUNT,     COL_END};
-static const int rows_access[] = {COL_WHEN, COL_WHO,     COL_ROLE,    COL_ORG,   COL_ACTION,
-                                  COL_DATA, COL_PURPOSE, COL_OUTCOME, COL_COUNT, COL_END};
+                                      COL_LAST,    COL_COUNT,     COL_REF,     COL_END};
+static const int rows_access[] = {COL_WHEN,   COL_WHO,  COL_ROLE,    COL_ORG,
+                                  COL_ACTION, COL_DATA, COL_PURPOSE, COL_OUTCOME,
+                                  COL_COUNT,  COL_REF,  COL_END};
 
 /* ----------------------------------------------------------------- state */
 
@@ -158,6 +160,7 @@ typedef struct bundle_sink {
     int write_failed;     /* writing the JSON failed (not memory) */
     aod_buf words;        /* an expanded template, reused */
     aod_buf cell;         /* a narrative cell, reused */
+    aod_buf reason;       /* a line's reason in words, reused */
     aod_buf key;          /* a patient key in words (key_words) */
     aod_buf entry;        /* entries shifted into place, not yet written */
     xmlBufferPtr xbuf;    /* a narrative div, reused */
@@ -746,13 +749,17 @@ static const char *action_words(const bundle_sink *s, const aod_entry *e)
     return aod_text_get(s->text, key);
 }
 
-static const char *purpose_words(const bundle_sink *s, const aod_entry *e)
+/* The recorded basis, else the evidence, else "no reason was recorded"
+ * (issue 16 point 3), as every output says it. */
+static const char *purpose_words(bundle_sink *s, const aod_entry *e)
 {
-    if (has(e->purpose_code) || has(e->purpose_display))
-        return aod_text_shown(s->text, "purpose", e->purpose_code, e->purpose_display, !s->privacy);
-    if (e->flags & AOD_ENTRY_PURPOSE_UNKNOWN)
-        return words(s, "bundle.purpose-unknown");
-    return NULL;
+    const char *t =
+        aod_text_reason(s->text, aod_reason_name(e->reason), e->purpose_code, e->purpose_display,
+                        e->reason_evidence, !s->privacy, &s->reason);
+
+    if (!has(t))
+        s->nomem = 1;
+    return t;
 }
 
 /* The value of one column for a line (borrowed: from the line, the
@@ -789,6 +796,8 @@ static const char *cell(bundle_sink *s, const aod_entry *e, int col)
         return s->cell.len ? aod_buf_str(&s->cell) : NULL;
     case COL_PURPOSE:
         return purpose_words(s, e);
+    case COL_REF:
+        return e->ref;
     case COL_OUTCOME:
         if (!has(e->outcome) && !(e->flags & AOD_ENTRY_FAILED))
             return NULL;
@@ -940,6 +949,15 @@ static json_t *event_extensions(bundle_sink *s, const aod_entry *e)
         push(s, a, extension(s, AOD_BUNDLE_EXT_RAW_COUNT, "valueInteger", jint(s, e->raw_count)));
     if (e->count > 0)
         push(s, a, extension(s, AOD_BUNDLE_EXT_EVENT_COUNT, "valueInteger", jint(s, e->count)));
+    /* the line's reference and the basis of its reason (issue 16) */
+    if (has(e->ref))
+        push(s, a, extension(s, AOD_BUNDLE_EXT_LINE_REF, "valueString", jlit(s, e->ref)));
+    push(s, a,
+         extension(s, AOD_BUNDLE_EXT_REASON, "valueCode", jlit(s, aod_reason_name(e->reason))));
+    if (has(e->reason_evidence))
+        push(s, a,
+             extension(s, AOD_BUNDLE_EXT_REASON_EVIDENCE, "valueString",
+                       jstr(s, e->reason_evidence, CLEAN_TEXT)));
     for (i = 0; i < AOD_ENTRY_FLAG_COUNT; i++)
         /* a code without words and a name left out are the privacy
          * office's to-do, not the patient's */
@@ -1570,6 +1588,95 @@ static void exclusions_narrative(bundle_sink *s, xhtml *x)
     xh_el(s, x, "p", words(s, "bundle.scope.period"));
 }
 
+/* The store's source for an observer (the loader keys an identifier with
+ * no system "|value", classify "value"), or NULL. */
+static const aod_source *find_source(const aod_completeness *c, const char *obs)
+{
+    size_t i;
+
+    for (i = 0; c && obs && i < c->n_sources; i++) {
+        const char *o = c->sources[i].observer ? c->sources[i].observer : "";
+        if (strcmp(o, obs) == 0 || (o[0] == '|' && strcmp(o + 1, obs) == 0))
+            return &c->sources[i];
+    }
+    return NULL;
+}
+
+static const char *source_name(bundle_sink *s, const char *display, const char *obs)
+{
+    if (has(display))
+        return display;
+    return has(obs) ? obs : words(s, "letter.complete.unnamed-system");
+}
+
+/* UTC day of a store day start, "YYYY-MM-DD". */
+static const char *store_day(int64_t ms, char *out, size_t size)
+{
+    char iso[40];
+
+    aod_time_format_utc(ms, iso, sizeof iso);
+    snprintf(out, size, "%.10s", iso);
+    return out;
+}
+
+/* Which systems the lines come from and since when each logs, the
+ * horizon, the silent days of daily systems (issue 16 point 5). */
+static void sources_narrative(bundle_sink *s, xhtml *x)
+{
+    const aod_completeness *c = s->info.completeness;
+    const aod_report_summary *sum = s->sum;
+    char d0[16], d1[16], n[24];
+    size_t i;
+
+    if (!c)
+        return;
+    aod_buf_reset(&s->cell);
+    for (i = 0; i < sum->n_observers; i++) {
+        const aod_source *src = find_source(c, sum->observers[i]);
+        const char *name = source_name(s, src ? src->display : NULL, sum->observers[i]);
+        if (src)
+            name = expand(s, "bundle.completeness.source-since",
+                          (const char *const[]){"name", name, "date",
+                                                store_day(src->first_day, d0, sizeof d0), NULL});
+        cell_add(s, "; ", name);
+    }
+    if (s->cell.len)
+        xh_el(s, x, "p",
+              expand(s, "bundle.completeness.sources",
+                     (const char *const[]){"systems", aod_buf_str(&s->cell), NULL}));
+    if (c->n_sources > 0)
+        xh_el(s, x, "p",
+              expand(s,
+                     c->n_sources == 1 ? "bundle.completeness.sources-all.one"
+                                       : "bundle.completeness.sources-all.other",
+                     (const char *const[]){"n", num(n, sizeof n, (int64_t)c->n_sources), NULL}));
+    if (c->horizon)
+        xh_el(s, x, "p",
+              expand(s, "bundle.completeness.horizon",
+                     (const char *const[]){"date", store_day(c->horizon, d0, sizeof d0), NULL}));
+    else
+        xh_el(s, x, "p", words(s, "letter.complete.horizon-none"));
+    aod_buf_reset(&s->cell);
+    for (i = 0; i < c->n_gaps; i++) {
+        const aod_gap *g = &c->gaps[i];
+        cell_add(s, "; ",
+                 expand(s, "bundle.completeness.gap",
+                        (const char *const[]){"name", source_name(s, g->display, g->observer),
+                                              "from", store_day(g->from_day, d0, sizeof d0), "to",
+                                              store_day(g->to_day, d1, sizeof d1), NULL}));
+    }
+    if (c->more_gaps > 0)
+        cell_add(s, "",
+                 expand(s, "letter.complete.gaps-more",
+                        (const char *const[]){"n", num(n, sizeof n, c->more_gaps), NULL}));
+    if (s->cell.len)
+        xh_el(s, x, "p",
+              expand(s, "letter.complete.gaps",
+                     (const char *const[]){"gaps", aod_buf_str(&s->cell), NULL}));
+    else
+        xh_el(s, x, "p", words(s, "letter.complete.no-gaps"));
+}
+
 static void completeness_narrative(bundle_sink *s, xhtml *x)
 {
     const aod_report_summary *sum = s->sum;
@@ -1616,7 +1723,13 @@ static void completeness_narrative(bundle_sink *s, xhtml *x)
               expand(s, "bundle.completeness.outcomes",
                      (const char *const[]){"messages", aod_buf_str(&s->cell), NULL}));
     }
+    sources_narrative(s, x);
     if (s->privacy) {
+        if (sum->reason_base > 0)
+            xh_el(s, x, "p",
+                  expand(s, "bundle.completeness.reasons",
+                         (const char *const[]){"n", num(a, sizeof a, sum->reasoned), "base",
+                                               num(b, sizeof b, sum->reason_base), NULL}));
         if (sum->suspended > 0)
             xh_el(s, x, "p",
                   expand(s, "bundle.completeness.suspended",
@@ -2332,6 +2445,7 @@ static void bundle_free(aod_sink *base)
     aod_buf_free(&s->clean);
     aod_buf_free(&s->words);
     aod_buf_free(&s->cell);
+    aod_buf_free(&s->reason);
     aod_buf_free(&s->key);
     aod_buf_free(&s->entry);
     if (s->xbuf)
@@ -2367,6 +2481,7 @@ aod_sink *aod_bundle_sink_new(FILE *out, aod_bundle_format fmt, const aod_text *
     aod_buf_init(&s->clean, 64 * 1024 * 1024);
     aod_buf_init(&s->words, 64 * 1024 * 1024);
     aod_buf_init(&s->cell, 64 * 1024 * 1024);
+    aod_buf_init(&s->reason, 1024 * 1024);
     aod_buf_init(&s->key, 64 * 1024);
     aod_buf_init(&s->entry, 0);
     return &s->base;

@@ -60,6 +60,10 @@ typedef enum aod_bundle_format {
 #define AOD_BUNDLE_EXT_ACCESS_FLAG     AOD_BUNDLE_EXT_PREFIX "access-flag"
 #define AOD_BUNDLE_EXT_ACCESS_EVIDENCE AOD_BUNDLE_EXT_PREFIX "access-flag-evidence"
 #define AOD_BUNDLE_EXT_ACCESS_WORDS    AOD_BUNDLE_EXT_PREFIX "access-flag-words"
+/* issue 16: the line's reference, the basis of its reason and what showed it */
+#define AOD_BUNDLE_EXT_LINE_REF        AOD_BUNDLE_EXT_PREFIX "line-reference"
+#define AOD_BUNDLE_EXT_REASON          AOD_BUNDLE_EXT_PREFIX "reason-basis"
+#define AOD_BUNDLE_EXT_REASON_EVIDENCE AOD_BUNDLE_EXT_PREFIX "reason-evidence"
 
 /* A new Bundle sink writing the document to out (borrowed; written only in
  * end(), flushed there, never closed) in format fmt.  text (borrowed,

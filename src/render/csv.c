@@ -36,6 +36,7 @@ enum {
     COL_FIRST_DATE,
     COL_LAST_DATE,
     COL_SECTION, /* person, organisation, system (doc/csv.md) */
+    COL_REF,     /* the line's reference (entry.h), in both copies */
     COL_CLASS,   /* from here on: privacy office only */
     COL_EXCLUSION,
     COL_RULE,
@@ -51,17 +52,17 @@ enum {
 _Static_assert(COL_N <= AOD_CSV_MAX_COLUMNS, "AOD_CSV_MAX_COLUMNS holds every column");
 
 static const char *const column_names[COL_N] = {
-    "when",         "when_end",    "who",   "role",       "organisation", "recipient_address",
-    "action",       "action_code", "data",  "data_kinds", "where",        "why",
-    "purpose_code", "outcome",     "count", "first_date", "last_date",    "section",
-    "class",        "exclusion",   "rule",  "flags",      "group",        "record_ids",
-    "access_flags"};
+    "when",         "when_end",    "who",       "role",       "organisation", "recipient_address",
+    "action",       "action_code", "data",      "data_kinds", "where",        "why",
+    "purpose_code", "outcome",     "count",     "first_date", "last_date",    "section",
+    "ref",          "class",       "exclusion", "rule",       "flags",        "group",
+    "record_ids",   "access_flags"};
 
 #define MAX_KINDS 32 /* distinct kinds of data put into words per row */
 
 struct aod_csv_row {
     const aod_text *text;
-    aod_buf data, kinds, flags, ids, aflags; /* per-row scratch, reused */
+    aod_buf data, kinds, flags, ids, why, aflags; /* per-row scratch, reused */
     char when[32], when_end[32], first[32], last[32], count[24], group[24], letter[2];
 };
 
@@ -305,10 +306,13 @@ int aod_csv_row_cells(aod_csv_row *r, const aod_entry *e, aod_audience audience,
     cell[COL_DATA] = has(e->data) ? e->data : aod_buf_str(&r->data);
     cell[COL_DATA_KINDS] = aod_buf_str(&r->kinds);
     cell[COL_WHERE] = e->where;
-    cell[COL_WHY] = has(e->purpose_code) || has(e->purpose_display)
-                        ? aod_text_shown(r->text, "purpose", e->purpose_code, e->purpose_display,
-                                         audience == AOD_AUDIENCE_PATIENT)
-                        : NULL;
+    /* the recorded basis, else what showed a reason, else "no reason was
+     * recorded" (never empty: an empty cell would read as "none needed") */
+    cell[COL_WHY] =
+        aod_text_reason(r->text, aod_reason_name(e->reason), e->purpose_code, e->purpose_display,
+                        e->reason_evidence, audience == AOD_AUDIENCE_PATIENT, &r->why);
+    if (!cell[COL_WHY][0])
+        goto nomem;
     cell[COL_PURPOSE_CODE] = e->purpose_code;
     cell[COL_OUTCOME] =
         has(e->outcome) ? aod_text_code(r->text, "outcome", e->outcome, NULL) : NULL;
@@ -317,6 +321,7 @@ int aod_csv_row_cells(aod_csv_row *r, const aod_entry *e, aod_audience audience,
     cell[COL_FIRST_DATE] = aod_timefmt_datetime(e->first, r->first, sizeof r->first);
     cell[COL_LAST_DATE] = aod_timefmt_datetime(e->last, r->last, sizeof r->last);
     cell[COL_SECTION] = aod_section_name(aod_entry_section(e));
+    cell[COL_REF] = e->ref;
     if (audience == AOD_AUDIENCE_PRIVACY_OFFICE) {
         if (flags(&r->flags, e->flags) != 0 ||
             record_ids(&r->ids, e->record_ids, e->n_record_ids) != 0 ||
@@ -354,6 +359,7 @@ aod_csv_row *aod_csv_row_new(const aod_text *text, aod_error *err)
     aod_buf_init(&r->flags, 4096);
     aod_buf_init(&r->ids, 64 * 1024 * 1024);
     aod_buf_init(&r->aflags, 4096);
+    aod_buf_init(&r->why, 1024 * 1024);
     return r;
 }
 
@@ -366,6 +372,7 @@ void aod_csv_row_free(aod_csv_row *r)
     aod_buf_free(&r->flags);
     aod_buf_free(&r->ids);
     aod_buf_free(&r->aflags);
+    aod_buf_free(&r->why);
     free(r);
 }
 
@@ -635,4 +642,282 @@ aod_sink *aod_csv_summary_sink_new(FILE *out, const aod_csv_options *opts, const
     s->entry = summary_entry;
     s->end = summary_end;
     return s;
+}
+
+/* ------------------------------------------------------- completeness */
+
+static const char *const completeness_columns[AOD_CSV_COMPLETENESS_COLUMNS] = {
+    "kind", "source", "name", "from", "to", "count", "text"};
+
+const char *aod_csv_completeness_column(size_t i)
+{
+    return i < AOD_CSV_COMPLETENESS_COLUMNS ? completeness_columns[i] : NULL;
+}
+
+typedef struct crow {
+    const aod_text *text;
+    aod_csv_completeness_fn fn;
+    void *ctx;
+    aod_error *err;
+    aod_buf say;
+    int nomem;
+} crow;
+
+/* The day of a UTC day start (store days), "YYYY-MM-DD", into out. */
+static const char *utc_day(int64_t ms, char *out, size_t size)
+{
+    char iso[40];
+
+    aod_time_format_utc(ms, iso, sizeof iso);
+    snprintf(out, size, "%.10s", iso);
+    return out;
+}
+
+/* The words of key with vars, in c->say; "" when out of memory. */
+static const char *csay(crow *c, const char *key, const char *const *vars)
+{
+    static const char *const none[] = {NULL};
+    const char *t = aod_text_get(c->text, key);
+    aod_error ignored;
+
+    aod_buf_reset(&c->say);
+    aod_error_init(&ignored);
+    if (!t)
+        return key;
+    if (aod_text_expand(&c->say, t, vars ? vars : none, &ignored) != 0) {
+        c->nomem = 1;
+        return "";
+    }
+    return aod_buf_str(&c->say);
+}
+
+static int crow_put(crow *c, const char *kind, const char *source, const char *name,
+                    const char *from, const char *to, long count, int has_count, const char *text)
+{
+    const char *cells[AOD_CSV_COMPLETENESS_COLUMNS];
+    char n[24];
+
+    if (c->nomem) {
+        aod_error_set(c->err, AOD_ERR_NOMEM, NULL, 0, "csv", "out of memory");
+        return -1;
+    }
+    snprintf(n, sizeof n, "%ld", count);
+    cells[0] = kind;
+    cells[1] = source;
+    cells[2] = name;
+    cells[3] = from;
+    cells[4] = to;
+    cells[5] = has_count ? n : NULL;
+    cells[6] = text;
+    return c->fn(c->ctx, cells, c->err);
+}
+
+static const aod_source *csource(const aod_completeness *k, const char *obs)
+{
+    size_t i;
+
+    for (i = 0; k && obs && i < k->n_sources; i++) {
+        const char *o = k->sources[i].observer ? k->sources[i].observer : "";
+        if (strcmp(o, obs) == 0 || (o[0] == '|' && strcmp(o + 1, obs) == 0))
+            return &k->sources[i];
+    }
+    return NULL;
+}
+
+int aod_csv_completeness_rows(const aod_text *text, const aod_report_info *info,
+                              const aod_report_summary *sum, long lines, aod_csv_completeness_fn fn,
+                              void *ctx, aod_error *err)
+{
+    static const aod_report_summary zero;
+    const aod_completeness *k = info->completeness;
+    crow c;
+    char d0[24], d1[24], num[24];
+    const char *vars[5];
+    size_t i, j;
+    int rc = -1;
+
+    memset(&c, 0, sizeof c);
+    c.text = text;
+    c.fn = fn;
+    c.ctx = ctx;
+    c.err = err;
+    aod_buf_init(&c.say, 1024 * 1024);
+    if (!sum)
+        sum = &zero;
+    aod_timefmt_date(info->from, d0, sizeof d0);
+    aod_timefmt_date(info->to > info->from ? info->to - 1 : info->to, d1, sizeof d1);
+    if (crow_put(&c, "period", NULL, NULL, d0, d1, 0, 0, NULL) != 0 ||
+        crow_put(&c, "records", NULL, NULL, NULL, NULL, sum->records_read, 1, NULL) != 0 ||
+        crow_put(&c, "events", NULL, NULL, NULL, NULL, sum->events, 1, NULL) != 0 ||
+        crow_put(&c, "lines", NULL, NULL, NULL, NULL, lines, 1, NULL) != 0)
+        goto out;
+    snprintf(num, sizeof num, "%ld", sum->records_unreadable);
+    vars[0] = "n";
+    vars[1] = num;
+    vars[2] = NULL;
+    if (crow_put(&c, "unreadable", NULL, NULL, NULL, NULL, sum->records_unreadable, 1,
+                 sum->records_unreadable
+                     ? csay(&c,
+                            sum->records_unreadable == 1 ? "letter.complete.unreadable.one"
+                                                         : "letter.complete.unreadable.other",
+                            vars)
+                     : aod_text_get(text, "letter.complete.all-read")) != 0)
+        goto out;
+    for (i = 0; i < info->n_search_outcomes; i++)
+        if (crow_put(&c, "search-outcome", NULL, NULL, NULL, NULL, 0, 0,
+                     info->search_outcomes[i]) != 0)
+            goto out;
+    if (k) {
+        if (k->horizon) {
+            utc_day(k->horizon, d0, sizeof d0);
+            vars[0] = "date";
+            vars[1] = d0;
+            vars[2] = NULL;
+            if (crow_put(&c, "horizon", NULL, NULL, d0, NULL, 0, 0,
+                         csay(&c, "letter.complete.horizon", vars)) != 0)
+                goto out;
+        } else if (crow_put(&c, "horizon", NULL, NULL, NULL, NULL, 0, 0,
+                            aod_text_get(text, "letter.complete.horizon-none")) != 0) {
+            goto out;
+        }
+        /* the sources behind the lines, then the store's others */
+        for (i = 0; i < sum->n_observers; i++) {
+            const aod_source *s = csource(k, sum->observers[i]);
+            if (crow_put(&c, "source", sum->observers[i], s ? s->display : NULL,
+                         s ? utc_day(s->first_day, d0, sizeof d0) : NULL,
+                         s ? utc_day(s->last_day, d1, sizeof d1) : NULL, s ? s->days : 0, s != NULL,
+                         NULL) != 0)
+                goto out;
+        }
+        for (j = 0; j < k->n_sources; j++) {
+            const aod_source *s = &k->sources[j];
+            int behind = 0;
+            for (i = 0; i < sum->n_observers && !behind; i++)
+                behind = csource(k, sum->observers[i]) == s;
+            if (!behind && crow_put(&c, "other-source", s->observer, s->display,
+                                    utc_day(s->first_day, d0, sizeof d0),
+                                    utc_day(s->last_day, d1, sizeof d1), s->days, 1, NULL) != 0)
+                goto out;
+        }
+        for (i = 0; i < k->n_gaps; i++) {
+            const aod_gap *g = &k->gaps[i];
+            if (crow_put(&c, "gap", g->observer, g->display, utc_day(g->from_day, d0, sizeof d0),
+                         utc_day(g->to_day, d1, sizeof d1),
+                         (long)((g->to_day - g->from_day) / 86400000 + 1), 1, NULL) != 0)
+                goto out;
+        }
+        if (k->more_gaps > 0 &&
+            crow_put(&c, "gap", NULL, NULL, NULL, NULL, k->more_gaps, 1, NULL) != 0)
+            goto out;
+    }
+    if (info->audience == AOD_AUDIENCE_PRIVACY_OFFICE) {
+        /* the share of accesses whose reason the store shows: reasoned of
+         * accesses */
+        if (crow_put(&c, "accesses", NULL, NULL, NULL, NULL, sum->reason_base, 1, NULL) != 0 ||
+            crow_put(&c, "reasoned", NULL, NULL, NULL, NULL, sum->reasoned, 1, NULL) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    aod_buf_free(&c.say);
+    return rc;
+}
+
+typedef struct completeness_sink {
+    aod_sink base;
+    FILE *out;
+    aod_csv_options opts;
+    const aod_text *text;
+    aod_report_info info;
+    long lines;
+    int begun;
+} completeness_sink;
+
+static int cs_begin(aod_sink *base, const aod_report_info *info, aod_error *err)
+{
+    completeness_sink *s = (completeness_sink *)base;
+
+    if (s->begun || !info) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "csv", "begin() called twice");
+        return -1;
+    }
+    s->begun = 1;
+    s->info = *info;
+    return 0;
+}
+
+static int cs_entry(aod_sink *base, const aod_entry *e, aod_error *err)
+{
+    (void)e;
+    (void)err;
+    ((completeness_sink *)base)->lines++;
+    return 0;
+}
+
+static int cs_row(void *ctx, const char *const *cells, aod_error *err)
+{
+    completeness_sink *s = ctx;
+    size_t i;
+
+    errno = 0;
+    for (i = 0; i < AOD_CSV_COMPLETENESS_COLUMNS; i++)
+        if (aod_csv_write_cell(s->out, cells[i], s->opts.delimiter,
+                               i == AOD_CSV_COMPLETENESS_COLUMNS - 1) != 0)
+            return write_error(err);
+    return 0;
+}
+
+static int cs_end(aod_sink *base, const aod_report_summary *sum, aod_error *err)
+{
+    completeness_sink *s = (completeness_sink *)base;
+
+    if (!s->begun) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "csv", "end() before begin()");
+        return -1;
+    }
+    errno = 0;
+    if (s->opts.bom && put(s->out, "\xEF\xBB\xBF", 3) != 0)
+        return write_error(err);
+    if (cs_row(s, completeness_columns, err) != 0 ||
+        aod_csv_completeness_rows(s->text, &s->info, sum, s->lines, cs_row, s, err) != 0)
+        return -1;
+    if (fflush(s->out) != 0 || ferror(s->out))
+        return write_error(err);
+    return 0;
+}
+
+static void cs_free(aod_sink *base)
+{
+    free(base);
+}
+
+aod_sink *aod_csv_completeness_sink_new(FILE *out, const aod_csv_options *opts,
+                                        const aod_text *text, aod_error *err)
+{
+    completeness_sink *s;
+    char delimiter = opts && opts->delimiter ? opts->delimiter : ',';
+
+    if (!out || !text) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "csv", "no output or no templates");
+        return NULL;
+    }
+    if (delimiter != ',' && delimiter != ';' && delimiter != '\t') {
+        aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "delimiter",
+                      "the CSV delimiter must be ',', ';' or a tab");
+        return NULL;
+    }
+    s = calloc(1, sizeof *s);
+    if (!s) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return NULL;
+    }
+    s->base.begin = cs_begin;
+    s->base.entry = cs_entry;
+    s->base.end = cs_end;
+    s->base.free = cs_free;
+    s->out = out;
+    s->opts.bom = opts ? opts->bom : 0;
+    s->opts.delimiter = delimiter;
+    s->text = text;
+    return &s->base;
 }

@@ -46,7 +46,7 @@ aod_sink *aod_csv_sink_new(FILE *out, const aod_csv_options *opts, const aod_tex
  * offset in the report's zone, count and group as decimal digits, absent
  * values NULL. */
 
-#define AOD_CSV_MAX_COLUMNS 25
+#define AOD_CSV_MAX_COLUMNS 26
 
 /* How a column's values are typed, for outputs that have types. */
 typedef enum aod_csv_kind {
@@ -84,6 +84,41 @@ int aod_csv_row_cells(aod_csv_row *r, const aod_entry *e, aod_audience audience,
  * holds the delimiter, '"', CR or LF; then the delimiter, or CRLF when last
  * is non-zero.  Returns 0, or -1 when writing failed (errno tells why). */
 int aod_csv_write_cell(FILE *out, const char *value, char delimiter, int last);
+
+/* ------------------------------------------------ the completeness rows
+ * The completeness statement (issue 16 point 5) as rows of
+ * AOD_CSV_COMPLETENESS_COLUMNS cells, for the CSV's companion file and the
+ * spreadsheet's summary sheet (doc/csv.md, "The completeness file"):
+ *
+ *   kind    period | records | events | lines | unreadable |
+ *           search-outcome | horizon | source | other-source | gap |
+ *           accesses, reasoned (privacy office: of the accesses listed,
+ *           how many have a recorded or evidenced reason)
+ *   source  the source system (observer) as the store keys it
+ *   name    its name, when recorded
+ *   from    a day (YYYY-MM-DD, UTC for store days)
+ *   to      a day
+ *   count   a whole number
+ *   text    the statement in words, in the report's language
+ *
+ * fn gets each row (cells borrowed for the call; absent values NULL) and
+ * returns 0 to go on or -1 (err set) to stop.  Returns 0 / -1. */
+#define AOD_CSV_COMPLETENESS_COLUMNS 7
+typedef int (*aod_csv_completeness_fn)(void *ctx, const char *const *cells, aod_error *err);
+
+/* The column names ("kind", "source", ...). */
+const char *aod_csv_completeness_column(size_t i);
+
+int aod_csv_completeness_rows(const aod_text *text, const aod_report_info *info,
+                              const aod_report_summary *sum, long lines, aod_csv_completeness_fn fn,
+                              void *ctx, aod_error *err);
+
+/* A sink that writes only the completeness rows, with a header, when the
+ * report ends (format "csv-completeness"; the report command writes it next
+ * to a CSV).  out, opts and text as for aod_csv_sink_new.  Returns a new
+ * sink or NULL with err set. */
+aod_sink *aod_csv_completeness_sink_new(FILE *out, const aod_csv_options *opts,
+                                        const aod_text *text, aod_error *err);
 
 /* ------------------------------------------------------------ the summary
  * The report's summary (model/entry.h's aod_overview) as a table of its

@@ -46,6 +46,9 @@ static int explain_begin(aod_trace_sink *base, aod_error *err)
                                        "fate",
                                        "shown_as",
                                        "mask_tier",
+                                       "ref",
+                                       "reason_basis",
+                                       "resource",
                                        "access_flags",
                                        "access_flag_evidence",
                                        "access_flag_words"};
@@ -90,6 +93,17 @@ static int explain_trace(aod_trace_sink *base, const aod_trace *t, aod_error *er
                        d, 0);
     aod_csv_write_cell(out, t->shown ? t->shown : "", d, 0);
     aod_csv_write_cell(out, t->tier >= 0 ? aod_policy_tier_name((aod_mask_tier)t->tier) : "", d, 0);
+    aod_csv_write_cell(out, t->ref ? t->ref : "", d, 0);
+    if (t->line) {
+        /* "encounter: Encounter/77": the basis, and what showed it */
+        char basis[512];
+        snprintf(basis, sizeof basis, "%s%s%s", aod_reason_name(t->basis),
+                 t->basis_evidence ? ": " : "", t->basis_evidence ? t->basis_evidence : "");
+        aod_csv_write_cell(out, basis, d, 0);
+    } else {
+        aod_csv_write_cell(out, "", d, 0);
+    }
+    aod_csv_write_cell(out, t->resource ? t->resource : "", d, 0);
     flag_ids(t->access_flags, ids, sizeof ids);
     aod_csv_write_cell(out, ids, d, 0);
     aod_csv_write_cell(out, t->access_evidence ? t->access_evidence : "", d, 0);

@@ -6,7 +6,10 @@
  * delivered them, in the CSV renderer's dialect (csv.h: RFC 4180, formula
  * cells neutralised, optional BOM, delimiter): record_id, fhir_id,
  * recorded, class, exclusion, rule, dedup_group, group_records,
- * report_line, fate, shown_as, mask_tier.  The rows are kept by the report
+ * report_line, fate, shown_as, mask_tier, ref (the line's reference),
+ * reason_basis (the line's reason basis and evidence, "encounter:
+ * Encounter/77"), resource (the stored AuditEvent, only for explain --ref;
+ * else empty).  The rows are kept by the report
  * driver and handed over at its finish, so the sink streams.
  */
 #ifndef AOD_EXPLAIN_H

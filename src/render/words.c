@@ -29,7 +29,7 @@ struct aod_words {
     aod_buf say[N_SAY];
     aod_buf period, generated, subject, keys;
     /* The row's own buffers: its strings live until the next row. */
-    aod_buf when, who, kinds, count, flags;
+    aod_buf when, who, kinds, count, flags, reason, ref;
 };
 
 static int has(const char *s)
@@ -393,6 +393,17 @@ static void part(aod_words_row *row, int c, const char *text, int muted)
     row->n[c]++;
 }
 
+const char *aod_words_reason(aod_words *w, const aod_entry *e)
+{
+    const char *t =
+        aod_text_reason(w->text, aod_reason_name(e->reason), e->purpose_code, e->purpose_display,
+                        e->reason_evidence, !w->privacy, &w->reason);
+
+    if (!has(t))
+        w->nomem = 1;
+    return t;
+}
+
 int aod_words_line(aod_words *w, const aod_entry *e, aod_words_row *row, aod_error *err)
 {
     const char *vars[7];
@@ -409,6 +420,12 @@ int aod_words_line(aod_words *w, const aod_entry *e, aod_words_row *row, aod_err
     w->nomem = 0;
 
     part(row, AOD_WORDS_WHEN, keep(w, &w->when, when_range(w, e->when_start, e->when_end)), 0);
+    if (has(e->ref)) {
+        vars[0] = "ref";
+        vars[1] = e->ref;
+        vars[2] = NULL;
+        part(row, AOD_WORDS_WHEN, keep(w, &w->ref, say(w, 0, "letter.ref", vars)), 1);
+    }
 
     /* Who: the name as masked, then role and organisation, then address. */
     part(row, AOD_WORDS_WHO, e->shown_name, 0);
@@ -436,13 +453,10 @@ int aod_words_line(aod_words *w, const aod_entry *e, aod_words_row *row, aod_err
     /* Where from */
     part(row, AOD_WORDS_WHERE, has(e->where) ? e->where : nr, !has(e->where));
 
-    /* Why */
-    if (has(e->purpose_code) || has(e->purpose_display))
-        part(row, AOD_WORDS_WHY,
-             aod_text_shown(w->text, "purpose", e->purpose_code, e->purpose_display, !w->privacy),
-             0);
-    else
-        part(row, AOD_WORDS_WHY, flag_words(w, "flag.purpose-unknown"), 1);
+    /* Why: the recorded basis, else the evidence, else "no reason was
+     * recorded" (muted: nothing was said) */
+    t = aod_words_reason(w, e);
+    part(row, AOD_WORDS_WHY, t, e->reason == AOD_REASON_NONE);
 
     /* What was done, and what the reader should know about the line. */
     t = action_words(w, e);
@@ -774,6 +788,128 @@ nomem:
     return emit(L, AOD_WORDS_PARA, NULL, "", NULL); /* reports the failure */
 }
 
+/* The store's source for an observer identity, or NULL.  The loader keys
+ * an identifier without a system as "|value", classify as "value". */
+static const aod_source *find_source(const aod_completeness *c, const char *obs)
+{
+    size_t i;
+
+    for (i = 0; c && obs && i < c->n_sources; i++) {
+        const char *o = c->sources[i].observer ? c->sources[i].observer : "";
+        if (strcmp(o, obs) == 0 || (o[0] == '|' && strcmp(o + 1, obs) == 0))
+            return &c->sources[i];
+    }
+    return NULL;
+}
+
+/* A source's name: its display, else its identity, else the words for a
+ * system that did not name itself. */
+static const char *source_name(letter *L, const char *display, const char *obs)
+{
+    if (has(display))
+        return display;
+    return has(obs) ? obs : T(L, "letter.complete.unnamed-system");
+}
+
+/* Which systems the lines come from and since when each logs, the
+ * horizon, and the days a daily system logged nothing (issue 16 point 5). */
+static int letter_sources(letter *L)
+{
+    aod_words *w = L->w;
+    const aod_completeness *c = w->info->completeness;
+    const aod_report_summary *sum = L->sum;
+    aod_buf *b = &L->tmp;
+    const char *vars[7];
+    char num[48];
+    size_t i;
+
+    if (!c)
+        return 0;
+    aod_buf_reset(b);
+    for (i = 0; i < sum->n_observers; i++) {
+        const aod_source *s = find_source(c, sum->observers[i]);
+        const char *name = source_name(L, s ? s->display : NULL, sum->observers[i]);
+        if (b->len && aod_buf_adds(b, "; ") != 0)
+            goto nomem;
+        if (s) {
+            vars[0] = "name";
+            vars[1] = name;
+            vars[2] = "date";
+            vars[3] = long_date_days(w, 1, s->first_day / 86400000);
+            vars[4] = NULL;
+            name = say(w, 2, "letter.complete.source-since", vars);
+        }
+        if (aod_buf_adds(b, name) != 0)
+            goto nomem;
+    }
+    if (sum->more_observers > 0) {
+        vars[0] = "n";
+        vars[1] = fmt_num(w, sum->more_observers, num, sizeof num);
+        vars[2] = NULL;
+        if (aod_buf_adds(b, say(w, 0, "letter.complete.gaps-more", vars)) != 0)
+            goto nomem;
+    }
+    if (b->len) {
+        vars[0] = "systems";
+        vars[1] = aod_buf_str(b);
+        vars[2] = NULL;
+        if (para(L, say(w, 0, "letter.complete.sources", vars)) != 0)
+            return -1;
+    }
+    if (c->n_sources > 0 &&
+        para(L, count_phrase(w, 0, "letter.complete.sources-all", (long)c->n_sources)) != 0)
+        return -1;
+    if (c->horizon) {
+        vars[0] = "date";
+        vars[1] = long_date_days(w, 1, c->horizon / 86400000);
+        vars[2] = NULL;
+        if (para(L, say(w, 0, "letter.complete.horizon", vars)) != 0)
+            return -1;
+    } else if (para(L, T(L, "letter.complete.horizon-none")) != 0) {
+        return -1;
+    }
+    aod_buf_reset(b);
+    for (i = 0; i < c->n_gaps; i++) {
+        const aod_gap *g = &c->gaps[i];
+        vars[0] = "name";
+        vars[1] = source_name(L, g->display, g->observer);
+        if (g->from_day == g->to_day) {
+            vars[2] = "date";
+            vars[3] = long_date_days(w, 1, g->from_day / 86400000);
+            vars[4] = NULL;
+        } else {
+            vars[2] = "from";
+            vars[3] = keep(w, &w->when, long_date_days(w, 1, g->from_day / 86400000));
+            vars[4] = "to";
+            vars[5] = long_date_days(w, 3, g->to_day / 86400000);
+            vars[6] = NULL;
+        }
+        if ((b->len && aod_buf_adds(b, "; ") != 0) ||
+            aod_buf_adds(
+                b, say(w, 0,
+                       g->from_day == g->to_day ? "letter.complete.gap-day" : "letter.complete.gap",
+                       vars)) != 0)
+            goto nomem;
+    }
+    if (c->more_gaps > 0) {
+        vars[0] = "n";
+        vars[1] = fmt_num(w, c->more_gaps, num, sizeof num);
+        vars[2] = NULL;
+        if (aod_buf_adds(b, say(w, 0, "letter.complete.gaps-more", vars)) != 0)
+            goto nomem;
+    }
+    if (b->len) {
+        vars[0] = "gaps";
+        vars[1] = aod_buf_str(b);
+        vars[2] = NULL;
+        return para(L, say(w, 4, "letter.complete.gaps", vars));
+    }
+    return para(L, T(L, "letter.complete.no-gaps"));
+nomem:
+    w->nomem = 1;
+    return emit(L, AOD_WORDS_PARA, NULL, "", NULL); /* reports the failure */
+}
+
 /* What was searched, what could not be read, what was left out. */
 static int letter_complete(letter *L)
 {
@@ -837,6 +973,8 @@ static int letter_complete(letter *L)
         if (para(L, say(w, 0, "letter.complete.outcomes", vars)) != 0)
             return -1;
     }
+    if (letter_sources(L) != 0)
+        return -1;
     if (w->access) {
         aod_failed_mode m = L->p->modes.access_failed;
         if (para(L, T(L, m == AOD_FAILED_OMIT       ? "letter.complete.failed.omit"
@@ -882,6 +1020,13 @@ static int letter_close(letter *L)
     vars[1] = aod_buf_str(b);
     vars[2] = NULL;
     if (b->len && para(L, say(w, 0, "letter.contact", vars)) != 0)
+        return -1;
+    /* What to do next (issue 16 point 6): ask about one line by its
+     * reference, or ask that a person be blocked; whom to ask. */
+    if (L->rows > 0 && (emit_text(L, AOD_WORDS_HEADING, T(L, "letter.heading.next")) != 0 ||
+                        para(L, T(L, "letter.next.ref")) != 0 ||
+                        (w->access && para(L, T(L, "letter.next.block")) != 0) ||
+                        (b->len && para(L, say(w, 0, "letter.next.contact", vars)) != 0)))
         return -1;
     if (emit_text(L, AOD_WORDS_CLOSING, T(L, "letter.closing")) != 0 ||
         emit_text(L, AOD_WORDS_SIGNATURE, parts[0]) != 0)
@@ -1028,6 +1173,27 @@ static int letter_office(letter *L)
     if (!w->access && sum->summarised > 0 &&
         para(L, count_phrase(w, 0, "letter.office.summarised", sum->summarised)) != 0)
         return -1;
+    if (sum->reason_base > 0) {
+        /* the share of listed accesses whose reason the store shows */
+        char num[48], n[48], base[48];
+        const char *pv[3], *share;
+        long pct10 = (long)((sum->reasoned * 1000 + sum->reason_base / 2) / sum->reason_base);
+        snprintf(num, sizeof num, "%ld%s%ld", pct10 / 10, aod_words_get(w, "letter.decimal-mark"),
+                 pct10 % 10);
+        pv[0] = "n";
+        pv[1] = num;
+        pv[2] = NULL;
+        share = keep(w, &w->ref, say(w, 1, "letter.percent", pv));
+        vars[0] = "n";
+        vars[1] = fmt_num(w, sum->reasoned, n, sizeof n);
+        vars[2] = "base";
+        vars[3] = fmt_num(w, sum->reason_base, base, sizeof base);
+        {
+            const char *v2[7] = {"n", vars[1], "base", vars[3], "share", share, NULL};
+            if (para(L, say(w, 0, "letter.office.reasons", v2)) != 0)
+                return -1;
+        }
+    }
     if (office_coverage(L) != 0)
         return -1;
     if (has(L->p->name)) {
@@ -1404,6 +1570,8 @@ aod_words *aod_words_new(const aod_text *text, const aod_report_info *info, aod_
     aod_buf_init(&w->flags, 64 * 1024);
     aod_buf_init(&w->kinds, 1024 * 1024);
     aod_buf_init(&w->count, 64 * 1024);
+    aod_buf_init(&w->reason, 1024 * 1024);
+    aod_buf_init(&w->ref, 4096);
     return w;
 }
 
@@ -1424,5 +1592,7 @@ void aod_words_free(aod_words *w)
     aod_buf_free(&w->flags);
     aod_buf_free(&w->kinds);
     aod_buf_free(&w->count);
+    aod_buf_free(&w->reason);
+    aod_buf_free(&w->ref);
     free(w);
 }

@@ -143,6 +143,11 @@ const char *aod_words_generated(aod_words *w);
  * unmasked entry, AOD_ERR_NOMEM). */
 int aod_words_line(aod_words *w, const aod_entry *e, aod_words_row *row, aod_error *err);
 
+/* The reason of line e in words (issue 16 point 3): the recorded purpose,
+ * else the basis or evidence with what showed it, else "no reason was
+ * recorded".  Borrowed from w or the templates until the next call. */
+const char *aod_words_reason(aod_words *w, const aod_entry *e);
+
 /* Says the letter, block by block, to fn: the letterhead, the facts of the
  * request, what the report lists and leaves out, what was found (rows: the
  * lines the table holds), how complete it is, the patient's rights and the

@@ -213,7 +213,7 @@ static const char *sheet_name(xlsx_sink *s, const char *key, const char *fallbac
 
 static const double col_width[AOD_CSV_MAX_COLUMNS] = {20, 20, 28, 18, 24, 24, 22, 6,  28,
                                                       18, 16, 18, 10, 12, 7,  20, 20, 12,
-                                                      12, 10, 18, 18, 7,  14, 24};
+                                                      13, 12, 10, 18, 18, 7,  14, 24};
 
 static int xlsx_begin(aod_sink *base, const aod_report_info *info, aod_error *err)
 {
@@ -378,6 +378,28 @@ static void fact(xlsx_sink *s, lxw_row_t *r, const char *label, int kind, const 
     (*r)++;
 }
 
+/* The completeness rows (csv.h), below the facts of the summary sheet. */
+typedef struct crows {
+    xlsx_sink *s;
+    lxw_row_t r;
+} crows;
+
+static int completeness_row(void *ctx, const char *const *cells, aod_error *err)
+{
+    crows *c = ctx;
+    size_t i;
+
+    (void)err;
+    for (i = 0; i < AOD_CSV_COMPLETENESS_COLUMNS; i++) {
+        if (i == 5 && cells[i])
+            put_number(c->s, c->s->summary, c->r, (lxw_col_t)i, cells[i]);
+        else
+            put_text(c->s, c->s->summary, c->r, (lxw_col_t)i, cells[i], NULL);
+    }
+    c->r++;
+    return 0;
+}
+
 static void summary_sheet(xlsx_sink *s, const aod_report_summary *sum)
 {
     static const aod_report_summary zero;
@@ -415,6 +437,25 @@ static void summary_sheet(xlsx_sink *s, const aod_report_summary *sum)
     fact(s, &r, T(s, "xlsx.records-unreadable"), V_NUMBER, NULL, sum->records_unreadable, 0);
     fact(s, &r, T(s, "xlsx.events"), V_NUMBER, NULL, sum->events, 0);
     fact(s, &r, T(s, "xlsx.lines"), V_NUMBER, NULL, s->rows, 0);
+    r++;
+    /* How complete this is (issue 16 point 5): the rows of the CSV's
+     * completeness file, with their header. */
+    {
+        crows c;
+        aod_error ignored;
+        c.s = s;
+        c.r = r;
+        aod_error_init(&ignored);
+        put_text(s, s->summary, c.r, 0, T(s, "letter.heading.complete"), s->bold);
+        c.r++;
+        for (i = 0; i < AOD_CSV_COMPLETENESS_COLUMNS; i++)
+            put_text(s, s->summary, c.r, (lxw_col_t)i, aod_csv_completeness_column(i), s->bold);
+        c.r++;
+        if (aod_csv_completeness_rows(s->text, in, sum, s->rows, completeness_row, &c, &ignored) !=
+            0)
+            s->nomem = 1;
+        r = c.r;
+    }
     if (!privacy) /* the patient's copy never counts suspended disclosures */
         return;
     r++;

@@ -49,7 +49,8 @@ static const struct {
     {4, "sql/004_search_outcomes.sql"}, /* what search responses left out */
     {5, "sql/005_partitions.sql"},      /* a store partitioned by month */
     {6, "sql/006_mhd_formats.sql"},     /* the MHD formats in the self-audit */
-    {7, "sql/007_site_inputs.sql"},     /* the site lists of the access flags */
+    {7, "sql/007_observer_days.sql"},   /* sources, their days, completeness */
+    {8, "sql/008_site_inputs.sql"},     /* the site lists of the access flags */
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -368,7 +369,10 @@ typedef struct load_row {
     size_t norm_off, norm_len;                /* norm, in batch.patients */
     size_t pk_first, n_pk;                    /* its patient keys: batch.pks[pk_first ...] */
     int64_t recorded_ms;
-    int64_t id; /* reserved id; 0 when the store holds the event already */
+    int64_t id;                /* reserved id; 0 when the store holds the event already */
+    size_t obs_off, obs_len;   /* its observer identity, in batch.observers */
+    size_t disp_off, disp_len; /* its observer's display, in batch.observers */
+    int has_disp;
 } load_row;
 
 typedef struct load_pk {
@@ -395,6 +399,7 @@ typedef struct load_batch {
     long first_line, last_line; /* the input lines of its rows, for messages */
     aod_buf events;             /* COPY tuples for aod.audit_event, but their last two fields */
     aod_buf patients;           /* patient keys and norms for aod.event_patient */
+    aod_buf observers;          /* observer identities and displays, for aod.observer_day */
     uint32_t set[SET_SLOTS];    /* row index + 1 by key hash: a file's duplicates */
 } load_batch;
 
@@ -422,7 +427,24 @@ struct load_state {
     aod_load_counts counts;
     aod_buf outcomes; /* queued search outcomes: keys (US-separated) NUL severity NUL code
                          NUL message NUL, each; stored at commit */
+    /* Records newly stored per observer and UTC day (aod.observer_day),
+     * added at commit: a hash table of od_ent over their strings. */
+    struct od_ent *od;
+    size_t n_od, cap_od;
+    uint32_t *od_tab; /* entry index + 1, open addressing */
+    size_t od_slots;
+    aod_buf od_text;
 };
+
+/* One (observer, day) of a load: how many records it newly stored. */
+typedef struct od_ent {
+    size_t obs_off, obs_len; /* in od_text */
+    size_t disp_off, disp_len;
+    int has_disp;
+    int64_t day; /* days since 1970-01-01 (UTC) */
+    long n;
+    uint64_t hash;
+} od_ent;
 
 /* A database error while loading: said of the file being loaded and the
  * lines of the batch the server refused (the load is pipelined, so the
@@ -452,6 +474,7 @@ static void batch_reset(load_batch *b)
     b->n_links = 0;
     aod_buf_reset(&b->events);
     aod_buf_reset(&b->patients);
+    aod_buf_reset(&b->observers);
     memset(b->set, 0, sizeof b->set);
 }
 
@@ -467,7 +490,11 @@ static void load_state_free(load_state *ls)
         free(ls->batch[i].links);
         aod_buf_free(&ls->batch[i].events);
         aod_buf_free(&ls->batch[i].patients);
+        aod_buf_free(&ls->batch[i].observers);
     }
+    free(ls->od);
+    free(ls->od_tab);
+    aod_buf_free(&ls->od_text);
     aod_buf_free(&ls->loaded_from);
     aod_buf_free(&ls->chunk);
     aod_buf_free(&ls->scratch);
@@ -485,7 +512,9 @@ static load_state *load_state_new(void)
     for (i = 0; i < 2; i++) {
         aod_buf_init(&ls->batch[i].events, 0);
         aod_buf_init(&ls->batch[i].patients, 0);
+        aod_buf_init(&ls->batch[i].observers, 0);
     }
+    aod_buf_init(&ls->od_text, 0);
     aod_buf_init(&ls->loaded_from, 0);
     aod_buf_init(&ls->chunk, 0);
     aod_buf_init(&ls->scratch, 0);
@@ -704,6 +733,15 @@ static int batch_add(load_state *ls, const aod_load_row *row, aod_error *err)
     if (row->n_patient_keys && aod_buf_add(&b->patients, row->norm, row->norm_len) != 0)
         goto nomem;
     r->norm_len = b->patients.len - r->norm_off;
+    r->obs_off = b->observers.len;
+    if (row->observer && aod_buf_adds(&b->observers, row->observer) != 0)
+        goto nomem;
+    r->obs_len = b->observers.len - r->obs_off;
+    r->disp_off = b->observers.len;
+    r->has_disp = row->observer_display != NULL;
+    if (row->observer_display && aod_buf_adds(&b->observers, row->observer_display) != 0)
+        goto nomem;
+    r->disp_len = b->observers.len - r->disp_off;
     b->set[slot] = (uint32_t)(b->n_rows + 1);
     b->n_rows++;
     return 0;
@@ -1042,6 +1080,181 @@ static int io_pump(aod_store *st, int block, aod_error *err)
 
 /* Stores what aod_store_load_add collected: waits for the batch before it,
  * checks and numbers this one, and sets it on its way. */
+/* ------------------------------------------------ records per observer day */
+
+static uint64_t od_hash(const char *s, size_t n, int64_t day)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)day;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+
+/* A string of od_text (which holds no bytes yet when all were empty). */
+static const char *od_str(const load_state *ls, size_t off)
+{
+    return ls->od_text.data ? ls->od_text.data + off : "";
+}
+
+static int od_grow(load_state *ls)
+{
+    size_t slots = ls->od_slots ? ls->od_slots * 2 : 1024, i;
+    uint32_t *tab = calloc(slots, sizeof *tab);
+
+    if (!tab)
+        return -1;
+    for (i = 0; i < ls->n_od; i++) {
+        size_t j = (size_t)ls->od[i].hash & (slots - 1);
+        while (tab[j])
+            j = (j + 1) & (slots - 1);
+        tab[j] = (uint32_t)(i + 1);
+    }
+    free(ls->od_tab);
+    ls->od_tab = tab;
+    ls->od_slots = slots;
+    return 0;
+}
+
+/* Counts one newly stored record of observer obs (n bytes) on day. */
+static int od_add(load_state *ls, const char *obs, size_t n, const char *disp, size_t disp_len,
+                  int has_disp, int64_t day)
+{
+    uint64_t h = od_hash(obs, n, day);
+    od_ent *e;
+    size_t j;
+
+    if ((ls->n_od + 1) * 2 > ls->od_slots && od_grow(ls) != 0)
+        return -1;
+    for (j = (size_t)h & (ls->od_slots - 1); ls->od_tab[j]; j = (j + 1) & (ls->od_slots - 1)) {
+        e = &ls->od[ls->od_tab[j] - 1];
+        if (e->hash == h && e->day == day && e->obs_len == n &&
+            memcmp(od_str(ls, e->obs_off), obs, n) == 0) {
+            e->n++;
+            if (has_disp && !e->has_disp) {
+                e->disp_off = ls->od_text.len;
+                if (aod_buf_add(&ls->od_text, disp, disp_len) != 0)
+                    return -1;
+                e->disp_len = disp_len;
+                e->has_disp = 1;
+            }
+            return 0;
+        }
+    }
+    e = grow_array(ls->od, &ls->cap_od, ls->n_od, sizeof *ls->od);
+    if (!e)
+        return -1;
+    ls->od = e;
+    e = &ls->od[ls->n_od];
+    e->hash = h;
+    e->day = day;
+    e->n = 1;
+    e->obs_off = ls->od_text.len;
+    e->obs_len = n;
+    if (aod_buf_add(&ls->od_text, obs, n) != 0)
+        return -1;
+    e->disp_off = ls->od_text.len;
+    e->disp_len = has_disp ? disp_len : 0;
+    e->has_disp = has_disp;
+    if (has_disp && aod_buf_add(&ls->od_text, disp, disp_len) != 0)
+        return -1;
+    ls->od_tab[j] = (uint32_t)(++ls->n_od);
+    return 0;
+}
+
+/* The new rows of batch b, counted per observer and day. */
+static int od_count(load_state *ls, const load_batch *b)
+{
+    size_t i;
+
+    for (i = 0; i < b->n_rows; i++) {
+        const load_row *r = &b->rows[i];
+        int64_t day = r->recorded_ms / 86400000;
+        if (!r->id)
+            continue;
+        if (r->recorded_ms < 0 && r->recorded_ms % 86400000)
+            day--;
+        if (od_add(ls, b->observers.data ? b->observers.data + r->obs_off : "", r->obs_len,
+                   b->observers.data ? b->observers.data + r->disp_off : "", r->disp_len,
+                   r->has_disp, day) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* One element of a PostgreSQL array literal: quoted, \ and " escaped. */
+static int put_array_elem(aod_buf *q, const char *s, size_t n, int first)
+{
+    size_t i;
+
+    if ((!first && aod_buf_addc(q, ',') != 0) || aod_buf_addc(q, '"') != 0)
+        return -1;
+    for (i = 0; i < n; i++)
+        if (((s[i] == '"' || s[i] == '\\') && aod_buf_addc(q, '\\') != 0) ||
+            aod_buf_addc(q, s[i]) != 0)
+            return -1;
+    return aod_buf_addc(q, '"');
+}
+
+/* Adds the load's counts to aod.observer_day (at commit, no COPY on the
+ * wire): one statement per 2,000 (observer, day) pairs. */
+static int store_observer_days(aod_store *st, aod_error *err)
+{
+    load_state *ls = st->load;
+    aod_buf q[4];
+    size_t i = 0, k;
+    int rc = -1;
+
+    for (k = 0; k < 4; k++)
+        aod_buf_init(&q[k], 0);
+    while (i < ls->n_od) {
+        size_t end = i + 2000 < ls->n_od ? i + 2000 : ls->n_od, j;
+        const char *v[4];
+        PGresult *res;
+        int ok;
+
+        for (k = 0; k < 4; k++)
+            aod_buf_reset(&q[k]);
+        for (k = 0; k < 4; k++)
+            if (aod_buf_addc(&q[k], '{') != 0)
+                goto nomem;
+        for (j = i; j < end; j++) {
+            const od_ent *e = &ls->od[j];
+            if (put_array_elem(&q[0], od_str(ls, e->obs_off), e->obs_len, j == i) != 0 ||
+                aod_buf_printf(&q[1], j == i ? "%lld" : ",%lld", (long long)e->day) != 0 ||
+                aod_buf_printf(&q[2], j == i ? "%ld" : ",%ld", e->n) != 0 ||
+                (e->has_disp ? put_array_elem(&q[3], od_str(ls, e->disp_off), e->disp_len, j == i)
+                             : aod_buf_adds(&q[3], j == i ? "NULL" : ",NULL")) != 0)
+                goto nomem;
+        }
+        for (k = 0; k < 4; k++) {
+            if (aod_buf_addc(&q[k], '}') != 0)
+                goto nomem;
+            v[k] = aod_buf_str(&q[k]);
+        }
+        res = PQexecParams(
+            st->conn,
+            "SELECT aod.observer_days_add($1::text[], $2::int[], $3::bigint[], $4::text[])", 4,
+            NULL, v, NULL, NULL, 0);
+        ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+        if (!ok)
+            load_error(st, err, "count the records per source and day", res);
+        PQclear(res);
+        if (!ok)
+            goto out;
+        i = end;
+    }
+    rc = 0;
+    goto out;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+out:
+    for (k = 0; k < 4; k++)
+        aod_buf_free(&q[k]);
+    return rc;
+}
+
 static int batch_ship(aod_store *st, aod_error *err)
 {
     load_state *ls = st->load;
@@ -1060,6 +1273,10 @@ static int batch_ship(aod_store *st, aod_error *err)
         return -1;
     }
     ls->counts.stored += fresh;
+    if (od_count(ls, b) != 0) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return -1;
+    }
     for (i = 0; i < b->n_rows; i++)
         ls->counts.without_patient += b->rows[i].id && b->rows[i].n_pk == 0;
     ls->filling = !ls->filling;
@@ -1094,6 +1311,10 @@ int aod_store_load_begin(aod_store *st, const char *loaded_from, aod_error *err)
     ls->flying = NULL;
     ls->phase = IO_IDLE;
     aod_buf_reset(&ls->outcomes);
+    ls->n_od = 0;
+    if (ls->od_tab)
+        memset(ls->od_tab, 0, ls->od_slots * sizeof *ls->od_tab);
+    aod_buf_reset(&ls->od_text);
     aod_buf_reset(&ls->loaded_from);
     if (aod_buf_adds(&ls->loaded_from, from) != 0)
         goto nomem;
@@ -1203,7 +1424,7 @@ int aod_store_load_commit(aod_store *st, aod_load_counts *counts, aod_error *err
     }
     if (batch_ship(st, err) != 0 || io_pump(st, 1, err) != 0 ||
         PQsetnonblocking(st->conn, 0) != 0 || store_outcomes(st, err) != 0 ||
-        exec_simple(st, "COMMIT", "commit", err) != 0) {
+        store_observer_days(st, err) != 0 || exec_simple(st, "COMMIT", "commit", err) != 0) {
         aod_store_load_abort(st);
         return -1;
     }
@@ -2269,6 +2490,242 @@ int aod_store_site_read(aod_store *st, aod_site_kind kind, const char *const *ke
 out:
     PQclear(res);
     aod_buf_free(&joined);
+    return rc;
+}
+
+/* ------------------------------------------------------------ completeness */
+
+struct aod_store_completeness {
+    aod_completeness view;
+    aod_source *sources;
+    aod_gap *gaps;
+    char **strs; /* every string above, owned */
+    size_t n_strs, cap_strs;
+};
+
+#define DAY_MS         INT64_C(86400000)
+#define MAX_GAP_RUNS   50 /* runs of silent days listed; the rest counted */
+#define DAILY_MIN_DAYS 14 /* a source is "daily" after logging on 14 days ... */
+
+/* A copy of s owned by c (NULL for NULL or ""), or (char *)-1 when out of
+ * memory. */
+static const char *comp_str(aod_store_completeness *c, const char *s, int *nomem)
+{
+    char *d, **v;
+    size_t n;
+
+    if (!s || !*s)
+        return NULL;
+    v = grow_array(c->strs, &c->cap_strs, c->n_strs, sizeof *c->strs);
+    if (!v) {
+        *nomem = 1;
+        return NULL;
+    }
+    c->strs = v;
+    n = strlen(s);
+    d = malloc(n + 1);
+    if (!d) {
+        *nomem = 1;
+        return NULL;
+    }
+    memcpy(d, s, n + 1);
+    c->strs[c->n_strs++] = d;
+    return d;
+}
+
+void aod_store_completeness_free(aod_store_completeness *c)
+{
+    size_t i;
+
+    if (!c)
+        return;
+    for (i = 0; i < c->n_strs; i++)
+        free(c->strs[i]);
+    free(c->strs);
+    free(c->sources);
+    free(c->gaps);
+    free(c);
+}
+
+const aod_completeness *aod_store_completeness_view(const aod_store_completeness *c)
+{
+    return c ? &c->view : NULL;
+}
+
+static int64_t floor_day(int64_t ms)
+{
+    return ms / DAY_MS - (ms < 0 && ms % DAY_MS != 0);
+}
+
+int aod_store_horizon(aod_store *st, int64_t *horizon_ms, aod_error *err)
+{
+    /* The oldest day the store holds, or the retention horizon when
+     * retention has removed older records (aod_store_retention_horizon,
+     * migration 005): whichever is later. */
+    PGresult *res = PQexecParams(
+        st->conn,
+        "SELECT ((min(first_day) - DATE '1970-01-01')::int8 * 86400000),"
+        " coalesce(has_function_privilege(to_regprocedure('aod.retention_horizon()'), 'EXECUTE'),"
+        " false) FROM aod.observer_span",
+        0, NULL, NULL, NULL, NULL, 0);
+    int may_ask = 0;
+    int64_t kept = 0;
+    int known = 0, rc = -1;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        result_error(err, "read the store's horizon", res, st->conn);
+        goto out;
+    }
+    *horizon_ms = PQgetisnull(res, 0, 0) ? 0 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    may_ask = PQgetvalue(res, 0, 1)[0] == 't';
+    /* a role that may not ask (no grant of sql/roles.sql) gets the oldest day */
+    if (may_ask && aod_store_retention_horizon(st, &kept, &known, err) != 0)
+        goto out;
+    if (known && kept > *horizon_ms)
+        *horizon_ms = kept;
+    rc = 0;
+out:
+    PQclear(res);
+    return rc;
+}
+
+aod_store_completeness *aod_store_completeness_get(aod_store *st, int64_t from_ms, int64_t to_ms,
+                                                   aod_error *err)
+{
+    /* Every source with its span, and whether it logs daily: on at least
+     * 14 days, and on 2 of every 3 days between its first and last (so an
+     * outage of up to a third of its life still shows as gaps). */
+    /* Every source with its span (aod.observer_span), and whether it logs
+     * daily: on at least 14 days, and on 2 of every 3 days between its
+     * first and last (so an outage of up to a third of its life still
+     * shows as gaps). */
+    static const char sources_sql[] =
+        "SELECT observer, display, first_day - DATE '1970-01-01', last_day - DATE '1970-01-01',"
+        " days, (days >= $1::int AND days * 3 >= (last_day - first_day + 1) * 2)"
+        " FROM aod.observer_span ORDER BY observer";
+    /* The runs of days, inside [from, to], on which a daily source logged
+     * nothing: its silent runs (aod.observer_gap, kept at load) cut to the
+     * period, and the days after its last one up to the store's newest
+     * day. */
+    static const char gaps_sql[] =
+        "WITH s AS (SELECT * FROM aod.observer_span"
+        "   WHERE days >= $3::int AND days * 3 >= (last_day - first_day + 1) * 2),"
+        " p AS (SELECT DATE '1970-01-01' + $1::int AS lo, DATE '1970-01-01' + $2::int AS hi,"
+        "   (SELECT max(last_day) FROM aod.observer_span) AS newest)"
+        " SELECT observer, g0 - DATE '1970-01-01', g1 - DATE '1970-01-01' FROM ("
+        "  SELECT g.observer, greatest(g.from_day, p.lo) AS g0, least(g.to_day, p.hi) AS g1"
+        "   FROM aod.observer_gap g JOIN s USING (observer), p"
+        "   WHERE g.from_day <= p.hi AND g.to_day >= p.lo"
+        "  UNION ALL SELECT s.observer, greatest(s.last_day + 1, p.lo), least(p.newest, p.hi)"
+        "   FROM s, p WHERE greatest(s.last_day + 1, p.lo) <= least(p.newest, p.hi)"
+        " ) x ORDER BY 2, 1";
+    aod_store_completeness *c = calloc(1, sizeof *c);
+    PGresult *res = NULL;
+    const char *params[3];
+    char p0[24], p1[24], p2[24];
+    int i, n, nomem = 0;
+
+    if (!c) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return NULL;
+    }
+    if (aod_store_horizon(st, &c->view.horizon, err) != 0)
+        goto fail;
+
+    snprintf(p0, sizeof p0, "%d", DAILY_MIN_DAYS);
+    params[0] = p0;
+    res = PQexecParams(st->conn, sources_sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        result_error(err, "read the source systems", res, st->conn);
+        goto fail;
+    }
+    n = PQntuples(res);
+    if (n > 0 && !(c->sources = calloc((size_t)n, sizeof *c->sources)))
+        goto nomem;
+    for (i = 0; i < n; i++) {
+        aod_source *s = &c->sources[i];
+        s->observer = comp_str(c, PQgetvalue(res, i, 0), &nomem);
+        s->display = PQgetisnull(res, i, 1) ? NULL : comp_str(c, PQgetvalue(res, i, 1), &nomem);
+        s->first_day = strtoll(PQgetvalue(res, i, 2), NULL, 10) * DAY_MS;
+        s->last_day = strtoll(PQgetvalue(res, i, 3), NULL, 10) * DAY_MS;
+        s->days = strtol(PQgetvalue(res, i, 4), NULL, 10);
+        s->daily = PQgetvalue(res, i, 5)[0] == 't';
+    }
+    c->view.sources = c->sources;
+    c->view.n_sources = (size_t)n;
+    PQclear(res);
+    res = NULL;
+    if (nomem)
+        goto nomem;
+
+    snprintf(p0, sizeof p0, "%lld", (long long)floor_day(from_ms));
+    snprintf(p1, sizeof p1, "%lld", (long long)floor_day(to_ms > from_ms ? to_ms - 1 : to_ms));
+    snprintf(p2, sizeof p2, "%d", DAILY_MIN_DAYS);
+    params[0] = p0;
+    params[1] = p1;
+    params[2] = p2;
+    res = PQexecParams(st->conn, gaps_sql, 3, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        result_error(err, "find the days a source logged nothing", res, st->conn);
+        goto fail;
+    }
+    n = PQntuples(res);
+    if (n > 0 && !(c->gaps = calloc(n < MAX_GAP_RUNS ? (size_t)n : MAX_GAP_RUNS, sizeof *c->gaps)))
+        goto nomem;
+    for (i = 0; i < n; i++) {
+        aod_gap *g;
+        size_t k;
+        if (i >= MAX_GAP_RUNS) {
+            c->view.more_gaps++;
+            continue;
+        }
+        g = &c->gaps[i];
+        g->observer = comp_str(c, PQgetvalue(res, i, 0), &nomem);
+        for (k = 0; k < c->view.n_sources; k++)
+            if (c->sources[k].observer && g->observer &&
+                strcmp(c->sources[k].observer, g->observer) == 0)
+                g->display = c->sources[k].display;
+        g->from_day = strtoll(PQgetvalue(res, i, 1), NULL, 10) * DAY_MS;
+        g->to_day = strtoll(PQgetvalue(res, i, 2), NULL, 10) * DAY_MS;
+        c->view.n_gaps++;
+    }
+    c->view.gaps = c->gaps;
+    PQclear(res);
+    res = NULL;
+    if (nomem)
+        goto nomem;
+    return c;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+fail:
+    PQclear(res);
+    aod_store_completeness_free(c);
+    return NULL;
+}
+
+int aod_store_event_resource(aod_store *st, int64_t event_id, aod_buf *out, aod_error *err)
+{
+    char id[24];
+    const char *params[1];
+    PGresult *res;
+    int rc = -1;
+
+    snprintf(id, sizeof id, "%lld", (long long)event_id);
+    params[0] = id;
+    res = PQexecParams(st->conn, "SELECT resource::text FROM aod.audit_event WHERE id = $1::int8",
+                       1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        result_error(err, "read a stored event", res, st->conn);
+        goto out;
+    }
+    aod_buf_reset(out);
+    if (PQntuples(res) == 1 && aod_buf_adds(out, PQgetvalue(res, 0, 0)) != 0) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    PQclear(res);
     return rc;
 }
 

@@ -13,7 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/error.h"
+#include "model/entry.h"
 
 typedef struct aod_store aod_store;
 
@@ -76,8 +78,9 @@ int aod_store_self_audit(aod_store *st, const char *const args[AOD_STORE_SELF_AU
 typedef struct aod_load_row {
     const char *fhir_id;  /* AuditEvent.id or NULL */
     const char *observer; /* source.observer identity (reference, identifier or display) or NULL */
-    const char *fhir_version; /* "R4", "R5", "R6", "unknown" */
-    const char *recorded;     /* ISO 8601 instant, UTC */
+    const char *observer_display; /* source.observer.display or NULL (aod.observer_day) */
+    const char *fhir_version;     /* "R4", "R5", "R6", "unknown" */
+    const char *recorded;         /* ISO 8601 instant, UTC */
     const char *const *patient_keys;
     size_t n_patient_keys;
     const char *norm; /* recio encoding of the normalised record */
@@ -145,6 +148,36 @@ typedef int (*aod_store_outcome_fn)(void *ctx, const char *message, aod_error *e
 int aod_store_search_outcomes(aod_store *st, const char *const *keys, size_t n_keys,
                               aod_store_outcome_fn fn, void *ctx, aod_error *err);
 
+/* ---- completeness (doc/store.md, "Completeness") ---- */
+
+/* The store's completeness facts for a report over [from_ms, to_ms), read
+ * from aod.observer_day (migration 007): the horizon, every source system
+ * with its first and last day and whether it logs daily, and the runs of
+ * days inside the period (and before the store's newest day) on which a
+ * daily source logged nothing (at most 50 runs; the rest counted).
+ * Returns a new object (aod_store_completeness_free) or NULL with err set. */
+typedef struct aod_store_completeness aod_store_completeness;
+aod_store_completeness *aod_store_completeness_get(aod_store *st, int64_t from_ms, int64_t to_ms,
+                                                   aod_error *err);
+
+/* The facts as the report model holds them (borrowed from c; NULL for a
+ * NULL c). */
+const aod_completeness *aod_store_completeness_view(const aod_store_completeness *c);
+
+/* Frees c; accepts NULL. */
+void aod_store_completeness_free(aod_store_completeness *c);
+
+/* The retention horizon: before *horizon_ms nothing can be shown (0 when
+ * the store is empty).  Today the oldest day aod.observer_day holds; the
+ * retention work (partitions) changes this function to the boundary it
+ * keeps, and every report's completeness statement follows.  Returns
+ * 0 / -1. */
+int aod_store_horizon(aod_store *st, int64_t *horizon_ms, aod_error *err);
+
+/* The stored AuditEvent event_id as JSON text, into out (reset first; left
+ * empty when there is no such event), for explain --ref.  Returns 0 / -1. */
+int aod_store_event_resource(aod_store *st, int64_t event_id, aod_buf *out, aod_error *err);
+
 /* ---- batch: who had activity, who is asking ---- */
 
 /* Called for each distinct patient key, in byte order.  key is borrowed
@@ -158,7 +191,7 @@ int aod_store_each_patient(aod_store *st, int64_t from_ms, int64_t to_ms, aod_st
                            void *ctx, aod_error *err);
 
 /* ---- site inputs: roster, patient facts, care relationships ----
- * Tables of their own (sql/007_site_inputs.sql), never mixed with the audit
+ * Tables of their own (sql/008_site_inputs.sql), never mixed with the audit
  * events; each load replaces one table whole, in one transaction. */
 
 typedef enum aod_site_kind {

@@ -245,7 +245,7 @@ ok "report records itself too" test "$(psql_q "SELECT count(*) FROM aod.audit_ev
 ok "report's self-audit has the file's checksum" equals "$(psql_q "SELECT d->>'valueString'
     FROM aod.audit_event, jsonb_array_elements(resource->'entity') en, jsonb_array_elements(en->'detail') d
     WHERE resource->'agent'->0->'who'->>'display' = 'Pat Privacy (database user postgres)'
-      AND d->>'type' = 'sha256'")" \
+      AND d->>'type' = 'sha256' AND en->>'name' = 'po.csv'")" \
     "$(sha256sum "$PGTMP/po.csv" | cut -d' ' -f1)"
 
 # The roles of sql/roles.sql are enough: aod_reader reads and records.

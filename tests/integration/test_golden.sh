@@ -11,6 +11,8 @@
 #   expected-privacy.csv           optional: the privacy-office copy
 #   expected-privacy-pdf.txt       optional: the privacy-office copy's PDF text
 #                                  (the access flags, the explanation coverage)
+#   expected.completeness.csv,     optional: the completeness file the report
+#   expected-privacy.completeness.csv  writes next to each CSV (doc/csv.md)
 #   expected-summary.csv           optional: the summary (--format csv-summary)
 #   expected-summary-privacy.csv   optional: the same, privacy-office copy
 #   README                         the pattern's source and the legal reasoning
@@ -133,7 +135,28 @@ for dir in "$CASES"/*/; do
         esac
         ok "$name: $cmd ${extra[*]}" run 0 "${AOD[@]}" "$cmd" --db "dbname=$db" "${args[@]}" "${extra[@]}" -o "$out"
         ok "$name: $kind.csv matches" compare "$out" "$dir/$kind.csv"
+        # every CSV listing carries its completeness statement beside it (the
+        # summary file is a table of the same report, not a report of its own)
+        case $kind in expected-explain | expected-summary*) continue ;; esac
+        ok "$name: $kind.completeness.csv written" test -s "${out%.csv}.completeness.csv"
+        if [ -f "$dir/$kind.completeness.csv" ]; then
+            ok "$name: $kind.completeness.csv matches" \
+                compare "${out%.csv}.completeness.csv" "$dir/$kind.completeness.csv"
+        fi
     done
+    # Each line's reference leads explain --ref to exactly its raw records,
+    # and the same run made again gives the same references.
+    if [ -f "$dir/expected.csv" ] && [ "$(wc -l <"$dir/expected.csv")" -gt 1 ]; then
+        ref=$(python3 -c 'import csv,sys; r=list(csv.DictReader(open(sys.argv[1], newline=""))); print(r[-1]["ref"])' \
+            "$PGTMP/$name-expected.csv")
+        ok "$name: explain --ref $ref" run 0 "${AOD[@]}" explain --db "dbname=$db" "${args[@]}" \
+            --ref "$ref" -o "$PGTMP/$name-ref.csv"
+        ok "$name: explain --ref lists only that line's records, each with its AuditEvent" \
+            python3 -c 'import csv,sys
+rows=list(csv.DictReader(open(sys.argv[1], newline="")))
+assert rows and all(r["ref"] == sys.argv[2] and r["resource"].startswith("{") for r in rows), rows' \
+            "$PGTMP/$name-ref.csv" "$ref"
+    fi
     # Every case also renders as a PDF that qpdf finds sound.
     pdf="$PGTMP/$name.pdf"
     ok "$name: pdf" run 0 "${AOD[@]}" report --db "dbname=$db" "${args[@]}" --format pdf -o "$pdf"

@@ -10,10 +10,10 @@ count() { psql_q "SELECT count(*) FROM aod.audit_event $1"; }
 
 # --- init
 ok "init creates the store" run 0 "${AOD[@]}" init
-ok "init says what it did" contains "$OUT" "applied 7 migrations, schema version 7"
+ok "init says what it did" contains "$OUT" "applied 8 migrations, schema version 8"
 ok "init again changes nothing" run 0 "${AOD[@]}" init
 ok "init again says so" contains "$OUT" "up to date"
-ok "each migration recorded once" equals "$(psql_q 'SELECT count(*) FROM aod.schema_version')" 7
+ok "each migration recorded once" equals "$(psql_q 'SELECT count(*) FROM aod.schema_version')" 8
 
 # --- a password on the command line is refused before connecting
 ok "password in --db refused" run 2 "${AOD[@]}" load --db "host=$PGHOST password=secret" "$D/good-r4.ndjson"
@@ -81,6 +81,31 @@ sed -i 's/load-r4-/fresh-/g' "$PGTMP/fresh.ndjson"
 ok "mixed run exits 3" run 3 "${AOD[@]}" load "$D/bad-json.ndjson" "$PGTMP/fresh.ndjson"
 ok "the good file was loaded" contains "$OUT" "fresh.ndjson: 3 events read, 3 stored"
 ok "the summary counts the failure" contains "$ERR" "1 of 2 files not loaded"
+
+# --- the completeness tables follow every load (migration 007): a source's
+# span and its runs of silent days, kept incrementally, always equal what
+# aod.observer_day says, also when a later file fills a silent day, extends
+# the span at either end, or brings a day already counted.
+day_event() { # ID DAY OBSERVER
+    printf '{"resourceType":"AuditEvent","id":"%s","type":{"code":"rest"},"action":"R","recorded":"2026-04-%sT10:00:00Z","outcome":"0","agent":[{"who":{"reference":"Practitioner/x"},"requestor":true}],"source":{"observer":{"reference":"%s","display":"Daily system"}},"entity":[{"what":{"reference":"Patient/day-%s"}}]}\n' "$1" "$2" "$3" "$2"
+}
+for d in 05 06 07 09 12 13 16 17 18; do day_event "d-$d" "$d" Device/daily; done >"$PGTMP/days1.ndjson"
+for d in 03 08 13 15 20; do day_event "e-$d" "$d" Device/daily; done >"$PGTMP/days2.ndjson"
+ok "a daily source's first days" run 0 "${AOD[@]}" load "$PGTMP/days1.ndjson"
+gaps_now() { psql_q "SELECT string_agg(from_day || '..' || to_day, ' ' ORDER BY from_day)
+    FROM aod.observer_gap WHERE observer = 'Device/daily'"; }
+gaps_recomputed() { psql_q "SELECT string_agg((prev + 1) || '..' || (day - 1), ' ' ORDER BY day)
+    FROM (SELECT day, lag(day) OVER (ORDER BY day) AS prev FROM aod.observer_day
+          WHERE observer = 'Device/daily') d WHERE day > prev + 1"; }
+ok "its silent runs" equals "$(gaps_now)" "2026-04-08..2026-04-08 2026-04-10..2026-04-11 2026-04-14..2026-04-15"
+ok "more days, before, inside and after the span" run 0 "${AOD[@]}" load "$PGTMP/days2.ndjson"
+ok "the runs split, close and grow" equals "$(gaps_now)" \
+    "2026-04-04..2026-04-04 2026-04-10..2026-04-11 2026-04-14..2026-04-14 2026-04-19..2026-04-19"
+ok "and equal what the days say" equals "$(gaps_now)" "$(gaps_recomputed)"
+ok "the span and the days logged" equals "$(psql_q "SELECT first_day || ' ' || last_day || ' ' || days
+    FROM aod.observer_span WHERE observer = 'Device/daily'")" "2026-04-03 2026-04-20 13"
+ok "a day counted once, its records twice" equals "$(psql_q "SELECT records FROM aod.observer_day
+    WHERE observer = 'Device/daily' AND day = '2026-04-13'")" 2
 
 # --- a store that was never initialised
 as_pg "$PGBIN/createdb" -h "$PGTMP" -U postgres empty

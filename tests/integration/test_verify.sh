@@ -29,6 +29,16 @@ ok "the question is recorded as a self-audit" equals "$(self_audits)" "$((before
 ok "as a verify of patient p1" equals "$(psql_q "SELECT count(*) FROM aod.audit_event
     WHERE loaded_from = 'aodreport self-audit' AND resource::text LIKE '%verify-text%'
       AND resource::text LIKE '%Patient/p1%'")" 1
+# Who asked about whom: the person asked about is in the self-audit event
+# (an entity of type Person, object-role 6 User, named as asked), so the
+# privacy office can audit the questions themselves.
+ok "the person asked about is recorded in the self-audit" equals "$(psql_q "SELECT count(*)
+    FROM aod.audit_event a, jsonb_array_elements(a.resource->'entity') e
+    WHERE a.loaded_from = 'aodreport self-audit' AND a.resource::text LIKE '%verify-text%'
+      AND e->'role'->>'code' = '6' AND e->>'name' = '  dr.  ANA lopes '")" 1
+ok "and the store's compact form of it reads back" run 0 "${AOD[@]}" report --policy "$DEMO_POLICY" \
+    --from 2025-01-01 --now 2025-12-31T00:00:00Z --patient Patient/p1 --mode access \
+    --audience privacy-office
 
 # Yes, by key.
 ok "a reference matches" run 0 "${AOD[@]}" "${V[@]}" --patient Patient/p1 --person Practitioner/dr-1

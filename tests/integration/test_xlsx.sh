@@ -92,6 +92,11 @@ ok "a formula-like name is a string" zip_has "$f" xl/worksheets/sheet1.xml '<t>=
 ok "created is --now" zip_has "$f" docProps/core.xml '2026-11-01T00:00:00Z</dcterms:created>'
 ok "the summary names the zone" zip_has "$f" xl/worksheets/sheet2.xml '<t>Europe/Oslo</t>'
 ok "the summary names the patient" zip_has "$f" xl/worksheets/sheet2.xml '<t>José Müller-Ødegård</t>'
+# issue 16: every line's reference is a column, and the summary sheet holds
+# the completeness statement's rows (doc/csv.md, "The completeness file")
+ok "the lines have their reference column" zip_has "$f" xl/worksheets/sheet1.xml '<t>ref</t>'
+ok "the summary says how complete it is" zip_has "$f" xl/worksheets/sheet2.xml '<t>horizon</t>'
+ok "with the sources" zip_has "$f" xl/worksheets/sheet2.xml '<t>source</t>'
 ok "the privacy copy counts suspensions" zip_has "$OUTD/suspension-privacy-office.xlsx" \
     xl/worksheets/sheet2.xml 'withheld under a suspension'
 ok "the patient's copy never does" zip_lacks "$OUTD/suspension-patient.xlsx" \

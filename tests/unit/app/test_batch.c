@@ -269,8 +269,9 @@ static void test_formats(void **state)
     aod_error_init(&err);
     assert_int_equal(aod_batch_parse_formats("pdf,csv", &bits, &err), 0);
     assert_int_equal(bits, AOD_BATCH_PDF | AOD_BATCH_CSV);
-    assert_int_equal(aod_batch_parse_formats(" bundle-json ; ;csv ", &bits, &err), 0);
-    assert_int_equal(bits, AOD_BATCH_BUNDLE_JSON | AOD_BATCH_CSV);
+    assert_int_equal(aod_batch_parse_formats(" bundle-json ; ;csv-completeness;csv ", &bits, &err),
+                     0);
+    assert_int_equal(bits, AOD_BATCH_BUNDLE_JSON | AOD_BATCH_CSV | AOD_BATCH_CSV_COMPLETENESS);
     assert_int_equal(aod_batch_parse_formats("pdf;bundle", &bits, &err), -1);
     assert_string_equal(err.field, "formats");
     aod_error_init(&err);
@@ -282,7 +283,8 @@ static void test_formats(void **state)
     assert_string_equal(aod_batch_format_name(4), "html");
     assert_string_equal(aod_batch_format_name(5), "xlsx");
     assert_string_equal(aod_batch_format_name(6), "csv-summary");
-    assert_null(aod_batch_format_name(7));
+    assert_string_equal(aod_batch_format_name(7), "csv-completeness");
+    assert_null(aod_batch_format_name(8));
     assert_int_equal(aod_batch_parse_formats("csv,csv-summary", &bits, &err), 0);
     assert_int_equal(bits, AOD_BATCH_CSV | AOD_BATCH_CSV_SUMMARY);
 }
@@ -694,7 +696,8 @@ static void test_manifest_roundtrip(void **state)
 static void test_selfaudit_event(void **state)
 {
     static const char *const keys[] = {"Patient/p1", "http://h/mrn|7", "|bare"};
-    aod_selfaudit_file files[2] = {{"pdf", "a.pdf", "11", 10}, {"csv", "a.csv", "22", 20}};
+    aod_selfaudit_file files[2] = {{"pdf", "a.pdf", "11", 10, NULL},
+                                   {"csv", "a.csv", "22", 20, NULL}};
     aod_report_info info;
     aod_selfaudit a;
     aod_record *rec;

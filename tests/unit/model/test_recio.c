@@ -545,6 +545,57 @@ static void test_dump(void **state)
     aod_record_free(r);
 }
 
+/* aod3: a record with an R5 encounter and basedOn keeps them; a record
+ * without them is still written as aod2, byte for byte as before. */
+static void test_context_aod3(void **state)
+{
+    aod_record *r = aod_record_new(), *back = aod_record_new();
+    aod_buf b;
+    aod_error err;
+
+    (void)state;
+    aod_error_init(&err);
+    aod_buf_init(&b, 0);
+    r->version = AOD_FHIR_R5;
+    r->recorded = r->when_start = r->when_end = 1700000000000;
+    r->action = 'R';
+    assert_int_equal(aod_recio_encode(r, &b, &err), 0);
+    assert_memory_equal(b.data, "aod2\n", 5);
+
+    r->encounter.reference = "Encounter/77";
+    r->encounter.display = "Cardiology visit\t2025";
+    r->based_on = aod_record_alloc(r, 2 * sizeof *r->based_on);
+    r->based_on[0].reference = "ServiceRequest/5";
+    r->based_on[1].id_system = "urn:oid:1.2";
+    r->based_on[1].id_value = "order-9";
+    r->n_based_on = 2;
+    aod_buf_reset(&b);
+    assert_int_equal(aod_recio_encode(r, &b, &err), 0);
+    assert_memory_equal(b.data, "aod3\n", 5);
+    assert_int_equal(aod_recio_decode(b.data, b.len, back, &err), 0);
+    assert_string_equal(back->encounter.reference, "Encounter/77");
+    assert_string_equal(back->encounter.display, "Cardiology visit\t2025");
+    assert_null(back->encounter.id_value);
+    assert_int_equal(back->n_based_on, 2);
+    assert_string_equal(back->based_on[0].reference, "ServiceRequest/5");
+    assert_string_equal(back->based_on[1].id_value, "order-9");
+    assert_null(back->based_on[1].reference);
+    /* every shorter text is refused, never read past its end */
+    {
+        size_t n;
+        for (n = 0; n < b.len; n++) {
+            char *copy = malloc(n ? n : 1);
+            assert_non_null(copy);
+            memcpy(copy, b.data, n);
+            assert_int_equal(aod_recio_decode(copy, n, back, &err), -1);
+            free(copy);
+        }
+    }
+    aod_buf_free(&b);
+    aod_record_free(r);
+    aod_record_free(back);
+}
+
 /* ----------------------------------------------------- hostile input */
 
 /* A refusal names a byte offset, and never one past the end: the decoder
@@ -622,7 +673,7 @@ static void test_malformed(void **state)
         const char *field;
     } bad[] = {
         {"", "version"},
-        {"aod3\n", "version"},
+        {"aod4\n", "version"},
         {"aod2", "version"},
         {"aod1", "version"},
         {"aod1\n", "record"},
@@ -1327,6 +1378,7 @@ int main(void)
         cmocka_unit_test(test_dictionary_frozen),
         cmocka_unit_test(test_times_same_as_recorded),
         cmocka_unit_test(test_malformed_aod2),
+        cmocka_unit_test(test_context_aod3),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,7 +35,7 @@
 
 #define PATIENT_HEADER                                                                             \
     "when,when_end,who,role,organisation,recipient_address,action,action_code,data,"               \
-    "data_kinds,where,why,purpose_code,outcome,count,first_date,last_date,section"
+    "data_kinds,where,why,purpose_code,outcome,count,first_date,last_date,section,ref"
 #define PRIVACY_HEADER PATIENT_HEADER ",class,exclusion,rule,flags,group,record_ids,access_flags"
 
 /* ---------------------------------------------------------------- helpers */
@@ -98,6 +98,8 @@ static aod_entry read_entry(void)
     e.where = "EHR East";
     e.purpose_code = "TREAT";
     e.purpose_display = "treatment";
+    e.reason = AOD_REASON_PURPOSE;
+    e.ref = "K7Q2M-9XD4P";
     e.who.cls = AOD_ACTOR_WORKFORCE;
     e.who.name = "Dr. Alice Smith";
     e.shown_name = "Physician, Cardiology";
@@ -130,6 +132,10 @@ static aod_entry summary_entry(void)
     e.shown_address = "1 Main St\nCapital City";
     e.tier = AOD_TIER_FULL_NAME;
     e.rule_id = "no-purpose-export";
+    /* no purpose, but the event names the order it was done for */
+    e.reason = AOD_REASON_ORDER;
+    e.reason_evidence = "ServiceRequest/5";
+    e.ref = "0ABCD-EFGH1";
     e.group = 7;
     e.record_ids = ids;
     e.n_record_ids = 3;
@@ -258,12 +264,13 @@ static void test_patient_rows(void **state)
         "\r\n"
         "2025-03-04T05:15:30-05:00,,\"Physician, Cardiology\",,Example Hospital,,viewed,R,"
         "test results and observations,Observation,EHR East,treatment,TREAT,completed,1,"
-        "2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00,person\r\n"
+        "2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00,person,K7Q2M-9XD4P\r\n"
         "2025-01-02T05:00:00-05:00,2025-06-30T19:59:59-04:00,\"State Registry, \"\"Central\"\"\",,,"
         "\"1 Main St\nCapital City\",shared outside our organization,E,"
         "clinical documents; test results and observations,"
-        "DocumentReference Composition Observation,,,,completed,3,"
-        "2025-01-02T05:00:00-05:00,2025-06-30T19:59:59-04:00,organisation\r\n");
+        "DocumentReference Composition Observation,,no reason was recorded; the access record "
+        "names the order or care plan ServiceRequest/5,,completed,3,"
+        "2025-01-02T05:00:00-05:00,2025-06-30T19:59:59-04:00,organisation,0ABCD-EFGH1\r\n");
     free(out);
 }
 
@@ -287,14 +294,15 @@ static void test_privacy_rows(void **state)
         "\r\n"
         "2025-03-04T05:15:30-05:00,,\"Physician, Cardiology\",,Example Hospital,,viewed,R,"
         "test results and observations,Observation,EHR East,treatment,TREAT,completed,1,"
-        "2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00,"
-        "person,internal,,other-internal,,1,,\r\n"
+        "2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00,person,K7Q2M-9XD4P,"
+        "internal,,other-internal,,1,,\r\n"
         "2025-01-02T05:00:00-05:00,2025-06-30T19:59:59-04:00,\"State Registry, \"\"Central\"\"\",,,"
         "\"1 Main St\nCapital City\",shared outside our organization,E,"
         "clinical documents; test results and observations,"
-        "DocumentReference Composition Observation,,,,completed,3,"
-        "2025-01-02T05:00:00-05:00,2025-06-30T19:59:59-04:00,"
-        "organisation,excluded,iv,no-purpose-export,summary purpose-unknown,7,101 102 250,"
+        "DocumentReference Composition Observation,,no reason was recorded; the access record "
+        "names the order or care plan ServiceRequest/5,,completed,3,"
+        "2025-01-02T05:00:00-05:00,2025-06-30T19:59:59-04:00,organisation,0ABCD-EFGH1,"
+        "excluded,iv,no-purpose-export,summary purpose-unknown,7,101 102 250,"
         "same-surname;family;emergency\r\n");
     free(out);
     /* never in the patient's copy, even on an entry that carries them */
@@ -333,6 +341,7 @@ static void test_column_fallbacks(void **state)
     e[2] = read_entry();
     e[2].purpose_code = NULL;
     e[2].purpose_display = NULL;
+    e[2].reason = AOD_REASON_NONE;
     e[2].data_kinds = NULL;
     e[2].where = "-cmd|' /C calc'!A0";
     e[2].shown_role = "@admin";
@@ -342,14 +351,15 @@ static void test_column_fallbacks(void **state)
         "\r\n"
         "2025-03-04T05:15:30-05:00,,\"Physician, Cardiology\",,Example Hospital,,viewed,R,"
         "Lab report 7 (=formula-looking? no: starts with L),Observation,EHR East,"
-        "Local purpose,LOCALPOU,,1,2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00,person\r\n"
+        "Local purpose,LOCALPOU,,1,2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00,"
+        "person,K7Q2M-9XD4P\r\n"
         "2025-03-04T05:15:30-05:00,2025-03-04T05:20:00-05:00,\"Physician, Cardiology\",,"
         "Example Hospital,,,,other information in your record,Unknownish,EHR East,"
         "a reason recorded only as a code (ask us what it means),LOCALPOU,failed,1,"
-        "2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00,person\r\n"
+        "2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00,person,K7Q2M-9XD4P\r\n"
         "2025-03-04T05:15:30-05:00,,\"Physician, Cardiology\",'@admin,Example Hospital,,viewed,"
-        "R,,,'-cmd|' /C calc'!A0,,,completed,1,2025-03-04T05:15:30-05:00,"
-        "2025-03-04T05:15:30-05:00,person\r\n");
+        "R,,,'-cmd|' /C calc'!A0,no reason was recorded,,completed,1,2025-03-04T05:15:30-05:00,"
+        "2025-03-04T05:15:30-05:00,person,K7Q2M-9XD4P\r\n");
     free(out);
 }
 
@@ -366,10 +376,10 @@ static void test_options(void **state)
     assert_string_equal(
         out, "\xEF\xBB\xBF"
              "when;when_end;who;role;organisation;recipient_address;action;action_code;data;"
-             "data_kinds;where;why;purpose_code;outcome;count;first_date;last_date;section\r\n"
+             "data_kinds;where;why;purpose_code;outcome;count;first_date;last_date;section;ref\r\n"
              "2025-03-04T05:15:30-05:00;;\"Nurse; Ward 3\";;Example Hospital;;viewed;R;"
              "test results and observations;Observation;'=cmd;treatment;TREAT;completed;1;"
-             "2025-03-04T05:15:30-05:00;2025-03-04T05:15:30-05:00;person\r\n");
+             "2025-03-04T05:15:30-05:00;2025-03-04T05:15:30-05:00;person;K7Q2M-9XD4P\r\n");
     free(out);
 
     e.shown_name = "Nurse\tWard 3";
@@ -377,10 +387,11 @@ static void test_options(void **state)
     assert_string_equal(
         out,
         "when\twhen_end\twho\trole\torganisation\trecipient_address\taction\taction_code\tdata\t"
-        "data_kinds\twhere\twhy\tpurpose_code\toutcome\tcount\tfirst_date\tlast_date\tsection\r\n"
+        "data_kinds\twhere\twhy\tpurpose_code\toutcome\tcount\tfirst_date\tlast_"
+        "date\tsection\tref\r\n"
         "2025-03-04T05:15:30-05:00\t\t\"Nurse\tWard 3\"\t\tExample Hospital\t\tviewed\tR\t"
         "test results and observations\tObservation\t'=cmd\ttreatment\tTREAT\tcompleted\t1\t"
-        "2025-03-04T05:15:30-05:00\t2025-03-04T05:15:30-05:00\tperson\r\n");
+        "2025-03-04T05:15:30-05:00\t2025-03-04T05:15:30-05:00\tperson\tK7Q2M-9XD4P\r\n");
     free(out);
 
     /* no lines: the header alone, and nothing after the last line */
@@ -480,7 +491,7 @@ static void test_unmasked_entries(void **state)
                         "2025-03-04T05:15:30-05:00,,a staff member,,,,viewed,R,"
                         "test results and observations,Observation,EHR East,treatment,"
                         "TREAT,completed,1,2025-03-04T05:15:30-05:00,"
-                        "2025-03-04T05:15:30-05:00,person\r\n");
+                        "2025-03-04T05:15:30-05:00,person,K7Q2M-9XD4P\r\n");
     free(out);
     fclose(f);
     aod_mask_free(m);
@@ -629,8 +640,8 @@ static void test_section_column(void **state)
     e[1] = read_entry();
     e[1].who.cls = AOD_ACTOR_PATIENT_OR_REPRESENTATIVE;
     out = render(NULL, AOD_AUDIENCE_PATIENT, e, 2);
-    assert_non_null(strstr(out, "-05:00,system\r\n"));
-    assert_non_null(strstr(out, "-05:00,person\r\n"));
+    assert_non_null(strstr(out, "-05:00,system,K7Q2M-9XD4P\r\n"));
+    assert_non_null(strstr(out, "-05:00,person,K7Q2M-9XD4P\r\n"));
     free(out);
 }
 

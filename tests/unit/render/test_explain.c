@@ -30,7 +30,8 @@
 
 #define HEADER                                                                                     \
     "record_id,fhir_id,recorded,class,exclusion,rule,reason,dedup_group,group_records,"            \
-    "report_line,fate,shown_as,mask_tier,access_flags,access_flag_evidence,access_flag_words\r\n"
+    "report_line,fate,shown_as,mask_tier,ref,reason_basis,resource,access_flags,"                  \
+    "access_flag_evidence,access_flag_words\r\n"
 
 static int setup(void **state)
 {
@@ -107,6 +108,12 @@ static void test_rows(void **state)
     t[1].group_records = 2;
     t[1].shown = "Smith, Jones";
     t[1].tier = AOD_TIER_GENERIC;
+    /* the line's reference and the basis of its reason, and (explain
+     * --ref) the stored event itself */
+    t[1].ref = "K7Q2M-9XD4P";
+    t[1].basis = AOD_REASON_ENCOUNTER;
+    t[1].basis_evidence = "Encounter/77";
+    t[1].resource = "{\"id\":\"x\"}";
     t[1].access_flags = (1u << AOD_AFLAG_VIP) | (1u << AOD_AFLAG_AFTER_HOURS);
     t[1].access_evidence = "vip: the record is VIP; after-hours: Saturday 23:10";
     t[1].access_words = "The record is marked VIP. After hours.";
@@ -121,16 +128,18 @@ static void test_rows(void **state)
     t[2].fate = "excluded from the accounting";
     t[2].tier = -1;
     out = render(NULL, t, 3);
-    assert_string_equal(out, HEADER "7,ev-7,2025-03-04T10:15:30+00:00,disclosure,,legal,"
-                                    "\"legal, oversight or law enforcement\",3,1,2,"
-                                    "in the report,Dr. Alex Sample,full-name,,,\r\n"
-                                    "8,'=cmd,2025-03-04T10:15:30+00:00,disclosure,,legal,"
-                                    "\"legal, oversight or law enforcement\",3,2,2,"
-                                    "\"in the report, merged\",\"Smith, Jones\",generic,"
-                                    "vip;after-hours,vip: the record is VIP; after-hours: "
-                                    "Saturday 23:10,The record is marked VIP. After hours.\r\n"
-                                    "9,,2025-03-04T10:15:30+00:00,excluded,i,tpo,,4,1,,"
-                                    "excluded from the accounting,,,,,\r\n");
+    assert_string_equal(out,
+                        HEADER "7,ev-7,2025-03-04T10:15:30+00:00,disclosure,,legal,"
+                               "\"legal, oversight or law enforcement\",3,1,2,"
+                               "in the report,Dr. Alex Sample,full-name,,none,,,,\r\n"
+                               "8,'=cmd,2025-03-04T10:15:30+00:00,disclosure,,legal,"
+                               "\"legal, oversight or law enforcement\",3,2,2,"
+                               "\"in the report, merged\",\"Smith, Jones\",generic,"
+                               "K7Q2M-9XD4P,encounter: Encounter/77,\"{\"\"id\"\":\"\"x\"\"}\","
+                               "vip;after-hours,vip: the record is VIP; after-hours: "
+                               "Saturday 23:10,The record is marked VIP. After hours.\r\n"
+                               "9,,2025-03-04T10:15:30+00:00,excluded,i,tpo,,4,1,,"
+                               "excluded from the accounting,,,,,,,,\r\n");
     free(out);
 }
 
@@ -149,10 +158,10 @@ static void test_options(void **state)
     out = render(&opts, &t, 1);
     assert_string_equal(out, "\xEF\xBB\xBF"
                              "record_id;fhir_id;recorded;class;exclusion;rule;reason;dedup_group;"
-                             "group_records;report_line;fate;shown_as;mask_tier;access_flags;"
-                             "access_flag_evidence;access_flag_words\r\n"
+                             "group_records;report_line;fate;shown_as;mask_tier;ref;reason_basis;"
+                             "resource;access_flags;access_flag_evidence;access_flag_words\r\n"
                              "7;ev-7;2025-03-04T10:15:30+00:00;disclosure;;legal;"
-                             "legal, oversight or law enforcement;;;;not shown;;;;;\r\n");
+                             "legal, oversight or law enforcement;;;;not shown;;;;;;;;\r\n");
     free(out);
 }
 
