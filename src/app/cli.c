@@ -781,6 +781,10 @@ static void batch_help(void)
            "  --mode MODE        default mode: disclosures or access\n"
            "  --audience WHO     default audience: patient (default) or privacy-office\n"
            "  --lang LANG        default language (default: the policy's)\n"
+           "  --notify           with --month: also a digest per patient with something to\n"
+           "                     tell (<report>.notify.json and .notify.txt): a new\n"
+           "                     organisation, an emergency access, a restricted record,\n"
+           "                     a disclosure, a flag the policy marks notify\n"
            "  --now TIMESTAMP    the time every report is made as of (default: now)\n"
            "  --policy FILE      the site policy (default: $AODREPORT_POLICY, else\n"
            "                     " AOD_SYSCONF_POLICY ")\n"
@@ -822,6 +826,7 @@ static int cmd_batch(int argc, char **argv, aod_error *err)
                                          {"shard", required_argument, NULL, 'S'},
                                          {"csv-bom", no_argument, NULL, 'B'},
                                          {"csv-delimiter", required_argument, NULL, 'D'},
+                                         {"notify", no_argument, NULL, 'N'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"verbose", no_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
@@ -880,6 +885,9 @@ static int cmd_batch(int argc, char **argv, aod_error *err)
             break;
         case 'B':
             o.csv_bom = 1;
+            break;
+        case 'N':
+            o.notify = 1;
             break;
         case 'q':
             o.quiet = 1;

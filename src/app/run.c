@@ -22,6 +22,8 @@
 #include "base/outfile.h"
 #include "model/record.h"
 #include "render/bundle.h"
+#include "render/digest.h"
+#include "pipeline/notify.h"
 #include "render/explain.h"
 #include "render/html.h"
 #include "render/mhd.h"
@@ -555,7 +557,8 @@ aod_facts *aod_run_read_facts(aod_store *st, const aod_report_info *info, aod_er
     if ((on & roster_flags) &&
         aod_store_site_read(st, AOD_SITE_ROSTER, NULL, 0, take_staff, &c, &roster, err) != 0)
         goto fail;
-    if ((on & patient_flags) &&
+    /* a digest says when the record is restricted, flag or not */
+    if (((on & patient_flags) || info->notify) &&
         aod_store_site_read(st, AOD_SITE_PATIENT_FACTS, info->patient_keys, info->n_patient_keys,
                             take_patient, &c, &patient, err) != 0)
         goto fail;
@@ -616,6 +619,13 @@ struct aod_run_job {
     char self_audit_id[AOD_SELFAUDIT_ID_LEN];
     aod_store_completeness *complete; /* the completeness statement's store facts */
     raw_sink *raw;                    /* explain --ref: records with their events */
+    /* batch --notify: the digest, its two files, and the tee's sinks (the
+     * outputs' and the digest's) */
+    aod_digest *digest;
+    aod_outfile *digest_files[2];
+    aod_run_output digest_outs[2];
+    size_t n_digest;
+    aod_sink *tee_v[MAX_OUTPUTS + 1];
 };
 
 aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod_text *text,
@@ -662,7 +672,17 @@ aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod
                 goto fail;
         }
     }
-    if (!explain && n_outs > 1) {
+    if (!explain && opts->notify) {
+        j->digest = aod_digest_new(text, err);
+        if (!j->digest)
+            goto fail;
+    }
+    if (!explain && (n_outs > 1 || j->digest)) {
+        size_t n = 0;
+        for (i = 0; i < n_outs; i++)
+            j->tee_v[n++] = j->sinks[i];
+        if (j->digest)
+            j->tee_v[n++] = aod_digest_sink(j->digest);
         j->tee = calloc(1, sizeof *j->tee);
         if (!j->tee) {
             aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
@@ -672,8 +692,8 @@ aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod
         j->tee->base.entry = tee_entry;
         j->tee->base.end = tee_end;
         j->tee->base.free = tee_free;
-        j->tee->v = j->sinks;
-        j->tee->n = n_outs;
+        j->tee->v = j->tee_v;
+        j->tee->n = n;
         sink = &j->tee->base;
     } else {
         sink = j->sinks[0];
@@ -761,6 +781,8 @@ static void name_failed_output(aod_run_job *j, aod_error *err)
             aod_error_where(err, is_stdout(j->outs[i].path) ? "<stdout>" : j->outs[i].path, 0, -1);
 }
 
+static int write_digest(aod_run_job *j, aod_error *err);
+
 int aod_run_finish(aod_run_job *j, aod_report_summary *sum, aod_error *err)
 {
     aod_report_summary local;
@@ -781,11 +803,78 @@ int aod_run_finish(aod_run_job *j, aod_report_summary *sum, aod_error *err)
             out_digest(j->files[i], name, j->outs[i].sha256, &j->outs[i].size, err) != 0)
             goto fail;
     }
+    if (j->digest && write_digest(j, err) != 0)
+        return -1;
     j->finished = 1;
     return 0;
 fail:
     name_failed_output(j, err);
     return -1;
+}
+
+int aod_run_job_digest_to(aod_run_job *j, int dir_fd, const char *json_name, const char *text_name,
+                          aod_error *err)
+{
+    const char *names[2];
+    size_t i;
+
+    if (!j->digest || j->digest_files[0]) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "no digest asked for");
+        return -1;
+    }
+    names[0] = json_name;
+    names[1] = text_name;
+    for (i = 0; i < 2; i++) {
+        j->digest_outs[i].format = i == 0 ? "notify-json" : "notify-text";
+        j->digest_outs[i].path = names[i];
+        j->digest_outs[i].at_dir = 1;
+        j->digest_outs[i].dir_fd = dir_fd;
+        j->digest_files[i] = aod_outfile_openat(dir_fd, names[i], names[i], err);
+        if (!j->digest_files[i])
+            return -1;
+        if (j->opts->defer_sync)
+            aod_outfile_defer_sync(j->digest_files[i]);
+    }
+    return 0;
+}
+
+/* The digest's bytes into its files when it names a line; else the files
+ * are dropped, and the patient has no digest. */
+static int write_digest(aod_run_job *j, aod_error *err)
+{
+    const aod_buf *bytes[2];
+    size_t i;
+
+    if (!j->digest_files[0])
+        return 0;
+    if (aod_digest_count(j->digest) == 0) {
+        for (i = 0; i < 2; i++) {
+            aod_outfile_abort(j->digest_files[i]);
+            j->digest_files[i] = NULL;
+        }
+        return 0;
+    }
+    bytes[0] = aod_digest_json(j->digest);
+    bytes[1] = aod_digest_text(j->digest);
+    for (i = 0; i < 2; i++) {
+        FILE *f = aod_outfile_stream(j->digest_files[i]);
+        if (fwrite(bytes[i]->data, 1, bytes[i]->len, f) != bytes[i]->len) {
+            aod_error_set(err, AOD_ERR_IO, j->digest_outs[i].path, 0, NULL, "write error");
+            return -1;
+        }
+        if (aod_outfile_close(j->digest_files[i], err) != 0 ||
+            out_digest(j->digest_files[i], j->digest_outs[i].path, j->digest_outs[i].sha256,
+                       &j->digest_outs[i].size, err) != 0)
+            return -1;
+    }
+    j->n_digest = 2;
+    return 0;
+}
+
+size_t aod_run_job_digest(const aod_run_job *j, const aod_run_output **outs)
+{
+    *outs = j->digest_outs;
+    return j->finished ? j->n_digest : 0;
 }
 
 static void selfaudit_of(const aod_run_job *j, aod_selfaudit *a, aod_selfaudit_file *files,
@@ -869,6 +958,12 @@ int aod_run_publish(aod_run_job *j, aod_error *err)
         if (aod_outfile_commit(f, err) != 0)
             return -1;
     }
+    for (i = 0; i < j->n_digest; i++) {
+        aod_outfile *f = j->digest_files[i];
+        j->digest_files[i] = NULL;
+        if (aod_outfile_commit(f, err) != 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -896,6 +991,9 @@ void aod_run_job_free(aod_run_job *j)
             j->sinks[i]->free(j->sinks[i]);
         aod_outfile_abort(j->files[i]);
     }
+    aod_digest_free(j->digest);
+    aod_outfile_abort(j->digest_files[0]);
+    aod_outfile_abort(j->digest_files[1]);
     free(j);
 }
 
@@ -903,6 +1001,130 @@ void aod_run_job_free(aod_run_job *j)
 static int push_row(void *ctx, int64_t id, const char *norm, size_t len, aod_error *err)
 {
     return aod_run_push(ctx, id, norm, len, err);
+}
+
+/* ------------------------------------------------------ seen organisations */
+
+/* A sink that keeps the organisation of each line (aod_notify_org_key). */
+typedef struct orgs_sink {
+    aod_sink base;
+    char **v;
+    size_t n, cap;
+} orgs_sink;
+
+static int orgs_begin(aod_sink *s, const aod_report_info *info, aod_error *err)
+{
+    (void)s;
+    (void)info;
+    (void)err;
+    return 0;
+}
+
+static int orgs_entry(aod_sink *s, const aod_entry *e, aod_error *err)
+{
+    orgs_sink *o = (orgs_sink *)s;
+    const char *org = aod_notify_org_key(e);
+    size_t i;
+
+    if (!org)
+        return 0;
+    /* a patient's record sees few organisations: a short list */
+    for (i = o->n; i > 0; i--)
+        if (strcmp(o->v[i - 1], org) == 0)
+            return 0;
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? 2 * o->cap : 16;
+        char **v = realloc(o->v, cap * sizeof *v);
+        if (!v)
+            goto nomem;
+        o->v = v;
+        o->cap = cap;
+    }
+    if (!(o->v[o->n] = strdup(org)))
+        goto nomem;
+    o->n++;
+    return 0;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+    return -1;
+}
+
+static int orgs_end(aod_sink *s, const aod_report_summary *sum, aod_error *err)
+{
+    (void)s;
+    (void)sum;
+    (void)err;
+    return 0;
+}
+
+static void orgs_free(aod_sink *s)
+{
+    (void)s;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void aod_run_seen_orgs_free(char **v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static int push_report(void *ctx, int64_t id, const char *norm, size_t len, aod_error *err)
+{
+    return aod_report_push_norm(ctx, id, norm, len, err);
+}
+
+int aod_run_seen_orgs(aod_store *st, const aod_report_info *info, const aod_text *text, char ***out,
+                      size_t *n, aod_error *err)
+{
+    aod_report_info h = *info;
+    orgs_sink o;
+    aod_report *rep;
+    int rc = -1;
+
+    memset(&o, 0, sizeof o);
+    o.base.begin = orgs_begin;
+    o.base.entry = orgs_entry;
+    o.base.end = orgs_end;
+    o.base.free = orgs_free;
+    /* every access before the period, as the patient's access report would
+     * list them: the same classification, dedup and parties */
+    h.mode = AOD_MODE_ACCESS;
+    h.audience = AOD_AUDIENCE_PATIENT;
+    h.from = 0;
+    h.to = info->from;
+    h.notify = 0;
+    h.seen_orgs = NULL;
+    h.n_seen_orgs = 0;
+    h.facts = NULL;
+    h.completeness = NULL;
+    h.care = NULL;
+    rep = aod_report_new(&h, text, &o.base, err);
+    if (!rep)
+        goto out;
+    if (h.to > 0 && aod_store_each_event(st, h.patient_keys, h.n_patient_keys, h.from, h.to,
+                                         push_report, rep, err) != 0)
+        goto out;
+    if (aod_report_finish(rep, NULL, err) != 0)
+        goto out;
+    if (o.n > 1)
+        qsort(o.v, o.n, sizeof *o.v, cmp_str);
+    *out = o.v;
+    *n = o.n;
+    o.v = NULL;
+    o.n = 0;
+    rc = 0;
+out:
+    aod_report_free(rep);
+    aod_run_seen_orgs_free(o.v, o.n);
+    return rc;
 }
 
 int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *text, int explain,

@@ -48,6 +48,13 @@ const char *aod_entry_flag_name(unsigned bit)
     return "?";
 }
 
+const char *aod_notify_reason_name(aod_notify_reason r)
+{
+    static const char *const names[AOD_NOTIFY_COUNT] = {"new-organisation", "emergency",
+                                                        "restricted", "disclosure", "review"};
+    return r < AOD_NOTIFY_COUNT ? names[r] : "?";
+}
+
 const char *aod_reason_name(aod_reason r)
 {
     switch (r) {

@@ -181,6 +181,10 @@ typedef struct aod_entry {
      * authorization, or a care relationship or encounter (flags.h); set by
      * the flags stage, privacy office only. */
     int explained;
+    /* Why the patient's digest names this line (batch --notify,
+     * pipeline/notify.h): bits AOD_NOTIFY_*, 0 when it does not.  Words a
+     * patient may read: never a flag id or its evidence. */
+    unsigned notify;
 
     /* Filled by mask: what the audience sees.  shown_name is never NULL
      * after mask; the others may be. */
@@ -225,6 +229,20 @@ int aod_entry_ref_parse(const char *s, char *out, size_t size);
  * returns 1; 0 when there is none; -1 with err set on failure. */
 typedef int (*aod_care_fn)(void *ctx, const aod_entry *e, const char **evidence, aod_error *err);
 
+/* Why a line is in the patient's notification digest (batch --notify,
+ * doc/notifications.md).  The order is the digest's. */
+typedef enum aod_notify_reason {
+    AOD_NOTIFY_NEW_ORGANISATION = 0, /* the first access by an organisation new to the patient */
+    AOD_NOTIFY_EMERGENCY,            /* an emergency (break-glass) access */
+    AOD_NOTIFY_RESTRICTED,           /* an access to a record the site marks restricted (VIP) */
+    AOD_NOTIFY_DISCLOSURE,           /* a disclosure outside the covered entity */
+    AOD_NOTIFY_FLAGGED,              /* a flag the site marks notify fired (which: not said) */
+    AOD_NOTIFY_COUNT
+} aod_notify_reason;
+
+/* "new-organisation", "emergency", "restricted", "disclosure", "review". */
+const char *aod_notify_reason_name(aod_notify_reason r);
+
 /* The callback through which a stage hands an entry on.  The entry is
  * borrowed for the call; the receiver copies what it keeps (strings are
  * pool-owned and need no copy; record_ids must be copied). */
@@ -258,6 +276,13 @@ typedef struct aod_report_info {
     /* The care-relationship hook (aod_care_fn); NULL: none supplied. */
     aod_care_fn care;
     void *care_ctx;
+    /* batch --notify: mark the lines the patient's digest names
+     * (aod_entry.notify), and the organisations that accessed the patient's
+     * record before `from` (sorted in byte order, borrowed), which are not
+     * new. */
+    int notify;
+    const char *const *seen_orgs;
+    size_t n_seen_orgs;
 } aod_report_info;
 
 /* One source system (source.observer) as the store knows it. */

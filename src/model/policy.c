@@ -1404,9 +1404,10 @@ static int build_access_flags(loader *ld, xmlNode *el)
                 return -1;
         } else if (is_el(c, "flag")) {
             const char *id = NULL;
-            int on;
+            int on, notify;
             size_t f;
-            if (get_attr(ld, c, "id", &id) != 0 || get_bool(ld, c, "enabled", 1, &on) != 0)
+            if (get_attr(ld, c, "id", &id) != 0 || get_bool(ld, c, "enabled", 1, &on) != 0 ||
+                get_bool(ld, c, "notify", 0, &notify) != 0)
                 return -1;
             for (f = 0; id && f < AOD_AFLAG_COUNT && strcmp(id, access_flag_ids[f]) != 0; f++)
                 ;
@@ -1417,6 +1418,11 @@ static int build_access_flags(loader *ld, xmlNode *el)
                 p->access_flags.enabled |= 1u << f;
             else
                 p->access_flags.enabled &= ~(1u << f);
+            /* a flag that is off never fires, so it never notifies */
+            if (on && notify)
+                p->access_flags.notify |= 1u << f;
+            else
+                p->access_flags.notify &= ~(1u << f);
         } else {
             return fail_at(ld, c, "unknown element <%s>", (const char *)c->name);
         }
@@ -1651,6 +1657,7 @@ static void set_defaults(aod_policy *p)
     p->summarize.enabled = 1;
     p->summarize.min_count = 2;
     p->access_flags.enabled = 0;
+    p->access_flags.notify = 0;
     p->access_flags.care_window_hours = 24;
     p->access_flags.hours_start = 7 * 60;
     p->access_flags.hours_end = 19 * 60;

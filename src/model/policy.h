@@ -302,6 +302,7 @@ typedef struct aod_policy {
      * computes, and their settings.  Absent: none. */
     struct {
         unsigned enabled;       /* bit aod_access_flag: on; default 0 (all off) */
+        unsigned notify;        /* bit aod_access_flag: batch --notify tells the patient */
         int care_window_hours;  /* no-relationship: +- this around the access; default 24 */
         int hours_start;        /* site hours, minutes after midnight local; default 420 (07:00) */
         int hours_end;          /* default 1140 (19:00); end > start */

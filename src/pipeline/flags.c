@@ -234,6 +234,12 @@ static int is_emergency_purpose(const char *code)
                     strcmp(code, "BTG") == 0);
 }
 
+int aod_flags_is_emergency(const aod_entry *e)
+{
+    return (e->activity && strcmp(e->activity, "emergency-access") == 0) ||
+           is_emergency_purpose(e->purpose_code);
+}
+
 static int own_key(const aod_flags *f, const aod_staff *s)
 {
     size_t i, k;

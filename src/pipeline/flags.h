@@ -2,9 +2,11 @@
  * flags.h - stage "flags": the privacy office's access flags and the
  * explanation coverage (doc/privacy-office.md).
  *
- * Runs for the privacy office's copy (and the explain view) only, between
- * the line-making stages and mask: the patient's copy never passes through
- * it, so no flag can reach it.  For each line it sets aod_entry.access_flags
+ * Runs for the privacy office's copy (and the explain view), between the
+ * line-making stages and mask; for the patient's copy only when the monthly
+ * digest is asked for (aod_report_info.notify: a flag the policy marks
+ * notify), and report.c clears what it set before mask, so no flag can
+ * reach the patient's copy.  For each line it sets aod_entry.access_flags
  * (bit aod_access_flag), access_evidence and explained, and hands the line on.
  *
  * What each flag reads (the site facts are model/facts.h, loaded once per
@@ -64,6 +66,10 @@ int aod_flags_push(aod_flags *f, const aod_entry *e, aod_error *err);
  * borrowed from f, valid until aod_flags_free).  Returns 0 / -1 (out of
  * memory). */
 int aod_flags_summary(aod_flags *f, aod_report_summary *sum, aod_error *err);
+
+/* 1 when e is an emergency (break-glass) access as the emergency flag
+ * reads it: classify's emergency-access, or an emergency purpose. */
+int aod_flags_is_emergency(const aod_entry *e);
 
 /* Frees f; accepts NULL. */
 void aod_flags_free(aod_flags *f);

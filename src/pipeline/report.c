@@ -20,6 +20,7 @@
 #include "pipeline/classify.h"
 #include "pipeline/dedup.h"
 #include "pipeline/flags.h"
+#include "pipeline/notify.h"
 #include "pipeline/mask.h"
 #include "pipeline/overview.h"
 #include "base/log.h"
@@ -36,7 +37,8 @@ struct aod_report {
     aod_policy dedup_policy; /* the policy as dedup reads it (sessions by mode) */
     aod_summarize *summarize;
     aod_mask *mask;
-    aod_flags *flags;           /* privacy office and explain only */
+    aod_flags *flags;           /* privacy office and explain only, and for notify */
+    aod_notify *notify;         /* batch --notify only */
     aod_overview_acc *overview; /* NULL in explain runs */
     aod_report_summary sum;
     int begun;
@@ -171,6 +173,14 @@ static int on_flagged(void *ctx, const aod_entry *in, aod_error *err)
 
     char ref[AOD_ENTRY_REF_SIZE];
 
+    if (r->notify && aod_notify_mark(r->notify, &e, err) != 0)
+        return -1;
+    if (r->info->audience != AOD_AUDIENCE_PRIVACY_OFFICE && !r->explain) {
+        /* the flags ran for the digest only: none of it goes further */
+        e.access_flags = 0;
+        e.access_evidence = NULL;
+        e.explained = 0;
+    }
     if (e.reason == AOD_REASON_NONE && r->info->care) {
         /* issue 19's care-relationship table, when a site supplies one */
         const char *ev = NULL;
@@ -337,11 +347,15 @@ aod_report *aod_report_new(const aod_report_info *info, const aod_text *text, ao
     r->mask = aod_mask_new(p, info->audience, info->mode, text, r->pool, err);
     if (!r->mask)
         goto fail;
-    if (info->audience == AOD_AUDIENCE_PRIVACY_OFFICE) {
+    /* the digest (batch --notify) asks whether a flag the site marks
+     * notify fired, for the patient's copy too: on_flagged clears them */
+    if (info->audience == AOD_AUDIENCE_PRIVACY_OFFICE || info->notify) {
         r->flags = aod_flags_new(info, r->pool, on_flagged, r);
         if (!r->flags)
             goto nomem;
     }
+    if (info->notify && !(r->notify = aod_notify_new(info)))
+        goto nomem;
     return r;
 nomem:
     fail_nomem(err);
@@ -570,7 +584,8 @@ int aod_report_finish(aod_report *r, aod_report_summary *sum, aod_error *err)
         return -1;
     if (r->summarize && aod_summarize_finish(r->summarize, err) != 0)
         return -1;
-    if (r->flags && aod_flags_summary(r->flags, &r->sum, err) != 0)
+    if (r->flags && (r->info->audience == AOD_AUDIENCE_PRIVACY_OFFICE || r->explain) &&
+        aod_flags_summary(r->flags, &r->sum, err) != 0)
         return -1;
     aod_mask_no_words(r->mask, &r->sum);
     if (r->explain)
@@ -590,6 +605,7 @@ void aod_report_free(aod_report *r)
         return;
     aod_mask_free(r->mask);
     aod_flags_free(r->flags);
+    aod_notify_free(r->notify);
     aod_overview_free(r->overview);
     aod_summarize_free(r->summarize);
     aod_dedup_free(r->dedup);

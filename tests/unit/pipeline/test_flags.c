@@ -17,6 +17,7 @@
 #include "base/timefmt.h"
 #include "model/facts.h"
 #include "pipeline/flags.h"
+#include "pipeline/notify.h"
 #include "testutil.h"
 
 #define HEAD                                                                                       \
@@ -37,6 +38,10 @@ static const char none_policy[] = HEAD "</policy>";
 static const char some_policy[] =
     HEAD "<access-flags><flag id='vip'/><flag id='emergency'/>"
          "<flag id='emergency' enabled='false'/></access-flags></policy>";
+
+static const char notify_policy[] =
+    HEAD "<access-flags><flag id='after-hours' notify='true'/><flag id='vip'/>"
+         "<flag id='emergency' notify='true' enabled='false'/></access-flags></policy>";
 
 static const char *const keys[] = {"Patient/p1", "urn:mrn|77"};
 
@@ -318,6 +323,97 @@ static void test_no_flags_without_access_flags(void **state)
     assert_int_equal(push(f, "2025-03-02T03:00:00Z", "Practitioner/dr-3", "ETREAT"), 0);
 }
 
+/* The notify stage (batch --notify): which lines the patient's digest
+ * names, and why (pipeline/notify.h). */
+static unsigned mark(aod_notify *n, aod_entry *e)
+{
+    aod_error err;
+
+    aod_error_init(&err);
+    assert_int_equal(aod_notify_mark(n, e, &err), 0);
+    return e->notify;
+}
+
+static void test_notify(void **state)
+{
+    fixture *f = *state;
+    static const char *const seen[] = {"Northside Clinic", "Organization/zz"};
+    aod_notify *n;
+    aod_entry e;
+
+    start(f, notify_policy);
+    /* notify only on a flag that is on: emergency was turned off */
+    assert_int_equal(f->policy->access_flags.notify, BIT(AOD_AFLAG_AFTER_HOURS));
+    f->info.seen_orgs = seen;
+    f->info.n_seen_orgs = 2;
+    assert_int_equal(aod_facts_add_patient(f->facts, NULL, NULL, 0, NULL, 0), 0);
+    aod_facts_set_loaded(f->facts, 0, 1, 0);
+    assert_int_equal(aod_facts_finish(f->facts), 0);
+    n = tu_check(aod_notify_new(&f->info));
+
+    /* a routine access by staff: nothing */
+    tu_entry(&e, f->pool, tu_time("2025-03-03T10:00:00Z"), AOD_CLASS_INTERNAL, 'R', 1);
+    e.who.cls = AOD_ACTOR_WORKFORCE;
+    e.who.organisation = "Example Hospital";
+    assert_int_equal(mark(n, &e), 0);
+    /* a flag the policy marks notify: review; one it does not: nothing */
+    e.access_flags = BIT(AOD_AFLAG_AFTER_HOURS) | BIT(AOD_AFLAG_VIP);
+    assert_int_equal(mark(n, &e), BIT(AOD_NOTIFY_FLAGGED));
+    e.access_flags = BIT(AOD_AFLAG_VIP);
+    assert_int_equal(mark(n, &e), 0);
+    e.access_flags = 0;
+    /* an emergency purpose, the emergency flag off or not */
+    e.purpose_code = "ETREAT";
+    assert_int_equal(mark(n, &e), BIT(AOD_NOTIFY_EMERGENCY));
+    e.purpose_code = NULL;
+
+    /* a disclosure to an organisation seen before: a disclosure, not new */
+    tu_entry(&e, f->pool, tu_time("2025-03-04T10:00:00Z"), AOD_CLASS_DISCLOSURE, 'R', 2);
+    e.who.cls = AOD_ACTOR_EXTERNAL_ORGANISATION;
+    e.who.name = "Northside Clinic";
+    assert_int_equal(mark(n, &e), BIT(AOD_NOTIFY_DISCLOSURE));
+    /* a new one: new the first time only */
+    e.who.name = "Lakeview Hospital";
+    assert_int_equal(mark(n, &e), BIT(AOD_NOTIFY_NEW_ORGANISATION) | BIT(AOD_NOTIFY_DISCLOSURE));
+    assert_int_equal(mark(n, &e), BIT(AOD_NOTIFY_DISCLOSURE));
+    /* an outside person of a new organisation, by its organisation */
+    e.cls = AOD_CLASS_INTERNAL;
+    e.who.cls = AOD_ACTOR_EXTERNAL_PERSON;
+    e.who.name = "Dr. Out Side";
+    e.who.organisation = "Hillcrest Practice";
+    assert_int_equal(mark(n, &e), BIT(AOD_NOTIFY_NEW_ORGANISATION));
+    /* a disclosure to the patient themselves, a failed one, our own run: nothing */
+    e.who.organisation = "Hillcrest Practice";
+    e.cls = AOD_CLASS_EXCLUDED;
+    e.exclusion = AOD_EXCL_II;
+    assert_int_equal(mark(n, &e), 0);
+    e.exclusion = AOD_EXCL_IV;
+    assert_int_equal(mark(n, &e), BIT(AOD_NOTIFY_DISCLOSURE));
+    e.flags = AOD_ENTRY_FAILED;
+    assert_int_equal(mark(n, &e), 0);
+    e.flags = AOD_ENTRY_SELF_AUDIT;
+    assert_int_equal(mark(n, &e), 0);
+    aod_notify_free(n);
+}
+
+static void test_notify_restricted(void **state)
+{
+    fixture *f = *state;
+    aod_notify *n;
+    aod_entry e;
+
+    start(f, none_policy);
+    assert_int_equal(aod_facts_add_patient(f->facts, NULL, NULL, 1, NULL, 0), 0);
+    aod_facts_set_loaded(f->facts, 0, 1, 0);
+    assert_int_equal(aod_facts_finish(f->facts), 0);
+    n = tu_check(aod_notify_new(&f->info));
+    /* every access to a restricted record, the vip flag on or not */
+    tu_entry(&e, f->pool, tu_time("2025-03-03T10:00:00Z"), AOD_CLASS_INTERNAL, 'R', 1);
+    e.who.cls = AOD_ACTOR_WORKFORCE;
+    assert_int_equal(mark(n, &e), BIT(AOD_NOTIFY_RESTRICTED));
+    aod_notify_free(n);
+}
+
 static void test_coverage(void **state)
 {
     fixture *f = *state;
@@ -361,6 +457,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_policy_turns_flags_on_and_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_flags_without_access_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coverage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notify_restricted, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
