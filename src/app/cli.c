@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -556,14 +555,6 @@ static int print_report_json(const char *cmd, const report_opts *o, const char *
     return rc;
 }
 
-/* SIGINT / SIGTERM during a report: stop, leave no temporary file. */
-static volatile sig_atomic_t report_stop;
-
-static void on_report_signal(int sig)
-{
-    report_stop = sig;
-}
-
 static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *err)
 {
     int explain = strcmp(cmd, "explain") == 0;
@@ -706,24 +697,9 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
         output[1].path = aod_buf_str(&companion);
         n_outputs = 2;
     }
-    {
-        struct sigaction sa, old_int, old_term;
-        int failed;
-
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_report_signal;
-        sigemptyset(&sa.sa_mask);
-        report_stop = 0;
-        ro.stop = &report_stop;
-        sigaction(SIGINT, &sa, &old_int);
-        sigaction(SIGTERM, &sa, &old_term);
-        failed =
-            aod_run_report(st, &info, text, explain, output, n_outputs, &ro, &sum, self_audit, err);
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-        if (failed)
-            goto out;
-    }
+    if (aod_run_report_stoppable(st, &info, text, explain, output, n_outputs, &ro, &sum, self_audit,
+                                 err) != 0)
+        goto out;
     if (sum.records_read == 0)
         aod_log(AOD_LOG_NOTICE, "no audit records found for %s in the period; the report says so",
                 aod_error_mask_key(keys[0], masked, sizeof masked));

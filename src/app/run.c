@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1152,5 +1153,35 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
     rc = 0;
 out:
     aod_run_job_free(j);
+    return rc;
+}
+
+/* The signal that stopped aod_run_report_stoppable's run, 0 while none. */
+static volatile sig_atomic_t foreground_stop;
+
+static void on_foreground_signal(int sig)
+{
+    foreground_stop = sig;
+}
+
+int aod_run_report_stoppable(aod_store *st, const aod_report_info *info, const aod_text *text,
+                             int explain, aod_run_output *outs, size_t n_outs,
+                             const aod_run_options *opts, aod_report_summary *sum,
+                             char *self_audit_id, aod_error *err)
+{
+    struct sigaction sa, old_int, old_term;
+    aod_run_options o = *opts;
+    int rc;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_foreground_signal;
+    sigemptyset(&sa.sa_mask);
+    foreground_stop = 0;
+    o.stop = &foreground_stop;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    rc = aod_run_report(st, info, text, explain, outs, n_outs, &o, sum, self_audit_id, err);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     return rc;
 }

@@ -95,6 +95,15 @@ int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *t
                    aod_run_output *outs, size_t n_outs, const aod_run_options *opts,
                    aod_report_summary *sum, char *self_audit_id, aod_error *err);
 
+/* aod_run_report for a command run in the foreground: SIGINT and SIGTERM
+ * stop it as opts->stop describes (the caller's opts->stop is ignored).
+ * The handlers are installed for the run and the previous ones restored
+ * before returning. */
+int aod_run_report_stoppable(aod_store *st, const aod_report_info *info, const aod_text *text,
+                             int explain, aod_run_output *outs, size_t n_outs,
+                             const aod_run_options *opts, aod_report_summary *sum,
+                             char *self_audit_id, aod_error *err);
+
 /* The same run in steps, for the batch, which feeds many reports from one
  * query and records their self-audits in one transaction:
  *   aod_run_begin -> aod_run_push per row -> aod_run_finish

@@ -11,7 +11,6 @@
 #include "app/verify.h"
 
 #include <getopt.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -520,14 +519,6 @@ static int parse_opts(int argc, char **argv, verify_opts *o, int *help, aod_erro
     return 0;
 }
 
-static volatile sig_atomic_t verify_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    verify_stop = 1;
-}
-
 int aod_verify_command(int argc, char **argv, aod_error *err)
 {
     verify_opts o;
@@ -597,23 +588,8 @@ int aod_verify_command(int argc, char **argv, aod_error *err)
     memset(&output, 0, sizeof output);
     output.format = o.json ? "verify-json" : "verify-text";
     output.path = NULL;
-    {
-        struct sigaction sa, old_int, old_term;
-        int failed;
-
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        verify_stop = 0;
-        ro.stop = &verify_stop;
-        sigaction(SIGINT, &sa, &old_int);
-        sigaction(SIGTERM, &sa, &old_term);
-        failed = aod_run_report(st, &info, text, 0, &output, 1, &ro, &sum, self_audit, err);
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-        if (failed)
-            goto out;
-    }
+    if (aod_run_report_stoppable(st, &info, text, 0, &output, 1, &ro, &sum, self_audit, err) != 0)
+        goto out;
     aod_log(AOD_LOG_INFO, "the question is recorded in the store as AuditEvent %s", self_audit);
     rc = ctx.found ? 0 : AOD_VERIFY_NO;
 out:

@@ -4,65 +4,22 @@
 #include "base/sign.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+
+#include "base/secretfile.h"
 
 struct aod_sign_key {
     EVP_PKEY *pkey;
     int private_key;
 };
 
-/* Opens path as a secret (sign.h), returning a stream or NULL with err. */
-static FILE *open_secret(const char *path, aod_error *err)
-{
-    struct stat sb;
-    FILE *f;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-
-    if (fd < 0) {
-        aod_error_set(err, errno == ENOENT || errno == EACCES ? AOD_ERR_IO : AOD_ERR_USAGE, path, 0,
-                      "--sign", "cannot open the signing key: %s",
-                      errno == ELOOP ? "it is a symbolic link (give the file itself)"
-                                     : strerror(errno));
-        return NULL;
-    }
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        aod_error_set(err, AOD_ERR_USAGE, path, 0, "--sign",
-                      "the signing key is not a regular file");
-        goto fail;
-    }
-    if (sb.st_uid != geteuid() && sb.st_uid != 0) {
-        aod_error_set(err, AOD_ERR_USAGE, path, 0, "--sign",
-                      "the signing key is owned by another user (uid %ld): make it yours (or "
-                      "root's), mode 0600",
-                      (long)sb.st_uid);
-        goto fail;
-    }
-    if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
-        aod_error_set(err, AOD_ERR_USAGE, path, 0, "--sign",
-                      "the signing key is readable or writable by others (mode %04o): chmod 600 "
-                      "it",
-                      (unsigned)(sb.st_mode & 07777));
-        goto fail;
-    }
-    f = fdopen(fd, "rb");
-    if (!f) {
-        aod_error_set(err, AOD_ERR_NOMEM, path, 0, NULL, "out of memory");
-        goto fail;
-    }
-    return f;
-fail:
-    close(fd);
-    return NULL;
-}
+static const aod_secret_kind signing_key = {"the signing key", "--sign", AOD_ERR_USAGE, AOD_ERR_IO};
 
 static aod_sign_key *wrap(EVP_PKEY *pkey, int private_key, const char *path, const char *field,
                           aod_error *err)
@@ -89,7 +46,7 @@ static aod_sign_key *wrap(EVP_PKEY *pkey, int private_key, const char *path, con
 
 aod_sign_key *aod_sign_key_load_private(const char *path, aod_error *err)
 {
-    FILE *f = open_secret(path, err);
+    FILE *f = aod_secret_open(path, &signing_key, err);
     EVP_PKEY *pkey;
 
     if (!f)

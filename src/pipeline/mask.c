@@ -10,15 +10,13 @@
 #include "pipeline/mask.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "base/buf.h"
+#include "base/secretfile.h"
 #include "model/text.h"
 #include "base/sha256.h"
 
@@ -73,52 +71,10 @@ static void wipe(void *p, size_t n)
         *v++ = 0;
 }
 
-/* Opens the secret file, refusing what others could read, change or
- * replace: anyone who knows the key can reverse or choose the pseudonyms.
- * A regular file owned by the caller (or root) without group or other bits,
- * opened without following a link and without blocking on a pipe. */
-static FILE *open_secret(const char *path, aod_error *err)
-{
-    struct stat sb;
-    FILE *f;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-
-    if (fd < 0) {
-        aod_error_set(err, AOD_ERR_POLICY, path, 0, "pseudonym-secret",
-                      "cannot open the pseudonym secret file: %s",
-                      errno == ELOOP ? "it is a symbolic link (give the file itself)"
-                                     : strerror(errno));
-        return NULL;
-    }
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        aod_error_set(err, AOD_ERR_POLICY, path, 0, "pseudonym-secret",
-                      "the pseudonym secret file is not a regular file");
-        goto fail;
-    }
-    if (sb.st_uid != geteuid() && sb.st_uid != 0) {
-        aod_error_set(err, AOD_ERR_POLICY, path, 0, "pseudonym-secret",
-                      "the pseudonym secret file is owned by another user (uid %ld): make it "
-                      "yours (or root's), mode 0600",
-                      (long)sb.st_uid);
-        goto fail;
-    }
-    if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
-        aod_error_set(err, AOD_ERR_POLICY, path, 0, "pseudonym-secret",
-                      "the pseudonym secret file is readable or writable by others (mode %04o): "
-                      "chmod 600 it",
-                      (unsigned)(sb.st_mode & 07777));
-        goto fail;
-    }
-    f = fdopen(fd, "rb");
-    if (!f) {
-        aod_error_set(err, AOD_ERR_NOMEM, path, 0, NULL, "out of memory");
-        goto fail;
-    }
-    return f;
-fail:
-    close(fd);
-    return NULL;
-}
+/* Anyone who knows the key can reverse or choose the pseudonyms: the file is
+ * opened as a secret (base/secretfile.h). */
+static const aod_secret_kind pseudonym_secret = {"the pseudonym secret file", "pseudonym-secret",
+                                                 AOD_ERR_POLICY, AOD_ERR_POLICY};
 
 /* Reads the secret file named by the policy into m. */
 static int read_secret(aod_mask *m, aod_error *err)
@@ -136,7 +92,7 @@ static int read_secret(aod_mask *m, aod_error *err)
                       aod_policy_audience_name(m->audience));
         goto cleanup;
     }
-    f = open_secret(path, err);
+    f = aod_secret_open(path, &pseudonym_secret, err);
     if (!f)
         goto cleanup;
     data = malloc(SECRET_MAX + 1);

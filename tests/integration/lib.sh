@@ -45,6 +45,7 @@ pg_stop() {
     fi
 }
 
+# pg_start: the server; AOD_PG_SETTINGS adds settings ("-c name=value ...").
 pg_start() {
     PGBIN=$(pg_bindir) || { echo "FAIL: no PostgreSQL server binaries (initdb) found" >&2; exit 1; }
     PGTMP=$(mktemp -d "${TMPDIR:-/tmp}/aod-pg.XXXXXX")
@@ -57,7 +58,7 @@ pg_start() {
     as_pg "$PGBIN/initdb" -D "$PGTMP/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
         >"$PGTMP/initdb.log" 2>&1 || { cat "$PGTMP/initdb.log" >&2; exit 1; }
     as_pg "$PGBIN/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/server.log" -w \
-        -o "-k $PGTMP -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        -o "-k $PGTMP -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off ${AOD_PG_SETTINGS:-}" \
         start >/dev/null || { cat "$PGTMP/server.log" >&2; exit 1; }
     export PGHOST="$PGTMP" PGUSER=postgres PGDATABASE=aodtest
     unset PGPORT PGSERVICE PGPASSWORD

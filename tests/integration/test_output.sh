@@ -63,4 +63,20 @@ ok "a link to nothing is refused" run 6 "${AOD[@]}" "${R[@]}" -o "$W/dangling.cs
 ok "saying why" contains "$ERR" "cannot follow the link"
 ok "and nothing is created" test ! -e "$W/nowhere.csv"
 
+# SIGTERM while the finished temporary waits for its self-audit: the report
+# stops with exit 9, says so, and leaves neither the file nor its temporary.
+AOD_TEST_SLOW_MS=2000 "${AOD[@]}" "${R[@]}" -o "$W/stopped.csv" >/dev/null 2>"$W/stopped.err" &
+pid=$!
+for i in $(seq 1 300); do
+    [ -n "$(find "$W" -name '.stopped.csv.aodtmp.*')" ] && break
+    sleep 0.1
+done
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+ok "SIGTERM: the report stops with exit 9" equals "$rc" 9
+ok "SIGTERM: saying so" contains "$(cat "$W/stopped.err")" "interrupted"
+ok "SIGTERM: no report is published" test ! -e "$W/stopped.csv"
+ok "SIGTERM: and no temporary is left" test -z "$(find "$W" -name '.stopped.csv.aodtmp.*')"
+
 finish
