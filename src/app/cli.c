@@ -318,7 +318,8 @@ typedef struct report_opts {
     const char *font, *fallback_font;
     const char *sign; /* --sign KEYFILE */
     const char *operator_name;
-    const char *ref; /* explain --ref */
+    const char *ref; /* explain --ref; report --mode breach: REF[,REF...] */
+    const char *actions, *contact, *discovered; /* report --mode breach */
     int csv_bom;
     int json;
     char csv_delimiter;
@@ -341,7 +342,7 @@ static void report_help(const char *cmd)
            "                     (system|value); repeat for one person known by several keys\n"
            "  --from DATE        first day covered (default: the policy's lookback before --now)\n"
            "  --to DATE          last day covered, inclusive (default: --now)\n"
-           "  --mode MODE        disclosures (default) or access\n"
+           "  --mode MODE        disclosures (default) or access%s\n"
            "  --audience WHO     patient (default) or privacy-office\n"
            "  --policy FILE      the site policy (default: $AODREPORT_POLICY, else\n"
            "                     " AOD_SYSCONF_POLICY ")\n"
@@ -349,7 +350,10 @@ static void report_help(const char *cmd)
            "                     output for reproducible runs\n"
            "  --lang LANG        language of the words in the report (default: the policy's)\n"
            "  --patient-name N   the patient's name, for the letter\n"
-           "  --requested DATE   when the request was received\n");
+           "  --requested DATE   when the request was received\n",
+           explain ? ""
+                   : ",\n                     or breach (the letter the patient is owed for\n"
+                     "                     accesses found not permitted: --ref, --actions)");
     if (!explain)
         printf("  --format FORMAT    csv (default), pdf (a letter and table for the patient),\n"
                "                     html (the same letter and table as an accessible web\n"
@@ -368,6 +372,13 @@ static void report_help(const char *cmd)
                "  --fallback-font FILE  TrueType font (or collection) for the characters\n"
                "                     --font lacks: Chinese, Japanese, Korean (default:\n"
                "                     WenQuanYi Micro Hei); '' for none\n");
+    if (!explain)
+        printf("  --ref REF[,REF...] with --mode breach: the lines of the patient's access\n"
+               "                     report (as printed: XXXXX-XXXXX) the letter is about\n"
+               "  --actions TEXT     with --mode breach: what was done about it (required)\n"
+               "  --contact TEXT     with --mode breach: whom to contact (default: the\n"
+               "                     policy's privacy office)\n"
+               "  --discovered DATE  with --mode breach: when it was found\n");
     if (explain)
         printf("  --ref REF          only the raw records behind the report line with this\n"
                "                     reference (as printed on the line: XXXXX-XXXXX), each\n"
@@ -416,6 +427,9 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
                                          {"operator", required_argument, NULL, 'O'},
                                          {"json", no_argument, NULL, 'J'},
                                          {"ref", required_argument, NULL, 'R'},
+                                         {"actions", required_argument, NULL, 'A'},
+                                         {"contact", required_argument, NULL, 'C'},
+                                         {"discovered", required_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -488,9 +502,16 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
             o->json = 1;
             break;
         case 'R':
-            if (strcmp(cmd, "explain") != 0)
-                return usage_error(err, "--ref", "--ref belongs to explain");
             o->ref = optarg;
+            break;
+        case 'A':
+            o->actions = optarg;
+            break;
+        case 'C':
+            o->contact = optarg;
+            break;
+        case 'V':
+            o->discovered = optarg;
             break;
         case 'D':
             if (strcmp(optarg, ",") == 0 || strcmp(optarg, ";") == 0)
@@ -511,8 +532,68 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
         return usage_error(err, cmd, "unexpected argument '%s'", argv[optind]);
     if (o->n_keys == 0)
         return usage_error(err, cmd, "--patient is required");
+    /* the breach letter's options belong to it; --ref to it and explain */
+    if (strcmp(cmd, "explain") == 0 || !o->mode || strcmp(o->mode, "breach") != 0) {
+        if (o->ref && strcmp(cmd, "explain") != 0)
+            return usage_error(err, "--ref", "--ref belongs to explain and to --mode breach");
+        if (o->actions || o->contact || o->discovered)
+            return usage_error(err,
+                               o->actions   ? "--actions"
+                               : o->contact ? "--contact"
+                                            : "--discovered",
+                               "belongs to --mode breach");
+    } else {
+        if (!o->ref)
+            return usage_error(err, "--ref",
+                               "--mode breach needs the references of the lines it is about "
+                               "(--ref REF[,REF...], as the access report prints them)");
+        if (!o->actions || !*o->actions)
+            return usage_error(err, "--actions",
+                               "--mode breach needs what was done about it (--actions TEXT): "
+                               "the letter must say it");
+    }
     if (o->json && (!o->output || strcmp(o->output, "-") == 0))
         return usage_error(err, "--json", "the summary goes to standard output: give -o FILE");
+    return 0;
+}
+
+/* report --mode breach: the references (REF[,REF...], each as a person
+ * types it back) into refs, and the letter's words, into b. */
+static int parse_breach(const report_opts *o, aod_breach *b,
+                        char refs[AOD_BREACH_MAX_REFS][AOD_ENTRY_REF_SIZE], aod_error *err)
+{
+    const char *p = o->ref, *end;
+    size_t i;
+
+    memset(b, 0, sizeof *b);
+    for (; p; p = *end ? end + 1 : NULL) {
+        char one[64];
+        size_t n;
+        end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        n = (size_t)(end - p);
+        if (b->n_refs == AOD_BREACH_MAX_REFS)
+            return usage_error(err, "--ref", "at most %d references in one letter",
+                               AOD_BREACH_MAX_REFS);
+        if (n < sizeof one) {
+            memcpy(one, p, n);
+            one[n] = '\0';
+        }
+        if (n >= sizeof one || aod_entry_ref_parse(one, refs[b->n_refs], AOD_ENTRY_REF_SIZE) != 0)
+            return usage_error(err, "--ref",
+                               "'%.*s' is not a line reference (ten letters and digits, as "
+                               "XXXXX-XXXXX)",
+                               (int)(n < 64 ? n : 64), p);
+        for (i = 0; i < b->n_refs && strcmp(refs[i], refs[b->n_refs]) != 0; i++)
+            ;
+        if (i == b->n_refs) { /* the same line twice is said once */
+            b->refs[b->n_refs] = refs[b->n_refs];
+            b->n_refs++;
+        }
+    }
+    b->actions = o->actions;
+    b->contact = o->contact;
     return 0;
 }
 
@@ -560,6 +641,8 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     int explain = strcmp(cmd, "explain") == 0;
     report_opts o;
     aod_report_info info;
+    aod_breach breach;
+    char refs[AOD_BREACH_MAX_REFS][AOD_ENTRY_REF_SIZE];
     aod_report_summary sum;
     aod_run_options ro;
     aod_run_output output[2];
@@ -601,8 +684,15 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
         info.mode = AOD_MODE_DISCLOSURES;
     else if (strcmp(o.mode, "access") == 0)
         info.mode = AOD_MODE_ACCESS;
-    else {
-        usage_error(err, "--mode", "'%s': use disclosures or access", o.mode);
+    else if (!explain && strcmp(o.mode, "breach") == 0) {
+        /* the letter about lines of the patient's access report */
+        info.mode = AOD_MODE_ACCESS;
+        if (parse_breach(&o, &breach, refs, err) != 0)
+            goto out;
+        info.breach = &breach;
+    } else {
+        usage_error(err, "--mode", "'%s': use disclosures or access%s", o.mode,
+                    explain ? "" : " (or breach)");
         goto out;
     }
     if (!o.audience || strcmp(o.audience, "patient") == 0)
@@ -615,6 +705,16 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     }
     if (explain)
         info.audience = AOD_AUDIENCE_PRIVACY_OFFICE;
+    if (info.breach && info.audience != AOD_AUDIENCE_PATIENT) {
+        usage_error(err, "--audience", "the breach letter is the patient's: leave --audience out");
+        goto out;
+    }
+    if (info.breach && o.format && strcmp(o.format, "pdf") != 0 && strcmp(o.format, "html") != 0 &&
+        strcmp(o.format, "csv") != 0) {
+        usage_error(err, "--format", "the breach letter is pdf or html (or csv: its lines), not %s",
+                    o.format);
+        goto out;
+    }
     /* validate the format before touching the database or the output */
     if (!explain && o.format && !aod_run_format_known(o.format)) {
         usage_error(err, "--format",
@@ -657,6 +757,9 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     info.patient_name = o.patient_name;
     if (aod_run_period(policy, o.now, o.from, o.to, &info, err) != 0)
         goto out;
+    if (info.breach && o.discovered &&
+        aod_run_parse_when("--discovered", o.discovered, 0, &breach.discovered, err) != 0)
+        goto out;
     if (o.requested && aod_run_parse_when("--requested", o.requested, 0, &info.requested, err) != 0)
         goto out;
     text = aod_text_load(o.templates, info.lang, err);
@@ -672,7 +775,7 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     ro.csv.bom = o.csv_bom;
     ro.csv.delimiter = o.csv_delimiter;
     ro.operator_name = o.operator_name;
-    ro.explain_ref = o.ref;
+    ro.explain_ref = explain ? o.ref : NULL;
     /* Test hook, as batch has: the finished temporary file waits this long
      * for the self-audit, so a test can kill the run there. */
     if (getenv("AOD_TEST_SLOW_MS"))

@@ -248,6 +248,19 @@ const char *aod_notify_reason_name(aod_notify_reason r);
  * pool-owned and need no copy; record_ids must be copied). */
 typedef int (*aod_entry_fn)(void *ctx, const aod_entry *e, aod_error *err);
 
+/* report --mode breach (doc/breach.md): the notification letter a patient
+ * is owed for accesses the privacy office found were not permitted, made
+ * from the lines of the patient's access report with these references.
+ * Strings borrowed. */
+#define AOD_BREACH_MAX_REFS 32
+typedef struct aod_breach {
+    const char *refs[AOD_BREACH_MAX_REFS]; /* canonical (aod_entry_ref_parse) */
+    size_t n_refs;
+    const char *actions; /* what the organisation did about it (required) */
+    const char *contact; /* whom to contact; NULL: the policy's privacy office */
+    int64_t discovered;  /* when it was found (ms), 0 when not given */
+} aod_breach;
+
 /* The report as asked for. */
 typedef struct aod_report_info {
     aod_mode mode;
@@ -283,6 +296,9 @@ typedef struct aod_report_info {
     int notify;
     const char *const *seen_orgs;
     size_t n_seen_orgs;
+    /* report --mode breach: the letter for these lines only (an access
+     * report, the patient's copy); NULL for every other report. */
+    const aod_breach *breach;
 } aod_report_info;
 
 /* One source system (source.observer) as the store knows it. */

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "base/sha256.h"
+#include "base/timefmt.h"
 #include "base/strpool.h"
 #include "model/recio.h"
 #include "pipeline/classify.h"
@@ -37,9 +38,10 @@ struct aod_report {
     aod_policy dedup_policy; /* the policy as dedup reads it (sessions by mode) */
     aod_summarize *summarize;
     aod_mask *mask;
-    aod_flags *flags;           /* privacy office and explain only, and for notify */
-    aod_notify *notify;         /* batch --notify only */
-    aod_overview_acc *overview; /* NULL in explain runs */
+    aod_flags *flags;   /* privacy office and explain only, and for notify */
+    aod_notify *notify; /* batch --notify only */
+    unsigned char breach_found[AOD_BREACH_MAX_REFS]; /* report --mode breach */
+    aod_overview_acc *overview;                      /* NULL in explain runs */
     aod_report_summary sum;
     int begun;
 
@@ -196,6 +198,15 @@ static int on_flagged(void *ctx, const aod_entry *in, aod_error *err)
     e.ref = aod_strpool_intern(r->pool, aod_entry_ref_format(e.ref_sum, ref, sizeof ref));
     if (!e.ref)
         return fail_nomem(err);
+    if (r->info->breach) {
+        /* the breach letter: only the lines the office named */
+        const aod_breach *b = r->info->breach;
+        for (i = 0; i < b->n_refs && strcmp(b->refs[i], e.ref) != 0; i++)
+            ;
+        if (i == b->n_refs)
+            return 0;
+        r->breach_found[i] = 1;
+    }
     if (aod_mask_apply(r->mask, &e, err) != 0)
         return -1;
     r->sum.entries++;
@@ -576,6 +587,29 @@ static int write_explain(aod_report *r, aod_error *err)
     return out->end(out, err);
 }
 
+/* report --mode breach: every reference asked for must name a line, or no
+ * letter is written (the files are only renamed into place on success). */
+static int breach_check(aod_report *r, aod_error *err)
+{
+    const aod_breach *b = r->info->breach;
+    char from[32], to[32];
+    size_t i;
+
+    for (i = 0; i < b->n_refs; i++)
+        if (!r->breach_found[i]) {
+            aod_timefmt_date(r->info->from, from, sizeof from);
+            aod_timefmt_date(r->info->to > r->info->from ? r->info->to - 1 : r->info->to, to,
+                             sizeof to);
+            aod_error_set(err, AOD_ERR_USAGE, "--ref", 0, NULL,
+                          "no line of the patient's access report from %s to %s has the "
+                          "reference %s: give the patient and the period of the report that "
+                          "printed it (--patient, --from, --to)",
+                          from, to, b->refs[i]);
+            return -1;
+        }
+    return 0;
+}
+
 int aod_report_finish(aod_report *r, aod_report_summary *sum, aod_error *err)
 {
     if (!r->begun && begin(r, err) != 0)
@@ -584,11 +618,13 @@ int aod_report_finish(aod_report *r, aod_report_summary *sum, aod_error *err)
         return -1;
     if (r->summarize && aod_summarize_finish(r->summarize, err) != 0)
         return -1;
+    if (r->info->breach && breach_check(r, err) != 0)
+        return -1;
     if (r->flags && (r->info->audience == AOD_AUDIENCE_PRIVACY_OFFICE || r->explain) &&
         aod_flags_summary(r->flags, &r->sum, err) != 0)
         return -1;
     aod_mask_no_words(r->mask, &r->sum);
-    if (r->explain)
+    if (r->explain || r->info->breach) /* the letter names its lines itself */
         r->sum.overview = NULL;
     else
         r->sum.overview = aod_overview_result(r->overview, r->sum.records_read);
