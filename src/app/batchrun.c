@@ -1022,9 +1022,7 @@ typedef struct group_item {
     double seconds;
     char *outcome[8]; /* its search outcomes (owned) */
     size_t n_outcomes;
-    aod_facts *facts; /* a privacy-office report's site facts (owned) */
-    char **seen;      /* --notify: organisations seen before the month (owned) */
-    size_t n_seen;
+    aod_facts *facts;          /* a privacy-office report's site facts (owned) */
     char notify_names[2][256]; /* --notify: the digest's file names */
 } group_item;
 
@@ -1082,8 +1080,6 @@ static int item_begin(group *g, size_t k)
     info = p->jobs[it->i].info;
     info.facts = it->facts;
     info.notify = p->ro.notify;
-    info.seen_orgs = (const char *const *)it->seen;
-    info.n_seen_orgs = it->n_seen;
     it->job = aod_run_begin(g->st, &info, p->jobs[it->i].text, 0, it->outs, e->n_files, &p->ro,
                             (const char *const *)it->outcome, it->n_outcomes, &err);
     if (it->job && p->ro.notify) {
@@ -1271,15 +1267,11 @@ static int work_group(plan *p, const uint32_t *idx, size_t n, aod_store **st, in
     g.st = *st;
     if (aod_store_search_outcomes_keys(g.st, g.keys, n, group_outcome, &g, &err) != 0)
         goto failed;
-    /* the privacy office's site facts, and what a digest needs (the
-     * facts, the organisations seen before the month), while the connection
-     * is free */
+    /* the privacy office's site facts, and a digest's, while the
+     * connection is free */
     for (k = 0; k < n; k++) {
         aod_report_info info = p->jobs[g.v[k].i].info;
         info.notify = p->ro.notify;
-        if (info.notify && aod_run_seen_orgs(g.st, &info, p->jobs[g.v[k].i].text, &g.v[k].seen,
-                                             &g.v[k].n_seen, &err) != 0)
-            goto failed;
         if (info.audience != AOD_AUDIENCE_PRIVACY_OFFICE && !info.notify)
             continue;
         if (!(g.v[k].facts = aod_run_read_facts(g.st, &info, &err)))
@@ -1290,6 +1282,22 @@ static int work_group(plan *p, const uint32_t *idx, size_t n, aod_store **st, in
         goto failed;
     for (; g.cur < n; g.cur++)
         item_end(&g, g.cur);
+    /* --notify: the digests, now that the connection is free again (a
+     * digest with a candidate new organisation reads what came before) */
+    for (k = 0; p->ro.notify && k < n; k++) {
+        group_item *it = &g.v[k];
+        aod_error derr;
+        if (!it->job || !it->done || it->err.code != AOD_OK)
+            continue;
+        aod_error_init(&derr);
+        if (aod_run_job_digest_finish(it->job, g.st, &derr) != 0) {
+            if (derr.code == AOD_ERR_DB_CONNECT || derr.code == AOD_ERR_DB) {
+                err = derr;
+                goto failed;
+            }
+            item_fail(it, &derr);
+        }
+    }
     for (k = 0; k < n; k++)
         if (g.v[k].job && g.v[k].done && g.v[k].err.code == AOD_OK)
             done[m++] = g.v[k].job;
@@ -1345,7 +1353,6 @@ report:
         free(line);
         aod_run_job_free(it->job);
         aod_facts_free(it->facts);
-        aod_run_seen_orgs_free(it->seen, it->n_seen);
         for (o = 0; o < it->n_outcomes; o++)
             free(it->outcome[o]);
     }

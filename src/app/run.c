@@ -24,7 +24,6 @@
 #include "model/record.h"
 #include "render/bundle.h"
 #include "render/digest.h"
-#include "pipeline/notify.h"
 #include "render/explain.h"
 #include "render/html.h"
 #include "render/mhd.h"
@@ -623,6 +622,7 @@ struct aod_run_job {
     /* batch --notify: the digest, its two files, and the tee's sinks (the
      * outputs' and the digest's) */
     aod_digest *digest;
+    const aod_text *text;
     aod_outfile *digest_files[2];
     aod_run_output digest_outs[2];
     size_t n_digest;
@@ -651,6 +651,7 @@ aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod
     j->n_outs = n_outs;
     j->explain = explain;
     j->opts = opts;
+    j->text = text;
     j->started = aod_timefmt_now();
     for (i = 0; i < n_outs; i++) {
         FILE *stream;
@@ -782,8 +783,6 @@ static void name_failed_output(aod_run_job *j, aod_error *err)
             aod_error_where(err, is_stdout(j->outs[i].path) ? "<stdout>" : j->outs[i].path, 0, -1);
 }
 
-static int write_digest(aod_run_job *j, aod_error *err);
-
 int aod_run_finish(aod_run_job *j, aod_report_summary *sum, aod_error *err)
 {
     aod_report_summary local;
@@ -804,8 +803,6 @@ int aod_run_finish(aod_run_job *j, aod_report_summary *sum, aod_error *err)
             out_digest(j->files[i], name, j->outs[i].sha256, &j->outs[i].size, err) != 0)
             goto fail;
     }
-    if (j->digest && write_digest(j, err) != 0)
-        return -1;
     j->finished = 1;
     return 0;
 fail:
@@ -872,10 +869,36 @@ static int write_digest(aod_run_job *j, aod_error *err)
     return 0;
 }
 
+int aod_run_job_digest_finish(aod_run_job *j, aod_store *st, aod_error *err)
+{
+    char **seen = NULL;
+    size_t n_seen = 0;
+    int rc = -1;
+
+    if (!j->digest || !j->digest_files[0])
+        return 0;
+    if (!j->finished) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "the report is not finished");
+        return -1;
+    }
+    /* the organisations seen before the period, only when a line may be
+     * the first by a new one */
+    if (aod_digest_needs_seen(j->digest) &&
+        aod_run_seen_orgs(st, &j->info, j->text, &seen, &n_seen, err) != 0)
+        goto out;
+    if (aod_digest_finish(j->digest, (const char *const *)seen, n_seen, err) != 0 ||
+        write_digest(j, err) != 0)
+        goto out;
+    rc = 0;
+out:
+    aod_run_seen_orgs_free(seen, n_seen);
+    return rc;
+}
+
 size_t aod_run_job_digest(const aod_run_job *j, const aod_run_output **outs)
 {
     *outs = j->digest_outs;
-    return j->finished ? j->n_digest : 0;
+    return j->n_digest;
 }
 
 static void selfaudit_of(const aod_run_job *j, aod_selfaudit *a, aod_selfaudit_file *files,
@@ -1006,7 +1029,7 @@ static int push_row(void *ctx, int64_t id, const char *norm, size_t len, aod_err
 
 /* ------------------------------------------------------ seen organisations */
 
-/* A sink that keeps the organisation of each line (aod_notify_org_key). */
+/* A sink that keeps the organisation of each line (aod_entry_org_key). */
 typedef struct orgs_sink {
     aod_sink base;
     char **v;
@@ -1024,7 +1047,7 @@ static int orgs_begin(aod_sink *s, const aod_report_info *info, aod_error *err)
 static int orgs_entry(aod_sink *s, const aod_entry *e, aod_error *err)
 {
     orgs_sink *o = (orgs_sink *)s;
-    const char *org = aod_notify_org_key(e);
+    const char *org = aod_entry_org_key(e);
     size_t i;
 
     if (!org)

@@ -120,7 +120,7 @@ typedef struct aod_run_job aod_run_job;
 aod_facts *aod_run_read_facts(aod_store *st, const aod_report_info *info, aod_error *err);
 
 /* batch --notify: the organisations that accessed info's patient before
- * info->from (aod_notify_org_key of the lines of the patient's access
+ * info->from (aod_entry_org_key of the lines of the patient's access
  * report over that time), sorted in byte order and unique, into a new
  * array *out of *n new strings (aod_run_seen_orgs_free).  Reads the store
  * (st must be free to query).  Returns 0, or -1 with err set. */
@@ -142,13 +142,20 @@ aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod
 
 /* batch --notify (opts->notify): the digest files of j, names in the
  * directory dir_fd (borrowed; both stay in the job's outputs[0..2)), opened
- * now under temporary names; written at aod_run_finish when the digest
- * names a line, else removed; published with the report.  Call it before
- * the first row.  Returns 0, or -1 with err set. */
+ * now under temporary names; written by aod_run_job_digest_finish when the
+ * digest names a line, else removed; published with the report.  Call it
+ * before the first row.  Returns 0, or -1 with err set. */
 int aod_run_job_digest_to(aod_run_job *j, int dir_fd, const char *json_name, const char *text_name,
                           aod_error *err);
 
-/* After aod_run_finish: the digest files written (their sha256 and size)
+/* After aod_run_finish, with st free to query: finishes j's digest (the
+ * organisations seen before the period are read, through
+ * aod_run_seen_orgs, only when a line may be the first by a new one) and
+ * writes its files, or drops them when it names nothing.  0, or -1 with
+ * err set.  Nothing to do without a digest. */
+int aod_run_job_digest_finish(aod_run_job *j, aod_store *st, aod_error *err);
+
+/* After aod_run_job_digest_finish: the digest files written (their sha256 and size)
  * into *outs (borrowed from j): 2 (JSON, text), or 0 when the digest names
  * nothing or none was asked for. */
 size_t aod_run_job_digest(const aod_run_job *j, const aod_run_output **outs);

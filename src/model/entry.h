@@ -243,6 +243,13 @@ typedef enum aod_notify_reason {
 /* "new-organisation", "emergency", "restricted", "disclosure", "review". */
 const char *aod_notify_reason_name(aod_notify_reason r);
 
+/* The organisation of an outside party on line e, as the digest's
+ * new-organisation compares it: its organisation's name, else (an
+ * organisation agent) its name, else its reference; NULL for staff, the
+ * patient and their representatives, systems, and a party with none of
+ * these (borrowed from e).  Compared, never shown. */
+const char *aod_entry_org_key(const aod_entry *e);
+
 /* The callback through which a stage hands an entry on.  The entry is
  * borrowed for the call; the receiver copies what it keeps (strings are
  * pool-owned and need no copy; record_ids must be copied). */

@@ -42,22 +42,6 @@ void aod_notify_free(aod_notify *n)
     free(n);
 }
 
-static int has(const char *s)
-{
-    return s && *s;
-}
-
-const char *aod_notify_org_key(const aod_entry *e)
-{
-    if (e->who.cls != AOD_ACTOR_EXTERNAL_PERSON && e->who.cls != AOD_ACTOR_EXTERNAL_ORGANISATION)
-        return NULL;
-    if (has(e->who.organisation))
-        return e->who.organisation;
-    if (e->who.cls == AOD_ACTOR_EXTERNAL_ORGANISATION && has(e->who.name))
-        return e->who.name;
-    return has(e->who.reference) ? e->who.reference : NULL;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -113,7 +97,7 @@ int aod_notify_mark(aod_notify *n, aod_entry *e, aod_error *err)
     e->notify = 0;
     if (e->flags & (AOD_ENTRY_SELF_AUDIT | AOD_ENTRY_FAILED | AOD_ENTRY_SUSPENDED))
         return 0;
-    if ((org = aod_notify_org_key(e))) {
+    if ((org = aod_entry_org_key(e))) {
         int r = first_time(n, org);
         if (r < 0) {
             aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");

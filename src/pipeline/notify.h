@@ -6,10 +6,11 @@
  * for it (aod_report_info.notify).  It sets aod_entry.notify, bits
  * aod_notify_reason:
  *   new-organisation  the first line of the report by an outside party
- *                     (aod_notify_org_key) whose organisation is not among
- *                     info->seen_orgs (those that accessed the record
- *                     before the report's period) and not named by an
- *                     earlier line of the report
+ *                     (aod_entry_org_key) whose organisation is not among
+ *                     info->seen_orgs and not named by an earlier line of
+ *                     the report; a candidate until the digest has
+ *                     compared it with the organisations that accessed the
+ *                     record before the period (render/digest.h)
  *   emergency         an emergency (break-glass) access (as the emergency
  *                     flag reads it, whether or not that flag is on)
  *   restricted        the patient facts mark the record VIP or restricted
@@ -38,13 +39,6 @@ aod_notify *aod_notify_new(const aod_report_info *info);
 
 /* Sets e->notify.  Returns 0, or -1 with err set (out of memory). */
 int aod_notify_mark(aod_notify *n, aod_entry *e, aod_error *err);
-
-/* The organisation of an outside party on line e, as new-organisation
- * compares it: its organisation's name, else (an organisation agent) its
- * name, else its reference; NULL for staff, the patient and their
- * representatives, systems, and a party with none of these (borrowed from
- * e). */
-const char *aod_notify_org_key(const aod_entry *e);
 
 /* Frees n; accepts NULL. */
 void aod_notify_free(aod_notify *n);
