@@ -137,7 +137,32 @@ for rep in $(seq 1 "$reps"); do
     done
 done
 
-python3 - "$RES" "$small_n" "$grown_n" "$reps" <<'PY'
+# The pages each store's report touches, which the machine's noise does not
+# move: one more CSV run against each with auto_explain logging every
+# statement's plan with its buffers; the top node of each plan holds the
+# statement's totals.
+LOG="$PGTMP/server.log"
+PAGES="$PGTMP/pages.tsv"
+: >"$PAGES"
+for db in small grown; do
+    before=$(stat -c %s "$LOG")
+    PGDATABASE=$db PGOPTIONS="-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0 -c auto_explain.log_analyze=on -c auto_explain.log_buffers=on -c auto_explain.log_format=json -c auto_explain.log_nested_statements=on" \
+        "${REPORT[@]}" --mode access --format csv -o "$OUT/pages.csv" 2>/dev/null
+    sleep 1 # the server's logger
+    tail -c +"$((before + 1))" "$LOG" | python3 -c '
+import re, sys
+statements = hit = read = 0
+for plan in sys.stdin.read().split("plan:")[1:]:
+    h = re.search(r"\"Shared Hit Blocks\": (\d+)", plan)
+    r = re.search(r"\"Shared Read Blocks\": (\d+)", plan)
+    if h and r:
+        statements += 1
+        hit += int(h.group(1))
+        read += int(r.group(1))
+print(f"{sys.argv[1]}\t{statements}\t{hit + read}")' "$db" >>"$PAGES"
+done
+
+python3 - "$RES" "$small_n" "$grown_n" "$reps" "$PAGES" <<'PY'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 print(f"store: small {sys.argv[2]}; grown {sys.argv[3]}; {sys.argv[4]} rounds, side by side")
@@ -148,5 +173,9 @@ for f in dict.fromkeys(r[0] for r in rows):
     m = {db: statistics.median(v) for db, v in t.items()}
     sp = {db: f"{min(v):.3f} - {max(v):.3f}" for db, v in t.items()}
     print(f"| {f} | {m['small']:.3f} ({sp['small']}) | {m['grown']:.3f} ({sp['grown']}) | {m['grown'] / m['small']:.3f}x |")
+pages = {l.split("\t")[0]: l.rstrip("\n").split("\t")[1:] for l in open(sys.argv[5])}
+if set(pages) == {"small", "grown"}:
+    s, g = (int(pages[d][1]) for d in ("small", "grown"))
+    print(f"| pages touched by the CSV report's statements ({pages['small'][0]} and {pages['grown'][0]} plans) | {s} | {g} | {g / s:.3f}x |")
 PY
 echo "outputs of small and grown: byte-identical in every round"
