@@ -26,6 +26,12 @@ ok "--notify is the patient's" run 2 "${BATCH[@]}" --notify --audience privacy-o
     --out-dir "$W/x"
 ok "and says so" contains "$ERR" "the digest goes to the patient"
 
+# the privacy office's month batch reads the site facts of a group's
+# reports before the group's rows stream on the connection
+ok "the month's batch for the privacy office" run 0 "${BATCH[@]}" --audience privacy-office \
+    --out-dir "$W/po"
+ok "its copies carry the access flags" contains "$(cat "$W"/po/*Patient_p1-*/*office.csv)" \
+    "same-surname"
 ok "the month's batch without --notify" run 0 "${BATCH[@]}" --out-dir "$W/plain"
 ok "writes no digest" equals "$(find "$W/plain" -name '*.notify.*' | wc -l)" 0
 ok "the month's batch with --notify" run 0 "${BATCH[@]}" --notify --out-dir "$W/n"
