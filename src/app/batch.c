@@ -34,8 +34,12 @@ const char *aod_batch_column_name(aod_batch_column c)
     return (int)c >= 0 && c < AOD_BATCH_NCOLS ? column_names[c] : "?";
 }
 
+_Static_assert(AOD_BATCH_NFORMATS <= AOD_RUN_MAX_OUTPUTS, "a batch row may ask for every format");
+
 static const char *const format_names[AOD_BATCH_NFORMATS] = {
-    "pdf", "csv", "bundle-json", "bundle-xml", "html", "xlsx", "csv-summary", "csv-completeness"};
+    "pdf",  "csv",      "bundle-json",    "bundle-xml",
+    "html", "xlsx",     "csv-summary",    "csv-completeness",
+    "mhd",  "mhd-html", "mhd-simplified", "mhd-simplified-html"};
 
 const char *aod_batch_format_name(size_t bit)
 {
@@ -62,7 +66,8 @@ int aod_batch_parse_formats(const char *list, unsigned *bits, aod_error *err)
         if (i == AOD_BATCH_NFORMATS) {
             aod_error_set(err, AOD_ERR_USAGE, NULL, 0, "formats",
                           "unknown format '%.*s' (known: pdf, csv, csv-summary, csv-completeness, "
-                          "html, xlsx, bundle-json, bundle-xml)",
+                          "html, xlsx, bundle-json, bundle-xml, mhd, mhd-html, mhd-simplified, "
+                          "mhd-simplified-html)",
                           (int)(n > 40 ? 40 : n), p);
             return -1;
         }
@@ -801,19 +806,18 @@ int aod_batch_entry_set_error(aod_batch_entry *e, const char *text)
     return 0;
 }
 
+/* The file name's extension: the single report's (run.h), so the manifest
+ * names the files the workers write ("summary.csv", "mhd-html.json"). */
 static const char *ext_of(const char *format)
 {
-    if (strcmp(format, "bundle-json") == 0)
-        return "json";
-    if (strcmp(format, "bundle-xml") == 0)
-        return "xml";
-    if (strcmp(format, "csv-completeness") == 0) /* as run.c names it */
-        return "completeness.csv";
+    const char *ext;
+
     if (strcmp(format, "notify-json") == 0) /* the digest (doc/notifications.md) */
         return "notify.json";
     if (strcmp(format, "notify-text") == 0)
         return "notify.txt";
-    return format;
+    ext = aod_run_format_ext(format);
+    return ext ? ext : format;
 }
 
 /* "<dir>/<base>.<ext>" into out. */

@@ -46,7 +46,7 @@
 
 #define AOD_BATCH_MAX_KEYS 32 /* patient keys in one request */
 #define AOD_BATCH_DIR_LEN  64 /* a patient directory name with its NUL */
-#define AOD_BATCH_NFORMATS 8
+#define AOD_BATCH_NFORMATS 12
 
 /* ------------------------------------------------------- requests file */
 
@@ -104,14 +104,18 @@ int aod_batch_read_requests_file(FILE *f, const char *name, aod_batch_row_fn row
                                  aod_batch_bad_fn bad, void *ctx, aod_error *err);
 
 /* Format bits. */
-#define AOD_BATCH_PDF              0x1u
-#define AOD_BATCH_CSV              0x2u
-#define AOD_BATCH_BUNDLE_JSON      0x4u
-#define AOD_BATCH_BUNDLE_XML       0x8u
-#define AOD_BATCH_HTML             0x10u
-#define AOD_BATCH_XLSX             0x20u
-#define AOD_BATCH_CSV_SUMMARY      0x40u
-#define AOD_BATCH_CSV_COMPLETENESS 0x80u /* the CSV's completeness file (doc/csv.md) */
+#define AOD_BATCH_PDF                 0x1u
+#define AOD_BATCH_CSV                 0x2u
+#define AOD_BATCH_BUNDLE_JSON         0x4u
+#define AOD_BATCH_BUNDLE_XML          0x8u
+#define AOD_BATCH_HTML                0x10u
+#define AOD_BATCH_XLSX                0x20u
+#define AOD_BATCH_CSV_SUMMARY         0x40u
+#define AOD_BATCH_CSV_COMPLETENESS    0x80u  /* the CSV's completeness file (doc/csv.md) */
+#define AOD_BATCH_MHD                 0x100u /* IHE MHD ITI-65, the PDF (doc/bundle.md) */
+#define AOD_BATCH_MHD_HTML            0x200u /* ITI-65 with the HTML */
+#define AOD_BATCH_MHD_SIMPLIFIED      0x400u /* ITI-105, the PDF */
+#define AOD_BATCH_MHD_SIMPLIFIED_HTML 0x800u /* ITI-105 with the HTML */
 
 /* Parses "pdf;csv" (';' or ',' between names, blanks ignored) into bits.
  * Returns 0, or -1 with err set (AOD_ERR_USAGE, field "formats": an unknown
@@ -119,9 +123,10 @@ int aod_batch_read_requests_file(FILE *f, const char *name, aod_batch_row_fn row
 int aod_batch_parse_formats(const char *list, unsigned *bits, aod_error *err);
 
 /* The format name of the i-th bit (0: "pdf", 1: "csv", 2: "bundle-json",
- * 3: "bundle-xml", 4: "html", 5: "xlsx", 6: "csv-summary"); NULL past the
- * end.  New formats take new bits: a bit's meaning never changes, since
- * manifests record them. */
+ * 3: "bundle-xml", 4: "html", 5: "xlsx", 6: "csv-summary", 7:
+ * "csv-completeness", 8: "mhd", 9: "mhd-html", 10: "mhd-simplified", 11:
+ * "mhd-simplified-html"); NULL past the end.  New formats take new bits: a bit's meaning never
+ * changes, since manifests record them. */
 const char *aod_batch_format_name(size_t bit);
 
 /* A request row, checked and in the store's terms. */
@@ -336,6 +341,7 @@ typedef struct aod_batch_options {
     const char *now;      /* --now, NULL: the clock */
     const char *policy, *db, *templates, *font, *operator_name;
     const char *fallback_font; /* --fallback-font, NULL: the default */
+    const char *sign;          /* --sign KEYFILE: sign each FHIR document, NULL: unsigned */
     int csv_bom;
     char csv_delimiter;
     int notify;                /* --notify (month runs): the patients' digests */

@@ -117,6 +117,8 @@ typedef struct plan {
     int64_t month_from, month_to;
     unsigned formats;
     aod_run_options ro;
+    aod_sign_key *sign_key; /* --sign, NULL: unsigned */
+    char sign_kid[80];      /* "signed by <hex of the public key>", "" unsigned */
     lang_text langs[MAX_LANGS];
     size_t n_langs;
     aod_batch_entry *entries; /* the window: the reports planned and not yet finished */
@@ -306,6 +308,11 @@ nomem:
     return -1;
 }
 
+/* The formats --sign signs: the FHIR documents (bundle-json, bundle-xml)
+ * and the one an ITI-65 submission carries (mhd, mhd-html). */
+#define SIGNED_FORMATS                                                                             \
+    (AOD_BATCH_BUNDLE_JSON | AOD_BATCH_BUNDLE_XML | AOD_BATCH_MHD | AOD_BATCH_MHD_HTML)
+
 /* What a request is, for resuming: everything that decides its output, the
  * period as given (so "default" stays "default" from one day to the next). */
 static void fingerprint(const plan *p, const aod_batch_entry *e, const char *period,
@@ -340,6 +347,10 @@ static void fingerprint(const plan *p, const aod_batch_entry *e, const char *per
     LINE(o->font);
     if (o->fallback_font) /* only when given: earlier fingerprints stay valid */
         LINE(o->fallback_font);
+    /* signed: by which key (unsigned runs' fingerprints unchanged); only
+     * when the report has a format that carries a signature */
+    if (p->sign_kid[0] && (formats & SIGNED_FORMATS))
+        LINE(p->sign_kid);
     if (o->notify) /* the same: a run without --notify keeps its fingerprints */
         LINE("notify 1");
     snprintf(buf, sizeof buf, "csv %d %d", o->csv_bom, o->csv_delimiter);
@@ -1032,6 +1043,11 @@ typedef struct group {
     group_item *v;
     size_t n, cur; /* the item whose rows are coming; n when past the end */
     const char **keys;
+    /* The completeness statement's store facts (sources, horizon, gaps)
+     * depend on the period only, the same for every report of a month:
+     * read once per group, before its rows stream, and shared. */
+    aod_store_completeness *complete;
+    int64_t complete_from, complete_to;
 } group;
 
 static void item_fail(group_item *it, const aod_error *err)
@@ -1076,8 +1092,11 @@ static int item_begin(group *g, size_t k)
         it->outs[f].at_dir = 1;
         it->outs[f].dir_fd = dfd;
     }
-    /* the outputs keep their own descriptor of the directory */
+    /* the outputs keep their own descriptor of the directory; the report
+     * says the group's completeness facts when its period is theirs */
     info = p->jobs[it->i].info;
+    if (g->complete && info.from == g->complete_from && info.to == g->complete_to)
+        info.completeness = aod_store_completeness_view(g->complete);
     info.facts = it->facts;
     info.notify = p->ro.notify;
     it->job = aod_run_begin(g->st, &info, p->jobs[it->i].text, 0, it->outs, e->n_files, &p->ro,
@@ -1267,6 +1286,11 @@ static int work_group(plan *p, const uint32_t *idx, size_t n, aod_store **st, in
     g.st = *st;
     if (aod_store_search_outcomes_keys(g.st, g.keys, n, group_outcome, &g, &err) != 0)
         goto failed;
+    g.complete_from = p->jobs[idx[0]].info.from;
+    g.complete_to = p->jobs[idx[0]].info.to;
+    g.complete = aod_store_completeness_get(g.st, g.complete_from, g.complete_to, &err);
+    if (!g.complete)
+        goto failed;
     /* the privacy office's site facts, and a digest's, while the
      * connection is free */
     for (k = 0; k < n; k++) {
@@ -1356,6 +1380,7 @@ report:
         for (o = 0; o < it->n_outcomes; o++)
             free(it->outcome[o]);
     }
+    aod_store_completeness_free(g.complete);
     free(g.v);
     free(g.keys);
     return rc;
@@ -1942,6 +1967,7 @@ static void plan_free(plan *p)
         aod_text_free(p->langs[i].text);
     }
     aod_policy_free(p->policy);
+    aod_sign_key_free(p->sign_key);
 }
 
 static int prepare(plan *p, aod_error *err)
@@ -1954,6 +1980,22 @@ static int prepare(plan *p, aod_error *err)
         return -1;
     if (aod_batch_parse_formats(o->formats ? o->formats : "pdf,csv", &p->formats, err) != 0)
         return -1;
+    if (o->sign) {
+        /* Each FHIR document is signed as `report --sign` signs it; the
+         * other formats carry no signature.  Loaded once, before the
+         * workers start (they inherit it). */
+        unsigned char pub[AOD_SIGN_PUBLIC_LEN];
+        p->sign_key = aod_sign_key_load_private(o->sign, err);
+        if (!p->sign_key)
+            return -1;
+        if (aod_sign_key_public(p->sign_key, pub) != 0) {
+            aod_error_set(err, AOD_ERR_INTERNAL, "--sign", 0, NULL, "cannot read the public key");
+            return -1;
+        }
+        memcpy(p->sign_kid, "signed by ", 10);
+        aod_sha256_hex(pub, sizeof pub, p->sign_kid + 10);
+        p->ro.sign_key = p->sign_key;
+    }
     p->policy = aod_run_load_policy(o->policy, digest, err);
     if (!p->policy)
         return -1;

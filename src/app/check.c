@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -24,6 +25,10 @@
 
 #ifndef AOD_FONT_FILE
 #define AOD_FONT_FILE "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+#endif
+/* the PDF's (render/pdf.c): used when it is there and no other is given */
+#ifndef AOD_FALLBACK_FONT_FILE
+#define AOD_FALLBACK_FONT_FILE "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 #endif
 
 enum {
@@ -174,7 +179,7 @@ static void check_templates(checker *c, const aod_check_options *o)
 }
 
 typedef struct cover {
-    const aod_font *font;
+    const aod_font *font, *fallback;
     uint32_t missing;
     const char *where;
 } cover;
@@ -185,7 +190,7 @@ static int cover_one(const char *key, const char *value, void *ctx)
 
     if (!value)
         return 0;
-    cv->missing = aod_font_first_missing(cv->font, value, strlen(value));
+    cv->missing = aod_font_first_missing_either(cv->font, cv->fallback, value, strlen(value));
     cv->where = key;
     return cv->missing != 0;
 }
@@ -193,8 +198,12 @@ static int cover_one(const char *key, const char *value, void *ctx)
 static void check_font(checker *c, const aod_check_options *o)
 {
     const char *path = o->font ? o->font : AOD_FONT_FILE;
+    /* As the PDF takes it: given, else the default when it is there; "" none. */
+    const char *fb_path = o->fallback_font                            ? o->fallback_font
+                          : access(AOD_FALLBACK_FONT_FILE, R_OK) == 0 ? AOD_FALLBACK_FONT_FILE
+                                                                      : "";
     cover cv;
-    aod_font *font;
+    aod_font *font, *fallback = NULL;
     aod_error e;
     size_t i;
 
@@ -204,8 +213,17 @@ static void check_font(checker *c, const aod_check_options *o)
         problem(c, CHECK_FONT, AOD_ERR_TEMPLATES, &e);
         return;
     }
+    if (*fb_path && !(fallback = aod_font_open(fb_path, &e))) {
+        char msg[600];
+        aod_font_free(font);
+        say(c, CHECK_FONT, ST_PROBLEM, "the fallback font (--fallback-font): %s",
+            aod_error_format(&e, msg, sizeof msg));
+        c->f[CHECK_FONT].code = AOD_ERR_TEMPLATES;
+        return;
+    }
     memset(&cv, 0, sizeof cv);
     cv.font = font;
+    cv.fallback = fallback;
     if (c->text)
         aod_text_each(c->text, cover_one, &cv);
     if (!cv.missing && c->policy) {
@@ -216,26 +234,38 @@ static void check_font(checker *c, const aod_check_options *o)
         letterhead[2] = p->organisation.privacy_phone;
         letterhead[3] = p->organisation.privacy_email;
         for (i = 0; !cv.missing && i < 4; i++)
-            if (letterhead[i] &&
-                (cv.missing = aod_font_first_missing(font, letterhead[i], strlen(letterhead[i]))))
+            if (letterhead[i] && (cv.missing = aod_font_first_missing_either(
+                                      font, fallback, letterhead[i], strlen(letterhead[i]))))
                 cv.where = "the policy's organisation";
         for (i = 0; !cv.missing && i < p->organisation.n_address; i++)
-            if ((cv.missing = aod_font_first_missing(font, p->organisation.address[i],
-                                                     strlen(p->organisation.address[i]))))
+            if ((cv.missing =
+                     aod_font_first_missing_either(font, fallback, p->organisation.address[i],
+                                                   strlen(p->organisation.address[i]))))
                 cv.where = "the policy's address";
     }
     aod_font_free(font);
+    aod_font_free(fallback);
     if (cv.missing) {
-        c->f[CHECK_FONT].st = ST_PROBLEM;
+        char fonts[600];
+        if (*fb_path)
+            snprintf(fonts, sizeof fonts, "%s (nor the fallback font %s)", path, fb_path);
+        else
+            snprintf(fonts, sizeof fonts, "%s", path);
+        say(c, CHECK_FONT, ST_PROBLEM,
+            "%s has no glyph for U+%04X (in %s): a %s letter would show empty boxes; "
+            "give a font that covers the language with --font or --fallback-font",
+            fonts, (unsigned)cv.missing, cv.where, c->lang ? c->lang : "");
         c->f[CHECK_FONT].code = AOD_ERR_TEMPLATES;
-        snprintf(c->f[CHECK_FONT].text, sizeof c->f[CHECK_FONT].text,
-                 "%s has no glyph for U+%04X (in %s): a %s letter would show empty boxes; "
-                 "give a font that covers the language with --font",
-                 path, (unsigned)cv.missing, cv.where, c->lang ? c->lang : "");
         return;
     }
-    say(c, CHECK_FONT, ST_OK, "%s covers every character of the %s letter", path,
-        c->lang ? c->lang : "");
+    if (*fb_path)
+        say(c, CHECK_FONT, ST_OK,
+            "%s, with the fallback font %s, covers every character of the %s "
+            "letter",
+            path, fb_path, c->lang ? c->lang : "");
+    else
+        say(c, CHECK_FONT, ST_OK, "%s covers every character of the %s letter", path,
+            c->lang ? c->lang : "");
 }
 
 static void check_database(checker *c, const aod_check_options *o)

@@ -7,8 +7,9 @@
  *   policy     found (as a report finds it), valid against the XSD, and not
  *              the demonstration or its placeholders (example domains);
  *   templates  the letter's language has templates;
- *   font       the PDF font is readable and has a glyph for every character
- *              of the letter's words and the policy's letterhead;
+ *   font       the PDF font (and its fallback font, as the PDF takes it) is
+ *              readable and one of them has a glyph for every character of
+ *              the letter's words and the policy's letterhead;
  *   database   reachable;
  *   schema     at this program's version;
  *   privilege  the login may read the report rows and record its self-audit.
@@ -25,8 +26,11 @@ typedef struct aod_check_options {
     const char *policy;    /* --policy, NULL: as a report finds it */
     const char *templates; /* --templates, NULL: installed / built in */
     const char *font;      /* --font, NULL: the build's default */
-    const char *lang;      /* --lang, NULL: the policy's (else "en") */
-    int json;              /* 1: one JSON object on stdout instead of lines */
+    /* --fallback-font: the font for what font lacks, as the PDF takes it;
+     * NULL: the build's default when it is there, "": none */
+    const char *fallback_font;
+    const char *lang; /* --lang, NULL: the policy's (else "en") */
+    int json;         /* 1: one JSON object on stdout instead of lines */
 } aod_check_options;
 
 /* Runs every check (o borrowed) and prints the findings on stdout.  Returns

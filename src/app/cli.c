@@ -366,9 +366,10 @@ static void report_help(const char *cmd)
                "                     csv-summary (the summary: one row per person,\n"
                "                     organisation or system)\n"
                "  --font FILE        TrueType font for the PDF (default: DejaVu Sans)\n"
-               "  --sign KEYFILE     sign the FHIR document (bundle-json, or the one mhd\n"
-               "                     carries) with this Ed25519 private key (PEM, mode 0600):\n"
-               "                     Bundle.signature, a JWS over its canonical JSON\n"
+               "  --sign KEYFILE     sign the FHIR document (bundle-json, bundle-xml, or the\n"
+               "                     one mhd carries) with this Ed25519 private key (PEM,\n"
+               "                     mode 0600): Bundle.signature, a JWS over its canonical\n"
+               "                     JSON (the same for the XML form)\n"
                "  --fallback-font FILE  TrueType font (or collection) for the characters\n"
                "                     --font lacks: Chinese, Japanese, Korean (default:\n"
                "                     WenQuanYi Micro Hei); '' for none\n");
@@ -732,14 +733,14 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
                     "redirect standard output");
         goto out;
     }
-    /* --sign: a FHIR JSON document is what carries a signature */
+    /* --sign: a FHIR document is what carries a signature */
     if (o.sign) {
         const char *f = o.format ? o.format : "csv";
-        if (explain || (strcmp(f, "bundle-json") != 0 && strcmp(f, "mhd") != 0 &&
-                        strcmp(f, "mhd-html") != 0)) {
+        if (explain || (strcmp(f, "bundle-json") != 0 && strcmp(f, "bundle-xml") != 0 &&
+                        strcmp(f, "mhd") != 0 && strcmp(f, "mhd-html") != 0)) {
             usage_error(err, "--sign",
-                        "signs a FHIR JSON document: use it with --format bundle-json, or mhd / "
-                        "mhd-html (the document they carry), not %s",
+                        "signs a FHIR document: use it with --format bundle-json, bundle-xml, or "
+                        "mhd / mhd-html (the document they carry), not %s",
                         explain ? "explain" : f);
             goto out;
         }
@@ -854,9 +855,13 @@ static void batch_help(void)
            "  --month YYYY-MM    every patient with activity in that month\n"
            "  --out-dir DIR      where the reports and the manifest go (created if missing)\n"
            "  --formats LIST     default formats: pdf, csv, html, xlsx, bundle-json,\n"
-           "                     bundle-xml, csv-summary, separated by ',' or ';'\n"
+           "                     bundle-xml, csv-summary, mhd, mhd-html, mhd-simplified,\n"
+           "                     mhd-simplified-html, separated by ',' or ';'\n"
            "                     (default: pdf,csv); csv-completeness: a CSV's\n"
            "                     completeness statement\n"
+           "  --sign KEYFILE     sign each FHIR document (bundle-json, bundle-xml, and the\n"
+           "                     one mhd / mhd-html carries) with this Ed25519 key, as\n"
+           "                     report --sign does; the other formats are not signed\n"
            "  --mode MODE        default mode: disclosures or access\n"
            "  --audience WHO     default audience: patient (default) or privacy-office\n"
            "  --lang LANG        default language (default: the policy's)\n"
@@ -900,6 +905,7 @@ static int cmd_batch(int argc, char **argv, aod_error *err)
                                          {"templates", required_argument, NULL, 'T'},
                                          {"font", required_argument, NULL, 'U'},
                                          {"fallback-font", required_argument, NULL, 'k'},
+                                         {"sign", required_argument, NULL, 'K'},
                                          {"operator", required_argument, NULL, 'O'},
                                          {"jobs", required_argument, NULL, 'j'},
                                          {"shard", required_argument, NULL, 'S'},
@@ -958,6 +964,9 @@ static int cmd_batch(int argc, char **argv, aod_error *err)
             break;
         case 'k':
             o.fallback_font = optarg;
+            break;
+        case 'K':
+            o.sign = optarg;
             break;
         case 'O':
             o.operator_name = optarg;
@@ -1025,6 +1034,9 @@ static void check_help(void)
            "  --lang LANG        the letter's language (default: the policy's)\n"
            "  --templates DIR    templates directory (default: installed / built in)\n"
            "  --font FILE        the PDF font (default: DejaVu Sans)\n"
+           "  --fallback-font FILE  the font for the characters --font lacks, as the PDF\n"
+           "                     takes it (default: WenQuanYi Micro Hei when installed);\n"
+           "                     '' for none\n"
            "  --db CONNINFO      libpq connection string (default: the PG* environment)\n"
            "  --json             one JSON object instead of lines\n"
            "  -h, --help         show this help\n");
@@ -1032,11 +1044,15 @@ static void check_help(void)
 
 static int cmd_check(int argc, char **argv, aod_error *err)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},   {"policy", required_argument, NULL, 'P'},
-        {"lang", required_argument, NULL, 'l'}, {"templates", required_argument, NULL, 'T'},
-        {"font", required_argument, NULL, 'U'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},       {0, 0, 0, 0}};
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"policy", required_argument, NULL, 'P'},
+                                         {"lang", required_argument, NULL, 'l'},
+                                         {"templates", required_argument, NULL, 'T'},
+                                         {"font", required_argument, NULL, 'U'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"fallback-font", required_argument, NULL, 'k'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0, 0, 0, 0}};
     aod_check_options o;
     int c;
 
@@ -1057,6 +1073,9 @@ static int cmd_check(int argc, char **argv, aod_error *err)
             break;
         case 'U':
             o.font = optarg;
+            break;
+        case 'k':
+            o.fallback_font = optarg;
             break;
         case 'j':
             o.json = 1;

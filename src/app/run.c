@@ -32,7 +32,7 @@
 #include "render/xlsx.h"
 #include "base/timefmt.h"
 
-#define MAX_OUTPUTS 8
+#define MAX_OUTPUTS AOD_RUN_MAX_OUTPUTS
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -233,8 +233,9 @@ static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
         return aod_html_sink_new(out, text, err);
     if (strcmp(format, "xlsx") == 0)
         return aod_xlsx_sink_new(out, text, err);
-    if (strcmp(format, "bundle-json") == 0 && o->sign_key) {
-        /* the document is written to a temporary file, then signed */
+    if ((strcmp(format, "bundle-json") == 0 || strcmp(format, "bundle-xml") == 0) && o->sign_key) {
+        /* the document is written as JSON to a temporary file, then signed
+         * and written in its format (the XML form from the same values) */
         FILE *tmp = tmpfile();
         aod_sink *inner;
         if (!tmp) {
@@ -247,7 +248,9 @@ static aod_sink *make_sink(const char *format, FILE *out, const aod_text *text,
             fclose(tmp);
             return NULL;
         }
-        return aod_signature_sink_new(inner, tmp, out, o->sign_key, err);
+        return aod_signature_sink_new_as(
+            inner, tmp, out, o->sign_key,
+            strcmp(format, "bundle-xml") == 0 ? AOD_BUNDLE_XML : AOD_BUNDLE_JSON, err);
     }
     if (strcmp(format, "bundle-json") == 0)
         return aod_bundle_sink_new(out, AOD_BUNDLE_JSON, text, err);
@@ -716,8 +719,9 @@ aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod
      * when each logs, the horizon, the silent days of daily sources. */
     if (!outcome_msgs) {
         /* a month batch's group streams its rows on this connection while
-         * its reports begin (outcome_msgs given): no query here, and its
-         * reports say nothing of sources and gaps yet */
+         * its reports begin (outcome_msgs given): no query here; the group
+         * reads these facts once, before its rows, and hands them in
+         * info->completeness (batchrun.c) */
         j->complete = aod_store_completeness_get(st, info->from, info->to, err);
         if (!j->complete)
             goto fail;

@@ -35,6 +35,10 @@
 #include "base/sha256.h"
 #include "store/store.h"
 
+/* The most outputs one report writes at once (a batch row may ask for
+ * every format: batch.c checks AOD_BATCH_NFORMATS against this). */
+#define AOD_RUN_MAX_OUTPUTS 12
+
 /* One output of a run. */
 typedef struct aod_run_output {
     const char *format;              /* in: "csv", "pdf", "html", "xlsx", "bundle-json", ... */
@@ -131,10 +135,12 @@ void aod_run_seen_orgs_free(char **v, size_t n);
 /* Opens the outputs under temporary names and the pipeline.  Arguments as
  * aod_run_report's (borrowed; outs must outlive the job).  outcome_msgs:
  * the search outcomes of info's keys, as aod_store_search_outcomes() gives
- * them (borrowed, copied), or NULL to read them from st; given, nothing
- * is asked of st here, so a privacy-office report needs info->facts
- * (aod_run_read_facts, borrowed, must outlive the job).  Returns a new
- * job (aod_run_job_free) or NULL with err set. */
+ * them (borrowed, copied), or NULL to read them and the completeness
+ * facts from st; with outcome_msgs the caller hands the completeness facts
+ * in info->completeness (borrowed: they must outlive the job; NULL: none)
+ * and, for a privacy-office report, the site facts in info->facts
+ * (aod_run_read_facts; borrowed, must outlive the job): nothing is asked
+ * of st here.  Returns a new job (aod_run_job_free) or NULL with err set. */
 aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod_text *text,
                            int explain, aod_run_output *outs, size_t n_outs,
                            const aod_run_options *opts, const char *const *outcome_msgs,

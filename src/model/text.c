@@ -690,6 +690,84 @@ int aod_text_key_is_ssn(const char *key)
     return 0;
 }
 
+/* The host of a URL ("https://fhir.example.org:8443/r4" -> its n bytes
+ * "fhir.example.org"), or a host name as it is; NULL when s is neither. */
+static const char *host_of(const char *s, size_t *n)
+{
+    const char *p = strstr(s, "://"), *q;
+
+    if (p) {
+        p += 3;
+        *n = strcspn(p, "/:?#");
+        return *n ? p : NULL;
+    }
+    if (!strchr(s, '.'))
+        return NULL;
+    for (q = s; *q; q++)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
+              *q == '-' || *q == '.'))
+            return NULL;
+    *n = (size_t)(q - s);
+    return s;
+}
+
+const char *aod_text_source(const aod_text *t, const char *observer, const char *display,
+                            aod_buf *out, aod_error *err)
+{
+    const char *key = "letter.complete.source.system", *id = observer, *slash, *bar, *h, *tmpl;
+    char part[256];
+    const char *vars[3];
+    size_t n;
+
+    aod_buf_reset(out);
+    if (display && *display) {
+        if (aod_buf_adds(out, display) != 0)
+            goto nomem;
+        return aod_buf_str(out);
+    }
+    if (!observer || !*observer) {
+        tmpl = aod_text_get(t, "letter.complete.unnamed-system");
+        if (aod_buf_adds(out, tmpl ? tmpl : "a system that did not name itself") != 0)
+            goto nomem;
+        return aod_buf_str(out);
+    }
+    if (strchr(observer, ' ') && !strstr(observer, "://")) { /* a name */
+        if (aod_buf_adds(out, observer) != 0)
+            goto nomem;
+        return aod_buf_str(out);
+    }
+    if ((bar = strchr(observer, '|')) != NULL && bar[1])
+        id = bar + 1; /* an identifier: its value, which may be an address */
+    if ((h = host_of(id, &n)) != NULL) {
+        key = "letter.complete.source.host";
+        id = h;
+    } else if (id != observer) {
+        n = strlen(id);
+    } else if ((slash = strrchr(observer, '/')) != NULL && slash[1] && slash > observer &&
+               observer[0] >= 'A' && observer[0] <= 'Z') {
+        if (strncmp(observer, "Organization/", 13) == 0)
+            key = "letter.complete.source.organization";
+        id = slash + 1; /* a reference: its id */
+        n = strlen(id);
+    } else {
+        n = strlen(id);
+    }
+    if (n >= sizeof part)
+        n = sizeof part - 1;
+    memcpy(part, id, n);
+    part[n] = '\0';
+    vars[0] = strcmp(key, "letter.complete.source.host") == 0 ? "host" : "id";
+    vars[1] = part;
+    vars[2] = NULL;
+    tmpl = aod_text_get(t, key);
+    if (aod_text_expand(out, tmpl ? tmpl : "a system recorded as {id}", vars, err) != 0)
+        return NULL;
+    return aod_buf_str(out);
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+    return NULL;
+}
+
 int aod_text_patient_key(const aod_text *t, const char *key, aod_buf *out, aod_error *err)
 {
     const char *bar = strchr(key, '|');

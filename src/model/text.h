@@ -106,6 +106,19 @@ int aod_text_expand(aod_buf *out, const char *tmpl, const char *const *vars, aod
  * Returns 0, or -1 with err set (AOD_ERR_NOMEM: out has freed itself). */
 int aod_text_patient_key(const aod_text *t, const char *key, aod_buf *out, aod_error *err);
 
+/* A source system (AuditEvent.source.observer) in words, into out (reset
+ * first): its display when a record named it; else words made from how
+ * the store knows it, never the bare key: "a system recorded as
+ * fhir-server" (a reference Device/fhir-server, an identifier's value),
+ * "an organization recorded as ..." (Organization/...), "a system at the
+ * address fhir.example.org" (a URL or a host name); a name with spaces as
+ * it is; "a system that did not name itself" when there is nothing.  The
+ * words are those of the templates letter.complete.source.*.  Returns the
+ * words (out's, borrowed until out changes), or NULL with err set
+ * (AOD_ERR_NOMEM). */
+const char *aod_text_source(const aod_text *t, const char *observer, const char *display,
+                            aod_buf *out, aod_error *err);
+
 /* Whether key is a US Social Security number ("system|value" with the SSA
  * system URI or OID).  Returns 1 or 0. */
 int aod_text_key_is_ssn(const char *key);

@@ -192,9 +192,14 @@ int aod_bidi_visual(const char *p, size_t n, aod_buf *out)
     fribidi_get_bracket_types(u, len, types, brackets);
     if (!fribidi_get_par_embedding_levels_ex(types, brackets, len, &dir, levels))
         goto done;
+    /* A bracket in a right-to-left run is drawn as its mirror image (rule
+     * L4 of the bidirectional algorithm): turned round with the run, "("
+     * opening a right-to-left aside would otherwise face away from it.
+     * Done in logical order, before the line is turned round, by the
+     * levels each character has there. */
+    fribidi_shape(FRIBIDI_FLAG_SHAPE_MIRRORING, levels, len, NULL, u);
     /* Marks follow their letter, so that a mark (drawn with no advance)
-     * lands on it.  Brackets are not mirrored (fribidi_shape is not called
-     * here): the PDF's text would read as the other bracket. */
+     * lands on it. */
     if (!fribidi_reorder_line(FRIBIDI_FLAGS_DEFAULT, types, len, 0, dir, levels, u, NULL))
         goto done;
     for (i = 0; i < len; i++)

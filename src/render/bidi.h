@@ -52,8 +52,10 @@ int aod_bidi_has_rtl(const char *p, size_t n);
 int aod_bidi_shape(aod_buf *b, size_t off, aod_bidi_forms *forms);
 
 /* Appends to out the n bytes of UTF-8 at p (one line, logical order) in
- * the order they are drawn, left to right; direction marks and the other
- * invisible formatting characters are left out.  Returns 0, or -1 when out
+ * the order they are drawn, left to right; brackets and the other mirrored
+ * characters in right-to-left runs replaced by their mirror images, so that
+ * "(" drawn at the right of a right-to-left aside is drawn as ")"; direction
+ * marks and the other invisible formatting characters are left out.  Returns 0, or -1 when out
  * of memory. */
 int aod_bidi_visual(const char *p, size_t n, aod_buf *out);
 

@@ -31,6 +31,8 @@
 
 #include <jansson.h>
 #include <libxml/globals.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 #include <libxml/xmlerror.h>
 #include <libxml/xmlwriter.h>
 
@@ -162,6 +164,7 @@ typedef struct bundle_sink {
     aod_buf cell;         /* a narrative cell, reused */
     aod_buf reason;       /* a line's reason in words, reused */
     aod_buf key;          /* a patient key in words (key_words) */
+    aod_buf source;       /* a source system's name in words (source_name) */
     aod_buf entry;        /* entries shifted into place, not yet written */
     xmlBufferPtr xbuf;    /* a narrative div, reused */
     xmlTextWriterPtr xml; /* the XML document writer (XML output only) */
@@ -291,6 +294,36 @@ static const char *expand(bundle_sink *s, const char *key, const char *const *va
         return NULL;
     }
     return aod_buf_str(&s->words);
+}
+
+/* The phrase base.one or base.other for n ("1 audit record"), into b
+ * (reset first); "" with s->nomem set when out of memory. */
+static const char *phrase(bundle_sink *s, aod_buf *b, const char *base, int64_t n)
+{
+    char key[96], d[32];
+    const char *vars[3];
+    aod_error ignored;
+
+    snprintf(key, sizeof key, "%s.%s", base, n == 1 ? "one" : "other");
+    snprintf(d, sizeof d, "%" PRId64, n);
+    vars[0] = "n";
+    vars[1] = d;
+    vars[2] = NULL;
+    aod_error_init(&ignored);
+    aod_buf_reset(b);
+    if (aod_text_expand(b, words(s, key), vars, &ignored) != 0) {
+        s->nomem = 1;
+        return "";
+    }
+    return aod_buf_str(b);
+}
+
+/* The key base.one when n is 1, else base.other (the sentence's verb
+ * agrees with n). */
+static const char *by_n(char *key, size_t size, const char *base, int64_t n)
+{
+    snprintf(key, size, "%s.%s", base, n == 1 ? "one" : "other");
+    return key;
 }
 
 /* ---------------------------------------------------------- identifiers */
@@ -1470,7 +1503,7 @@ static void overview_narrative(bundle_sink *s, xhtml *x)
     const aod_overview *ov = s->sum->overview;
     const char *unit = s->info.mode == AOD_MODE_ACCESS ? "bundle.overview.accesses"
                                                        : "bundle.overview.disclosures";
-    char a[24], b[24], c[24], d[24], e[24];
+    char a[24];
     size_t i;
     int sect;
 
@@ -1478,13 +1511,27 @@ static void overview_narrative(bundle_sink *s, xhtml *x)
         xh_el(s, x, "p", words(s, "bundle.overview.none"));
         return;
     }
-    xh_el(s, x, "p",
-          expand(s, "bundle.overview.totals",
-                 (const char *const[]){"records", num(a, sizeof a, ov->records), "accesses",
-                                       num(b, sizeof b, ov->accesses), "people",
-                                       num(c, sizeof c, ov->people), "organisations",
-                                       num(d, sizeof d, ov->organisations), "systems",
-                                       num(e, sizeof e, ov->systems), NULL}));
+    {
+        aod_buf ph[5];
+        char key[96];
+        int k;
+        for (k = 0; k < 5; k++)
+            aod_buf_init(&ph[k], 4096);
+        xh_el(
+            s, x, "p",
+            expand(s, by_n(key, sizeof key, "bundle.overview.totals", ov->systems),
+                   (const char *const[]){
+                       "records", phrase(s, &ph[0], "letter.n.records", ov->records), "accesses",
+                       phrase(s, &ph[1],
+                              s->info.mode == AOD_MODE_ACCESS ? "summary.n.accesses"
+                                                              : "summary.n.disclosures",
+                              ov->accesses),
+                       "people", phrase(s, &ph[2], "summary.n.people", ov->people), "organisations",
+                       phrase(s, &ph[3], "summary.n.organisations", ov->organisations), "systems",
+                       phrase(s, &ph[4], "summary.n.systems", ov->systems), NULL}));
+        for (k = 0; k < 5; k++)
+            aod_buf_free(&ph[k]);
+    }
     if (ov->n_lines == 0)
         xh_el(s, x, "p", words(s, "bundle.overview.none"));
     for (sect = 0; sect < 2; sect++) {
@@ -1602,11 +1649,19 @@ static const aod_source *find_source(const aod_completeness *c, const char *obs)
     return NULL;
 }
 
+/* A source's name in words (model/text.h), never its bare key; into
+ * s->source, borrowed until the next call; "" with s->nomem set when out of
+ * memory. */
 static const char *source_name(bundle_sink *s, const char *display, const char *obs)
 {
-    if (has(display))
-        return display;
-    return has(obs) ? obs : words(s, "letter.complete.unnamed-system");
+    aod_error ignored;
+    const char *t;
+
+    aod_error_init(&ignored);
+    t = aod_text_source(s->text, obs, display, &s->source, &ignored);
+    if (!t)
+        s->nomem = 1;
+    return t ? t : "";
 }
 
 /* UTC day of a store day start, "YYYY-MM-DD". */
@@ -1680,7 +1735,7 @@ static void sources_narrative(bundle_sink *s, xhtml *x)
 static void completeness_narrative(bundle_sink *s, xhtml *x)
 {
     const aod_report_summary *sum = s->sum;
-    char from[16], to[16], now[40], req[16], a[24], b[24];
+    char from[16], to[16], now[40], req[16], a[24], b[24], key[96];
     size_t i;
 
     aod_timefmt_date(s->info.from, from, sizeof from);
@@ -1694,14 +1749,24 @@ static void completeness_narrative(bundle_sink *s, xhtml *x)
               expand(s, "bundle.completeness.requested",
                      (const char *const[]){
                          "date", aod_timefmt_date(s->info.requested, req, sizeof req), NULL}));
-    xh_el(s, x, "p",
-          expand(s, "bundle.completeness.records",
-                 (const char *const[]){"records", num(a, sizeof a, sum->records_read), "events",
-                                       num(b, sizeof b, sum->events), NULL}));
-    if (sum->records_unreadable > 0) {
+    {
+        aod_buf ph[2];
+        aod_buf_init(&ph[0], 4096);
+        aod_buf_init(&ph[1], 4096);
         xh_el(s, x, "p",
-              expand(s, "bundle.completeness.unreadable",
-                     (const char *const[]){"n", num(a, sizeof a, sum->records_unreadable), NULL}));
+              expand(s, by_n(key, sizeof key, "bundle.completeness.records", sum->records_read),
+                     (const char *const[]){
+                         "records", phrase(s, &ph[0], "letter.n.records", sum->records_read),
+                         "events", phrase(s, &ph[1], "letter.n.events", sum->events), NULL}));
+        aod_buf_free(&ph[0]);
+        aod_buf_free(&ph[1]);
+    }
+    if (sum->records_unreadable > 0) {
+        xh_el(
+            s, x, "p",
+            expand(s,
+                   by_n(key, sizeof key, "bundle.completeness.unreadable", sum->records_unreadable),
+                   (const char *const[]){"n", num(a, sizeof a, sum->records_unreadable), NULL}));
         if (s->privacy && sum->n_unreadable_ids > 0) {
             aod_buf_reset(&s->cell);
             for (i = 0; i < sum->n_unreadable_ids && i < 16; i++)
@@ -1727,12 +1792,12 @@ static void completeness_narrative(bundle_sink *s, xhtml *x)
     if (s->privacy) {
         if (sum->reason_base > 0)
             xh_el(s, x, "p",
-                  expand(s, "bundle.completeness.reasons",
+                  expand(s, by_n(key, sizeof key, "bundle.completeness.reasons", sum->reasoned),
                          (const char *const[]){"n", num(a, sizeof a, sum->reasoned), "base",
                                                num(b, sizeof b, sum->reason_base), NULL}));
         if (sum->suspended > 0)
             xh_el(s, x, "p",
-                  expand(s, "bundle.completeness.suspended",
+                  expand(s, by_n(key, sizeof key, "bundle.completeness.suspended", sum->suspended),
                          (const char *const[]){"n", num(a, sizeof a, sum->suspended), NULL}));
         xh_el(
             s, x, "p",
@@ -2447,6 +2512,7 @@ static void bundle_free(aod_sink *base)
     aod_buf_free(&s->cell);
     aod_buf_free(&s->reason);
     aod_buf_free(&s->key);
+    aod_buf_free(&s->source);
     aod_buf_free(&s->entry);
     if (s->xbuf)
         xmlBufferFree(s->xbuf);
@@ -2483,6 +2549,391 @@ aod_sink *aod_bundle_sink_new(FILE *out, aod_bundle_format fmt, const aod_text *
     aod_buf_init(&s->cell, 64 * 1024 * 1024);
     aod_buf_init(&s->reason, 1024 * 1024);
     aod_buf_init(&s->key, 64 * 1024);
+    aod_buf_init(&s->source, 64 * 1024);
     aod_buf_init(&s->entry, 0);
     return &s->base;
+}
+
+/* ------------------------------------------- a whole document, as XML */
+
+int aod_bundle_write_xml(FILE *out, json_t *doc, aod_error *err)
+{
+    xmlOutputBufferPtr ob;
+    xmlTextWriterPtr w = NULL;
+    int rc = -1;
+
+    xml_quiet_begin();
+    xml_said[0] = '\0';
+    ob = xmlOutputBufferCreateFile(out, NULL); /* flushes into out, never closes it */
+    if (ob && !(w = xmlNewTextWriter(ob)))
+        xmlOutputBufferClose(ob);
+    if (!w) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "bundle", "cannot start the XML writer");
+        goto out;
+    }
+    /* as write_head(), write_entry() and write_tail() write it */
+    if (xmlTextWriterSetIndent(w, 1) < 0 || xmlTextWriterSetIndentString(w, CX " ") < 0 ||
+        xmlTextWriterStartDocument(w, "1.0", "UTF-8", NULL) < 0 ||
+        xmlTextWriterStartElement(w, CX "Bundle") < 0 ||
+        xmlTextWriterWriteAttribute(w, CX "xmlns", CX FHIR_NS) < 0 ||
+        xml_children(w, doc, 0) != 0 || xmlTextWriterEndDocument(w) < 0) {
+        xmlFreeTextWriter(w);
+        write_error(err);
+        goto out;
+    }
+    xmlFreeTextWriter(w);
+    errno = 0;
+    if (fflush(out) != 0 || ferror(out)) {
+        write_error(err);
+        goto out;
+    }
+    rc = xml_complaint(err);
+out:
+    xml_quiet_end();
+    return rc;
+}
+
+/*
+ * Reading back.  FHIR XML does not say which elements repeat (an array of
+ * one is one element) or which values are numbers: the specification's
+ * structure definitions do.  These tables hold what they say for the
+ * elements this renderer writes (doc/bundle.md, "Signatures"); an element
+ * they miss reads back as one value, the document then does not match its
+ * signature, and the check fails: never the other way round.
+ */
+static int repeats(const char *parent, const char *name)
+{
+    /* repeating wherever they occur */
+    static const char *const always[] = {"extension",    "modifierExtension",
+                                         "coding",       "entry",
+                                         "section",      "author",
+                                         "attester",     "telecom",
+                                         "subtype",      "purposeOfEvent",
+                                         "agent",        "entity",
+                                         "purposeOfUse", "securityLabel",
+                                         "detail",       "security",
+                                         "tag",          "profile",
+                                         "given",        "prefix",
+                                         "suffix",       "line",
+                                         "category",     "event",
+                                         "alias",        "endpoint",
+                                         "contact",      "relatesTo",
+                                         "link"};
+    /* repeating under this parent only */
+    static const char *const pairs[][2] = {{"source", "type"},
+                                           {"signature", "type"},
+                                           {"Organization", "type"},
+                                           {"event", "code"},
+                                           {"Patient", "name"},
+                                           {"Patient", "identifier"},
+                                           {"Organization", "identifier"},
+                                           {"Patient", "address"},
+                                           {"Organization", "address"},
+                                           {"agent", "role"},
+                                           {"agent", "policy"}};
+    size_t i;
+
+    for (i = 0; i < sizeof always / sizeof always[0]; i++)
+        if (strcmp(name, always[i]) == 0)
+            return 1;
+    for (i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+        if (strcmp(parent, pairs[i][0]) == 0 && strcmp(name, pairs[i][1]) == 0)
+            return 1;
+    return 0;
+}
+
+typedef struct xml_reader {
+    char **divs; /* the narratives, as written (cut out before parsing) */
+    size_t n_divs;
+    aod_error *err;
+    char where[120];
+} xml_reader;
+
+static json_t *xr_fail(xml_reader *r, xmlNodePtr n, const char *why)
+{
+    if (r->err->code == AOD_OK)
+        aod_error_set(r->err, AOD_ERR_INPUT, NULL, n ? (long)xmlGetLineNo(n) : 0, NULL, "%s%s%s",
+                      n ? (const char *)n->name : "", n ? ": " : "", why);
+    return NULL;
+}
+
+static json_t *xr_primitive(xml_reader *r, xmlNodePtr n, const char *value)
+{
+    const char *name = (const char *)n->name;
+
+    if (strcmp(name, "requestor") == 0 || strcmp(name, "valueBoolean") == 0 ||
+        strcmp(name, "active") == 0) {
+        if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0)
+            return json_boolean(value[0] == 't');
+        return xr_fail(r, n, "not true or false");
+    }
+    if (strcmp(name, "valueInteger") == 0 || strcmp(name, "valueUnsignedInt") == 0 ||
+        strcmp(name, "valuePositiveInt") == 0) {
+        char *end;
+        long long v;
+        errno = 0;
+        v = strtoll(value, &end, 10);
+        if (end == value || *end || errno)
+            return xr_fail(r, n, "not an integer");
+        return json_integer((json_int_t)v);
+    }
+    return json_string(value);
+}
+
+static json_t *xr_object(xml_reader *r, xmlNodePtr n, const char *parent);
+
+/* The JSON value of the element n, whose parent element is named parent. */
+static json_t *xr_value(xml_reader *r, xmlNodePtr n, const char *parent)
+{
+    xmlChar *value = xmlGetProp(n, CX "value");
+    json_t *v;
+
+    if (strcmp((const char *)n->name, "div") == 0) {
+        char *end;
+        unsigned long k;
+        if (!value)
+            return xr_fail(r, n, "a narrative not where it was written");
+        k = strtoul((const char *)value, &end, 10);
+        if (*end || end == (char *)value || k >= r->n_divs) {
+            xmlFree(value);
+            return xr_fail(r, n, "a narrative not where it was written");
+        }
+        xmlFree(value);
+        return json_string(r->divs[k]);
+    }
+    if (value) {
+        xmlNodePtr c;
+        for (c = n->children; c; c = c->next)
+            if (c->type == XML_ELEMENT_NODE) {
+                xmlFree(value);
+                return xr_fail(r, n, "a value with elements inside (not written here)");
+            }
+        if (n->properties && n->properties->next) {
+            xmlFree(value);
+            return xr_fail(r, n, "an attribute besides value");
+        }
+        v = xr_primitive(r, n, (const char *)value);
+        xmlFree(value);
+        return v;
+    }
+    (void)parent;
+    return xr_object(r, n, (const char *)n->name);
+}
+
+/* The object of the complex element n (named name in its parent). */
+static json_t *xr_object(xml_reader *r, xmlNodePtr n, const char *name)
+{
+    json_t *o = json_object();
+    xmlNodePtr c;
+    xmlAttrPtr a;
+
+    if (!o)
+        return NULL;
+    for (a = n->properties; a; a = a->next) {
+        xmlChar *url;
+        if (strcmp((const char *)a->name, "url") != 0 ||
+            (strcmp(name, "extension") != 0 && strcmp(name, "modifierExtension") != 0)) {
+            json_decref(o);
+            return xr_fail(r, n, "an attribute this document does not have");
+        }
+        url = xmlGetProp(n, CX "url");
+        if (!url || json_object_set_new(o, "url", json_string((const char *)url)) != 0) {
+            xmlFree(url);
+            json_decref(o);
+            return NULL;
+        }
+        xmlFree(url);
+    }
+    for (c = n->children; c; c = c->next) {
+        const char *cn = (const char *)c->name;
+        json_t *v, *have;
+        if (c->type == XML_TEXT_NODE) {
+            const xmlChar *t = c->content;
+            while (t && (*t == ' ' || *t == '\n' || *t == '\t' || *t == '\r'))
+                t++;
+            if (t && *t) {
+                json_decref(o);
+                return xr_fail(r, n, "text outside a value attribute");
+            }
+            continue;
+        }
+        if (c->type != XML_ELEMENT_NODE) {
+            json_decref(o);
+            return xr_fail(r, n, "a comment or instruction this document does not have");
+        }
+        if (strcmp(cn, "resource") == 0) {
+            /* the resource inside, named by its type */
+            xmlNodePtr in = c->children;
+            json_t *res;
+            while (in && in->type == XML_TEXT_NODE)
+                in = in->next;
+            if (!in || in->type != XML_ELEMENT_NODE) {
+                json_decref(o);
+                return xr_fail(r, c, "no resource inside");
+            }
+            res = json_object();
+            if (!res || json_object_set_new(res, "resourceType",
+                                            json_string((const char *)in->name)) != 0) {
+                json_decref(res);
+                json_decref(o);
+                return NULL;
+            }
+            v = xr_object(r, in, (const char *)in->name);
+            if (!v || json_object_update(res, v) != 0) {
+                json_decref(v);
+                json_decref(res);
+                json_decref(o);
+                return NULL;
+            }
+            json_decref(v);
+            v = res;
+        } else {
+            v = xr_value(r, c, name);
+        }
+        if (!v) {
+            json_decref(o);
+            return NULL;
+        }
+        have = json_object_get(o, cn);
+        if (repeats(name, cn)) {
+            if (!have) {
+                have = json_array();
+                if (!have || json_object_set_new(o, cn, have) != 0) {
+                    json_decref(v);
+                    json_decref(o);
+                    return NULL;
+                }
+            }
+            if (json_array_append_new(have, v) != 0) {
+                json_decref(o);
+                return NULL;
+            }
+        } else if (have) {
+            json_decref(v);
+            json_decref(o);
+            return xr_fail(r, c, "repeated where it cannot repeat");
+        } else if (json_object_set_new(o, cn, v) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+#define DIV_OPEN "<div xmlns=\"" XHTML_NS "\">"
+
+/* Cuts each narrative out of text (the file's bytes) into r->divs, leaving
+ * <div value="N"/> in its place in *cut (new).  0, or -1 (err set). */
+static int cut_divs(xml_reader *r, const char *text, size_t len, aod_buf *cut)
+{
+    const char *p = text, *end = text + len;
+
+    while (p < end) {
+        const char *open = memmem(p, (size_t)(end - p), DIV_OPEN, sizeof DIV_OPEN - 1), *q;
+        int depth = 1;
+        char **grown, mark[48];
+        if (!open)
+            break;
+        if (aod_buf_add(cut, p, (size_t)(open - p)) != 0)
+            goto nomem;
+        for (q = open + sizeof DIV_OPEN - 1; q < end && depth > 0;) {
+            const char *lt = memchr(q, '<', (size_t)(end - q));
+            if (!lt)
+                break;
+            if ((size_t)(end - lt) >= 6 && memcmp(lt, "</div>", 6) == 0) {
+                depth--;
+                q = lt + 6;
+            } else {
+                if ((size_t)(end - lt) >= 5 && memcmp(lt, "<div", 4) == 0 &&
+                    (lt[4] == ' ' || lt[4] == '>'))
+                    depth++;
+                q = lt + 1;
+            }
+        }
+        if (depth > 0) {
+            aod_error_set(r->err, AOD_ERR_INPUT, NULL, 0, NULL, "a narrative does not end");
+            return -1;
+        }
+        grown = realloc(r->divs, (r->n_divs + 1) * sizeof *grown);
+        if (!grown)
+            goto nomem;
+        r->divs = grown;
+        if (!(r->divs[r->n_divs] = strndup(open, (size_t)(q - open))))
+            goto nomem;
+        snprintf(mark, sizeof mark, "<div value=\"%zu\"/>", r->n_divs);
+        r->n_divs++;
+        if (aod_buf_adds(cut, mark) != 0)
+            goto nomem;
+        p = q;
+    }
+    if (p < end && aod_buf_add(cut, p, (size_t)(end - p)) != 0)
+        goto nomem;
+    return 0;
+nomem:
+    aod_error_set(r->err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+    return -1;
+}
+
+json_t *aod_bundle_read_xml(const char *text, size_t len, aod_error *err)
+{
+    xml_reader r;
+    aod_buf cut;
+    xmlDocPtr doc = NULL;
+    xmlNodePtr root;
+    json_t *out = NULL, *body;
+    size_t i;
+
+    memset(&r, 0, sizeof r);
+    r.err = err;
+    aod_buf_init(&cut, (size_t)-1 / 2);
+    xml_quiet_begin();
+    if (cut_divs(&r, text, len, &cut) != 0)
+        goto done;
+    if (cut.len > INT_MAX) {
+        aod_error_set(err, AOD_ERR_INPUT, NULL, 0, NULL, "too large to read");
+        goto done;
+    }
+    /* no network, no entities substituted, no DTD loaded */
+    doc = xmlReadMemory(cut.data ? cut.data : "", (int)cut.len, NULL, "UTF-8",
+                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!doc) {
+        aod_error_set(err, AOD_ERR_INPUT, NULL, 0, "xml", "not well-formed XML");
+        goto done;
+    }
+    root = xmlDocGetRootElement(doc);
+    if (doc->intSubset || !root || strcmp((const char *)root->name, "Bundle") != 0 || !root->ns ||
+        strcmp((const char *)root->ns->href, FHIR_NS) != 0) {
+        aod_error_set(err, AOD_ERR_INPUT, NULL, 0, "xml",
+                      "not a FHIR Bundle (a Bundle element in " FHIR_NS ", no DTD)");
+        goto done;
+    }
+    out = json_object();
+    if (!out || json_object_set_new(out, "resourceType", json_string("Bundle")) != 0)
+        goto nomem;
+    body = xr_object(&r, root, "Bundle");
+    if (!body) {
+        if (err->code == AOD_OK)
+            goto nomem;
+        json_decref(out);
+        out = NULL;
+        goto done;
+    }
+    if (json_object_update(out, body) != 0) {
+        json_decref(body);
+        goto nomem;
+    }
+    json_decref(body);
+    goto done;
+nomem:
+    json_decref(out);
+    out = NULL;
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory reading the XML document");
+done:
+    xml_quiet_end();
+    xmlFreeDoc(doc);
+    for (i = 0; i < r.n_divs; i++)
+        free(r.divs[i]);
+    free(r.divs);
+    aod_buf_free(&cut);
+    return out;
 }

@@ -27,6 +27,7 @@
 #ifndef AOD_BUNDLE_H
 #define AOD_BUNDLE_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 #include "base/error.h"
@@ -80,5 +81,24 @@ typedef enum aod_bundle_format {
  * when out of memory, AOD_ERR_INTERNAL when called out of order. */
 aod_sink *aod_bundle_sink_new(FILE *out, aod_bundle_format fmt, const aod_text *text,
                               aod_error *err);
+
+/* Writes the document doc (a Bundle as JSON values, borrowed; the JSON
+ * form this renderer writes, read back, with a Bundle.signature perhaps
+ * added) to out (borrowed, flushed, not closed) as FHIR XML, byte for byte
+ * as the sink writes its XML form.  Returns 0, or -1 with err set
+ * (AOD_ERR_IO, AOD_ERR_NOMEM, AOD_ERR_INPUT: a value XML cannot hold). */
+int aod_bundle_write_xml(FILE *out, json_t *doc, aod_error *err);
+
+/* Reads len bytes of FHIR XML (a Bundle this renderer wrote) back into its
+ * JSON values: which elements repeat and which values are integers or
+ * booleans is known for the elements written here only; narratives come
+ * back as the XHTML text written.  Nothing is fetched, no DTD or entity is
+ * loaded.  The whole document is held in memory.  Returns a new value, or
+ * NULL with err set (AOD_ERR_INPUT with field "xml": not well-formed XML
+ * or not a Bundle; AOD_ERR_INPUT without a field: an element or attribute
+ * not written here, with its line; AOD_ERR_NOMEM).
+ * Whether the bytes are exactly what aod_bundle_write_xml() writes for the
+ * result is the caller's question (verify-signature asks it). */
+json_t *aod_bundle_read_xml(const char *text, size_t len, aod_error *err);
 
 #endif

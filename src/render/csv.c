@@ -660,8 +660,23 @@ typedef struct crow {
     void *ctx;
     aod_error *err;
     aod_buf say;
+    aod_buf name; /* a source's name in words */
     int nomem;
 } crow;
+
+/* A source's name in words (model/text.h): its display, else words made
+ * from its key (the `source` column keeps the key itself). */
+static const char *cname(crow *c, const char *obs, const char *display)
+{
+    aod_error ignored;
+    const char *t;
+
+    aod_error_init(&ignored);
+    t = aod_text_source(c->text, obs, display, &c->name, &ignored);
+    if (!t)
+        c->nomem = 1;
+    return t ? t : "";
+}
 
 /* The day of a UTC day start (store days), "YYYY-MM-DD", into out. */
 static const char *utc_day(int64_t ms, char *out, size_t size)
@@ -742,6 +757,7 @@ int aod_csv_completeness_rows(const aod_text *text, const aod_report_info *info,
     c.ctx = ctx;
     c.err = err;
     aod_buf_init(&c.say, 1024 * 1024);
+    aod_buf_init(&c.name, 64 * 1024);
     if (!sum)
         sum = &zero;
     aod_timefmt_date(info->from, d0, sizeof d0);
@@ -783,7 +799,8 @@ int aod_csv_completeness_rows(const aod_text *text, const aod_report_info *info,
         /* the sources behind the lines, then the store's others */
         for (i = 0; i < sum->n_observers; i++) {
             const aod_source *s = csource(k, sum->observers[i]);
-            if (crow_put(&c, "source", sum->observers[i], s ? s->display : NULL,
+            if (crow_put(&c, "source", sum->observers[i],
+                         cname(&c, sum->observers[i], s ? s->display : NULL),
                          s ? utc_day(s->first_day, d0, sizeof d0) : NULL,
                          s ? utc_day(s->last_day, d1, sizeof d1) : NULL, s ? s->days : 0, s != NULL,
                          NULL) != 0)
@@ -794,15 +811,16 @@ int aod_csv_completeness_rows(const aod_text *text, const aod_report_info *info,
             int behind = 0;
             for (i = 0; i < sum->n_observers && !behind; i++)
                 behind = csource(k, sum->observers[i]) == s;
-            if (!behind && crow_put(&c, "other-source", s->observer, s->display,
-                                    utc_day(s->first_day, d0, sizeof d0),
-                                    utc_day(s->last_day, d1, sizeof d1), s->days, 1, NULL) != 0)
+            if (!behind &&
+                crow_put(&c, "other-source", s->observer, cname(&c, s->observer, s->display),
+                         utc_day(s->first_day, d0, sizeof d0), utc_day(s->last_day, d1, sizeof d1),
+                         s->days, 1, NULL) != 0)
                 goto out;
         }
         for (i = 0; i < k->n_gaps; i++) {
             const aod_gap *g = &k->gaps[i];
-            if (crow_put(&c, "gap", g->observer, g->display, utc_day(g->from_day, d0, sizeof d0),
-                         utc_day(g->to_day, d1, sizeof d1),
+            if (crow_put(&c, "gap", g->observer, cname(&c, g->observer, g->display),
+                         utc_day(g->from_day, d0, sizeof d0), utc_day(g->to_day, d1, sizeof d1),
                          (long)((g->to_day - g->from_day) / 86400000 + 1), 1, NULL) != 0)
                 goto out;
         }
@@ -820,6 +838,7 @@ int aod_csv_completeness_rows(const aod_text *text, const aod_report_info *info,
     rc = 0;
 out:
     aod_buf_free(&c.say);
+    aod_buf_free(&c.name);
     return rc;
 }
 

@@ -5,7 +5,8 @@
  * (platform 3 encoding 10, or platform 0 encoding 4/6, format 12) when the
  * font has one, else the one for the Basic Multilingual Plane (platform 3
  * encoding 1, or platform 0, format 4).  Offsets and lengths from the file
- * are checked before every read.
+ * are checked before every read.  A collection (.ttc) is read as its first
+ * font, the one the PDF draws with.
  */
 #include "render/font.h"
 
@@ -70,12 +71,15 @@ fail:
 /* Chooses the cmap subtable; 0, or -1 when there is no usable one. */
 static int find_cmap(aod_font *f)
 {
-    uint32_t tables = be16(f, 4), i, cmap = 0, n;
+    /* A collection (.ttc, "ttcf"): its first font, as the PDF uses it;
+     * table offsets count from the start of the file either way. */
+    size_t base = f->len >= 16 && memcmp(f->data, "ttcf", 4) == 0 ? be32(f, 12) : 0;
+    uint32_t tables = be16(f, base + 4), i, cmap = 0, n;
     size_t best = 0;
     int best_rank = 0;
 
     for (i = 0; i < tables; i++) {
-        size_t rec = 12 + (size_t)i * 16;
+        size_t rec = base + 12 + (size_t)i * 16;
         if (rec + 16 > f->len)
             break;
         if (memcmp(f->data + rec, "cmap", 4) == 0)
@@ -185,6 +189,12 @@ int aod_font_has(const aod_font *f, uint32_t cp)
 
 uint32_t aod_font_first_missing(const aod_font *f, const char *s, size_t len)
 {
+    return aod_font_first_missing_either(f, NULL, s, len);
+}
+
+uint32_t aod_font_first_missing_either(const aod_font *f, const aod_font *fallback, const char *s,
+                                       size_t len)
+{
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
 
     while (p < end) {
@@ -212,7 +222,7 @@ uint32_t aod_font_first_missing(const aod_font *f, const char *s, size_t len)
         p += n;
         if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0) || cp == 0xFEFF)
             continue;
-        if (!aod_font_has(f, cp))
+        if (!aod_font_has(f, cp) && !(fallback && aod_font_has(fallback, cp)))
             return cp;
     }
     return 0;

@@ -92,6 +92,7 @@ typedef struct html_sink {
     aod_buf doc;     /* the letter being written */
     aod_words_row row;
     int in_list, in_facts, in_office; /* an open <ul>, <dl>, contact <address> */
+    int in_table;                     /* the summary's <table> */
     int in_div;                       /* the letterhead's name and address <div> */
 } html_sink;
 
@@ -239,6 +240,11 @@ static int close_open(html_sink *s, aod_words_kind k)
         if (aod_buf_adds(b, "</ul>\n") != 0)
             return -1;
     }
+    if (s->in_table && k != AOD_WORDS_TABLE_ROW) {
+        s->in_table = 0;
+        if (aod_buf_adds(b, "</tbody>\n</table>\n") != 0)
+            return -1;
+    }
     if (s->in_facts && k != AOD_WORDS_FACT) {
         s->in_facts = 0;
         if (aod_buf_adds(b, "</dl>\n") != 0)
@@ -260,6 +266,27 @@ typedef struct letter_state {
     int began;   /* <main> open */
     int signed_; /* the signature's first line is written */
 } letter_state;
+
+/* One cell of the summary's table: its first piece plain (or muted), the
+ * rest as notes under it; who keeps its own direction. */
+static int summary_cell(aod_buf *b, const aod_words_row *row, int c)
+{
+    size_t i;
+
+    if (aod_buf_adds(b, "<td>") != 0)
+        return -1;
+    for (i = 0; i < row->n[c]; i++) {
+        const aod_words_part *p = &row->part[c][i];
+        const char *open =
+            i == 0 ? (p->muted ? "<span class=\"muted\">" : "") : " <span class=\"note\">";
+        const char *close = i == 0 && !p->muted ? "" : "</span>";
+        if (c == AOD_WORDS_SUM_WHO && i == 0)
+            open = "<bdi>", close = "</bdi>";
+        if (aod_buf_adds(b, open) != 0 || esc_cell(b, p->text) != 0 || aod_buf_adds(b, close) != 0)
+            return -1;
+    }
+    return aod_buf_adds(b, "</td>");
+}
 
 /* One block of the letter (aod_words_fn). */
 static int letter_block(void *ctx, const aod_words_block *blk, aod_error *err)
@@ -333,7 +360,29 @@ static int letter_block(void *ctx, const aod_words_block *blk, aod_error *err)
         break;
     case AOD_WORDS_FACTS_END:
     case AOD_WORDS_LIST_END:
+    case AOD_WORDS_TABLE_END:
         break; /* closed by close_open() */
+    case AOD_WORDS_TABLE_HEAD: {
+        size_t c;
+        rc |= PUT(b, "<table class=\"people\">\n<caption>", blk->text, "</caption>\n<thead><tr>");
+        for (c = 0; blk->row && c < AOD_WORDS_SUM_NCOL; c++)
+            rc |= PUT(b, "<th scope=\"col\">", blk->row->n[c] ? blk->row->part[c][0].text : "",
+                      "</th>");
+        rc |= aod_buf_adds(b, "</tr></thead>\n<tbody>\n");
+        s->in_table = 1;
+        break;
+    }
+    case AOD_WORDS_TABLE_ROW: {
+        size_t c;
+        rc |= aod_buf_adds(b, "<tr>");
+        for (c = 0; blk->row && c < AOD_WORDS_SUM_NCOL; c++)
+            rc |= summary_cell(b, blk->row, (int)c);
+        rc |= aod_buf_adds(b, "</tr>\n");
+        break;
+    }
+    case AOD_WORDS_NOTE:
+        rc |= PUT(b, "<p class=\"note\">", blk->text, "</p>\n");
+        break;
     case AOD_WORDS_HEADING:
         rc |= PUT(b, "<h2>", blk->text, "</h2>\n");
         break;

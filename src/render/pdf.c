@@ -71,6 +71,15 @@
 #define CELL_PAD_Y 4.0
 #define FOOT_SIZE  7.5
 
+/* The summary (issue 16 point 1): one table row per person or
+ * organisation, dense enough that an ordinary patient's fits on the page
+ * after the letter (tests/bench/summary-pages.py measures it). */
+#define SUM_SIZE  8.5
+#define SUM_LEAD  9.9
+#define SUM_PAD_X 3.0
+#define SUM_PAD_Y 2.2
+#define SUM_NCOL  5
+
 /* The table's columns. */
 enum { COL_WHEN, COL_WHO, COL_WHAT, COL_WHERE, COL_WHY, COL_ACTION, COL_COUNT, NCOL };
 
@@ -183,8 +192,13 @@ typedef struct pdf_sink {
     } * marks;
     size_t n_marks, cap_marks;
     aod_buf mark_text;
-    char month[8];              /* "YYYY-MM" of the last table line, "" none */
-    const aod_entry *row_entry; /* the line place_row() is placing */
+    char month[8]; /* "YYYY-MM" of the last table line, "" none */
+    /* Rows laid out and not yet drawn: the last two of a section wait
+     * until it is known which is last, so that the last is never alone on
+     * a page when the one before it can go with it. */
+    rowbuf pend[2];
+    int64_t pend_when[2];
+    int n_pend;
 
     /* The open text object (see text_begin): what is already set in it, so
      * a row's lines share one BT..ET and repeat no operator. */
@@ -192,6 +206,11 @@ typedef struct pdf_sink {
     int tface;       /* -1: none set */
     double tsize;
     rgb tcolor;
+
+    /* Laying the summary out without drawing it, to know whether it fits
+     * on one page: pages it would have started. */
+    int measuring;
+    int measured_pages;
 
     /* Table pages in order, then the letter's. */
     HPDF_Page *pages;
@@ -1043,12 +1062,13 @@ static int table_page(pdf_sink *s)
     return s->nomem || s->hpdf_no ? -1 : 0;
 }
 
-/* Draws the row laid out in s->body: on this page when it fits, else on a
- * new one.  Only a row taller than a whole page is split, and its rest
- * continues under the header row of the next page. */
-static int place_row(pdf_sink *s)
+/* Draws the row laid out in r (its line's time when, for the outline's
+ * month): on this page when it fits, else on a new one.  Only a row taller
+ * than a whole page is split, and its rest continues under the header row
+ * of the next page. */
+static int place_row(pdf_sink *s, const rowbuf *r, int64_t when)
 {
-    size_t n = row_lines(&s->body), a = 0;
+    size_t n = row_lines(r), a = 0;
 
     while (a < n) {
         size_t fit, b;
@@ -1063,9 +1083,13 @@ static int place_row(pdf_sink *s)
             continue;
         }
         b = a + fit < n ? a + fit : n;
-        if (a == 0 && s->row_entry)
-            mark_month(s, s->row_entry, s->y);
-        draw_cells(s, &s->body, s->y, a, b);
+        if (a == 0) {
+            aod_entry at;
+            memset(&at, 0, sizeof at);
+            at.when_start = when;
+            mark_month(s, &at, s->y);
+        }
+        draw_cells(s, r, s->y, a, b);
         s->y -= row_height(b - a);
         hline(s->page, RULE, 0.4, s->col_x[0], table_right(s), s->y);
         s->page_rows++;
@@ -1106,13 +1130,49 @@ static int render_entry(pdf_sink *s, const aod_entry *e)
     s->where_line = 0;
     if (s->nomem)
         return -1;
-    s->row_entry = e;
-    rc = place_row(s);
-    s->row_entry = NULL;
-    if (rc != 0)
-        return -1;
     s->rows++;
+    /* the oldest waiting row is not the last two: it is drawn now */
+    if (s->n_pend == 2) {
+        rowbuf t = s->pend[0];
+        rc = place_row(s, &s->pend[0], s->pend_when[0]);
+        s->pend[0] = s->pend[1];
+        s->pend_when[0] = s->pend_when[1];
+        s->pend[1] = t;
+        s->n_pend = 1;
+        if (rc != 0)
+            return -1;
+    }
+    /* this row waits: swap its buffers with the free pending slot's */
+    {
+        rowbuf t = s->pend[s->n_pend];
+        s->pend[s->n_pend] = *r;
+        *r = t;
+        s->pend_when[s->n_pend] = e->when_start;
+        s->n_pend++;
+    }
     return 0;
+}
+
+/* The section's last rows: the one before the last goes to a new page
+ * with it when the last alone would not fit on this one. */
+static int flush_rows(pdf_sink *s)
+{
+    int rc = 0;
+
+    if (s->n_pend == 2) {
+        double room = s->page ? s->y - CONTENT_BOTTOM : 0;
+        double h0 = row_height(row_lines(&s->pend[0])), h1 = row_height(row_lines(&s->pend[1]));
+        if (s->page && s->page_rows > 0 && h0 <= room && h0 + h1 > room &&
+            h0 + h1 <= page_top(s->page) - CONTENT_BOTTOM - 60)
+            s->page = NULL; /* both on the next page */
+        rc = place_row(s, &s->pend[0], s->pend_when[0]);
+        if (rc == 0)
+            rc = place_row(s, &s->pend[1], s->pend_when[1]);
+    } else if (s->n_pend == 1) {
+        rc = place_row(s, &s->pend[0], s->pend_when[0]);
+    }
+    s->n_pend = 0;
+    return rc;
 }
 
 /* --------------------------------------------------------------- letter */
@@ -1122,8 +1182,16 @@ static int render_entry(pdf_sink *s, const aod_entry *e)
 /* A new portrait page for the letter, in front of the table. */
 static int letter_page(pdf_sink *s, flow *fl)
 {
-    HPDF_Page pg = s->n_pages ? HPDF_InsertPage(s->doc, s->pages[0]) : HPDF_AddPage(s->doc);
+    HPDF_Page pg;
 
+    if (s->measuring) {
+        s->measured_pages++;
+        fl->x = LETTER_MARGIN_X;
+        fl->w = LETTER_W;
+        fl->y = PAGE_LONG - CONTENT_TOP;
+        return 0;
+    }
+    pg = s->n_pages ? HPDF_InsertPage(s->doc, s->pages[0]) : HPDF_AddPage(s->doc);
     if (!pg)
         return -1;
     HPDF_Page_SetSize(pg, HPDF_PAGE_SIZE_LETTER, HPDF_PAGE_PORTRAIT);
@@ -1159,12 +1227,23 @@ static int para(pdf_sink *s, flow *fl, const char *str, int style, double size, 
     if (append_clean(s, &s->para, str) != 0 || wrap(s, s->para.data, 0, s->para.len, face_of(style),
                                                     size, fl->w - indent, style, &s->lines) != 0)
         return -1;
+    /* No widows or orphans: a paragraph of up to three lines stays on one
+     * page, and a longer one leaves at least two lines on each side. */
+    if (fl->y - (double)s->lines.n * lead < CONTENT_BOTTOM) {
+        size_t fit = (size_t)((fl->y - CONTENT_BOTTOM) / lead);
+        if ((s->lines.n <= 3 || fit < 2) && letter_page(s, fl) != 0)
+            return -1;
+    }
     for (i = 0; i < s->lines.n; i++) {
         const span *sp = &s->lines.v[i];
+        if (i + 2 == s->lines.n && i >= 2 && fl->y - 2 * lead < CONTENT_BOTTOM &&
+            fl->y - lead >= CONTENT_BOTTOM && letter_page(s, fl) != 0)
+            return -1; /* the last line would be alone on the next page */
         if (need(s, fl, lead) != 0)
             return -1;
-        draw_text(s, fl->page, face_of(style), size, c, fl->x + indent, fl->y - size,
-                  s->para.data + sp->off, sp->len);
+        if (!s->measuring)
+            draw_text(s, fl->page, face_of(style), size, c, fl->x + indent, fl->y - size,
+                      s->para.data + sp->off, sp->len);
         fl->y -= lead;
     }
     return s->nomem || s->hpdf_no ? -1 : 0;
@@ -1314,6 +1393,18 @@ static int facts_box(pdf_sink *s, flow *fl, const fact *facts, size_t n)
     return s->nomem || s->hpdf_no ? -1 : 0;
 }
 
+/* The summary's table (issue 16 point 1), laid out as its rows arrive and
+ * drawn at its end, when it is known which row would be left alone on a
+ * page.  Widths in points: who, first and last day, how many, the kinds of
+ * data, the reasons; they sum to the letter's text width. */
+static const double sum_width[SUM_NCOL] = {126, 58, 38, 130, 132};
+
+typedef struct sumtab {
+    rowbuf head;
+    rowbuf *rows;
+    size_t n, cap;
+} sumtab;
+
 /* Where the letter is being drawn, for the blocks render/words.h says. */
 typedef struct letter {
     pdf_sink *s;
@@ -1321,7 +1412,226 @@ typedef struct letter {
     fact facts[MAX_FACTS];
     size_t n_facts;
     int signed_; /* the signature's first line is drawn */
+    /* The summary: drawn denser than the letter; the place kept under its
+     * totals for saying that it continues, when it does. */
+    int summary;
+    int totals_said;
+    const char *continues; /* NULL: it fits on its page */
+    sumtab tab;
 } letter;
+
+static size_t sum_lines(const rowbuf *r)
+{
+    size_t n = 1;
+    int c;
+
+    for (c = 0; c < SUM_NCOL; c++)
+        if (r->cell[c].n > n)
+            n = r->cell[c].n;
+    return n;
+}
+
+static double sum_height(const rowbuf *r)
+{
+    return 2 * SUM_PAD_Y + (double)(sum_lines(r) - 1) * SUM_LEAD + SUM_SIZE;
+}
+
+/* Lays out the cells of a summary row (words' parts) into r. */
+static int sum_layout(pdf_sink *s, rowbuf *r, const aod_words_row *row, int bold)
+{
+    int c;
+    size_t i;
+
+    row_reset(r);
+    for (c = 0; c < SUM_NCOL; c++) {
+        double w = sum_width[c] - 2 * SUM_PAD_X;
+        for (i = 0; i < row->n[c]; i++) {
+            const aod_words_part *pt = &row->part[c][i];
+            int style = bold ? STYLE_BOLD : pt->muted ? STYLE_MUTED : STYLE_NORMAL;
+            size_t off = r->text.len;
+            if (!has(pt->text))
+                continue;
+            if (append_clean(s, &r->text, pt->text) != 0)
+                return -1;
+            if (r->text.len > off && wrap(s, r->text.data, off, r->text.len - off, face_of(style),
+                                          SUM_SIZE, w, style, &r->cell[c]) != 0)
+                return -1;
+        }
+    }
+    return s->nomem ? -1 : 0;
+}
+
+static void sum_draw(pdf_sink *s, flow *fl, const rowbuf *r, int head)
+{
+    double x = fl->x, h = sum_height(r);
+    size_t i;
+    int c;
+
+    if (s->measuring) {
+        fl->y -= h;
+        return;
+    }
+    if (head)
+        fill_rect(fl->page, HEAD_BG, fl->x, fl->y - h, fl->w, h);
+    text_begin(s, fl->page);
+    for (c = 0; c < SUM_NCOL; c++) {
+        for (i = 0; i < r->cell[c].n; i++) {
+            const span *sp = &r->cell[c].v[i];
+            double base = fl->y - SUM_PAD_Y - 0.78 * SUM_SIZE - (double)i * SUM_LEAD;
+            double cx = x + SUM_PAD_X;
+            if (c == AOD_WORDS_SUM_COUNT) /* numbers right aligned */
+                cx = x + sum_width[c] - SUM_PAD_X -
+                     text_width(s, face_of(sp->style), r->text.data + sp->off, sp->len, SUM_SIZE);
+            text_line(s, face_of(sp->style), SUM_SIZE, color_of(sp->style), cx, base,
+                      r->text.data + sp->off, sp->len);
+        }
+        x += sum_width[c];
+    }
+    text_end(s);
+    fl->y -= h;
+    hline(fl->page, head ? ACCENT : RULE, head ? 0.8 : 0.4, fl->x, fl->x + fl->w, fl->y);
+}
+
+/* Draws the summary's rows: a row never splits, the header row starts each
+ * page, and the last row is never left alone on a page when the row
+ * before it can go with it. */
+static int sum_place(pdf_sink *s, flow *fl, sumtab *t)
+{
+    size_t i, on_page = 0;
+
+    if (need(s, fl, sum_height(&t->head) + (t->n ? sum_height(&t->rows[0]) : 0)) != 0)
+        return -1;
+    sum_draw(s, fl, &t->head, 1);
+    for (i = 0; i < t->n; i++) {
+        double h = sum_height(&t->rows[i]);
+        int alone = i + 2 == t->n && on_page > 0 && fl->y - h >= CONTENT_BOTTOM &&
+                    fl->y - h - sum_height(&t->rows[i + 1]) < CONTENT_BOTTOM;
+        if (fl->y - h < CONTENT_BOTTOM || alone) {
+            if (letter_page(s, fl) != 0)
+                return -1;
+            sum_draw(s, fl, &t->head, 1);
+            on_page = 0;
+        }
+        sum_draw(s, fl, &t->rows[i], 0);
+        on_page++;
+    }
+    fl->y -= 6;
+    return s->nomem || s->hpdf_no ? -1 : 0;
+}
+
+static void sum_free(sumtab *t)
+{
+    size_t i;
+    int c;
+
+    for (i = 0; i < t->n; i++) {
+        aod_buf_free(&t->rows[i].text);
+        for (c = 0; c < NCOL; c++)
+            free(t->rows[i].cell[c].v);
+    }
+    free(t->rows);
+    aod_buf_free(&t->head.text);
+    for (c = 0; c < NCOL; c++)
+        free(t->head.cell[c].v);
+    memset(t, 0, sizeof *t);
+}
+
+/* A row of the summary's table, laid out and kept until its end. */
+static int sum_add(pdf_sink *s, sumtab *t, const aod_words_row *row)
+{
+    rowbuf *r;
+
+    if (t->n == t->cap) {
+        rowbuf *v = grow_array(t->rows, &t->cap, sizeof *v);
+        if (!v) {
+            s->nomem = 1;
+            return -1;
+        }
+        t->rows = v;
+    }
+    r = &t->rows[t->n++];
+    memset(r, 0, sizeof *r);
+    aod_buf_init(&r->text, 1024 * 1024);
+    return sum_layout(s, r, row, 0);
+}
+
+/* The summary's heading, smaller than the letter's: the page is for the
+ * table. */
+static int sum_heading(pdf_sink *s, flow *fl, const char *str, int first)
+{
+    if (need(s, fl, 8 + 14 + 3 * SUM_LEAD) != 0)
+        return -1;
+    if (!first)
+        fl->y -= 8;
+    if (para(s, fl, str, STYLE_BOLD, first ? 13 : 10.5, first ? 17 : 14, ACCENT, 0) != 0)
+        return -1;
+    fl->y -= 1;
+    return 0;
+}
+
+/* A bullet of the summary (the systems), its text and note kept together. */
+static int sum_bullet(pdf_sink *s, flow *fl, const char *str, const char *note)
+{
+    size_t n = 0;
+
+    aod_buf_reset(&s->para);
+    s->lines.n = 0;
+    if (append_clean(s, &s->para, str) != 0 || wrap(s, s->para.data, 0, s->para.len, FACE_REGULAR,
+                                                    9, fl->w - 14, STYLE_NORMAL, &s->lines) != 0)
+        return -1;
+    n = s->lines.n;
+    if (need(s, fl, (double)n * 11.5 + (has(note) ? 2 * 10.5 : 0)) != 0)
+        return -1;
+    if (!s->measuring)
+        draw_str(s, fl->page, FACE_REGULAR, 9, ACCENT, fl->x + 4, fl->y - 9, "\xE2\x80\xA2");
+    if (para(s, fl, str, STYLE_NORMAL, 9, 11.5, INK, 14) != 0)
+        return -1;
+    if (has(note) && para(s, fl, note, STYLE_MUTED, SUM_SIZE, 10.5, MUTED, 14) != 0)
+        return -1;
+    fl->y -= 2;
+    return 0;
+}
+
+/* The summary's blocks (aod_words_fn, through letter_block). */
+static int sum_block(letter *L, const aod_words_block *b)
+{
+    pdf_sink *s = L->s;
+    flow *fl = &L->fl;
+
+    switch (b->kind) {
+    case AOD_WORDS_HEADING:
+        return sum_heading(s, fl, b->text, !L->totals_said);
+    case AOD_WORDS_PARA:
+        if (para(s, fl, b->text, STYLE_NORMAL, 9.5, 12.5, INK, 0) != 0)
+            return -1;
+        fl->y -= 3;
+        if (!L->totals_said) { /* under the totals: that it continues */
+            L->totals_said = 1;
+            if (L->continues &&
+                (para(s, fl, L->continues, STYLE_BOLD, SUM_SIZE, 10.5, ACCENT, 0) != 0))
+                return -1;
+            fl->y -= L->continues ? 3 : 0;
+        }
+        return 0;
+    case AOD_WORDS_NOTE:
+        return para(s, fl, b->text, STYLE_MUTED, SUM_SIZE, 10.5, MUTED, 0);
+    case AOD_WORDS_BULLET:
+        return sum_bullet(s, fl, b->text, b->note);
+    case AOD_WORDS_LIST_END:
+        fl->y -= 2;
+        return 0;
+    case AOD_WORDS_TABLE_HEAD:
+        sum_free(&L->tab);
+        aod_buf_init(&L->tab.head.text, 64 * 1024);
+        return b->row ? sum_layout(s, &L->tab.head, b->row, 1) : 0;
+    case AOD_WORDS_TABLE_ROW:
+        return b->row ? sum_add(s, &L->tab, b->row) : 0;
+    case AOD_WORDS_TABLE_END:
+        return sum_place(s, fl, &L->tab);
+    default:
+        return 0;
+    }
+}
 
 /* Draws one block of the letter (aod_words_fn); the letterhead is drawn
  * from the policy before the first block, in two columns. */
@@ -1333,6 +1643,13 @@ static int letter_block(void *ctx, const aod_words_block *b, aod_error *err)
     int rc = 0;
 
     /* A failure is remembered in s (nomem, hpdf_no) for check(). */
+    if (L->summary) {
+        if (sum_block(L, b) != 0 || s->nomem || s->hpdf_no) {
+            aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "pdf", "drawing the summary failed");
+            return -1;
+        }
+        return 0;
+    }
     switch (b->kind) {
     case AOD_WORDS_ORGANISATION:
     case AOD_WORDS_ADDRESS:
@@ -1380,6 +1697,13 @@ static int letter_block(void *ctx, const aod_words_block *b, aod_error *err)
     case AOD_WORDS_LIST_END:
         fl->y -= 4;
         break;
+    case AOD_WORDS_NOTE:
+        rc = para(s, fl, b->text, STYLE_MUTED, 9, 12.5, MUTED, 0);
+        break;
+    case AOD_WORDS_TABLE_HEAD:
+    case AOD_WORDS_TABLE_ROW:
+    case AOD_WORDS_TABLE_END:
+        break; /* the summary's: drawn by sum_block() */
     case AOD_WORDS_CLOSING:
         rc = need(s, fl, 4 * BODY_LEAD + 20);
         fl->y -= 6;
@@ -1404,12 +1728,14 @@ static int letter_block(void *ctx, const aod_words_block *b, aod_error *err)
 static int draw_letter(pdf_sink *s, const aod_report_summary *sum_or_NULL)
 {
     letter L;
+    aod_buf cont; /* "the summary continues on the next page", when it does */
     aod_error ignored;
     size_t i;
     int rc = -1;
 
     memset(&L, 0, sizeof L);
     L.s = s;
+    aod_buf_init(&cont, 64 * 1024);
     for (i = 0; i < MAX_FACTS; i++)
         aod_buf_init(&L.facts[i].value, 64 * 1024);
     aod_error_init(&ignored);
@@ -1425,16 +1751,42 @@ static int draw_letter(pdf_sink *s, const aod_report_summary *sum_or_NULL)
             s->nomem = 1;
         goto done;
     }
-    /* The summary: on a page of its own after the letter, before the list. */
-    if (sum_or_NULL && sum_or_NULL->overview &&
-        (letter_page(s, &L.fl) != 0 ||
-         aod_words_overview(s->words, sum_or_NULL->overview, letter_block, &L, &ignored) != 0)) {
-        if (ignored.code == AOD_ERR_NOMEM)
-            s->nomem = 1;
-        goto done;
+    /* The summary: on a page of its own after the letter, before the list;
+     * when it needs more than that page, its top says so. */
+    if (sum_or_NULL && sum_or_NULL->overview) {
+        HPDF_Page first;
+        if (letter_page(s, &L.fl) != 0)
+            goto done;
+        first = L.fl.page;
+        add_mark(s, first, HPDF_Page_GetHeight(first) - CONTENT_TOP, 0, 1,
+                 T(s, "letter.outline.summary"));
+        L.summary = 1;
+        /* first laid out without drawing: does it fit on this page? */
+        s->measuring = 1;
+        s->measured_pages = 0;
+        rc = aod_words_overview(s->words, sum_or_NULL->overview, letter_block, &L, &ignored);
+        s->measuring = 0;
+        L.fl.page = first;
+        L.fl.y = page_top(first);
+        L.totals_said = 0;
+        if (rc == 0 && s->measured_pages > 0) {
+            if (aod_buf_adds(&cont,
+                             aod_words_overview_continues(s->words, sum_or_NULL->overview)) != 0)
+                s->nomem = 1;
+            L.continues = aod_buf_str(&cont);
+        }
+        if (rc != 0 ||
+            aod_words_overview(s->words, sum_or_NULL->overview, letter_block, &L, &ignored) != 0) {
+            rc = -1;
+            if (ignored.code == AOD_ERR_NOMEM)
+                s->nomem = 1;
+            goto done;
+        }
     }
     rc = s->nomem || s->hpdf_no ? -1 : 0;
 done:
+    sum_free(&L.tab);
+    aod_buf_free(&cont);
     for (i = 0; i < MAX_FACTS; i++)
         aod_buf_free(&L.facts[i].value);
     return rc;
@@ -2077,6 +2429,8 @@ static int pdf_end(aod_sink *base, const aod_report_summary *sum, aod_error *err
         return -1;
     }
     s->ended = 1;
+    if (flush_rows(s) != 0)
+        goto fail;
     if (s->n_held > 0) {
         s->section = 1;
         s->titled = 0;
@@ -2085,6 +2439,8 @@ static int pdf_end(aod_sink *base, const aod_report_summary *sum, aod_error *err
         for (i = 0; i < s->n_held; i++)
             if (render_entry(s, &s->held[i]) != 0)
                 goto fail;
+        if (flush_rows(s) != 0)
+            goto fail;
     }
     if (draw_letter(s, sum) != 0)
         goto fail;
@@ -2146,6 +2502,8 @@ static void pdf_free(aod_sink *base)
     free(s->letter);
     free(s->held);
     aod_buf_free(&s->body.text);
+    aod_buf_free(&s->pend[0].text);
+    aod_buf_free(&s->pend[1].text);
     aod_buf_free(&s->head.text);
     aod_buf_free(&s->para);
     aod_buf_free(&s->one);
@@ -2158,6 +2516,8 @@ static void pdf_free(aod_sink *base)
         aod_buf_free(&s->say[i]);
     for (i = 0; i < NCOL; i++) {
         free(s->body.cell[i].v);
+        free(s->pend[0].cell[i].v);
+        free(s->pend[1].cell[i].v);
         free(s->head.cell[i].v);
     }
     free(s->lines.v);
@@ -2218,6 +2578,8 @@ aod_sink *aod_pdf_sink_new(FILE *out, const aod_pdf_options *opts_or_NULL, const
     s->out = out;
     s->text = text;
     aod_buf_init(&s->body.text, 16 * 1024 * 1024);
+    aod_buf_init(&s->pend[0].text, 16 * 1024 * 1024);
+    aod_buf_init(&s->pend[1].text, 16 * 1024 * 1024);
     aod_buf_init(&s->head.text, 64 * 1024);
     aod_buf_init(&s->para, 16 * 1024 * 1024);
     aod_buf_init(&s->one, 1024 * 1024);

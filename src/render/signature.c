@@ -482,6 +482,7 @@ typedef struct signed_sink {
     aod_sink *inner;
     FILE *tmp, *out;
     const aod_sign_key *key;
+    aod_bundle_format fmt; /* what out gets: the JSON, or its XML form */
 } signed_sink;
 
 static int s_begin(aod_sink *s, const aod_report_info *info, aod_error *err)
@@ -518,6 +519,13 @@ static int s_end(aod_sink *s, const aod_report_summary *sum, aod_error *err)
     }
     if (aod_signature_add(doc, g->key, err) != 0)
         goto out;
+    if (g->fmt == AOD_BUNDLE_XML) {
+        /* the same document, signature and all, in its XML form */
+        if (aod_bundle_write_xml(g->out, doc, err) != 0)
+            goto out;
+        rc = 0;
+        goto out;
+    }
     /* as bundle.c writes the document (doc/bundle.md, Formats) */
     if (json_dumpf(doc, g->out, JSON_INDENT(1) | JSON_PRESERVE_ORDER) != 0 ||
         fputc('\n', g->out) == EOF || fflush(g->out) != 0) {
@@ -546,6 +554,12 @@ static void s_free(aod_sink *s)
 aod_sink *aod_signature_sink_new(aod_sink *inner, FILE *tmp, FILE *out, const aod_sign_key *key,
                                  aod_error *err)
 {
+    return aod_signature_sink_new_as(inner, tmp, out, key, AOD_BUNDLE_JSON, err);
+}
+
+aod_sink *aod_signature_sink_new_as(aod_sink *inner, FILE *tmp, FILE *out, const aod_sign_key *key,
+                                    aod_bundle_format fmt, aod_error *err)
+{
     signed_sink *g = calloc(1, sizeof *g);
 
     if (!g) {
@@ -564,5 +578,6 @@ aod_sink *aod_signature_sink_new(aod_sink *inner, FILE *tmp, FILE *out, const ao
     g->tmp = tmp;
     g->out = out;
     g->key = key;
+    g->fmt = fmt;
     return &g->base;
 }

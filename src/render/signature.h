@@ -25,6 +25,7 @@
 #include "base/error.h"
 #include "base/sign.h"
 #include "model/entry.h"
+#include "render/bundle.h"
 
 /* Appends the RFC 8785 canonical form of v (borrowed) to out.  Returns 0,
  * or -1 with err set: AOD_ERR_INPUT for a number with a fraction (not
@@ -64,5 +65,12 @@ int aod_signature_check(json_t *doc, const aod_sign_key *trusted, aod_signature_
  * Returns the sink or NULL with err set (AOD_ERR_NOMEM). */
 aod_sink *aod_signature_sink_new(aod_sink *inner, FILE *tmp, FILE *out, const aod_sign_key *key,
                                  aod_error *err);
+
+/* The same, writing the signed document to out in the format fmt: with
+ * AOD_BUNDLE_XML its XML form (aod_bundle_write_xml).  The signature is
+ * the same either way: a JWS over the canonical JSON of the document,
+ * which the JSON and XML forms share (doc/bundle.md, "Signatures"). */
+aod_sink *aod_signature_sink_new_as(aod_sink *inner, FILE *tmp, FILE *out, const aod_sign_key *key,
+                                    aod_bundle_format fmt, aod_error *err);
 
 #endif

@@ -20,6 +20,8 @@
 
 #define N_SAY 8 /* scratch buffers for phrases built from templates */
 
+#define MAX_LEGEND 24 /* short words explained under the summary's table */
+
 struct aod_words {
     const aod_text *text;
     const aod_report_info *info;
@@ -30,12 +32,45 @@ struct aod_words {
     aod_buf period, generated, subject, keys;
     /* The row's own buffers: its strings live until the next row. */
     aod_buf when, who, kinds, count, flags, reason, ref;
+    aod_buf source; /* a source system's name in words */
+    /* The summary's table says the short words of the templates ("tests"
+     * for "test results and observations") and lists those it used under
+     * it (borrowed from the templates). */
+    int short_words;
+    const char *leg_short[MAX_LEGEND], *leg_full[MAX_LEGEND];
+    size_t n_leg;
     /* report --mode breach: the lines said so far, one bullet each
      * ("what happened\x1e"), and the kinds of data they involved
      * ("kind\x1e", each once) */
     aod_buf breach_lines, breach_data, breach_who;
     long breach_n;
 };
+
+/* The short word for full (the words of kind.code), when the templates
+ * have one ("short.kind.code") and the summary's table is being said;
+ * remembered for the table's legend.  Else full itself. */
+static const char *short_word(aod_words *w, const char *kind, const char *code, const char *full)
+{
+    char key[160];
+    const char *t;
+    size_t i;
+
+    if (!w->short_words || !code || !full)
+        return full;
+    snprintf(key, sizeof key, "short.%s.%s", kind, code);
+    t = aod_text_get(w->text, key);
+    if (!t || strcmp(t, full) == 0)
+        return full;
+    for (i = 0; i < w->n_leg; i++)
+        if (strcmp(w->leg_short[i], t) == 0)
+            return t;
+    if (w->n_leg < MAX_LEGEND) {
+        w->leg_short[w->n_leg] = t;
+        w->leg_full[w->n_leg++] = full;
+        return t;
+    }
+    return full; /* a word the legend could not explain is said in full */
+}
 
 static int has(const char *s)
 {
@@ -299,6 +334,8 @@ static int kinds_words(aod_words *w, const char *list)
             t = aod_text_shown(w->text, "resource", kind, NULL, !w->privacy);
             if (t == kind) /* no words for it: the type as recorded */
                 t = NULL;
+            else
+                t = short_word(w, "resource", kind, t);
             for (i = 0; t && i < n_seen && !dup; i++)
                 dup = strcmp(seen[i], t) == 0;
             if (t && !dup && n_seen < MAX_KINDS)
@@ -855,13 +892,19 @@ static const aod_source *find_source(const aod_completeness *c, const char *obs)
     return NULL;
 }
 
-/* A source's name: its display, else its identity, else the words for a
- * system that did not name itself. */
+/* A source's name in words (model/text.h): its display, else words made
+ * from how the store knows it, never its bare key.  Borrowed until the
+ * next call; "" when out of memory. */
 static const char *source_name(letter *L, const char *display, const char *obs)
 {
-    if (has(display))
-        return display;
-    return has(obs) ? obs : T(L, "letter.complete.unnamed-system");
+    aod_error ignored;
+    const char *t;
+
+    aod_error_init(&ignored);
+    t = aod_text_source(L->w->text, obs, display, &L->w->source, &ignored);
+    if (!t)
+        L->w->nomem = 1;
+    return t ? t : "";
 }
 
 /* Which systems the lines come from and since when each logs, the
@@ -1243,7 +1286,10 @@ static int letter_office(letter *L)
         vars[3] = fmt_num(w, sum->reason_base, base, sizeof base);
         {
             const char *v2[7] = {"n", vars[1], "base", vars[3], "share", share, NULL};
-            if (para(L, say(w, 0, "letter.office.reasons", v2)) != 0)
+            if (para(L, say(w, 0,
+                            sum->reasoned == 1 ? "letter.office.reasons.one"
+                                               : "letter.office.reasons.other",
+                            v2)) != 0)
                 return -1;
         }
     }
@@ -1410,8 +1456,9 @@ static int reasons_words(aod_words *w, const aod_overview_line *l, aod_buf *b)
 
     for (i = 0; i < l->n_reasons; i++)
         if ((b->len && aod_buf_adds(b, "; ") != 0) ||
-            aod_buf_adds(
-                b, aod_text_code(w->text, "purpose", l->reason_code[i], l->reason_display[i])) != 0)
+            aod_buf_adds(b, short_word(w, "purpose", l->reason_code[i],
+                                       aod_text_code(w->text, "purpose", l->reason_code[i],
+                                                     l->reason_display[i]))) != 0)
             return -1;
     if (l->more_reasons && aod_buf_adds(b, aod_words_get(w, "summary.more")) != 0)
         return -1;
@@ -1420,10 +1467,11 @@ static int reasons_words(aod_words *w, const aod_overview_line *l, aod_buf *b)
         vars[1] = fmt_num(w, l->no_reason, num, sizeof num);
         vars[2] = NULL;
         if ((b->len && aod_buf_adds(b, "; ") != 0) ||
-            aod_buf_adds(
-                b,
-                say(w, 6, l->no_reason == l->count ? "summary.no-reason" : "summary.no-reason-some",
-                    vars)) != 0)
+            aod_buf_adds(b, say(w, 6,
+                                l->no_reason == l->count ? "summary.no-reason"
+                                : w->short_words         ? "summary.cell.no-reason-some"
+                                                         : "summary.no-reason-some",
+                                vars)) != 0)
             return -1;
     }
     return 0;
@@ -1526,6 +1574,7 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
                        aod_error *err)
 {
     aod_words_block blk;
+    aod_words_row row;
     aod_buf text, note;
     const char *vars[11];
     const char *unit = w->access ? "summary.n.accesses" : "summary.n.disclosures";
@@ -1535,6 +1584,7 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
     aod_buf_init(&text, 16 * 1024 * 1024);
     aod_buf_init(&note, 16 * 1024 * 1024);
     w->nomem = 0;
+    w->n_leg = 0;
     memset(&blk, 0, sizeof blk);
 #define OOM()                                                                                      \
     do {                                                                                           \
@@ -1573,8 +1623,12 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
         vars[2] = "systems";
         vars[3] = count_phrase(w, 2, "summary.n.systems", ov->systems);
         vars[4] = NULL;
+        /* the verb agrees with the number of accesses */
         if (aod_buf_addc(&text, ' ') != 0 ||
-            aod_buf_adds(&text, say(w, 7, "summary.totals.systems", vars)) != 0)
+            aod_buf_adds(&text, say(w, 7,
+                                    ov->system_accesses == 1 ? "summary.totals.systems.one"
+                                                             : "summary.totals.systems.other",
+                                    vars)) != 0)
             OOM();
     }
     SAY_BLOCK(AOD_WORDS_PARA, aod_buf_str(&text), NULL);
@@ -1586,18 +1640,74 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
             const aod_overview_line *l = &ov->lines[i];
             if ((l->section == AOD_SECTION_SYSTEM) != sect)
                 continue;
-            if (!any++)
+            if (!any++) {
                 SAY_BLOCK(
                     AOD_WORDS_HEADING,
                     aod_words_get(w, sect ? "summary.heading.systems" : "summary.heading.people"),
                     NULL);
-            if (sect && any == 1)
-                SAY_BLOCK(AOD_WORDS_PARA, aod_words_get(w, "summary.systems.intro"), NULL);
+                if (sect) {
+                    SAY_BLOCK(AOD_WORDS_PARA, aod_words_get(w, "summary.systems.intro"), NULL);
+                } else {
+                    /* one row per person or organisation: who, when, how
+                     * many, what, why; the column labels say "Data" and
+                     * "Reasons" once instead of every line */
+                    memset(&row, 0, sizeof row);
+                    part(&row, AOD_WORDS_SUM_WHO, aod_words_get(w, "summary.col.who"), 0);
+                    part(&row, AOD_WORDS_SUM_WHEN, aod_words_get(w, "summary.col.when"), 0);
+                    part(&row, AOD_WORDS_SUM_COUNT, aod_words_get(w, "summary.col.count"), 0);
+                    part(&row, AOD_WORDS_SUM_DATA, aod_words_get(w, "summary.col.data"), 0);
+                    part(&row, AOD_WORDS_SUM_WHY, aod_words_get(w, "summary.col.why"), 0);
+                    blk.row = &row;
+                    SAY_BLOCK(AOD_WORDS_TABLE_HEAD, aod_words_get(w, "summary.caption"), NULL);
+                    blk.row = NULL;
+                }
+            }
+            w->short_words = !sect;
             if (overview_kinds(w, l) != 0)
                 OOM();
             aod_buf_reset(&text);
             aod_buf_reset(&note);
-            if (sect) {
+            if (!sect) {
+                char num[48];
+                memset(&row, 0, sizeof row);
+                w->short_words = 1;
+                if (aod_buf_adds(&text, aod_words_overview_who(w, l)) != 0)
+                    OOM();
+                capitalise(&text);
+                part(&row, AOD_WORDS_SUM_WHO, aod_buf_str(&text), 0);
+                if (l->people > 1) {
+                    vars[0] = "people";
+                    vars[1] = count_phrase(w, 2, "summary.n.people", l->people);
+                    vars[2] = NULL;
+                    part(&row, AOD_WORDS_SUM_WHO, say(w, 7, "summary.people-behind", vars), 1);
+                }
+                { /* the first day over the last, each in full */
+                    char da[16], db[16];
+                    aod_timefmt_date(l->first, da, sizeof da);
+                    aod_timefmt_date(l->last, db, sizeof db);
+                    aod_buf_reset(&w->when);
+                    if (aod_buf_adds(&w->when, da) != 0 || aod_buf_addc(&w->when, '\0') != 0 ||
+                        aod_buf_adds(&w->when, db) != 0)
+                        OOM();
+                    part(&row, AOD_WORDS_SUM_WHEN, w->when.data, 0);
+                    if (strcmp(da, db) != 0)
+                        part(&row, AOD_WORDS_SUM_WHEN, w->when.data + strlen(da) + 1, 0);
+                }
+                part(&row, AOD_WORDS_SUM_COUNT, fmt_num(w, l->count, num, sizeof num), 0);
+                part(&row, AOD_WORDS_SUM_DATA, aod_buf_str(&w->kinds), 0);
+                if (reasons_words(w, l, &note) != 0)
+                    OOM();
+                if (note.len == 0 &&
+                    aod_buf_adds(&note, aod_words_get(w, "summary.no-reason")) != 0)
+                    OOM();
+                part(&row, AOD_WORDS_SUM_WHY, aod_buf_str(&note), l->n_reasons == 0);
+                w->short_words = 0;
+                blk.row = &row;
+                SAY_BLOCK(AOD_WORDS_TABLE_ROW, "", NULL);
+                blk.row = NULL;
+                continue;
+            }
+            {
                 aod_entry e;
                 const char *act;
                 memset(&e, 0, sizeof e);
@@ -1622,33 +1732,6 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
                 vars[2] = NULL;
                 if (aod_buf_adds(&note, say(w, 7, "summary.system.when", vars)) != 0)
                     OOM();
-            } else {
-                if (aod_buf_adds(&text, aod_words_overview_who(w, l)) != 0)
-                    OOM();
-                capitalise(&text);
-                if (l->people > 1) {
-                    vars[0] = "people";
-                    vars[1] = count_phrase(w, 2, "summary.n.people", l->people);
-                    vars[2] = NULL;
-                    if (aod_buf_printf(&text, " (%s)", say(w, 7, "summary.people-behind", vars)) !=
-                        0)
-                        OOM();
-                }
-                vars[0] = "n";
-                vars[1] = count_phrase(w, 1, unit, l->count);
-                vars[2] = "when";
-                vars[3] = overview_days(w, l->first, l->last);
-                vars[4] = NULL;
-                if (aod_buf_addc(&text, ':') != 0 || aod_buf_addc(&text, ' ') != 0 ||
-                    aod_buf_adds(&text, say(w, 7, "summary.line", vars)) != 0)
-                    OOM();
-                if (w->kinds.len) {
-                    vars[0] = "data";
-                    vars[1] = aod_buf_str(&w->kinds);
-                    vars[2] = NULL;
-                    if (aod_buf_adds(&note, say(w, 7, "summary.data", vars)) != 0)
-                        OOM();
-                }
             }
             {
                 aod_buf why;
@@ -1671,18 +1754,41 @@ int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, vo
             SAY_BLOCK(AOD_WORDS_BULLET, aod_buf_str(&text), aod_buf_str(&note));
         }
         if (any)
-            SAY_BLOCK(AOD_WORDS_LIST_END, "", NULL);
+            SAY_BLOCK(sect ? AOD_WORDS_LIST_END : AOD_WORDS_TABLE_END, "", NULL);
+        if (any && !sect && w->n_leg > 0) { /* the short words, explained */
+            aod_buf_reset(&note);
+            for (i = 0; i < w->n_leg; i++) {
+                vars[0] = "short";
+                vars[1] = w->leg_short[i];
+                vars[2] = "full";
+                vars[3] = w->leg_full[i];
+                vars[4] = NULL;
+                if ((i && aod_buf_adds(&note, "; ") != 0) ||
+                    aod_buf_adds(&note, say(w, 6, "summary.legend.item", vars)) != 0)
+                    OOM();
+            }
+            vars[0] = "words";
+            vars[1] = aod_buf_str(&note);
+            vars[2] = NULL;
+            SAY_BLOCK(AOD_WORDS_NOTE, say(w, 7, "summary.legend", vars), NULL);
+        }
     }
     SAY_BLOCK(AOD_WORDS_PARA, aod_words_get(w, "summary.details"), NULL);
 #undef SAY_BLOCK
 #undef OOM
     rc = 0;
 done:
+    w->short_words = 0;
     if (rc != 0 && w->nomem) /* else fn said why */
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "words", "out of memory");
     aod_buf_free(&text);
     aod_buf_free(&note);
     return rc;
+}
+
+const char *aod_words_overview_continues(aod_words *w, const aod_overview *ov)
+{
+    return count_phrase(w, 4, "summary.continues", ov ? (long)ov->n_lines : 0);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -1720,6 +1826,7 @@ aod_words *aod_words_new(const aod_text *text, const aod_report_info *info, aod_
     aod_buf_init(&w->count, 64 * 1024);
     aod_buf_init(&w->reason, 1024 * 1024);
     aod_buf_init(&w->ref, 4096);
+    aod_buf_init(&w->source, 64 * 1024);
     aod_buf_init(&w->breach_lines, 4 * 1024 * 1024);
     aod_buf_init(&w->breach_data, 1024 * 1024);
     aod_buf_init(&w->breach_who, 1024 * 1024);
@@ -1745,6 +1852,7 @@ void aod_words_free(aod_words *w)
     aod_buf_free(&w->count);
     aod_buf_free(&w->reason);
     aod_buf_free(&w->ref);
+    aod_buf_free(&w->source);
     aod_buf_free(&w->breach_lines);
     aod_buf_free(&w->breach_data);
     aod_buf_free(&w->breach_who);

@@ -68,14 +68,33 @@ typedef enum aod_words_kind {
     AOD_WORDS_BULLET,       /* text, and note (may be NULL): one item of a list */
     AOD_WORDS_LIST_END,     /* after a list's last item */
     AOD_WORDS_CLOSING,      /* text: the closing ("Sincerely,") */
-    AOD_WORDS_SIGNATURE     /* text: a line of the signature */
+    AOD_WORDS_SIGNATURE,    /* text: a line of the signature */
+    AOD_WORDS_TABLE_HEAD,   /* row: a summary table's column labels (AOD_WORDS_SUM_*);
+                             * text: what the table holds, for a caption */
+    AOD_WORDS_TABLE_ROW,    /* row: one line of that table */
+    AOD_WORDS_TABLE_END,    /* after its last row */
+    AOD_WORDS_NOTE          /* text: a small print note under a table */
 } aod_words_kind;
+
+/* The summary table's columns (AOD_WORDS_TABLE_*), in order: who (and how
+ * many people stand behind a masked name), the first and last day, how
+ * many accesses, the kinds of data, the reasons recorded. */
+enum {
+    AOD_WORDS_SUM_WHO,
+    AOD_WORDS_SUM_WHEN,
+    AOD_WORDS_SUM_COUNT,
+    AOD_WORDS_SUM_DATA,
+    AOD_WORDS_SUM_WHY,
+    AOD_WORDS_SUM_NCOL
+};
 
 typedef struct aod_words_block {
     aod_words_kind kind;
     const char *label; /* AOD_WORDS_FACT and _CONTACT, else NULL */
     const char *text;  /* never NULL (may be "" for the *_END kinds) */
     const char *note;  /* AOD_WORDS_BULLET, may be NULL */
+    const aod_words_row
+        *row; /* AOD_WORDS_TABLE_HEAD and _ROW (AOD_WORDS_SUM_NCOL cells), else NULL */
 } aod_words_block;
 
 /* Receives one block (borrowed for the call).  Returns 0, or -1 with err
@@ -167,6 +186,12 @@ int aod_words_letter(aod_words *w, const aod_report_summary *sum_or_NULL, long r
  * (by fn, or AOD_ERR_NOMEM). */
 int aod_words_overview(aod_words *w, const aod_overview *ov, aod_words_fn fn, void *ctx,
                        aod_error *err);
+
+/* What a paged rendering says at the top of a summary that does not fit
+ * on one page: "32 people, organizations and systems are listed, more than
+ * one page holds: the summary continues on the next page."  Borrowed from w
+ * until the next call; "" when out of memory. */
+const char *aod_words_overview_continues(aod_words *w, const aod_overview *ov);
 
 /* Who one summary line is: the shown name, with the role and the
  * organisation when the name does not already say them.  Borrowed from w

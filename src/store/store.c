@@ -51,6 +51,7 @@ static const struct {
     {6, "sql/006_mhd_formats.sql"},     /* the MHD formats in the self-audit */
     {7, "sql/007_observer_days.sql"},   /* sources, their days, completeness */
     {8, "sql/008_site_inputs.sql"},     /* the site lists of the access flags */
+    {11, "sql/011_batch_formats.sql"},  /* twelve files in one self-audit */
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

@@ -37,7 +37,7 @@ wait_first_ok() {
 # manifest_check DIR EXPR: a Python expression over the manifest m is true.
 manifest_check() {
     python3 - "$1/manifest.json" "$2" <<'EOF'
-import json, sys
+import json, os, sys
 m = json.load(open(sys.argv[1]))
 r = m["reports"]
 st = [x["status"] for x in r]
@@ -113,6 +113,27 @@ echo tampered >>"$f"
 ok "rerun after damage" run 0 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/m1"
 ok "only the damaged report is made again" contains "$OUT" "1 written, $((KEYS - 1)) already complete"
 ok "and it is as before" equals "$(sums "$B/m1")" "$SUMS"
+
+# A month's grouped report carries the same completeness statement as the
+# report made alone (issue 16 point 5): the CSV's completeness file and the
+# PDF's words, byte for byte and word for word.
+ok "a month report's completeness file" run 0 "${AOD[@]}" batch "${MONTH[@]}" \
+    --formats csv,csv-completeness --out-dir "$B/mc"
+one=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["reports"][0]; print(r["patient"][0]); print(r["patient_dir"])' "$B/mc/manifest.json")
+one_key=$(echo "$one" | sed -n 1p)
+one_dir=$(echo "$one" | sed -n 2p)
+ok "the same report alone" run 0 "${AOD[@]}" report --policy "$DEMO_POLICY" --patient "$one_key" \
+    --mode access --from 2025-01-01 --to 2025-01-31 --now "$NOW" -o "$B/alone.csv"
+ok "its completeness file is the single report's" \
+    cmp "$B/mc/$one_dir/access_2025-01-01_2025-01-31_en.completeness.csv" "$B/alone.completeness.csv"
+ok "and it names the sources" grep -q '^source,' "$B/alone.completeness.csv"
+ok "the same report alone, as a PDF" run 0 "${AOD[@]}" report --policy "$DEMO_POLICY" \
+    --patient "$one_key" --mode access --from 2025-01-01 --to 2025-01-31 --now "$NOW" \
+    --format pdf -o "$B/alone.pdf"
+m1_pdf=$(find "$B/m1" -path "*/$one_dir/*.pdf")
+ok "the month's PDF says the same as the single one" \
+    sh -c 'test "$(pdftotext "$1" - | grep -v "^Prepared on")" = "$(pdftotext "$2" - | grep -v "^Prepared on")"' \
+    sh "$m1_pdf" "$B/alone.pdf"
 
 # ----------------------------------------------- --jobs 2 and two shards
 ok "--jobs 2" run 0 "${AOD[@]}" batch "${MONTH[@]}" --out-dir "$B/m2" --jobs 2
@@ -265,6 +286,13 @@ ok "the summary CSV is written next to the listing" bash -c \
     sh "$B/summary"
 ok "the manifest lists the summary CSV" manifest_check "$B/summary" \
     "all(any(f['format'] == 'csv-summary' for f in x['files']) for x in r if x['status'] == 'ok')"
+# under the name it is written as (the manifest said .csv-summary, a file
+# that does not exist), and a rerun finds it complete
+ok "the manifest's paths are the files written" manifest_check "$B/summary" \
+    "all(os.path.isfile(os.path.join('$B/summary', f['path'])) for x in r for f in x['files'])"
+ok "a rerun with the summary CSV" run 0 "${AOD[@]}" batch --policy "$DEMO_POLICY" --requests "$B/req1.csv" \
+    --out-dir "$B/summary" --now "$NOW" --formats csv,csv-summary
+ok "finds it complete" contains "$OUT" " 0 written,"
 
 # A role that may read but not insert: the report cannot be accounted for,
 # so it is not written at all.

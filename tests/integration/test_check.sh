@@ -57,8 +57,21 @@ ok "check: no font: 14" run 14 "${AOD[@]}" check --font "$W/nofont.ttf"
 ok "check: not a font: 14" run 14 "${AOD[@]}" check --font "$W/site.xml"
 mkdir -p "$W/tpl/ja"
 printf 'letter.title.disclosures = 開示の記録\n' >"$W/tpl/ja/letter.txt"
-ok "check: a font without the language's script: 14" run 14 "${AOD[@]}" check --templates "$W/tpl" --lang ja
+ok "check: a font without the language's script: 14" run 14 "${AOD[@]}" check --templates "$W/tpl" --lang ja \
+    --fallback-font ''
 ok "  names the character" contains "$OUT" "no glyph for U+958B"
+# The PDF draws what --font lacks with the fallback font (a CJK font by
+# default): check counts it as the PDF does, not only the main font.
+WQY=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+ok "check: the fallback font covers the language: ready" run 0 "${AOD[@]}" check --templates "$W/tpl" --lang ja \
+    --fallback-font "$WQY"
+ok "  says which fonts" contains "$OUT" "with the fallback font $WQY, covers every character of the ja letter"
+ok "check: the default fallback font, as the PDF takes it: ready" run 0 "${AOD[@]}" check --templates "$W/tpl" --lang ja
+ok "check: a fallback font without the script: 14" run 14 "${AOD[@]}" check --templates "$W/tpl" --lang ja \
+    --fallback-font /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
+ok "  names both fonts" contains "$OUT" "(nor the fallback font /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf) has no glyph for U+958B"
+ok "check: no fallback font file: 14" run 14 "${AOD[@]}" check --templates "$W/tpl" --lang ja --fallback-font "$W/nofont.ttc"
+ok "  names the option" contains "$OUT" "--fallback-font"
 ok "check: database unreachable: 4" run 4 "${AOD[@]}" check --db "host=$PGTMP/nowhere"
 as_pg "$PGBIN/createdb" -h "$PGTMP" -U postgres empty
 ok "check: no store: 12" run 12 "${AOD[@]}" check --db dbname=empty

@@ -6,6 +6,7 @@
  * independently of aodreport's C code.
  *
  *   node tests/validate/verify-jws.js DOC.json PUBKEY.pem
+ *   node tests/validate/verify-jws.js DOC.xml PUBKEY.pem
  *
  * The document's Bundle.signature (sigFormat application/jose) holds a
  * compact JWS with a detached payload (RFC 7515 appendix F), base64-encoded;
@@ -13,6 +14,14 @@
  * signature.  RFC 8785 is what ECMAScript itself does for strings and
  * numbers (JSON.stringify), with members sorted by UTF-16 code units (the
  * default sort of JavaScript strings).
+ *
+ * An XML document (aodreport --format bundle-xml --sign) carries the same
+ * signature, over the canonical JSON of the same Bundle: it is turned into
+ * FHIR JSON here by the npm `fhir` package (its XML-to-JSON conversion,
+ * which knows from the FHIR structure definitions which elements repeat and
+ * which values are numbers), except the narratives: FHIR JSON holds a
+ * narrative as the XHTML text, and the `fhir` package writes that text
+ * anew (<td/> for <td></td>), so each div is taken here as the file has it.
  *
  * Exit status: 0 valid; 1 not valid (the reason printed); 2 cannot run.
  */
@@ -34,6 +43,27 @@ function canonical(v) {
     return JSON.stringify(v);
 }
 
+// The FHIR JSON of an XML Bundle: the fhir package's conversion, with each
+// narrative's div replaced by the XHTML as written in the file, in order.
+function fromXml(text) {
+    const { Fhir } = require('fhir');
+    const doc = JSON.parse(new Fhir().xmlToJson(text));
+    const raw = text.match(/<div xmlns="http:\/\/www\.w3\.org\/1999\/xhtml">[\s\S]*?<\/div>/g) || [];
+    let i = 0;
+    (function walk(v) {
+        if (Array.isArray(v)) return v.forEach(walk);
+        if (v === null || typeof v !== 'object') return;
+        for (const k of Object.keys(v)) {
+            if (k === 'div' && typeof v[k] === 'string') {
+                if (i >= raw.length) fail('more narratives than divs in the file');
+                v[k] = raw[i++];
+            } else walk(v[k]);
+        }
+    })(doc);
+    if (i !== raw.length) fail(`${raw.length} divs in the file, ${i} narratives read`);
+    return doc;
+}
+
 function fail(msg) {
     process.stdout.write(`FAIL ${msg}\n`);
     process.exit(1);
@@ -41,7 +71,7 @@ function fail(msg) {
 
 async function main(argv) {
     if (argv.length !== 2) {
-        process.stderr.write('usage: verify-jws.js DOC.json PUBKEY.pem\n');
+        process.stderr.write('usage: verify-jws.js DOC.json|DOC.xml PUBKEY.pem\n');
         process.exit(2);
     }
     let jose;
@@ -51,7 +81,8 @@ async function main(argv) {
         process.stderr.write(`verify-jws: the npm module 'jose' is missing: run \`npm ci\` in tests/\n`);
         process.exit(2);
     }
-    const doc = JSON.parse(fs.readFileSync(argv[0], 'utf8'));
+    const text = fs.readFileSync(argv[0], 'utf8');
+    const doc = /^\s*</.test(text) ? fromXml(text) : JSON.parse(text);
     const key = await jose.importSPKI(fs.readFileSync(argv[1], 'utf8'), 'EdDSA');
     const sig = doc.signature; // R4: one Signature
     if (!sig || Array.isArray(sig) || sig.sigFormat !== 'application/jose')

@@ -284,7 +284,15 @@ static void test_formats(void **state)
     assert_string_equal(aod_batch_format_name(5), "xlsx");
     assert_string_equal(aod_batch_format_name(6), "csv-summary");
     assert_string_equal(aod_batch_format_name(7), "csv-completeness");
-    assert_null(aod_batch_format_name(8));
+    assert_string_equal(aod_batch_format_name(8), "mhd");
+    assert_string_equal(aod_batch_format_name(9), "mhd-html");
+    assert_string_equal(aod_batch_format_name(10), "mhd-simplified");
+    assert_string_equal(aod_batch_format_name(11), "mhd-simplified-html");
+    assert_null(aod_batch_format_name(12));
+    assert_int_equal(
+        aod_batch_parse_formats("mhd;mhd-simplified-html,mhd-html;mhd-simplified", &bits, &err), 0);
+    assert_int_equal(bits, AOD_BATCH_MHD | AOD_BATCH_MHD_HTML | AOD_BATCH_MHD_SIMPLIFIED |
+                               AOD_BATCH_MHD_SIMPLIFIED_HTML);
     assert_int_equal(aod_batch_parse_formats("csv,csv-summary", &bits, &err), 0);
     assert_int_equal(bits, AOD_BATCH_CSV | AOD_BATCH_CSV_SUMMARY);
 }

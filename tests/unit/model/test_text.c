@@ -201,6 +201,42 @@ static void test_code_fallbacks(void **state)
     aod_text_free(t);
 }
 
+/* Issue 16 point 4: a source without a display is said in words made from
+ * its key, never as the bare key or a bare domain. */
+static void test_source_words(void **state)
+{
+    aod_text *en = load_shipped("en"), *es = load_shipped("es");
+    aod_error err;
+    aod_buf b;
+
+    (void)state;
+    aod_buf_init(&b, 4096);
+    aod_error_init(&err);
+    assert_string_equal(aod_text_source(en, "Device/fhir-server", NULL, &b, &err),
+                        "a system recorded as fhir-server");
+    assert_string_equal(aod_text_source(en, "Device/fhir-server", "Our FHIR server", &b, &err),
+                        "Our FHIR server");
+    assert_string_equal(aod_text_source(en, "Organization/acme", NULL, &b, &err),
+                        "an organization recorded as acme");
+    assert_string_equal(aod_text_source(en, "https://fhir.example.org:8443/r4", NULL, &b, &err),
+                        "a system at the address fhir.example.org");
+    assert_string_equal(aod_text_source(en, "hospital.example.org", NULL, &b, &err),
+                        "a system at the address hospital.example.org");
+    assert_string_equal(aod_text_source(en, "urn:ietf:rfc:3986|ehr-7", NULL, &b, &err),
+                        "a system recorded as ehr-7");
+    assert_string_equal(aod_text_source(en, "https://h.example.org/ids|https://fhir.example.net/r4",
+                                        NULL, &b, &err),
+                        "a system at the address fhir.example.net");
+    assert_string_equal(aod_text_source(en, "Example EHR", NULL, &b, &err), "Example EHR");
+    assert_string_equal(aod_text_source(en, NULL, NULL, &b, &err),
+                        "a system that did not name itself");
+    assert_string_equal(aod_text_source(es, "Device/fhir-server", NULL, &b, &err),
+                        "un sistema registrado como fhir-server");
+    aod_buf_free(&b);
+    aod_text_free(en);
+    aod_text_free(es);
+}
+
 static void test_spanish_words(void **state)
 {
     aod_text *t = load_shipped("es");
@@ -616,19 +652,13 @@ static void test_expand(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_english_words),
-        cmocka_unit_test(test_code_fallbacks),
-        cmocka_unit_test(test_spanish_words),
-        cmocka_unit_test(test_required_keys),
-        cmocka_unit_test(test_languages_have_same_keys),
-        cmocka_unit_test(test_embedded_copies),
-        cmocka_unit_test(test_fallback_to_english),
-        cmocka_unit_test(test_format_details),
-        cmocka_unit_test(test_several_files),
-        cmocka_unit_test(test_malformed_files),
-        cmocka_unit_test(test_unknown_language),
-        cmocka_unit_test(test_language_names),
-        cmocka_unit_test(test_environment_directory),
+        cmocka_unit_test(test_english_words),   cmocka_unit_test(test_code_fallbacks),
+        cmocka_unit_test(test_spanish_words),   cmocka_unit_test(test_source_words),
+        cmocka_unit_test(test_required_keys),   cmocka_unit_test(test_languages_have_same_keys),
+        cmocka_unit_test(test_embedded_copies), cmocka_unit_test(test_fallback_to_english),
+        cmocka_unit_test(test_format_details),  cmocka_unit_test(test_several_files),
+        cmocka_unit_test(test_malformed_files), cmocka_unit_test(test_unknown_language),
+        cmocka_unit_test(test_language_names),  cmocka_unit_test(test_environment_directory),
         cmocka_unit_test(test_expand),
     };
 

@@ -2,8 +2,8 @@
  * test_bidi.c - right-to-left text made drawable (render/bidi.h): Arabic
  * joined into the forms its place asks for and lam-alef made one
  * ligature, each form remembered with its letters; lines put in drawing
- * order with the marks after their letter and direction marks dropped;
- * left-to-right text untouched.
+ * order with the marks after their letter and direction marks dropped,
+ * brackets in right-to-left runs mirrored; left-to-right text untouched.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -115,12 +115,38 @@ static void drawing_order(void **state)
     assert_int_equal(aod_bidi_invisible(0x0020), 0);
 }
 
+/* Brackets around a right-to-left aside: turned round with the run, each
+ * drawn as its mirror image, so that the aside is still enclosed (Unicode
+ * bidirectional algorithm, rule L4).  Unmirrored, "محمد (أبو علي)" was drawn
+ * ")يلع وبأ( دمحم": the brackets facing away from the words. */
+static void brackets_mirrored(void **state)
+{
+    char *s;
+
+    (void)state;
+    s = visual("محمد (أبو علي)");
+    assert_string_equal(s, "(يلع وبأ) دمحم");
+    free(s);
+    s = visual("דוד [בן שרה]");
+    assert_string_equal(s, "[הרש ןב] דוד");
+    free(s);
+    /* In a left-to-right sentence: only the right-to-left run's brackets. */
+    s = visual("Dear דוד {בן שרה}, (see page 2)");
+    assert_string_equal(s, "Dear {הרש ןב} דוד, (see page 2)");
+    free(s);
+    /* Other mirrored characters too: guillemets inside the run. */
+    s = visual("שרה «לוי» כהן");
+    assert_string_equal(s, "ןהכ «יול» הרש");
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(arabic_joined),
         cmocka_unit_test(others_untouched),
         cmocka_unit_test(drawing_order),
+        cmocka_unit_test(brackets_mirrored),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,7 +62,8 @@ static const char *org_address[] = {"1 River Road", "Riverside, ST 11111"};
 static aod_policy_identifier org_ids[] = {{"http://hl7.org/fhir/sid/us-npi", "1234567893"},
                                           {NULL, "LOCAL-7"}};
 static const char *const patient_keys[] = {"http://hospital.example.org/mrn|MRN-0042",
-                                           "Patient/p42", "http://hl7.org/fhir/sid/us-ssn|123-45-6789"};
+                                           "Patient/p42",
+                                           "http://hl7.org/fhir/sid/us-ssn|123-45-6789"};
 
 static aod_policy make_policy(aod_failed_mode failed, int summarise)
 {
@@ -465,6 +466,75 @@ static json_t *render_json(const scenario *sc)
     return doc;
 }
 
+/* The XML form read back (aod_bundle_read_xml, what verify-signature
+ * uses) is the JSON form, value for value (arrays, integers, booleans,
+ * narratives as written), in every scenario, the hostile strings included;
+ * written again as XML (aod_bundle_write_xml) it is the sink's XML byte
+ * for byte; and an element or attribute the renderer does not write is
+ * refused, not skipped. */
+static void xml_read_back(void **state)
+{
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
+        size_t len, wlen = 0;
+        char *xml = render(&scenarios[i], AOD_BUNDLE_XML, &len), *w = NULL;
+        json_t *want = render_json(&scenarios[i]), *got;
+        aod_error err;
+        FILE *m;
+
+        aod_error_init(&err);
+        got = aod_bundle_read_xml(xml, len, &err);
+        if (!got)
+            fail_msg("%s: %s", scenarios[i].name, err.text);
+        if (!json_equal(got, want)) {
+            char *a = json_dumps(got, JSON_SORT_KEYS), *b = json_dumps(want, JSON_SORT_KEYS);
+            size_t k = 0;
+            while (a[k] && a[k] == b[k])
+                k++;
+            fail_msg("%s: read back differs at %zu: %.120s | %.120s", scenarios[i].name, k,
+                     a + (k > 40 ? k - 40 : 0), b + (k > 40 ? k - 40 : 0));
+        }
+        m = open_memstream(&w, &wlen);
+        assert_non_null(m);
+        assert_int_equal(aod_bundle_write_xml(m, got, &err), 0);
+        assert_int_equal(fclose(m), 0);
+        assert_int_equal(wlen, len);
+        assert_memory_equal(w, xml, len);
+        free(w);
+        json_decref(got);
+        json_decref(want);
+        free(xml);
+    }
+    {
+        static const char *const bad[] = {
+            "<Bundle xmlns=\"http://hl7.org/fhir\"><type value=\"document\" id=\"x\"/></Bundle>",
+            "<Bundle xmlns=\"http://hl7.org/fhir\"><type value=\"document\"/><type "
+            "value=\"batch\"/></Bundle>",
+            "<Bundle xmlns=\"http://hl7.org/fhir\"><meta>text</meta></Bundle>",
+            "<Bundle xmlns=\"http://hl7.org/fhir\"><!-- c --><type value=\"document\"/></Bundle>",
+            "<Bundle xmlns=\"http://hl7.org/fhir\"><entry><resource/></entry></Bundle>",
+            "<Bundle xmlns=\"http://hl7.org/fhir\"><div value=\"0\"/></Bundle>",
+            "<Bundle xmlns=\"http://hl7.org/fhir\"><requestor value=\"yes\"/></Bundle>",
+            "<Bundle xmlns=\"http://hl7.org/fhir\"><valueInteger value=\"1x\"/></Bundle>",
+            "<Bundle><type value=\"document\"/></Bundle>",
+            "<Other xmlns=\"http://hl7.org/fhir\"/>",
+            "<Bundle xmlns=\"http://hl7.org/fhir\"><text><div "
+            "xmlns=\"http://www.w3.org/1999/xhtml\"><p>never ends</p></text></Bundle>",
+            "not XML"};
+        for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            aod_error err;
+            json_t *v;
+            aod_error_init(&err);
+            v = aod_bundle_read_xml(bad[i], strlen(bad[i]), &err);
+            if (v)
+                fail_msg("read: %s", bad[i]);
+            assert_int_equal(err.code, AOD_ERR_INPUT);
+        }
+    }
+}
+
 /* An SSN among the keys leaves by its last four digits only, in every
  * copy and format: the privacy office's documents are forwarded and filed
  * as readily as the patient's. */
@@ -523,7 +593,8 @@ static int is_uuid_urn(const char *s)
             return 0;
         }
     }
-    return s[14] == '8' && strchr("89ab", s[19]) != NULL; /* version 8 (RFC 9562 5.8), its variant */
+    return s[14] == '8' &&
+           strchr("89ab", s[19]) != NULL; /* version 8 (RFC 9562 5.8), its variant */
 }
 
 static int is_full_url(json_t *doc, const char *ref)
@@ -723,6 +794,12 @@ static void overview_section(void **state)
         assert_non_null(strstr(div, "Nurse, Cardiology, Riverside Hospital"));
         assert_non_null(strstr(div, "Laboratory interface"));
         assert_non_null(strstr(div, strcmp(scenarios[i].lang, "es") == 0 ? "consult" : "viewed"));
+        /* one system: the verb agrees (issue 16: no "1 ... are") */
+        assert_non_null(strstr(div, strcmp(scenarios[i].lang, "es") == 0
+                                        ? "1 sistema informático que actuó por sí solo se indica"
+                                        : "1 computer system acting on its own is listed apart"));
+        assert_non_null(
+            strstr(div, strcmp(scenarios[i].lang, "es") == 0 ? "2 personas" : "2 people"));
         assert_null(json_object_get(sec, "entry"));
         json_decref(doc);
     }
@@ -1462,6 +1539,7 @@ int main(void)
         cmocka_unit_test(json_layout_large),
         cmocka_unit_test(write_failure_large),
         cmocka_unit_test(long_listing_in_parts),
+        cmocka_unit_test(xml_read_back),
     };
     const struct CMUnitTest samples[] = {
         cmocka_unit_test(write_samples),

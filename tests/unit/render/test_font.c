@@ -39,9 +39,30 @@ static void u32(bytes *x, unsigned long v)
 
 /* An sfnt with one table, "cmap", holding one subtable (platform 3, the
  * given encoding) of the given body. */
+static void font_at(bytes *x, size_t base, unsigned encoding, const bytes *sub);
+
 static void font_with(bytes *x, unsigned encoding, const bytes *sub)
 {
     x->n = 0;
+    font_at(x, 0, encoding, sub);
+}
+
+/* A collection (.ttc) of one font: its table offsets count from the start
+ * of the file. */
+static void collection_with(bytes *x, unsigned encoding, const bytes *sub)
+{
+    x->n = 0;
+    memcpy(x->b, "ttcf", 4);
+    x->n = 4;
+    u32(x, 0x00010000); /* version 1 */
+    u32(x, 1);          /* numFonts */
+    u32(x, 16);         /* the first font's offset table */
+    font_at(x, 16, encoding, sub);
+}
+
+/* The font's offset table at x->n == base. */
+static void font_at(bytes *x, size_t base, unsigned encoding, const bytes *sub)
+{
     u32(x, 0x00010000); /* TrueType */
     u16(x, 1);          /* numTables */
     u16(x, 16);
@@ -49,8 +70,8 @@ static void font_with(bytes *x, unsigned encoding, const bytes *sub)
     u16(x, 0);
     memcpy(x->b + x->n, "cmap", 4); /* the table record */
     x->n += 4;
-    u32(x, 0);       /* checksum */
-    u32(x, 12 + 16); /* offset */
+    u32(x, 0);                             /* checksum */
+    u32(x, (unsigned long)base + 12 + 16); /* offset */
     u32(x, 12 + (unsigned long)sub->n);
     u16(x, 0); /* cmap version */
     u16(x, 1); /* one encoding record */
@@ -180,6 +201,34 @@ static void test_format12(void **state)
     aod_font_free(f);
 }
 
+/* A collection is read as its first font (the one the PDF draws with); a
+ * fallback font covers what the font lacks (check, as the PDF draws). */
+static void test_collection_and_fallback(void **state)
+{
+    bytes sub, x;
+    aod_font *latin, *cjk;
+
+    (void)state;
+    format12(&sub);
+    collection_with(&x, 10, &sub);
+    cjk = open_ok(&x);
+    assert_true(aod_font_has(cjk, 0x4E00));
+    assert_false(aod_font_has(cjk, 'A'));
+    format4(&sub);
+    font_with(&x, 1, &sub);
+    latin = open_ok(&x);
+    assert_int_equal(aod_font_first_missing(latin, "A\xe4\xb8\x80", 4), 0x4E00);
+    assert_int_equal(aod_font_first_missing_either(latin, cjk, "A\xe4\xb8\x80", 4), 0);
+    assert_int_equal(aod_font_first_missing_either(latin, cjk,
+                                                   "A\xe4\xb8\x80"
+                                                   "b",
+                                                   5),
+                     'b');
+    assert_int_equal(aod_font_first_missing_either(latin, NULL, "A\xe4\xb8\x80", 4), 0x4E00);
+    aod_font_free(latin);
+    aod_font_free(cjk);
+}
+
 static void test_not_fonts(void **state)
 {
     bytes sub, x;
@@ -222,6 +271,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format4),
         cmocka_unit_test(test_format12),
+        cmocka_unit_test(test_collection_and_fallback),
         cmocka_unit_test(test_not_fonts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

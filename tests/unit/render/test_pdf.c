@@ -238,6 +238,9 @@ typedef struct job {
     const char *patient_name; /* NULL: the default; "" : none */
 } job;
 
+/* The summary the next render() hands over; NULL: none. */
+static const aod_overview *job_overview;
+
 /* A rendered document: its bytes, and its text as pdftotext reads it. */
 typedef struct doc {
     char *pdf;
@@ -266,6 +269,9 @@ static doc render(const job *j, const char *name)
     aod_report_info info = test_info(&pol, j->mode, j->audience, j->lang);
     aod_report_summary sum = test_summary(j->lines);
     aod_text *t = load_text(j->lang);
+
+    sum.overview = job_overview; /* for this render only */
+    job_overview = NULL;
     aod_error err;
     aod_sink *s;
     char path[512], txt[600], raw[600];
@@ -593,6 +599,164 @@ static void fill_none(long i, aod_entry *e)
     (void)i;
     (void)e;
     fail_msg("no lines expected");
+}
+
+/* ------------------------------------------------------------- summary */
+
+static const char *const staff_role[] = {"Nurse, Cardiology", "Physician, Emergency",
+                                         "Clerk, Health Information Management",
+                                         "Springfield County Department of Public Health"};
+
+/* A summary of n lines as an ordinary patient's: staff lines for several
+ * people over two years with four kinds of data and two reasons, an
+ * outside organisation now and then, and one system line with a single
+ * access (issue 16: "1 access were made"). */
+static aod_overview make_overview(aod_overview_line *l, size_t n, long system_accesses)
+{
+    static const char *kinds[] = {"Encounter", "Observation", "DocumentReference",
+                                  "MedicationAdministration", "Condition"};
+    aod_overview ov;
+    size_t i, k;
+
+    memset(&ov, 0, sizeof ov);
+    memset(l, 0, (n + 1) * sizeof *l);
+    for (i = 0; i < n; i++) {
+        l[i].section = i % 5 == 4 ? AOD_SECTION_ORGANISATION : AOD_SECTION_PERSON;
+        l[i].name = staff_role[i % 4];
+        l[i].first = T_FROM + (int64_t)i * DAY;
+        l[i].last = T_FROM + (int64_t)(i + 300) * DAY;
+        l[i].count = 20 + (long)i;
+        l[i].records = l[i].count;
+        l[i].people = i % 5 == 4 ? 1 : 3;
+        if (i % 5 == 4)
+            ov.organisations++;
+        else
+            ov.people += l[i].people;
+        for (k = 0; k < 5; k++) {
+            l[i].kinds[k] = kinds[k];
+            l[i].kind_count[k] = 5 - (long)k;
+        }
+        l[i].n_kinds = 5;
+        l[i].reason_code[0] = "TREAT";
+        l[i].reason_code[1] = "HOPERAT";
+        l[i].n_reasons = 2;
+        l[i].no_reason = 3;
+        ov.accesses += l[i].count;
+    }
+    l[n].section = AOD_SECTION_SYSTEM;
+    l[n].name = "an automated system";
+    l[n].action = 'E';
+    l[n].first = l[n].last = T_FROM;
+    l[n].count = system_accesses;
+    l[n].people = 1;
+    ov.lines = l;
+    ov.n_lines = n + 1;
+    ov.records = 1204;
+    ov.systems = 1;
+    ov.system_accesses = system_accesses;
+    ov.accesses += system_accesses;
+    return ov;
+}
+
+/* The page (0-based) whose text has str, or -1. */
+static long page_with(const doc *d, const char *str)
+{
+    size_t i;
+
+    for (i = 0; i < d->pages; i++) {
+        char *pg = page_text(d, i);
+        int hit = strstr(pg, str) != NULL;
+        free(pg);
+        if (hit)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* Issue 16 point 1: an ordinary patient's summary (14 people and
+ * organisations, one system) fits on the page after the letter, one table
+ * row each; a longer one says at its top that it continues, and its last
+ * row is not left alone on a page. */
+static void summary_fits_or_says_why(void **state)
+{
+    static aod_overview_line l[61];
+    static aod_overview ov;
+    job j = {AOD_MODE_ACCESS, AOD_AUDIENCE_PATIENT, "en", 3, fill_long, NULL, NULL};
+    doc d;
+    long first, last;
+    char *pg;
+
+    (void)state;
+    ov = make_overview(l, 14, 1);
+    job_overview = &ov;
+    d = render(&j, "summary-22.pdf");
+    first = page_with(&d, "Summary: who accessed");
+    assert_true(first > 0);
+    pg = page_text(&d, (size_t)first);
+    must_contain(pg, "Our computer systems");
+    must_contain(pg, "The detailed list follows.");
+    must_contain(pg, "Short words in this table: tests: test results and observations");
+    /* the verb agrees with one access */
+    must_contain(d.raw, "Of these, 1 access was made");
+    assert_null(strstr(d.text, "continues on the next page"));
+    free(pg);
+    doc_free(&d);
+
+    ov = make_overview(l, 60, 2);
+    job_overview = &ov;
+    d = render(&j, "summary-60.pdf");
+    first = page_with(&d, "Summary: who accessed");
+    last = page_with(&d, "The detailed list follows.");
+    assert_true(first > 0 && last > first);
+    pg = page_text(&d, (size_t)first);
+    must_contain(pg, "61 people, organizations and systems are listed, more than one page holds:");
+    free(pg);
+    must_contain(d.raw, "Of these, 2 accesses\nwere made");
+    /* the summary's last page holds the header row and at least two rows
+     * (each row's first day is its own) */
+    pg = page_text(&d, (size_t)last);
+    must_contain(pg, "First, last");
+    assert_true(count(pg, "2024-") >= 4);
+    free(pg);
+    doc_free(&d);
+}
+
+static void fill_uniform(long i, aod_entry *e)
+{
+    *e = line(T_FROM + i * HOUR, "Pat Example", NULL);
+}
+
+/* Issue 16 point 2: the listing never leaves its last row alone on a page
+ * when the row before it can go with it; the rows of every length of a
+ * table of equal rows, one of which ends one row past a full page. */
+static void no_lone_last_row(void **state)
+{
+    long n;
+    int lone_case = 0;
+
+    (void)state;
+    for (n = 8; n <= 40; n++) {
+        job j = {AOD_MODE_DISCLOSURES, AOD_AUDIENCE_PATIENT, "en", n, fill_uniform, NULL, NULL};
+        char name[32];
+        doc d;
+        char *pg;
+        size_t on_last, first_table;
+
+        snprintf(name, sizeof name, "lone-%ld.pdf", n);
+        d = render(&j, name);
+        pg = page_text(&d, d.pages - 1);
+        on_last = count(pg, "Pat Example");
+        free(pg);
+        pg = page_text(&d, d.pages - 2);
+        first_table = count(pg, "Pat Example");
+        free(pg);
+        if (on_last < 2 && first_table > 0)
+            fail_msg("%ld rows: the last page holds %zu row(s)", n, on_last);
+        if (on_last == 2 && first_table > 0)
+            lone_case = 1; /* the row before the last moved with it */
+        doc_free(&d);
+    }
+    assert_true(lone_case);
 }
 
 static void empty_report(void **state)
@@ -1217,6 +1381,8 @@ int main(void)
         cmocka_unit_test(spanish),
         cmocka_unit_test(privacy_office_copy),
         cmocka_unit_test(empty_report),
+        cmocka_unit_test(summary_fits_or_says_why),
+        cmocka_unit_test(no_lone_last_row),
         cmocka_unit_test(row_taller_than_a_page),
         cmocka_unit_test(long_words_break_at_separators),
         cmocka_unit_test(one_font),
