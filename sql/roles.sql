@@ -69,11 +69,12 @@ GRANT USAGE ON SCHEMA aod TO aod_reader, aod_loader;
 GRANT SELECT ON aod.audit_event, aod.event_patient, aod.schema_version, aod.search_outcome,
     aod.retention_log, aod.partition_info, aod.observer_day, aod.observer_span, aod.observer_gap
     TO aod_reader;
--- and the site inputs (migration 008): roster, patient facts, care relationships
+-- and the site inputs (migration 010): roster, patient facts, care relationships
 GRANT SELECT ON aod.roster, aod.patient_fact, aod.care_relationship, aod.site_input
     TO aod_reader;
 GRANT EXECUTE ON FUNCTION aod.record_self_audit(text, text[], text, text, text, date, date,
     timestamptz, timestamptz, timestamptz, timestamptz, text, text, text, text, jsonb),
+    aod.record_self_audits(jsonb),
     aod.retention_horizon()
     TO aod_reader;
 

@@ -318,8 +318,8 @@ static void check_database(checker *c, const aod_check_options *o)
         snprintf(c->f[CHECK_PRIVILEGE].text, sizeof c->f[CHECK_PRIVILEGE].text,
                  "%s may %s: grant it aod_reader (sql/roles.sql)", user,
                  !may_read ? "not read the store's report rows"
-                           : "not record its self-audit (EXECUTE on aod.record_self_audit), so "
-                             "every report would be refused");
+                           : "not record its self-audit (EXECUTE on aod.record_self_audit and "
+                             "aod.record_self_audits), so every report would be refused");
         goto out;
     }
     /* EXECUTE is not enough to know: record one and roll it back. */

@@ -50,8 +50,9 @@ static const struct {
     {5, "sql/005_partitions.sql"},      /* a store partitioned by month */
     {6, "sql/006_mhd_formats.sql"},     /* the MHD formats in the self-audit */
     {7, "sql/007_observer_days.sql"},   /* sources, their days, completeness */
-    {8, "sql/008_site_inputs.sql"},     /* the site lists of the access flags */
-    {11, "sql/011_batch_formats.sql"},  /* twelve files in one self-audit */
+    {8, "sql/008_batch_formats.sql"},   /* twelve files in one self-audit */
+    {9, "sql/009_set_based.sql"},       /* the check and the batch's self-audit, set-based */
+    {10, "sql/010_site_inputs.sql"},    /* the site lists of the access flags */
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -2018,6 +2019,8 @@ int aod_store_privileges(aod_store *st, int *may_read, int *may_record, char *us
         " CASE WHEN NOT has_schema_privilege(n.oid, 'USAGE') THEN false"
         " ELSE to_regprocedure('" SELF_AUDIT_SIGNATURE "') IS NOT NULL"
         "   AND has_function_privilege(to_regprocedure('" SELF_AUDIT_SIGNATURE "'), 'EXECUTE')"
+        "   AND to_regprocedure('aod.record_self_audits(jsonb)') IS NOT NULL"
+        "   AND has_function_privilege(to_regprocedure('aod.record_self_audits(jsonb)'), 'EXECUTE')"
         " END FROM (SELECT NULL) x LEFT JOIN pg_namespace n ON n.nspname = 'aod'";
     PGresult *res = PQexec(st->conn, sql);
     int rc = -1;
@@ -2083,100 +2086,94 @@ out:
     return rc;
 }
 
-/* Leaves pipeline mode after a failure (synced: the sync was sent, and
- * has not been read) and rolls back whatever is open. */
-static void group_rollback(aod_store *st, int synced)
-{
-    PGresult *res;
-    long guard = 0;
+/* The names of aod.record_self_audits()'s members, in the order of
+ * aod.record_self_audit()'s arguments (sql/009_set_based.sql). */
+static const char *const self_audit_names[AOD_STORE_SELF_AUDIT_ARGS] = {
+    "retry_key", "patient_keys", "kind",       "audience", "language", "first_day",
+    "last_day",  "period_start", "period_end", "as_of",    "started",  "operator_name",
+    "os_user",   "host",         "program",    "files"};
 
-    if (PQpipelineStatus(st->conn) != PQ_PIPELINE_OFF) {
-        if (!synced)
-            synced = PQpipelineSync(st->conn);
-        while (synced && PQstatus(st->conn) == CONNECTION_OK && guard++ < 1000000) {
-            res = PQgetResult(st->conn);
-            if (!res)
-                continue;
-            if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
-                PQclear(res);
+/* s as a JSON string (NULL as null); s is the UTF-8 the store gave or
+ * takes. */
+static int json_str(aod_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    static const char json_special[] = "\"\\\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c"
+                                       "\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18"
+                                       "\x19\x1a\x1b\x1c\x1d\x1e\x1f";
+    const unsigned char *p;
+
+    if (!s)
+        return aod_buf_adds(b, "null");
+    if (aod_buf_addc(b, '"') != 0)
+        return -1;
+    for (p = (const unsigned char *)s; *p; p++) {
+        size_t run = strcspn((const char *)p, json_special);
+        if (run) {
+            if (aod_buf_add(b, p, run) != 0)
+                return -1;
+            p += run;
+            if (!*p)
                 break;
-            }
-            PQclear(res);
         }
-        (void)PQexitPipelineMode(st->conn);
+        if (*p == '"' || *p == '\\') {
+            if (aod_buf_addc(b, '\\') != 0 || aod_buf_addc(b, (char)*p) != 0)
+                return -1;
+        } else {
+            char esc[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+            if (aod_buf_add(b, esc, sizeof esc) != 0)
+                return -1;
+        }
     }
-    if (PQpipelineStatus(st->conn) == PQ_PIPELINE_OFF &&
-        PQtransactionStatus(st->conn) != PQTRANS_IDLE)
-        PQclear(PQexec(st->conn, "ROLLBACK"));
+    return aod_buf_addc(b, '"');
 }
 
 int aod_store_self_audit_many(aod_store *st, const char *const *args, size_t n, char *ids,
                               size_t id_size, aod_error *err)
 {
+    /* One statement, so one transaction: all the runs are recorded or none
+     * (sql/009_set_based.sql builds them together, without a call per run). */
     static const char sql[] =
-        "SELECT event_id, stored FROM aod.record_self_audit($1, $2::text[], $3, $4, $5,"
-        " $6::date, $7::date, $8::timestamptz, $9::timestamptz, $10::timestamptz,"
-        " $11::timestamptz, $12, $13, $14, $15, $16::jsonb)";
+        "SELECT ord, event_id, stored FROM aod.record_self_audits($1::jsonb) ORDER BY ord";
+    const char *params[1];
     PGresult *res = NULL;
-    size_t i;
-    int rc = -1, synced = 0, sync_sent = 0;
+    aod_buf runs;
+    size_t i, k;
+    int rc = -1;
 
-    /* BEGIN, the n calls and COMMIT go out together (pipeline mode): one
-     * round trip and one commit for the group. */
-    if (!PQenterPipelineMode(st->conn) ||
-        !PQsendQueryParams(st->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0)) {
-        db_error(err, AOD_ERR_DB, "record the self-audit", PQerrorMessage(st->conn));
-        goto fail;
+    aod_buf_init(&runs, 0);
+    if (aod_buf_addc(&runs, '[') != 0)
+        goto nomem;
+    for (i = 0; i < n; i++) {
+        if ((i && aod_buf_addc(&runs, ',') != 0) || aod_buf_addc(&runs, '{') != 0)
+            goto nomem;
+        for (k = 0; k < AOD_STORE_SELF_AUDIT_ARGS; k++)
+            if ((k && aod_buf_addc(&runs, ',') != 0) || json_str(&runs, self_audit_names[k]) != 0 ||
+                aod_buf_addc(&runs, ':') != 0 ||
+                json_str(&runs, args[i * AOD_STORE_SELF_AUDIT_ARGS + k]) != 0)
+                goto nomem;
+        if (aod_buf_addc(&runs, '}') != 0)
+            goto nomem;
+    }
+    if (aod_buf_addc(&runs, ']') != 0)
+        goto nomem;
+    params[0] = aod_buf_str(&runs);
+    res = PQexecParams(st->conn, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != (int)n || PQnfields(res) != 3) {
+        result_error(err, "record the self-audits", res, st->conn);
+        if (PQstatus(st->conn) != CONNECTION_OK)
+            err->code = AOD_ERR_DB_CONNECT;
+        goto out;
     }
     for (i = 0; i < n; i++)
-        if (!PQsendQueryParams(st->conn, sql, AOD_STORE_SELF_AUDIT_ARGS, NULL,
-                               args + i * AOD_STORE_SELF_AUDIT_ARGS, NULL, NULL, 0)) {
-            db_error(err, AOD_ERR_DB, "record the self-audit", PQerrorMessage(st->conn));
-            goto fail;
-        }
-    if (!PQsendQueryParams(st->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
-        !PQpipelineSync(st->conn)) {
-        db_error(err, AOD_ERR_DB, "record the self-audit", PQerrorMessage(st->conn));
-        goto fail;
-    }
-    sync_sent = 1;
-    /* BEGIN, n SELECTs, COMMIT: each result then a NULL; then the sync. */
-    for (i = 0; i < n + 2; i++) {
-        ExecStatusType s;
-        res = PQgetResult(st->conn);
-        s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-        if (i > 0 && i <= n) {
-            if (s != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 2) {
-                result_error(err, "record the self-audit", res, st->conn);
-                goto fail;
-            }
-            snprintf(ids + (i - 1) * id_size, id_size, "%s", PQgetvalue(res, 0, 0));
-        } else if (s != PGRES_COMMAND_OK) {
-            result_error(err, i ? "commit the self-audits" : "record the self-audit", res,
-                         st->conn);
-            goto fail;
-        }
-        PQclear(res);
-        res = PQgetResult(st->conn); /* the NULL that ends this query's results */
-        PQclear(res);
-        res = NULL;
-    }
-    res = PQgetResult(st->conn);
-    synced = res && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        snprintf(ids + i * id_size, id_size, "%s", PQgetvalue(res, (int)i, 1));
+    rc = 0;
+    goto out;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory storing the self-audit events");
+out:
     PQclear(res);
-    res = NULL;
-    if (synced)
-        sync_sent = 0;
-    if (!synced || !PQexitPipelineMode(st->conn)) {
-        db_error(err, AOD_ERR_DB, "record the self-audit", PQerrorMessage(st->conn));
-        goto fail;
-    }
-    return 0;
-fail:
-    PQclear(res);
-    group_rollback(st, sync_sent);
-    if (PQstatus(st->conn) != CONNECTION_OK)
-        err->code = AOD_ERR_DB_CONNECT;
+    aod_buf_free(&runs);
     return rc;
 }
 

@@ -44,8 +44,9 @@ int aod_store_check_version(aod_store *st, aod_error *err);
 
 /* What the connected role may do, for `check`: *may_read 1 when it may
  * read the report rows (SELECT on aod.event_patient), *may_record 1 when it
- * may record a self-audit (EXECUTE on aod.record_self_audit(); 0 when the
- * store is older than migration 003).  *user receives the session's login
+ * may record a self-audit (EXECUTE on aod.record_self_audit() and, for a
+ * month's batch, aod.record_self_audits(); 0 when the store is older than
+ * migration 009).  *user receives the session's login
  * (user_size bytes).  Returns 0, or -1 with err set. */
 int aod_store_privileges(aod_store *st, int *may_read, int *may_record, char *user,
                          size_t user_size, aod_error *err);
@@ -191,7 +192,7 @@ int aod_store_each_patient(aod_store *st, int64_t from_ms, int64_t to_ms, aod_st
                            void *ctx, aod_error *err);
 
 /* ---- site inputs: roster, patient facts, care relationships ----
- * Tables of their own (sql/008_site_inputs.sql), never mixed with the audit
+ * Tables of their own (sql/010_site_inputs.sql), never mixed with the audit
  * events; each load replaces one table whole, in one transaction. */
 
 typedef enum aod_site_kind {

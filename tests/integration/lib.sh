@@ -18,6 +18,12 @@ AOD=(${AOD_VALGRIND:-} "$AODREPORT")
 DEMO_POLICY="$top_srcdir/examples/policies/demo.xml"
 
 TEST_NAME=$(basename "$0" .sh)
+# The migrations the program carries (sql/NNN_name.sql, all compiled in):
+# how many, and the schema version they end at.  Counted here rather than
+# written into each test, so that adding or renumbering one changes no test.
+MIGRATION_FILES=$(cd "$top_srcdir/sql" && ls [0-9][0-9][0-9]_*.sql | wc -l)
+SCHEMA_VERSION=$(cd "$top_srcdir/sql" && ls [0-9][0-9][0-9]_*.sql | sort | tail -n 1 | sed 's/^0*\([0-9]*\)_.*/\1/')
+
 TESTS_RUN=0
 TESTS_FAILED=0
 

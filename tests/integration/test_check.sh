@@ -94,6 +94,14 @@ ok "check: the loader's login: 13 (it may not report)" run 13 "${AOD[@]}" check 
 ok "  says why" contains "$OUT" "etl may not read"
 ok "check: the reporting role: 0" run 0 "${AOD[@]}" check --db user=reader
 ok "  (it tried a self-audit and rolled it back)" contains "$OUT" "tried, and rolled back"
+# A site's own reporting role, granted what a single report needed before
+# migration 009 but not the month batch's function: check says so.
+psql_q "CREATE ROLE single LOGIN; GRANT USAGE ON SCHEMA aod TO single;
+        GRANT SELECT ON ALL TABLES IN SCHEMA aod TO single;
+        GRANT EXECUTE ON FUNCTION aod.record_self_audit(text, text[], text, text, text, date, date,
+            timestamptz, timestamptz, timestamptz, timestamptz, text, text, text, text, jsonb) TO single" >/dev/null
+ok "check: a role without the batch's self-audit function: 13" run 13 "${AOD[@]}" check --db user=single
+ok "  names it" contains "$OUT" "aod.record_self_audits"
 # A reporting login that may EXECUTE but cannot write (a read-only session,
 # as on a standby): only trying tells.
 psql_q "CREATE ROLE standby LOGIN IN ROLE aod_reader;

@@ -1,4 +1,4 @@
--- 008_site_inputs.sql: what the site knows besides its audit events.
+-- 010_site_inputs.sql: what the site knows besides its audit events.
 --
 -- Three optional inputs the privacy office's copy reads (doc/privacy-office.md):
 -- the staff roster, facts about patients, and care relationships.  Each has

@@ -1,4 +1,4 @@
--- 011_batch_formats.sql: a report may record up to twelve files.
+-- 008_batch_formats.sql: a report may record up to twelve files.
 --
 -- A batch row may ask for every format a single report writes (pdf, csv,
 -- csv-summary, csv-completeness, html, xlsx, bundle-json, bundle-xml and the
@@ -21,7 +21,7 @@ BEGIN
                                     'jsonb_array_length(p_files) NOT BETWEEN 1 AND 12'),
                        'give 1 to 8 files', 'give 1 to 12 files');
     IF patched = def THEN
-        RAISE EXCEPTION '011_batch_formats: the file limit of aod.record_self_audit_003() was not found';
+        RAISE EXCEPTION '008_batch_formats: the file limit of aod.record_self_audit_003() was not found';
     END IF;
     EXECUTE patched;
 END
