@@ -19,8 +19,11 @@
 --   aod_loader  load: inserts events and their report rows; it may read
 --               only the event keys it needs to skip what is stored, never
 --               a resource or aod.event_patient, and may not update or
---               delete.  Its rows are checked against the events they point
---               to by a trigger (sql/003_least_privilege.sql).
+--               delete an event.  Its rows are checked against the events
+--               they point to by a trigger (sql/003_least_privilege.sql).
+--               It also replaces the site inputs (load-roster,
+--               load-patient-facts, load-care): DELETE and INSERT on those
+--               tables only, never SELECT.
 \set ON_ERROR_STOP on
 
 DO $$
@@ -66,6 +69,9 @@ GRANT USAGE ON SCHEMA aod TO aod_reader, aod_loader;
 GRANT SELECT ON aod.audit_event, aod.event_patient, aod.schema_version, aod.search_outcome,
     aod.retention_log, aod.partition_info, aod.observer_day, aod.observer_span, aod.observer_gap
     TO aod_reader;
+-- and the site inputs (migration 010): roster, patient facts, care relationships
+GRANT SELECT ON aod.roster, aod.patient_fact, aod.care_relationship, aod.site_input
+    TO aod_reader;
 GRANT EXECUTE ON FUNCTION aod.record_self_audit(text, text[], text, text, text, date, date,
     timestamptz, timestamptz, timestamptz, timestamptz, text, text, text, text, jsonb),
     aod.record_self_audits(jsonb),
@@ -77,6 +83,10 @@ GRANT EXECUTE ON FUNCTION aod.record_self_audit(text, text[], text, text, text, 
 GRANT INSERT ON aod.audit_event, aod.event_patient, aod.search_outcome TO aod_loader;
 -- the completeness statement's records per source and day: added to at load
 GRANT EXECUTE ON FUNCTION aod.observer_days_add(text[], int[], bigint[], text[]) TO aod_loader;
+-- The site inputs are replaced whole by each load: DELETE then COPY, one
+-- transaction (it reads none of them).
+GRANT INSERT, DELETE ON aod.roster, aod.patient_fact, aod.care_relationship TO aod_loader;
+GRANT INSERT ON aod.site_input TO aod_loader;
 GRANT SELECT (id, event_key) ON aod.audit_event TO aod_loader;
 GRANT SELECT ON aod.schema_version TO aod_loader;
 -- (each batch's months get their partitions, sql/005_partitions.sql)

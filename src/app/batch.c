@@ -810,7 +810,13 @@ int aod_batch_entry_set_error(aod_batch_entry *e, const char *text)
  * names the files the workers write ("summary.csv", "mhd-html.json"). */
 static const char *ext_of(const char *format)
 {
-    const char *ext = aod_run_format_ext(format);
+    const char *ext;
+
+    if (strcmp(format, "notify-json") == 0) /* the digest (doc/notifications.md) */
+        return "notify.json";
+    if (strcmp(format, "notify-text") == 0)
+        return "notify.txt";
+    ext = aod_run_format_ext(format);
     return ext ? ext : format;
 }
 
@@ -837,6 +843,24 @@ static json_t *str_or_null(const char *s)
 static json_t *count_or_null(long v)
 {
     return v >= 0 ? json_integer(v) : json_null();
+}
+
+/* The files of a report as the manifest lists them, appended to files. */
+static int files_json(const aod_batch_entry *e, const aod_batch_file *v, size_t n, json_t *files)
+{
+    char path[512];
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        const aod_batch_file *f = &v[i];
+        file_path(e, f, path, sizeof path);
+        if (json_array_append_new(
+                files, json_pack("{s:s, s:s, s:o, s:o}", "path", path, "format", f->format,
+                                 "sha256", str_or_null(f->sha256), "size",
+                                 f->size >= 0 ? json_integer(f->size) : json_null())) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 static json_t *entry_json(const aod_batch_entry *e)
@@ -876,6 +900,13 @@ static json_t *entry_json(const aod_batch_entry *e)
               json_object_set_new(o, "request", str_or_null(e->request)) ||
               json_object_set_new(o, "resumed", json_boolean(e->resumed)) ||
               json_object_set_new(o, "seconds", json_real(e->seconds));
+        /* --notify: only a report whose patient has a digest says so */
+        if (!bad && e->n_notify > 0) {
+            json_t *nf = json_array();
+            bad = !nf || files_json(e, e->notify, e->n_notify, nf) != 0 ||
+                  json_object_set(o, "notify", nf) != 0;
+            json_decref(nf);
+        }
     }
     json_decref(keys);
     json_decref(files);
@@ -976,6 +1007,9 @@ static int put_entry_csv(FILE *f, const aod_batch_entry *e)
         return csv_row(f, e, NULL);
     for (k = 0; k < e->n_files; k++)
         if (csv_row(f, e, &e->files[k]) != 0)
+            return -1;
+    for (k = 0; k < e->n_notify; k++)
+        if (csv_row(f, e, &e->notify[k]) != 0)
             return -1;
     return 0;
 }
@@ -1215,6 +1249,38 @@ static long count_of(const json_t *counts, const char *name)
     return json_is_integer(v) ? (long)json_integer_value(v) : -1;
 }
 
+/* The digest files of an old manifest's report (--notify), which must be
+ * named as its other files are: "<dir>/<base>.notify.json" and ".txt".
+ * Absent: none.  0, or -1 when not usable. */
+static int done_notify(const json_t *v, const char *dir, aod_batch_done *d)
+{
+    static const char *const formats[2] = {"notify-json", "notify-text"};
+    const json_t *f;
+    char want[512];
+    size_t i;
+
+    if (!v)
+        return 0;
+    if (!json_is_array(v) || json_array_size(v) != 2 || !d->base)
+        return -1;
+    json_array_foreach(v, i, f)
+    {
+        const char *path = json_string_value(json_object_get(f, "path"));
+        const char *format = json_string_value(json_object_get(f, "format"));
+        const char *sha = json_string_value(json_object_get(f, "sha256"));
+        const json_t *size = json_object_get(f, "size");
+        snprintf(want, sizeof want, "%s/%s.%s", dir, d->base, ext_of(formats[i]));
+        if (!path || !format || strcmp(format, formats[i]) != 0 || strcmp(path, want) != 0 ||
+            !sha || strlen(sha) != AOD_SHA256_HEX_LEN - 1 || !json_is_integer(size))
+            return -1;
+        d->notify[i].format = formats[i];
+        copy_field(d->notify[i].sha256, sizeof d->notify[i].sha256, sha);
+        d->notify[i].size = (long long)json_integer_value(size);
+    }
+    d->n_notify = 2;
+    return 0;
+}
+
 /* One "ok" report of an old manifest; 0 when usable, -1 when not (the
  * report is then simply made again). */
 static int done_from_json(const json_t *r, aod_batch_done *d)
@@ -1268,6 +1334,8 @@ static int done_from_json(const json_t *r, aod_batch_done *d)
             return -1;
     }
     d->n_files = json_array_size(files);
+    if (done_notify(json_object_get(r, "notify"), dir, d) != 0)
+        return -1;
     d->records = count_of(json_object_get(r, "counts"), "records");
     d->events = count_of(json_object_get(r, "counts"), "events");
     d->lines = count_of(json_object_get(r, "counts"), "lines");

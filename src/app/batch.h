@@ -219,6 +219,10 @@ typedef struct aod_batch_entry {
     char request[AOD_SHA256_HEX_LEN]; /* the request's fingerprint (resuming) */
     aod_batch_file files[AOD_BATCH_NFORMATS];
     size_t n_files;
+    /* --notify: the patient's digest, "notify-json" then "notify-text"
+     * (doc/notifications.md); n_notify 0 when there was nothing to notify */
+    aod_batch_file notify[2];
+    size_t n_notify;
     long records, events, lines;           /* -1 when not known */
     char self_audit[AOD_SELFAUDIT_ID_LEN]; /* the self-audit AuditEvent id, "" if none */
     double seconds;                        /* time the report took; 0 when not run now */
@@ -285,6 +289,8 @@ typedef struct aod_batch_done {
     char *base; /* owned */
     aod_batch_file files[AOD_BATCH_NFORMATS];
     size_t n_files;
+    aod_batch_file notify[2]; /* as aod_batch_entry's */
+    size_t n_notify;
     long records, events, lines;
     char self_audit[AOD_SELFAUDIT_ID_LEN];
 } aod_batch_done;
@@ -338,6 +344,7 @@ typedef struct aod_batch_options {
     const char *sign;          /* --sign KEYFILE: sign each FHIR document, NULL: unsigned */
     int csv_bom;
     char csv_delimiter;
+    int notify;                /* --notify (month runs): the patients' digests */
     int jobs;                  /* 1..64 */
     unsigned shard_k, shard_n; /* shard_n 0: all */
     int quiet, verbose;

@@ -351,6 +351,8 @@ static void fingerprint(const plan *p, const aod_batch_entry *e, const char *per
      * when the report has a format that carries a signature */
     if (p->sign_kid[0] && (formats & SIGNED_FORMATS))
         LINE(p->sign_kid);
+    if (o->notify) /* the same: a run without --notify keeps its fingerprints */
+        LINE("notify 1");
     snprintf(buf, sizeof buf, "csv %d %d", o->csv_bom, o->csv_delimiter);
     LINE(buf);
 #undef LINE
@@ -881,6 +883,17 @@ static size_t resume(plan *p, aod_batch_resume *done, aod_error *err)
             }
             ok = ok && file_matches(p, d.dir, aod_buf_str(&path), &d.files[k]);
         }
+        /* the digest too, when the earlier run wrote one */
+        for (k = 0; ok && k < d.n_notify; k++) {
+            aod_buf_reset(&path);
+            if (aod_buf_printf(&path, "%s.%s", d.base, k == 0 ? "notify.json" : "notify.txt") !=
+                0) {
+                aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+                free(d.base);
+                break;
+            }
+            ok = file_matches(p, d.dir, aod_buf_str(&path), &d.notify[k]);
+        }
         if (err->code != AOD_OK)
             break;
         if (!ok) {
@@ -892,6 +905,8 @@ static size_t resume(plan *p, aod_batch_resume *done, aod_error *err)
         free(e->base);
         e->base = d.base;
         memcpy(e->files, d.files, sizeof e->files);
+        memcpy(e->notify, d.notify, sizeof e->notify);
+        e->n_notify = d.n_notify;
         e->records = d.records;
         e->events = d.events;
         e->lines = d.lines;
@@ -1018,6 +1033,8 @@ typedef struct group_item {
     double seconds;
     char *outcome[8]; /* its search outcomes (owned) */
     size_t n_outcomes;
+    aod_facts *facts;          /* a privacy-office report's site facts (owned) */
+    char notify_names[2][256]; /* --notify: the digest's file names */
 } group_item;
 
 typedef struct group {
@@ -1080,8 +1097,25 @@ static int item_begin(group *g, size_t k)
     info = p->jobs[it->i].info;
     if (g->complete && info.from == g->complete_from && info.to == g->complete_to)
         info.completeness = aod_store_completeness_view(g->complete);
+    info.facts = it->facts;
+    info.notify = p->ro.notify;
     it->job = aod_run_begin(g->st, &info, p->jobs[it->i].text, 0, it->outs, e->n_files, &p->ro,
                             (const char *const *)it->outcome, it->n_outcomes, &err);
+    if (it->job && p->ro.notify) {
+        if ((size_t)snprintf(it->notify_names[0], sizeof it->notify_names[0], "%s.notify.json",
+                             e->base) >= sizeof it->notify_names[0] ||
+            (size_t)snprintf(it->notify_names[1], sizeof it->notify_names[1], "%s.notify.txt",
+                             e->base) >= sizeof it->notify_names[1]) {
+            aod_error_set(&err, AOD_ERR_IO, dir, 0, NULL, "path too long");
+            close(dfd);
+            goto fail;
+        }
+        if (aod_run_job_digest_to(it->job, dfd, it->notify_names[0], it->notify_names[1], &err) !=
+            0) {
+            close(dfd);
+            goto fail;
+        }
+    }
     close(dfd);
     if (!it->job)
         goto fail;
@@ -1178,10 +1212,11 @@ static void sleep_ms(long ms)
 static char *group_result(plan *p, group_item *it)
 {
     aod_batch_entry *e = &p->entries[it->i];
-    json_t *res, *files = json_array();
+    json_t *res, *files = json_array(), *digest = json_array();
+    const aod_run_output *douts = NULL;
     char msg[1024] = "";
     char *line;
-    size_t k;
+    size_t k, nd;
     int ok = it->published && it->err.code == AOD_OK;
 
     if (!ok) {
@@ -1198,6 +1233,14 @@ static char *group_result(plan *p, group_item *it)
                   (json_int_t)it->sum.records_read, "events", (json_int_t)it->sum.events, "lines",
                   (json_int_t)it->sum.entries, "files", files ? files : json_array(), "self_audit",
                   ok ? aod_run_job_self_audit_id(it->job) : "", "seconds", it->seconds);
+    /* --notify: the digest's files, when the patient has one */
+    nd = ok && it->job ? aod_run_job_digest(it->job, &douts) : 0;
+    for (k = 0; digest && k < nd; k++)
+        json_array_append_new(digest, json_pack("{s:s, s:I}", "sha256", douts[k].sha256, "size",
+                                                (json_int_t)douts[k].size));
+    if (res && nd > 0 && digest)
+        json_object_set(res, "notify", digest);
+    json_decref(digest);
     line = res ? json_dumps(res, JSON_COMPACT) : NULL;
     json_decref(res);
     return line;
@@ -1248,11 +1291,37 @@ static int work_group(plan *p, const uint32_t *idx, size_t n, aod_store **st, in
     g.complete = aod_store_completeness_get(g.st, g.complete_from, g.complete_to, &err);
     if (!g.complete)
         goto failed;
+    /* the privacy office's site facts, and a digest's, while the
+     * connection is free */
+    for (k = 0; k < n; k++) {
+        aod_report_info info = p->jobs[g.v[k].i].info;
+        info.notify = p->ro.notify;
+        if (info.audience != AOD_AUDIENCE_PRIVACY_OFFICE && !info.notify)
+            continue;
+        if (!(g.v[k].facts = aod_run_read_facts(g.st, &info, &err)))
+            goto failed;
+    }
     if (aod_store_each_keys_event(g.st, g.keys, n, p->month_from, p->month_to, group_row, &g,
                                   &err) != 0)
         goto failed;
     for (; g.cur < n; g.cur++)
         item_end(&g, g.cur);
+    /* --notify: the digests, now that the connection is free again (a
+     * digest with a candidate new organisation reads what came before) */
+    for (k = 0; p->ro.notify && k < n; k++) {
+        group_item *it = &g.v[k];
+        aod_error derr;
+        if (!it->job || !it->done || it->err.code != AOD_OK)
+            continue;
+        aod_error_init(&derr);
+        if (aod_run_job_digest_finish(it->job, g.st, &derr) != 0) {
+            if (derr.code == AOD_ERR_DB_CONNECT || derr.code == AOD_ERR_DB) {
+                err = derr;
+                goto failed;
+            }
+            item_fail(it, &derr);
+        }
+    }
     for (k = 0; k < n; k++)
         if (g.v[k].job && g.v[k].done && g.v[k].err.code == AOD_OK)
             done[m++] = g.v[k].job;
@@ -1307,6 +1376,7 @@ report:
             rc = -1;
         free(line);
         aod_run_job_free(it->job);
+        aod_facts_free(it->facts);
         for (o = 0; o < it->n_outcomes; o++)
             free(it->outcome[o]);
     }
@@ -1545,6 +1615,17 @@ static void apply_result(run_state *s, worker *w, const char *line)
                 break;
             snprintf(e->files[k].sha256, sizeof e->files[k].sha256, "%s", jstr(f, "sha256"));
             e->files[k].size = (long long)json_integer_value(json_object_get(f, "size"));
+        }
+        e->n_notify = 0;
+        json_array_foreach(json_object_get(r, "notify"), k, f)
+        {
+            static const char *const formats[2] = {"notify-json", "notify-text"};
+            if (k >= 2)
+                break;
+            e->notify[k].format = formats[k];
+            snprintf(e->notify[k].sha256, sizeof e->notify[k].sha256, "%s", jstr(f, "sha256"));
+            e->notify[k].size = (long long)json_integer_value(json_object_get(f, "size"));
+            e->n_notify = k + 1;
         }
         e->records = (long)json_integer_value(json_object_get(r, "records"));
         e->events = (long)json_integer_value(json_object_get(r, "events"));
@@ -1824,6 +1905,20 @@ static int check_options(const aod_batch_options *o, aod_error *err)
         strcmp(o->audience, "privacy-office") != 0) {
         aod_error_set(err, AOD_ERR_USAGE, "--audience", 0, NULL,
                       "'%s': use patient or privacy-office", o->audience);
+        return -1;
+    }
+    /* the digest goes to the patient: it is made from the patient's copy,
+     * of the month's reports */
+    if (o->notify && !o->month) {
+        aod_error_set(err, AOD_ERR_USAGE, "--notify", 0, NULL,
+                      "the digests are made by the month's batch: give --month YYYY-MM");
+        return -1;
+    }
+    if (o->notify && o->audience && strcmp(o->audience, "patient") != 0) {
+        aod_error_set(err, AOD_ERR_USAGE, "--notify", 0, NULL,
+                      "the digest goes to the patient: it is made from the patient's copy, "
+                      "not with --audience %s",
+                      o->audience);
         return -1;
     }
     return 0;
@@ -2159,6 +2254,7 @@ int aod_batch_run(const aod_batch_options *o, aod_error *err)
     p->ro.operator_name = o->operator_name;
     /* A month run syncs each group of reports at once (work_group). */
     p->ro.defer_sync = o->month != NULL;
+    p->ro.notify = o->notify;
 
     /* Stop requests are noted from the start; workers inherit the flag. */
     stop_signal = 0;

@@ -24,6 +24,7 @@
 #include "base/buf.h"
 #include "base/sign.h"
 #include "ingest/load.h"
+#include "ingest/sitecsv.h"
 #include "ingest/normalize.h"
 #include "model/policy.h"
 #include "model/record.h"
@@ -317,7 +318,8 @@ typedef struct report_opts {
     const char *font, *fallback_font;
     const char *sign; /* --sign KEYFILE */
     const char *operator_name;
-    const char *ref; /* explain --ref */
+    const char *ref; /* explain --ref; report --mode breach: REF[,REF...] */
+    const char *actions, *contact, *discovered; /* report --mode breach */
     int csv_bom;
     int json;
     char csv_delimiter;
@@ -340,7 +342,7 @@ static void report_help(const char *cmd)
            "                     (system|value); repeat for one person known by several keys\n"
            "  --from DATE        first day covered (default: the policy's lookback before --now)\n"
            "  --to DATE          last day covered, inclusive (default: --now)\n"
-           "  --mode MODE        disclosures (default) or access\n"
+           "  --mode MODE        disclosures (default) or access%s\n"
            "  --audience WHO     patient (default) or privacy-office\n"
            "  --policy FILE      the site policy (default: $AODREPORT_POLICY, else\n"
            "                     " AOD_SYSCONF_POLICY ")\n"
@@ -348,7 +350,10 @@ static void report_help(const char *cmd)
            "                     output for reproducible runs\n"
            "  --lang LANG        language of the words in the report (default: the policy's)\n"
            "  --patient-name N   the patient's name, for the letter\n"
-           "  --requested DATE   when the request was received\n");
+           "  --requested DATE   when the request was received\n",
+           explain ? ""
+                   : ",\n                     or breach (the letter the patient is owed for\n"
+                     "                     accesses found not permitted: --ref, --actions)");
     if (!explain)
         printf("  --format FORMAT    csv (default), pdf (a letter and table for the patient),\n"
                "                     html (the same letter and table as an accessible web\n"
@@ -368,6 +373,13 @@ static void report_help(const char *cmd)
                "  --fallback-font FILE  TrueType font (or collection) for the characters\n"
                "                     --font lacks: Chinese, Japanese, Korean (default:\n"
                "                     WenQuanYi Micro Hei); '' for none\n");
+    if (!explain)
+        printf("  --ref REF[,REF...] with --mode breach: the lines of the patient's access\n"
+               "                     report (as printed: XXXXX-XXXXX) the letter is about\n"
+               "  --actions TEXT     with --mode breach: what was done about it (required)\n"
+               "  --contact TEXT     with --mode breach: whom to contact (default: the\n"
+               "                     policy's privacy office)\n"
+               "  --discovered DATE  with --mode breach: when it was found\n");
     if (explain)
         printf("  --ref REF          only the raw records behind the report line with this\n"
                "                     reference (as printed on the line: XXXXX-XXXXX), each\n"
@@ -416,6 +428,9 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
                                          {"operator", required_argument, NULL, 'O'},
                                          {"json", no_argument, NULL, 'J'},
                                          {"ref", required_argument, NULL, 'R'},
+                                         {"actions", required_argument, NULL, 'A'},
+                                         {"contact", required_argument, NULL, 'C'},
+                                         {"discovered", required_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -488,9 +503,16 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
             o->json = 1;
             break;
         case 'R':
-            if (strcmp(cmd, "explain") != 0)
-                return usage_error(err, "--ref", "--ref belongs to explain");
             o->ref = optarg;
+            break;
+        case 'A':
+            o->actions = optarg;
+            break;
+        case 'C':
+            o->contact = optarg;
+            break;
+        case 'V':
+            o->discovered = optarg;
             break;
         case 'D':
             if (strcmp(optarg, ",") == 0 || strcmp(optarg, ";") == 0)
@@ -511,8 +533,68 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, report_opts
         return usage_error(err, cmd, "unexpected argument '%s'", argv[optind]);
     if (o->n_keys == 0)
         return usage_error(err, cmd, "--patient is required");
+    /* the breach letter's options belong to it; --ref to it and explain */
+    if (strcmp(cmd, "explain") == 0 || !o->mode || strcmp(o->mode, "breach") != 0) {
+        if (o->ref && strcmp(cmd, "explain") != 0)
+            return usage_error(err, "--ref", "--ref belongs to explain and to --mode breach");
+        if (o->actions || o->contact || o->discovered)
+            return usage_error(err,
+                               o->actions   ? "--actions"
+                               : o->contact ? "--contact"
+                                            : "--discovered",
+                               "belongs to --mode breach");
+    } else {
+        if (!o->ref)
+            return usage_error(err, "--ref",
+                               "--mode breach needs the references of the lines it is about "
+                               "(--ref REF[,REF...], as the access report prints them)");
+        if (!o->actions || !*o->actions)
+            return usage_error(err, "--actions",
+                               "--mode breach needs what was done about it (--actions TEXT): "
+                               "the letter must say it");
+    }
     if (o->json && (!o->output || strcmp(o->output, "-") == 0))
         return usage_error(err, "--json", "the summary goes to standard output: give -o FILE");
+    return 0;
+}
+
+/* report --mode breach: the references (REF[,REF...], each as a person
+ * types it back) into refs, and the letter's words, into b. */
+static int parse_breach(const report_opts *o, aod_breach *b,
+                        char refs[AOD_BREACH_MAX_REFS][AOD_ENTRY_REF_SIZE], aod_error *err)
+{
+    const char *p = o->ref, *end;
+    size_t i;
+
+    memset(b, 0, sizeof *b);
+    for (; p; p = *end ? end + 1 : NULL) {
+        char one[64];
+        size_t n;
+        end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        n = (size_t)(end - p);
+        if (b->n_refs == AOD_BREACH_MAX_REFS)
+            return usage_error(err, "--ref", "at most %d references in one letter",
+                               AOD_BREACH_MAX_REFS);
+        if (n < sizeof one) {
+            memcpy(one, p, n);
+            one[n] = '\0';
+        }
+        if (n >= sizeof one || aod_entry_ref_parse(one, refs[b->n_refs], AOD_ENTRY_REF_SIZE) != 0)
+            return usage_error(err, "--ref",
+                               "'%.*s' is not a line reference (ten letters and digits, as "
+                               "XXXXX-XXXXX)",
+                               (int)(n < 64 ? n : 64), p);
+        for (i = 0; i < b->n_refs && strcmp(refs[i], refs[b->n_refs]) != 0; i++)
+            ;
+        if (i == b->n_refs) { /* the same line twice is said once */
+            b->refs[b->n_refs] = refs[b->n_refs];
+            b->n_refs++;
+        }
+    }
+    b->actions = o->actions;
+    b->contact = o->contact;
     return 0;
 }
 
@@ -560,6 +642,8 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     int explain = strcmp(cmd, "explain") == 0;
     report_opts o;
     aod_report_info info;
+    aod_breach breach;
+    char refs[AOD_BREACH_MAX_REFS][AOD_ENTRY_REF_SIZE];
     aod_report_summary sum;
     aod_run_options ro;
     aod_run_output output[2];
@@ -601,8 +685,15 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
         info.mode = AOD_MODE_DISCLOSURES;
     else if (strcmp(o.mode, "access") == 0)
         info.mode = AOD_MODE_ACCESS;
-    else {
-        usage_error(err, "--mode", "'%s': use disclosures or access", o.mode);
+    else if (!explain && strcmp(o.mode, "breach") == 0) {
+        /* the letter about lines of the patient's access report */
+        info.mode = AOD_MODE_ACCESS;
+        if (parse_breach(&o, &breach, refs, err) != 0)
+            goto out;
+        info.breach = &breach;
+    } else {
+        usage_error(err, "--mode", "'%s': use disclosures or access%s", o.mode,
+                    explain ? "" : " (or breach)");
         goto out;
     }
     if (!o.audience || strcmp(o.audience, "patient") == 0)
@@ -615,6 +706,16 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     }
     if (explain)
         info.audience = AOD_AUDIENCE_PRIVACY_OFFICE;
+    if (info.breach && info.audience != AOD_AUDIENCE_PATIENT) {
+        usage_error(err, "--audience", "the breach letter is the patient's: leave --audience out");
+        goto out;
+    }
+    if (info.breach && o.format && strcmp(o.format, "pdf") != 0 && strcmp(o.format, "html") != 0 &&
+        strcmp(o.format, "csv") != 0) {
+        usage_error(err, "--format", "the breach letter is pdf or html (or csv: its lines), not %s",
+                    o.format);
+        goto out;
+    }
     /* validate the format before touching the database or the output */
     if (!explain && o.format && !aod_run_format_known(o.format)) {
         usage_error(err, "--format",
@@ -657,6 +758,9 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     info.patient_name = o.patient_name;
     if (aod_run_period(policy, o.now, o.from, o.to, &info, err) != 0)
         goto out;
+    if (info.breach && o.discovered &&
+        aod_run_parse_when("--discovered", o.discovered, 0, &breach.discovered, err) != 0)
+        goto out;
     if (o.requested && aod_run_parse_when("--requested", o.requested, 0, &info.requested, err) != 0)
         goto out;
     text = aod_text_load(o.templates, info.lang, err);
@@ -672,7 +776,7 @@ static int cmd_report_common(const char *cmd, int argc, char **argv, aod_error *
     ro.csv.bom = o.csv_bom;
     ro.csv.delimiter = o.csv_delimiter;
     ro.operator_name = o.operator_name;
-    ro.explain_ref = o.ref;
+    ro.explain_ref = explain ? o.ref : NULL;
     /* Test hook, as batch has: the finished temporary file waits this long
      * for the self-audit, so a test can kill the run there. */
     if (getenv("AOD_TEST_SLOW_MS"))
@@ -761,6 +865,10 @@ static void batch_help(void)
            "  --mode MODE        default mode: disclosures or access\n"
            "  --audience WHO     default audience: patient (default) or privacy-office\n"
            "  --lang LANG        default language (default: the policy's)\n"
+           "  --notify           with --month: also a digest per patient with something to\n"
+           "                     tell (<report>.notify.json and .notify.txt): a new\n"
+           "                     organisation, an emergency access, a restricted record,\n"
+           "                     a disclosure, a flag the policy marks notify\n"
            "  --now TIMESTAMP    the time every report is made as of (default: now)\n"
            "  --policy FILE      the site policy (default: $AODREPORT_POLICY, else\n"
            "                     " AOD_SYSCONF_POLICY ")\n"
@@ -803,6 +911,7 @@ static int cmd_batch(int argc, char **argv, aod_error *err)
                                          {"shard", required_argument, NULL, 'S'},
                                          {"csv-bom", no_argument, NULL, 'B'},
                                          {"csv-delimiter", required_argument, NULL, 'D'},
+                                         {"notify", no_argument, NULL, 'N'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"verbose", no_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
@@ -864,6 +973,9 @@ static int cmd_batch(int argc, char **argv, aod_error *err)
             break;
         case 'B':
             o.csv_bom = 1;
+            break;
+        case 'N':
+            o.notify = 1;
             break;
         case 'q':
             o.quiet = 1;
@@ -980,11 +1092,92 @@ static int cmd_check(int argc, char **argv, aod_error *err)
     return aod_check_run(&o, err);
 }
 
+/* ---------------------------------------------------------- site inputs */
+
+static void site_help(aod_site_kind kind)
+{
+    static const char *const what[AOD_SITE_KIND_COUNT] = {
+        "the staff roster: staff_key,name,surname,address,department,start,end,patient_keys",
+        "facts about patients: patient_key,surname,address,vip,deceased,employee",
+        "care relationships: patient_key,staff_key,from,to"};
+    static const char *const cmd[AOD_SITE_KIND_COUNT] = {"load-roster", "load-patient-facts",
+                                                         "load-care"};
+
+    printf("Usage: aodreport %s [--db CONNINFO] FILE.csv\n"
+           "\n"
+           "Replace %s.\n"
+           "The file is CSV (RFC 4180) with a header row naming those columns; dates are\n"
+           "YYYY-MM-DD, yes/no columns say yes or no.  The stored list is replaced whole, in\n"
+           "one transaction: a bad row names the file, line and column, and nothing is\n"
+           "loaded.  The privacy office's copy reads the lists (doc/privacy-office.md).\n"
+           "\n"
+           "  --db CONNINFO   libpq connection string or URI (default: the PG* environment)\n"
+           "  -h, --help      show this help\n",
+           cmd[kind], what[kind]);
+}
+
+static int cmd_site(aod_site_kind kind, const char *name, int argc, char **argv, aod_error *err)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    const char *db = NULL;
+    aod_store *st;
+    long rows = 0;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            db = optarg;
+            break;
+        case 'h':
+            site_help(kind);
+            return 0;
+        default:
+            return bad_option(err, name);
+        }
+    }
+    if (optind >= argc)
+        return usage_error(err, name, "no input file given (use '-' for standard input)");
+    if (optind + 1 < argc)
+        return usage_error(err, name, "one file only: each load replaces the whole list");
+    st = aod_store_connect(db, err);
+    if (!st || aod_store_check_version(st, err) != 0) {
+        aod_store_free(st);
+        return -1;
+    }
+    rc = aod_sitecsv_load(st, kind, argv[optind], &rows, err);
+    if (rc == 0)
+        printf("%s: %ld row%s loaded; the %s list was replaced\n",
+               strcmp(argv[optind], "-") == 0 ? "<stdin>" : argv[optind], rows,
+               rows == 1 ? "" : "s", aod_store_site_kind_name(kind));
+    aod_store_free(st);
+    return rc;
+}
+
+static int cmd_load_roster(int argc, char **argv, aod_error *err)
+{
+    return cmd_site(AOD_SITE_ROSTER, "load-roster", argc, argv, err);
+}
+
+static int cmd_load_facts(int argc, char **argv, aod_error *err)
+{
+    return cmd_site(AOD_SITE_PATIENT_FACTS, "load-patient-facts", argc, argv, err);
+}
+
+static int cmd_load_care(int argc, char **argv, aod_error *err)
+{
+    return cmd_site(AOD_SITE_CARE, "load-care", argc, argv, err);
+}
+
 /* ------------------------------------------------------------------ main */
 
 static const command commands[] = {
     {"init", cmd_init, "create or upgrade the audit store"},
     {"load", cmd_load, "load AuditEvent files (NDJSON or Bundles) into the store"},
+    {"load-roster", cmd_load_roster, "replace the staff roster (CSV) the flags read"},
+    {"load-patient-facts", cmd_load_facts, "replace the patient facts (CSV): VIP, employee, ..."},
+    {"load-care", cmd_load_care, "replace the care relationships (CSV) the flags read"},
     {"report", cmd_report, "write one patient's accounting of disclosures or access report"},
     {"explain", cmd_explain, "show why each audit record is (not) in a patient's report"},
     {"batch", cmd_batch, "many reports: a requests file or a month's patients, resumable"},
@@ -1006,7 +1199,7 @@ static void main_help(void)
            "\n"
            "Commands:\n");
     for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        printf("  %-16s %s\n", commands[i].name, commands[i].summary);
+        printf("  %-18s %s\n", commands[i].name, commands[i].summary);
     printf("\n"
            "'aodreport COMMAND --help' describes each command; see also aodreport(1).\n"
            "  -h, --help      show this help\n"

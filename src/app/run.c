@@ -23,6 +23,7 @@
 #include "base/outfile.h"
 #include "model/record.h"
 #include "render/bundle.h"
+#include "render/digest.h"
 #include "render/explain.h"
 #include "render/html.h"
 #include "render/mhd.h"
@@ -473,6 +474,109 @@ static int take_outcome(void *ctx, const char *message, aod_error *err)
     return 0;
 }
 
+/* ------------------------------------------------------------ site facts */
+
+typedef struct facts_ctx {
+    aod_facts *f;
+} facts_ctx;
+
+/* A site input's date as the day in the policy's zone: its start, or with
+ * end_of_day the next day's start; absent dates are open ends. */
+static int site_day(const char *v, int end_of_day, int64_t *ms, aod_error *err)
+{
+    if (!v || !*v) {
+        *ms = end_of_day ? AOD_FACTS_NO_END : AOD_FACTS_NO_START;
+        return 0;
+    }
+    return aod_run_parse_when("site input", v, end_of_day, ms, err);
+}
+
+static int take_staff(void *ctx, const char *const *v, size_t n, aod_error *err)
+{
+    facts_ctx *c = ctx;
+    int64_t start, end;
+
+    if (n < 8 || site_day(v[5], 0, &start, err) != 0 || site_day(v[6], 1, &end, err) != 0)
+        return -1;
+    if (aod_facts_add_staff(c->f, v[0], v[1], v[2], v[3], v[4], start, end, v[7]) != 0) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory reading the roster");
+        return -1;
+    }
+    return 0;
+}
+
+static int take_patient(void *ctx, const char *const *v, size_t n, aod_error *err)
+{
+    facts_ctx *c = ctx;
+
+    if (n < 6)
+        return -1;
+    if (aod_facts_add_patient(c->f, v[1], v[2], v[3] && v[3][0] == 't', v[4],
+                              v[5] && v[5][0] == 't') != 0) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory reading patient facts");
+        return -1;
+    }
+    return 0;
+}
+
+static int take_care(void *ctx, const char *const *v, size_t n, aod_error *err)
+{
+    facts_ctx *c = ctx;
+    int64_t from, to;
+
+    if (n < 4 || site_day(v[2], 0, &from, err) != 0 || site_day(v[3], 1, &to, err) != 0)
+        return -1;
+    if (aod_facts_add_care(c->f, v[1], from, to) != 0) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL,
+                      "out of memory reading care relationships");
+        return -1;
+    }
+    return 0;
+}
+
+/* What the site knows, for the privacy office's copy: read once, before the
+ * first event (model/facts.h).  The roster is read whole: finding the staff
+ * keys of the patient's events first would read every event twice
+ * (doc/privacy-office.md, "Cost"); the patient's facts and care
+ * relationships by the report's keys.  Only when a flag needs them. */
+aod_facts *aod_run_read_facts(aod_store *st, const aod_report_info *info, aod_error *err)
+{
+    const unsigned roster_flags = (1u << AOD_AFLAG_SAME_SURNAME) | (1u << AOD_AFLAG_SAME_ADDRESS) |
+                                  (1u << AOD_AFLAG_CO_WORKER) | (1u << AOD_AFLAG_SELF_ACCESS) |
+                                  (1u << AOD_AFLAG_FAMILY) | (1u << AOD_AFLAG_OUTSIDE_EMPLOYMENT) |
+                                  (1u << AOD_AFLAG_NO_RELATIONSHIP);
+    const unsigned patient_flags = (1u << AOD_AFLAG_SAME_SURNAME) | (1u << AOD_AFLAG_SAME_ADDRESS) |
+                                   (1u << AOD_AFLAG_CO_WORKER) | (1u << AOD_AFLAG_VIP) |
+                                   (1u << AOD_AFLAG_FAMILY);
+    unsigned on = info->policy->access_flags.enabled;
+    facts_ctx c;
+    int roster = 0, patient = 0, care = 0;
+
+    c.f = aod_facts_new();
+    if (!c.f) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return NULL;
+    }
+    if ((on & roster_flags) &&
+        aod_store_site_read(st, AOD_SITE_ROSTER, NULL, 0, take_staff, &c, &roster, err) != 0)
+        goto fail;
+    /* a digest says when the record is restricted, flag or not */
+    if (((on & patient_flags) || info->notify) &&
+        aod_store_site_read(st, AOD_SITE_PATIENT_FACTS, info->patient_keys, info->n_patient_keys,
+                            take_patient, &c, &patient, err) != 0)
+        goto fail;
+    /* the care list also explains accesses (coverage), flags or not */
+    if (aod_store_site_read(st, AOD_SITE_CARE, info->patient_keys, info->n_patient_keys, take_care,
+                            &c, &care, err) != 0)
+        goto fail;
+    aod_facts_set_loaded(c.f, roster, patient, care);
+    aod_facts_finish(c.f);
+    return c.f;
+fail:
+    aod_facts_free(c.f);
+    return NULL;
+}
+
 /* What the self-audit of a finished job records (files: MAX_OUTPUTS). */
 static void selfaudit_of(const aod_run_job *j, aod_selfaudit *a, aod_selfaudit_file *files,
                          char *os_user, size_t user_size, char *host, size_t host_size);
@@ -507,7 +611,8 @@ struct aod_run_job {
     aod_trace_sink *explainer;
     tee_sink *tee;
     aod_report *rep;
-    aod_report_info info; /* with the search outcomes */
+    aod_report_info info; /* with the search outcomes (and the site facts) */
+    aod_facts *facts;     /* privacy office and explain only */
     outcomes found;
     aod_run_output *outs;
     size_t n_outs;
@@ -517,6 +622,14 @@ struct aod_run_job {
     char self_audit_id[AOD_SELFAUDIT_ID_LEN];
     aod_store_completeness *complete; /* the completeness statement's store facts */
     raw_sink *raw;                    /* explain --ref: records with their events */
+    /* batch --notify: the digest, its two files, and the tee's sinks (the
+     * outputs' and the digest's) */
+    aod_digest *digest;
+    const aod_text *text;
+    aod_outfile *digest_files[2];
+    aod_run_output digest_outs[2];
+    size_t n_digest;
+    aod_sink *tee_v[MAX_OUTPUTS + 1];
 };
 
 aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod_text *text,
@@ -541,6 +654,7 @@ aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod
     j->n_outs = n_outs;
     j->explain = explain;
     j->opts = opts;
+    j->text = text;
     j->started = aod_timefmt_now();
     for (i = 0; i < n_outs; i++) {
         FILE *stream;
@@ -563,7 +677,17 @@ aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod
                 goto fail;
         }
     }
-    if (!explain && n_outs > 1) {
+    if (!explain && opts->notify) {
+        j->digest = aod_digest_new(text, err);
+        if (!j->digest)
+            goto fail;
+    }
+    if (!explain && (n_outs > 1 || j->digest)) {
+        size_t n = 0;
+        for (i = 0; i < n_outs; i++)
+            j->tee_v[n++] = j->sinks[i];
+        if (j->digest)
+            j->tee_v[n++] = aod_digest_sink(j->digest);
         j->tee = calloc(1, sizeof *j->tee);
         if (!j->tee) {
             aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
@@ -573,8 +697,8 @@ aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod
         j->tee->base.entry = tee_entry;
         j->tee->base.end = tee_end;
         j->tee->base.free = tee_free;
-        j->tee->v = j->sinks;
-        j->tee->n = n_outs;
+        j->tee->v = j->tee_v;
+        j->tee->n = n;
         sink = &j->tee->base;
     } else {
         sink = j->sinks[0];
@@ -602,6 +726,20 @@ aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod
         if (!j->complete)
             goto fail;
         j->info.completeness = aod_store_completeness_view(j->complete);
+    }
+    /* the site facts, for the privacy office only: the patient's copy
+     * never reads them.  A month batch's group read them before its rows
+     * began to stream (info->facts given, borrowed). */
+    if (!info->facts && (explain || info->audience == AOD_AUDIENCE_PRIVACY_OFFICE)) {
+        if (outcome_msgs) {
+            aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL,
+                          "the site facts of a grouped report must be read before its rows");
+            goto fail;
+        }
+        j->facts = aod_run_read_facts(st, info, err);
+        if (!j->facts)
+            goto fail;
+        j->info.facts = j->facts;
     }
     j->rep = aod_report_new(&j->info, text, sink, err);
     if (!j->rep)
@@ -654,8 +792,13 @@ int aod_run_finish(aod_run_job *j, aod_report_summary *sum, aod_error *err)
     aod_report_summary local;
     size_t i;
 
-    if (aod_report_finish(j->rep, sum ? sum : &local, err) != 0)
+    if (!sum)
+        sum = &local;
+    if (aod_report_finish(j->rep, sum, err) != 0)
         goto fail;
+    /* the per-person coverage lives with the report, which the job frees */
+    sum->coverage = NULL;
+    sum->n_coverage = 0;
     /* The bytes are final: close, checksum; the self-audit and the renames
      * come after, so a failure before them leaves nothing behind. */
     for (i = 0; i < j->n_outs; i++) {
@@ -669,6 +812,97 @@ int aod_run_finish(aod_run_job *j, aod_report_summary *sum, aod_error *err)
 fail:
     name_failed_output(j, err);
     return -1;
+}
+
+int aod_run_job_digest_to(aod_run_job *j, int dir_fd, const char *json_name, const char *text_name,
+                          aod_error *err)
+{
+    const char *names[2];
+    size_t i;
+
+    if (!j->digest || j->digest_files[0]) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "no digest asked for");
+        return -1;
+    }
+    names[0] = json_name;
+    names[1] = text_name;
+    for (i = 0; i < 2; i++) {
+        j->digest_outs[i].format = i == 0 ? "notify-json" : "notify-text";
+        j->digest_outs[i].path = names[i];
+        j->digest_outs[i].at_dir = 1;
+        j->digest_outs[i].dir_fd = dir_fd;
+        j->digest_files[i] = aod_outfile_openat(dir_fd, names[i], names[i], err);
+        if (!j->digest_files[i])
+            return -1;
+        if (j->opts->defer_sync)
+            aod_outfile_defer_sync(j->digest_files[i]);
+    }
+    return 0;
+}
+
+/* The digest's bytes into its files when it names a line; else the files
+ * are dropped, and the patient has no digest. */
+static int write_digest(aod_run_job *j, aod_error *err)
+{
+    const aod_buf *bytes[2];
+    size_t i;
+
+    if (!j->digest_files[0])
+        return 0;
+    if (aod_digest_count(j->digest) == 0) {
+        for (i = 0; i < 2; i++) {
+            aod_outfile_abort(j->digest_files[i]);
+            j->digest_files[i] = NULL;
+        }
+        return 0;
+    }
+    bytes[0] = aod_digest_json(j->digest);
+    bytes[1] = aod_digest_text(j->digest);
+    for (i = 0; i < 2; i++) {
+        FILE *f = aod_outfile_stream(j->digest_files[i]);
+        if (fwrite(bytes[i]->data, 1, bytes[i]->len, f) != bytes[i]->len) {
+            aod_error_set(err, AOD_ERR_IO, j->digest_outs[i].path, 0, NULL, "write error");
+            return -1;
+        }
+        if (aod_outfile_close(j->digest_files[i], err) != 0 ||
+            out_digest(j->digest_files[i], j->digest_outs[i].path, j->digest_outs[i].sha256,
+                       &j->digest_outs[i].size, err) != 0)
+            return -1;
+    }
+    j->n_digest = 2;
+    return 0;
+}
+
+int aod_run_job_digest_finish(aod_run_job *j, aod_store *st, aod_error *err)
+{
+    char **seen = NULL;
+    size_t n_seen = 0;
+    int rc = -1;
+
+    if (!j->digest || !j->digest_files[0])
+        return 0;
+    if (!j->finished) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "the report is not finished");
+        return -1;
+    }
+    /* the organisations seen before the period, only when a line may be
+     * the first by a new one */
+    if (aod_digest_needs_seen(j->digest) &&
+        aod_run_seen_orgs(st, &j->info, j->text, &seen, &n_seen, err) != 0)
+        goto out;
+    if (aod_digest_finish(j->digest, (const char *const *)seen, n_seen, err) != 0 ||
+        write_digest(j, err) != 0)
+        goto out;
+    rc = 0;
+out:
+    aod_run_seen_orgs_free(seen, n_seen);
+    return rc;
+}
+
+size_t aod_run_job_digest(const aod_run_job *j, const aod_run_output **outs)
+{
+    *outs = j->digest_outs;
+    return j->n_digest;
 }
 
 static void selfaudit_of(const aod_run_job *j, aod_selfaudit *a, aod_selfaudit_file *files,
@@ -752,6 +986,12 @@ int aod_run_publish(aod_run_job *j, aod_error *err)
         if (aod_outfile_commit(f, err) != 0)
             return -1;
     }
+    for (i = 0; i < j->n_digest; i++) {
+        aod_outfile *f = j->digest_files[i];
+        j->digest_files[i] = NULL;
+        if (aod_outfile_commit(f, err) != 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -767,6 +1007,7 @@ void aod_run_job_free(aod_run_job *j)
     if (!j)
         return;
     aod_report_free(j->rep);
+    aod_facts_free(j->facts);
     if (j->raw)
         raw_free(&j->raw->base);
     aod_store_completeness_free(j->complete);
@@ -778,6 +1019,9 @@ void aod_run_job_free(aod_run_job *j)
             j->sinks[i]->free(j->sinks[i]);
         aod_outfile_abort(j->files[i]);
     }
+    aod_digest_free(j->digest);
+    aod_outfile_abort(j->digest_files[0]);
+    aod_outfile_abort(j->digest_files[1]);
     free(j);
 }
 
@@ -785,6 +1029,130 @@ void aod_run_job_free(aod_run_job *j)
 static int push_row(void *ctx, int64_t id, const char *norm, size_t len, aod_error *err)
 {
     return aod_run_push(ctx, id, norm, len, err);
+}
+
+/* ------------------------------------------------------ seen organisations */
+
+/* A sink that keeps the organisation of each line (aod_entry_org_key). */
+typedef struct orgs_sink {
+    aod_sink base;
+    char **v;
+    size_t n, cap;
+} orgs_sink;
+
+static int orgs_begin(aod_sink *s, const aod_report_info *info, aod_error *err)
+{
+    (void)s;
+    (void)info;
+    (void)err;
+    return 0;
+}
+
+static int orgs_entry(aod_sink *s, const aod_entry *e, aod_error *err)
+{
+    orgs_sink *o = (orgs_sink *)s;
+    const char *org = aod_entry_org_key(e);
+    size_t i;
+
+    if (!org)
+        return 0;
+    /* a patient's record sees few organisations: a short list */
+    for (i = o->n; i > 0; i--)
+        if (strcmp(o->v[i - 1], org) == 0)
+            return 0;
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? 2 * o->cap : 16;
+        char **v = realloc(o->v, cap * sizeof *v);
+        if (!v)
+            goto nomem;
+        o->v = v;
+        o->cap = cap;
+    }
+    if (!(o->v[o->n] = strdup(org)))
+        goto nomem;
+    o->n++;
+    return 0;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+    return -1;
+}
+
+static int orgs_end(aod_sink *s, const aod_report_summary *sum, aod_error *err)
+{
+    (void)s;
+    (void)sum;
+    (void)err;
+    return 0;
+}
+
+static void orgs_free(aod_sink *s)
+{
+    (void)s;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void aod_run_seen_orgs_free(char **v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static int push_report(void *ctx, int64_t id, const char *norm, size_t len, aod_error *err)
+{
+    return aod_report_push_norm(ctx, id, norm, len, err);
+}
+
+int aod_run_seen_orgs(aod_store *st, const aod_report_info *info, const aod_text *text, char ***out,
+                      size_t *n, aod_error *err)
+{
+    aod_report_info h = *info;
+    orgs_sink o;
+    aod_report *rep;
+    int rc = -1;
+
+    memset(&o, 0, sizeof o);
+    o.base.begin = orgs_begin;
+    o.base.entry = orgs_entry;
+    o.base.end = orgs_end;
+    o.base.free = orgs_free;
+    /* every access before the period, as the patient's access report would
+     * list them: the same classification, dedup and parties */
+    h.mode = AOD_MODE_ACCESS;
+    h.audience = AOD_AUDIENCE_PATIENT;
+    h.from = 0;
+    h.to = info->from;
+    h.notify = 0;
+    h.seen_orgs = NULL;
+    h.n_seen_orgs = 0;
+    h.facts = NULL;
+    h.completeness = NULL;
+    h.care = NULL;
+    rep = aod_report_new(&h, text, &o.base, err);
+    if (!rep)
+        goto out;
+    if (h.to > 0 && aod_store_each_event(st, h.patient_keys, h.n_patient_keys, h.from, h.to,
+                                         push_report, rep, err) != 0)
+        goto out;
+    if (aod_report_finish(rep, NULL, err) != 0)
+        goto out;
+    if (o.n > 1)
+        qsort(o.v, o.n, sizeof *o.v, cmp_str);
+    *out = o.v;
+    *n = o.n;
+    o.v = NULL;
+    o.n = 0;
+    rc = 0;
+out:
+    aod_report_free(rep);
+    aod_run_seen_orgs_free(o.v, o.n);
+    return rc;
 }
 
 int aod_run_report(aod_store *st, const aod_report_info *info, const aod_text *text, int explain,

@@ -26,6 +26,7 @@
 
 #include "base/error.h"
 #include "base/sign.h"
+#include "model/facts.h"
 #include "model/policy.h"
 #include "render/csv.h"
 #include "model/text.h"
@@ -80,6 +81,10 @@ typedef struct aod_run_options {
      * a batch syncs a group of reports at once.  0: each file and its
      * directory are synced as it is published. */
     int defer_sync;
+    /* batch --notify: each job keeps the lines its patient's digest names
+     * (render/digest.h), written by aod_run_job_digest_to's files when there
+     * is one.  0: none. */
+    int notify;
 } aod_run_options;
 
 /* Runs one report (explain: the explain view, one CSV output) for info
@@ -111,17 +116,55 @@ int aod_run_report_stoppable(aod_store *st, const aod_report_info *info, const a
  * The bytes are those aod_run_report writes for the same rows. */
 typedef struct aod_run_job aod_run_job;
 
+/* The site facts (roster, patient facts, care) a privacy-office report of
+ * info reads, as much of them as info's policy's flags need.  A caller
+ * whose connection will be busy streaming rows (a month batch's group)
+ * reads them first and hands them in info->facts.  Returns a new object
+ * (aod_facts_free) or NULL with err set. */
+aod_facts *aod_run_read_facts(aod_store *st, const aod_report_info *info, aod_error *err);
+
+/* batch --notify: the organisations that accessed info's patient before
+ * info->from (aod_entry_org_key of the lines of the patient's access
+ * report over that time), sorted in byte order and unique, into a new
+ * array *out of *n new strings (aod_run_seen_orgs_free).  Reads the store
+ * (st must be free to query).  Returns 0, or -1 with err set. */
+int aod_run_seen_orgs(aod_store *st, const aod_report_info *info, const aod_text *text, char ***out,
+                      size_t *n, aod_error *err);
+void aod_run_seen_orgs_free(char **v, size_t n);
+
 /* Opens the outputs under temporary names and the pipeline.  Arguments as
  * aod_run_report's (borrowed; outs must outlive the job).  outcome_msgs:
  * the search outcomes of info's keys, as aod_store_search_outcomes() gives
  * them (borrowed, copied), or NULL to read them and the completeness
  * facts from st; with outcome_msgs the caller hands the completeness facts
- * in info->completeness (borrowed: they must outlive the job; NULL: none).
- * Returns a new job (aod_run_job_free) or NULL with err set. */
+ * in info->completeness (borrowed: they must outlive the job; NULL: none)
+ * and, for a privacy-office report, the site facts in info->facts
+ * (aod_run_read_facts; borrowed, must outlive the job): nothing is asked
+ * of st here.  Returns a new job (aod_run_job_free) or NULL with err set. */
 aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod_text *text,
                            int explain, aod_run_output *outs, size_t n_outs,
                            const aod_run_options *opts, const char *const *outcome_msgs,
                            size_t n_outcome_msgs, aod_error *err);
+
+/* batch --notify (opts->notify): the digest files of j, names in the
+ * directory dir_fd (borrowed; both stay in the job's outputs[0..2)), opened
+ * now under temporary names; written by aod_run_job_digest_finish when the
+ * digest names a line, else removed; published with the report.  Call it
+ * before the first row.  Returns 0, or -1 with err set. */
+int aod_run_job_digest_to(aod_run_job *j, int dir_fd, const char *json_name, const char *text_name,
+                          aod_error *err);
+
+/* After aod_run_finish, with st free to query: finishes j's digest (the
+ * organisations seen before the period are read, through
+ * aod_run_seen_orgs, only when a line may be the first by a new one) and
+ * writes its files, or drops them when it names nothing.  0, or -1 with
+ * err set.  Nothing to do without a digest. */
+int aod_run_job_digest_finish(aod_run_job *j, aod_store *st, aod_error *err);
+
+/* After aod_run_job_digest_finish: the digest files written (their sha256 and size)
+ * into *outs (borrowed from j): 2 (JSON, text), or 0 when the digest names
+ * nothing or none was asked for. */
+size_t aod_run_job_digest(const aod_run_job *j, const aod_run_output **outs);
 
 /* One stored row (as aod_store_event_fn), in report order.  0 / -1. */
 int aod_run_push(aod_run_job *j, int64_t id, const char *norm, size_t len, aod_error *err);

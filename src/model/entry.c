@@ -48,6 +48,26 @@ const char *aod_entry_flag_name(unsigned bit)
     return "?";
 }
 
+const char *aod_notify_reason_name(aod_notify_reason r)
+{
+    static const char *const names[AOD_NOTIFY_COUNT] = {"new-organisation", "emergency",
+                                                        "restricted", "disclosure", "review"};
+    return r < AOD_NOTIFY_COUNT ? names[r] : "?";
+}
+
+const char *aod_entry_org_key(const aod_entry *e)
+{
+    const aod_party *w = &e->who;
+
+    if (w->cls != AOD_ACTOR_EXTERNAL_PERSON && w->cls != AOD_ACTOR_EXTERNAL_ORGANISATION)
+        return NULL;
+    if (w->organisation && *w->organisation)
+        return w->organisation;
+    if (w->cls == AOD_ACTOR_EXTERNAL_ORGANISATION && w->name && *w->name)
+        return w->name;
+    return w->reference && *w->reference ? w->reference : NULL;
+}
+
 const char *aod_reason_name(aod_reason r)
 {
     switch (r) {

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "model/facts.h"
 #include "model/policy.h"
 #include "model/record.h"
 
@@ -166,6 +167,24 @@ typedef struct aod_entry {
     const char *data_ref;     /* the main data entity's reference ("Observation/7") */
     const char *query;        /* a search's description (not its payload), for page collapse */
     const char *actor_key; /* stable identity of the acting user/system (for pairing, sessions) */
+    /* The actor's identifier as "system|value" when actor_key is its
+     * reference: a roster may know the person by either (pipeline/flags.h). */
+    const char *actor_id_key;
+
+    /* The access flags (pipeline/flags.h), privacy office only: bit
+     * aod_access_flag set when the flag fires, and the evidence of each, in
+     * flag order, "id: evidence" joined by "; " (pool string, NULL when
+     * none).  Always 0 / NULL in the patient's copy: the stage does not run. */
+    unsigned access_flags;
+    const char *access_evidence;
+    /* 1 when the access is explained by a recorded purpose, a consent or
+     * authorization, or a care relationship or encounter (flags.h); set by
+     * the flags stage, privacy office only. */
+    int explained;
+    /* Why the patient's digest names this line (batch --notify,
+     * pipeline/notify.h): bits AOD_NOTIFY_*, 0 when it does not.  Words a
+     * patient may read: never a flag id or its evidence. */
+    unsigned notify;
 
     /* Filled by mask: what the audience sees.  shown_name is never NULL
      * after mask; the others may be. */
@@ -210,10 +229,44 @@ int aod_entry_ref_parse(const char *s, char *out, size_t size);
  * returns 1; 0 when there is none; -1 with err set on failure. */
 typedef int (*aod_care_fn)(void *ctx, const aod_entry *e, const char **evidence, aod_error *err);
 
+/* Why a line is in the patient's notification digest (batch --notify,
+ * doc/notifications.md).  The order is the digest's. */
+typedef enum aod_notify_reason {
+    AOD_NOTIFY_NEW_ORGANISATION = 0, /* the first access by an organisation new to the patient */
+    AOD_NOTIFY_EMERGENCY,            /* an emergency (break-glass) access */
+    AOD_NOTIFY_RESTRICTED,           /* an access to a record the site marks restricted (VIP) */
+    AOD_NOTIFY_DISCLOSURE,           /* a disclosure outside the covered entity */
+    AOD_NOTIFY_FLAGGED,              /* a flag the site marks notify fired (which: not said) */
+    AOD_NOTIFY_COUNT
+} aod_notify_reason;
+
+/* "new-organisation", "emergency", "restricted", "disclosure", "review". */
+const char *aod_notify_reason_name(aod_notify_reason r);
+
+/* The organisation of an outside party on line e, as the digest's
+ * new-organisation compares it: its organisation's name, else (an
+ * organisation agent) its name, else its reference; NULL for staff, the
+ * patient and their representatives, systems, and a party with none of
+ * these (borrowed from e).  Compared, never shown. */
+const char *aod_entry_org_key(const aod_entry *e);
+
 /* The callback through which a stage hands an entry on.  The entry is
  * borrowed for the call; the receiver copies what it keeps (strings are
  * pool-owned and need no copy; record_ids must be copied). */
 typedef int (*aod_entry_fn)(void *ctx, const aod_entry *e, aod_error *err);
+
+/* report --mode breach (doc/breach.md): the notification letter a patient
+ * is owed for accesses the privacy office found were not permitted, made
+ * from the lines of the patient's access report with these references.
+ * Strings borrowed. */
+#define AOD_BREACH_MAX_REFS 32
+typedef struct aod_breach {
+    const char *refs[AOD_BREACH_MAX_REFS]; /* canonical (aod_entry_ref_parse) */
+    size_t n_refs;
+    const char *actions; /* what the organisation did about it (required) */
+    const char *contact; /* whom to contact; NULL: the policy's privacy office */
+    int64_t discovered;  /* when it was found (ms), 0 when not given */
+} aod_breach;
 
 /* The report as asked for. */
 typedef struct aod_report_info {
@@ -233,6 +286,9 @@ typedef struct aod_report_info {
      * borrowed; the completeness statement says them. */
     const char *const *search_outcomes;
     size_t n_search_outcomes;
+    /* What the site knows (roster, patient facts, care; model/facts.h),
+     * borrowed; NULL when not read (the patient's copy never reads it). */
+    const aod_facts *facts;
     /* What the store can say about its own completeness (store-wide facts:
      * the sources, since when each logs, the horizon, the days a daily
      * source logged nothing); NULL when not known (borrowed). */
@@ -240,6 +296,16 @@ typedef struct aod_report_info {
     /* The care-relationship hook (aod_care_fn); NULL: none supplied. */
     aod_care_fn care;
     void *care_ctx;
+    /* batch --notify: mark the lines the patient's digest names
+     * (aod_entry.notify), and the organisations that accessed the patient's
+     * record before `from` (sorted in byte order, borrowed), which are not
+     * new. */
+    int notify;
+    const char *const *seen_orgs;
+    size_t n_seen_orgs;
+    /* report --mode breach: the letter for these lines only (an access
+     * report, the patient's copy); NULL for every other report. */
+    const aod_breach *breach;
 } aod_report_info;
 
 /* One source system (source.observer) as the store knows it. */
@@ -354,6 +420,18 @@ typedef struct aod_report_summary {
      * completeness note can name them; n_unreadable_ids <= records_unreadable. */
     int64_t unreadable_ids[16];
     size_t n_unreadable_ids;
+    /* Privacy office only (the flags stage; 0 / NULL otherwise):
+     * explanation coverage, the accesses explained by a recorded purpose,
+     * a consent or authorization, or a care relationship or encounter, over
+     * all accesses; per person in coverage[0..n_coverage), most accesses
+     * first (borrowed from the report, valid until it is freed); and how
+     * many lines carry a flag. */
+    long coverage_accesses;
+    long coverage_explained;
+    const struct aod_coverage *coverage;
+    size_t n_coverage;
+    long flagged_lines;
+    int flags_on; /* 1: the flags stage ran (the policy turns flags on) */
     /* Reasons (issue 16 point 3): of `reason_base` events in the lines
      * listed, how many had a recorded or evidenced reason. */
     long reasoned;
@@ -384,6 +462,13 @@ typedef struct aod_report_summary {
     const aod_overview *overview;
 } aod_report_summary;
 
+/* One person's explanation coverage. */
+typedef struct aod_coverage {
+    const char *who; /* the actor key as recorded (privacy office copy) */
+    long accesses;
+    long explained;
+} aod_coverage;
+
 /* A renderer.  begin() once, entry() per line in time order, end() once
  * with the final counts; free() always (after a failure too).  A sink that
  * needs the counts before the lines (PDF, Bundle) keeps the lines until
@@ -413,10 +498,13 @@ typedef struct aod_trace {
     const char *reason; /* that rule's reason in words (explain), NULL until set */
     long group;         /* dedup group, 0 if none */
     long group_records;
-    long line;         /* report line it ended up in, 0 if none */
-    const char *fate;  /* why it is not in the report, NULL if not said */
-    const char *shown; /* the name shown, NULL if not masked */
-    int tier;          /* aod_mask_tier applied, -1 when not masked */
+    long line;                   /* report line it ended up in, 0 if none */
+    const char *fate;            /* why it is not in the report, NULL if not said */
+    const char *shown;           /* the name shown, NULL if not masked */
+    int tier;                    /* aod_mask_tier applied, -1 when not masked */
+    unsigned access_flags;       /* the line's access flags (privacy office) */
+    const char *access_evidence; /* their evidence, NULL when none */
+    const char *access_words;    /* their sentences (templates), set by explain */
     /* The line it ended up in (issue 16 point 6): its reference, and the
      * basis of its reason and what showed it; NULL / NONE if none. */
     const char *ref;

@@ -1324,6 +1324,112 @@ static int build_summarize(loader *ld, xmlNode *el)
     return 0;
 }
 
+static const char *const access_flag_ids[AOD_AFLAG_COUNT] = {
+    "same-surname",       "same-address",    "co-worker",   "vip",          "self-access", "family",
+    "outside-employment", "no-relationship", "after-hours", "volume-spike", "emergency"};
+
+const char *aod_policy_access_flag_id(aod_access_flag f)
+{
+    return (unsigned)f < AOD_AFLAG_COUNT ? access_flag_ids[f] : "?";
+}
+
+/* "HH:MM" (00:00 .. 24:00) -> minutes after midnight, or -1. */
+static int parse_hhmm(const char *v)
+{
+    int h, m;
+
+    if (!v || strlen(v) != 5 || v[2] != ':' || v[0] < '0' || v[0] > '9' || v[1] < '0' ||
+        v[1] > '9' || v[3] < '0' || v[3] > '9' || v[4] < '0' || v[4] > '9')
+        return -1;
+    h = (v[0] - '0') * 10 + (v[1] - '0');
+    m = (v[3] - '0') * 10 + (v[4] - '0');
+    if (m > 59 || h > 24 || (h == 24 && m != 0))
+        return -1;
+    return h * 60 + m;
+}
+
+static int build_site_hours(loader *ld, xmlNode *el)
+{
+    static const char *const day_names[7] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+    aod_policy *p = ld->p;
+    const char *start = NULL, *end = NULL, *days = NULL;
+    const char **words = NULL;
+    size_t n = 0, i, d;
+
+    if (get_attr(ld, el, "start", &start) != 0 || get_attr(ld, el, "end", &end) != 0 ||
+        get_attr(ld, el, "days", &days) != 0)
+        return -1;
+    if (start && (p->access_flags.hours_start = parse_hhmm(start)) < 0)
+        return fail_at(ld, el, "start: '%s' is not a time HH:MM", start);
+    if (end && (p->access_flags.hours_end = parse_hhmm(end)) < 0)
+        return fail_at(ld, el, "end: '%s' is not a time HH:MM", end);
+    if (p->access_flags.hours_end <= p->access_flags.hours_start)
+        return fail_at(ld, el, "the site hours end before they start");
+    if (days) {
+        if (split_words(ld, days, &words, &n) != 0)
+            return -1;
+        p->access_flags.days = 0;
+        for (i = 0; i < n; i++) {
+            for (d = 0; d < 7 && strcmp(words[i], day_names[d]) != 0; d++)
+                ;
+            if (d == 7)
+                return fail_at(ld, el, "days: '%s' is not one of sun mon tue wed thu fri sat",
+                               words[i]);
+            p->access_flags.days |= 1u << d;
+        }
+    }
+    return 0;
+}
+
+static int build_access_flags(loader *ld, xmlNode *el)
+{
+    aod_policy *p = ld->p;
+    xmlNode *c;
+
+    if (get_int(ld, el, "care-window-hours", 24, 24 * 366, &p->access_flags.care_window_hours) !=
+            0 ||
+        get_int(ld, el, "spike-window-hours", 24, 24 * 366, &p->access_flags.spike_window_hours) !=
+            0 ||
+        get_int(ld, el, "spike-min-count", 20, 1000000, &p->access_flags.spike_min_count) != 0 ||
+        get_int(ld, el, "spike-factor", 5, 1000, &p->access_flags.spike_factor) != 0)
+        return -1;
+    if (p->access_flags.spike_window_hours < 1 || p->access_flags.spike_min_count < 2 ||
+        p->access_flags.spike_factor < 1)
+        return fail_at(ld, el,
+                       "spike-window-hours and spike-factor must be at least 1, "
+                       "spike-min-count at least 2");
+    for (c = first_el(el); c; c = next_el(c->next)) {
+        if (is_el(c, "site-hours")) {
+            if (build_site_hours(ld, c) != 0)
+                return -1;
+        } else if (is_el(c, "flag")) {
+            const char *id = NULL;
+            int on, notify;
+            size_t f;
+            if (get_attr(ld, c, "id", &id) != 0 || get_bool(ld, c, "enabled", 1, &on) != 0 ||
+                get_bool(ld, c, "notify", 0, &notify) != 0)
+                return -1;
+            for (f = 0; id && f < AOD_AFLAG_COUNT && strcmp(id, access_flag_ids[f]) != 0; f++)
+                ;
+            if (!id || f == AOD_AFLAG_COUNT)
+                return fail_at(ld, c, "flag id '%s' is not one aodreport knows (doc/policy.md)",
+                               id ? id : "");
+            if (on)
+                p->access_flags.enabled |= 1u << f;
+            else
+                p->access_flags.enabled &= ~(1u << f);
+            /* a flag that is off never fires, so it never notifies */
+            if (on && notify)
+                p->access_flags.notify |= 1u << f;
+            else
+                p->access_flags.notify &= ~(1u << f);
+        } else {
+            return fail_at(ld, c, "unknown element <%s>", (const char *)c->name);
+        }
+    }
+    return 0;
+}
+
 static int build_suspension(loader *ld, xmlNode *el, aod_policy_suspension *s)
 {
     const char *start, *end;
@@ -1550,6 +1656,15 @@ static void set_defaults(aod_policy *p)
     p->dedup.session_gap_minutes = 30;
     p->summarize.enabled = 1;
     p->summarize.min_count = 2;
+    p->access_flags.enabled = 0;
+    p->access_flags.notify = 0;
+    p->access_flags.care_window_hours = 24;
+    p->access_flags.hours_start = 7 * 60;
+    p->access_flags.hours_end = 19 * 60;
+    p->access_flags.days = 0x3Eu; /* Monday to Friday */
+    p->access_flags.spike_window_hours = 24;
+    p->access_flags.spike_min_count = 20;
+    p->access_flags.spike_factor = 5;
     for (c = 0; c < AOD_ACTOR_CLASS_COUNT; c++) {
         p->masking.tiers[AOD_AUDIENCE_PATIENT][c].tier = patient_tiers[c];
         p->masking.tiers[AOD_AUDIENCE_PATIENT][c].label = default_labels[c];
@@ -1590,6 +1705,8 @@ static int build_policy(loader *ld, xmlNode *root)
             rc = build_summarize(ld, c);
         else if (is_el(c, "suspensions"))
             rc = build_suspensions(ld, c);
+        else if (is_el(c, "access-flags"))
+            rc = build_access_flags(ld, c);
         else if (is_el(c, "masking")) {
             masking = c;
             rc = build_masking(ld, c);

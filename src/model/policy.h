@@ -98,6 +98,24 @@ typedef enum aod_actor_class {
     AOD_ACTOR_CLASS_COUNT
 } aod_actor_class;
 
+/* The access flags of the privacy office's copy (pipeline/flags.h,
+ * doc/privacy-office.md): signals that an access may need a look, each on
+ * or off in the policy's <access-flags>.  Never in the patient's copy. */
+typedef enum aod_access_flag {
+    AOD_AFLAG_SAME_SURNAME = 0,   /* the person shares the patient's surname */
+    AOD_AFLAG_SAME_ADDRESS,       /* ... the patient's address */
+    AOD_AFLAG_CO_WORKER,          /* the patient works here too */
+    AOD_AFLAG_VIP,                /* a VIP or restricted record */
+    AOD_AFLAG_SELF_ACCESS,        /* staff opening their own record */
+    AOD_AFLAG_FAMILY,             /* same surname and same address */
+    AOD_AFLAG_OUTSIDE_EMPLOYMENT, /* outside the person's employment dates */
+    AOD_AFLAG_NO_RELATIONSHIP,    /* no care relationship around the access */
+    AOD_AFLAG_AFTER_HOURS,        /* outside the site's hours */
+    AOD_AFLAG_VOLUME_SPIKE,       /* far more accesses than the person's usual rate */
+    AOD_AFLAG_EMERGENCY,          /* emergency (break-glass) access */
+    AOD_AFLAG_COUNT
+} aod_access_flag;
+
 /* Who reads the report. */
 typedef enum aod_audience {
     AOD_AUDIENCE_PATIENT = 0,
@@ -280,6 +298,20 @@ typedef struct aod_policy {
     aod_policy_suspension *suspensions;
     size_t n_suspensions;
 
+    /* <access-flags> (doc/policy.md): which flags the privacy office's copy
+     * computes, and their settings.  Absent: none. */
+    struct {
+        unsigned enabled;       /* bit aod_access_flag: on; default 0 (all off) */
+        unsigned notify;        /* bit aod_access_flag: batch --notify tells the patient */
+        int care_window_hours;  /* no-relationship: +- this around the access; default 24 */
+        int hours_start;        /* site hours, minutes after midnight local; default 420 (07:00) */
+        int hours_end;          /* default 1140 (19:00); end > start */
+        unsigned days;          /* working days, bit 0 Sunday .. bit 6 Saturday; default Mon-Fri */
+        int spike_window_hours; /* volume-spike window; default 24 */
+        int spike_min_count;    /* at least this many in the window; default 20 */
+        int spike_factor;       /* and this many times the usual rate; default 5 */
+    } access_flags;
+
     struct {
         /* tiers[audience][actor class]; defaults in doc/policy.md */
         aod_policy_mask tiers[AOD_AUDIENCE_COUNT][AOD_ACTOR_CLASS_COUNT];
@@ -348,6 +380,11 @@ const char *aod_policy_exclusion_key(aod_exclusion e);
 const char *aod_policy_verdict_name(aod_verdict v);
 /* "workforce", "external-person", ... as in the policy file. */
 const char *aod_policy_actor_class_name(aod_actor_class c);
+/* "same-surname", "same-address", "co-worker", "vip", "self-access",
+ * "family", "outside-employment", "no-relationship", "after-hours",
+ * "volume-spike", "emergency": the ids of the policy file, the CSV and the
+ * Bundle. */
+const char *aod_policy_access_flag_id(aod_access_flag f);
 /* "patient", "privacy-office". */
 const char *aod_policy_audience_name(aod_audience a);
 /* "full-name", "pseudonym", "role-unit", "organisation", "generic". */

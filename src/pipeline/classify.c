@@ -1520,8 +1520,15 @@ int aod_classify(const aod_policy *policy, const aod_report_info *info, const ao
     out->x_request_id = intern(&c, r->x_request_id);
     if (r->observer.reference || r->observer.id_value || r->observer.display)
         out->observer = identity(&c, &r->observer, NULL);
-    if (req)
+    if (req) {
         out->actor_key = identity(&c, &req->who, req->name);
+        /* a roster may list the person by identifier only (flags.h) */
+        if (req->who.reference && req->who.id_value && req->who.id_system) {
+            aod_ref id = req->who;
+            id.reference = NULL;
+            out->actor_id_key = identity(&c, &id, NULL);
+        }
+    }
 
     ids = aod_strpool_alloc(pool, sizeof *ids);
     if (!ids || c.oom) {

@@ -15,10 +15,13 @@
 #include <time.h>
 
 #include "base/sha256.h"
+#include "base/timefmt.h"
 #include "base/strpool.h"
 #include "model/recio.h"
 #include "pipeline/classify.h"
 #include "pipeline/dedup.h"
+#include "pipeline/flags.h"
+#include "pipeline/notify.h"
 #include "pipeline/mask.h"
 #include "pipeline/overview.h"
 #include "base/log.h"
@@ -35,7 +38,10 @@ struct aod_report {
     aod_policy dedup_policy; /* the policy as dedup reads it (sessions by mode) */
     aod_summarize *summarize;
     aod_mask *mask;
-    aod_overview_acc *overview; /* NULL in explain runs */
+    aod_flags *flags;   /* privacy office and explain only, and for notify */
+    aod_notify *notify; /* batch --notify only */
+    unsigned char breach_found[AOD_BREACH_MAX_REFS]; /* report --mode breach */
+    aod_overview_acc *overview;                      /* NULL in explain runs */
     aod_report_summary sum;
     int begun;
 
@@ -161,7 +167,7 @@ static void note_observer(aod_report *r, const char *obs)
 }
 
 /* The last stage: mask, count, hand to the sink (or to the traces). */
-static int on_line(void *ctx, const aod_entry *in, aod_error *err)
+static int on_flagged(void *ctx, const aod_entry *in, aod_error *err)
 {
     aod_report *r = ctx;
     aod_entry e = *in;
@@ -169,6 +175,14 @@ static int on_line(void *ctx, const aod_entry *in, aod_error *err)
 
     char ref[AOD_ENTRY_REF_SIZE];
 
+    if (r->notify && aod_notify_mark(r->notify, &e, err) != 0)
+        return -1;
+    if (r->info->audience != AOD_AUDIENCE_PRIVACY_OFFICE && !r->explain) {
+        /* the flags ran for the digest only: none of it goes further */
+        e.access_flags = 0;
+        e.access_evidence = NULL;
+        e.explained = 0;
+    }
     if (e.reason == AOD_REASON_NONE && r->info->care) {
         /* issue 19's care-relationship table, when a site supplies one */
         const char *ev = NULL;
@@ -184,6 +198,15 @@ static int on_line(void *ctx, const aod_entry *in, aod_error *err)
     e.ref = aod_strpool_intern(r->pool, aod_entry_ref_format(e.ref_sum, ref, sizeof ref));
     if (!e.ref)
         return fail_nomem(err);
+    if (r->info->breach) {
+        /* the breach letter: only the lines the office named */
+        const aod_breach *b = r->info->breach;
+        for (i = 0; i < b->n_refs && strcmp(b->refs[i], e.ref) != 0; i++)
+            ;
+        if (i == b->n_refs)
+            return 0;
+        r->breach_found[i] = 1;
+    }
     if (aod_mask_apply(r->mask, &e, err) != 0)
         return -1;
     r->sum.entries++;
@@ -201,6 +224,8 @@ static int on_line(void *ctx, const aod_entry *in, aod_error *err)
             t->line = r->sum.entries;
             t->shown = e.shown_name;
             t->tier = (int)e.tier;
+            t->access_flags = e.access_flags;
+            t->access_evidence = e.access_evidence;
             t->ref = e.ref;
             t->basis = e.reason;
             t->basis_evidence = e.reason_evidence;
@@ -210,6 +235,17 @@ static int on_line(void *ctx, const aod_entry *in, aod_error *err)
     if (aod_overview_add(r->overview, &e, err) != 0)
         return -1;
     return r->sink->entry(r->sink, &e, err);
+}
+
+/* A line of the report: through the flags stage for the privacy office
+ * (never for the patient's copy), then mask and the sink. */
+static int on_line(void *ctx, const aod_entry *in, aod_error *err)
+{
+    aod_report *r = ctx;
+
+    if (r->flags)
+        return aod_flags_push(r->flags, in, err);
+    return on_flagged(r, in, err);
 }
 
 /* After dedup: one real event.  Decide whether the report shows it. */
@@ -322,6 +358,15 @@ aod_report *aod_report_new(const aod_report_info *info, const aod_text *text, ao
     r->mask = aod_mask_new(p, info->audience, info->mode, text, r->pool, err);
     if (!r->mask)
         goto fail;
+    /* the digest (batch --notify) asks whether a flag the site marks
+     * notify fired, for the patient's copy too: on_flagged clears them */
+    if (info->audience == AOD_AUDIENCE_PRIVACY_OFFICE || info->notify) {
+        r->flags = aod_flags_new(info, r->pool, on_flagged, r);
+        if (!r->flags)
+            goto nomem;
+    }
+    if (info->notify && !(r->notify = aod_notify_new(info)))
+        goto nomem;
     return r;
 nomem:
     fail_nomem(err);
@@ -349,6 +394,12 @@ int aod_report_explain_to(aod_report *r, aod_trace_sink *explain, aod_error *err
         return -1;
     }
     r->explain = explain;
+    /* the explain view is the privacy office's: it shows the flags */
+    if (!r->flags) {
+        r->flags = aod_flags_new(r->info, r->pool, on_flagged, r);
+        if (!r->flags)
+            return fail_nomem(err);
+    }
     return 0;
 }
 
@@ -511,10 +562,52 @@ static int write_explain(aod_report *r, aod_error *err)
             aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
             return -1;
         }
+        if (t->access_flags) {
+            unsigned k;
+            aod_buf_reset(&r->why);
+            for (k = 0; k < AOD_AFLAG_COUNT; k++) {
+                char key[64];
+                const char *w;
+                if (!(t->access_flags & (1u << k)))
+                    continue;
+                snprintf(key, sizeof key, "access-flag.%s",
+                         aod_policy_access_flag_id((aod_access_flag)k));
+                w = aod_text_get(r->text, key);
+                if ((r->why.len && aod_buf_addc(&r->why, ' ') != 0) ||
+                    aod_buf_adds(&r->why, w ? w : key) != 0) {
+                    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+                    return -1;
+                }
+            }
+            t->access_words = aod_strpool_intern(r->pool, aod_buf_str(&r->why));
+        }
         if (out->trace(out, t, err) != 0)
             return -1;
     }
     return out->end(out, err);
+}
+
+/* report --mode breach: every reference asked for must name a line, or no
+ * letter is written (the files are only renamed into place on success). */
+static int breach_check(aod_report *r, aod_error *err)
+{
+    const aod_breach *b = r->info->breach;
+    char from[32], to[32];
+    size_t i;
+
+    for (i = 0; i < b->n_refs; i++)
+        if (!r->breach_found[i]) {
+            aod_timefmt_date(r->info->from, from, sizeof from);
+            aod_timefmt_date(r->info->to > r->info->from ? r->info->to - 1 : r->info->to, to,
+                             sizeof to);
+            aod_error_set(err, AOD_ERR_USAGE, "--ref", 0, NULL,
+                          "no line of the patient's access report from %s to %s has the "
+                          "reference %s: give the patient and the period of the report that "
+                          "printed it (--patient, --from, --to)",
+                          from, to, b->refs[i]);
+            return -1;
+        }
+    return 0;
 }
 
 int aod_report_finish(aod_report *r, aod_report_summary *sum, aod_error *err)
@@ -525,8 +618,13 @@ int aod_report_finish(aod_report *r, aod_report_summary *sum, aod_error *err)
         return -1;
     if (r->summarize && aod_summarize_finish(r->summarize, err) != 0)
         return -1;
+    if (r->info->breach && breach_check(r, err) != 0)
+        return -1;
+    if (r->flags && (r->info->audience == AOD_AUDIENCE_PRIVACY_OFFICE || r->explain) &&
+        aod_flags_summary(r->flags, &r->sum, err) != 0)
+        return -1;
     aod_mask_no_words(r->mask, &r->sum);
-    if (r->explain)
+    if (r->explain || r->info->breach) /* the letter names its lines itself */
         r->sum.overview = NULL;
     else
         r->sum.overview = aod_overview_result(r->overview, r->sum.records_read);
@@ -542,6 +640,8 @@ void aod_report_free(aod_report *r)
     if (!r)
         return;
     aod_mask_free(r->mask);
+    aod_flags_free(r->flags);
+    aod_notify_free(r->notify);
     aod_overview_free(r->overview);
     aod_summarize_free(r->summarize);
     aod_dedup_free(r->dedup);

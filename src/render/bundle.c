@@ -1019,6 +1019,31 @@ static json_t *event_extensions(bundle_sink *s, const aod_entry *e)
             s, a,
             extension(s, AOD_BUNDLE_EXT_RECORD_IDS, "valueString", jlit(s, aod_buf_str(&s->cell))));
     }
+    if (e->access_flags) {
+        aod_buf_reset(&s->cell);
+        for (i = 0; i < AOD_AFLAG_COUNT; i++) {
+            char key[64];
+            const char *w;
+            if (!(e->access_flags & (1u << i)))
+                continue;
+            push(s, a,
+                 extension(s, AOD_BUNDLE_EXT_ACCESS_FLAG, "valueCode",
+                           jlit(s, aod_policy_access_flag_id((aod_access_flag)i))));
+            snprintf(key, sizeof key, "access-flag.%s",
+                     aod_policy_access_flag_id((aod_access_flag)i));
+            w = aod_text_get(s->text, key);
+            if ((s->cell.len && aod_buf_addc(&s->cell, ' ') != 0) ||
+                aod_buf_adds(&s->cell, w ? w : key) != 0)
+                s->nomem = 1;
+        }
+        if (has(e->access_evidence))
+            push(s, a,
+                 extension(s, AOD_BUNDLE_EXT_ACCESS_EVIDENCE, "valueString",
+                           jstr(s, e->access_evidence, CLEAN_TEXT)));
+        push(s, a,
+             extension(s, AOD_BUNDLE_EXT_ACCESS_WORDS, "valueString",
+                       jstr(s, aod_buf_str(&s->cell), CLEAN_TEXT)));
+    }
     return a;
 }
 

@@ -55,6 +55,12 @@ typedef enum aod_bundle_format {
 #define AOD_BUNDLE_EXT_RULE        AOD_BUNDLE_EXT_PREFIX "rule"
 #define AOD_BUNDLE_EXT_GROUP       AOD_BUNDLE_EXT_PREFIX "dedup-group"
 #define AOD_BUNDLE_EXT_RECORD_IDS  AOD_BUNDLE_EXT_PREFIX "source-record-ids"
+/* The access flags (privacy office only, doc/privacy-office.md): one
+ * access-flag (valueCode, the flag's id) per flag, then its evidence and the
+ * flags' sentences (valueString). */
+#define AOD_BUNDLE_EXT_ACCESS_FLAG     AOD_BUNDLE_EXT_PREFIX "access-flag"
+#define AOD_BUNDLE_EXT_ACCESS_EVIDENCE AOD_BUNDLE_EXT_PREFIX "access-flag-evidence"
+#define AOD_BUNDLE_EXT_ACCESS_WORDS    AOD_BUNDLE_EXT_PREFIX "access-flag-words"
 /* issue 16: the line's reference, the basis of its reason and what showed it */
 #define AOD_BUNDLE_EXT_LINE_REF        AOD_BUNDLE_EXT_PREFIX "line-reference"
 #define AOD_BUNDLE_EXT_REASON          AOD_BUNDLE_EXT_PREFIX "reason-basis"

@@ -43,23 +43,26 @@ enum {
     COL_FLAGS,
     COL_GROUP,
     COL_RECORD_IDS,
+    COL_ACCESS_FLAGS, /* the access flags (pipeline/flags.h), ';' separated */
     COL_N
 };
 
 #define FIRST_PRIVACY_COL COL_CLASS
+
+_Static_assert(COL_N <= AOD_CSV_MAX_COLUMNS, "AOD_CSV_MAX_COLUMNS holds every column");
 
 static const char *const column_names[COL_N] = {
     "when",         "when_end",    "who",       "role",       "organisation", "recipient_address",
     "action",       "action_code", "data",      "data_kinds", "where",        "why",
     "purpose_code", "outcome",     "count",     "first_date", "last_date",    "section",
     "ref",          "class",       "exclusion", "rule",       "flags",        "group",
-    "record_ids"};
+    "record_ids",   "access_flags"};
 
 #define MAX_KINDS 32 /* distinct kinds of data put into words per row */
 
 struct aod_csv_row {
     const aod_text *text;
-    aod_buf data, kinds, flags, ids, why; /* per-row scratch, reused */
+    aod_buf data, kinds, flags, ids, why, aflags; /* per-row scratch, reused */
     char when[32], when_end[32], first[32], last[32], count[24], group[24], letter[2];
 };
 
@@ -182,6 +185,19 @@ static int flags(aod_buf *b, unsigned f)
     return 0;
 }
 
+/* The access flags' ids, ';' separated, in flag order. */
+static int access_flags(aod_buf *b, unsigned f)
+{
+    unsigned i;
+
+    for (i = 0; i < AOD_AFLAG_COUNT; i++)
+        if ((f & (1u << i)) &&
+            ((b->len && aod_buf_addc(b, ';') != 0) ||
+             aod_buf_adds(b, aod_policy_access_flag_id((aod_access_flag)i)) != 0))
+            return -1;
+    return 0;
+}
+
 static int record_ids(aod_buf *b, const int64_t *ids, size_t n)
 {
     size_t i;
@@ -270,6 +286,7 @@ int aod_csv_row_cells(aod_csv_row *r, const aod_entry *e, aod_audience audience,
     aod_buf_reset(&r->kinds);
     aod_buf_reset(&r->flags);
     aod_buf_reset(&r->ids);
+    aod_buf_reset(&r->aflags);
     if (has(e->data_kinds) &&
         data_kinds(r, e->data_kinds, audience == AOD_AUDIENCE_PATIENT, &r->kinds, &r->data) != 0)
         goto nomem;
@@ -307,7 +324,8 @@ int aod_csv_row_cells(aod_csv_row *r, const aod_entry *e, aod_audience audience,
     cell[COL_REF] = e->ref;
     if (audience == AOD_AUDIENCE_PRIVACY_OFFICE) {
         if (flags(&r->flags, e->flags) != 0 ||
-            record_ids(&r->ids, e->record_ids, e->n_record_ids) != 0)
+            record_ids(&r->ids, e->record_ids, e->n_record_ids) != 0 ||
+            access_flags(&r->aflags, e->access_flags) != 0)
             goto nomem;
         cell[COL_CLASS] = aod_class_name(e->cls);
         cell[COL_EXCLUSION] = aod_policy_exclusion_key(e->exclusion);
@@ -319,6 +337,7 @@ int aod_csv_row_cells(aod_csv_row *r, const aod_entry *e, aod_audience audience,
             r->group[0] = '\0';
         cell[COL_GROUP] = r->group;
         cell[COL_RECORD_IDS] = aod_buf_str(&r->ids);
+        cell[COL_ACCESS_FLAGS] = aod_buf_str(&r->aflags);
     }
     return 0;
 nomem:
@@ -339,6 +358,7 @@ aod_csv_row *aod_csv_row_new(const aod_text *text, aod_error *err)
     aod_buf_init(&r->kinds, 1024 * 1024);
     aod_buf_init(&r->flags, 4096);
     aod_buf_init(&r->ids, 64 * 1024 * 1024);
+    aod_buf_init(&r->aflags, 4096);
     aod_buf_init(&r->why, 1024 * 1024);
     return r;
 }
@@ -351,6 +371,7 @@ void aod_csv_row_free(aod_csv_row *r)
     aod_buf_free(&r->kinds);
     aod_buf_free(&r->flags);
     aod_buf_free(&r->ids);
+    aod_buf_free(&r->aflags);
     aod_buf_free(&r->why);
     free(r);
 }

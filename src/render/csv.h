@@ -46,7 +46,7 @@ aod_sink *aod_csv_sink_new(FILE *out, const aod_csv_options *opts, const aod_tex
  * offset in the report's zone, count and group as decimal digits, absent
  * values NULL. */
 
-#define AOD_CSV_MAX_COLUMNS 25
+#define AOD_CSV_MAX_COLUMNS 26
 
 /* How a column's values are typed, for outputs that have types. */
 typedef enum aod_csv_kind {

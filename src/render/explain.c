@@ -18,12 +18,40 @@ typedef struct explain_sink {
     aod_csv_options opts;
 } explain_sink;
 
+/* The access flags' ids, ';' separated (as the CSV's access_flags). */
+static void flag_ids(unsigned f, char *out, size_t size)
+{
+    size_t len = 0;
+    unsigned i;
+
+    out[0] = '\0';
+    for (i = 0; i < AOD_AFLAG_COUNT; i++)
+        if (f & (1u << i))
+            len += (size_t)snprintf(out + len, len < size ? size - len : 0, "%s%s", len ? ";" : "",
+                                    aod_policy_access_flag_id((aod_access_flag)i));
+}
+
 static int explain_begin(aod_trace_sink *base, aod_error *err)
 {
-    static const char *const head[] = {
-        "record_id", "fhir_id",     "recorded",      "class",       "exclusion", "rule",
-        "reason",    "dedup_group", "group_records", "report_line", "fate",      "shown_as",
-        "mask_tier", "ref",         "reason_basis",  "resource"};
+    static const char *const head[] = {"record_id",
+                                       "fhir_id",
+                                       "recorded",
+                                       "class",
+                                       "exclusion",
+                                       "rule",
+                                       "reason",
+                                       "dedup_group",
+                                       "group_records",
+                                       "report_line",
+                                       "fate",
+                                       "shown_as",
+                                       "mask_tier",
+                                       "ref",
+                                       "reason_basis",
+                                       "resource",
+                                       "access_flags",
+                                       "access_flag_evidence",
+                                       "access_flag_words"};
     explain_sink *s = (explain_sink *)base;
     size_t k;
 
@@ -41,7 +69,7 @@ static int explain_trace(aod_trace_sink *base, const aod_trace *t, aod_error *er
     explain_sink *s = (explain_sink *)base;
     FILE *out = s->out;
     char d = s->opts.delimiter;
-    char id[32], when[40], group[32], grec[32], line[32];
+    char id[32], when[40], group[32], grec[32], line[32], ids[256];
 
     (void)err;
     snprintf(id, sizeof id, "%lld", (long long)t->record_id);
@@ -75,7 +103,11 @@ static int explain_trace(aod_trace_sink *base, const aod_trace *t, aod_error *er
     } else {
         aod_csv_write_cell(out, "", d, 0);
     }
-    aod_csv_write_cell(out, t->resource ? t->resource : "", d, 1);
+    aod_csv_write_cell(out, t->resource ? t->resource : "", d, 0);
+    flag_ids(t->access_flags, ids, sizeof ids);
+    aod_csv_write_cell(out, ids, d, 0);
+    aod_csv_write_cell(out, t->access_evidence ? t->access_evidence : "", d, 0);
+    aod_csv_write_cell(out, t->access_words ? t->access_words : "", d, 1);
     return 0;
 }
 

@@ -31,7 +31,7 @@ struct aod_words {
     aod_buf say[N_SAY];
     aod_buf period, generated, subject, keys;
     /* The row's own buffers: its strings live until the next row. */
-    aod_buf when, who, kinds, count, reason, ref;
+    aod_buf when, who, kinds, count, flags, reason, ref;
     aod_buf source; /* a source system's name in words */
     /* The summary's table says the short words of the templates ("tests"
      * for "test results and observations") and lists those it used under
@@ -39,6 +39,11 @@ struct aod_words {
     int short_words;
     const char *leg_short[MAX_LEGEND], *leg_full[MAX_LEGEND];
     size_t n_leg;
+    /* report --mode breach: the lines said so far, one bullet each
+     * ("what happened\x1e"), and the kinds of data they involved
+     * ("kind\x1e", each once) */
+    aod_buf breach_lines, breach_data, breach_who;
+    long breach_n;
 };
 
 /* The short word for full (the words of kind.code), when the templates
@@ -208,6 +213,8 @@ static const char *keep(aod_words *w, aod_buf *b, const char *str)
 
 const char *aod_words_title(const aod_words *w)
 {
+    if (w->info->breach)
+        return aod_words_get(w, "breach.title");
     return aod_words_get(w, w->access ? "letter.title.access" : "letter.title.disclosures");
 }
 
@@ -441,6 +448,49 @@ const char *aod_words_reason(aod_words *w, const aod_entry *e)
     return t;
 }
 
+/* report --mode breach: keeps line e (said into row) for the letter's
+ * "what happened" and "what information".  0, or -1 out of memory. */
+static int breach_note(aod_words *w, const aod_entry *e, const aod_words_row *row)
+{
+    const char *what = row->n[AOD_WORDS_WHAT] ? row->part[AOD_WORDS_WHAT][0].text : "";
+    const char *vars[11];
+    const char *line;
+    aod_buf *d = &w->breach_data;
+    size_t n = strlen(what), i;
+
+    vars[0] = "who";
+    vars[1] = row->n[AOD_WORDS_WHO] > 1 && has(row->part[AOD_WORDS_WHO][1].text)
+                  ? keep(w, &w->breach_who,
+                         say(w, 5, "breach.who-with",
+                             (const char *const[]){"name", e->shown_name, "detail",
+                                                   row->part[AOD_WORDS_WHO][1].text, NULL}))
+                  : e->shown_name;
+    vars[2] = "action";
+    vars[3] = row->n[AOD_WORDS_ACTION] ? row->part[AOD_WORDS_ACTION][0].text : "";
+    vars[4] = "data";
+    vars[5] = what;
+    vars[6] = "ref";
+    vars[7] = has(e->ref) ? e->ref : "";
+    vars[8] = "when";
+    vars[9] = when_range(w, e->when_start, e->when_end);
+    vars[10] = NULL;
+    line = say(w, 6,
+               has(what) && !row->part[AOD_WORDS_WHAT][0].muted ? "breach.line"
+                                                                : "breach.line-no-data",
+               vars);
+    if (aod_buf_adds(&w->breach_lines, line) != 0 || aod_buf_addc(&w->breach_lines, '\x1e') != 0)
+        return -1;
+    w->breach_n++;
+    if (!has(what) || row->part[AOD_WORDS_WHAT][0].muted)
+        return 0;
+    /* each kind of data once, in the order first met */
+    for (i = 0; i + n <= d->len; i++)
+        if ((i == 0 || d->data[i - 1] == '\x1e') && memcmp(d->data + i, what, n) == 0 &&
+            i + n < d->len && d->data[i + n] == '\x1e')
+            return 0;
+    return aod_buf_adds(d, what) != 0 || aod_buf_addc(d, '\x1e') != 0 ? -1 : 0;
+}
+
 int aod_words_line(aod_words *w, const aod_entry *e, aod_words_row *row, aod_error *err)
 {
     const char *vars[7];
@@ -504,6 +554,30 @@ int aod_words_line(aod_words *w, const aod_entry *e, aod_words_row *row, aod_err
         part(row, AOD_WORDS_ACTION, flag_words(w, "flag.suspended"), 1);
     if (e->flags & AOD_ENTRY_SELF_AUDIT)
         part(row, AOD_WORDS_ACTION, flag_words(w, "flag.self-audit"), 1);
+    /* The access flags: the privacy office's copy only (pipeline/flags.h) */
+    if (w->privacy && e->access_flags) {
+        unsigned k;
+        aod_buf_reset(&w->flags);
+        for (k = 0; k < AOD_AFLAG_COUNT; k++) {
+            char key[64];
+            if (!(e->access_flags & (1u << k)))
+                continue;
+            snprintf(key, sizeof key, "access-flag.%s",
+                     aod_policy_access_flag_id((aod_access_flag)k));
+            if ((w->flags.len && aod_buf_addc(&w->flags, ' ') != 0) ||
+                aod_buf_adds(&w->flags, aod_words_get(w, key)) != 0)
+                w->nomem = 1;
+        }
+        if (has(e->access_evidence) &&
+            (aod_buf_adds(&w->flags, " (") != 0 ||
+             aod_buf_adds(&w->flags, e->access_evidence) != 0 || aod_buf_addc(&w->flags, ')') != 0))
+            w->nomem = 1;
+        if (!w->nomem)
+            part(row, AOD_WORDS_ACTION, aod_buf_str(&w->flags), 1);
+    }
+
+    if (w->info->breach && breach_note(w, e, row) != 0)
+        w->nomem = 1;
 
     /* How many */
     vars[0] = "count";
@@ -1058,6 +1132,63 @@ static int letter_close(letter *L)
     return 0;
 }
 
+/* "37 %" of part over whole; "-" when whole is 0. */
+static const char *percent(long part, long whole, char *out, size_t size)
+{
+    if (whole <= 0)
+        snprintf(out, size, "-");
+    else
+        snprintf(out, size, "%ld %%", (part * 100 + whole / 2) / whole);
+    return out;
+}
+
+/* Explanation coverage, overall and per person, and the flagged lines. */
+static int office_coverage(letter *L)
+{
+    aod_words *w = L->w;
+    const aod_report_summary *sum = L->sum;
+    const char *vars[9];
+    char a[32], e[32], pc[16];
+    size_t i;
+
+    if (sum->coverage_accesses <= 0 && !sum->flags_on)
+        return 0;
+    snprintf(a, sizeof a, "%ld", sum->coverage_accesses);
+    snprintf(e, sizeof e, "%ld", sum->coverage_explained);
+    vars[0] = "explained";
+    vars[1] = e;
+    vars[2] = "accesses";
+    vars[3] = a;
+    vars[4] = "percent";
+    vars[5] = percent(sum->coverage_explained, sum->coverage_accesses, pc, sizeof pc);
+    vars[6] = NULL;
+    if (para(L, say(w, 0, "letter.office.coverage", vars)) != 0)
+        return -1;
+    for (i = 0; i < sum->n_coverage; i++) {
+        const aod_coverage *c = &sum->coverage[i];
+        snprintf(a, sizeof a, "%ld", c->accesses);
+        snprintf(e, sizeof e, "%ld", c->explained);
+        vars[0] = "who";
+        vars[1] = c->who;
+        vars[2] = "explained";
+        vars[3] = e;
+        vars[4] = "accesses";
+        vars[5] = a;
+        vars[6] = "percent";
+        vars[7] = percent(c->explained, c->accesses, pc, sizeof pc);
+        vars[8] = NULL;
+        if (emit(L, AOD_WORDS_BULLET, NULL, say(w, 0, "letter.office.coverage-person", vars),
+                 NULL) != 0)
+            return -1;
+    }
+    if (sum->n_coverage && emit(L, AOD_WORDS_LIST_END, NULL, "", NULL) != 0)
+        return -1;
+    if (sum->flags_on &&
+        para(L, count_phrase(w, 0, "letter.office.flagged", sum->flagged_lines)) != 0)
+        return -1;
+    return 0;
+}
+
 /* The codes without words, with how many lines each was on: the office's
  * list of words to add to the templates. */
 static int letter_no_words(letter *L)
@@ -1162,6 +1293,8 @@ static int letter_office(letter *L)
                 return -1;
         }
     }
+    if (office_coverage(L) != 0)
+        return -1;
     if (has(L->p->name)) {
         vars[0] = "policy";
         vars[1] = L->p->name;
@@ -1177,6 +1310,96 @@ static int letter_office(letter *L)
             return -1;
     }
     return sum->lines_without_words > 0 ? letter_no_words(L) : 0;
+}
+
+/* report --mode breach (doc/breach.md): after the letterhead and the
+ * facts, what happened (each line, when, who as the patient's copy shows
+ * them, what was done, its reference), when it was found, what information
+ * was involved, what we did, what the patient can do, whom to contact. */
+static int letter_breach(letter *L)
+{
+    aod_words *w = L->w;
+    const aod_breach *b = w->info->breach;
+    aod_buf *t = &L->tmp;
+    const char *vars[5], *p, *end;
+    char num[48];
+
+    vars[0] = "n";
+    vars[1] = fmt_num(w, w->breach_n, num, sizeof num);
+    vars[2] = NULL;
+    if (emit_text(L, AOD_WORDS_HEADING, T(L, "breach.heading.happened")) != 0 ||
+        para(L, say(w, 0, w->breach_n == 1 ? "breach.happened.one" : "breach.happened.other",
+                    vars)) != 0)
+        return -1;
+    /* one bullet per line */
+    for (p = aod_buf_str(&w->breach_lines); *p; p = end + 1) {
+        end = strchr(p, '\x1e');
+        if (!end)
+            break;
+        aod_buf_reset(t);
+        if (aod_buf_add(t, p, (size_t)(end - p)) != 0)
+            w->nomem = 1;
+        if (emit(L, AOD_WORDS_BULLET, NULL, aod_buf_str(t), NULL) != 0)
+            return -1;
+    }
+    if (emit_text(L, AOD_WORDS_LIST_END, "") != 0)
+        return -1;
+    if (b->discovered) {
+        vars[0] = "date";
+        vars[1] = long_date(w, 1, b->discovered);
+        if (para(L, say(w, 0, "breach.discovered", vars)) != 0)
+            return -1;
+    }
+    /* what information: the kinds of data of the lines */
+    aod_buf_reset(t);
+    for (p = aod_buf_str(&w->breach_data); *p; p = end + 1) {
+        end = strchr(p, '\x1e');
+        if (!end)
+            break;
+        if ((t->len && aod_buf_adds(t, "; ") != 0) || aod_buf_add(t, p, (size_t)(end - p)) != 0)
+            w->nomem = 1;
+    }
+    vars[0] = "data";
+    vars[1] = aod_buf_str(t);
+    if (emit_text(L, AOD_WORDS_HEADING, T(L, "breach.heading.information")) != 0 ||
+        para(L, t->len ? say(w, 0, "breach.information", vars)
+                       : T(L, "breach.information-not-recorded")) != 0 ||
+        para(L, T(L, "breach.information-not-copied")) != 0)
+        return -1;
+    if (emit_text(L, AOD_WORDS_HEADING, T(L, "breach.heading.done")) != 0 ||
+        para(L, b->actions) != 0 ||
+        emit_text(L, AOD_WORDS_HEADING, T(L, "breach.heading.you")) != 0 ||
+        para(L, T(L, "breach.you")) != 0)
+        return -1;
+    /* whom to contact: the option's words, else the privacy office */
+    aod_buf_reset(t);
+    if (has(b->contact)) {
+        if (aod_buf_adds(t, b->contact) != 0)
+            w->nomem = 1;
+    } else {
+        const char *parts[3];
+        size_t i;
+        parts[0] = has(L->p->organisation.privacy_name) ? L->p->organisation.privacy_name : L->org;
+        parts[1] = L->p->organisation.privacy_phone;
+        parts[2] = L->p->organisation.privacy_email;
+        for (i = 0; i < 3; i++)
+            if (has(parts[i]) &&
+                ((t->len && aod_buf_adds(t, ", ") != 0) || aod_buf_adds(t, parts[i]) != 0))
+                w->nomem = 1;
+    }
+    vars[0] = "contact";
+    vars[1] = aod_buf_str(t);
+    if (emit_text(L, AOD_WORDS_HEADING, T(L, "breach.heading.contact")) != 0 ||
+        para(L, say(w, 0, "breach.contact", vars)) != 0)
+        return -1;
+    if (emit_text(L, AOD_WORDS_CLOSING, T(L, "letter.closing")) != 0 ||
+        emit_text(L, AOD_WORDS_SIGNATURE,
+                  has(L->p->organisation.privacy_name) ? L->p->organisation.privacy_name
+                                                       : L->org) != 0)
+        return -1;
+    if (has(L->p->organisation.privacy_name) && emit_text(L, AOD_WORDS_SIGNATURE, L->org) != 0)
+        return -1;
+    return 0;
 }
 
 int aod_words_letter(aod_words *w, const aod_report_summary *sum_or_NULL, long rows,
@@ -1201,9 +1424,14 @@ int aod_words_letter(aod_words *w, const aod_report_summary *sum_or_NULL, long r
     w->nomem = 0;
     keep(w, &L.from, long_date(w, 0, w->info->from));
     keep(w, &L.to, long_date(w, 0, period_last_ms(w->info)));
-    if (letter_top(&L) != 0 || letter_scope(&L) != 0 || letter_found(&L) != 0 ||
-        letter_complete(&L) != 0 || letter_close(&L) != 0 || (w->privacy && letter_office(&L) != 0))
+    if (w->info->breach) {
+        if (letter_top(&L) != 0 || letter_breach(&L) != 0)
+            goto done;
+    } else if (letter_top(&L) != 0 || letter_scope(&L) != 0 || letter_found(&L) != 0 ||
+               letter_complete(&L) != 0 || letter_close(&L) != 0 ||
+               (w->privacy && letter_office(&L) != 0)) {
         goto done;
+    }
     if (w->nomem) {
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, "words", "out of memory");
         goto done;
@@ -1593,11 +1821,15 @@ aod_words *aod_words_new(const aod_text *text, const aod_report_info *info, aod_
     aod_buf_init(&w->keys, 1024 * 1024);
     aod_buf_init(&w->when, 64 * 1024);
     aod_buf_init(&w->who, 16 * 1024 * 1024);
+    aod_buf_init(&w->flags, 64 * 1024);
     aod_buf_init(&w->kinds, 1024 * 1024);
     aod_buf_init(&w->count, 64 * 1024);
     aod_buf_init(&w->reason, 1024 * 1024);
     aod_buf_init(&w->ref, 4096);
     aod_buf_init(&w->source, 64 * 1024);
+    aod_buf_init(&w->breach_lines, 4 * 1024 * 1024);
+    aod_buf_init(&w->breach_data, 1024 * 1024);
+    aod_buf_init(&w->breach_who, 1024 * 1024);
     return w;
 }
 
@@ -1615,10 +1847,14 @@ void aod_words_free(aod_words *w)
     aod_buf_free(&w->keys);
     aod_buf_free(&w->when);
     aod_buf_free(&w->who);
+    aod_buf_free(&w->flags);
     aod_buf_free(&w->kinds);
     aod_buf_free(&w->count);
     aod_buf_free(&w->reason);
     aod_buf_free(&w->ref);
     aod_buf_free(&w->source);
+    aod_buf_free(&w->breach_lines);
+    aod_buf_free(&w->breach_data);
+    aod_buf_free(&w->breach_who);
     free(w);
 }

@@ -213,7 +213,7 @@ static const char *sheet_name(xlsx_sink *s, const char *key, const char *fallbac
 
 static const double col_width[AOD_CSV_MAX_COLUMNS] = {20, 20, 28, 18, 24, 24, 22, 6,  28,
                                                       18, 16, 18, 10, 12, 7,  20, 20, 12,
-                                                      13, 12, 10, 18, 18, 7,  14};
+                                                      13, 12, 10, 18, 18, 7,  14, 24};
 
 static int xlsx_begin(aod_sink *base, const aod_report_info *info, aod_error *err)
 {

@@ -30,7 +30,11 @@ struct aod_store {
     PGconn *conn;
     char user[200];   /* session_user, and "/current_user" when it differs */
     int loading;      /* a load transaction is open */
-    load_state *load; /* its state, kept for the next load (see "loading") */
+    int site_loading; /* a site input replacement is open (aod_store_site_begin) */
+    aod_site_kind site_kind;
+    long site_rows;
+    aod_buf site_line; /* one COPY row, reused */
+    load_state *load;  /* its state, kept for the next load (see "loading") */
 };
 
 static void load_state_free(load_state *ls);
@@ -48,6 +52,7 @@ static const struct {
     {7, "sql/007_observer_days.sql"},   /* sources, their days, completeness */
     {8, "sql/008_batch_formats.sql"},   /* twelve files in one self-audit */
     {9, "sql/009_set_based.sql"},       /* the check and the batch's self-audit, set-based */
+    {10, "sql/010_site_inputs.sql"},    /* the site lists of the access flags */
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -201,6 +206,9 @@ void aod_store_free(aod_store *st)
         return;
     if (st->loading)
         aod_store_load_abort(st);
+    if (st->site_loading)
+        aod_store_site_abort(st);
+    aod_buf_free(&st->site_line);
     if (st->conn)
         PQfinish(st->conn);
     load_state_free(st->load);
@@ -2203,6 +2211,279 @@ int aod_store_search_outcomes(aod_store *st, const char *const *keys, size_t n_k
     for (i = 0; i < n; i++)
         if (fn(ctx, PQgetvalue(res, i, 0), err) != 0)
             goto out;
+    rc = 0;
+out:
+    PQclear(res);
+    aod_buf_free(&joined);
+    return rc;
+}
+
+/* ------------------------------------------------------------ site inputs */
+
+static const struct {
+    const char *name;  /* the kind, as aod.site_input and messages say it */
+    const char *table; /* fixed text, never from input */
+    const char *copy;
+    const char *read; /* $1: the report's patient keys joined by 0x1F */
+    size_t n_values;
+} site_kinds[AOD_SITE_KIND_COUNT] = {
+    {"roster", "aod.roster",
+     "COPY aod.roster (staff_key, name, surname, address, department, start_date, end_date,"
+     " patient_keys, source_line) FROM STDIN",
+     "SELECT staff_key, name, surname, address, department, start_date::text, end_date::text,"
+     " array_to_string(patient_keys, chr(31)) FROM aod.roster",
+     7},
+    {"patient-facts", "aod.patient_fact",
+     "COPY aod.patient_fact (patient_key, surname, address, vip, deceased, employee,"
+     " source_line) FROM STDIN",
+     "SELECT patient_key, surname, address, CASE WHEN vip THEN 't' ELSE 'f' END,"
+     " deceased::text, CASE WHEN employee THEN 't' ELSE 'f' END FROM aod.patient_fact"
+     " WHERE patient_key = ANY (string_to_array($1, chr(31)))"
+     " ORDER BY patient_key COLLATE \"C\"",
+     6},
+    {"care", "aod.care_relationship",
+     "COPY aod.care_relationship (patient_key, staff_key, from_date, to_date, source_line)"
+     " FROM STDIN",
+     "SELECT patient_key, staff_key, from_date::text, to_date::text FROM aod.care_relationship"
+     " WHERE patient_key = ANY (string_to_array($1, chr(31)))"
+     " ORDER BY patient_key COLLATE \"C\", staff_key COLLATE \"C\", from_date NULLS FIRST,"
+     " to_date NULLS LAST, source_line",
+     4},
+};
+
+const char *aod_store_site_kind_name(aod_site_kind kind)
+{
+    return kind < AOD_SITE_KIND_COUNT ? site_kinds[kind].name : "?";
+}
+
+int aod_store_site_begin(aod_store *st, aod_site_kind kind, aod_error *err)
+{
+    char sql[200];
+    PGresult *res;
+
+    if (kind >= AOD_SITE_KIND_COUNT || st->loading || st->site_loading) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "a load is already open");
+        return -1;
+    }
+    /* The load lock keeps two replacements (and event loads) apart; a
+     * report reading the table meanwhile sees the old rows until COMMIT. */
+    snprintf(sql, sizeof sql,
+             "BEGIN; SELECT pg_advisory_xact_lock(hashtext('aodreport load')); DELETE FROM %s",
+             site_kinds[kind].table);
+    if (exec_simple(st, sql, site_kinds[kind].name, err) != 0) {
+        PQclear(PQexec(st->conn, "ROLLBACK"));
+        return -1;
+    }
+    res = PQexec(st->conn, site_kinds[kind].copy);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        result_error(err, site_kinds[kind].name, res, st->conn);
+        PQclear(res);
+        PQclear(PQexec(st->conn, "ROLLBACK"));
+        return -1;
+    }
+    PQclear(res);
+    aod_buf_free(&st->site_line);
+    aod_buf_init(&st->site_line, (size_t)16 * 1024 * 1024);
+    st->site_loading = 1;
+    st->site_kind = kind;
+    st->site_rows = 0;
+    return 0;
+}
+
+/* One value in COPY's text format: NULL is \N; backslash, TAB, LF and CR
+ * escaped. */
+static int copy_text(aod_buf *b, const char *v)
+{
+    const char *p;
+
+    if (!v)
+        return aod_buf_add(b, "\\N", 2);
+    for (p = v; *p; p++) {
+        const char *esc = *p == '\\'   ? "\\\\"
+                          : *p == '\t' ? "\\t"
+                          : *p == '\n' ? "\\n"
+                          : *p == '\r' ? "\\r"
+                                       : NULL;
+        if (esc ? aod_buf_adds(b, esc) != 0 : aod_buf_addc(b, *p) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A text[] literal ({"a","b"}, each element quoted, '"' and '\' escaped),
+ * then written as one COPY value. */
+static int copy_array(aod_buf *b, const char *const *keys, size_t n)
+{
+    aod_buf lit;
+    size_t i;
+    const char *p;
+    int rc = -1;
+
+    aod_buf_init(&lit, (size_t)16 * 1024 * 1024);
+    if (aod_buf_addc(&lit, '{') != 0)
+        goto out;
+    for (i = 0; i < n; i++) {
+        if ((i && aod_buf_addc(&lit, ',') != 0) || aod_buf_addc(&lit, '"') != 0)
+            goto out;
+        for (p = keys[i]; *p; p++)
+            if (((*p == '"' || *p == '\\') && aod_buf_addc(&lit, '\\') != 0) ||
+                aod_buf_addc(&lit, *p) != 0)
+                goto out;
+        if (aod_buf_addc(&lit, '"') != 0)
+            goto out;
+    }
+    if (aod_buf_addc(&lit, '}') != 0)
+        goto out;
+    rc = copy_text(b, aod_buf_str(&lit));
+out:
+    aod_buf_free(&lit);
+    return rc;
+}
+
+int aod_store_site_row(aod_store *st, const char *const *values, size_t n, const char *const *keys,
+                       size_t n_keys, long line, aod_error *err)
+{
+    aod_buf *b = &st->site_line;
+    size_t i;
+
+    if (!st->site_loading || n != site_kinds[st->site_kind].n_values) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "no site input load is open");
+        return -1;
+    }
+    aod_buf_reset(b);
+    for (i = 0; i < n; i++)
+        if (copy_text(b, values[i]) != 0 || aod_buf_addc(b, '\t') != 0)
+            goto nomem;
+    if (st->site_kind == AOD_SITE_ROSTER &&
+        (copy_array(b, keys, n_keys) != 0 || aod_buf_addc(b, '\t') != 0))
+        goto nomem;
+    if (aod_buf_printf(b, "%ld\n", line) != 0)
+        goto nomem;
+    if (PQputCopyData(st->conn, b->data, (int)b->len) != 1) {
+        db_error(err, AOD_ERR_DB_CONNECT, site_kinds[st->site_kind].name, PQerrorMessage(st->conn));
+        return -1;
+    }
+    st->site_rows++;
+    return 0;
+nomem:
+    aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+    return -1;
+}
+
+int aod_store_site_commit(aod_store *st, const char *loaded_from, long *rows, aod_error *err)
+{
+    const char *what;
+    const char *params[3];
+    char nrows[32];
+    PGresult *res;
+    int ok = 1;
+
+    if (!st->site_loading) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "no site input load is open");
+        return -1;
+    }
+    what = site_kinds[st->site_kind].name;
+    if (PQputCopyEnd(st->conn, NULL) != 1) {
+        db_error(err, AOD_ERR_DB_CONNECT, what, PQerrorMessage(st->conn));
+        goto fail;
+    }
+    while ((res = PQgetResult(st->conn))) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && ok) {
+            result_error(err, what, res, st->conn);
+            ok = 0;
+        }
+        PQclear(res);
+    }
+    if (!ok)
+        goto fail;
+    snprintf(nrows, sizeof nrows, "%ld", st->site_rows);
+    params[0] = what;
+    params[1] = loaded_from ? loaded_from : "";
+    params[2] = nrows;
+    res = PQexecParams(st->conn,
+                       "INSERT INTO aod.site_input (kind, loaded_from, rows) VALUES ($1, $2, "
+                       "$3::bigint)",
+                       3, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        result_error(err, what, res, st->conn);
+        PQclear(res);
+        goto fail;
+    }
+    PQclear(res);
+    if (exec_simple(st, "COMMIT", "commit", err) != 0)
+        goto fail;
+    st->site_loading = 0;
+    if (rows)
+        *rows = st->site_rows;
+    return 0;
+fail:
+    st->site_loading = 0;
+    PQclear(PQexec(st->conn, "ROLLBACK"));
+    return -1;
+}
+
+void aod_store_site_abort(aod_store *st)
+{
+    PGresult *res;
+
+    if (!st->site_loading)
+        return;
+    /* End the COPY with an error so the server discards its rows. */
+    if (PQputCopyEnd(st->conn, "load aborted") == 1)
+        while ((res = PQgetResult(st->conn)))
+            PQclear(res);
+    PQclear(PQexec(st->conn, "ROLLBACK"));
+    st->site_loading = 0;
+}
+
+int aod_store_site_read(aod_store *st, aod_site_kind kind, const char *const *keys, size_t n_keys,
+                        aod_store_site_fn fn, void *ctx, int *loaded, aod_error *err)
+{
+    const char *v[8];
+    const char *params[1];
+    aod_buf joined;
+    PGresult *res = NULL;
+    int rc = -1, i, j, n, nf;
+    size_t k;
+
+    if (kind >= AOD_SITE_KIND_COUNT) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "unknown site input");
+        return -1;
+    }
+    aod_buf_init(&joined, 0);
+    params[0] = site_kinds[kind].name;
+    res = PQexecParams(st->conn, "SELECT EXISTS (SELECT 1 FROM aod.site_input WHERE kind = $1)", 1,
+                       NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        result_error(err, "read the site inputs", res, st->conn);
+        goto out;
+    }
+    if (loaded)
+        *loaded = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    res = NULL;
+    for (k = 0; k < n_keys; k++)
+        if ((k && aod_buf_addc(&joined, '\x1f') != 0) || aod_buf_adds(&joined, keys[k]) != 0) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            goto out;
+        }
+    params[0] = aod_buf_str(&joined);
+    res = PQexecParams(st->conn, site_kinds[kind].read, kind == AOD_SITE_ROSTER ? 0 : 1, NULL,
+                       params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        result_error(err, "read the site inputs", res, st->conn);
+        goto out;
+    }
+    n = PQntuples(res);
+    nf = PQnfields(res);
+    if (nf > 8)
+        nf = 8;
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < nf; j++)
+            v[j] = PQgetisnull(res, i, j) ? NULL : PQgetvalue(res, i, j);
+        if (fn(ctx, v, (size_t)nf, err) != 0)
+            goto out;
+    }
     rc = 0;
 out:
     PQclear(res);

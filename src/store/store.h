@@ -191,6 +191,61 @@ typedef int (*aod_store_patient_fn)(void *ctx, const char *key, aod_error *err);
 int aod_store_each_patient(aod_store *st, int64_t from_ms, int64_t to_ms, aod_store_patient_fn fn,
                            void *ctx, aod_error *err);
 
+/* ---- site inputs: roster, patient facts, care relationships ----
+ * Tables of their own (sql/010_site_inputs.sql), never mixed with the audit
+ * events; each load replaces one table whole, in one transaction. */
+
+typedef enum aod_site_kind {
+    AOD_SITE_ROSTER = 0,    /* aod.roster */
+    AOD_SITE_PATIENT_FACTS, /* aod.patient_fact */
+    AOD_SITE_CARE,          /* aod.care_relationship */
+    AOD_SITE_KIND_COUNT
+} aod_site_kind;
+
+/* "roster", "patient-facts", "care". */
+const char *aod_store_site_kind_name(aod_site_kind kind);
+
+/* The values of one row, by kind (NULL is SQL NULL; dates "YYYY-MM-DD";
+ * booleans "t" / "f"):
+ *   roster:        staff_key name surname address department start end
+ *   patient facts: patient_key surname address vip deceased employee
+ *   care:          patient_key staff_key from to
+ * For the roster, the person's own patient keys are given apart (keys). */
+#define AOD_STORE_SITE_MAX_VALUES 7
+
+/* Opens the replacement of kind's table: a transaction (holding the load
+ * lock), the table emptied, a COPY open.  Returns 0 / -1. */
+int aod_store_site_begin(aod_store *st, aod_site_kind kind, aod_error *err);
+
+/* Adds one row: n values (borrowed, see above; n must be the kind's count),
+ * keys[0..n_keys) (roster only, else 0), line: the input line it came from.
+ * Returns 0 / -1. */
+int aod_store_site_row(aod_store *st, const char *const *values, size_t n, const char *const *keys,
+                       size_t n_keys, long line, aod_error *err);
+
+/* Ends the COPY, records the load in aod.site_input (loaded_from, borrowed)
+ * and commits.  *rows (may be NULL) receives the rows stored.  On failure the
+ * load is rolled back.  Returns 0 / -1. */
+int aod_store_site_commit(aod_store *st, const char *loaded_from, long *rows, aod_error *err);
+
+/* Rolls the replacement back (the table keeps its rows).  Safe at any point. */
+void aod_store_site_abort(aod_store *st);
+
+/* Called for each row read: values[0..n) borrowed for the call (NULL for
+ * NULL).  Return 0 to go on, -1 (err set) to stop. */
+typedef int (*aod_store_site_fn)(void *ctx, const char *const *values, size_t n, aod_error *err);
+
+/* Reads one site input for a report:
+ *   roster: every row (staff_key name surname address department start end
+ *     patient_keys), patient_keys joined with the unit separator (0x1F), in
+ *     no particular order (the caller sorts: a sort of 10,000 rows in the
+ *     server spills to disk at the default work_mem);
+ *   patient facts and care: the rows of any of keys[0..n_keys), values as
+ *     given to aod_store_site_row, in a fixed order.
+ * *loaded (may be NULL) receives 1 when the input was ever loaded (an empty
+ * list loaded is still loaded), 0 when never.  Returns 0 / -1. */
+int aod_store_site_read(aod_store *st, aod_site_kind kind, const char *const *keys, size_t n_keys,
+                        aod_store_site_fn fn, void *ctx, int *loaded, aod_error *err);
 /* Called for each row of aod_store_each_keys_event(): key is the row's
  * patient key; key and norm are borrowed (valid during the call).  Return
  * 0 to go on, -1 (err set) to stop. */

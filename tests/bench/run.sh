@@ -171,6 +171,51 @@ have_batch=0
 if "$AODREPORT" batch --help >/dev/null 2>&1; then have_batch=1; fi
 
 REPORT=("$AODREPORT" report --policy "$top_srcdir/examples/policies/demo.xml" "${PATIENT_ARGS[@]}" --from "$FROM" --to "$TO" --now "$TO")
+# Issue 19: the privacy office's CSV with every access flag on against the
+# same report with none, over a roster of ROSTER people (the generator's
+# workforce among them, some sharing the patient's surname and address,
+# some employed only part of the period), the big patient's facts and a
+# care list.  Target: flags on <= 1.3x flags off.
+ROSTER=$([ "$quick" = 1 ] && echo 1000 || echo 10000)
+SITE="$PGTMP/site"
+mkdir -p "$SITE"
+python3 - "$ROSTER" "$SITE" <<'PY'
+import sys
+n, d = int(sys.argv[1]), sys.argv[2]
+users = "http://hospital.example.org/fhir/sid/user"
+with open(d + "/roster.csv", "w", newline="") as f:
+    f.write("staff_key,name,surname,address,department,start,end,patient_keys\r\n")
+    for i in range(n):
+        pid = "pr-%d" % (1001 + i)
+        surname = "Lindqvist-Nakamura" if i % 997 == 5 else "Surname%d" % i
+        addr = "1 Birch Way, Springfield" if i % 991 == 7 else "%d Main Street" % i
+        start = "2010-01-01" if i % 3 else "2024-09-01"
+        end = "2025-03-31" if i % 17 == 0 else ""
+        own = "Patient/big-1" if i == 42 else ""
+        for key in ("Practitioner/" + pid, users + "|user%d" % i):
+            f.write("%s,Person %d,%s,\"%s\",Unit %d,%s,%s,%s\r\n" % (key, i, surname, addr, i % 40, start, end, own))
+with open(d + "/facts.csv", "w", newline="") as f:
+    f.write("patient_key,surname,address,vip,deceased,employee\r\n")
+    f.write('Patient/big-1,Lindqvist-Nakamura,"1 Birch Way, Springfield",yes,,yes\r\n')
+with open(d + "/care.csv", "w", newline="") as f:
+    f.write("patient_key,staff_key,from,to\r\n")
+    for i in range(0, 60, 2):
+        f.write("Patient/big-1,Practitioner/pr-%d,2024-01-01,2025-06-30\r\n" % (1001 + i))
+PY
+"$AODREPORT" load-roster "$SITE/roster.csv" >/dev/null
+"$AODREPORT" load-patient-facts "$SITE/facts.csv" >/dev/null
+"$AODREPORT" load-care "$SITE/care.csv" >/dev/null
+sed 's|  <masking>|  <access-flags spike-min-count="20" spike-factor="5">\
+    <site-hours start="07:00" end="19:00"/>\
+    <flag id="same-surname"/><flag id="same-address"/><flag id="co-worker"/><flag id="vip"/>\
+    <flag id="self-access"/><flag id="family"/><flag id="outside-employment"/>\
+    <flag id="no-relationship"/><flag id="after-hours"/><flag id="volume-spike"/>\
+    <flag id="emergency"/>\
+  </access-flags>\
+  <masking>|' "$top_srcdir/examples/policies/demo.xml" >"$SITE/flags.xml"
+grep -q '<flag id="emergency"/>' "$SITE/flags.xml" || die "could not make the flags policy"
+PRIVACY=("$AODREPORT" report "${PATIENT_ARGS[@]}" --from "$FROM" --to "$TO" --now "$TO" --mode access
+    --audience privacy-office --format csv)
 BATCH=("$AODREPORT" batch -q --policy "$top_srcdir/examples/policies/demo.xml" --month "$MONTH" --out-dir "$OUT/batch")
 pdf_documents() { find "$OUT/batch" -name '*.pdf' 2>/dev/null | wc -l; }
 
@@ -194,6 +239,10 @@ for rep in $(seq 1 "$reps"); do
                 --mode "$mode" -o "$OUT/report.$format"
         done
     done
+    timed report.privacy.flags-off "$rep" "$patient_n" "${PRIVACY[@]}" \
+        --policy "$top_srcdir/examples/policies/demo.xml" -o "$OUT/privacy-off.csv"
+    timed report.privacy.flags-on "$rep" "$patient_n" "${PRIVACY[@]}" --policy "$SITE/flags.xml" \
+        -o "$OUT/privacy-on.csv"
     timed floor.month "$rep" "$month_n" "${PSQL[@]}" -c "COPY ($MONTH_ROWS) TO STDOUT"
     timed baseline.month "$rep" "$month_n" "$PY" "$BENCH/baseline.py" --from "$MONTH_FROM" \
         --to "$MONTH_TO" --out-dir "$OUT/baseline-month"

@@ -34,6 +34,9 @@ ROWS = [
     ("report.xlsx.disclosures", "report XLSX, disclosures", "patient"),
     ("report.xlsx.access", "report XLSX, access", "patient"),
     ("report.burst", "report CSV, access: one patient's burst at one instant (issue 15)", None),
+    ("report.privacy.flags-off", "privacy-office CSV, access, no access flag (issue 19)", "patient"),
+    ("report.privacy.flags-on",
+     "privacy-office CSV, access, every access flag on, roster read (issue 19)", "patient"),
     ("floor.month", "floor: psql COPY of the month's stored AuditEvents", None),
     ("baseline.month", "baseline: Python, one CSV per patient key", None),
     ("batch.csv", "batch --formats csv", "month"),
@@ -203,6 +206,12 @@ def table(runs, machine):
     for mode in ("disclosures", "access"):
         target("Bundle JSON (%s) < 1.5x floor" % mode, "report.bundle-json." + mode,
                lambda r: r[1] is not None and r[1] < 1.5, lambda r: fmt_x(r[1]))
+    flags_x = per_round_ratio(runs, "report.privacy.flags-on", "report.privacy.flags-off")
+    if flags_x is None:
+        w("| privacy-office CSV, every flag on <= 1.3x no flag | not measured | |")
+    else:
+        w("| privacy-office CSV, every flag on <= 1.3x no flag | %s | %s |" %
+          (fmt_x(flags_x), verdict(flags_x <= 1.3)))
     target("batch CSV < 2x the month's floor", "batch.csv",
            lambda r: r[1] is not None and r[1] < 2, lambda r: fmt_x(r[1]))
     if docs and "batch.pdf" in result:

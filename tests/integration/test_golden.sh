@@ -9,6 +9,8 @@
 #   expected-explain.csv           optional: the explain view
 #   expected-pdf.txt               optional: the PDF's text (pdftotext -raw)
 #   expected-privacy.csv           optional: the privacy-office copy
+#   expected-privacy-pdf.txt       optional: the privacy-office copy's PDF text
+#                                  (the access flags, the explanation coverage)
 #   expected.completeness.csv,     optional: the completeness file the report
 #   expected-privacy.completeness.csv  writes next to each CSV (doc/csv.md)
 #   expected-summary.csv           optional: the summary (--format csv-summary)
@@ -17,6 +19,12 @@
 #   not-in-patient-copy            optional: texts (one a line) that must appear
 #                                  in none of the patient's outputs (CSV, PDF
 #                                  text, HTML, Bundle JSON and XML): masked names
+#   roster.csv, patient-facts.csv, care.csv
+#                                  optional site inputs, loaded with load-roster,
+#                                  load-patient-facts and load-care
+# No access flag ever reaches the patient's copy: every patient-audience
+# output of every case is searched for every flag id and every flag sentence
+# (templates' access-flag.* words) and the flags' column and extension names.
 # Every case's report is also written as a FHIR Document Bundle (JSON and
 # XML, patient and privacy-office copies) and all of them are checked by the
 # independent validators in tests/validate (one node process for the lot).
@@ -48,6 +56,38 @@ not_in() {
     done
 }
 
+# The access flags' ids, their sentences in every language, and the names
+# of the CSV column and the Bundle extensions that carry them.  The ids that
+# are ordinary words (vip, family, emergency: a patient's letter may say
+# "emergency") are searched as the CSV and Bundle write them, after the
+# column or extension name; their sentences are searched everywhere.
+FLAG_IDS=(same-surname same-address co-worker self-access outside-employment no-relationship
+    after-hours volume-spike)
+FLAG_TEXTS=(access_flags access-flag access_flag)
+while IFS= read -r line; do
+    FLAG_TEXTS+=("${line#*= }")
+done < <(grep -h '^access-flag\.' "$top_srcdir"/templates/*/codes.txt)
+[ "${#FLAG_TEXTS[@]}" -gt 11 ] || { echo "FAIL: no access-flag sentences in the templates" >&2; exit 1; }
+no_flags() {
+    local f t
+    for f in "$@"; do
+        [ -f "$f" ] || { echo "# missing: $f" >&2; return 1; }
+        for t in "${FLAG_IDS[@]}"; do
+            if grep -qiwF -- "$t" "$f"; then
+                echo "# flag id '$t' found in $f" >&2
+                return 1
+            fi
+        done
+        for t in "${FLAG_TEXTS[@]}"; do
+            # PDF text may break a sentence across lines: its first words suffice
+            if grep -qF -- "${t:0:40}" "$f"; then
+                echo "# '$t' found in $f" >&2
+                return 1
+            fi
+        done
+    done
+}
+
 n=0
 bundles=()
 mkdir -p "$PGTMP/bundles"
@@ -74,6 +114,13 @@ for dir in "$CASES"/*/; do
     events=$(ls "$dir"/events.* | head -n 1)
     ok "$name: init" run 0 "${AOD[@]}" init --db "dbname=$db"
     ok "$name: load" run 0 "${AOD[@]}" load --db "dbname=$db" "$events"
+    [ -f "$dir/roster.csv" ] &&
+        ok "$name: load-roster" run 0 "${AOD[@]}" load-roster --db "dbname=$db" "$dir/roster.csv"
+    [ -f "$dir/patient-facts.csv" ] &&
+        ok "$name: load-patient-facts" run 0 "${AOD[@]}" load-patient-facts --db "dbname=$db" \
+            "$dir/patient-facts.csv"
+    [ -f "$dir/care.csv" ] &&
+        ok "$name: load-care" run 0 "${AOD[@]}" load-care --db "dbname=$db" "$dir/care.csv"
     for kind in expected expected-privacy expected-explain expected-summary \
         expected-summary-privacy; do
         [ -f "$dir/$kind.csv" ] || continue
@@ -122,6 +169,13 @@ assert rows and all(r["ref"] == sys.argv[2] and r["resource"].startswith("{") fo
         pdftotext -raw "$pdf" "$pdf.txt" 2>/dev/null
         ok "$name: expected-pdf.txt matches" compare "$pdf.txt" "$dir/expected-pdf.txt"
     fi
+    if [ -f "$dir/expected-privacy-pdf.txt" ]; then
+        ok "$name: privacy-office pdf" run 0 "${AOD[@]}" report --db "dbname=$db" "${args[@]}" \
+            --audience privacy-office --format pdf -o "$pdf.office.pdf"
+        pdftotext -raw "$pdf.office.pdf" "$pdf.office.txt" 2>/dev/null
+        ok "$name: expected-privacy-pdf.txt matches" compare "$pdf.office.txt" \
+            "$dir/expected-privacy-pdf.txt"
+    fi
     for aud in patient privacy-office; do
         for fmt in json xml; do
             ok "$name: bundle-$fmt ($aud)" run 0 "${AOD[@]}" report --db "dbname=$db" "${args[@]}" \
@@ -129,14 +183,22 @@ assert rows and all(r["ref"] == sys.argv[2] and r["resource"].startswith("{") fo
         done
         bundles+=("$PGTMP/bundles/$name-$aud.json" "$PGTMP/bundles/$name-$aud.xml")
     done
+    # the patient's copy as CSV (the args' audience), PDF text, HTML and
+    # Bundles: no access flag, whatever the case
+    patient_csv="$PGTMP/$name-patient.csv"
+    ok "$name: patient csv" run 0 "${AOD[@]}" report --db "dbname=$db" "${args[@]}" \
+        --audience patient -o "$patient_csv"
+    pdftotext -raw "$pdf" "$pdf.all.txt" 2>/dev/null || true
+    ok "$name: html" run 0 "${AOD[@]}" report --db "dbname=$db" "${args[@]}" --format html \
+        -o "$PGTMP/$name.html"
+    patient_outputs=("$patient_csv" "$pdf.all.txt" "$PGTMP/$name.html"
+        "$PGTMP/bundles/$name-patient.json" "$PGTMP/bundles/$name-patient.xml")
+    ok "$name: no access flag in the patient's copy" no_flags "${patient_outputs[@]}"
     if [ -f "$dir/not-in-patient-copy" ]; then
-        pdftotext -raw "$pdf" "$pdf.all.txt" 2>/dev/null || true
-        "${AOD[@]}" report --db "dbname=$db" "${args[@]}" --format html -o "$PGTMP/$name.html" ||
-            true
         while IFS= read -r text; do
             [ -n "$text" ] || continue
             ok "$name: no '$text' in the patient's copy" not_in "$text" \
-                "$PGTMP/$name-expected.csv" "$pdf.all.txt" "$PGTMP/$name.html" \
+                "$patient_csv" "$pdf.all.txt" "$PGTMP/$name.html" \
                 "$PGTMP/bundles/$name-patient.json" "$PGTMP/bundles/$name-patient.xml"
         done <"$dir/not-in-patient-copy"
     fi

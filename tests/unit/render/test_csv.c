@@ -36,7 +36,7 @@
 #define PATIENT_HEADER                                                                             \
     "when,when_end,who,role,organisation,recipient_address,action,action_code,data,"               \
     "data_kinds,where,why,purpose_code,outcome,count,first_date,last_date,section,ref"
-#define PRIVACY_HEADER PATIENT_HEADER ",class,exclusion,rule,flags,group,record_ids"
+#define PRIVACY_HEADER PATIENT_HEADER ",class,exclusion,rule,flags,group,record_ids,access_flags"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -284,6 +284,10 @@ static void test_privacy_rows(void **state)
     e[1] = summary_entry();
     e[1].cls = AOD_CLASS_EXCLUDED;
     e[1].exclusion = AOD_EXCL_IV;
+    /* the access flags: ids ';'-separated, in the fixed order */
+    e[1].access_flags =
+        (1u << AOD_AFLAG_EMERGENCY) | (1u << AOD_AFLAG_SAME_SURNAME) | (1u << AOD_AFLAG_FAMILY);
+    e[1].access_evidence = "evidence is not a CSV cell";
     out = render(NULL, AOD_AUDIENCE_PRIVACY_OFFICE, e, 2);
     assert_string_equal(
         out, PRIVACY_HEADER
@@ -291,14 +295,20 @@ static void test_privacy_rows(void **state)
         "2025-03-04T05:15:30-05:00,,\"Physician, Cardiology\",,Example Hospital,,viewed,R,"
         "test results and observations,Observation,EHR East,treatment,TREAT,completed,1,"
         "2025-03-04T05:15:30-05:00,2025-03-04T05:15:30-05:00,person,K7Q2M-9XD4P,"
-        "internal,,other-internal,,1,\r\n"
+        "internal,,other-internal,,1,,\r\n"
         "2025-01-02T05:00:00-05:00,2025-06-30T19:59:59-04:00,\"State Registry, \"\"Central\"\"\",,,"
         "\"1 Main St\nCapital City\",shared outside our organization,E,"
         "clinical documents; test results and observations,"
         "DocumentReference Composition Observation,,no reason was recorded; the access record "
         "names the order or care plan ServiceRequest/5,,completed,3,"
         "2025-01-02T05:00:00-05:00,2025-06-30T19:59:59-04:00,organisation,0ABCD-EFGH1,"
-        "excluded,iv,no-purpose-export,summary purpose-unknown,7,101 102 250\r\n");
+        "excluded,iv,no-purpose-export,summary purpose-unknown,7,101 102 250,"
+        "same-surname;family;emergency\r\n");
+    free(out);
+    /* never in the patient's copy, even on an entry that carries them */
+    out = render(NULL, AOD_AUDIENCE_PATIENT, e, 2);
+    assert_null(strstr(out, "same-surname"));
+    assert_null(strstr(out, "access_flags"));
     free(out);
 }
 

@@ -30,7 +30,8 @@
 
 #define HEADER                                                                                     \
     "record_id,fhir_id,recorded,class,exclusion,rule,reason,dedup_group,group_records,"            \
-    "report_line,fate,shown_as,mask_tier,ref,reason_basis,resource\r\n"
+    "report_line,fate,shown_as,mask_tier,ref,reason_basis,resource,access_flags,"                  \
+    "access_flag_evidence,access_flag_words\r\n"
 
 static int setup(void **state)
 {
@@ -113,6 +114,9 @@ static void test_rows(void **state)
     t[1].basis = AOD_REASON_ENCOUNTER;
     t[1].basis_evidence = "Encounter/77";
     t[1].resource = "{\"id\":\"x\"}";
+    t[1].access_flags = (1u << AOD_AFLAG_VIP) | (1u << AOD_AFLAG_AFTER_HOURS);
+    t[1].access_evidence = "vip: the record is VIP; after-hours: Saturday 23:10";
+    t[1].access_words = "The record is marked VIP. After hours.";
     memset(&t[2], 0, sizeof t[2]);
     t[2].record_id = 9;
     t[2].recorded = T_0315;
@@ -127,13 +131,15 @@ static void test_rows(void **state)
     assert_string_equal(out,
                         HEADER "7,ev-7,2025-03-04T10:15:30+00:00,disclosure,,legal,"
                                "\"legal, oversight or law enforcement\",3,1,2,"
-                               "in the report,Dr. Alex Sample,full-name,,none,\r\n"
+                               "in the report,Dr. Alex Sample,full-name,,none,,,,\r\n"
                                "8,'=cmd,2025-03-04T10:15:30+00:00,disclosure,,legal,"
                                "\"legal, oversight or law enforcement\",3,2,2,"
                                "\"in the report, merged\",\"Smith, Jones\",generic,"
-                               "K7Q2M-9XD4P,encounter: Encounter/77,\"{\"\"id\"\":\"\"x\"\"}\"\r\n"
+                               "K7Q2M-9XD4P,encounter: Encounter/77,\"{\"\"id\"\":\"\"x\"\"}\","
+                               "vip;after-hours,vip: the record is VIP; after-hours: "
+                               "Saturday 23:10,The record is marked VIP. After hours.\r\n"
                                "9,,2025-03-04T10:15:30+00:00,excluded,i,tpo,,4,1,,"
-                               "excluded from the accounting,,,,,\r\n");
+                               "excluded from the accounting,,,,,,,,\r\n");
     free(out);
 }
 
@@ -153,9 +159,9 @@ static void test_options(void **state)
     assert_string_equal(out, "\xEF\xBB\xBF"
                              "record_id;fhir_id;recorded;class;exclusion;rule;reason;dedup_group;"
                              "group_records;report_line;fate;shown_as;mask_tier;ref;reason_basis;"
-                             "resource\r\n"
+                             "resource;access_flags;access_flag_evidence;access_flag_words\r\n"
                              "7;ev-7;2025-03-04T10:15:30+00:00;disclosure;;legal;"
-                             "legal, oversight or law enforcement;;;;not shown;;;;;\r\n");
+                             "legal, oversight or law enforcement;;;;not shown;;;;;;;;\r\n");
     free(out);
 }
 
