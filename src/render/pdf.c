@@ -1418,6 +1418,10 @@ typedef struct letter {
     int totals_said;
     const char *continues; /* NULL: it fits on its page */
     sumtab tab;
+    /* The last heading and the paragraph after it, drawn when the next
+     * block is known (see hold()). */
+    aod_buf held_heading, held_para;
+    int has_heading, has_para;
 } letter;
 
 static size_t sum_lines(const rowbuf *r)
@@ -1635,6 +1639,69 @@ static int sum_block(letter *L, const aod_words_block *b)
 
 /* Draws one block of the letter (aod_words_fn); the letterhead is drawn
  * from the policy before the first block, in two columns. */
+/* The lines str takes wrapped at size in the letter's width. */
+static size_t lines_of(pdf_sink *s, const char *str, int style, double size)
+{
+    s->lines.n = 0;
+    aod_buf_reset(&s->para);
+    if (append_clean(s, &s->para, str) != 0 || wrap(s, s->para.data, 0, s->para.len, face_of(style),
+                                                    size, LETTER_W, style, &s->lines) != 0)
+        return 0;
+    return s->lines.n;
+}
+
+/* Draws the held heading and paragraph. */
+static int draw_held(letter *L)
+{
+    int rc = 0;
+
+    if (L->has_heading)
+        rc = heading(L->s, &L->fl, aod_buf_str(&L->held_heading));
+    if (rc == 0 && L->has_para)
+        rc = body(L->s, &L->fl, aod_buf_str(&L->held_para));
+    L->has_heading = L->has_para = 0;
+    return rc;
+}
+
+/* A heading and the paragraph after it wait for the next block: the
+ * closing ("Sincerely," and the signature) must not stand alone on a page,
+ * so when it would, the paragraph before it and that paragraph's heading go
+ * to the new page with it.  Returns 1 when b was held, 0 when the caller
+ * draws b (anything held is drawn first), -1 on failure. */
+static int hold(letter *L, const aod_words_block *b)
+{
+    pdf_sink *s = L->s;
+    aod_buf *into;
+
+    if (b->kind == AOD_WORDS_HEADING || (b->kind == AOD_WORDS_PARA && L->has_para)) {
+        if (draw_held(L) != 0)
+            return -1;
+    }
+    if (b->kind == AOD_WORDS_HEADING || b->kind == AOD_WORDS_PARA) {
+        into = b->kind == AOD_WORDS_HEADING ? &L->held_heading : &L->held_para;
+        aod_buf_reset(into);
+        if (aod_buf_adds(into, b->text) != 0) {
+            s->nomem = 1;
+            return -1;
+        }
+        *(b->kind == AOD_WORDS_HEADING ? &L->has_heading : &L->has_para) = 1;
+        return 1;
+    }
+    if (b->kind == AOD_WORDS_CLOSING && (L->has_heading || L->has_para)) {
+        /* as heading(), body() and the closing below take them */
+        double h = 4 * BODY_LEAD + 20 + 6;
+        if (L->has_heading)
+            h += 10 + 17 * (double)lines_of(s, aod_buf_str(&L->held_heading), STYLE_BOLD, 11.5) + 2;
+        if (L->has_para)
+            h += BODY_LEAD *
+                     (double)lines_of(s, aod_buf_str(&L->held_para), STYLE_NORMAL, BODY_SIZE) +
+                 5;
+        if (h < page_top(L->fl.page) - CONTENT_BOTTOM && need(s, &L->fl, h) != 0)
+            return -1;
+    }
+    return draw_held(L) != 0 ? -1 : 0;
+}
+
 static int letter_block(void *ctx, const aod_words_block *b, aod_error *err)
 {
     letter *L = ctx;
@@ -1649,6 +1716,13 @@ static int letter_block(void *ctx, const aod_words_block *b, aod_error *err)
             return -1;
         }
         return 0;
+    }
+    rc = hold(L, b);
+    if (rc != 0) {
+        if (rc > 0)
+            return 0;
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, "pdf", "drawing the letter failed");
+        return -1;
     }
     switch (b->kind) {
     case AOD_WORDS_ORGANISATION:
@@ -1738,6 +1812,8 @@ static int draw_letter(pdf_sink *s, const aod_report_summary *sum_or_NULL)
     aod_buf_init(&cont, 64 * 1024);
     for (i = 0; i < MAX_FACTS; i++)
         aod_buf_init(&L.facts[i].value, 64 * 1024);
+    aod_buf_init(&L.held_heading, 64 * 1024);
+    aod_buf_init(&L.held_para, 64 * 1024);
     aod_error_init(&ignored);
     s->area = "the letter";
     if (letter_page(s, &L.fl) != 0)
@@ -1746,7 +1822,8 @@ static int draw_letter(pdf_sink *s, const aod_report_summary *sum_or_NULL)
     L.fl.y = HPDF_Page_GetHeight(L.fl.page) - LETTER_TOP + 16;
     if (letterhead(s, &L.fl) != 0)
         goto done;
-    if (aod_words_letter(s->words, sum_or_NULL, s->rows, letter_block, &L, &ignored) != 0) {
+    if (aod_words_letter(s->words, sum_or_NULL, s->rows, letter_block, &L, &ignored) != 0 ||
+        draw_held(&L) != 0) {
         if (ignored.code == AOD_ERR_NOMEM)
             s->nomem = 1;
         goto done;
@@ -1786,6 +1863,8 @@ static int draw_letter(pdf_sink *s, const aod_report_summary *sum_or_NULL)
     rc = s->nomem || s->hpdf_no ? -1 : 0;
 done:
     sum_free(&L.tab);
+    aod_buf_free(&L.held_heading);
+    aod_buf_free(&L.held_para);
     aod_buf_free(&cont);
     for (i = 0; i < MAX_FACTS; i++)
         aod_buf_free(&L.facts[i].value);
