@@ -913,6 +913,7 @@ static size_t resume(plan *p, aod_batch_resume *done, aod_error *err)
         memcpy(e->self_audit, d.self_audit, sizeof e->self_audit);
         e->status = AOD_BATCH_OK;
         e->resumed = 1;
+        aod_batch_entry_changed(e);
         count++;
     }
     aod_buf_free(&path);
@@ -1604,6 +1605,7 @@ static void apply_result(run_state *s, worker *w, const char *line)
     }
     e = &p->entries[jn];
     w->jobs[k] = w->jobs[--w->n_jobs];
+    aod_batch_entry_changed(e);
     code = (long)json_integer_value(json_object_get(r, "code"));
     e->seconds = json_real_value(json_object_get(r, "seconds"));
     s->dirty = 1;
@@ -1679,6 +1681,7 @@ static void worker_gone(run_state *s, worker *w)
     }
     while (w->n_jobs > 0) {
         aod_batch_entry *e = &s->p->entries[w->jobs[--w->n_jobs]];
+        aod_batch_entry_changed(e);
         if (WIFSIGNALED(status))
             snprintf(msg, sizeof msg, "the worker process ended by signal %d while making it",
                      WTERMSIG(status));
