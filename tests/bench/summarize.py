@@ -164,6 +164,8 @@ def table(runs, machine):
             w("| %s | %d | failed | | | | |" % (label, failed))
             continue
         fx = bx = None
+        if name.startswith("batch.") and machine.get("batch_jobs"):
+            label += " --jobs %s" % machine["batch_jobs"]
         if name == "batch.pdf" and shard:
             label += " (patients of shard %s only)" % shard
             kind = None
