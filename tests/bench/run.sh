@@ -308,6 +308,9 @@ if [ "$have_batch" = 1 ]; then
                 continue
             fi
             say "$name: round $rep of $reps"
+            # the month's floor right before, so that the batch's ratio is
+            # taken against a floor of the same minute (summarize.py)
+            timed floor.month.batch "$rep" "$month_n" "${PSQL[@]}" -c "COPY ($MONTH_ROWS) TO STDOUT"
             shard=()
             [ "$formats" = csv ] || [ -z "$PDF_SHARD" ] || shard=(--shard "$PDF_SHARD")
             timed "$name" "$rep" "$month_n" "${BATCH[@]}" --formats "$formats" "${shard[@]}" \
