@@ -216,14 +216,17 @@ static json_t *object_value(fast *f, int depth)
                 goto fail;
             memcpy(key, f->tmp, n + 1);
             v = value(f, depth + 1);
-            /* a duplicate key is jansson's to refuse (JSON_REJECT_DUPLICATES) */
-            if (!v || json_object_get(obj, key)) {
-                json_decref(v);
+            if (!v) {
                 rc = -1;
             } else {
-                /* (both steal v) */
+                /* (both steal v; a key set again replaces its value: a
+                 * duplicate key, jansson's to refuse with
+                 * JSON_REJECT_DUPLICATES, shows as a size that did not grow) */
+                size_t before = json_object_size(obj);
                 rc = ascii ? json_object_set_new_nocheck(obj, key, v)
                            : json_object_set_new(obj, key, v);
+                if (rc == 0 && json_object_size(obj) == before)
+                    rc = -1;
             }
             if (key != small)
                 free(key);
