@@ -1034,6 +1034,7 @@ typedef struct group_item {
     char *outcome[8]; /* its search outcomes (owned) */
     size_t n_outcomes;
     aod_facts *facts;          /* a privacy-office report's site facts (owned) */
+    aod_facts *care;           /* the others' care list (owned; NULL: none) */
     char notify_names[2][256]; /* --notify: the digest's file names */
 } group_item;
 
@@ -1098,6 +1099,7 @@ static int item_begin(group *g, size_t k)
     if (g->complete && info.from == g->complete_from && info.to == g->complete_to)
         info.completeness = aod_store_completeness_view(g->complete);
     info.facts = it->facts;
+    info.care = it->care;
     info.notify = p->ro.notify;
     it->job = aod_run_begin(g->st, &info, p->jobs[it->i].text, 0, it->outs, e->n_files, &p->ro,
                             (const char *const *)it->outcome, it->n_outcomes, &err);
@@ -1256,6 +1258,32 @@ static char *group_result(plan *p, group_item *it)
  * the whole group, and none of its files appears.  Writes one result line
  * per report to res_fd.  Returns 0, or -1 when the pipe is gone.
  */
+/* The care lists of the group's reports that read no site facts of their
+ * own, in one query before the rows stream (issue 16 point 3). */
+static int group_care(group *g, aod_error *err)
+{
+    unsigned char *skip = calloc(g->n ? g->n : 1, 1);
+    aod_facts **care = calloc(g->n ? g->n : 1, sizeof *care);
+    size_t k;
+    int rc = -1;
+
+    if (!skip || !care) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        goto out;
+    }
+    for (k = 0; k < g->n; k++)
+        skip[k] = g->v[k].facts != NULL;
+    if (aod_run_read_care_group(g->st, g->keys, g->n, skip, care, err) != 0)
+        goto out;
+    for (k = 0; k < g->n; k++)
+        g->v[k].care = care[k];
+    rc = 0;
+out:
+    free(skip);
+    free(care);
+    return rc;
+}
+
 static int work_group(plan *p, const uint32_t *idx, size_t n, aod_store **st, int res_fd)
 {
     group g;
@@ -1301,6 +1329,9 @@ static int work_group(plan *p, const uint32_t *idx, size_t n, aod_store **st, in
         if (!(g.v[k].facts = aod_run_read_facts(g.st, &info, &err)))
             goto failed;
     }
+    /* the others' care lists (evidence of a reason), one query for all */
+    if (group_care(&g, &err) != 0)
+        goto failed;
     if (aod_store_each_keys_event(g.st, g.keys, n, p->month_from, p->month_to, group_row, &g,
                                   &err) != 0)
         goto failed;
@@ -1377,6 +1408,7 @@ report:
         free(line);
         aod_run_job_free(it->job);
         aod_facts_free(it->facts);
+        aod_facts_free(it->care);
         for (o = 0; o < it->n_outcomes; o++)
             free(it->outcome[o]);
     }

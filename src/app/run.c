@@ -577,6 +577,121 @@ fail:
     return NULL;
 }
 
+/* The group's care lists: each row to the report of its key. */
+typedef struct keyed {
+    const char *key;
+    size_t k; /* its index in the group */
+} keyed;
+
+typedef struct group_care {
+    const keyed *order; /* the group's keys, sorted by strcmp */
+    size_t n;
+    const unsigned char *skip;
+    aod_facts **out;
+} group_care;
+
+static int keyed_cmp(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->k > y->k) - (x->k < y->k);
+}
+
+static int take_group_care(void *ctx, const char *const *v, size_t n, aod_error *err)
+{
+    group_care *g = ctx;
+    size_t lo = 0, hi = g->n;
+    facts_ctx c;
+
+    if (n < 4 || !v[0])
+        return -1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(g->order[mid].key, v[0]) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* a key twice in the group: every report of it gets the row */
+    for (; lo < g->n && strcmp(g->order[lo].key, v[0]) == 0; lo++) {
+        size_t k = g->order[lo].k;
+        if (g->skip && g->skip[k])
+            continue;
+        if (!g->out[k] && !(g->out[k] = aod_facts_new())) {
+            aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+            return -1;
+        }
+        c.f = g->out[k];
+        if (take_care(&c, v, n, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int aod_run_read_care_group(aod_store *st, const char *const *keys, size_t n,
+                            const unsigned char *skip, aod_facts **out, aod_error *err)
+{
+    group_care g;
+    keyed *order = NULL;
+    size_t k;
+    int rc = -1;
+
+    for (k = 0; k < n; k++)
+        out[k] = NULL;
+    if (n == 0)
+        return 0;
+    order = malloc(n * sizeof *order);
+    if (!order) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return -1;
+    }
+    for (k = 0; k < n; k++) {
+        order[k].key = keys[k];
+        order[k].k = k;
+    }
+    qsort(order, n, sizeof *order, keyed_cmp);
+    g.order = order;
+    g.n = n;
+    g.skip = skip;
+    g.out = out;
+    if (aod_store_site_read(st, AOD_SITE_CARE, keys, n, take_group_care, &g, NULL, err) != 0)
+        goto out;
+    for (k = 0; k < n; k++)
+        if (out[k]) {
+            aod_facts_set_loaded(out[k], 0, 0, 1);
+            aod_facts_finish(out[k]);
+        }
+    rc = 0;
+out:
+    if (rc != 0)
+        for (k = 0; k < n; k++) {
+            aod_facts_free(out[k]);
+            out[k] = NULL;
+        }
+    free(order);
+    return rc;
+}
+
+aod_facts *aod_run_read_care(aod_store *st, const aod_report_info *info, aod_error *err)
+{
+    facts_ctx c;
+    int care = 0;
+
+    c.f = aod_facts_new();
+    if (!c.f) {
+        aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
+        return NULL;
+    }
+    if (aod_store_site_read(st, AOD_SITE_CARE, info->patient_keys, info->n_patient_keys, take_care,
+                            &c, &care, err) != 0) {
+        aod_facts_free(c.f);
+        return NULL;
+    }
+    aod_facts_set_loaded(c.f, 0, 0, care);
+    aod_facts_finish(c.f);
+    return c.f;
+}
+
 /* What the self-audit of a finished job records (files: MAX_OUTPUTS). */
 static void selfaudit_of(const aod_run_job *j, aod_selfaudit *a, aod_selfaudit_file *files,
                          char *os_user, size_t user_size, char *host, size_t host_size);
@@ -613,6 +728,7 @@ struct aod_run_job {
     aod_report *rep;
     aod_report_info info; /* with the search outcomes (and the site facts) */
     aod_facts *facts;     /* privacy office and explain only */
+    aod_facts *care;      /* the care list, for the other reports (info.care) */
     outcomes found;
     aod_run_output *outs;
     size_t n_outs;
@@ -740,6 +856,15 @@ aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod
         if (!j->facts)
             goto fail;
         j->info.facts = j->facts;
+    }
+    /* the care list is evidence of a reason in every copy (issue 16
+     * point 3); the privacy office's is part of its site facts, and a
+     * month batch's group hands it in (info->care) */
+    if (!j->info.facts && !info->care && !outcome_msgs) {
+        j->care = aod_run_read_care(st, info, err);
+        if (!j->care)
+            goto fail;
+        j->info.care = j->care;
     }
     j->rep = aod_report_new(&j->info, text, sink, err);
     if (!j->rep)
@@ -1008,6 +1133,7 @@ void aod_run_job_free(aod_run_job *j)
         return;
     aod_report_free(j->rep);
     aod_facts_free(j->facts);
+    aod_facts_free(j->care);
     if (j->raw)
         raw_free(&j->raw->base);
     aod_store_completeness_free(j->complete);

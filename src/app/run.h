@@ -123,6 +123,20 @@ typedef struct aod_run_job aod_run_job;
  * (aod_facts_free) or NULL with err set. */
 aod_facts *aod_run_read_facts(aod_store *st, const aod_report_info *info, aod_error *err);
 
+/* Only the patient's care relationships (info's keys), for a report that
+ * reads no other site facts: the evidence of a reason in every copy
+ * (info->care).  Returns a new object (aod_facts_free) or NULL with err
+ * set. */
+aod_facts *aod_run_read_care(aod_store *st, const aod_report_info *info, aod_error *err);
+
+/* The care lists of a month batch's group in one query: out[k] (n of them)
+ * receives the care relationships of keys[k] (a new object, or NULL when
+ * the list has none for it or skip[k] is set: a report that reads its site
+ * facts itself; skip may be NULL).  On failure every out[k] is NULL.
+ * Returns 0 / -1. */
+int aod_run_read_care_group(aod_store *st, const char *const *keys, size_t n,
+                            const unsigned char *skip, aod_facts **out, aod_error *err);
+
 /* batch --notify: the organisations that accessed info's patient before
  * info->from (aod_entry_org_key of the lines of the patient's access
  * report over that time), sorted in byte order and unique, into a new
@@ -139,8 +153,9 @@ void aod_run_seen_orgs_free(char **v, size_t n);
  * facts from st; with outcome_msgs the caller hands the completeness facts
  * in info->completeness (borrowed: they must outlive the job; NULL: none)
  * and, for a privacy-office report, the site facts in info->facts
- * (aod_run_read_facts; borrowed, must outlive the job): nothing is asked
- * of st here.  Returns a new job (aod_run_job_free) or NULL with err set. */
+ * (aod_run_read_facts; borrowed, must outlive the job), for any other its
+ * care list in info->care (aod_run_read_care, or the group's; NULL: none):
+ * nothing is asked of st here.  Returns a new job (aod_run_job_free) or NULL with err set. */
 aod_run_job *aod_run_begin(aod_store *st, const aod_report_info *info, const aod_text *text,
                            int explain, aod_run_output *outs, size_t n_outs,
                            const aod_run_options *opts, const char *const *outcome_msgs,

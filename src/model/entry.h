@@ -83,7 +83,7 @@ typedef enum aod_reason {
     AOD_REASON_CONSENT,   /* a consent decision or authorization on record (evidence: which) */
     AOD_REASON_ENCOUNTER, /* evidence: the event names the visit (encounter, an Encounter entity) */
     AOD_REASON_ORDER,     /* evidence: the event names an order or plan (basedOn, entity) */
-    AOD_REASON_CARE,      /* evidence: a care relationship the site supplied (the hook below) */
+    AOD_REASON_CARE,      /* evidence: a care relationship the site supplied (info.care) */
     AOD_REASON_COUNT
 } aod_reason;
 
@@ -222,13 +222,6 @@ char *aod_entry_ref_format(uint64_t sum, char *out, size_t size);
  * s is not ten base-32 characters. */
 int aod_entry_ref_parse(const char *s, char *out, size_t size);
 
-/* The care-relationship hook (issue 19): a site-supplied table that can say
- * "this person was on the patient's care team then".  Called for a line
- * with no recorded reason and no evidence in the event; on a match it sets
- * *evidence (borrowed, must outlive the report: a string of the table) and
- * returns 1; 0 when there is none; -1 with err set on failure. */
-typedef int (*aod_care_fn)(void *ctx, const aod_entry *e, const char **evidence, aod_error *err);
-
 /* Why a line is in the patient's notification digest (batch --notify,
  * doc/notifications.md).  The order is the digest's. */
 typedef enum aod_notify_reason {
@@ -293,9 +286,13 @@ typedef struct aod_report_info {
      * the sources, since when each logs, the horizon, the days a daily
      * source logged nothing); NULL when not known (borrowed). */
     const struct aod_completeness *completeness;
-    /* The care-relationship hook (aod_care_fn); NULL: none supplied. */
-    aod_care_fn care;
-    void *care_ctx;
+    /* The patient's care relationships the site supplied (load-care), as
+     * evidence of a reason (issue 16 point 3): a line with no recorded
+     * reason by a person on the patient's care team around the access
+     * (the policy's care-window-hours, as the flags' coverage counts it)
+     * says so, with the relationship's dates.  Read for every audience;
+     * NULL: use facts' care list (the privacy office's), if any.  Borrowed. */
+    const aod_facts *care;
     /* batch --notify: mark the lines the patient's digest names
      * (aod_entry.notify), and the organisations that accessed the patient's
      * record before `from` (sorted in byte order, borrowed), which are not

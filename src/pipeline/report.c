@@ -166,6 +166,66 @@ static void note_observer(aod_report *r, const char *obs)
         r->sum.more_observers++;
 }
 
+#define HOUR_MS ((int64_t)3600 * 1000)
+
+/* A date of the care list as the evidence says it ("2025-02-01"). */
+static const char *care_day(int64_t ms, char *out, size_t size)
+{
+    return aod_timefmt_date(ms, out, size);
+}
+
+/*
+ * Issue 16 point 3: a line with no recorded reason whose person was on the
+ * patient's care team around it (the site's care list, load-care) has that
+ * as its reason, and the evidence gives the relationship's dates.  The same
+ * window as the privacy office's explanation coverage (flags.c), so the two
+ * counts agree.  Returns 0 (e changed or not) / -1.
+ */
+static int care_reason(aod_report *r, aod_entry *e, aod_error *err)
+{
+    const aod_facts *f = r->info->care ? r->info->care : r->info->facts;
+    int64_t w = (int64_t)r->info->policy->access_flags.care_window_hours * HOUR_MS;
+    const aod_care *c;
+    const char *vars[5], *tmpl, *key;
+    char from[16], to[16];
+
+    if (!f || !aod_facts_n_care(f))
+        return 0;
+    c = aod_facts_care_near(f, e->actor_key, e->when_start - w, e->when_end + w + 1);
+    if (!c)
+        c = aod_facts_care_near(f, e->actor_id_key, e->when_start - w, e->when_end + w + 1);
+    if (!c)
+        return 0;
+    if (c->from != AOD_FACTS_NO_START && c->to != AOD_FACTS_NO_END)
+        key = "care.period";
+    else if (c->from != AOD_FACTS_NO_START)
+        key = "care.since";
+    else if (c->to != AOD_FACTS_NO_END)
+        key = "care.until";
+    else
+        key = "care.always";
+    tmpl = aod_text_get(r->text, key);
+    if (!tmpl) {
+        aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "the template %s is missing", key);
+        return -1;
+    }
+    vars[0] = "from";
+    vars[1] = c->from != AOD_FACTS_NO_START ? care_day(c->from, from, sizeof from) : "";
+    vars[2] = "to";
+    /* the list's end date is the day after its last day */
+    vars[3] = c->to != AOD_FACTS_NO_END ? care_day(c->to - 1, to, sizeof to) : "";
+    vars[4] = NULL;
+    aod_buf_reset(&r->why);
+    if (aod_text_expand(&r->why, tmpl, vars, err) != 0)
+        return -1;
+    e->reason_evidence = aod_strpool_intern(r->pool, aod_buf_str(&r->why));
+    if (!e->reason_evidence)
+        return fail_nomem(err);
+    e->reason = AOD_REASON_CARE;
+    e->reasoned = e->count;
+    return 0;
+}
+
 /* The last stage: mask, count, hand to the sink (or to the traces). */
 static int on_flagged(void *ctx, const aod_entry *in, aod_error *err)
 {
@@ -183,18 +243,8 @@ static int on_flagged(void *ctx, const aod_entry *in, aod_error *err)
         e.access_evidence = NULL;
         e.explained = 0;
     }
-    if (e.reason == AOD_REASON_NONE && r->info->care) {
-        /* issue 19's care-relationship table, when a site supplies one */
-        const char *ev = NULL;
-        int rc = r->info->care(r->info->care_ctx, &e, &ev, err);
-        if (rc < 0)
-            return -1;
-        if (rc > 0) {
-            e.reason = AOD_REASON_CARE;
-            e.reason_evidence = ev;
-            e.reasoned = e.count;
-        }
-    }
+    if (e.reason == AOD_REASON_NONE && care_reason(r, &e, err) != 0)
+        return -1;
     e.ref = aod_strpool_intern(r->pool, aod_entry_ref_format(e.ref_sum, ref, sizeof ref));
     if (!e.ref)
         return fail_nomem(err);

@@ -343,4 +343,38 @@ else
     echo "# skipped: the program does not run in 100 MB of address space here (sanitizers?)"
 fi
 
+# ------------------------------ the care list explains, grouped or alone
+# Issue 16 point 3: a month run's group reads its reports' care lists in
+# one query and hands each report its own; every report says the same as
+# the report made alone, and a care relationship shows as the reason.
+psql_q "COPY (SELECT DISTINCT p.patient_key, s.key, '2025-01-01', '2025-01-31'
+             FROM aod.event_patient p JOIN aod.audit_event a ON a.id = p.event_id,
+                  jsonb_array_elements(a.resource->'agent') ag,
+                  unnest(ARRAY[ag->'who'->>'reference',
+                               (ag->'who'->'identifier'->>'system') || '|' ||
+                               (ag->'who'->'identifier'->>'value')]) s(key)
+             WHERE p.recorded >= '2025-01-01' AND p.recorded < '2025-02-01' AND s.key IS NOT NULL
+             ORDER BY 1, 2) TO STDOUT (FORMAT csv)" | sed '1i patient_key,staff_key,from,to' \
+    >"$B/care.csv"
+ok "a care list for the month's patients" run 0 "${AOD[@]}" load-care "$B/care.csv"
+ok "month run with the care list" run 0 "${AOD[@]}" batch --policy "$DEMO_POLICY" --month 2025-01 \
+    --now "$NOW" --formats csv --out-dir "$B/care" --jobs 2
+# every report of the run against the same report made alone
+python3 -c '
+import json, sys
+for x in json.load(open(sys.argv[1]))["reports"]:
+    print(x["patient"][0] + "\t" + x["patient_dir"])' "$B/care/manifest.json" >"$B/care.list"
+same=0 said=0 n=0
+while IFS=$'\t' read -r key dir; do
+    n=$((n + 1))
+    "${AOD[@]}" report --policy "$DEMO_POLICY" --patient "$key" --mode access \
+        --from 2025-01-01 --to 2025-01-31 --now "$NOW" -o "$B/care-alone.csv" 2>/dev/null &&
+        cmp -s "$B/care/$dir/access_2025-01-01_2025-01-31_en.csv" "$B/care-alone.csv" &&
+        same=$((same + 1))
+    grep -q "our care records show this person on your care team from 2025-01-01 to 2025-01-31" \
+        "$B/care-alone.csv" && said=$((said + 1))
+done <"$B/care.list"
+ok "care: every month report is the one made alone ($same of $n)" test "$same" = "$n" -a "$n" -gt 3
+ok "care: reports whose lines say the care list ($said)" test "$said" -ge 2
+
 finish
