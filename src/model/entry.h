@@ -103,6 +103,7 @@ typedef struct aod_party {
     const char *id_value;
     const char *name;         /* best name recorded: R4 agent.name, else who.display */
     const char *role;         /* role as words (display, else code) */
+    const char *role_code;    /* the code beside it, if any: the templates' role.<code> words */
     const char *unit;         /* unit / department when recorded (agent.location display) */
     const char *organisation; /* organisation name when known */
     const char *address;      /* postal address when known (recipients) */

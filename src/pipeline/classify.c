@@ -645,13 +645,14 @@ static int agent_is_system(const aod_record *r, const aod_agent *a)
 
 /* ------------------------------------------------------------- the party */
 
-static const char *first_text(const aod_codings *l)
+/* The first coding of l with a display or a code, or NULL. */
+static const aod_coding *first_coded(const aod_codings *l)
 {
     size_t i;
 
     for (i = 0; i < l->n; i++)
         if (l->v[i].display || l->v[i].code)
-            return l->v[i].display ? l->v[i].display : l->v[i].code;
+            return &l->v[i];
     return NULL;
 }
 
@@ -674,6 +675,7 @@ static int is_uri_text(const char *s)
 static void fill_party(ctx *c, const aod_agent *a, aod_actor_class k, aod_party *out)
 {
     const aod_policy_party *ba;
+    const aod_coding *rc;
     const char *org = NULL, *unit = NULL, *address = NULL, *name;
 
     memset(out, 0, sizeof *out);
@@ -699,15 +701,17 @@ static void fill_party(ctx *c, const aod_agent *a, aod_actor_class k, aod_party 
     /* family, friends, caregivers: people the patient knows, never staff */
     out->related = k == AOD_ACTOR_EXTERNAL_PERSON &&
                    (ref_is(&a->who, "RelatedPerson") || agent_is_related_person(a));
-    out->role = intern(c, first_text(&a->role));
-    if (!out->role && agent_is_related_person(a))
-        out->role = intern(c, first_text(&a->type));
+    rc = first_coded(&a->role);
+    if (!rc && agent_is_related_person(a))
+        rc = first_coded(&a->type);
+    out->role = rc ? intern(c, rc->display ? rc->display : rc->code) : NULL;
+    out->role_code = rc ? intern(c, rc->code) : NULL;
     if (!out->network)
         out->network = intern(c, a->network);
     /* The patient acting: the role words say "you" (templates role.PAT),
      * whatever name or identifier the record carries. */
     if (k == AOD_ACTOR_PATIENT_OR_REPRESENTATIVE && !agent_is_representative(a))
-        out->role = intern(c, "PAT");
+        out->role = out->role_code = intern(c, "PAT");
 
     if (!org && ref_is(&a->who, "Organization"))
         org = a->who.display ? a->who.display : a->name;
@@ -1041,16 +1045,6 @@ static void fill_data(ctx *c, aod_entry *out)
 }
 
 /* ---------------------------------------------------------- other fields */
-
-static const aod_coding *first_coded(const aod_codings *l)
-{
-    size_t i;
-
-    for (i = 0; i < l->n; i++)
-        if (l->v[i].code || l->v[i].display)
-            return &l->v[i];
-    return NULL;
-}
 
 static void fill_purpose(ctx *c, const aod_agent *who, const aod_agent *req, aod_entry *out)
 {

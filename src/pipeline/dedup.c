@@ -193,7 +193,11 @@ static void party_fill(aod_party *dst, const aod_party *src)
     FILL(dst, src, id_system);
     FILL(dst, src, id_value);
     FILL(dst, src, name);
-    FILL(dst, src, role);
+    if (!dst->role) {
+        /* the words and their code together */
+        dst->role = src->role;
+        dst->role_code = src->role_code;
+    }
     FILL(dst, src, unit);
     FILL(dst, src, organisation);
     FILL(dst, src, address);

@@ -515,11 +515,19 @@ static int protected_staff(const aod_policy *p, const aod_party *w)
     return 0;
 }
 
-/* The role words of code into *out: NULL (with e flagged) when the
- * templates have none and the reader is the patient. */
-static const char *role_words(aod_mask *m, aod_entry *e, const char *code)
+/* The role words: the templates' words for a staff role's recorded code
+ * (staff-role.PHYS, so that a Spanish letter does not print an English
+ * display), else those for the role as recorded (role.<display or code>:
+ * the people around the patient), else it as recorded; NULL (with e
+ * flagged) when that is a bare code and the reader is the patient. */
+static const char *role_words(aod_mask *m, aod_entry *e, const char *role, const char *code)
 {
-    const char *v = aod_text_code(m->text, "role", code, NULL);
+    const char *v = has(code) ? aod_text_words(m->text, "staff-role", code, NULL) : NULL;
+
+    if (v)
+        return v;
+    code = role;
+    v = aod_text_code(m->text, "role", code, NULL);
 
     if (is_bare_code(v)) {
         no_words(m, e, "role", code);
@@ -546,7 +554,7 @@ static int outside_person(aod_mask *m, aod_entry *e, const char *org, aod_error 
             place = host;
     }
     if (has(w->role))
-        role = role_words(m, e, w->role);
+        role = role_words(m, e, w->role, w->role_code);
     tmpl = aod_text_get(m->text, class_key(key, sizeof key, "actor", w->cls, "-of"));
     if (place && tmpl) {
         const char *vars[3] = {"organisation", place, NULL};
@@ -683,8 +691,9 @@ int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
     case AOD_TIER_ROLE_UNIT:
         if (has(w->unit)) {
             const char *vars[5];
+            const char *rw = has(w->role) ? role_words(m, e, w->role, w->role_code) : NULL;
             vars[0] = "role";
-            vars[1] = has(w->role) ? w->role : generic_label(m, c, key, sizeof key);
+            vars[1] = rw ? rw : generic_label(m, c, key, sizeof key);
             vars[2] = "unit";
             vars[3] = w->unit;
             vars[4] = NULL;
@@ -731,9 +740,9 @@ int aod_mask_apply(aod_mask *m, aod_entry *e, aod_error *err)
      * have no words for is flagged, so the privacy office can count them
      * and add the words. */
     if (name && name == w->role)
-        name = role_words(m, e, name);
+        name = role_words(m, e, name, w->role_code);
     if (role)
-        role = role_words(m, e, role);
+        role = role_words(m, e, role, role == w->role ? w->role_code : NULL);
     if (!name) {
         /* Nothing recorded to show at the asked tier: the generic label. */
         name = aod_strpool_intern(m->pool, generic_label(m, c, key, sizeof key));
