@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "base/log.h"
+#include "ingest/jsonfast.h"
 #include "ingest/jsonscan.h"
 #include "ingest/normalize.h"
 
@@ -198,10 +199,14 @@ static int on_piece(void *ctx, aod_jsonscan_kind kind, const char *json, size_t 
 {
     load_ctx *c = ctx;
     json_error_t jerr;
-    json_t *doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* jansson's parser for what the quick one declines (and to say why a
+     * document is not JSON) */
+    json_t *doc = aod_jsonfast_parse(json, len);
     const char *type;
     int rc = -1;
 
+    if (!doc)
+        doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     c->events++;
     if (!doc) {
         json_fail(c, &jerr, line, kind == AOD_JSONSCAN_ENTRY ? index : -1, err);

@@ -343,11 +343,15 @@ fail:
  * holds an advisory lock until its transaction ends: two loads run one
  * after the other (reports are not affected).
  */
-#define BATCH_ROWS  2000
-#define BATCH_BYTES ((size_t)8 * 1024 * 1024)
-#define SEND_BYTES  ((size_t)256 * 1024)
-#define PUMP_ROWS   16
-#define SET_SLOTS   4096 /* a power of two, at least twice BATCH_ROWS */
+#define BATCH_ROWS 2000
+/* The first batch is shipped sooner, and each after it twice as large up to
+ * BATCH_ROWS: the server starts storing while the client parses, instead
+ * of waiting for a whole batch. */
+#define FIRST_BATCH_ROWS 250
+#define BATCH_BYTES      ((size_t)8 * 1024 * 1024)
+#define SEND_BYTES       ((size_t)256 * 1024)
+#define PUMP_ROWS        16
+#define SET_SLOTS        4096 /* a power of two, at least twice BATCH_ROWS */
 
 /* COPY writes the given ids into the identity column (as INSERT would with
  * OVERRIDING SYSTEM VALUE); they come from its own sequence. */
@@ -436,6 +440,9 @@ struct load_state {
     uint32_t *od_tab; /* entry index + 1, open addressing */
     size_t od_slots;
     aod_buf od_text;
+    int64_t *months; /* months aod.ensure_partitions() answered for in this load */
+    size_t n_months, cap_months;
+    size_t batch_rows; /* rows of the batch being filled at which it is shipped */
 };
 
 /* One (observer, day) of a load: how many records it newly stored. */
@@ -496,6 +503,7 @@ static void load_state_free(load_state *ls)
     }
     free(ls->od);
     free(ls->od_tab);
+    free(ls->months);
     aod_buf_free(&ls->od_text);
     aod_buf_free(&ls->loaded_from);
     aod_buf_free(&ls->chunk);
@@ -752,16 +760,46 @@ nomem:
     return -1;
 }
 
+/* The month (years * 12 + month - 1, UTC) of a day since 1970-01-01. */
+static int64_t day_month(int64_t day)
+{
+    /* civil from days: the proleptic Gregorian calendar, in eras of 400 years */
+    int64_t z = day + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t y = yoe + era * 400 + (m <= 2);
+
+    return y * 12 + m - 1;
+}
+
+static int month_known(const load_state *ls, int64_t month)
+{
+    size_t i;
+
+    for (i = 0; i < ls->n_months; i++)
+        if (ls->months[i] == month)
+            return 1;
+    return 0;
+}
+
 /* Makes sure the store has partitions for the months of the batch's new
  * rows (sql/005_partitions.sql): the days they fall on, each once in a
  * run, go to aod.ensure_partitions(), which makes what is missing (usually
- * nothing: months are made ahead). */
+ * nothing: months are made ahead).  A month it answered for earlier in this
+ * load is not asked again: what it made is the load's transaction's, and
+ * the batches of a load mostly fall in the same few months. */
 static int batch_partitions(aod_store *st, load_batch *b, aod_error *err)
 {
-    aod_buf *q = &st->load->scratch;
+    load_state *ls = st->load;
+    aod_buf *q = &ls->scratch;
     const char *params[1];
     PGresult *res;
-    int64_t last_day = INT64_MIN;
+    int64_t last_day = INT64_MIN, *asked = NULL;
+    size_t n_asked = 0, cap_asked = 0;
     char num[32];
     size_t i;
     int first = 1, rc = -1;
@@ -772,13 +810,28 @@ static int batch_partitions(aod_store *st, load_batch *b, aod_error *err)
     for (i = 0; i < b->n_rows; i++) {
         int64_t ms = b->rows[i].recorded_ms;
         int64_t day = ms / 86400000 - (ms % 86400000 < 0);
+        int64_t month;
         if (b->rows[i].id != 0 || day == last_day)
             continue;
         last_day = day;
+        month = day_month(day);
+        if (month_known(ls, month))
+            continue;
         snprintf(num, sizeof num, "%s%" PRId64, first ? "" : ",", day);
         first = 0;
         if (aod_buf_adds(q, num) != 0)
             goto nomem;
+        if (n_asked == cap_asked) {
+            int64_t *a = grow_array(asked, &cap_asked, n_asked, sizeof *asked);
+            if (!a)
+                goto nomem;
+            asked = a;
+        }
+        asked[n_asked++] = month;
+    }
+    if (first) { /* every month known */
+        rc = 0;
+        goto out;
     }
     if (aod_buf_addc(q, '}') != 0)
         goto nomem;
@@ -792,14 +845,38 @@ static int batch_partitions(aod_store *st, load_batch *b, aod_error *err)
     else
         rc = 0;
     PQclear(res);
-    return rc;
+    for (i = 0; rc == 0 && i < n_asked; i++) {
+        if (month_known(ls, asked[i]))
+            continue;
+        if (ls->n_months == ls->cap_months) {
+            int64_t *m = grow_array(ls->months, &ls->cap_months, ls->n_months, sizeof *m);
+            if (!m)
+                goto nomem;
+            ls->months = m;
+        }
+        ls->months[ls->n_months++] = asked[i];
+    }
+    goto out;
 nomem:
     aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
-    return -1;
+    rc = -1;
+out:
+    free(asked);
+    return rc;
+}
+
+static int id_cmp(const void *pa, const void *pb)
+{
+    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+
+    return a < b ? -1 : a > b;
 }
 
 /* Marks the rows whose key the store holds already (id stays 0) and
- * reserves ids for the others. */
+ * reserves ids for the others, in one statement: it returns the position
+ * (from 1) of each row not stored yet, with a new id.  nextval() hands one
+ * session rising values, so the ids, sorted, go to the new rows in their
+ * order: what one nextval() per row in row order would have given. */
 static int batch_check(aod_store *st, load_batch *b, long *n_new, aod_error *err)
 {
     load_state *ls = st->load;
@@ -807,9 +884,9 @@ static int batch_check(aod_store *st, load_batch *b, long *n_new, aod_error *err
     aod_buf *q = &ls->scratch;
     PGresult *res = NULL;
     const char *params[1];
-    char count[24];
-    size_t i, slot;
-    long fresh = 0;
+    size_t i, k;
+    long fresh;
+    int64_t *ids = NULL;
     int j, rc = -1;
 
     /* '{"\\x..","\\x.."}': bytea in hex inside an array literal. */
@@ -818,7 +895,6 @@ static int batch_check(aod_store *st, load_batch *b, long *n_new, aod_error *err
         goto nomem;
     for (i = 0; i < b->n_rows; i++) {
         char hex[2 * AOD_SHA256_DIGEST_LEN];
-        size_t k;
         for (k = 0; k < AOD_SHA256_DIGEST_LEN; k++) {
             hex[2 * k] = hexd[b->rows[i].key[k] >> 4];
             hex[2 * k + 1] = hexd[b->rows[i].key[k] & 15];
@@ -830,54 +906,50 @@ static int batch_check(aod_store *st, load_batch *b, long *n_new, aod_error *err
     if (aod_buf_addc(q, '}') != 0)
         goto nomem;
     params[0] = q->data;
-    res = PQexecParams(st->conn,
-                       "SELECT event_key FROM aod.audit_event WHERE event_key = ANY ($1::bytea[])",
-                       1, NULL, params, NULL, NULL, 1);
+    res = PQexecParams(
+        st->conn,
+        /* the stored keys first, by each month's key index (never a scan
+         * of the archive, whatever the planner thinks of a join) */
+        "WITH stored AS MATERIALIZED (SELECT e.event_key FROM aod.audit_event e"
+        " WHERE e.event_key = ANY ($1::bytea[]))"
+        " SELECT k.i, nextval((SELECT pg_get_serial_sequence('aod.audit_event', 'id')))"
+        " FROM unnest($1::bytea[]) WITH ORDINALITY k (key, i)"
+        " WHERE NOT EXISTS (SELECT FROM stored s WHERE s.event_key = k.key)",
+        1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        load_error(st, err, "look for stored events", res);
+        load_error(st, err, "look for stored events and reserve ids", res);
         goto out;
     }
-    for (j = 0; j < PQntuples(res); j++) {
-        long r;
-        if (PQgetlength(res, j, 0) != AOD_SHA256_DIGEST_LEN)
-            continue;
-        r = batch_find(b, (const unsigned char *)PQgetvalue(res, j, 0), &slot);
-        if (r >= 0)
-            b->rows[r].id = -1;
-    }
-    PQclear(res);
-    res = NULL;
+    fresh = PQntuples(res);
+    if (fresh > 0 && !(ids = malloc((size_t)fresh * sizeof *ids)))
+        goto nomem;
     for (i = 0; i < b->n_rows; i++)
-        fresh += b->rows[i].id == 0;
+        b->rows[i].id = -1;
+    for (j = 0; j < fresh; j++) {
+        long long pos = strtoll(PQgetvalue(res, j, 0), NULL, 10);
+        if (pos < 1 || (unsigned long long)pos > b->n_rows || b->rows[pos - 1].id != -1) {
+            aod_error_set(err, AOD_ERR_INTERNAL, aod_buf_str(&ls->loaded_from), b->first_line, NULL,
+                          "the database answered the check of lines %ld-%ld with a row that is"
+                          " not one of them",
+                          b->first_line, b->last_line);
+            goto out;
+        }
+        b->rows[pos - 1].id = 0;
+        ids[j] = strtoll(PQgetvalue(res, j, 1), NULL, 10);
+    }
+    if (fresh > 1)
+        qsort(ids, (size_t)fresh, sizeof *ids, id_cmp);
     *n_new = fresh;
     if (fresh > 0 && batch_partitions(st, b, err) != 0)
         goto out;
-    if (fresh > 0) {
-        snprintf(count, sizeof count, "%ld", fresh);
-        params[0] = count;
-        res = PQexecParams(st->conn,
-                           "SELECT nextval(pg_get_serial_sequence('aod.audit_event', 'id'))"
-                           " FROM generate_series(1, $1::int)",
-                           1, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != fresh) {
-            load_error(st, err, "reserve event ids", res);
-            goto out;
-        }
-        j = 0;
-        for (i = 0; i < b->n_rows; i++) {
-            if (b->rows[i].id == 0)
-                b->rows[i].id = strtoll(PQgetvalue(res, j++, 0), NULL, 10);
-        }
-    }
-    for (i = 0; i < b->n_rows; i++) {
-        if (b->rows[i].id < 0)
-            b->rows[i].id = 0;
-    }
+    for (i = 0, j = 0; i < b->n_rows; i++)
+        b->rows[i].id = b->rows[i].id == 0 ? ids[j++] : 0;
     rc = 0;
     goto out;
 nomem:
     aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
 out:
+    free(ids);
     PQclear(res);
     return rc;
 }
@@ -1283,6 +1355,8 @@ static int batch_ship(aod_store *st, aod_error *err)
         ls->counts.without_patient += b->rows[i].id && b->rows[i].n_pk == 0;
     ls->filling = !ls->filling;
     batch_reset(&ls->batch[ls->filling]);
+    if (ls->batch_rows < BATCH_ROWS)
+        ls->batch_rows = ls->batch_rows * 2 < BATCH_ROWS ? ls->batch_rows * 2 : BATCH_ROWS;
     if (fresh == 0)
         return 0;
     if (!PQsendQuery(st->conn, copy_event_sql)) {
@@ -1314,6 +1388,8 @@ int aod_store_load_begin(aod_store *st, const char *loaded_from, aod_error *err)
     ls->phase = IO_IDLE;
     aod_buf_reset(&ls->outcomes);
     ls->n_od = 0;
+    ls->n_months = 0;
+    ls->batch_rows = FIRST_BATCH_ROWS;
     if (ls->od_tab)
         memset(ls->od_tab, 0, ls->od_slots * sizeof *ls->od_tab);
     aod_buf_reset(&ls->od_text);
@@ -1355,7 +1431,7 @@ int aod_store_load_add(aod_store *st, const aod_load_row *row, aod_error *err)
     if (ls->flying && ls->counts.read % PUMP_ROWS == 0 && io_pump(st, 0, err) != 0)
         return -1;
     b = &ls->batch[ls->filling];
-    if (b->n_rows >= BATCH_ROWS || b->events.len + b->patients.len >= BATCH_BYTES)
+    if (b->n_rows >= ls->batch_rows || b->events.len + b->patients.len >= BATCH_BYTES)
         return batch_ship(st, err);
     return 0;
 }
