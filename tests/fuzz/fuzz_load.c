@@ -2,7 +2,8 @@
  * fuzz_load.c - libFuzzer target: the loader's path without the database.
  *
  * The input is a file as `aodreport load` reads it (NDJSON or a Bundle),
- * fed to the scanner in uneven chunks; every piece goes through jansson and
+ * fed to the scanner in uneven chunks; every piece goes through the quick
+ * parser (checked against jansson's values) and jansson and
  * normalize exactly as src/ingest/load.c does, and the compact form made for
  * the store is decoded again (what a report does with it).  Seeds:
  * tests/data/load, tests/data/cases/ * /events.ndjson, tests/data/normalize.
@@ -13,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "ingest/jsonfast.h"
 #include "ingest/jsonscan.h"
 #include "ingest/normalize.h"
 #include "model/recio.h"
@@ -45,10 +47,16 @@ static int on_piece(void *vctx, aod_jsonscan_kind kind, const char *json, size_t
     ctx *c = vctx;
     json_error_t jerr;
     json_t *doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr), *res;
+    json_t *fast = aod_jsonfast_parse(json, len);
     const char *type;
     int rc = -1;
 
     (void)line, (void)index;
+    /* the loader's quick parser (jsonfast.h) must accept nothing jansson
+     * rejects and give exactly jansson's values where it accepts */
+    if (fast && (!doc || !json_equal(fast, doc)))
+        abort();
+    json_decref(fast);
     if (!doc) {
         aod_error_set(err, AOD_ERR_INPUT, "fuzz", 0, NULL, "invalid JSON");
         return -1;
