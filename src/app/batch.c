@@ -792,7 +792,16 @@ void aod_batch_entry_clear(aod_batch_entry *e)
     free(e->base);
     free(e->lang);
     free(e->error);
+    free(e->shown_json);
+    free(e->shown_csv);
     memset(e, 0, sizeof *e);
+}
+
+void aod_batch_entry_changed(aod_batch_entry *e)
+{
+    free(e->shown_json);
+    free(e->shown_csv);
+    e->shown_json = e->shown_csv = NULL;
 }
 
 int aod_batch_entry_set_error(aod_batch_entry *e, const char *text)
@@ -803,6 +812,7 @@ int aod_batch_entry_set_error(aod_batch_entry *e, const char *text)
         return -1;
     free(e->error);
     e->error = copy;
+    aod_batch_entry_changed(e);
     return 0;
 }
 
@@ -934,8 +944,8 @@ static int put_indented(FILE *f, const char *s)
     return fputs(s, f) == EOF ? -1 : 0;
 }
 
-/* One report's JSON at its depth, after a separator unless it is the first. */
-static int put_entry_json(FILE *f, const aod_batch_entry *e, int first)
+/* One report's JSON at its depth.  0, -1 (errno) or -2 (out of memory). */
+static int entry_json_text(FILE *f, const aod_batch_entry *e)
 {
     json_t *o = entry_json(e);
     char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII) : NULL;
@@ -943,9 +953,57 @@ static int put_entry_json(FILE *f, const aod_batch_entry *e, int first)
 
     json_decref(o);
     if (text)
-        rc = (!first && fputs(",\n", f) == EOF) || put_indented(f, text) != 0 ? -1 : 0;
+        rc = put_indented(f, text) != 0 ? -1 : 0;
     free(text);
     return rc;
+}
+
+/* e's text made by put into *out (malloc'ed).  0, -1 or -2 as put. */
+static int render(const aod_batch_entry *e, int (*put)(FILE *, const aod_batch_entry *), char **out)
+{
+    size_t len = 0;
+    FILE *m;
+    int rc;
+
+    *out = NULL;
+    if (!(m = open_memstream(out, &len)))
+        return -2;
+    rc = put(m, e);
+    if (fclose(m) != 0 && rc == 0)
+        rc = -2;
+    if (rc != 0) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* Writes e's text made by put, after sep; *kept: where the text is kept
+ * between writes (NULL: made for this write only).  0, -1 (errno) or -2. */
+static int put_shown(FILE *f, const aod_batch_entry *e, char **kept,
+                     int (*put)(FILE *, const aod_batch_entry *), const char *sep)
+{
+    char *text = kept ? *kept : NULL;
+    int rc;
+
+    if (!text) {
+        rc = render(e, put, &text);
+        if (rc != 0)
+            return rc;
+        if (kept)
+            *kept = text;
+    }
+    rc = fputs(sep, f) == EOF || fputs(text, f) == EOF ? -1 : 0;
+    if (!kept)
+        free(text);
+    return rc;
+}
+
+/* One report's JSON at its depth, after a separator unless it is the first;
+ * keep: e itself, to keep its text for the next write, or NULL. */
+static int put_entry_json(FILE *f, const aod_batch_entry *e, aod_batch_entry *keep, int first)
+{
+    return put_shown(f, e, keep ? &keep->shown_json : NULL, entry_json_text, first ? "" : ",\n");
 }
 
 static int csv_row(FILE *f, const aod_batch_entry *e, const aod_batch_file *file)
@@ -999,7 +1057,7 @@ static int csv_row(FILE *f, const aod_batch_entry *e, const aod_batch_file *file
 }
 
 /* A report's rows of manifest.csv: one per file, or one without a file. */
-static int put_entry_csv(FILE *f, const aod_batch_entry *e)
+static int entry_csv_text(FILE *f, const aod_batch_entry *e)
 {
     size_t k;
 
@@ -1012,6 +1070,12 @@ static int put_entry_csv(FILE *f, const aod_batch_entry *e)
         if (csv_row(f, e, &e->notify[k]) != 0)
             return -1;
     return 0;
+}
+
+/* The same, kept as put_entry_json() keeps it. */
+static int put_entry_csv(FILE *f, const aod_batch_entry *e, aod_batch_entry *keep)
+{
+    return put_shown(f, e, keep ? &keep->shown_csv : NULL, entry_csv_text, "");
 }
 
 /*
@@ -1075,12 +1139,12 @@ fail:
     return NULL;
 }
 
-int aod_batch_manifest_add(aod_batch_manifest *m, const aod_batch_entry *e, aod_error *err)
+int aod_batch_manifest_add(aod_batch_manifest *m, aod_batch_entry *e, aod_error *err)
 {
-    int rc = put_entry_json(aod_outfile_stream(m->body_json), e, m->n == 0);
+    int rc = put_entry_json(aod_outfile_stream(m->body_json), e, e, m->n == 0);
 
     if (rc == 0)
-        rc = put_entry_csv(aod_outfile_stream(m->body_csv), e);
+        rc = put_entry_csv(aod_outfile_stream(m->body_csv), e, e);
     if (rc == -2) {
         aod_error_set(err, AOD_ERR_NOMEM, aod_buf_str(&m->json_path), 0, NULL,
                       "out of memory writing the manifest");
@@ -1114,8 +1178,9 @@ static int copy_body(aod_outfile *body, FILE *f)
     return n < 0 ? -1 : 0;
 }
 
+/* keep: v itself, whose reports keep their text for the next write, or NULL. */
 static int write_json(aod_batch_manifest *m, const aod_batch_run_info *run,
-                      const aod_batch_entry *v, size_t n, aod_error *err)
+                      const aod_batch_entry *v, aod_batch_entry *keep, size_t n, aod_error *err)
 {
     const char *shown = aod_buf_str(&m->json_path);
     json_t *head = NULL, *shard;
@@ -1155,7 +1220,7 @@ static int write_json(aod_batch_manifest *m, const aod_batch_run_info *run,
         copy_body(m->body_json, f) != 0)
         goto io;
     for (i = 0; i < n; i++) {
-        put = put_entry_json(f, &v[i], m->n == 0 && i == 0);
+        put = put_entry_json(f, &v[i], keep ? &keep[i] : NULL, m->n == 0 && i == 0);
         if (put == -2)
             goto nomem;
         if (put != 0)
@@ -1178,7 +1243,8 @@ done:
     return rc;
 }
 
-static int write_csv(aod_batch_manifest *m, const aod_batch_entry *v, size_t n, aod_error *err)
+static int write_csv(aod_batch_manifest *m, const aod_batch_entry *v, aod_batch_entry *keep,
+                     size_t n, aod_error *err)
 {
     static const char *const head[] = {"status",   "line",       "patient", "patient_dir", "mode",
                                        "audience", "lang",       "from",    "to",          "format",
@@ -1198,7 +1264,7 @@ static int write_csv(aod_batch_manifest *m, const aod_batch_entry *v, size_t n, 
     if (rc == 0)
         rc = copy_body(m->body_csv, f);
     for (i = 0; rc == 0 && i < n; i++)
-        rc = put_entry_csv(f, &v[i]);
+        rc = put_entry_csv(f, &v[i], keep ? &keep[i] : NULL);
     if (rc != 0) {
         aod_error_set(err, AOD_ERR_IO, path, 0, NULL, "write error: %s", strerror(errno));
         aod_outfile_abort(out);
@@ -1207,12 +1273,19 @@ static int write_csv(aod_batch_manifest *m, const aod_batch_entry *v, size_t n, 
     return aod_outfile_commit(out, err);
 }
 
-int aod_batch_manifest_commit(aod_batch_manifest *m, const aod_batch_run_info *run,
-                              const aod_batch_entry *tail, size_t n, aod_error *err)
+/* The same, keep as write_json() takes it. */
+static int commit(aod_batch_manifest *m, const aod_batch_run_info *run, const aod_batch_entry *tail,
+                  aod_batch_entry *keep, size_t n, aod_error *err)
 {
-    if (write_json(m, run, tail, n, err) != 0)
+    if (write_json(m, run, tail, keep, n, err) != 0)
         return -1;
-    return write_csv(m, tail, n, err);
+    return write_csv(m, tail, keep, n, err);
+}
+
+int aod_batch_manifest_commit(aod_batch_manifest *m, const aod_batch_run_info *run,
+                              aod_batch_entry *tail, size_t n, aod_error *err)
+{
+    return commit(m, run, tail, tail, n, err);
 }
 
 int aod_batch_manifest_write(int dirfd, const char *dir, const char *base,
@@ -1224,7 +1297,7 @@ int aod_batch_manifest_write(int dirfd, const char *dir, const char *base,
 
     if (!m)
         return -1;
-    rc = aod_batch_manifest_commit(m, run, entries, n, err);
+    rc = commit(m, run, entries, NULL, n, err);
     aod_batch_manifest_free(m);
     return rc;
 }

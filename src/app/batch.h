@@ -228,10 +228,19 @@ typedef struct aod_batch_entry {
     double seconds;                        /* time the report took; 0 when not run now */
     char *error;                           /* owned; NULL when none */
     int resumed;                           /* 1: complete from an earlier run, not made again */
+    /* owned: the manifest's text of this report (JSON, CSV rows) as last
+     * written, NULL until then; aod_batch_entry_changed() drops it */
+    char *shown_json, *shown_csv;
 } aod_batch_entry;
 
 /* Frees what e owns and zeroes it. */
 void aod_batch_entry_clear(aod_batch_entry *e);
+
+/* Says that e has changed since the manifest last listed it: the manifest
+ * writes it afresh (it keeps each report's text, so that rewriting the
+ * manifest of a window of thousands costs copies, not conversions).
+ * aod_batch_entry_set_error() says so itself. */
+void aod_batch_entry_changed(aod_batch_entry *e);
 
 /* Sets e->error to a copy of text (NULL clears it).  Returns 0 or -1. */
 int aod_batch_entry_set_error(aod_batch_entry *e, const char *text);
@@ -272,12 +281,14 @@ aod_batch_manifest *aod_batch_manifest_new(int dirfd, const char *dir, const cha
 
 /* Appends e (borrowed; it will not change any more) after the reports
  * added before.  Returns 0, or -1 with err set (AOD_ERR_IO, AOD_ERR_NOMEM). */
-int aod_batch_manifest_add(aod_batch_manifest *m, const aod_batch_entry *e, aod_error *err);
+int aod_batch_manifest_add(aod_batch_manifest *m, aod_batch_entry *e, aod_error *err);
 
 /* Writes BASE.json and BASE.csv: the reports added, then tail[0..n)
- * (borrowed).  Returns 0, or -1 with err set; then the previous files stay. */
+ * (borrowed; each keeps its text for the next commit until
+ * aod_batch_entry_changed()).  Returns 0, or -1 with err set; then the
+ * previous files stay. */
 int aod_batch_manifest_commit(aod_batch_manifest *m, const aod_batch_run_info *run,
-                              const aod_batch_entry *tail, size_t n, aod_error *err);
+                              aod_batch_entry *tail, size_t n, aod_error *err);
 
 /* Removes the temporary files and frees m.  Accepts NULL. */
 void aod_batch_manifest_free(aod_batch_manifest *m);

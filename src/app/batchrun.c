@@ -913,6 +913,7 @@ static size_t resume(plan *p, aod_batch_resume *done, aod_error *err)
         memcpy(e->self_audit, d.self_audit, sizeof e->self_audit);
         e->status = AOD_BATCH_OK;
         e->resumed = 1;
+        aod_batch_entry_changed(e);
         count++;
     }
     aod_buf_free(&path);
@@ -1384,10 +1385,9 @@ static int work_group(plan *p, const uint32_t *idx, size_t n, aod_store **st, in
         if (pause > 0)
             sleep_ms(pause);
     }
-    /* ... and their names on disk before the manifest lists them.  A
-     * failure here loses nothing: the files are in place and recorded, and
-     * a name lost to a crash is missing from the manifest too (made again). */
-    (void)aod_outfile_sync_fs(p->out_fd, p->o->out_dir, &err);
+    /* Their names go to disk before the manifest lists them: the parent
+     * syncs once before it writes the manifest (write_manifest), rather
+     * than each group waiting here for a second sync of its own. */
     goto report;
 failed:
     if (err.code == AOD_ERR_DB_CONNECT || err.code == AOD_ERR_DB) {
@@ -1540,6 +1540,7 @@ typedef struct run_state {
     size_t *todo;
     size_t n_todo, next;
     int stopping, interrupted, killed, db_lost, workers_lost, dirty;
+    int unsynced; /* files published since the last sync (write_manifest) */
     size_t worker_trouble;
     size_t written, failed, rolled_back;
     struct timespec last_manifest;
@@ -1564,6 +1565,15 @@ static void write_manifest(run_state *s, const char *state)
 
     aod_error_init(&err);
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* The names of the files a month run's workers renamed since the last
+     * time on disk before the manifest lists them (work_group).  A failure
+     * loses nothing: the files are in place and recorded, and a name lost
+     * to a crash is missing from the manifest too (made again). */
+    if (s->unsynced) {
+        (void)aod_outfile_sync_fs(p->out_fd, p->o->out_dir, &err);
+        aod_error_init(&err);
+        s->unsynced = 0;
+    }
     p->run.state = state;
     if (aod_batch_manifest_commit(s->m, &p->run, p->entries, p->n, &err) != 0) {
         char msg[700];
@@ -1636,6 +1646,7 @@ static void apply_result(run_state *s, worker *w, const char *line)
     }
     e = &p->entries[jn];
     w->jobs[k] = w->jobs[--w->n_jobs];
+    aod_batch_entry_changed(e);
     code = (long)json_integer_value(json_object_get(r, "code"));
     e->seconds = json_real_value(json_object_get(r, "seconds"));
     s->dirty = 1;
@@ -1666,6 +1677,8 @@ static void apply_result(run_state *s, worker *w, const char *line)
         e->status = AOD_BATCH_OK;
         aod_batch_entry_set_error(e, NULL);
         s->written++;
+        /* a month run's worker leaves syncing the names to write_manifest */
+        s->unsynced = s->unsynced || p->o->month != NULL;
     } else if (code == AOD_ERR_INTERRUPTED) {
         e->status = AOD_BATCH_PENDING;
         aod_batch_entry_set_error(e, "interrupted before it was complete; nothing of it was kept");
@@ -1711,6 +1724,7 @@ static void worker_gone(run_state *s, worker *w)
     }
     while (w->n_jobs > 0) {
         aod_batch_entry *e = &s->p->entries[w->jobs[--w->n_jobs]];
+        aod_batch_entry_changed(e);
         if (WIFSIGNALED(status))
             snprintf(msg, sizeof msg, "the worker process ended by signal %d while making it",
                      WTERMSIG(status));

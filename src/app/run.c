@@ -692,9 +692,10 @@ aod_facts *aod_run_read_care(aod_store *st, const aod_report_info *info, aod_err
     return c.f;
 }
 
-/* What the self-audit of a finished job records (files: MAX_OUTPUTS). */
+/* What the self-audit of a finished job records (files: MAX_OUTPUTS), by
+ * os_user on host (aod_selfaudit_whoami()). */
 static void selfaudit_of(const aod_run_job *j, aod_selfaudit *a, aod_selfaudit_file *files,
-                         char *os_user, size_t user_size, char *host, size_t host_size);
+                         const char *os_user, const char *host);
 
 /* Records the run; a failure is the run's failure (selfaudit.h says why). */
 static int self_audit(aod_store *st, const aod_run_job *j, char *id_out, aod_error *err)
@@ -704,7 +705,8 @@ static int self_audit(aod_store *st, const aod_run_job *j, char *id_out, aod_err
     char os_user[128], host[256];
     aod_error aerr;
 
-    selfaudit_of(j, &a, files, os_user, sizeof os_user, host, sizeof host);
+    aod_selfaudit_whoami(os_user, sizeof os_user, host, sizeof host);
+    selfaudit_of(j, &a, files, os_user, host);
     a.db_user = aod_store_user(st);
     aod_error_init(&aerr);
     if (aod_selfaudit_write(st, &a, id_out, NULL, &aerr) != 0) {
@@ -1031,7 +1033,7 @@ size_t aod_run_job_digest(const aod_run_job *j, const aod_run_output **outs)
 }
 
 static void selfaudit_of(const aod_run_job *j, aod_selfaudit *a, aod_selfaudit_file *files,
-                         char *os_user, size_t user_size, char *host, size_t host_size)
+                         const char *os_user, const char *host)
 {
     size_t i;
 
@@ -1044,7 +1046,6 @@ static void selfaudit_of(const aod_run_job *j, aod_selfaudit *a, aod_selfaudit_f
         files[i].size = j->outs[i].size;
         files[i].subject = i == 0 ? j->opts->subject : NULL;
     }
-    aod_selfaudit_whoami(os_user, user_size, host, host_size);
     memset(a, 0, sizeof *a);
     a->info = &j->info;
     a->explain = j->explain;
@@ -1074,13 +1075,14 @@ int aod_run_record_group(aod_store *st, aod_run_job *const *jobs, size_t n, aod_
         aod_error_set(err, AOD_ERR_NOMEM, NULL, 0, NULL, "out of memory");
         goto out;
     }
+    /* once for the group: the user database is read afresh by each call */
+    aod_selfaudit_whoami(os_user, sizeof os_user, host, sizeof host);
     for (i = 0; i < n; i++) {
         if (!jobs[i]->finished) {
             aod_error_set(err, AOD_ERR_INTERNAL, NULL, 0, NULL, "a report is not finished");
             goto out;
         }
-        selfaudit_of(jobs[i], &a[i], files + i * MAX_OUTPUTS, os_user, sizeof os_user, host,
-                     sizeof host);
+        selfaudit_of(jobs[i], &a[i], files + i * MAX_OUTPUTS, os_user, host);
         a[i].db_user = aod_store_user(st);
     }
     if (aod_selfaudit_write_many(st, a, n, ids, &aerr) != 0) {

@@ -216,8 +216,11 @@ sed 's|  <masking>|  <access-flags spike-min-count="20" spike-factor="5">\
 grep -q '<flag id="emergency"/>' "$SITE/flags.xml" || die "could not make the flags policy"
 PRIVACY=("$AODREPORT" report "${PATIENT_ARGS[@]}" --from "$FROM" --to "$TO" --now "$TO" --mode access
     --audience privacy-office --format csv)
-BATCH=("$AODREPORT" batch -q --policy "$top_srcdir/examples/policies/demo.xml" --month "$MONTH" --out-dir "$OUT/batch")
-pdf_documents() { find "$OUT/batch" -name '*.pdf' 2>/dev/null | wc -l; }
+# The batch runs with a worker per core (issue 18: "--jobs scales on both
+# cores"); BENCH_BATCH_JOBS=1 measures it on one.
+BATCH_JOBS=${BENCH_BATCH_JOBS:-$(nproc)}
+BATCH=("$AODREPORT" batch -q --policy "$top_srcdir/examples/policies/demo.xml" --month "$MONTH" --jobs "$BATCH_JOBS")
+pdf_documents() { find "$1" -name '*.pdf' 2>/dev/null | wc -l; }
 
 say "warming the cache"
 "${PSQL[@]}" -c "COPY ($PATIENT_ROWS) TO STDOUT" >/dev/null
@@ -244,9 +247,14 @@ for rep in $(seq 1 "$reps"); do
     timed report.privacy.flags-on "$rep" "$patient_n" "${PRIVACY[@]}" --policy "$SITE/flags.xml" \
         -o "$OUT/privacy-on.csv"
     timed floor.month "$rep" "$month_n" "${PSQL[@]}" -c "COPY ($MONTH_ROWS) TO STDOUT"
+    # Every run that writes a file per patient writes into a directory of
+    # its own, all removed at the end with the server: on ext4 without a
+    # journal (the test machine's) a new inode skips those freed in the last
+    # minutes, so a run right after removing the previous run's thousands
+    # of files spent seconds of CPU in the kernel walking past them
+    # (doc/benchmarks.md, issue 18).
     timed baseline.month "$rep" "$month_n" "$PY" "$BENCH/baseline.py" --from "$MONTH_FROM" \
-        --to "$MONTH_TO" --out-dir "$OUT/baseline-month"
-    rm -rf "$OUT/baseline-month"
+        --to "$MONTH_TO" --out-dir "$OUT/baseline-month-$rep"
 done
 
 # Issue 15: one misbehaving interface engine writes BURST records of one
@@ -300,15 +308,17 @@ if [ "$have_batch" = 1 ]; then
                 continue
             fi
             say "$name: round $rep of $reps"
-            rm -rf "$OUT/batch"
+            # the month's floor right before, so that the batch's ratio is
+            # taken against a floor of the same minute (summarize.py)
+            timed floor.month.batch "$rep" "$month_n" "${PSQL[@]}" -c "COPY ($MONTH_ROWS) TO STDOUT"
             shard=()
             [ "$formats" = csv ] || [ -z "$PDF_SHARD" ] || shard=(--shard "$PDF_SHARD")
-            timed "$name" "$rep" "$month_n" "${BATCH[@]}" --formats "$formats" "${shard[@]}"
+            timed "$name" "$rep" "$month_n" "${BATCH[@]}" --formats "$formats" "${shard[@]}" \
+                --out-dir "$OUT/$name-$rep"
             [ "$formats" = csv ] ||
-                printf 'documents\t%s\t%s\t\t\n' "$rep" "$(pdf_documents)" >>"$RES"
+                printf 'documents\t%s\t%s\t\t\n' "$rep" "$(pdf_documents "$OUT/$name-$rep")" >>"$RES"
         done
     done
-    rm -rf "$OUT/batch"
 fi
 
 # --- the machine and the versions, for the table's heading
@@ -319,6 +329,7 @@ versions() {
     echo "month	$MONTH: $month_n rows of $month_patients patient keys"
     echo "have_batch	$have_batch"
     echo "pdf_shard	$PDF_SHARD"
+    echo "batch_jobs	$BATCH_JOBS"
     echo "cpu	$(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
     echo "memory	$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
     echo "os	$(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r)"

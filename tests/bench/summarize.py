@@ -146,8 +146,9 @@ def table(runs, machine):
     w("Times are wall-clock seconds: the median of the runs, and the spread (fastest - "
       "slowest).  A report's ratio is the median over the rounds of its time divided by the "
       "floor's (or the baseline's) time in the same round, so that a round's rows share the "
-      "machine's noise; the batch runs after the rounds and is divided by the medians.  Below "
-      "1 is faster.")
+      "machine's noise; the batch runs after the rounds, each run right after a floor run of "
+      "its own, and its ratio is the median of its time divided by that floor's (against the "
+      "baseline: by the rounds' median).  Below 1 is faster.")
     w("")
     shard = machine.get("pdf_shard", "")
     w("| measurement | runs | median s | spread s | x floor | x baseline | peak RSS MiB |")
@@ -164,14 +165,21 @@ def table(runs, machine):
             w("| %s | %d | failed | | | | |" % (label, failed))
             continue
         fx = bx = None
+        if name.startswith("batch.") and machine.get("batch_jobs"):
+            label += " --jobs %s" % machine["batch_jobs"]
         if name == "batch.pdf" and shard:
             label += " (patients of shard %s only)" % shard
             kind = None
         if kind == "patient":
             fx = per_round_ratio(runs, name, "floor.patient")
             bx = per_round_ratio(runs, name, "baseline.patient")
-        elif kind == "month":  # the batch runs after the rounds: medians
-            fx = med / base[kind][0] if base[kind][0] else None
+        elif kind == "month":  # the batch runs after the rounds
+            # each run right after a floor run of its own (tests/bench/run.sh
+            # since issue 18): the median of those ratios; before, and for
+            # the baseline, the medians of the rounds
+            fx = per_round_ratio(runs, name, "floor.month.batch")
+            if fx is None:
+                fx = med / base[kind][0] if base[kind][0] else None
             bx = med / base[kind][1] if base[kind][1] else None
         result[name] = (med, fx, bx, rss)
         note = " (%d failed)" % failed if failed else ""

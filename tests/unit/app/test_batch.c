@@ -699,6 +699,72 @@ static void test_manifest_roundtrip(void **state)
         aod_batch_entry_clear(&e[i]);
 }
 
+/* The manifest keeps each report's text between writes (a window of
+ * thousands is rewritten every half second): a report that changed is
+ * written afresh, whichever way it changed, and the result is the same as
+ * a manifest written at once from the same reports. */
+static void test_manifest_rewritten_after_change(void **state)
+{
+    aod_batch_entry e[2];
+    aod_batch_run_info run;
+    aod_batch_manifest *m;
+    aod_error err;
+    char path[128], *text, *whole;
+    int dfd, i;
+
+    (void)state;
+    fill_entry(&e[0], AOD_BATCH_PENDING, "Patient/1", 0);
+    fill_entry(&e[1], AOD_BATCH_PENDING, "Patient/2", 0);
+    memset(&run, 0, sizeof run);
+    run.month = "2025-06";
+    run.started = 1;
+    run.state = "running";
+    aod_error_init(&err);
+    dfd = open(tmpdir, O_RDONLY | O_DIRECTORY);
+    assert_true(dfd >= 0);
+    m = aod_batch_manifest_new(dfd, tmpdir, "kept", &err);
+    assert_non_null(m);
+    assert_int_equal(aod_batch_manifest_commit(m, &run, e, 2, &err), 0);
+    snprintf(path, sizeof path, "%s/kept.csv", tmpdir);
+    text = slurp(path);
+    assert_null(strstr(text, "\r\nok,"));
+    free(text);
+
+    /* a result comes in (as the run applies it), another fails */
+    e[0].status = AOD_BATCH_OK;
+    e[0].records = 12;
+    snprintf(e[0].self_audit, sizeof e[0].self_audit, "aodreport-42");
+    aod_batch_entry_changed(&e[0]);
+    e[1].status = AOD_BATCH_FAILED;
+    assert_int_equal(aod_batch_entry_set_error(&e[1], "database: gone"), 0);
+    assert_int_equal(aod_batch_manifest_commit(m, &run, e, 2, &err), 0);
+    text = slurp(path);
+    assert_non_null(strstr(text, "\r\nok,,Patient/1,"));
+    assert_non_null(strstr(text, ",12,,,aodreport-42,"));
+    assert_non_null(strstr(text, "\r\nfailed,,Patient/2,"));
+    assert_non_null(strstr(text, "database: gone"));
+    free(text);
+    /* the finished reports moved to the body: the same bytes again */
+    assert_int_equal(aod_batch_manifest_add(m, &e[0], &err), 0);
+    assert_int_equal(aod_batch_manifest_add(m, &e[1], &err), 0);
+    assert_int_equal(aod_batch_manifest_commit(m, &run, NULL, 0, &err), 0);
+    aod_batch_manifest_free(m);
+    assert_int_equal(aod_batch_manifest_write(dfd, tmpdir, "whole", &run, e, 2, &err), 0);
+    for (i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/kept.%s", tmpdir, i ? "csv" : "json");
+        text = slurp(path);
+        snprintf(path, sizeof path, "%s/whole.%s", tmpdir, i ? "csv" : "json");
+        whole = slurp(path);
+        assert_string_equal(text, whole);
+        assert_non_null(strstr(text, "aodreport-42"));
+        free(text);
+        free(whole);
+    }
+    close(dfd);
+    for (i = 0; i < 2; i++)
+        aod_batch_entry_clear(&e[i]);
+}
+
 /* ---------------------------------------------------------- self-audit */
 
 static void test_selfaudit_event(void **state)
@@ -824,6 +890,8 @@ int main(void)
         cmocka_unit_test(test_dir_and_temp_shapes),
         cmocka_unit_test(test_shards),
         cmocka_unit_test_setup_teardown(test_manifest_roundtrip, make_tmpdir, remove_tmpdir),
+        cmocka_unit_test_setup_teardown(test_manifest_rewritten_after_change, make_tmpdir,
+                                        remove_tmpdir),
         cmocka_unit_test(test_selfaudit_event),
     };
 
