@@ -175,6 +175,24 @@ static json_t *number_value(fast *f)
 
 static json_t *value(fast *f, int depth);
 
+/* After a member or an element: 1 when a comma says another follows (f
+ * then at it), 0 when close ends the container (f behind it), -1 for
+ * anything else. */
+static int next_item(fast *f, char close)
+{
+    skip_ws(f);
+    if (f->p < f->end && *f->p == ',') {
+        f->p++;
+        skip_ws(f);
+        return 1;
+    }
+    if (f->p < f->end && *f->p == close) {
+        f->p++;
+        return 0;
+    }
+    return -1;
+}
+
 static json_t *object_value(fast *f, int depth)
 {
     json_t *obj = json_object();
@@ -233,17 +251,11 @@ static json_t *object_value(fast *f, int depth)
         }
         if (rc != 0)
             goto fail;
-        skip_ws(f);
-        if (f->p < f->end && *f->p == ',') {
-            f->p++;
-            skip_ws(f);
-            continue;
-        }
-        if (f->p < f->end && *f->p == '}') {
-            f->p++;
+        rc = next_item(f, '}');
+        if (rc < 0)
+            goto fail;
+        if (rc == 0)
             return obj;
-        }
-        goto fail;
     }
 fail:
     json_decref(obj);
@@ -263,19 +275,14 @@ static json_t *array_value(fast *f, int depth)
     }
     for (;;) {
         json_t *v = value(f, depth + 1);
+        int rc;
         if (!v || json_array_append_new(arr, v) != 0)
             goto fail;
-        skip_ws(f);
-        if (f->p < f->end && *f->p == ',') {
-            f->p++;
-            skip_ws(f);
-            continue;
-        }
-        if (f->p < f->end && *f->p == ']') {
-            f->p++;
+        rc = next_item(f, ']');
+        if (rc < 0)
+            goto fail;
+        if (rc == 0)
             return arr;
-        }
-        goto fail;
     }
 fail:
     json_decref(arr);
