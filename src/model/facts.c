@@ -277,6 +277,14 @@ size_t aod_facts_n_staff(const aod_facts *f)
     return f ? f->n_staff : 0;
 }
 
+const aod_care *aod_facts_care_around(const aod_facts *f, const char *key, const char *id_key,
+                                      int64_t start, int64_t end, int64_t window)
+{
+    const aod_care *c = aod_facts_care_near(f, key, start - window, end + window + 1);
+
+    return c ? c : aod_facts_care_near(f, id_key, start - window, end + window + 1);
+}
+
 size_t aod_facts_n_care(const aod_facts *f)
 {
     return f ? f->n_care : 0;

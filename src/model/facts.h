@@ -95,6 +95,13 @@ const aod_patient_facts *aod_facts_patient(const aod_facts *f);
  * or NULL. */
 const aod_care *aod_facts_care_near(const aod_facts *f, const char *key, int64_t from, int64_t to);
 
+/* The first care relationship of the person known by key or id_key
+ * (either may be NULL) that overlaps [start - window, end + window], or
+ * NULL: the one rule by which a care relationship explains an access (the
+ * flags' coverage and no-relationship, the report's reason evidence). */
+const aod_care *aod_facts_care_around(const aod_facts *f, const char *key, const char *id_key,
+                                      int64_t start, int64_t end, int64_t window);
+
 /* Counts, for the privacy office's note on what was read. */
 size_t aod_facts_n_staff(const aod_facts *f);
 size_t aod_facts_n_care(const aod_facts *f);

@@ -425,8 +425,7 @@ static int flag_line(aod_flags *f, aod_entry *e, person *who)
     }
     if (aod_facts_care_loaded(f->facts) && workforce && !self) {
         int64_t w = (int64_t)f->p->access_flags.care_window_hours * HOUR_MS;
-        if (!aod_facts_care_near(f->facts, e->actor_key, t - w, e->when_end + w + 1) &&
-            !aod_facts_care_near(f->facts, e->actor_id_key, t - w, e->when_end + w + 1) &&
+        if (!aod_facts_care_around(f->facts, e->actor_key, e->actor_id_key, t, e->when_end, w) &&
             say(f, e, AOD_AFLAG_NO_RELATIONSHIP,
                 "no care relationship or encounter of %s with the patient within %d h",
                 skey ? skey : e->actor_key, f->p->access_flags.care_window_hours) != 0)
@@ -455,8 +454,8 @@ static int explained(const aod_flags *f, const aod_entry *e)
         return 1;
     if (e->exclusion == AOD_EXCL_IV)
         return 1;
-    return aod_facts_care_near(f->facts, e->actor_key, e->when_start - w, e->when_end + w + 1) ||
-           aod_facts_care_near(f->facts, e->actor_id_key, e->when_start - w, e->when_end + w + 1);
+    return aod_facts_care_around(f->facts, e->actor_key, e->actor_id_key, e->when_start,
+                                 e->when_end, w) != NULL;
 }
 
 int aod_flags_push(aod_flags *f, const aod_entry *in, aod_error *err)

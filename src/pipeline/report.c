@@ -191,9 +191,7 @@ static int care_reason(aod_report *r, aod_entry *e, aod_error *err)
 
     if (!f || !aod_facts_n_care(f))
         return 0;
-    c = aod_facts_care_near(f, e->actor_key, e->when_start - w, e->when_end + w + 1);
-    if (!c)
-        c = aod_facts_care_near(f, e->actor_id_key, e->when_start - w, e->when_end + w + 1);
+    c = aod_facts_care_around(f, e->actor_key, e->actor_id_key, e->when_start, e->when_end, w);
     if (!c)
         return 0;
     if (c->from != AOD_FACTS_NO_START && c->to != AOD_FACTS_NO_END)
